@@ -1,0 +1,431 @@
+//! The hub: sessions, one namespace of names across protocols, the lobby, direct messages and
+//! the broker for relayed private links. A deterministic state machine: it does no I/O and
+//! reads no clock. Feed it [`Input`]s with [`Hub::handle`] (time passed in as `now`) and drain
+//! what it decided with [`Hub::poll_output`].
+//!
+//! The hub knows no wire format: it speaks in [`Event`]s and [`HubError`]s, and each front door
+//! turns them into its protocol's packets, encoding a lobby message once per protocol.
+
+mod links;
+mod names;
+#[cfg(test)]
+mod tests;
+
+pub use links::LinkId;
+pub use names::{fold, valid_name, MAX_NAME};
+
+use indexmap::IndexSet;
+use links::{Link, Links, State};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// A connection's identity inside the hub, chosen by the I/O layer; never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// The protocol a session speaks. It decides the session's [`Caps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    ChatOs,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 1] = [Protocol::ChatOs];
+
+    pub fn caps(self) -> Caps {
+        match self {
+            Protocol::ChatOs => Caps { lobby: true, lobby_echo: false, direct: true, relay_links: true },
+        }
+    }
+
+    /// A dense index, for per-protocol tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::ChatOs => "chatos",
+        }
+    }
+}
+
+/// What a session's protocol can carry. A message to a session that cannot carry it is an
+/// error to the sender, never silently dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Receives lobby messages.
+    pub lobby: bool,
+    /// Gets its own lobby messages back (ChatHack does, ChatOS does not).
+    pub lobby_echo: bool,
+    /// Receives direct messages.
+    pub direct: bool,
+    /// Can take part in private links relayed by the hub (ChatOS).
+    pub relay_links: bool,
+}
+
+/// The key of a relayed private link: asker `a`, asked `b`, and `a`'s random password.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LinkKey {
+    pub a: String,
+    pub b: String,
+    pub password: i16,
+}
+
+/// What a session asks of the hub. `sender`, where present, is the name the packet claims;
+/// it must be the session's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Login {
+        name: String,
+    },
+    Lobby {
+        sender: String,
+        text: String,
+    },
+    Direct {
+        sender: String,
+        to: String,
+        text: String,
+    },
+    /// Sent by `a` on its chat session.
+    LinkAsk(LinkKey),
+    /// Sent by `a` or `b` on its chat session: refuse or withdraw.
+    LinkAbort(LinkKey),
+    /// Sent by `b` as the first packet of a new connection.
+    LinkAccept(LinkKey),
+    /// Sent by `a` as the first packet of a new connection.
+    LinkConnect(LinkKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Connected {
+        session: SessionId,
+        protocol: Protocol,
+    },
+    Command {
+        session: SessionId,
+        command: Command,
+    },
+    Disconnected {
+        session: SessionId,
+    },
+    /// The I/O layer stopped relaying a link's bytes (either end closed).
+    LinkClosed {
+        link: LinkId,
+    },
+    /// Time passed: expire what is due.
+    Tick,
+}
+
+/// Why the hub refused a command. Each front door maps these to its protocol's error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubError {
+    NameTaken,
+    InvalidName,
+    /// The packet claims a name that is not the session's.
+    NotYourName,
+    NotLoggedIn,
+    /// No such name online, or its protocol cannot carry this.
+    Unreachable,
+    /// A private link between these two is already pending or open.
+    LinkInProgress,
+    /// No pending private link has this key.
+    NoSuchLink,
+}
+
+/// Something for a session's protocol to encode and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Lobby { from: String, text: String },
+    Direct { from: String, to: String, text: String },
+    LinkAsked(LinkKey),
+    LinkAccepted(LinkKey),
+    LinkAborted(LinkKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The answer to the command a session just sent.
+    Reply {
+        to: SessionId,
+        result: Result<(), HubError>,
+    },
+    Deliver {
+        to: SessionId,
+        event: Event,
+    },
+    /// One event to many sessions: encode it once per protocol.
+    Broadcast {
+        to: Vec<SessionId>,
+        event: Event,
+    },
+    /// Once what was sent to `session` before is flushed, its connection stops being a chat
+    /// session and becomes one end of `link`; the hub has forgotten the session.
+    Park {
+        session: SessionId,
+        link: LinkId,
+    },
+    /// `link` will never pair: drop whatever end of it was parked.
+    Unpark {
+        link: LinkId,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a private link may stay asked or accepted before it is aborted.
+    pub link_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { link_timeout: Duration::from_secs(30) }
+    }
+}
+
+struct Session {
+    protocol: Protocol,
+    name: Option<String>,
+}
+
+pub struct Hub {
+    config: Config,
+    sessions: FxHashMap<SessionId, Session>,
+    /// Folded name → the session holding it.
+    names: FxHashMap<String, SessionId>,
+    /// Named sessions whose protocol receives lobby messages.
+    lobby: IndexSet<SessionId, FxBuildHasher>,
+    links: Links,
+    out: VecDeque<Output>,
+}
+
+impl Hub {
+    pub fn new(config: Config) -> Self {
+        Hub {
+            config,
+            sessions: FxHashMap::default(),
+            names: FxHashMap::default(),
+            lobby: IndexSet::default(),
+            links: Links::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The next decision, in the order the hub made them.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Sessions connected, named or not (parked link ends are not sessions).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Private links pending or open.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Connected { session, protocol } => {
+                self.sessions.insert(session, Session { protocol, name: None });
+            }
+            Input::Command { session, command } => self.command(now, session, command),
+            Input::Disconnected { session } => self.disconnected(session),
+            Input::LinkClosed { link } => {
+                self.links.remove(link);
+            }
+            Input::Tick => {
+                for link in self.links.expire(now) {
+                    self.abort_link(link);
+                }
+            }
+        }
+    }
+
+    /// Runs one command and answers it. The answer goes out before anything the command caused,
+    /// as ChatOS wants (ERROR 1, then the relay; ERROR, then TCPAbort).
+    fn command(&mut self, now: Instant, session: SessionId, command: Command) {
+        let Some(s) = self.sessions.get(&session) else {
+            return; // already gone: a late packet from a closed connection
+        };
+        let mark = self.out.len();
+        let result = match command {
+            Command::Login { name } => match s.name {
+                Some(_) => return, // a second login on a named session is ignored
+                None => self.login(session, name),
+            },
+            Command::LinkAccept(key) => self.link_accept(now, session, key),
+            Command::LinkConnect(key) => self.link_connect(session, key),
+            Command::Lobby { sender, text } => self.me(session, &sender).map(|me| self.lobby(session, me, text)),
+            Command::Direct { sender, to, text } => self.me(session, &sender).and_then(|me| self.direct(me, to, text)),
+            Command::LinkAsk(key) => self.link_ask(now, session, key),
+            Command::LinkAbort(key) => self.link_abort(session, key),
+        };
+        self.out.insert(mark, Output::Reply { to: session, result });
+    }
+
+    /// The session's name, checked against the one a packet claims.
+    fn me(&self, session: SessionId, claimed: &str) -> Result<String, HubError> {
+        let me = self.sessions[&session].name.as_deref().ok_or(HubError::NotLoggedIn)?;
+        if fold(claimed) == fold(me) {
+            Ok(me.to_owned())
+        } else {
+            Err(HubError::NotYourName)
+        }
+    }
+
+    fn deliver(&mut self, to: SessionId, event: Event) {
+        self.out.push_back(Output::Deliver { to, event });
+    }
+
+    /// The online session holding `name` and its name as registered, if its protocol has the
+    /// capability `can`.
+    fn reachable(&self, name: &str, can: impl Fn(Caps) -> bool) -> Option<(SessionId, String)> {
+        let id = *self.names.get(&fold(name))?;
+        let s = self.sessions.get(&id)?;
+        can(s.protocol.caps()).then(|| (id, s.name.clone().unwrap_or_default()))
+    }
+
+    fn login(&mut self, session: SessionId, name: String) -> Result<(), HubError> {
+        if !valid_name(&name) {
+            return Err(HubError::InvalidName);
+        }
+        let folded = fold(&name);
+        if self.names.contains_key(&folded) {
+            return Err(HubError::NameTaken);
+        }
+        self.names.insert(folded, session);
+        let s = self.sessions.get_mut(&session).expect("caller checked");
+        s.name = Some(name);
+        if s.protocol.caps().lobby {
+            self.lobby.insert(session);
+        }
+        Ok(())
+    }
+
+    fn lobby(&mut self, session: SessionId, me: String, text: String) {
+        let echo = self.sessions[&session].protocol.caps().lobby_echo;
+        let to: Vec<SessionId> = self.lobby.iter().copied().filter(|&id| echo || id != session).collect();
+        if !to.is_empty() {
+            self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
+        }
+    }
+
+    fn direct(&mut self, me: String, to: String, text: String) -> Result<(), HubError> {
+        let (id, to) = self.reachable(&to, |c| c.direct).ok_or(HubError::Unreachable)?;
+        self.deliver(id, Event::Direct { from: me, to, text });
+        Ok(())
+    }
+
+    fn disconnected(&mut self, session: SessionId) {
+        let Some(s) = self.sessions.remove(&session) else {
+            return; // a parked link end, or already gone
+        };
+        if let Some(name) = s.name {
+            self.names.remove(&fold(&name));
+            self.lobby.swap_remove(&session);
+        }
+        for link in self.links.drop_session(session) {
+            self.abort_link(link);
+        }
+    }
+
+    /// TCPAsk: A asks B for a private link. Every refusal also sends TCPAbort back to A.
+    fn link_ask(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let result = self.me(session, &key.a).and_then(|me| {
+            let (b_id, b) = self
+                .reachable(&key.b, |c| c.relay_links)
+                .filter(|(id, _)| *id != session)
+                .ok_or(HubError::Unreachable)?;
+            if self.links.busy(&me, &b) {
+                return Err(HubError::LinkInProgress);
+            }
+            Ok((me, b_id, b))
+        });
+        match result {
+            Ok((a, b_id, b)) => {
+                let key = LinkKey { a, b, password: key.password };
+                self.links.insert(key.clone(), [session, b_id], now + self.config.link_timeout);
+                self.deliver(b_id, Event::LinkAsked(key));
+                Ok(())
+            }
+            Err(e) => {
+                if e != HubError::NotLoggedIn {
+                    self.deliver(session, Event::LinkAborted(key));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// TCPAbort on a chat session: B refuses, or A withdraws, a link not yet open.
+    fn link_abort(&mut self, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let me = self.sessions[&session].name.as_deref().ok_or(HubError::NotLoggedIn)?;
+        if fold(me) != fold(&key.a) && fold(me) != fold(&key.b) {
+            return Err(HubError::NotYourName);
+        }
+        let id = self.links.find_mut(&key).filter(|l| l.state != State::Open).ok_or(HubError::NoSuchLink)?.id;
+        let link = self.links.remove(id).expect("just found");
+        self.abort_link(link);
+        Ok(())
+    }
+
+    /// Tells both chat sessions that `link` is over (so the one who aborted gets it echoed, as
+    /// the original does) and drops its parked end.
+    fn abort_link(&mut self, link: Link) {
+        for chat in link.chats {
+            if self.sessions.contains_key(&chat) {
+                self.deliver(chat, Event::LinkAborted(link.key.clone()));
+            }
+        }
+        if link.state != State::Asked {
+            self.out.push_back(Output::Unpark { link: link.id });
+        }
+    }
+
+    /// Whether `session` may become a link end: a fresh connection of a protocol with relayed
+    /// links, not a named chat session.
+    fn can_become_link(&self, session: SessionId) -> bool {
+        let s = &self.sessions[&session];
+        s.name.is_none() && s.protocol.caps().relay_links
+    }
+
+    /// TCPAccept, first packet of B's new connection: the connection is parked and A is told.
+    fn link_accept(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        if !self.can_become_link(session) {
+            return Err(HubError::NoSuchLink);
+        }
+        let timeout = self.config.link_timeout;
+        let link = self.links.find_mut(&key).filter(|l| l.state == State::Asked).ok_or(HubError::NoSuchLink)?;
+        link.state = State::Accepted;
+        link.deadline = now + timeout;
+        let (id, a_chat, key) = (link.id, link.chats[0], link.key.clone());
+        if self.sessions.contains_key(&a_chat) {
+            self.deliver(a_chat, Event::LinkAccepted(key));
+        }
+        self.park(session, id);
+        Ok(())
+    }
+
+    /// TCPConnect, first packet of A's new connection: parked too, and the link is open.
+    fn link_connect(&mut self, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        if !self.can_become_link(session) {
+            return Err(HubError::NoSuchLink);
+        }
+        let link = self.links.find_mut(&key).filter(|l| l.state == State::Accepted).ok_or(HubError::NoSuchLink)?;
+        link.state = State::Open;
+        let id = link.id;
+        self.park(session, id);
+        Ok(())
+    }
+
+    fn park(&mut self, session: SessionId, link: LinkId) {
+        self.sessions.remove(&session);
+        self.out.push_back(Output::Park { session, link });
+    }
+}

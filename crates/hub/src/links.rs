@@ -1,0 +1,106 @@
+//! The broker's book of relayed private links (ChatOS TCPAsk…TCPConnect), keyed by
+//! (A, B, password) under folded names, with at most one link per pair of names.
+
+use crate::{fold, LinkKey, SessionId};
+use rustc_hash::FxHashMap;
+use std::time::Instant;
+
+/// One private link, from its ask until its relay ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Asked by A, waiting for B's TCPAccept on a new connection.
+    Asked,
+    /// B's new connection is parked, waiting for A's TCPConnect.
+    Accepted,
+    /// Both ends parked: the I/O layer relays bytes until either closes.
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub id: LinkId,
+    /// A and B as registered, and A's password.
+    pub key: LinkKey,
+    /// A's and B's chat sessions, told when the link is aborted.
+    pub chats: [SessionId; 2],
+    pub state: State,
+    /// When an unfinished link is aborted.
+    pub deadline: Instant,
+}
+
+type FoldedKey = (String, String, i16);
+
+fn folded(key: &LinkKey) -> FoldedKey {
+    (fold(&key.a), fold(&key.b), key.password)
+}
+
+/// The unordered pair of names, so that A→B and B→A are the same pair.
+fn pair(a: &str, b: &str) -> (String, String) {
+    let (a, b) = (fold(a), fold(b));
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Links {
+    next: u64,
+    by_id: FxHashMap<LinkId, Link>,
+    by_key: FxHashMap<FoldedKey, LinkId>,
+    by_pair: FxHashMap<(String, String), LinkId>,
+}
+
+impl Links {
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether a link between `a` and `b`, either way round, is pending or open.
+    pub fn busy(&self, a: &str, b: &str) -> bool {
+        self.by_pair.contains_key(&pair(a, b))
+    }
+
+    pub fn insert(&mut self, key: LinkKey, chats: [SessionId; 2], deadline: Instant) -> LinkId {
+        self.next += 1;
+        let id = LinkId(self.next);
+        self.by_key.insert(folded(&key), id);
+        self.by_pair.insert(pair(&key.a, &key.b), id);
+        self.by_id.insert(id, Link { id, key, chats, state: State::Asked, deadline });
+        id
+    }
+
+    pub fn find_mut(&mut self, key: &LinkKey) -> Option<&mut Link> {
+        let id = self.by_key.get(&folded(key))?;
+        self.by_id.get_mut(id)
+    }
+
+    pub fn remove(&mut self, id: LinkId) -> Option<Link> {
+        let link = self.by_id.remove(&id)?;
+        self.by_key.remove(&folded(&link.key));
+        self.by_pair.remove(&pair(&link.key.a, &link.key.b));
+        Some(link)
+    }
+
+    /// Removes and returns the links that match, in id order.
+    fn take(&mut self, matches: impl Fn(&Link) -> bool) -> Vec<Link> {
+        let mut ids: Vec<LinkId> = self.by_id.values().filter(|l| matches(l)).map(|l| l.id).collect();
+        ids.sort();
+        ids.into_iter().filter_map(|id| self.remove(id)).collect()
+    }
+
+    /// Unfinished links past their deadline.
+    pub fn expire(&mut self, now: Instant) -> Vec<Link> {
+        self.take(|l| l.state != State::Open && l.deadline <= now)
+    }
+
+    /// Unfinished links one of whose chat sessions is `session`. An open link outlives the chat
+    /// sessions: its relay runs on connections of its own.
+    pub fn drop_session(&mut self, session: SessionId) -> Vec<Link> {
+        self.take(|l| l.state != State::Open && l.chats.contains(&session))
+    }
+}

@@ -1,0 +1,274 @@
+//! Hub tests: feed inputs, assert outputs. No sockets, no clock: time is an input.
+
+use super::*;
+
+struct T {
+    hub: Hub,
+    now: Instant,
+    next: u64,
+}
+
+fn t() -> T {
+    T { hub: Hub::new(Config { link_timeout: Duration::from_secs(30) }), now: Instant::now(), next: 0 }
+}
+
+fn key(a: &str, b: &str, password: i16) -> LinkKey {
+    LinkKey { a: a.into(), b: b.into(), password }
+}
+
+fn ok(to: SessionId) -> Output {
+    Output::Reply { to, result: Ok(()) }
+}
+
+fn err(to: SessionId, e: HubError) -> Output {
+    Output::Reply { to, result: Err(e) }
+}
+
+fn deliver(to: SessionId, event: Event) -> Output {
+    Output::Deliver { to, event }
+}
+
+impl T {
+    fn connect(&mut self) -> SessionId {
+        self.next += 1;
+        let session = SessionId(self.next);
+        self.hub.handle(self.now, Input::Connected { session, protocol: Protocol::ChatOs });
+        assert_eq!(self.out(), vec![]);
+        session
+    }
+
+    fn login(&mut self, name: &str) -> SessionId {
+        let s = self.connect();
+        assert_eq!(self.cmd(s, Command::Login { name: name.into() }), vec![ok(s)]);
+        s
+    }
+
+    fn cmd(&mut self, session: SessionId, command: Command) -> Vec<Output> {
+        self.hub.handle(self.now, Input::Command { session, command });
+        self.out()
+    }
+
+    fn input(&mut self, input: Input) -> Vec<Output> {
+        self.hub.handle(self.now, input);
+        self.out()
+    }
+
+    fn out(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.hub.poll_output()).collect()
+    }
+}
+
+#[test]
+fn names_are_one_namespace_and_case_blind() {
+    let mut t = t();
+    let alice = t.login("Alice");
+    let other = t.connect();
+    assert_eq!(t.cmd(other, Command::Login { name: "alice".into() }), vec![err(other, HubError::NameTaken)]);
+    for bad in ["", "a b", "tab\there", "x@y", "bell\u{7}", &"n".repeat(MAX_NAME + 1)] {
+        assert_eq!(
+            t.cmd(other, Command::Login { name: bad.into() }),
+            vec![err(other, HubError::InvalidName)],
+            "{bad:?}"
+        );
+    }
+    // A second login on a named session is ignored.
+    assert_eq!(t.cmd(alice, Command::Login { name: "zed".into() }), vec![]);
+    assert_eq!(t.cmd(other, Command::Login { name: "zed".into() }), vec![ok(other)]);
+    // A name is free again once its session is gone.
+    t.input(Input::Disconnected { session: alice });
+    let again = t.connect();
+    assert_eq!(t.cmd(again, Command::Login { name: "ALICE".into() }), vec![ok(again)]);
+    assert_eq!(t.hub.session_count(), 2);
+}
+
+#[test]
+fn lobby_answers_first_then_reaches_everyone_else() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let c = t.login("c");
+    let _unnamed = t.connect();
+    let out = t.cmd(a, Command::Lobby { sender: "a".into(), text: "hi".into() });
+    assert_eq!(
+        out,
+        vec![ok(a), Output::Broadcast { to: vec![b, c], event: Event::Lobby { from: "a".into(), text: "hi".into() } }]
+    );
+    // Claiming another's name, or speaking before login.
+    assert_eq!(t.cmd(a, Command::Lobby { sender: "b".into(), text: "x".into() }), vec![err(a, HubError::NotYourName)]);
+    let anon = t.connect();
+    assert_eq!(
+        t.cmd(anon, Command::Lobby { sender: "a".into(), text: "x".into() }),
+        vec![err(anon, HubError::NotLoggedIn)]
+    );
+    // Alone in the lobby: answered, nothing to relay.
+    t.input(Input::Disconnected { session: b });
+    t.input(Input::Disconnected { session: c });
+    assert_eq!(t.cmd(a, Command::Lobby { sender: "A".into(), text: "echo?".into() }), vec![ok(a)]);
+}
+
+#[test]
+fn direct_messages() {
+    let mut t = t();
+    let a = t.login("ann");
+    let b = t.login("Bob");
+    let send = |to: &str| Command::Direct { sender: "ann".into(), to: to.into(), text: "yo".into() };
+    assert_eq!(
+        t.cmd(a, send("bob")),
+        vec![ok(a), deliver(b, Event::Direct { from: "ann".into(), to: "Bob".into(), text: "yo".into() })]
+    );
+    assert_eq!(t.cmd(a, send("nobody")), vec![err(a, HubError::Unreachable)]);
+    let wrong = Command::Direct { sender: "Bob".into(), to: "ann".into(), text: "x".into() };
+    assert_eq!(t.cmd(a, wrong), vec![err(a, HubError::NotYourName)]);
+    t.input(Input::Disconnected { session: b });
+    assert_eq!(t.cmd(a, send("bob")), vec![err(a, HubError::Unreachable)]);
+}
+
+#[test]
+fn link_ask_refuse() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", 7);
+    assert_eq!(t.cmd(a, Command::LinkAsk(k.clone())), vec![ok(a), deliver(b, Event::LinkAsked(k.clone()))]);
+    assert_eq!(t.hub.link_count(), 1);
+    // B refuses: A is told, B gets it echoed, as the original server does.
+    assert_eq!(
+        t.cmd(b, Command::LinkAbort(k.clone())),
+        vec![ok(b), deliver(a, Event::LinkAborted(k.clone())), deliver(b, Event::LinkAborted(k.clone()))]
+    );
+    assert_eq!(t.hub.link_count(), 0);
+    assert_eq!(t.cmd(b, Command::LinkAbort(k.clone())), vec![err(b, HubError::NoSuchLink)]);
+    let c = t.login("c");
+    assert_eq!(t.cmd(c, Command::LinkAbort(k)), vec![err(c, HubError::NotYourName)]);
+}
+
+#[test]
+fn link_ask_refusals_carry_an_abort() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let nobody = key("a", "nobody", 1);
+    assert_eq!(
+        t.cmd(a, Command::LinkAsk(nobody.clone())),
+        vec![err(a, HubError::Unreachable), deliver(a, Event::LinkAborted(nobody))]
+    );
+    let myself = key("a", "a", 1);
+    assert_eq!(
+        t.cmd(a, Command::LinkAsk(myself.clone())),
+        vec![err(a, HubError::Unreachable), deliver(a, Event::LinkAborted(myself))]
+    );
+    let forged = key("b", "a", 1);
+    assert_eq!(
+        t.cmd(a, Command::LinkAsk(forged.clone())),
+        vec![err(a, HubError::NotYourName), deliver(a, Event::LinkAborted(forged))]
+    );
+    t.cmd(a, Command::LinkAsk(key("a", "b", 1)));
+    // Pending between a and b, whichever way round, whatever the password.
+    let again = key("a", "b", 2);
+    assert_eq!(
+        t.cmd(a, Command::LinkAsk(again.clone())),
+        vec![err(a, HubError::LinkInProgress), deliver(a, Event::LinkAborted(again))]
+    );
+    let reverse = key("b", "a", 3);
+    assert_eq!(
+        t.cmd(b, Command::LinkAsk(reverse.clone())),
+        vec![err(b, HubError::LinkInProgress), deliver(b, Event::LinkAborted(reverse))]
+    );
+}
+
+#[test]
+fn link_whole_flow_then_closed() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", -5);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    let link = LinkId(1);
+
+    // TCPConnect before TCPAccept: nothing to connect to yet.
+    let early = t.connect();
+    assert_eq!(t.cmd(early, Command::LinkConnect(k.clone())), vec![err(early, HubError::NoSuchLink)]);
+
+    let b_end = t.connect();
+    assert_eq!(
+        t.cmd(b_end, Command::LinkAccept(k.clone())),
+        vec![ok(b_end), deliver(a, Event::LinkAccepted(k.clone())), Output::Park { session: b_end, link }]
+    );
+    // A second TCPAccept for the same key finds nothing asked.
+    let dup = t.connect();
+    assert_eq!(t.cmd(dup, Command::LinkAccept(k.clone())), vec![err(dup, HubError::NoSuchLink)]);
+
+    let a_end = t.connect();
+    assert_eq!(t.cmd(a_end, Command::LinkConnect(k.clone())), vec![ok(a_end), Output::Park { session: a_end, link }]);
+    // Parked ends are no longer sessions; their disconnects mean nothing to the hub.
+    assert_eq!(t.input(Input::Disconnected { session: a_end }), vec![]);
+
+    // An open link never expires, outlives its chat sessions, and blocks a second one...
+    t.now += Duration::from_secs(3600);
+    assert_eq!(t.input(Input::Tick), vec![]);
+    assert!(matches!(
+        t.cmd(a, Command::LinkAsk(k.clone()))[0],
+        Output::Reply { result: Err(HubError::LinkInProgress), .. }
+    ));
+    // ...until its relay ends.
+    t.input(Input::LinkClosed { link });
+    assert_eq!(t.hub.link_count(), 0);
+    assert_eq!(t.cmd(a, Command::LinkAsk(k.clone())), vec![ok(a), deliver(b, Event::LinkAsked(k))]);
+}
+
+#[test]
+fn a_named_session_cannot_become_a_link_end() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", 1);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    assert_eq!(t.cmd(b, Command::LinkAccept(k.clone())), vec![err(b, HubError::NoSuchLink)]);
+}
+
+#[test]
+fn pending_links_time_out() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", 9);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    t.now += Duration::from_secs(29);
+    assert_eq!(t.input(Input::Tick), vec![]);
+    t.now += Duration::from_secs(1);
+    assert_eq!(
+        t.input(Input::Tick),
+        vec![deliver(a, Event::LinkAborted(k.clone())), deliver(b, Event::LinkAborted(k.clone()))]
+    );
+
+    // Accepted but never connected: the parked end is dropped as well. Accepting restarts the clock.
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    t.now += Duration::from_secs(20);
+    let b_end = t.connect();
+    t.cmd(b_end, Command::LinkAccept(k.clone()));
+    t.now += Duration::from_secs(20);
+    assert_eq!(t.input(Input::Tick), vec![]);
+    t.now += Duration::from_secs(10);
+    assert_eq!(
+        t.input(Input::Tick),
+        vec![
+            deliver(a, Event::LinkAborted(k.clone())),
+            deliver(b, Event::LinkAborted(k.clone())),
+            Output::Unpark { link: LinkId(2) }
+        ]
+    );
+    assert_eq!(t.hub.link_count(), 0);
+}
+
+#[test]
+fn a_leaving_chat_session_aborts_its_pending_links() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", 3);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    assert_eq!(t.input(Input::Disconnected { session: a }), vec![deliver(b, Event::LinkAborted(k))]);
+    assert_eq!(t.hub.link_count(), 0);
+    // Commands from a session that is gone are ignored.
+    assert_eq!(t.cmd(a, Command::Lobby { sender: "a".into(), text: "late".into() }), vec![]);
+}
