@@ -1,1 +1,63 @@
-fn main() {}
+//! `switchboard`: the hub (`serve`), its clients (one per protocol), and its load test.
+
+mod bench;
+mod chatos;
+mod chatos_link;
+mod serve;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "A chat hub that speaks five chat protocols at once")]
+struct Cli {
+    /// Log line format (logs go to stderr; the level comes from RUST_LOG, default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the hub with every front door on its default (or configured) address.
+    Serve(serve::ServeArgs),
+    /// A ChatOS client for a person at a terminal or a script on stdin/stdout.
+    Chatos(chatos::ChatosArgs),
+    /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Cmd::Serve(_) => "info",
+        _ => "warn", // clients and the bench keep stdout for their own output
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    // Many connections need many descriptors: take the hard limit.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        match cli.command {
+            Cmd::Serve(args) => serve::run(args).await,
+            Cmd::Chatos(args) => chatos::run(args).await,
+            Cmd::Bench(args) => bench::run(args).await,
+        }
+    })
+}

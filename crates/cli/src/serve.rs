@@ -1,0 +1,68 @@
+//! `switchboard serve`: the configuration from file and flags, then the hub until a signal.
+
+use anyhow::Context;
+use server::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every field of the TOML configuration is also a flag; a flag wins over the file.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (fields as the flags below, with `_` for `-`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the ChatOS front door listens [default: 0.0.0.0:7700].
+    #[arg(long, value_name = "HOST:PORT")]
+    chatos_addr: Option<SocketAddr>,
+    /// Folder of the embedded store, created if missing [default: ./switchboard-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Longest ChatOS string accepted, in bytes [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    max_string: Option<usize>,
+    /// Bytes a connection may have queued unsent before it is dropped as too slow [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    outbound_limit: Option<usize>,
+    /// Seconds a private-link request waits for its accept, then its connect [default: 30].
+    #[arg(long, value_name = "SECS")]
+    link_timeout_secs: Option<u64>,
+}
+
+impl ServeArgs {
+    fn config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path).with_context(|| format!("reading {}", path.display()))?,
+            None => Config::default(),
+        };
+        let ServeArgs { config: _, chatos_addr, data_dir, max_string, outbound_limit, link_timeout_secs } = self;
+        c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
+        c.data_dir = data_dir.unwrap_or(c.data_dir);
+        c.max_string = max_string.unwrap_or(c.max_string);
+        c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
+        c.link_timeout_secs = link_timeout_secs.unwrap_or(c.link_timeout_secs);
+        Ok(c)
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let running = server::start(config).await?;
+    // One line on stdout per front door, for scripts that start the hub on port 0.
+    println!("listening chatos {}", running.chatos_addr);
+    wait_for_signal().await?;
+    tracing::info!("stopping: closing connections");
+    running.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    Ok(())
+}

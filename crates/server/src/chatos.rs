@@ -1,0 +1,222 @@
+//! The ChatOS front door: one task per connection that decodes packets into hub commands,
+//! writes what the hub queues for it, and, when the hub makes it one end of a private link,
+//! hands its socket (and any bytes already read) to the relay.
+//!
+//! A packet that breaks the protocol (unknown opcode, string length ≤ 0 or over the limit,
+//! bad UTF-8) leaves the stream impossible to resynchronise: the connection is closed once the
+//! answers to its earlier packets are written. Everything it sent before stays accepted.
+
+use crate::io::{flush, read_once, release_if_empty, Read};
+use crate::metrics::Metrics;
+use crate::outbox::{Out, Outbox};
+use crate::router::HubMsg;
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, Event, HubError, LinkId, LinkKey, Protocol, SessionId};
+use proto::chatos::{Codec, ErrorCode, Packet};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+/// Every ERROR packet, ready to send without an allocation (index = code).
+static ERROR_PACKETS: [[u8; 2]; 9] = [[8, 0], [8, 1], [8, 2], [8, 3], [8, 4], [8, 5], [8, 6], [8, 7], [8, 8]];
+
+pub(crate) fn encode_reply(result: Result<(), HubError>) -> Bytes {
+    let code = match result {
+        Ok(()) => ErrorCode::Ok,
+        Err(HubError::NameTaken) => ErrorCode::PseudoUnavailable,
+        Err(HubError::InvalidName | HubError::NotYourName) => ErrorCode::InvalidPseudonym,
+        Err(HubError::NotLoggedIn) => ErrorCode::NotConnected,
+        Err(HubError::Unreachable) => ErrorCode::UnreachableUser,
+        Err(HubError::LinkInProgress) => ErrorCode::TcpInProtocol,
+        Err(HubError::NoSuchLink) => ErrorCode::TcpNotInProtocol,
+    };
+    Bytes::from_static(&ERROR_PACKETS[code as usize])
+}
+
+fn wire_key(k: &LinkKey) -> proto::chatos::LinkKey {
+    proto::chatos::LinkKey { sender: k.a.clone(), recipient: k.b.clone(), password: k.password }
+}
+
+fn hub_key(k: proto::chatos::LinkKey) -> LinkKey {
+    LinkKey { a: k.sender, b: k.recipient, password: k.password }
+}
+
+pub(crate) fn encode_event(event: &Event) -> Bytes {
+    let packet = match event {
+        Event::Lobby { from, text } => Packet::Sma { sender: from.clone(), message: text.clone() },
+        Event::Direct { from, to, text } => {
+            Packet::Spm { sender: from.clone(), recipient: to.clone(), message: text.clone() }
+        }
+        Event::LinkAsked(k) => Packet::TcpAsk(wire_key(k)),
+        Event::LinkAccepted(k) => Packet::TcpAccept(wire_key(k)),
+        Event::LinkAborted(k) => Packet::TcpAbort(wire_key(k)),
+    };
+    packet.to_bytes()
+}
+
+/// How a connection's task ended.
+enum End {
+    Closed,
+    /// The socket now belongs to this link's relay.
+    Park(LinkId),
+}
+
+struct Driver {
+    session: SessionId,
+    stream: TcpStream,
+    outbox: Arc<Outbox>,
+    shared: Arc<Shared>,
+    codec: Codec,
+    /// Bytes read and not yet decoded; empty (no allocation) while idle.
+    rbuf: BytesMut,
+    /// Bytes taken from the outbox and not yet written.
+    wbuf: VecDeque<Bytes>,
+    /// A TCPAccept or TCPConnect went to the hub: read nothing more until it says whether this
+    /// connection became a link end.
+    awaiting_verdict: bool,
+    /// The connection broke the protocol: read nothing more, close once answers are written.
+    hung_up: bool,
+}
+
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let session = shared.new_session();
+    let outbox = Arc::new(Outbox::new(shared.config.outbound_limit));
+    debug!(session = session.0, %peer, "chatos: connected");
+    let connected = HubMsg::Connected { session, protocol: Protocol::ChatOs, outbox: outbox.clone() };
+    if shared.hub.send(connected).await.is_err() {
+        return;
+    }
+    let codec = Codec::new(shared.config.max_string);
+    let mut d = Driver {
+        session,
+        stream,
+        outbox,
+        shared,
+        codec,
+        rbuf: BytesMut::new(),
+        wbuf: VecDeque::new(),
+        awaiting_verdict: false,
+        hung_up: false,
+    };
+    let end = d.run().await;
+    let Driver { stream, rbuf, shared, .. } = d;
+    if let End::Park(link) = end {
+        debug!(session = session.0, link = link.0, "chatos: connection becomes a private link end");
+        shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
+    } else {
+        drop(stream);
+    }
+    let _ = shared.hub.send(HubMsg::Disconnected { session }).await;
+    debug!(session = session.0, "chatos: disconnected");
+}
+
+impl Driver {
+    async fn run(&mut self) -> End {
+        let mut after_flush = None;
+        loop {
+            let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
+            let writing = !self.wbuf.is_empty();
+            tokio::select! {
+                biased;
+                () = self.outbox.ready() => {
+                    let (items, overflowed) = self.outbox.take();
+                    if overflowed {
+                        return End::Closed;
+                    }
+                    let mut resumed = false;
+                    for item in items {
+                        match item {
+                            Out::Bytes(b) => self.wbuf.push_back(b),
+                            Out::Resume => resumed = true,
+                            Out::Park(link) => after_flush = Some(End::Park(link)),
+                            Out::Close => after_flush = Some(End::Closed),
+                        }
+                    }
+                    if flush(&self.stream, &mut self.wbuf).is_err() {
+                        return End::Closed;
+                    }
+                    if resumed && after_flush.is_none() {
+                        self.awaiting_verdict = false;
+                        self.decode().await;
+                    }
+                }
+                r = self.stream.writable(), if writing => {
+                    if r.is_err() || flush(&self.stream, &mut self.wbuf).is_err() {
+                        return End::Closed;
+                    }
+                }
+                r = self.stream.readable(), if reading => {
+                    match r.and_then(|()| read_once(&self.stream, &mut self.rbuf)) {
+                        Ok(Read::Data) => self.decode().await,
+                        Ok(Read::Nothing) => {}
+                        Ok(Read::Eof) => {
+                            if !self.rbuf.is_empty() {
+                                debug!(session = self.session.0, bytes = self.rbuf.len(), "chatos: closed in the middle of a packet");
+                            }
+                            return End::Closed;
+                        }
+                        Err(e) => {
+                            debug!(session = self.session.0, error = %e, "chatos: read failed");
+                            return End::Closed;
+                        }
+                    }
+                }
+            }
+            if self.wbuf.is_empty() {
+                if let Some(end) = after_flush.take() {
+                    return end;
+                }
+            }
+        }
+    }
+
+    /// Decodes and forwards every whole packet buffered, until a link packet awaits its verdict.
+    async fn decode(&mut self) {
+        while !self.awaiting_verdict && !self.hung_up {
+            match self.codec.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => self.forward(packet).await,
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, "chatos: bad input, closing the connection");
+                    Metrics::inc(&self.shared.metrics.bad_input);
+                    self.hung_up = true;
+                    self.rbuf = BytesMut::new();
+                    self.send(HubMsg::Hangup { session: self.session }).await;
+                }
+            }
+        }
+        release_if_empty(&mut self.rbuf);
+    }
+
+    async fn forward(&mut self, packet: Packet) {
+        let command = match packet {
+            Packet::Cr { pseudo } => Command::Login { name: pseudo },
+            Packet::Spm { sender, recipient, message } => Command::Direct { sender, to: recipient, text: message },
+            Packet::Sma { sender, message } => Command::Lobby { sender, text: message },
+            Packet::TcpAsk(k) => Command::LinkAsk(hub_key(k)),
+            Packet::TcpAbort(k) => Command::LinkAbort(hub_key(k)),
+            Packet::TcpAccept(k) => {
+                self.awaiting_verdict = true;
+                Command::LinkAccept(hub_key(k))
+            }
+            Packet::TcpConnect(k) => {
+                self.awaiting_verdict = true;
+                Command::LinkConnect(hub_key(k))
+            }
+            Packet::Error(code) => {
+                debug!(session = self.session.0, code, "chatos: client sent an ERROR packet; ignored");
+                return;
+            }
+        };
+        self.send(HubMsg::Command { session: self.session, command }).await;
+    }
+
+    async fn send(&mut self, msg: HubMsg) {
+        if self.shared.hub.send(msg).await.is_err() {
+            self.hung_up = true; // the hub is gone: the server is stopping
+        }
+    }
+}

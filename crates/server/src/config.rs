@@ -1,0 +1,69 @@
+//! The hub's configuration: one TOML file, every field documented, every field also a flag of
+//! `switchboard serve`, and defaults that work with no file at all.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The ChatOS front door's default port.
+pub const DEFAULT_CHATOS_PORT: u16 = 7700;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the ChatOS front door listens.
+    pub chatos_addr: SocketAddr,
+    /// Folder of the embedded store; created if missing.
+    pub data_dir: PathBuf,
+    /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
+    pub max_string: usize,
+    /// Bytes a connection may have queued and unsent before it is dropped as too slow.
+    pub outbound_limit: usize,
+    /// Seconds a private-link request may wait for its accept, then its connect.
+    pub link_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chatos_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATOS_PORT)),
+            data_dir: PathBuf::from("switchboard-data"),
+            max_string: proto::chatos::DEFAULT_MAX_STRING,
+            outbound_limit: 1 << 20,
+            link_timeout_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; fields it leaves out keep their defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(toml::from_str(&text)?)
+    }
+
+    pub fn link_timeout(&self) -> Duration {
+        Duration::from_secs(self.link_timeout_secs)
+    }
+
+    /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
+    pub fn loopback(data_dir: PathBuf) -> Config {
+        Config { chatos_addr: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir, ..Config::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_fields_and_defaults() {
+        let c: Config = toml::from_str("chatos_addr = \"127.0.0.1:9000\"\nlink_timeout_secs = 5\n").unwrap();
+        assert_eq!(c.chatos_addr, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.link_timeout(), Duration::from_secs(5));
+        assert_eq!(c.max_string, 1024);
+        assert!(toml::from_str::<Config>("chatos_adr = \"127.0.0.1:9000\"").is_err(), "unknown fields are refused");
+        assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
+    }
+}

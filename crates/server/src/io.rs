@@ -1,0 +1,68 @@
+//! Socket helpers shared by the connection drivers: one bounded read into a buffer that holds
+//! no memory while idle, and vectored writes of queued buffers.
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use tokio::net::TcpStream;
+
+/// The most one read takes from a socket; it lives on the stack, not in the connection.
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+
+/// What one non-blocking read found.
+pub(crate) enum Read {
+    Data,
+    Eof,
+    /// Nothing to read after all (a spurious wake-up).
+    Nothing,
+}
+
+/// Reads once from `stream` into `rbuf`, without blocking.
+pub(crate) fn read_once(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<Read> {
+    let mut chunk = [0u8; READ_CHUNK];
+    match stream.try_read(&mut chunk) {
+        Ok(0) => Ok(Read::Eof),
+        Ok(n) => {
+            rbuf.extend_from_slice(&chunk[..n]);
+            Ok(Read::Data)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives back the memory of a buffer that has been emptied, so idle connections hold none.
+pub(crate) fn release_if_empty(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        *buf = BytesMut::new();
+    }
+}
+
+/// Writes as much of `queue` as the socket takes now. `Ok(true)` once it is all written.
+pub(crate) fn flush(stream: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
+    while !queue.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let n = queue.len().min(slices.len());
+        for (slot, buf) in slices.iter_mut().zip(queue.iter()) {
+            *slot = IoSlice::new(buf);
+        }
+        let mut written = match stream.try_write_vectored(&slices[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        while written > 0 {
+            let front = queue.front_mut().expect("written bytes came from the queue");
+            if front.len() <= written {
+                written -= front.len();
+                queue.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+    *queue = VecDeque::new();
+    Ok(true)
+}
