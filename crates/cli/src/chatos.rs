@@ -263,11 +263,7 @@ impl Client {
                 }
             };
             match opened.await {
-                Ok((stream, leftover)) => {
-                    println!("[link] private connection with {peer} open");
-                    let cmds = chatos_link::spawn(stream, leftover, peer.clone(), share, events.clone());
-                    let _ = events.send(LinkEvent::Open { peer, cmds }).await;
-                }
+                Ok((stream, leftover)) => chatos_link::spawn(stream, leftover, peer, share, events),
                 Err(e) => println!("error: private connection with {peer} failed: {e}"),
             }
         });
@@ -276,6 +272,8 @@ impl Client {
     fn on_link_event(&mut self, event: LinkEvent) {
         match event {
             LinkEvent::Open { peer, cmds } => {
+                // Announced only once registered, so a /get typed after the line finds it.
+                println!("[link] private connection with {peer} open");
                 self.links.insert(fold(&peer), cmds);
             }
             LinkEvent::Closed { peer } => {

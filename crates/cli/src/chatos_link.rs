@@ -31,25 +31,26 @@ pub(crate) enum LinkEvent {
 /// Our requests awaiting their responses, in order: (remote path, where to save).
 type Awaited = Arc<Mutex<VecDeque<(String, PathBuf)>>>;
 
+/// Runs the link in the background; `events` hears that it is open, then that it closed.
 pub(crate) fn spawn(
     stream: TcpStream,
     leftover: BytesMut,
     peer: String,
     share: Option<PathBuf>,
     events: mpsc::Sender<LinkEvent>,
-) -> mpsc::Sender<LinkCmd> {
+) {
     let (read, write) = stream.into_split();
     let (cmds, rx) = mpsc::channel(16);
     let awaited = Awaited::default();
     tokio::spawn(writer(write, rx, share, awaited.clone()));
     let reader_cmds = cmds.clone();
     tokio::spawn(async move {
+        let _ = events.send(LinkEvent::Open { peer: peer.clone(), cmds }).await;
         if let Err(e) = reader(read, leftover, &peer, reader_cmds, awaited).await {
             println!("error: private connection with {peer}: {e:#}");
         }
         let _ = events.send(LinkEvent::Closed { peer }).await;
     });
-    cmds
 }
 
 /// Reads more of the link into `buf`; fails at the end of the stream.

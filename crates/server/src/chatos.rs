@@ -119,51 +119,45 @@ impl Driver {
         loop {
             let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
             let writing = !self.wbuf.is_empty();
-            tokio::select! {
+            let more = tokio::select! {
                 biased;
                 () = self.outbox.ready() => {
-                    let (items, overflowed) = self.outbox.take();
-                    if overflowed {
-                        return End::Closed;
+                    // While a batch is still being written the next one waits in the outbox,
+                    // where it counts against the limit; only an overflow matters now.
+                    if writing && !self.outbox.overflowed() {
+                        continue;
                     }
-                    let mut resumed = false;
-                    for item in items {
-                        match item {
-                            Out::Bytes(b) => self.wbuf.push_back(b),
-                            Out::Resume => resumed = true,
-                            Out::Park(link) => after_flush = Some(End::Park(link)),
-                            Out::Close => after_flush = Some(End::Closed),
-                        }
-                    }
-                    if flush(&self.stream, &mut self.wbuf).is_err() {
-                        return End::Closed;
-                    }
-                    if resumed && after_flush.is_none() {
-                        self.awaiting_verdict = false;
-                        self.decode().await;
-                    }
+                    self.pull_and_flush(&mut after_flush).await
                 }
                 r = self.stream.writable(), if writing => {
-                    if r.is_err() || flush(&self.stream, &mut self.wbuf).is_err() {
-                        return End::Closed;
+                    match r.map_err(drop).and_then(|()| flush(&self.stream, &mut self.wbuf).map_err(drop)) {
+                        Ok(true) => self.pull_and_flush(&mut after_flush).await,
+                        Ok(false) => Ok(()),
+                        Err(()) => Err(()),
                     }
                 }
                 r = self.stream.readable(), if reading => {
                     match r.and_then(|()| read_once(&self.stream, &mut self.rbuf)) {
-                        Ok(Read::Data) => self.decode().await,
-                        Ok(Read::Nothing) => {}
+                        Ok(Read::Data) => {
+                            self.decode().await;
+                            Ok(())
+                        }
+                        Ok(Read::Nothing) => Ok(()),
                         Ok(Read::Eof) => {
                             if !self.rbuf.is_empty() {
                                 debug!(session = self.session.0, bytes = self.rbuf.len(), "chatos: closed in the middle of a packet");
                             }
-                            return End::Closed;
+                            Err(())
                         }
                         Err(e) => {
                             debug!(session = self.session.0, error = %e, "chatos: read failed");
-                            return End::Closed;
+                            Err(())
                         }
                     }
                 }
+            };
+            if more.is_err() {
+                return End::Closed;
             }
             if self.wbuf.is_empty() {
                 if let Some(end) = after_flush.take() {
@@ -171,6 +165,33 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Takes the outbox's next batch and writes what the socket takes now. `Err`: close now
+    /// (the outbox overflowed, or the socket failed).
+    async fn pull_and_flush(&mut self, after_flush: &mut Option<End>) -> Result<(), ()> {
+        if !self.wbuf.is_empty() || after_flush.is_some() {
+            return Ok(());
+        }
+        let (items, overflowed) = self.outbox.take();
+        if overflowed {
+            return Err(());
+        }
+        let mut resumed = false;
+        for item in items {
+            match item {
+                Out::Bytes(b) => self.wbuf.push_back(b),
+                Out::Resume => resumed = true,
+                Out::Park(link) => *after_flush = Some(End::Park(link)),
+                Out::Close => *after_flush = Some(End::Closed),
+            }
+        }
+        flush(&self.stream, &mut self.wbuf).map_err(drop)?;
+        if resumed && after_flush.is_none() {
+            self.awaiting_verdict = false;
+            self.decode().await;
+        }
+        Ok(())
     }
 
     /// Decodes and forwards every whole packet buffered, until a link packet awaits its verdict.

@@ -75,7 +75,14 @@ impl Outbox {
         self.ready.notified().await
     }
 
+    /// Whether the outbox overflowed: the connection must close without a flush.
+    pub fn overflowed(&self) -> bool {
+        self.queue.lock().expect("outbox lock").overflowed
+    }
+
     /// Everything queued, and whether the outbox overflowed (then the connection must close).
+    /// The connection task takes a batch only once it has written the previous one, so that
+    /// the limit bounds everything not yet written.
     pub fn take(&self) -> (VecDeque<Out>, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
         q.bytes = 0;

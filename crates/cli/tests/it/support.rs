@@ -1,0 +1,202 @@
+//! What every integration test uses: a server started in-process, a raw ChatOS connection
+//! with timeouts on every wait, and `switchboard` client processes driven through stdio.
+
+use bytes::BytesMut;
+use proto::chatos::{Codec, ErrorCode, Packet};
+use server::{Config, Metrics, Running};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::time::timeout;
+
+/// How long any single expected thing may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// A server for one test, with its own data folder.
+pub struct Hub {
+    pub running: Option<Running>,
+    pub chatos: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> Hub {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            default(info);
+        }));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::loopback(dir.path().join("data"));
+    tweak(&mut config);
+    let running = server::start(config).await.unwrap();
+    Hub { chatos: running.chatos_addr, running: Some(running), _dir: dir }
+}
+
+impl Hub {
+    pub fn metrics(&self) -> &Metrics {
+        &self.running.as_ref().unwrap().metrics
+    }
+
+    /// Stops the server and checks that nothing in it panicked.
+    pub async fn stop(mut self) {
+        self.running.take().unwrap().shutdown(Duration::from_secs(2)).await;
+        assert!(!PANICKED.load(Ordering::SeqCst), "something panicked");
+    }
+}
+
+pub fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    Metrics::get(counter)
+}
+
+/// A ChatOS connection spoken to packet by packet.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    codec: Codec,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream, buf: BytesMut::new(), codec: Codec::default() }
+    }
+
+    /// Connects and takes `name`, expecting ERROR 1.
+    pub async fn login(addr: SocketAddr, name: &str) -> Raw {
+        let mut raw = Raw::connect(addr).await;
+        raw.send(&Packet::Cr { pseudo: name.into() }).await;
+        raw.expect(Packet::error(ErrorCode::Ok)).await;
+        raw
+    }
+
+    pub async fn send(&mut self, p: &Packet) {
+        self.stream.write_all(&p.to_bytes()).await.unwrap();
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next packet; `None` if the server closed the connection.
+    pub async fn next(&mut self) -> Option<Packet> {
+        let read = async {
+            loop {
+                if let Some(p) = self.codec.decode(&mut self.buf).expect("the server sent a bad packet") {
+                    return Some(p);
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        };
+        timeout(WAIT, read).await.expect("timed out waiting for a packet")
+    }
+
+    pub async fn recv(&mut self) -> Packet {
+        self.next().await.expect("connection closed")
+    }
+
+    pub async fn expect(&mut self, want: Packet) {
+        assert_eq!(self.recv().await, want);
+    }
+
+    pub async fn expect_error(&mut self, code: ErrorCode) {
+        self.expect(Packet::error(code)).await;
+    }
+
+    /// Expects no packet for `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        let got = timeout(quiet, async {
+            loop {
+                if let Some(p) = self.codec.decode(&mut self.buf).unwrap() {
+                    return p;
+                }
+                if self.stream.read_buf(&mut self.buf).await.unwrap_or(0) == 0 {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        assert!(got.is_err(), "expected silence, got {got:?}");
+    }
+
+    /// Expects the server to close the connection; returns the packets it sent before.
+    pub async fn expect_closed(&mut self) -> Vec<Packet> {
+        let mut before = Vec::new();
+        let closed = async {
+            loop {
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        timeout(WAIT, closed).await.expect("the server did not close the connection");
+        while let Ok(Some(p)) = self.codec.decode(&mut self.buf) {
+            before.push(p);
+        }
+        before
+    }
+}
+
+/// A `switchboard` process driven through its stdin and read line by line from its stdout.
+pub struct Proc {
+    pub child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str], dir: &std::path::Path) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc { child, stdin, lines, seen: Vec::new() }
+    }
+
+    pub async fn type_line(&mut self, line: &str) {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    }
+
+    /// Reads lines until one contains `want`, and returns it.
+    pub async fn expect_line(&mut self, want: &str) -> String {
+        let found = timeout(WAIT, async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                self.seen.push(line.clone());
+                if line.contains(want) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!("no line with {want:?}; saw {:?}", self.seen),
+        }
+    }
+}
