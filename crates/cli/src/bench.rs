@@ -1,5 +1,259 @@
-pub async fn run(_a: BenchArgs) -> anyhow::Result<()> {
+//! `switchboard bench`: loads a hub with N ChatOS clients and measures lobby fan-out
+//! (deliveries per second and per server-CPU-second, latency p50/p99, messages lost) and the
+//! memory an idle connection costs the server. Each N gets a fresh `switchboard serve`
+//! process, so that its CPU time and RSS are the server's alone.
+
+use anyhow::{bail, Context};
+use bytes::BytesMut;
+use proto::chatos::{Codec, Packet};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Numbers of clients, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    clients: Vec<usize>,
+    /// Lobby messages per run [default: enough for about 2 million deliveries, at least 1000].
+    #[arg(long)]
+    messages: Option<usize>,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 10)]
+    senders: usize,
+    /// Bytes of text in each message.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Messages in flight at most, over all senders.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+}
+
+/// What one run measured.
+struct Run {
+    clients: usize,
+    deliveries: u64,
+    lost: u64,
+    wall: Duration,
+    cpu: f64,
+    p50: Duration,
+    p99: Duration,
+    rss_kb: u64,
+    idle_kb: u64,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | p50 ms | p99 ms | server RSS / N | idle RSS per connection |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for &n in &args.clients {
+        if n < 2 {
+            bail!("a lobby needs at least 2 clients");
+        }
+        let messages = args.messages.unwrap_or((2_000_000 / (n - 1)).max(1000));
+        let r = one(&args, n, messages).await.with_context(|| format!("the run with {n} clients"))?;
+        let secs = r.wall.as_secs_f64();
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} KB | {:.2} KB |",
+            r.clients,
+            messages,
+            r.deliveries,
+            r.lost,
+            secs,
+            r.deliveries as f64 / secs,
+            r.cpu,
+            r.deliveries as f64 / r.cpu.max(0.01),
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.rss_kb as f64 / n as f64,
+            r.idle_kb as f64 / n as f64,
+        );
+    }
     Ok(())
 }
-#[derive(clap::Args)]
-pub struct BenchArgs {}
+
+/// The server's resident memory in KB and CPU time (user + system) in seconds, from /proc.
+fn usage(pid: u32) -> anyhow::Result<(u64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').context("stat")?.1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok((rss, ticks as f64 / 100.0)) // /proc counts in USER_HZ, 100 on Linux
+}
+
+async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run> {
+    let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().context("server pid")?;
+    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?).lines();
+    let line = lines.next_line().await?.context("the server exited")?;
+    let addr = line.strip_prefix("listening chatos ").context("unexpected first line")?.to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (rss_before, _) = usage(pid)?;
+
+    // Log everyone in, a hundred at a time.
+    let mut conns = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let logins: Vec<_> = chunk.iter().map(|&i| tokio::spawn(login(addr.clone(), i))).collect();
+        for login in logins {
+            conns.push(login.await??);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss_idle, cpu_before) = usage(pid)?;
+
+    let expected = (messages * (n - 1)) as u64;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Notify::new());
+    let start = Instant::now();
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for (read, write) in conns {
+        readers.push(tokio::spawn(reader(read, start, delivered.clone(), progress.clone())));
+        writers.push(write);
+    }
+    let senders = args.senders.clamp(1, n);
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    // The listeners' write halves stay here: dropping one would close its connection.
+    let listeners = writers.split_off(senders);
+    for (s, write) in writers.into_iter().enumerate() {
+        let count = messages / senders + usize::from(s < messages % senders);
+        let flight = Flight { sent: sent.clone(), delivered: delivered.clone(), progress: progress.clone() };
+        tasks.push(tokio::spawn(sender(write, s, count, args.size, args.window as u64, n as u64 - 1, start, flight)));
+    }
+    // Keep the senders' write halves: dropping one would close its connection.
+    let mut keep = Vec::new();
+    for t in tasks {
+        keep.push(t.await??);
+    }
+    // Wait for the last deliveries, until nothing moves for 5 s.
+    let mut last = (delivered.load(Relaxed), Instant::now());
+    while delivered.load(Relaxed) < expected && last.1.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = delivered.load(Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    let wall = start.elapsed();
+    let (_, cpu_after) = usage(pid)?;
+    drop((keep, listeners));
+    let got = delivered.load(Relaxed);
+    server.kill().await?;
+    let _ = std::fs::remove_dir_all(&data);
+    let mut latencies = Vec::with_capacity(got as usize);
+    for r in readers {
+        r.abort();
+        if let Ok(mut l) = r.await {
+            latencies.append(&mut l);
+        }
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    let micros = |v: Option<&u32>| Duration::from_micros(v.copied().unwrap_or(0).into());
+    Ok(Run {
+        clients: n,
+        deliveries: got,
+        lost: expected.saturating_sub(got),
+        wall,
+        cpu: cpu_after - cpu_before,
+        p50: micros(pct(0.50)),
+        p99: micros(pct(0.99)),
+        rss_kb: rss_idle,
+        idle_kb: rss_idle.saturating_sub(rss_before),
+    })
+}
+
+async fn login(addr: String, i: usize) -> anyhow::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+    let mut stream = TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    stream.write_all(&Packet::Cr { pseudo: format!("b{i}") }.to_bytes()).await?;
+    let mut answer = [0u8; 2];
+    stream.read_exact(&mut answer).await?;
+    if answer != [8, 1] {
+        bail!("login refused: {answer:?}");
+    }
+    Ok(stream.into_split())
+}
+
+/// Counts lobby messages and their latency (µs); ignores the OKs that senders get.
+async fn reader(mut read: OwnedReadHalf, start: Instant, delivered: Arc<AtomicU64>, progress: Arc<Notify>) -> Vec<u32> {
+    let codec = Codec::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut latencies = Vec::new();
+    loop {
+        match read.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return latencies,
+            Ok(_) => {}
+        }
+        let now = start.elapsed().as_micros() as u64;
+        let mut got = 0;
+        while let Ok(Some(p)) = codec.decode(&mut buf) {
+            if let Packet::Sma { message, .. } = p {
+                let sent: u64 = message.get(..20).and_then(|t| t.parse().ok()).unwrap_or(now);
+                latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                got += 1;
+            }
+        }
+        if buf.capacity() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        delivered.fetch_add(got, Relaxed);
+        progress.notify_waiters();
+    }
+}
+
+/// The shared count of messages sent and delivered, to keep a bounded number in flight.
+struct Flight {
+    sent: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
+    progress: Arc<Notify>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sender(
+    mut write: OwnedWriteHalf,
+    s: usize,
+    count: usize,
+    size: usize,
+    window: u64,
+    fanout: u64,
+    start: Instant,
+    f: Flight,
+) -> anyhow::Result<OwnedWriteHalf> {
+    let pad = "x".repeat(size.saturating_sub(21));
+    let me = format!("b{s}");
+    for _ in 0..count {
+        loop {
+            let wait = f.progress.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if f.sent.load(Relaxed) < f.delivered.load(Relaxed) / fanout + window {
+                break;
+            }
+            // Also wake now and then, should a notification slip between check and wait.
+            let _ = tokio::time::timeout(Duration::from_millis(5), wait).await;
+        }
+        f.sent.fetch_add(1, Relaxed);
+        let text = format!("{:020} {pad}", start.elapsed().as_micros());
+        write.write_all(&Packet::Sma { sender: me.clone(), message: text }.to_bytes()).await?;
+    }
+    Ok(write)
+}
