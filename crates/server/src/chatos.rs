@@ -6,7 +6,7 @@
 //! bad UTF-8) leaves the stream impossible to resynchronise: the connection is closed once the
 //! answers to its earlier packets are written. Everything it sent before stays accepted.
 
-use crate::io::{flush, read_once, release_if_empty, Read};
+use crate::io::{flush, read_once, release_if_empty, wait, Read, Wake};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox};
 use crate::router::HubMsg;
@@ -15,9 +15,12 @@ use bytes::{Bytes, BytesMut};
 use hub::{Command, Event, HubError, LinkId, LinkKey, Protocol, SessionId};
 use proto::chatos::{Codec, ErrorCode, Packet};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tracing::debug;
 
 /// Every ERROR packet, ready to send without an allocation (index = code).
@@ -79,16 +82,18 @@ struct Driver {
     awaiting_verdict: bool,
     /// The connection broke the protocol: read nothing more, close once answers are written.
     hung_up: bool,
+    /// A message the hub task's full queue could not take yet: read nothing more until it is
+    /// sent. Boxed, so that it costs a connection nothing while absent.
+    blocked: Option<Box<HubMsg>>,
 }
 
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Sets a new connection up and returns its task. Only the driver is captured, so the task's
+/// future is little more than the driver itself.
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
     let session = shared.new_session();
-    let outbox = Arc::new(Outbox::new(shared.config.outbound_limit));
     debug!(session = session.0, %peer, "chatos: connected");
+    let outbox = Arc::new(Outbox::default());
     let connected = HubMsg::Connected { session, protocol: Protocol::ChatOs, outbox: outbox.clone() };
-    if shared.hub.send(connected).await.is_err() {
-        return;
-    }
     let codec = Codec::new(shared.config.max_string);
     let mut d = Driver {
         session,
@@ -100,60 +105,93 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
         wbuf: VecDeque::new(),
         awaiting_verdict: false,
         hung_up: false,
+        blocked: None,
     };
-    let end = d.run().await;
-    let Driver { stream, rbuf, shared, .. } = d;
-    if let End::Park(link) = end {
-        debug!(session = session.0, link = link.0, "chatos: connection becomes a private link end");
-        shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
-    } else {
-        drop(stream);
+    d.post(connected);
+    async move {
+        let end = d.run().await;
+        if let Some(wait) = d.finish(end) {
+            let _ = wait.await;
+        }
     }
-    let _ = shared.hub.send(HubMsg::Disconnected { session }).await;
-    debug!(session = session.0, "chatos: disconnected");
+}
+
+/// Sends to the hub task at once if its queue has room; else returns the wait for room, boxed:
+/// it is rare, and kept out of line a connection's future stays small.
+fn send_or_wait(
+    hub: &mpsc::Sender<HubMsg>,
+    msg: HubMsg,
+) -> Option<Pin<Box<impl Future<Output = Result<(), ()>> + use<>>>> {
+    match hub.try_send(msg) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
+        Err(mpsc::error::TrySendError::Full(msg)) => {
+            let hub = hub.clone();
+            Some(Box::pin(async move { hub.send(msg).await.map_err(drop) }))
+        }
+    }
 }
 
 impl Driver {
+    /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
+    /// for room in the hub's queue, if there is none now.
+    fn finish(self, end: End) -> Option<Pin<Box<impl Future<Output = Result<(), ()>> + use<>>>> {
+        let Driver { session, stream, rbuf, shared, .. } = self;
+        if let End::Park(link) = end {
+            debug!(session = session.0, link = link.0, "chatos: connection becomes a private link end");
+            shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
+        } else {
+            drop(stream);
+        }
+        Metrics::dec(&shared.metrics.open);
+        debug!(session = session.0, "chatos: disconnected");
+        send_or_wait(&shared.hub, HubMsg::Disconnected { session })
+    }
+
     async fn run(&mut self) -> End {
         let mut after_flush = None;
         loop {
+            if let Some(msg) = self.blocked.take() {
+                if let Some(wait) = send_or_wait(&self.shared.hub, *msg) {
+                    if wait.await.is_err() {
+                        self.hung_up = true; // the hub is gone: the server is stopping
+                    }
+                }
+                self.decode();
+                continue;
+            }
             let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
             let writing = !self.wbuf.is_empty();
-            let more = tokio::select! {
-                biased;
-                () = self.outbox.ready() => {
-                    // While a batch is still being written the next one waits in the outbox,
-                    // where it counts against the limit; only an overflow matters now.
-                    if writing && !self.outbox.overflowed() {
-                        continue;
+            let more = match wait(&self.stream, &self.outbox, reading, writing).await {
+                Ok(Wake::Outbox) => self.pull_and_flush(&mut after_flush),
+                Ok(Wake::Writable) => match flush(&self.stream, &mut self.wbuf) {
+                    Ok(true) => self.pull_and_flush(&mut after_flush),
+                    Ok(false) => Ok(()),
+                    Err(_) => Err(()),
+                },
+                Ok(Wake::Readable) => match read_once(&self.stream, &mut self.rbuf) {
+                    Ok(Read::Data) => {
+                        self.decode();
+                        Ok(())
                     }
-                    self.pull_and_flush(&mut after_flush).await
-                }
-                r = self.stream.writable(), if writing => {
-                    match r.map_err(drop).and_then(|()| flush(&self.stream, &mut self.wbuf).map_err(drop)) {
-                        Ok(true) => self.pull_and_flush(&mut after_flush).await,
-                        Ok(false) => Ok(()),
-                        Err(()) => Err(()),
+                    Ok(Read::Nothing) => Ok(()),
+                    Ok(Read::Eof) => {
+                        if !self.rbuf.is_empty() {
+                            debug!(
+                                session = self.session.0,
+                                bytes = self.rbuf.len(),
+                                "chatos: closed in the middle of a packet"
+                            );
+                        }
+                        Err(())
                     }
-                }
-                r = self.stream.readable(), if reading => {
-                    match r.and_then(|()| read_once(&self.stream, &mut self.rbuf)) {
-                        Ok(Read::Data) => {
-                            self.decode().await;
-                            Ok(())
-                        }
-                        Ok(Read::Nothing) => Ok(()),
-                        Ok(Read::Eof) => {
-                            if !self.rbuf.is_empty() {
-                                debug!(session = self.session.0, bytes = self.rbuf.len(), "chatos: closed in the middle of a packet");
-                            }
-                            Err(())
-                        }
-                        Err(e) => {
-                            debug!(session = self.session.0, error = %e, "chatos: read failed");
-                            Err(())
-                        }
+                    Err(e) => {
+                        debug!(session = self.session.0, error = %e, "chatos: read failed");
+                        Err(())
                     }
+                },
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, "chatos: socket failed");
+                    Err(())
                 }
             };
             if more.is_err() {
@@ -169,11 +207,12 @@ impl Driver {
 
     /// Takes the outbox's next batch and writes what the socket takes now. `Err`: close now
     /// (the outbox overflowed, or the socket failed).
-    async fn pull_and_flush(&mut self, after_flush: &mut Option<End>) -> Result<(), ()> {
-        if !self.wbuf.is_empty() || after_flush.is_some() {
-            return Ok(());
-        }
-        let (items, overflowed) = self.outbox.take();
+    fn pull_and_flush(&mut self, after_flush: &mut Option<End>) -> Result<(), ()> {
+        let (items, overflowed) = if self.wbuf.is_empty() && after_flush.is_none() {
+            self.outbox.take()
+        } else {
+            (VecDeque::new(), self.outbox.overflowed())
+        };
         if overflowed {
             return Err(());
         }
@@ -189,30 +228,31 @@ impl Driver {
         flush(&self.stream, &mut self.wbuf).map_err(drop)?;
         if resumed && after_flush.is_none() {
             self.awaiting_verdict = false;
-            self.decode().await;
+            self.decode();
         }
         Ok(())
     }
 
-    /// Decodes and forwards every whole packet buffered, until a link packet awaits its verdict.
-    async fn decode(&mut self) {
-        while !self.awaiting_verdict && !self.hung_up {
+    /// Decodes and forwards every whole packet buffered, until a link packet awaits its verdict
+    /// or the hub task's queue is full.
+    fn decode(&mut self) {
+        while !self.awaiting_verdict && !self.hung_up && self.blocked.is_none() {
             match self.codec.decode(&mut self.rbuf) {
-                Ok(Some(packet)) => self.forward(packet).await,
+                Ok(Some(packet)) => self.forward(packet),
                 Ok(None) => break,
                 Err(e) => {
                     debug!(session = self.session.0, error = %e, "chatos: bad input, closing the connection");
                     Metrics::inc(&self.shared.metrics.bad_input);
                     self.hung_up = true;
                     self.rbuf = BytesMut::new();
-                    self.send(HubMsg::Hangup { session: self.session }).await;
+                    self.post(HubMsg::Hangup { session: self.session });
                 }
             }
         }
         release_if_empty(&mut self.rbuf);
     }
 
-    async fn forward(&mut self, packet: Packet) {
+    fn forward(&mut self, packet: Packet) {
         let command = match packet {
             Packet::Cr { pseudo } => Command::Login { name: pseudo },
             Packet::Spm { sender, recipient, message } => Command::Direct { sender, to: recipient, text: message },
@@ -232,12 +272,16 @@ impl Driver {
                 return;
             }
         };
-        self.send(HubMsg::Command { session: self.session, command }).await;
+        self.post(HubMsg::Command { session: self.session, command });
     }
 
-    async fn send(&mut self, msg: HubMsg) {
-        if self.shared.hub.send(msg).await.is_err() {
-            self.hung_up = true; // the hub is gone: the server is stopping
+    /// Sends to the hub task without waiting; if its queue is full, keeps the message for the
+    /// run loop to send, and reading stops until then.
+    fn post(&mut self, msg: HubMsg) {
+        match self.shared.hub.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => self.blocked = Some(Box::new(msg)),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.hung_up = true,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Socket helpers shared by the connection drivers: one bounded read into a buffer that holds
 //! no memory while idle, and vectored writes of queued buffers.
 
+use crate::outbox::Outbox;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::task::Poll;
 use tokio::net::TcpStream;
 
 /// The most one read takes from a socket; it lives on the stack, not in the connection.
@@ -65,4 +67,36 @@ pub(crate) fn flush(stream: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Resu
     }
     *queue = VecDeque::new();
     Ok(true)
+}
+
+/// What a connection task has to do next.
+pub(crate) enum Wake {
+    /// The outbox has a batch (or overflowed).
+    Outbox,
+    Writable,
+    Readable,
+}
+
+/// Waits until the outbox has something (`writing`: only an overflow counts, the next batch
+/// waits until the current one is written), the socket takes bytes (if `writing`), or has
+/// bytes (if `reading`). Nothing is stored across the wait but the wakers, so an idle
+/// connection's task stays small.
+pub(crate) async fn wait(stream: &TcpStream, outbox: &Outbox, reading: bool, writing: bool) -> io::Result<Wake> {
+    std::future::poll_fn(|cx| {
+        if outbox.poll(cx, !writing).is_ready() {
+            return Poll::Ready(Ok(Wake::Outbox));
+        }
+        if writing {
+            if let Poll::Ready(r) = stream.poll_write_ready(cx) {
+                return Poll::Ready(r.map(|()| Wake::Writable));
+            }
+        }
+        if reading {
+            if let Poll::Ready(r) = stream.poll_read_ready(cx) {
+                return Poll::Ready(r.map(|()| Wake::Readable));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }

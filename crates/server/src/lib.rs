@@ -88,13 +88,8 @@ where
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 Metrics::inc(&shared.metrics.accepted);
-                Metrics::inc(&shared.metrics.open);
-                let conn = serve(stream, peer, shared.clone());
-                let metrics = shared.metrics.clone();
-                tokio::spawn(async move {
-                    conn.await;
-                    Metrics::dec(&metrics.open);
-                });
+                Metrics::inc(&shared.metrics.open); // the connection's task counts itself out
+                tokio::spawn(serve(stream, peer, shared.clone()));
             }
             Err(e) => {
                 // Out of file descriptors, most likely: back off rather than spin.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hub::LinkId;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 /// What the connection task is asked to do, in order.
 #[derive(Debug)]
@@ -31,48 +31,58 @@ struct Queue {
     items: VecDeque<Out>,
     bytes: usize,
     overflowed: bool,
+    /// The connection task, to wake when there is something for it.
+    waker: Option<Waker>,
 }
 
+/// The limit is the caller's: every outbox of a server shares it, so it is not stored here.
+#[derive(Default)]
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
-    ready: Notify,
-    limit: usize,
 }
 
 impl Outbox {
-    pub fn new(limit: usize) -> Self {
-        Outbox { queue: Mutex::default(), ready: Notify::new(), limit }
-    }
-
     /// Queues `out`. Fails, and marks the outbox overflowed for good, if the bytes queued and
-    /// not yet taken by the connection task would pass the limit.
-    pub fn push(&self, out: Out) -> Result<(), Overflow> {
+    /// not yet taken by the connection task would pass `limit`.
+    pub fn push(&self, out: Out, limit: usize) -> Result<(), Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
         if q.overflowed {
             return Err(Overflow);
         }
         if let Out::Bytes(b) = &out {
-            if q.bytes + b.len() > self.limit {
+            if q.bytes + b.len() > limit {
                 q.overflowed = true;
                 q.items = VecDeque::new();
+                let waker = q.waker.take();
                 drop(q);
-                self.ready.notify_one();
+                if let Some(w) = waker {
+                    w.wake();
+                }
                 return Err(Overflow);
             }
             q.bytes += b.len();
         }
         let was_empty = q.items.is_empty();
         q.items.push_back(out);
+        let waker = if was_empty { q.waker.take() } else { None };
         drop(q);
-        if was_empty {
-            self.ready.notify_one();
+        if let Some(w) = waker {
+            w.wake();
         }
         Ok(())
     }
 
-    /// Waits until something was pushed since the last [`Outbox::take`].
-    pub async fn ready(&self) {
-        self.ready.notified().await
+    /// Ready when the outbox overflowed, or when `want_items` and something is queued;
+    /// otherwise the task is woken at the next push.
+    pub fn poll(&self, cx: &mut Context<'_>, want_items: bool) -> Poll<()> {
+        let mut q = self.queue.lock().expect("outbox lock");
+        if q.overflowed || (want_items && !q.items.is_empty()) {
+            return Poll::Ready(());
+        }
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            q.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Whether the outbox overflowed: the connection must close without a flush.
@@ -100,14 +110,14 @@ mod tests {
 
     #[test]
     fn overflow_is_final_and_taking_frees_room() {
-        let o = Outbox::new(10);
-        assert_eq!(o.push(bytes(6)), Ok(()));
-        assert_eq!(o.push(Out::Resume), Ok(()));
+        let o = Outbox::default();
+        assert_eq!(o.push(bytes(6), 10), Ok(()));
+        assert_eq!(o.push(Out::Resume, 10), Ok(()));
         let (items, overflowed) = o.take();
         assert_eq!((items.len(), overflowed), (2, false));
-        assert_eq!(o.push(bytes(10)), Ok(()));
-        assert_eq!(o.push(bytes(1)), Err(Overflow));
-        assert_eq!(o.push(Out::Close), Err(Overflow));
+        assert_eq!(o.push(bytes(10), 10), Ok(()));
+        assert_eq!(o.push(bytes(1), 10), Err(Overflow));
+        assert_eq!(o.push(Out::Close, 10), Err(Overflow));
         let (items, overflowed) = o.take();
         assert!(items.is_empty() && overflowed);
     }

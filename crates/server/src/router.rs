@@ -54,6 +54,7 @@ pub(crate) struct Router {
     conns: FxHashMap<SessionId, Conn>,
     relays: Arc<Relays>,
     metrics: Arc<Metrics>,
+    outbound_limit: usize,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
     deliveries: u64,
@@ -66,6 +67,7 @@ impl Router {
             conns: FxHashMap::default(),
             relays: shared.relays.clone(),
             metrics: shared.metrics.clone(),
+            outbound_limit: shared.config.outbound_limit,
             overflowed: Vec::new(),
             deliveries: 0,
         }
@@ -160,7 +162,7 @@ impl Router {
             Output::Park { session, link } => {
                 self.relays.open(link);
                 if let Some(c) = self.conns.remove(&session) {
-                    let _ = c.outbox.push(Out::Park(link));
+                    let _ = c.outbox.push(Out::Park(link), self.outbound_limit);
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
@@ -170,7 +172,7 @@ impl Router {
     fn push(&mut self, session: SessionId, out: Out) {
         let Some(c) = self.conns.get(&session) else { return };
         let counted = matches!(out, Out::Bytes(_));
-        if c.outbox.push(out).is_ok() {
+        if c.outbox.push(out, self.outbound_limit).is_ok() {
             self.deliveries += u64::from(counted);
             return;
         }
@@ -182,7 +184,7 @@ impl Router {
 
     fn shutdown(mut self) {
         for (_, c) in self.conns.drain() {
-            let _ = c.outbox.push(Out::Close);
+            let _ = c.outbox.push(Out::Close, usize::MAX);
         }
         Metrics::add(&self.metrics.deliveries, self.deliveries);
     }
