@@ -211,7 +211,7 @@ impl Driver {
         let (items, overflowed) = if self.wbuf.is_empty() && after_flush.is_none() {
             self.outbox.take()
         } else {
-            (VecDeque::new(), self.outbox.overflowed())
+            (Vec::new(), self.outbox.overflowed())
         };
         if overflowed {
             return Err(());

@@ -2,14 +2,21 @@
 //! connection's own task.
 //!
 //! Pushing never blocks: when the queued bytes would pass the limit the outbox overflows, the
-//! connection is dropped without a flush, and the hub task carries on with everyone else. The
-//! queue holds no allocation while empty, so an idle connection costs a few dozen bytes here.
+//! connection is dropped without a flush, and the hub task carries on with everyone else.
+//! Small messages are copied into one growing buffer, cheaper than sharing a reference count
+//! between cores and written in one piece; large ones are shared. Pushing does not wake the
+//! connection task: it returns the waker, and the hub task wakes everyone it queued for once
+//! per batch of inputs, so a busy connection gets many messages per write. The queue holds no
+//! allocation while empty.
 
 use bytes::Bytes;
 use hub::LinkId;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+
+/// Messages up to this size are copied into the connection's buffer; larger ones are shared.
+const COPY_MAX: usize = 2048;
 
 /// What the connection task is asked to do, in order.
 #[derive(Debug)]
@@ -26,9 +33,14 @@ pub(crate) enum Out {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overflow;
 
+enum Item {
+    Copied(Vec<u8>),
+    Out(Out),
+}
+
 #[derive(Default)]
 struct Queue {
-    items: VecDeque<Out>,
+    items: VecDeque<Item>,
     bytes: usize,
     overflowed: bool,
     /// The connection task, to wake when there is something for it.
@@ -42,38 +54,40 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues `out`. Fails, and marks the outbox overflowed for good, if the bytes queued and
-    /// not yet taken by the connection task would pass `limit`.
-    pub fn push(&self, out: Out, limit: usize) -> Result<(), Overflow> {
+    /// Queues a copy of `data` (or a share of it, if large). Fails, and marks the outbox
+    /// overflowed for good, if the bytes queued and not yet taken would pass `limit`. On
+    /// success, returns the connection task's waker if it must be woken.
+    pub fn push_bytes(&self, data: &Bytes, limit: usize) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
-        if q.overflowed {
+        q.reserve(data.len(), limit)?;
+        let was_empty = q.items.is_empty();
+        match q.items.back_mut() {
+            Some(Item::Copied(buf)) if data.len() <= COPY_MAX => buf.extend_from_slice(data),
+            _ if data.len() <= COPY_MAX => {
+                let mut buf = Vec::with_capacity(data.len().max(512));
+                buf.extend_from_slice(data);
+                q.items.push_back(Item::Copied(buf));
+            }
+            _ => q.items.push_back(Item::Out(Out::Bytes(data.clone()))),
+        }
+        Ok(if was_empty { q.waker.take() } else { None })
+    }
+
+    /// Queues `out`, like [`Outbox::push_bytes`].
+    pub fn push(&self, out: Out, limit: usize) -> Result<Option<Waker>, Overflow> {
+        let mut q = self.queue.lock().expect("outbox lock");
+        if let Out::Bytes(b) = &out {
+            q.reserve(b.len(), limit)?;
+        } else if q.overflowed {
             return Err(Overflow);
         }
-        if let Out::Bytes(b) = &out {
-            if q.bytes + b.len() > limit {
-                q.overflowed = true;
-                q.items = VecDeque::new();
-                let waker = q.waker.take();
-                drop(q);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                return Err(Overflow);
-            }
-            q.bytes += b.len();
-        }
         let was_empty = q.items.is_empty();
-        q.items.push_back(out);
-        let waker = if was_empty { q.waker.take() } else { None };
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(())
+        q.items.push_back(Item::Out(out));
+        Ok(if was_empty { q.waker.take() } else { None })
     }
 
     /// Ready when the outbox overflowed, or when `want_items` and something is queued;
-    /// otherwise the task is woken at the next push.
+    /// otherwise the task is woken after the next push.
     pub fn poll(&self, cx: &mut Context<'_>, want_items: bool) -> Poll<()> {
         let mut q = self.queue.lock().expect("outbox lock");
         if q.overflowed || (want_items && !q.items.is_empty()) {
@@ -93,10 +107,40 @@ impl Outbox {
     /// Everything queued, and whether the outbox overflowed (then the connection must close).
     /// The connection task takes a batch only once it has written the previous one, so that
     /// the limit bounds everything not yet written.
-    pub fn take(&self) -> (VecDeque<Out>, bool) {
+    pub fn take(&self) -> (Vec<Out>, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
         q.bytes = 0;
-        (std::mem::take(&mut q.items), q.overflowed)
+        let items = std::mem::take(&mut q.items);
+        let overflowed = q.overflowed;
+        drop(q);
+        let items = items
+            .into_iter()
+            .map(|item| match item {
+                Item::Copied(buf) => Out::Bytes(Bytes::from(buf)),
+                Item::Out(out) => out,
+            })
+            .collect();
+        (items, overflowed)
+    }
+}
+
+impl Queue {
+    /// Counts `n` more bytes against `limit`; past it, the queue overflows for good and its
+    /// task is woken to close.
+    fn reserve(&mut self, n: usize, limit: usize) -> Result<(), Overflow> {
+        if self.overflowed {
+            return Err(Overflow);
+        }
+        if self.bytes + n > limit {
+            self.overflowed = true;
+            self.items = VecDeque::new();
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+            return Err(Overflow);
+        }
+        self.bytes += n;
+        Ok(())
     }
 }
 
@@ -104,21 +148,42 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn bytes(n: usize) -> Out {
-        Out::Bytes(Bytes::from(vec![0; n]))
+    fn bytes(n: usize) -> Bytes {
+        Bytes::from(vec![7; n])
     }
 
     #[test]
     fn overflow_is_final_and_taking_frees_room() {
         let o = Outbox::default();
-        assert_eq!(o.push(bytes(6), 10), Ok(()));
-        assert_eq!(o.push(Out::Resume, 10), Ok(()));
+        assert!(o.push_bytes(&bytes(6), 10).is_ok());
+        assert!(o.push(Out::Resume, 10).is_ok());
         let (items, overflowed) = o.take();
         assert_eq!((items.len(), overflowed), (2, false));
-        assert_eq!(o.push(bytes(10), 10), Ok(()));
-        assert_eq!(o.push(bytes(1), 10), Err(Overflow));
-        assert_eq!(o.push(Out::Close, 10), Err(Overflow));
+        assert!(o.push_bytes(&bytes(10), 10).is_ok());
+        assert!(o.push_bytes(&bytes(1), 10).is_err());
+        assert!(o.push(Out::Close, 10).is_err());
         let (items, overflowed) = o.take();
         assert!(items.is_empty() && overflowed);
+    }
+
+    #[test]
+    fn small_messages_are_joined_large_ones_shared_order_kept() {
+        let o = Outbox::default();
+        let big = bytes(COPY_MAX + 1);
+        for data in [bytes(3), bytes(4), big.clone(), bytes(5)] {
+            o.push_bytes(&data, usize::MAX).unwrap();
+        }
+        o.push(Out::Close, usize::MAX).unwrap();
+        o.push_bytes(&bytes(1), usize::MAX).unwrap();
+        let (items, _) = o.take();
+        let shape: Vec<String> = items
+            .iter()
+            .map(|out| match out {
+                Out::Bytes(b) if b.as_ptr() == big.as_ptr() => "shared".into(),
+                Out::Bytes(b) => b.len().to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(shape, ["7", "shared", "5", "Close", "1"]);
     }
 }

@@ -4,13 +4,14 @@
 //! connection whose outbox overflows, and parking the ends of private links.
 
 use crate::metrics::Metrics;
-use crate::outbox::{Out, Outbox};
+use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
 use crate::{chatos, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -57,6 +58,8 @@ pub(crate) struct Router {
     outbound_limit: usize,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
+    /// Connection tasks to wake once the current batch of inputs is carried out.
+    wakers: Vec<Waker>,
     deliveries: u64,
 }
 
@@ -69,6 +72,7 @@ impl Router {
             metrics: shared.metrics.clone(),
             outbound_limit: shared.config.outbound_limit,
             overflowed: Vec::new(),
+            wakers: Vec::new(),
             deliveries: 0,
         }
     }
@@ -87,12 +91,14 @@ impl Router {
                     for _ in 1..BATCH {
                         let Ok(msg) = rx.try_recv() else { break };
                         if !self.on_msg(now, msg) {
+                            self.wakers.drain(..).for_each(Waker::wake);
                             return self.shutdown();
                         }
                     }
                 }
                 _ = tick.tick() => self.step(Instant::now(), Input::Tick),
             }
+            self.wakers.drain(..).for_each(Waker::wake);
             Metrics::add(&self.metrics.deliveries, std::mem::take(&mut self.deliveries));
         }
         self.shutdown();
@@ -141,13 +147,13 @@ impl Router {
         match out {
             Output::Reply { to, result } => {
                 if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_reply(c.protocol, result)) {
-                    self.push(to, Out::Bytes(bytes));
+                    self.push_bytes(to, &bytes);
                 }
             }
             Output::Deliver { to, event } => {
                 if let Some(c) = self.conns.get(&to) {
                     let bytes = encode_event(c.protocol, &event);
-                    self.push(to, Out::Bytes(bytes));
+                    self.push_bytes(to, &bytes);
                 }
             }
             Output::Broadcast { to, event } => {
@@ -155,27 +161,44 @@ impl Router {
                 for session in to {
                     let Some(c) = self.conns.get(&session) else { continue };
                     let bytes = encoded[c.protocol.index()].get_or_insert_with(|| encode_event(c.protocol, &event));
-                    let bytes = Out::Bytes(bytes.clone());
-                    self.push(session, bytes);
+                    let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
+                    self.pushed(session, pushed, true);
                 }
             }
             Output::Park { session, link } => {
                 self.relays.open(link);
                 if let Some(c) = self.conns.remove(&session) {
-                    let _ = c.outbox.push(Out::Park(link), self.outbound_limit);
+                    if let Ok(Some(w)) = c.outbox.push(Out::Park(link), self.outbound_limit) {
+                        self.wakers.push(w);
+                    }
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
         }
     }
 
-    fn push(&mut self, session: SessionId, out: Out) {
-        let Some(c) = self.conns.get(&session) else { return };
-        let counted = matches!(out, Out::Bytes(_));
-        if c.outbox.push(out, self.outbound_limit).is_ok() {
-            self.deliveries += u64::from(counted);
-            return;
+    fn push_bytes(&mut self, session: SessionId, bytes: &Bytes) {
+        if let Some(c) = self.conns.get(&session) {
+            let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
+            self.pushed(session, pushed, true);
         }
+    }
+
+    fn push(&mut self, session: SessionId, out: Out) {
+        if let Some(c) = self.conns.get(&session) {
+            let pushed = c.outbox.push(out, self.outbound_limit);
+            self.pushed(session, pushed, false);
+        }
+    }
+
+    /// Notes the outcome of a push: the task to wake, the delivery to count, or the overflow.
+    fn pushed(&mut self, session: SessionId, pushed: Result<Option<Waker>, Overflow>, delivery: bool) {
+        let Err(Overflow) = pushed.map(|waker| {
+            self.wakers.extend(waker);
+            self.deliveries += u64::from(delivery);
+        }) else {
+            return;
+        };
         self.conns.remove(&session);
         self.overflowed.push(session);
         Metrics::inc(&self.metrics.slow_consumers);
@@ -184,7 +207,9 @@ impl Router {
 
     fn shutdown(mut self) {
         for (_, c) in self.conns.drain() {
-            let _ = c.outbox.push(Out::Close, usize::MAX);
+            if let Ok(Some(w)) = c.outbox.push(Out::Close, usize::MAX) {
+                w.wake();
+            }
         }
         Metrics::add(&self.metrics.deliveries, self.deliveries);
     }
