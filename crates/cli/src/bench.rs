@@ -32,6 +32,56 @@ pub struct BenchArgs {
     /// Messages in flight at most, over all senders.
     #[arg(long, default_value_t = 64)]
     window: usize,
+    /// Load this already running ChatOS server instead of starting one per run (its CPU and
+    /// memory are read only with --server-pid).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// The process id of the server at --addr.
+    #[arg(long, requires = "addr")]
+    server_pid: Option<u32>,
+}
+
+/// The server under load: one this bench started, or one it was pointed at.
+struct Server {
+    addr: String,
+    pid: Option<u32>,
+    _child: Option<tokio::process::Child>,
+    data: Option<std::path::PathBuf>,
+}
+
+impl Server {
+    async fn start(args: &BenchArgs) -> anyhow::Result<Server> {
+        if let Some(addr) = &args.addr {
+            return Ok(Server { addr: addr.clone(), pid: args.server_pid, _child: None, data: None });
+        }
+        let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--chatos-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id();
+        let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
+        let line = lines.next_line().await?.context("the server exited")?;
+        let addr = line.strip_prefix("listening chatos ").context("unexpected first line")?.to_owned();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(Server { addr, pid, _child: Some(child), data: Some(data) })
+    }
+
+    /// RSS in KB and CPU seconds, zero if the server's process is unknown.
+    fn usage(&self) -> anyhow::Result<(u64, f64)> {
+        self.pid.map_or(Ok((0, 0.0)), usage)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(data) = &self.data {
+            let _ = std::fs::remove_dir_all(data);
+        }
+    }
 }
 
 /// What one run measured.
@@ -92,20 +142,9 @@ fn usage(pid: u32) -> anyhow::Result<(u64, f64)> {
 }
 
 async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run> {
-    let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = server.id().context("server pid")?;
-    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?).lines();
-    let line = lines.next_line().await?.context("the server exited")?;
-    let addr = line.strip_prefix("listening chatos ").context("unexpected first line")?.to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (rss_before, _) = usage(pid)?;
+    let server = Server::start(args).await?;
+    let addr = server.addr.clone();
+    let (rss_before, _) = server.usage()?;
 
     // Log everyone in, a hundred at a time.
     let mut conns = Vec::with_capacity(n);
@@ -116,7 +155,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss_idle, cpu_before) = usage(pid)?;
+    let (rss_idle, cpu_before) = server.usage()?;
 
     let expected = (messages * (n - 1)) as u64;
     let delivered = Arc::new(AtomicU64::new(0));
@@ -153,11 +192,9 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         }
     }
     let wall = start.elapsed();
-    let (_, cpu_after) = usage(pid)?;
-    drop((keep, listeners));
+    let (_, cpu_after) = server.usage()?;
+    drop((keep, listeners, server));
     let got = delivered.load(Relaxed);
-    server.kill().await?;
-    let _ = std::fs::remove_dir_all(&data);
     let mut latencies = Vec::with_capacity(got as usize);
     for r in readers {
         r.abort();

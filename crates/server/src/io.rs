@@ -3,13 +3,19 @@
 
 use crate::outbox::Outbox;
 use bytes::{Buf, Bytes, BytesMut};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::task::Poll;
 use tokio::net::TcpStream;
 
-/// The most one read takes from a socket; it lives on the stack, not in the connection.
+/// The most one read takes from a socket, into a buffer of the worker thread's, not the
+/// connection's, zeroed once rather than at every read.
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    static CHUNK: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
 /// What one non-blocking read found.
 pub(crate) enum Read {
@@ -21,8 +27,7 @@ pub(crate) enum Read {
 
 /// Reads once from `stream` into `rbuf`, without blocking.
 pub(crate) fn read_once(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<Read> {
-    let mut chunk = [0u8; READ_CHUNK];
-    match stream.try_read(&mut chunk) {
+    CHUNK.with_borrow_mut(|chunk| match stream.try_read(chunk) {
         Ok(0) => Ok(Read::Eof),
         Ok(n) => {
             rbuf.extend_from_slice(&chunk[..n]);
@@ -30,7 +35,7 @@ pub(crate) fn read_once(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<R
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
         Err(e) => Err(e),
-    }
+    })
 }
 
 /// Gives back the memory of a buffer that has been emptied, so idle connections hold none.
