@@ -5,4 +5,5 @@ mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
+mod serve;
 mod support;

@@ -1,0 +1,55 @@
+//! `switchboard serve` as a process: configured from a TOML file and flags, announcing where
+//! it listens, and stopping cleanly on SIGTERM and SIGINT.
+
+use crate::support::{Raw, WAIT};
+use proto::chatos::{ErrorCode, Packet};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+async fn stops_cleanly_on(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    let data = dir.path().join("data");
+    std::fs::write(&config, format!("chatos_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\nlink_timeout_secs = 5\n"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--max-string", "16"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(WAIT, stdout.next_line()).await.unwrap().unwrap().unwrap();
+    let addr = line.strip_prefix("listening chatos ").expect("a readiness line").parse().unwrap();
+    assert!(data.is_dir(), "the data folder is created on start");
+
+    let mut a = Raw::login(addr, "a").await;
+    // The flag won over the default: 17 bytes is over the limit, and the connection is closed.
+    let mut b = Raw::login(addr, "b").await;
+    b.send(&Packet::Sma { sender: "b".into(), message: "x".repeat(17) }).await;
+    b.expect_closed().await;
+    a.send(&Packet::Sma { sender: "a".into(), message: "still up".into() }).await;
+    a.expect_error(ErrorCode::Ok).await;
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("the server did not stop").unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    a.expect_closed().await;
+    let mut logs = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).await.unwrap();
+    assert!(logs.contains("metrics"), "the metrics are logged on the way out: {logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[tokio::test]
+async fn configured_by_file_and_flags_and_stops_on_sigterm() {
+    stops_cleanly_on("-TERM").await;
+}
+
+#[tokio::test]
+async fn stops_on_sigint() {
+    stops_cleanly_on("-INT").await;
+}
