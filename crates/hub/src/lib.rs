@@ -112,7 +112,8 @@ pub enum Input {
     Disconnected {
         session: SessionId,
     },
-    /// The I/O layer stopped relaying a link's bytes (either end closed).
+    /// The I/O layer stopped relaying a link's bytes (either end closed), or could not park
+    /// one of its ends.
     LinkClosed {
         link: LinkId,
     },
@@ -237,7 +238,10 @@ impl Hub {
             Input::Command { session, command } => self.command(now, session, command),
             Input::Disconnected { session } => self.disconnected(session),
             Input::LinkClosed { link } => {
-                self.links.remove(link);
+                // A link that breaks before it opened is an aborted one: both are told.
+                if let Some(l) = self.links.remove(link).filter(|l| l.state != State::Open) {
+                    self.abort_link(l);
+                }
             }
             Input::Tick => {
                 for link in self.links.expire(now) {

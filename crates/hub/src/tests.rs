@@ -272,3 +272,23 @@ fn a_leaving_chat_session_aborts_its_pending_links() {
     // Commands from a session that is gone are ignored.
     assert_eq!(t.cmd(a, Command::Lobby { sender: "a".into(), text: "late".into() }), vec![]);
 }
+
+#[test]
+fn a_link_that_breaks_before_it_opens_is_aborted() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let k = key("a", "b", 4);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    let b_end = t.connect();
+    t.cmd(b_end, Command::LinkAccept(k.clone()));
+    assert_eq!(
+        t.input(Input::LinkClosed { link: LinkId(1) }),
+        vec![
+            deliver(a, Event::LinkAborted(k.clone())),
+            deliver(b, Event::LinkAborted(k.clone())),
+            Output::Unpark { link: LinkId(1) }
+        ]
+    );
+    assert_eq!(t.cmd(a, Command::LinkAsk(k.clone())), vec![ok(a), deliver(b, Event::LinkAsked(k))]);
+}

@@ -110,23 +110,25 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
     d.post(connected);
     async move {
         let end = d.run().await;
-        if let Some(wait) = d.finish(end) {
+        if let Ok(Some(wait)) = d.finish(end) {
             let _ = wait.await;
         }
     }
 }
 
-/// Sends to the hub task at once if its queue has room; else returns the wait for room, boxed:
-/// it is rare, and kept out of line a connection's future stays small.
-fn send_or_wait(
-    hub: &mpsc::Sender<HubMsg>,
-    msg: HubMsg,
-) -> Option<Pin<Box<impl Future<Output = Result<(), ()>> + use<>>>> {
+/// The wait for room in the hub task's queue, boxed: it is rare, and kept out of line a
+/// connection's future stays small.
+type Wait = Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>;
+
+/// Sends to the hub task at once if its queue has room, else returns the wait for room.
+/// `Err` if the hub task is gone (the server is stopping).
+fn send_or_wait(hub: &mpsc::Sender<HubMsg>, msg: HubMsg) -> Result<Option<Wait>, ()> {
     match hub.try_send(msg) {
-        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
+        Ok(()) => Ok(None),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
         Err(mpsc::error::TrySendError::Full(msg)) => {
             let hub = hub.clone();
-            Some(Box::pin(async move { hub.send(msg).await.map_err(drop) }))
+            Ok(Some(Box::pin(async move { hub.send(msg).await.map_err(drop) })))
         }
     }
 }
@@ -134,7 +136,7 @@ fn send_or_wait(
 impl Driver {
     /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
     /// for room in the hub's queue, if there is none now.
-    fn finish(self, end: End) -> Option<Pin<Box<impl Future<Output = Result<(), ()>> + use<>>>> {
+    fn finish(self, end: End) -> Result<Option<Wait>, ()> {
         let Driver { session, stream, rbuf, shared, .. } = self;
         if let End::Park(link) = end {
             debug!(session = session.0, link = link.0, "chatos: connection becomes a private link end");
@@ -151,11 +153,11 @@ impl Driver {
         let mut after_flush = None;
         loop {
             if let Some(msg) = self.blocked.take() {
-                if let Some(wait) = send_or_wait(&self.shared.hub, *msg) {
-                    if wait.await.is_err() {
-                        self.hung_up = true; // the hub is gone: the server is stopping
-                    }
-                }
+                let sent = match send_or_wait(&self.shared.hub, *msg) {
+                    Ok(Some(wait)) => wait.await,
+                    other => other.map(drop),
+                };
+                self.hung_up |= sent.is_err(); // the hub is gone: the server is stopping
                 self.decode();
                 continue;
             }
@@ -195,7 +197,12 @@ impl Driver {
                 }
             };
             if more.is_err() {
-                return End::Closed;
+                // A link end still goes to its relay, which sees the broken socket and closes
+                // the link; else the hub would hold the link open for good.
+                return match after_flush {
+                    Some(End::Park(link)) => End::Park(link),
+                    _ => End::Closed,
+                };
             }
             if self.wbuf.is_empty() {
                 if let Some(end) = after_flush.take() {

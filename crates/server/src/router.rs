@@ -58,6 +58,8 @@ pub(crate) struct Router {
     outbound_limit: usize,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
+    /// Links one of whose ends could not be parked, to close after the current step.
+    broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
     wakers: Vec<Waker>,
     deliveries: u64,
@@ -72,6 +74,7 @@ impl Router {
             metrics: shared.metrics.clone(),
             outbound_limit: shared.config.outbound_limit,
             overflowed: Vec::new(),
+            broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: 0,
         }
@@ -138,6 +141,11 @@ impl Router {
             while let Some(out) = self.hub.poll_output() {
                 self.apply(out);
             }
+            if let Some(link) = self.broken_links.pop() {
+                self.relays.close(link);
+                self.hub.handle(now, Input::LinkClosed { link });
+                continue;
+            }
             let Some(session) = self.overflowed.pop() else { break };
             self.hub.handle(now, Input::Disconnected { session });
         }
@@ -167,10 +175,11 @@ impl Router {
             }
             Output::Park { session, link } => {
                 self.relays.open(link);
-                if let Some(c) = self.conns.remove(&session) {
-                    if let Ok(Some(w)) = c.outbox.push(Out::Park(link), self.outbound_limit) {
-                        self.wakers.push(w);
-                    }
+                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Out::Park(link), self.outbound_limit));
+                match parked {
+                    Some(Ok(waker)) => self.wakers.extend(waker),
+                    // Gone, or overflowed: this end will never reach the relay.
+                    _ => self.broken_links.push(link),
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
