@@ -18,6 +18,7 @@ use indexmap::IndexSet;
 use links::{Link, Links, State};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// A connection's identity inside the hub, chosen by the I/O layer; never reused.
@@ -101,9 +102,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
+    /// `origin` is the address the connection comes from (its IP, without the port): a link's
+    /// new connection must come from where its party's chat session does.
     Connected {
         session: SessionId,
         protocol: Protocol,
+        origin: IpAddr,
     },
     Command {
         session: SessionId,
@@ -190,6 +194,7 @@ impl Default for Config {
 struct Session {
     protocol: Protocol,
     name: Option<String>,
+    origin: IpAddr,
 }
 
 pub struct Hub {
@@ -232,8 +237,8 @@ impl Hub {
 
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Connected { session, protocol } => {
-                self.sessions.insert(session, Session { protocol, name: None });
+            Input::Connected { session, protocol, origin } => {
+                self.sessions.insert(session, Session { protocol, name: None, origin });
             }
             Input::Command { session, command } => self.command(now, session, command),
             Input::Disconnected { session } => self.disconnected(session),
@@ -392,20 +397,25 @@ impl Hub {
         }
     }
 
-    /// Whether `session` may become a link end: a fresh connection of a protocol with relayed
-    /// links, not a named chat session.
-    fn can_become_link(&self, session: SessionId) -> bool {
+    /// Whether `session` may become the end of a link that belongs to `party`'s chat session:
+    /// a fresh connection of a protocol with relayed links, not a named chat session, coming
+    /// from the same address as that chat session. The password alone is an i16, which a
+    /// stranger could guess within the timeout; the address check keeps them out.
+    fn can_become_link(&self, session: SessionId, party: SessionId) -> bool {
         let s = &self.sessions[&session];
-        s.name.is_none() && s.protocol.caps().relay_links
+        let same_origin = self.sessions.get(&party).is_some_and(|p| p.origin == s.origin);
+        s.name.is_none() && s.protocol.caps().relay_links && same_origin
     }
 
     /// TCPAccept, first packet of B's new connection: the connection is parked and A is told.
     fn link_accept(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
-        if !self.can_become_link(session) {
+        let timeout = self.config.link_timeout;
+        let b_chat =
+            self.links.find_mut(&key).filter(|l| l.state == State::Asked).ok_or(HubError::NoSuchLink)?.chats[1];
+        if !self.can_become_link(session, b_chat) {
             return Err(HubError::NoSuchLink);
         }
-        let timeout = self.config.link_timeout;
-        let link = self.links.find_mut(&key).filter(|l| l.state == State::Asked).ok_or(HubError::NoSuchLink)?;
+        let link = self.links.find_mut(&key).expect("just found");
         link.state = State::Accepted;
         link.deadline = now + timeout;
         let (id, a_chat, key) = (link.id, link.chats[0], link.key.clone());
@@ -418,10 +428,12 @@ impl Hub {
 
     /// TCPConnect, first packet of A's new connection: parked too, and the link is open.
     fn link_connect(&mut self, session: SessionId, key: LinkKey) -> Result<(), HubError> {
-        if !self.can_become_link(session) {
+        let a_chat =
+            self.links.find_mut(&key).filter(|l| l.state == State::Accepted).ok_or(HubError::NoSuchLink)?.chats[0];
+        if !self.can_become_link(session, a_chat) {
             return Err(HubError::NoSuchLink);
         }
-        let link = self.links.find_mut(&key).filter(|l| l.state == State::Accepted).ok_or(HubError::NoSuchLink)?;
+        let link = self.links.find_mut(&key).expect("just found");
         link.state = State::Open;
         let id = link.id;
         self.park(session, id);

@@ -1,6 +1,7 @@
 //! Hub tests: feed inputs, assert outputs. No sockets, no clock: time is an input.
 
 use super::*;
+use std::net::IpAddr;
 
 struct T {
     hub: Hub,
@@ -28,11 +29,18 @@ fn deliver(to: SessionId, event: Event) -> Output {
     Output::Deliver { to, event }
 }
 
+const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
 impl T {
     fn connect(&mut self) -> SessionId {
+        self.connect_from(HOME)
+    }
+
+    fn connect_from(&mut self, origin: IpAddr) -> SessionId {
         self.next += 1;
         let session = SessionId(self.next);
-        self.hub.handle(self.now, Input::Connected { session, protocol: Protocol::ChatOs });
+        self.hub.handle(self.now, Input::Connected { session, protocol: Protocol::ChatOs, origin });
         assert_eq!(self.out(), vec![]);
         session
     }
@@ -291,4 +299,22 @@ fn a_link_that_breaks_before_it_opens_is_aborted() {
         ]
     );
     assert_eq!(t.cmd(a, Command::LinkAsk(k.clone())), vec![ok(a), deliver(b, Event::LinkAsked(k))]);
+}
+
+#[test]
+fn a_link_end_must_come_from_its_partys_address() {
+    let mut t = t();
+    let a = t.login("a");
+    let _b = t.login("b");
+    let k = key("a", "b", 77);
+    t.cmd(a, Command::LinkAsk(k.clone()));
+    // A stranger who guessed the password, from elsewhere, is refused; B still can accept.
+    let stranger = t.connect_from(ELSEWHERE);
+    assert_eq!(t.cmd(stranger, Command::LinkAccept(k.clone())), vec![err(stranger, HubError::NoSuchLink)]);
+    let b_end = t.connect();
+    assert!(matches!(t.cmd(b_end, Command::LinkAccept(k.clone()))[0], Output::Reply { result: Ok(()), .. }));
+    let stranger = t.connect_from(ELSEWHERE);
+    assert_eq!(t.cmd(stranger, Command::LinkConnect(k.clone())), vec![err(stranger, HubError::NoSuchLink)]);
+    let a_end = t.connect();
+    assert!(matches!(t.cmd(a_end, Command::LinkConnect(k))[0], Output::Reply { result: Ok(()), .. }));
 }

@@ -93,7 +93,8 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) ->
     let session = shared.new_session();
     debug!(session = session.0, %peer, "chatos: connected");
     let outbox = Arc::new(Outbox::default());
-    let connected = HubMsg::Connected { session, protocol: Protocol::ChatOs, outbox: outbox.clone() };
+    let origin = peer.ip().to_canonical();
+    let connected = HubMsg::Connected { session, protocol: Protocol::ChatOs, origin, outbox: outbox.clone() };
     let codec = Codec::new(shared.config.max_string);
     let mut d = Driver {
         session,

@@ -10,6 +10,7 @@ use crate::{chatos, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ pub(crate) enum HubMsg {
     Connected {
         session: SessionId,
         protocol: Protocol,
+        origin: IpAddr,
         outbox: Arc<Outbox>,
     },
     Command {
@@ -110,9 +112,9 @@ impl Router {
     /// Handles one message; `false` to stop.
     fn on_msg(&mut self, now: Instant, msg: HubMsg) -> bool {
         match msg {
-            HubMsg::Connected { session, protocol, outbox } => {
+            HubMsg::Connected { session, protocol, origin, outbox } => {
                 self.conns.insert(session, Conn { protocol, outbox });
-                self.step(now, Input::Connected { session, protocol });
+                self.step(now, Input::Connected { session, protocol, origin });
             }
             HubMsg::Command { session, command } => {
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));

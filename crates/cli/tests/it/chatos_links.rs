@@ -164,3 +164,31 @@ async fn a_pending_request_times_out() {
     late.expect_error(ErrorCode::TcpNotInProtocol).await;
     hub.stop().await;
 }
+
+/// The password is an i16: a stranger could guess it. A link's new connection must come from
+/// the address of the chat session it claims to be (here 127.0.0.2 against 127.0.0.1, both
+/// loopback).
+#[tokio::test]
+async fn a_stranger_with_the_password_cannot_take_a_link() {
+    let hub = start().await;
+    let mut a = Raw::login(hub.chatos, "a").await;
+    let mut b = Raw::login(hub.chatos, "b").await;
+    let k = key("a", "b", 31337);
+    a.send(&Packet::TcpAsk(k.clone())).await;
+    a.expect_error(ErrorCode::Ok).await;
+    b.expect(Packet::TcpAsk(k.clone())).await;
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = socket.connect(hub.chatos).await.unwrap();
+    let mut stranger = Raw::from_stream(stream);
+    stranger.send(&Packet::TcpAccept(k.clone())).await;
+    stranger.expect_error(ErrorCode::TcpNotInProtocol).await;
+    a.expect_silence(Duration::from_millis(200)).await;
+
+    let mut b_link = Raw::connect(hub.chatos).await;
+    b_link.send(&Packet::TcpAccept(k.clone())).await;
+    b_link.expect_error(ErrorCode::Ok).await;
+    a.expect(Packet::TcpAccept(k)).await;
+    hub.stop().await;
+}

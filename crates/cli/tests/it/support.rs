@@ -71,7 +71,10 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Raw::from_stream(TcpStream::connect(addr).await.unwrap())
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Raw {
         stream.set_nodelay(true).unwrap();
         Raw { stream, buf: BytesMut::new(), codec: Codec::default() }
     }
