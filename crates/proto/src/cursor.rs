@@ -28,6 +28,9 @@ pub(crate) enum Short {
     Incomplete,
     /// The bytes break the protocol.
     Invalid(DecodeError),
+    /// A packet's last field announces `len` bytes, more than its bound: the packet can be
+    /// skipped whole (those bytes after the cursor's position) and the stream goes on.
+    Oversized { len: u64 },
 }
 
 impl From<DecodeError> for Short {
@@ -69,6 +72,52 @@ impl<'a> Cursor<'a> {
 
     pub(crate) fn i16(&mut self) -> Result<i16, Short> {
         Ok(i16::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn i32(&mut self) -> Result<i32, Short> {
+        Ok(i32::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn i64(&mut self) -> Result<i64, Short> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    /// A string preceded by its length in bytes as a big-endian i32, bounded to `0..=max`.
+    pub(crate) fn str32(&mut self, max: usize) -> Result<String, Short> {
+        let len = self.len32(max)?;
+        let raw = self.bytes(len)?;
+        Ok(std::str::from_utf8(raw).map_err(|_| DecodeError::BadUtf8)?.to_owned())
+    }
+
+    /// Like [`Cursor::str32`] for the last field of a packet: over `max`, the packet is
+    /// [`Short::Oversized`] rather than invalid.
+    pub(crate) fn last_str32(&mut self, max: usize) -> Result<String, Short> {
+        let len = self.last_len32(max)?;
+        let raw = self.bytes(len)?;
+        Ok(std::str::from_utf8(raw).map_err(|_| DecodeError::BadUtf8)?.to_owned())
+    }
+
+    /// Bytes preceded by their count as a big-endian i32, the last field of a packet.
+    pub(crate) fn last_bytes32(&mut self, max: usize) -> Result<&'a [u8], Short> {
+        let len = self.last_len32(max)?;
+        self.bytes(len)
+    }
+
+    fn len32(&mut self, max: usize) -> Result<usize, Short> {
+        let len = self.i32()?;
+        usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or(Short::Invalid(DecodeError::BadLength { len: i64::from(len), max }))
+    }
+
+    fn last_len32(&mut self, max: usize) -> Result<usize, Short> {
+        let len = self.i32()?;
+        let n = usize::try_from(len).map_err(|_| DecodeError::BadLength { len: i64::from(len), max })?;
+        if n > max {
+            return Err(Short::Oversized { len: n as u64 });
+        }
+        Ok(n)
     }
 
     /// A string preceded by its length in bytes as a big-endian i16, bounded to `1..=max`.

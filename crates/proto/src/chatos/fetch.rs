@@ -32,6 +32,7 @@ impl FetchRequest {
             Ok(path) => Ok(Some((FetchRequest { path }, c.position()))),
             Err(Short::Incomplete) => Ok(None),
             Err(Short::Invalid(e)) => Err(e),
+            Err(Short::Oversized { .. }) => Err(DecodeError::Malformed("oversized field")),
         }
     }
 

@@ -223,6 +223,7 @@ impl Codec {
             Ok(p) => Ok(Some((p, c.position()))),
             Err(Short::Incomplete) => Ok(None),
             Err(Short::Invalid(e)) => Err(e),
+            Err(Short::Oversized { .. }) => Err(DecodeError::Malformed("oversized field")),
         }
     }
 
