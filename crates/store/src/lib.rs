@@ -1,0 +1,113 @@
+//! Switchboard's embedded store: one SQLite file in the data folder, created on first start,
+//! brought up to date by versioned migrations, in WAL mode. It holds accounts now; the
+//! white-list, history, the offline queue and keys get tables of their own as they come.
+//!
+//! [`Store`] is the synchronous store; [`StoreHandle`] runs one on a thread of its own, fed by
+//! a channel, so that async code (the hub task above all) never waits on SQL.
+
+mod accounts;
+mod migrations;
+
+pub use accounts::{Account, ImportReport, Verdict};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+/// The database's file name inside the data folder.
+pub const FILE: &str = "switchboard.db";
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("no such account: {0}")]
+    NoSuchAccount(String),
+    #[error("an account named {0} already exists")]
+    AccountExists(String),
+    #[error("{0:?} is not a valid name (1 to 64 bytes, no spaces, no control characters, no @)")]
+    InvalidName(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error("the store's database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the store's folder {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("hashing a password: {0}")]
+    Hash(String),
+    #[error("the database was written by a newer Switchboard (schema {found}, this one knows up to {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("the store has stopped")]
+    Gone,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and migrates it to the current schema.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        let conn = Connection::open(dir.join(FILE))?;
+        // WAL lets readers work while one writes; FULL makes every commit durable (an
+        // acknowledged write survives a crash or a power cut).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn };
+        migrations::run(&mut store.conn)?;
+        Ok(store)
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// The journal mode in force (`wal`).
+    pub fn journal_mode(&self) -> Result<String> {
+        Ok(self.conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?)
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// A store running on a thread of its own. Cheap to clone; the thread ends when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct StoreHandle {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl StoreHandle {
+    /// Moves `store` onto its own thread.
+    pub fn spawn(mut store: Store) -> StoreHandle {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut store);
+                }
+            })
+            .expect("spawning the store thread");
+        StoreHandle { jobs }
+    }
+
+    /// Runs `f` on the store's thread and waits for its answer without blocking the caller's.
+    pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> R + Send + 'static) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |store| {
+                let _ = tx.send(f(store));
+            }))
+            .map_err(|_| StoreError::Gone)?;
+        rx.await.map_err(|_| StoreError::Gone)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,34 @@
+//! Versioned migrations: migration N takes the schema from version N to N + 1, recorded in
+//! SQLite's `user_version`. Each runs in its own transaction; never edit one that has shipped,
+//! add the next.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: accounts. `folded` is the name as the hub compares names (lower case), so that
+    // one account holds a name whatever its case; `phc` is an argon2id PHC string.
+    "CREATE TABLE accounts (
+        folded     TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        phc        TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;",
+];
+
+/// The schema version this build knows.
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn run(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > CURRENT {
+        return Err(StoreError::TooNew { found, known: CURRENT });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

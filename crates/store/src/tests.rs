@@ -1,0 +1,90 @@
+//! Store tests on a real SQLite file in a temporary folder.
+
+use super::*;
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn created_on_first_open_in_wal_at_the_current_schema() {
+    let (dir, store) = open();
+    assert!(dir.path().join("data").join(FILE).is_file());
+    assert_eq!(store.journal_mode().unwrap(), "wal");
+    assert_eq!(store.schema_version().unwrap(), migrations::CURRENT);
+    drop(store);
+    // Opening again runs nothing twice.
+    let again = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(again.schema_version().unwrap(), migrations::CURRENT);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let (dir, store) = open();
+    store.conn.pragma_update(None, "user_version", 999).unwrap();
+    drop(store);
+    assert!(matches!(Store::open(&dir.path().join("data")), Err(StoreError::TooNew { found: 999, .. })));
+}
+
+#[test]
+fn accounts_add_verify_passwd_remove() {
+    let (_dir, mut store) = open();
+    store.add_account("Alice", "s3cret").unwrap();
+    assert!(matches!(store.add_account("alice", "other"), Err(StoreError::AccountExists(_))));
+    assert!(matches!(store.add_account("bad name", "x"), Err(StoreError::InvalidName(_))));
+    assert!(matches!(store.add_account("bob", ""), Err(StoreError::EmptyPassword)));
+
+    assert_eq!(store.verify("alice", "s3cret").unwrap(), Verdict::Ok("Alice".into()));
+    assert_eq!(store.verify("Alice", "wrong").unwrap(), Verdict::WrongPassword);
+    assert_eq!(store.verify("nobody", "s3cret").unwrap(), Verdict::NoAccount);
+
+    // Only a PHC string is stored, never the password.
+    let phc: String = store.conn.query_row("SELECT phc FROM accounts", [], |r| r.get(0)).unwrap();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(!phc.contains("s3cret"));
+
+    store.set_password("ALICE", "n3w").unwrap();
+    assert_eq!(store.verify("alice", "s3cret").unwrap(), Verdict::WrongPassword);
+    assert_eq!(store.verify("alice", "n3w").unwrap(), Verdict::Ok("Alice".into()));
+    assert!(matches!(store.set_password("nobody", "x"), Err(StoreError::NoSuchAccount(_))));
+
+    assert_eq!(store.accounts().unwrap().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["Alice"]);
+    store.remove_account("alice").unwrap();
+    assert!(matches!(store.remove_account("alice"), Err(StoreError::NoSuchAccount(_))));
+    assert!(store.accounts().unwrap().is_empty());
+}
+
+#[test]
+fn import_of_login_dollar_password_lines() {
+    let (_dir, mut store) = open();
+    store.add_account("taken", "x").unwrap();
+    let report = store.import("# users\nann$pw1\r\nbob$p$w\n\nnodollar\ntaken$y\nsp ace$z\nempty$\n").unwrap();
+    assert_eq!(report.added, 2);
+    let lines: Vec<usize> = report.skipped.iter().map(|(n, _)| *n).collect();
+    assert_eq!(lines, [5, 6, 7, 8]);
+    assert_eq!(store.verify("ann", "pw1").unwrap(), Verdict::Ok("ann".into()));
+    // Only the first $ separates: the password may hold more.
+    assert_eq!(store.verify("bob", "p$w").unwrap(), Verdict::Ok("bob".into()));
+}
+
+#[test]
+fn accounts_survive_a_reopen() {
+    let (dir, mut store) = open();
+    store.add_account("carol", "pw").unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(store.verify("carol", "pw").unwrap(), Verdict::Ok("carol".into()));
+}
+
+#[tokio::test]
+async fn the_handle_runs_jobs_on_the_store_thread() {
+    let (_dir, store) = open();
+    let handle = StoreHandle::spawn(store);
+    handle.call(|s| s.add_account("dave", "pw")).await.unwrap().unwrap();
+    let verdict = handle.call(|s| s.verify("dave", "pw")).await.unwrap().unwrap();
+    assert_eq!(verdict, Verdict::Ok("dave".into()));
+    let thread = handle.call(|_| std::thread::current().name().map(str::to_owned)).await.unwrap();
+    assert_eq!(thread.as_deref(), Some("store"));
+}
