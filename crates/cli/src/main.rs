@@ -1,5 +1,6 @@
 //! `switchboard`: the hub (`serve`), its clients (one per protocol), and its load test.
 
+mod accounts;
 mod bench;
 mod chatos;
 mod chatos_link;
@@ -7,6 +8,7 @@ mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -33,10 +35,21 @@ enum Cmd {
     Chatos(chatos::ChatosArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
+    /// Manage accounts: names with a password, reserved on every protocol.
+    Accounts(accounts::AccountsArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let default_level = match cli.command {
         Cmd::Serve(_) => "info",
         _ => "warn", // clients and the bench keep stdout for their own output
@@ -58,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Serve(args) => serve::run(args).await,
             Cmd::Chatos(args) => chatos::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
+            Cmd::Accounts(args) => accounts::run(args),
         }
     })
 }

@@ -61,6 +61,12 @@ impl Store {
         Ok(())
     }
 
+    pub fn has_account(&self, name: &str) -> Result<bool> {
+        let found =
+            self.conn.query_row("SELECT 1 FROM accounts WHERE folded = ?1", [fold(name)], |_| Ok(())).optional()?;
+        Ok(found.is_some())
+    }
+
     /// Every account, by name.
     pub fn accounts(&self) -> Result<Vec<Account>> {
         let mut stmt = self.conn.prepare("SELECT name, created_at FROM accounts ORDER BY folded")?;

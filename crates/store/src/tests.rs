@@ -32,6 +32,8 @@ fn a_newer_schema_is_refused() {
 fn accounts_add_verify_passwd_remove() {
     let (_dir, mut store) = open();
     store.add_account("Alice", "s3cret").unwrap();
+    assert!(store.has_account("ALICE").unwrap());
+    assert!(!store.has_account("bob").unwrap());
     assert!(matches!(store.add_account("alice", "other"), Err(StoreError::AccountExists(_))));
     assert!(matches!(store.add_account("bad name", "x"), Err(StoreError::InvalidName(_))));
     assert!(matches!(store.add_account("bob", ""), Err(StoreError::EmptyPassword)));

@@ -1,6 +1,7 @@
 //! The integration tests: the real server on 127.0.0.1 with a port the system picks, spoken to
 //! over loopback by raw sockets and by real `switchboard` client processes.
 
+mod accounts;
 mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
