@@ -16,7 +16,7 @@ pub use names::{fold, valid_name, MAX_NAME};
 
 use indexmap::IndexSet;
 use links::{Link, Links, State};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -78,8 +78,11 @@ pub struct LinkKey {
 /// it must be the session's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// Take `name`. `verified`: the front door checked the account's password, so the name
+    /// may be a reserved one; a guest (`false`) cannot take a reserved name.
     Login {
         name: String,
+        verified: bool,
     },
     Lobby {
         sender: String,
@@ -123,6 +126,10 @@ pub enum Input {
     },
     /// Time passed: expire what is due.
     Tick,
+    /// The names that have an account (or are otherwise reserved) now, replacing the last set.
+    Reserved {
+        names: Vec<String>,
+    },
 }
 
 /// Why the hub refused a command. Each front door maps these to its protocol's error answer.
@@ -202,6 +209,8 @@ pub struct Hub {
     sessions: FxHashMap<SessionId, Session>,
     /// Folded name → the session holding it.
     names: FxHashMap<String, SessionId>,
+    /// Folded names that only a verified login may take.
+    reserved: FxHashSet<String>,
     /// Named sessions whose protocol receives lobby messages.
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
@@ -214,6 +223,7 @@ impl Hub {
             config,
             sessions: FxHashMap::default(),
             names: FxHashMap::default(),
+            reserved: FxHashSet::default(),
             lobby: IndexSet::default(),
             links: Links::default(),
             out: VecDeque::new(),
@@ -248,6 +258,7 @@ impl Hub {
                     self.abort_link(l);
                 }
             }
+            Input::Reserved { names } => self.reserved = names.iter().map(|n| fold(n)).collect(),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
@@ -264,9 +275,9 @@ impl Hub {
         };
         let mark = self.out.len();
         let result = match command {
-            Command::Login { name } => match s.name {
+            Command::Login { name, verified } => match s.name {
                 Some(_) => return, // a second login on a named session is ignored
-                None => self.login(session, name),
+                None => self.login(session, name, verified),
             },
             Command::LinkAccept(key) => self.link_accept(now, session, key),
             Command::LinkConnect(key) => self.link_connect(session, key),
@@ -300,12 +311,12 @@ impl Hub {
         can(s.protocol.caps()).then(|| (id, s.name.clone().unwrap_or_default()))
     }
 
-    fn login(&mut self, session: SessionId, name: String) -> Result<(), HubError> {
+    fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<(), HubError> {
         if !valid_name(&name) {
             return Err(HubError::InvalidName);
         }
         let folded = fold(&name);
-        if self.names.contains_key(&folded) {
+        if self.names.contains_key(&folded) || (!verified && self.reserved.contains(&folded)) {
             return Err(HubError::NameTaken);
         }
         self.names.insert(folded, session);

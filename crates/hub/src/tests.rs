@@ -47,7 +47,7 @@ impl T {
 
     fn login(&mut self, name: &str) -> SessionId {
         let s = self.connect();
-        assert_eq!(self.cmd(s, Command::Login { name: name.into() }), vec![ok(s)]);
+        assert_eq!(self.cmd(s, Command::Login { name: name.into(), verified: false }), vec![ok(s)]);
         s
     }
 
@@ -71,21 +71,24 @@ fn names_are_one_namespace_and_case_blind() {
     let mut t = t();
     let alice = t.login("Alice");
     let other = t.connect();
-    assert_eq!(t.cmd(other, Command::Login { name: "alice".into() }), vec![err(other, HubError::NameTaken)]);
+    assert_eq!(
+        t.cmd(other, Command::Login { name: "alice".into(), verified: false }),
+        vec![err(other, HubError::NameTaken)]
+    );
     for bad in ["", "a b", "tab\there", "x@y", "bell\u{7}", &"n".repeat(MAX_NAME + 1)] {
         assert_eq!(
-            t.cmd(other, Command::Login { name: bad.into() }),
+            t.cmd(other, Command::Login { name: bad.into(), verified: false }),
             vec![err(other, HubError::InvalidName)],
             "{bad:?}"
         );
     }
     // A second login on a named session is ignored.
-    assert_eq!(t.cmd(alice, Command::Login { name: "zed".into() }), vec![]);
-    assert_eq!(t.cmd(other, Command::Login { name: "zed".into() }), vec![ok(other)]);
+    assert_eq!(t.cmd(alice, Command::Login { name: "zed".into(), verified: false }), vec![]);
+    assert_eq!(t.cmd(other, Command::Login { name: "zed".into(), verified: false }), vec![ok(other)]);
     // A name is free again once its session is gone.
     t.input(Input::Disconnected { session: alice });
     let again = t.connect();
-    assert_eq!(t.cmd(again, Command::Login { name: "ALICE".into() }), vec![ok(again)]);
+    assert_eq!(t.cmd(again, Command::Login { name: "ALICE".into(), verified: false }), vec![ok(again)]);
     assert_eq!(t.hub.session_count(), 2);
 }
 
@@ -317,4 +320,25 @@ fn a_link_end_must_come_from_its_partys_address() {
     assert_eq!(t.cmd(stranger, Command::LinkConnect(k.clone())), vec![err(stranger, HubError::NoSuchLink)]);
     let a_end = t.connect();
     assert!(matches!(t.cmd(a_end, Command::LinkConnect(k))[0], Output::Reply { result: Ok(()), .. }));
+}
+
+#[test]
+fn reserved_names_need_a_verified_login() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["Alice".into(), "bob".into()] });
+    let guest = t.connect();
+    let guest_login = |name: &str| Command::Login { name: name.into(), verified: false };
+    assert_eq!(t.cmd(guest, guest_login("alice")), vec![err(guest, HubError::NameTaken)]);
+    assert_eq!(t.cmd(guest, guest_login("BOB")), vec![err(guest, HubError::NameTaken)]);
+    let owner = t.connect();
+    assert_eq!(t.cmd(owner, Command::Login { name: "Alice".into(), verified: true }), vec![ok(owner)]);
+    // Held by its owner, the name is taken even for a second verified login.
+    let twin = t.connect();
+    assert_eq!(
+        t.cmd(twin, Command::Login { name: "alice".into(), verified: true }),
+        vec![err(twin, HubError::NameTaken)]
+    );
+    // A new set replaces the old one: bob is free for guests again.
+    t.input(Input::Reserved { names: vec!["alice".into()] });
+    assert_eq!(t.cmd(guest, guest_login("bob")), vec![ok(guest)]);
 }

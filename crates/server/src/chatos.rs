@@ -262,7 +262,7 @@ impl Driver {
 
     fn forward(&mut self, packet: Packet) {
         let command = match packet {
-            Packet::Cr { pseudo } => Command::Login { name: pseudo },
+            Packet::Cr { pseudo } => Command::Login { name: pseudo, verified: false },
             Packet::Spm { sender, recipient, message } => Command::Direct { sender, to: recipient, text: message },
             Packet::Sma { sender, message } => Command::Lobby { sender, text: message },
             Packet::TcpAsk(k) => Command::LinkAsk(hub_key(k)),

@@ -22,16 +22,21 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use store::{Store, StoreHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Inputs queued for the hub task before connections wait their turn.
 const HUB_QUEUE: usize = 4096;
+/// How often the store is asked whether accounts changed.
+const ACCOUNTS_POLL: Duration = Duration::from_secs(1);
 
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub config: Config,
+    #[allow(dead_code)] // the ChatHack front door checks passwords with it next
+    pub store: StoreHandle,
     pub hub: mpsc::Sender<HubMsg>,
     pub relays: Arc<Relays>,
     pub metrics: Arc<Metrics>,
@@ -54,26 +59,33 @@ pub struct Running {
     router: JoinHandle<()>,
 }
 
-/// Binds every front door, creates the data folder, and starts serving.
+/// Opens the store, binds every front door, and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
+    let store =
+        Store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let reserved = store.account_names()?;
+    let store = StoreHandle::spawn(store);
     let chatos = TcpListener::bind(config.chatos_addr)
         .await
         .with_context(|| format!("binding the ChatOS front door to {}", config.chatos_addr))?;
     let chatos_addr = chatos.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
-    let hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout() });
+    let mut hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout() });
+    hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let shared = Arc::new(Shared {
         config,
+        store: store.clone(),
         hub: tx,
         relays: Arc::default(),
         metrics: Arc::default(),
         next_session: AtomicU64::new(0),
     });
     let router = tokio::spawn(Router::new(hub, &shared).run(rx));
-    let listeners = vec![tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", chatos::serve))];
+    let listeners = vec![
+        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", chatos::serve)),
+        tokio::spawn(watch_accounts(store, shared.hub.clone())),
+    ];
     tracing::info!(%chatos_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up: chatos front door open");
     Ok(Running { chatos_addr, metrics: shared.metrics.clone(), shared, listeners, router })
 }
@@ -96,6 +108,33 @@ where
                 tracing::warn!(door, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// Tells the hub when the names with an account change: `switchboard accounts` may add or
+/// remove some while the hub runs, from another process.
+async fn watch_accounts(store: StoreHandle, hub: mpsc::Sender<HubMsg>) {
+    let mut last = store.call(|s| s.data_version()).await.ok().and_then(Result::ok);
+    loop {
+        tokio::time::sleep(ACCOUNTS_POLL).await;
+        let changed = store
+            .call(move |s| {
+                let now = s.data_version()?;
+                Ok::<_, store::StoreError>(if Some(now) == last { None } else { Some((now, s.account_names()?)) })
+            })
+            .await;
+        match changed {
+            Ok(Ok(Some((version, names)))) => {
+                last = Some(version);
+                tracing::info!(accounts = names.len(), "accounts changed");
+                if hub.send(HubMsg::Reserved { names }).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "reading the accounts"),
+            Err(_) => return, // the store is gone: the server is stopping
         }
     }
 }

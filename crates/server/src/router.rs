@@ -43,6 +43,10 @@ pub(crate) enum HubMsg {
     LinkClosed {
         link: LinkId,
     },
+    /// The names with an account now.
+    Reserved {
+        names: Vec<String>,
+    },
     /// Close every connection (after flushing) and stop.
     Shutdown,
 }
@@ -130,6 +134,7 @@ impl Router {
                 self.step(now, Input::Disconnected { session });
             }
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
+            HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
             HubMsg::Shutdown => return false,
         }
         true

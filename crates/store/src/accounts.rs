@@ -67,6 +67,11 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Every account's name, as registered.
+    pub fn account_names(&self) -> Result<Vec<String>> {
+        Ok(self.accounts()?.into_iter().map(|a| a.name).collect())
+    }
+
     /// Every account, by name.
     pub fn accounts(&self) -> Result<Vec<Account>> {
         let mut stmt = self.conn.prepare("SELECT name, created_at FROM accounts ORDER BY folded")?;

@@ -67,6 +67,12 @@ impl Store {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
+    /// A number that changes when another connection (another process, such as `switchboard
+    /// accounts`) has committed to the database since this one last asked.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     /// The journal mode in force (`wal`).
     pub fn journal_mode(&self) -> Result<String> {
         Ok(self.conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?)

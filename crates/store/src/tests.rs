@@ -90,3 +90,13 @@ async fn the_handle_runs_jobs_on_the_store_thread() {
     let thread = handle.call(|_| std::thread::current().name().map(str::to_owned)).await.unwrap();
     assert_eq!(thread.as_deref(), Some("store"));
 }
+
+#[test]
+fn data_version_moves_when_another_connection_commits() {
+    let (dir, server) = open();
+    let before = server.data_version().unwrap();
+    let mut admin = Store::open(&dir.path().join("data")).unwrap();
+    admin.add_account("erin", "pw").unwrap();
+    assert_ne!(server.data_version().unwrap(), before);
+    assert_eq!(server.account_names().unwrap(), ["erin"]);
+}

@@ -6,5 +6,6 @@ mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
+mod reserved;
 mod serve;
 mod support;

@@ -23,7 +23,7 @@ static PANICKED: AtomicBool = AtomicBool::new(false);
 pub struct Hub {
     pub running: Option<Running>,
     pub chatos: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub async fn start() -> Hub {
@@ -39,14 +39,32 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
             default(info);
         }));
     });
+    start_in(tempfile::tempdir().unwrap(), tweak).await
+}
+
+/// Starts a server whose store already holds these accounts.
+pub async fn start_with_accounts(accounts: &[(&str, &str)]) -> Hub {
     let dir = tempfile::tempdir().unwrap();
+    let mut store = store::Store::open(&dir.path().join("data")).unwrap();
+    for (name, password) in accounts {
+        store.add_account(name, password).unwrap();
+    }
+    drop(store);
+    start_in(dir, |_| {}).await
+}
+
+async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hub {
     let mut config = Config::loopback(dir.path().join("data"));
     tweak(&mut config);
     let running = server::start(config).await.unwrap();
-    Hub { chatos: running.chatos_addr, running: Some(running), _dir: dir }
+    Hub { chatos: running.chatos_addr, running: Some(running), dir }
 }
 
 impl Hub {
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.running.as_ref().unwrap().metrics
     }
