@@ -4,6 +4,7 @@
 
 mod chatos;
 pub mod config;
+mod conn;
 mod io;
 pub mod metrics;
 mod outbox;
@@ -83,7 +84,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     let router = tokio::spawn(Router::new(hub, &shared).run(rx));
     let listeners = vec![
-        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", chatos::serve)),
+        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared| {
+            let door = chatos::ChatOs::new(&shared);
+            conn::serve(stream, peer, shared, door)
+        })),
         tokio::spawn(watch_accounts(store, shared.hub.clone())),
     ];
     tracing::info!(%chatos_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up: chatos front door open");

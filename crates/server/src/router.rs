@@ -33,9 +33,16 @@ pub(crate) enum HubMsg {
         session: SessionId,
         command: Command,
     },
-    /// The connection broke its protocol: close it once what is queued for it is written.
+    /// The connection broke its protocol: write `last_words`, if any, after what is queued for
+    /// it, then close it.
     Hangup {
         session: SessionId,
+        last_words: Option<Bytes>,
+    },
+    /// A front door's own answer, written after what is queued for the connection.
+    Write {
+        session: SessionId,
+        bytes: Bytes,
     },
     Disconnected {
         session: SessionId,
@@ -128,7 +135,13 @@ impl Router {
                     self.push(session, Out::Resume);
                 }
             }
-            HubMsg::Hangup { session } => self.push(session, Out::Close),
+            HubMsg::Hangup { session, last_words } => {
+                if let Some(bytes) = last_words {
+                    self.push_bytes(session, &bytes);
+                }
+                self.push(session, Out::Close);
+            }
+            HubMsg::Write { session, bytes } => self.push_bytes(session, &bytes),
             HubMsg::Disconnected { session } => {
                 self.conns.remove(&session);
                 self.step(now, Input::Disconnected { session });

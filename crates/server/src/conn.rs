@@ -1,0 +1,292 @@
+//! One task per connection, for every front door. A [`Door`] turns the bytes its protocol
+//! reads into [`Act`]s; the driver here does the rest: waits on the socket's and the outbox's
+//! readiness, reads into a per-thread buffer, writes what the hub task queued, posts commands
+//! to the hub task, pauses reading while an act is pending (a password check, a full hub
+//! queue, a ChatOS link verdict), hangs up on protocol violations once the answers to earlier
+//! frames are written, and hands a socket to the relay when it becomes a private link end.
+//!
+//! Nothing is kept across an await but the driver itself and, while one is pending, one boxed
+//! future: an idle connection's task stays small (BENCHMARKS.md).
+
+use crate::io::{flush, read_once, release_if_empty, wait, Read, Wake};
+use crate::metrics::Metrics;
+use crate::outbox::{Out, Outbox};
+use crate::router::HubMsg;
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, LinkId, Protocol, SessionId};
+use proto::DecodeError;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+/// Work a connection waits for before it reads on; what it yields is then acted on.
+pub(crate) type Later = Pin<Box<dyn Future<Output = Act> + Send>>;
+
+/// What a front door makes of one frame.
+#[allow(dead_code)] // Reply and Later: the ChatHack front door, next
+pub(crate) enum Act {
+    /// Nothing (a frame that is ignored).
+    Nothing,
+    /// A command for the hub.
+    Hub(Command),
+    /// A command that may turn this connection into a private link end: read nothing more
+    /// until the hub rules (ChatOS TCPAccept and TCPConnect).
+    HubThenVerdict(Command),
+    /// The front door's own answer, written after everything the hub queued before it.
+    Reply(Bytes),
+    /// Read nothing more until this is done, then act on what it yields.
+    Later(Later),
+    /// The hub task is gone: the server is stopping.
+    Stop,
+}
+
+/// A protocol's side of a connection.
+pub(crate) trait Door: Send + 'static {
+    const PROTOCOL: Protocol;
+    /// For logs.
+    const NAME: &'static str;
+
+    /// Takes one frame off the front of `rbuf` and says what to do with it. `Ok(None)`: the
+    /// buffer holds no whole frame. `Err`: the bytes break the protocol; the connection is
+    /// closed once the answers to its earlier frames, and [`Door::last_words`], are written.
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError>;
+
+    /// What to write to a connection that broke the protocol, before closing it.
+    fn last_words(&self) -> Option<Bytes> {
+        None
+    }
+}
+
+/// How a connection's task ended.
+enum End {
+    Closed,
+    /// The socket now belongs to this link's relay.
+    Park(LinkId),
+}
+
+struct Driver<D> {
+    session: SessionId,
+    stream: TcpStream,
+    outbox: Arc<Outbox>,
+    shared: Arc<Shared>,
+    door: D,
+    /// Bytes read and not yet decoded; empty (no allocation) while idle.
+    rbuf: BytesMut,
+    /// Bytes taken from the outbox and not yet written.
+    wbuf: VecDeque<Bytes>,
+    /// A command that may make this connection a link end went to the hub: read nothing
+    /// more until it rules.
+    awaiting_verdict: bool,
+    /// The connection broke the protocol, or the server stops: read nothing more.
+    hung_up: bool,
+    /// What must be done before reading on.
+    later: Option<Later>,
+}
+
+/// Sets a new connection up and returns its task. Only the driver is captured, so the task's
+/// future is little more than the driver itself.
+pub(crate) fn serve<D: Door>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    door: D,
+) -> impl Future<Output = ()> + Send {
+    let session = shared.new_session();
+    debug!(session = session.0, %peer, door = D::NAME, "connected");
+    let outbox = Arc::new(Outbox::default());
+    let origin = peer.ip().to_canonical();
+    let connected = HubMsg::Connected { session, protocol: D::PROTOCOL, origin, outbox: outbox.clone() };
+    let mut d = Driver {
+        session,
+        stream,
+        outbox,
+        shared,
+        door,
+        rbuf: BytesMut::new(),
+        wbuf: VecDeque::new(),
+        awaiting_verdict: false,
+        hung_up: false,
+        later: None,
+    };
+    d.post(connected);
+    async move {
+        let end = d.run().await;
+        if let Some(wait) = d.finish(end) {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Sends to the hub task at once if its queue has room, else returns the wait for room, boxed:
+/// it is rare, and kept out of line a connection's future stays small. `Act::Stop` if the hub
+/// task is gone.
+fn send_or_wait(hub: &mpsc::Sender<HubMsg>, msg: HubMsg) -> Option<Later> {
+    match hub.try_send(msg) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Closed(_)) => Some(Box::pin(std::future::ready(Act::Stop))),
+        Err(mpsc::error::TrySendError::Full(msg)) => {
+            let hub = hub.clone();
+            Some(Box::pin(async move {
+                match hub.send(msg).await {
+                    Ok(()) => Act::Nothing,
+                    Err(_) => Act::Stop,
+                }
+            }))
+        }
+    }
+}
+
+impl<D: Door> Driver<D> {
+    /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
+    /// for room in the hub's queue, if there is none now.
+    fn finish(self, end: End) -> Option<Later> {
+        let Driver { session, stream, rbuf, shared, .. } = self;
+        if let End::Park(link) = end {
+            debug!(session = session.0, link = link.0, door = D::NAME, "connection becomes a private link end");
+            shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
+        } else {
+            drop(stream);
+        }
+        Metrics::dec(&shared.metrics.open);
+        debug!(session = session.0, door = D::NAME, "disconnected");
+        send_or_wait(&shared.hub, HubMsg::Disconnected { session })
+    }
+
+    async fn run(&mut self) -> End {
+        let mut after_flush = None;
+        loop {
+            if let Some(later) = self.later.take() {
+                let act = later.await;
+                self.act(act);
+                self.decode();
+                continue;
+            }
+            let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
+            let writing = !self.wbuf.is_empty();
+            let more = match wait(&self.stream, &self.outbox, reading, writing).await {
+                Ok(Wake::Outbox) => self.pull_and_flush(&mut after_flush),
+                Ok(Wake::Writable) => match flush(&self.stream, &mut self.wbuf) {
+                    Ok(true) => self.pull_and_flush(&mut after_flush),
+                    Ok(false) => Ok(()),
+                    Err(_) => Err(()),
+                },
+                Ok(Wake::Readable) => match read_once(&self.stream, &mut self.rbuf) {
+                    Ok(Read::Data) => {
+                        self.decode();
+                        Ok(())
+                    }
+                    Ok(Read::Nothing) => Ok(()),
+                    Ok(Read::Eof) => {
+                        if !self.rbuf.is_empty() {
+                            let bytes = self.rbuf.len();
+                            debug!(session = self.session.0, bytes, door = D::NAME, "closed in the middle of a frame");
+                        }
+                        Err(())
+                    }
+                    Err(e) => {
+                        debug!(session = self.session.0, error = %e, door = D::NAME, "read failed");
+                        Err(())
+                    }
+                },
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, door = D::NAME, "socket failed");
+                    Err(())
+                }
+            };
+            if more.is_err() {
+                // A link end still goes to its relay, which sees the broken socket and closes
+                // the link; else the hub would hold the link open for good.
+                return match after_flush {
+                    Some(End::Park(link)) => End::Park(link),
+                    _ => End::Closed,
+                };
+            }
+            if self.wbuf.is_empty() {
+                if let Some(end) = after_flush.take() {
+                    return end;
+                }
+            }
+        }
+    }
+
+    /// Takes the outbox's next batch and writes what the socket takes now. `Err`: close now
+    /// (the outbox overflowed, or the socket failed).
+    fn pull_and_flush(&mut self, after_flush: &mut Option<End>) -> Result<(), ()> {
+        let (items, overflowed) = if self.wbuf.is_empty() && after_flush.is_none() {
+            self.outbox.take()
+        } else {
+            (Vec::new(), self.outbox.overflowed())
+        };
+        if overflowed {
+            return Err(());
+        }
+        let mut resumed = false;
+        for item in items {
+            match item {
+                Out::Bytes(b) => self.wbuf.push_back(b),
+                Out::Resume => resumed = true,
+                Out::Park(link) => *after_flush = Some(End::Park(link)),
+                Out::Close => *after_flush = Some(End::Closed),
+            }
+        }
+        flush(&self.stream, &mut self.wbuf).map_err(drop)?;
+        if resumed && after_flush.is_none() {
+            self.awaiting_verdict = false;
+            self.decode();
+        }
+        Ok(())
+    }
+
+    /// Acts on every whole frame buffered, until something must be waited for.
+    fn decode(&mut self) {
+        while !self.awaiting_verdict && !self.hung_up && self.later.is_none() {
+            match self.door.next(&mut self.rbuf, self.session, &self.shared) {
+                Ok(Some(act)) => self.act(act),
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, door = D::NAME, "bad input, closing the connection");
+                    Metrics::inc(&self.shared.metrics.bad_input);
+                    self.rbuf = BytesMut::new();
+                    let last_words = self.door.last_words();
+                    self.post(HubMsg::Hangup { session: self.session, last_words });
+                    self.hung_up = true;
+                }
+            }
+        }
+        release_if_empty(&mut self.rbuf);
+    }
+
+    fn act(&mut self, act: Act) {
+        let session = self.session;
+        match act {
+            Act::Nothing => {}
+            Act::Hub(command) => self.post(HubMsg::Command { session, command }),
+            Act::HubThenVerdict(command) => {
+                self.awaiting_verdict = true;
+                self.post(HubMsg::Command { session, command });
+            }
+            Act::Reply(bytes) => self.post(HubMsg::Write { session, bytes }),
+            Act::Later(later) => self.later = Some(later),
+            Act::Stop => self.hung_up = true,
+        }
+    }
+
+    /// Sends to the hub task without waiting; if its queue is full, the send becomes what
+    /// must be done before reading on.
+    fn post(&mut self, msg: HubMsg) {
+        if let Some(wait) = send_or_wait(&self.shared.hub, msg) {
+            self.later = Some(wait);
+        }
+    }
+}
