@@ -15,12 +15,18 @@ pub struct ServeArgs {
     /// Where the ChatOS front door listens [default: 0.0.0.0:7700].
     #[arg(long, value_name = "HOST:PORT")]
     chatos_addr: Option<SocketAddr>,
+    /// Where the ChatHack front door listens [default: 0.0.0.0:7701].
+    #[arg(long, value_name = "HOST:PORT")]
+    chathack_addr: Option<SocketAddr>,
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Longest ChatOS string accepted, in bytes [default: 1024].
     #[arg(long, value_name = "BYTES")]
     max_string: Option<usize>,
+    /// Longest ChatHack message, file, login or password accepted, in bytes [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    chathack_max: Option<usize>,
     /// Bytes a connection may have queued unsent before it is dropped as too slow [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     outbound_limit: Option<usize>,
@@ -35,8 +41,19 @@ impl ServeArgs {
             Some(path) => Config::load(path).with_context(|| format!("reading {}", path.display()))?,
             None => Config::default(),
         };
-        let ServeArgs { config: _, chatos_addr, data_dir, max_string, outbound_limit, link_timeout_secs } = self;
+        let ServeArgs {
+            config: _,
+            chatos_addr,
+            chathack_addr,
+            data_dir,
+            max_string,
+            chathack_max,
+            outbound_limit,
+            link_timeout_secs,
+        } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
+        c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
+        c.chathack_max = chathack_max.unwrap_or(c.chathack_max);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
@@ -50,6 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let running = server::start(config).await?;
     // One line on stdout per front door, for scripts that start the hub on port 0.
     println!("listening chatos {}", running.chatos_addr);
+    println!("listening chathack {}", running.chathack_addr);
     wait_for_signal().await?;
     tracing::info!("stopping: closing connections");
     running.shutdown(Duration::from_secs(5)).await;

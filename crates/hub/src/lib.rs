@@ -6,6 +6,7 @@
 //! The hub knows no wire format: it speaks in [`Event`]s and [`HubError`]s, and each front door
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
 
+mod direct;
 mod links;
 mod names;
 #[cfg(test)]
@@ -29,14 +30,20 @@ pub struct SessionId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     ChatOs,
+    ChatHack,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 1] = [Protocol::ChatOs];
+    pub const ALL: [Protocol; 2] = [Protocol::ChatOs, Protocol::ChatHack];
 
     pub fn caps(self) -> Caps {
         match self {
-            Protocol::ChatOs => Caps { lobby: true, lobby_echo: false, direct: true, relay_links: true },
+            Protocol::ChatOs => {
+                Caps { lobby: true, lobby_echo: false, direct: true, relay_links: true, direct_links: false }
+            }
+            Protocol::ChatHack => {
+                Caps { lobby: true, lobby_echo: true, direct: false, relay_links: false, direct_links: true }
+            }
         }
     }
 
@@ -48,6 +55,7 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::ChatOs => "chatos",
+            Protocol::ChatHack => "chathack",
         }
     }
 }
@@ -64,6 +72,8 @@ pub struct Caps {
     pub direct: bool,
     /// Can take part in private links relayed by the hub (ChatOS).
     pub relay_links: bool,
+    /// Can take part in direct links the hub only brokers (ChatHack).
+    pub direct_links: bool,
 }
 
 /// The key of a relayed private link: asker `a`, asked `b`, and `a`'s random password.
@@ -101,6 +111,56 @@ pub enum Command {
     LinkAccept(LinkKey),
     /// Sent by `a` as the first packet of a new connection.
     LinkConnect(LinkKey),
+    /// A asks `to` for a direct link (ChatHack).
+    DirectAsk {
+        sender: String,
+        to: String,
+    },
+    /// B accepts `to`'s ask: `to` may connect to `address:port` and must open with `id`.
+    DirectAccept {
+        sender: String,
+        to: String,
+        port: i32,
+        address: IpAddr,
+        id: i64,
+    },
+    /// B denies `to`'s ask.
+    DirectDeny {
+        sender: String,
+        to: String,
+    },
+}
+
+/// Which command an answer answers: some protocols answer only some commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Login,
+    Lobby,
+    Direct,
+    LinkAsk,
+    LinkAbort,
+    LinkAccept,
+    LinkConnect,
+    DirectAsk,
+    DirectAccept,
+    DirectDeny,
+}
+
+impl Command {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Command::Login { .. } => Kind::Login,
+            Command::Lobby { .. } => Kind::Lobby,
+            Command::Direct { .. } => Kind::Direct,
+            Command::LinkAsk(_) => Kind::LinkAsk,
+            Command::LinkAbort(_) => Kind::LinkAbort,
+            Command::LinkAccept(_) => Kind::LinkAccept,
+            Command::LinkConnect(_) => Kind::LinkConnect,
+            Command::DirectAsk { .. } => Kind::DirectAsk,
+            Command::DirectAccept { .. } => Kind::DirectAccept,
+            Command::DirectDeny { .. } => Kind::DirectDeny,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,11 +211,33 @@ pub enum HubError {
 /// Something for a session's protocol to encode and send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Lobby { from: String, text: String },
-    Direct { from: String, to: String, text: String },
+    Lobby {
+        from: String,
+        text: String,
+    },
+    Direct {
+        from: String,
+        to: String,
+        text: String,
+    },
     LinkAsked(LinkKey),
     LinkAccepted(LinkKey),
     LinkAborted(LinkKey),
+    /// `from` asks for a direct link.
+    DirectAsked {
+        from: String,
+    },
+    /// `from` accepted: connect to `address:port` and open with `id`.
+    DirectAccepted {
+        from: String,
+        port: i32,
+        address: IpAddr,
+        id: i64,
+    },
+    /// `from` denied, left, or never answered.
+    DirectDenied {
+        from: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +296,7 @@ pub struct Hub {
     /// Named sessions whose protocol receives lobby messages.
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
+    asks: direct::Asks,
     out: VecDeque<Output>,
 }
 
@@ -226,6 +309,7 @@ impl Hub {
             reserved: FxHashSet::default(),
             lobby: IndexSet::default(),
             links: Links::default(),
+            asks: direct::Asks::default(),
             out: VecDeque::new(),
         }
     }
@@ -263,6 +347,7 @@ impl Hub {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
                 }
+                self.expire_asks(now);
             }
         }
     }
@@ -285,6 +370,15 @@ impl Hub {
             Command::Direct { sender, to, text } => self.me(session, &sender).and_then(|me| self.direct(me, to, text)),
             Command::LinkAsk(key) => self.link_ask(now, session, key),
             Command::LinkAbort(key) => self.link_abort(session, key),
+            Command::DirectAsk { sender, to } => {
+                self.me(session, &sender).and_then(|me| self.direct_ask(now, session, me, to))
+            }
+            Command::DirectAccept { sender, to, port, address, id } => self
+                .me(session, &sender)
+                .and_then(|me| self.direct_answer(me, to, direct::Answer::Accept { port, address, id })),
+            Command::DirectDeny { sender, to } => {
+                self.me(session, &sender).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
+            }
         };
         self.out.insert(mark, Output::Reply { to: session, result });
     }
@@ -353,6 +447,7 @@ impl Hub {
         for link in self.links.drop_session(session) {
             self.abort_link(link);
         }
+        self.drop_asks(session);
     }
 
     /// TCPAsk: A asks B for a private link. Every refusal also sends TCPAbort back to A.

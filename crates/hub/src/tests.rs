@@ -38,15 +38,28 @@ impl T {
     }
 
     fn connect_from(&mut self, origin: IpAddr) -> SessionId {
+        self.connect_as(Protocol::ChatOs, origin)
+    }
+
+    fn connect_as(&mut self, protocol: Protocol, origin: IpAddr) -> SessionId {
         self.next += 1;
         let session = SessionId(self.next);
-        self.hub.handle(self.now, Input::Connected { session, protocol: Protocol::ChatOs, origin });
+        self.hub.handle(self.now, Input::Connected { session, protocol, origin });
         assert_eq!(self.out(), vec![]);
         session
     }
 
     fn login(&mut self, name: &str) -> SessionId {
         let s = self.connect();
+        self.login_session(s, name)
+    }
+
+    fn login_chathack(&mut self, name: &str) -> SessionId {
+        let s = self.connect_as(Protocol::ChatHack, HOME);
+        self.login_session(s, name)
+    }
+
+    fn login_session(&mut self, s: SessionId, name: &str) -> SessionId {
         assert_eq!(self.cmd(s, Command::Login { name: name.into(), verified: false }), vec![ok(s)]);
         s
     }
@@ -341,4 +354,106 @@ fn reserved_names_need_a_verified_login() {
     // A new set replaces the old one: bob is free for guests again.
     t.input(Input::Reserved { names: vec!["alice".into()] });
     assert_eq!(t.cmd(guest, guest_login("bob")), vec![ok(guest)]);
+}
+
+#[test]
+fn lobby_across_protocols_with_echo_where_the_protocol_wants_it() {
+    let mut t = t();
+    let os = t.login("os");
+    let hack = t.login_chathack("hack");
+    let lobby = |from: &str, text: &str| Event::Lobby { from: from.into(), text: text.into() };
+    // ChatHack's global message reaches everyone, its sender included.
+    let out = t.cmd(hack, Command::Lobby { sender: "hack".into(), text: "hi".into() });
+    assert_eq!(out, vec![ok(hack), Output::Broadcast { to: vec![os, hack], event: lobby("hack", "hi") }]);
+    // ChatOS's reaches everyone else.
+    let out = t.cmd(os, Command::Lobby { sender: "os".into(), text: "yo".into() });
+    assert_eq!(out, vec![ok(os), Output::Broadcast { to: vec![hack], event: lobby("os", "yo") }]);
+    // ChatHack carries no direct messages and no relayed links: unreachable from ChatOS.
+    let dm = Command::Direct { sender: "os".into(), to: "hack".into(), text: "psst".into() };
+    assert_eq!(t.cmd(os, dm), vec![err(os, HubError::Unreachable)]);
+    let ask = key("os", "hack", 1);
+    assert_eq!(
+        t.cmd(os, Command::LinkAsk(ask.clone())),
+        vec![err(os, HubError::Unreachable), deliver(os, Event::LinkAborted(ask))]
+    );
+}
+
+#[test]
+fn direct_links_ask_accept_deny() {
+    let mut t = t();
+    let a = t.login_chathack("a");
+    let b = t.login_chathack("B");
+    let ask = |to: &str| Command::DirectAsk { sender: "a".into(), to: to.into() };
+    assert_eq!(t.cmd(a, ask("b")), vec![ok(a), deliver(b, Event::DirectAsked { from: "a".into() })]);
+    let address: IpAddr = "127.0.0.1".parse().unwrap();
+    let accept = Command::DirectAccept { sender: "B".into(), to: "a".into(), port: 4000, address, id: 99 };
+    assert_eq!(
+        t.cmd(b, accept.clone()),
+        vec![ok(b), deliver(a, Event::DirectAccepted { from: "B".into(), port: 4000, address, id: 99 })]
+    );
+    // Answered once: a second answer finds no ask.
+    assert_eq!(t.cmd(b, accept), vec![err(b, HubError::NoSuchLink)]);
+    t.cmd(a, ask("b"));
+    let deny = Command::DirectDeny { sender: "B".into(), to: "a".into() };
+    assert_eq!(t.cmd(b, deny), vec![ok(b), deliver(a, Event::DirectDenied { from: "B".into() })]);
+    // Only the one asked can answer, under its own name.
+    t.cmd(a, ask("b"));
+    let forged = Command::DirectDeny { sender: "a".into(), to: "a".into() };
+    assert_eq!(t.cmd(b, forged), vec![err(b, HubError::NotYourName)]);
+}
+
+#[test]
+fn direct_link_asks_that_cannot_be_answered_are_denied() {
+    let mut t = t();
+    let a = t.login_chathack("a");
+    let os = t.login("os");
+    let ask = |to: &str| Command::DirectAsk { sender: "a".into(), to: to.into() };
+    for to in ["nobody", "os", "a"] {
+        assert_eq!(
+            t.cmd(a, ask(to)),
+            vec![err(a, HubError::Unreachable), deliver(a, Event::DirectDenied { from: to.into() })],
+            "{to}"
+        );
+    }
+    let _ = os;
+    // Unanswered until the timeout.
+    let b = t.login_chathack("b");
+    t.cmd(a, ask("b"));
+    t.now += Duration::from_secs(30);
+    assert_eq!(t.input(Input::Tick), vec![deliver(a, Event::DirectDenied { from: "b".into() })]);
+    // B leaves before answering.
+    t.cmd(a, ask("b"));
+    assert_eq!(t.input(Input::Disconnected { session: b }), vec![deliver(a, Event::DirectDenied { from: "b".into() })]);
+    // A leaves: its ask is dropped, and B's late answer finds nothing.
+    let b = t.login_chathack("b");
+    t.cmd(a, ask("b"));
+    assert_eq!(t.input(Input::Disconnected { session: a }), vec![]);
+    let late = Command::DirectDeny { sender: "b".into(), to: "a".into() };
+    assert_eq!(t.cmd(b, late), vec![err(b, HubError::NoSuchLink)]);
+}
+
+#[test]
+fn every_command_has_its_kind() {
+    let address: IpAddr = "::1".parse().unwrap();
+    let k = key("a", "b", 1);
+    let kinds: Vec<Kind> = [
+        Command::Login { name: "a".into(), verified: false },
+        Command::Lobby { sender: "a".into(), text: "t".into() },
+        Command::Direct { sender: "a".into(), to: "b".into(), text: "t".into() },
+        Command::LinkAsk(k.clone()),
+        Command::LinkAbort(k.clone()),
+        Command::LinkAccept(k.clone()),
+        Command::LinkConnect(k),
+        Command::DirectAsk { sender: "a".into(), to: "b".into() },
+        Command::DirectAccept { sender: "a".into(), to: "b".into(), port: 1, address, id: 1 },
+        Command::DirectDeny { sender: "a".into(), to: "b".into() },
+    ]
+    .iter()
+    .map(Command::kind)
+    .collect();
+    use Kind::*;
+    assert_eq!(
+        kinds,
+        [Login, Lobby, Direct, LinkAsk, LinkAbort, LinkAccept, LinkConnect, DirectAsk, DirectAccept, DirectDeny]
+    );
 }

@@ -39,7 +39,7 @@ fn hub_key(k: proto::chatos::LinkKey) -> LinkKey {
     LinkKey { a: k.sender, b: k.recipient, password: k.password }
 }
 
-pub(crate) fn encode_event(event: &Event) -> Bytes {
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     let packet = match event {
         Event::Lobby { from, text } => Packet::Sma { sender: from.clone(), message: text.clone() },
         Event::Direct { from, to, text } => {
@@ -48,8 +48,10 @@ pub(crate) fn encode_event(event: &Event) -> Bytes {
         Event::LinkAsked(k) => Packet::TcpAsk(wire_key(k)),
         Event::LinkAccepted(k) => Packet::TcpAccept(wire_key(k)),
         Event::LinkAborted(k) => Packet::TcpAbort(wire_key(k)),
+        // Never sent to ChatOS: it has no direct links.
+        Event::DirectAsked { .. } | Event::DirectAccepted { .. } | Event::DirectDenied { .. } => return None,
     };
-    packet.to_bytes()
+    Some(packet.to_bytes())
 }
 
 /// The ChatOS side of a connection.

@@ -8,16 +8,22 @@ use std::time::Duration;
 
 /// The ChatOS front door's default port.
 pub const DEFAULT_CHATOS_PORT: u16 = 7700;
+/// The ChatHack front door's default port.
+pub const DEFAULT_CHATHACK_PORT: u16 = 7701;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the ChatOS front door listens.
     pub chatos_addr: SocketAddr,
+    /// Where the ChatHack front door listens.
+    pub chathack_addr: SocketAddr,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
     pub max_string: usize,
+    /// Longest ChatHack message, file, login or password accepted, in bytes. The original: 1024.
+    pub chathack_max: usize,
     /// Bytes a connection may have queued and unsent before it is dropped as too slow.
     pub outbound_limit: usize,
     /// Seconds a private-link request may wait for its accept, then its connect.
@@ -28,8 +34,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             chatos_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATOS_PORT)),
+            chathack_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATHACK_PORT)),
             data_dir: PathBuf::from("switchboard-data"),
             max_string: proto::chatos::DEFAULT_MAX_STRING,
+            chathack_max: proto::chathack::DEFAULT_MAX,
             outbound_limit: 1 << 20,
             link_timeout_secs: 30,
         }
@@ -49,7 +57,8 @@ impl Config {
 
     /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
     pub fn loopback(data_dir: PathBuf) -> Config {
-        Config { chatos_addr: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir, ..Config::default() }
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Config { chatos_addr: any, chathack_addr: any, data_dir, ..Config::default() }
     }
 }
 

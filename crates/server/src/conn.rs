@@ -29,7 +29,6 @@ use tracing::debug;
 pub(crate) type Later = Pin<Box<dyn Future<Output = Act> + Send>>;
 
 /// What a front door makes of one frame.
-#[allow(dead_code)] // Reply and Later: the ChatHack front door, next
 pub(crate) enum Act {
     /// Nothing (a frame that is ignored).
     Nothing,

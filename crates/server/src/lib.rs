@@ -2,6 +2,7 @@
 //! protocol, the hub task that owns the [`hub::Hub`], the relays of private links, the
 //! configuration and the metrics. [`start`] binds everything and returns a [`Running`] server.
 
+mod chathack;
 mod chatos;
 pub mod config;
 mod conn;
@@ -36,7 +37,6 @@ const ACCOUNTS_POLL: Duration = Duration::from_secs(1);
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub config: Config,
-    #[allow(dead_code)] // the ChatHack front door checks passwords with it next
     pub store: StoreHandle,
     pub hub: mpsc::Sender<HubMsg>,
     pub relays: Arc<Relays>,
@@ -54,6 +54,8 @@ impl Shared {
 pub struct Running {
     /// Where the ChatOS front door listens (with the port the system chose, if 0 was asked).
     pub chatos_addr: SocketAddr,
+    /// Where the ChatHack front door listens.
+    pub chathack_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -70,6 +72,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the ChatOS front door to {}", config.chatos_addr))?;
     let chatos_addr = chatos.local_addr()?;
+    let chathack = TcpListener::bind(config.chathack_addr)
+        .await
+        .with_context(|| format!("binding the ChatHack front door to {}", config.chathack_addr))?;
+    let chathack_addr = chathack.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let mut hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout() });
@@ -88,10 +94,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = chatos::ChatOs::new(&shared);
             conn::serve(stream, peer, shared, door)
         })),
+        tokio::spawn(accept_loop(chathack, shared.clone(), "chathack", |stream, peer, shared| {
+            let door = chathack::ChatHack::new(&shared);
+            conn::serve(stream, peer, shared, door)
+        })),
         tokio::spawn(watch_accounts(store, shared.hub.clone())),
     ];
-    tracing::info!(%chatos_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up: chatos front door open");
-    Ok(Running { chatos_addr, metrics: shared.metrics.clone(), shared, listeners, router })
+    tracing::info!(%chatos_addr, %chathack_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
+    Ok(Running { chatos_addr, chathack_addr, metrics: shared.metrics.clone(), shared, listeners, router })
 }
 
 async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)

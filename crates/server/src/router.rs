@@ -6,9 +6,9 @@
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chatos, Shared};
+use crate::{chathack, chatos, Shared};
 use bytes::Bytes;
-use hub::{Command, Event, Hub, HubError, Input, LinkId, Output, Protocol, SessionId};
+use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,6 +73,8 @@ pub(crate) struct Router {
     overflowed: Vec<SessionId>,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
+    /// The kind of the command being handled: its answer's form depends on it.
+    answering: Kind,
     /// Connection tasks to wake once the current batch of inputs is carried out.
     wakers: Vec<Waker>,
     deliveries: u64,
@@ -89,6 +91,7 @@ impl Router {
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
+            answering: Kind::Login,
             deliveries: 0,
         }
     }
@@ -129,6 +132,7 @@ impl Router {
             }
             HubMsg::Command { session, command } => {
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
+                self.answering = command.kind();
                 self.step(now, Input::Command { session, command });
                 if verdict_awaited {
                     // Not parked: tell the connection to read on.
@@ -174,23 +178,25 @@ impl Router {
     fn apply(&mut self, out: Output) {
         match out {
             Output::Reply { to, result } => {
-                if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_reply(c.protocol, result)) {
+                let kind = self.answering;
+                if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_reply(c.protocol, kind, result)) {
                     self.push_bytes(to, &bytes);
                 }
             }
             Output::Deliver { to, event } => {
-                if let Some(c) = self.conns.get(&to) {
-                    let bytes = encode_event(c.protocol, &event);
+                if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_event(c.protocol, &event)) {
                     self.push_bytes(to, &bytes);
                 }
             }
             Output::Broadcast { to, event } => {
-                let mut encoded: [Option<Bytes>; Protocol::ALL.len()] = Default::default();
+                let mut encoded: [Option<Option<Bytes>>; Protocol::ALL.len()] = Default::default();
                 for session in to {
                     let Some(c) = self.conns.get(&session) else { continue };
                     let bytes = encoded[c.protocol.index()].get_or_insert_with(|| encode_event(c.protocol, &event));
-                    let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
-                    self.pushed(session, pushed, true);
+                    if let Some(bytes) = bytes {
+                        let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
+                        self.pushed(session, pushed, true);
+                    }
                 }
             }
             Output::Park { session, link } => {
@@ -244,14 +250,17 @@ impl Router {
     }
 }
 
-fn encode_reply(protocol: Protocol, result: Result<(), HubError>) -> Option<Bytes> {
+fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {
     match protocol {
         Protocol::ChatOs => Some(chatos::encode_reply(result)),
+        Protocol::ChatHack => chathack::encode_reply(kind, result),
     }
 }
 
-fn encode_event(protocol: Protocol, event: &Event) -> Bytes {
+/// `None`: the protocol has no way to say it (the hub never sends it such an event).
+fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
     match protocol {
         Protocol::ChatOs => chatos::encode_event(event),
+        Protocol::ChatHack => chathack::encode_event(event),
     }
 }

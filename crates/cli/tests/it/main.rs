@@ -2,6 +2,7 @@
 //! over loopback by raw sockets and by real `switchboard` client processes.
 
 mod accounts;
+mod chathack;
 mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;

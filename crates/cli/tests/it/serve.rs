@@ -11,8 +11,8 @@ async fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchboard.toml");
     let data = dir.path().join("data");
-    std::fs::write(&config, format!("chatos_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\nlink_timeout_secs = 5\n"))
-        .unwrap();
+    let toml = format!("chatos_addr = \"127.0.0.1:0\"\nchathack_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\n");
+    std::fs::write(&config, toml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--config", config.to_str().unwrap(), "--max-string", "16"])
         .stdout(Stdio::piped())

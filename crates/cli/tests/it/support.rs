@@ -23,6 +23,7 @@ static PANICKED: AtomicBool = AtomicBool::new(false);
 pub struct Hub {
     pub running: Option<Running>,
     pub chatos: SocketAddr,
+    pub chathack: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -57,7 +58,7 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
     let mut config = Config::loopback(dir.path().join("data"));
     tweak(&mut config);
     let running = server::start(config).await.unwrap();
-    Hub { chatos: running.chatos_addr, running: Some(running), dir }
+    Hub { chatos: running.chatos_addr, chathack: running.chathack_addr, running: Some(running), dir }
 }
 
 impl Hub {
@@ -67,6 +68,13 @@ impl Hub {
 
     pub fn metrics(&self) -> &Metrics {
         &self.running.as_ref().unwrap().metrics
+    }
+
+    /// Stops the server and starts a new one on the same data folder (new ports).
+    pub async fn restart(mut self) -> Hub {
+        self.running.take().unwrap().shutdown(Duration::from_secs(2)).await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        start_in(dir, |_| {}).await
     }
 
     /// Stops the server and checks that nothing in it panicked.
@@ -219,5 +227,54 @@ impl Proc {
             Ok(Some(line)) => line,
             _ => panic!("no line with {want:?}; saw {:?}", self.seen),
         }
+    }
+}
+
+/// A ChatHack connection spoken to packet by packet.
+pub struct Hack {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    codec: proto::chathack::Codec,
+}
+
+impl Hack {
+    pub async fn connect(addr: SocketAddr) -> Hack {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Hack { stream, buf: BytesMut::new(), codec: proto::chathack::Codec::default() }
+    }
+
+    /// Connects and logs in as a guest, expecting ACK 3.
+    pub async fn guest(addr: SocketAddr, login: &str) -> Hack {
+        let mut hack = Hack::connect(addr).await;
+        hack.send(&proto::chathack::ClientPacket::Login { login: login.into() }).await;
+        hack.expect(proto::chathack::ServerPacket::Ack(3)).await;
+        hack
+    }
+
+    pub async fn send(&mut self, p: &proto::chathack::ClientPacket) {
+        self.stream.write_all(&p.to_bytes()).await.unwrap();
+    }
+
+    /// The next packet; `None` if the server closed the connection.
+    pub async fn next(&mut self) -> Option<proto::chathack::ServerPacket> {
+        let read = async {
+            loop {
+                match self.codec.decode_server(&mut self.buf).expect("the server sent a bad packet") {
+                    Some(proto::chathack::Decoded::Packet(p)) => return Some(p),
+                    Some(other) => panic!("the server sent {other:?}"),
+                    None => {}
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        };
+        timeout(WAIT, read).await.expect("timed out waiting for a packet")
+    }
+
+    pub async fn expect(&mut self, want: proto::chathack::ServerPacket) {
+        assert_eq!(self.next().await, Some(want));
     }
 }

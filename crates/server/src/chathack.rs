@@ -1,0 +1,109 @@
+//! The ChatHack front door: client packets to hub commands, hub events and answers to server
+//! packets. A login with a password is checked by the store, on its own thread, while the
+//! connection reads nothing more; the hub then gets a verified login or the client ACK 2.
+//! A global message over the bound is answered ACK 1 and skipped, the connection goes on; a
+//! packet that breaks the framing is answered ACK 1 and the connection closed.
+
+use crate::conn::{Act, Door};
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, Event, HubError, Kind, Protocol, SessionId};
+use proto::chathack::{ack, ClientPacket, Codec, Decoded, ServerPacket};
+use proto::DecodeError;
+use std::sync::Arc;
+use store::Verdict;
+use tracing::{debug, error};
+
+static ACKS: [[u8; 1]; 5] = [[0], [1], [2], [3], [4]];
+
+fn ack(code: i8) -> Bytes {
+    Bytes::from_static(&ACKS[code as usize])
+}
+
+/// The ChatHack side of a connection.
+pub(crate) struct ChatHack {
+    codec: Codec,
+}
+
+impl ChatHack {
+    pub fn new(shared: &Shared) -> Self {
+        ChatHack { codec: Codec::new(shared.config.chathack_max) }
+    }
+}
+
+impl Door for ChatHack {
+    const PROTOCOL: Protocol = Protocol::ChatHack;
+    const NAME: &'static str = "chathack";
+
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError> {
+        let Some(decoded) = self.codec.decode_client(rbuf)? else { return Ok(None) };
+        let packet = match decoded {
+            Decoded::Packet(p) => p,
+            Decoded::Oversized { opcode } => {
+                debug!(session = session.0, opcode, "chathack: over the size bound; refused");
+                return Ok(Some(Act::Reply(ack(ack::PACKET_ERROR))));
+            }
+        };
+        Ok(Some(match packet {
+            ClientPacket::LoginWithPassword { login, password } => {
+                let store = shared.store.clone();
+                Act::Later(Box::pin(async move {
+                    match store.call(move |s| s.verify(&login, &password)).await {
+                        Ok(Ok(Verdict::Ok(name))) => Act::Hub(Command::Login { name, verified: true }),
+                        Ok(Ok(Verdict::WrongPassword | Verdict::NoAccount)) => Act::Reply(ack(ack::BAD_LOGIN)),
+                        Ok(Err(e)) => {
+                            error!(error = %e, "checking a password");
+                            Act::Reply(ack(ack::BAD_LOGIN))
+                        }
+                        Err(_) => Act::Stop,
+                    }
+                }))
+            }
+            ClientPacket::Login { login } => Act::Hub(Command::Login { name: login, verified: false }),
+            ClientPacket::Global { login, message } => Act::Hub(Command::Lobby { sender: login, text: message }),
+            ClientPacket::Ask { sender, receiver } => Act::Hub(Command::DirectAsk { sender, to: receiver }),
+            ClientPacket::Accept { sender, receiver, port, address, id } => {
+                Act::Hub(Command::DirectAccept { sender, to: receiver, port, address, id })
+            }
+            ClientPacket::Deny { sender, receiver } => Act::Hub(Command::DirectDeny { sender, to: receiver }),
+        }))
+    }
+
+    fn last_words(&self) -> Option<Bytes> {
+        Some(ack(ack::PACKET_ERROR))
+    }
+}
+
+/// ChatHack answers logins, and errors; a global message or a link step that went through
+/// gets no answer.
+pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {
+    let code = match (kind, result) {
+        (Kind::Login, Ok(())) => ack::CONNECTED,
+        (Kind::Login, Err(HubError::NameTaken)) => ack::LOGIN_EXISTS,
+        (Kind::Login, Err(HubError::InvalidName)) => ack::BAD_LOGIN,
+        (_, Ok(())) => return None,
+        // The asker was told "denied" already.
+        (Kind::DirectAsk, Err(HubError::Unreachable)) => return None,
+        (_, Err(_)) => ack::PACKET_ERROR,
+    };
+    Some(ack(code))
+}
+
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    let packet = match event {
+        Event::Lobby { from, text } => ServerPacket::Global { login: from.clone(), message: text.clone() },
+        Event::DirectAsked { from } => ServerPacket::Asked { login: from.clone() },
+        Event::DirectAccepted { from, port, address, id } => {
+            ServerPacket::Accepted { login: from.clone(), port: *port, address: *address, id: *id }
+        }
+        Event::DirectDenied { from } => ServerPacket::Denied { login: from.clone() },
+        // Never sent to ChatHack: it has no direct messages and no relayed links.
+        Event::Direct { .. } | Event::LinkAsked(_) | Event::LinkAccepted(_) | Event::LinkAborted(_) => return None,
+    };
+    Some(packet.to_bytes())
+}
