@@ -2,6 +2,8 @@
 
 mod accounts;
 mod bench;
+mod chathack;
+mod chathack_direct;
 mod chatos;
 mod chatos_link;
 mod serve;
@@ -33,6 +35,8 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// A ChatOS client for a person at a terminal or a script on stdin/stdout.
     Chatos(chatos::ChatosArgs),
+    /// A ChatHack client, with direct connections to other clients for messages and files.
+    Chathack(chathack::ChathackArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
@@ -70,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Cmd::Serve(args) => serve::run(args).await,
             Cmd::Chatos(args) => chatos::run(args).await,
+            Cmd::Chathack(args) => chathack::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Accounts(args) => accounts::run(args),
         }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod chathack;
+mod chathack_clients;
 mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
