@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Seconds a private-link request waits for its accept, then its connect [default: 30].
     #[arg(long, value_name = "SECS")]
     link_timeout_secs: Option<u64>,
+    /// A file of words (one a line) censored as **** in lobby messages [default: none].
+    #[arg(long, value_name = "FILE")]
+    word_filter: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -50,6 +53,7 @@ impl ServeArgs {
             chathack_max,
             outbound_limit,
             link_timeout_secs,
+            word_filter,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -58,6 +62,7 @@ impl ServeArgs {
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
         c.link_timeout_secs = link_timeout_secs.unwrap_or(c.link_timeout_secs);
+        c.word_filter = word_filter.or(c.word_filter);
         Ok(c)
     }
 }

@@ -7,11 +7,13 @@
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
 
 mod direct;
+mod filter;
 mod links;
 mod names;
 #[cfg(test)]
 mod tests;
 
+pub use filter::WordFilter;
 pub use links::LinkId;
 pub use names::{fold, valid_name, MAX_NAME};
 
@@ -272,11 +274,13 @@ pub enum Output {
 pub struct Config {
     /// How long a private link may stay asked or accepted before it is aborted.
     pub link_timeout: Duration,
+    /// Words censored in lobby messages (none by default).
+    pub word_filter: WordFilter,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { link_timeout: Duration::from_secs(30) }
+        Config { link_timeout: Duration::from_secs(30), word_filter: WordFilter::default() }
     }
 }
 
@@ -426,6 +430,7 @@ impl Hub {
         let echo = self.sessions[&session].protocol.caps().lobby_echo;
         let to: Vec<SessionId> = self.lobby.iter().copied().filter(|&id| echo || id != session).collect();
         if !to.is_empty() {
+            let text = self.config.word_filter.apply(text);
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
         }
     }

@@ -10,7 +10,7 @@ struct T {
 }
 
 fn t() -> T {
-    T { hub: Hub::new(Config { link_timeout: Duration::from_secs(30) }), now: Instant::now(), next: 0 }
+    T { hub: Hub::new(Config::default()), now: Instant::now(), next: 0 }
 }
 
 fn key(a: &str, b: &str, password: i16) -> LinkKey {
@@ -455,5 +455,21 @@ fn every_command_has_its_kind() {
     assert_eq!(
         kinds,
         [Login, Lobby, Direct, LinkAsk, LinkAbort, LinkAccept, LinkConnect, DirectAsk, DirectAccept, DirectDeny]
+    );
+}
+
+#[test]
+fn the_word_filter_censors_the_lobby() {
+    let mut t = T {
+        hub: Hub::new(Config { word_filter: WordFilter::from_lines("darn"), ..Config::default() }),
+        now: Instant::now(),
+        next: 0,
+    };
+    let a = t.login("a");
+    let b = t.login("b");
+    let out = t.cmd(a, Command::Lobby { sender: "a".into(), text: "oh DARN it".into() });
+    assert_eq!(
+        out[1],
+        Output::Broadcast { to: vec![b], event: Event::Lobby { from: "a".into(), text: "oh **** it".into() } }
     );
 }

@@ -28,6 +28,9 @@ pub struct Config {
     pub outbound_limit: usize,
     /// Seconds a private-link request may wait for its accept, then its connect.
     pub link_timeout_secs: u64,
+    /// A file of words (one a line, `#` for comments) censored as `****` in lobby messages;
+    /// none by default.
+    pub word_filter: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             chathack_max: proto::chathack::DEFAULT_MAX,
             outbound_limit: 1 << 20,
             link_timeout_secs: 30,
+            word_filter: None,
         }
     }
 }

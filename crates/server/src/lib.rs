@@ -78,7 +78,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let chathack_addr = chathack.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
-    let mut hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout() });
+    let word_filter = match &config.word_filter {
+        Some(path) => hub::WordFilter::from_lines(
+            &std::fs::read_to_string(path).with_context(|| format!("reading the word filter {}", path.display()))?,
+        ),
+        None => hub::WordFilter::default(),
+    };
+    let mut hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout(), word_filter });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let shared = Arc::new(Shared {
         config,

@@ -137,3 +137,35 @@ async fn accounts_survive_a_restart() {
     assert_eq!(answer(hub.chathack, with_password("carol", "nope")).await, Some(S::Ack(2)));
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn the_optional_word_filter_censors_the_lobby() {
+    let words = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(words.path(), "# banned\ndarn\n").unwrap();
+    let path = words.path().to_owned();
+    let hub = crate::support::start_with(|c| c.word_filter = Some(path)).await;
+    let mut hack = Hack::guest(hub.chathack, "ann").await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    hack.send(&C::Global { login: "ann".into(), message: "Darn, darned!".into() }).await;
+    hack.expect(S::Global { login: "ann".into(), message: "****, darned!".into() }).await;
+    os.expect(Packet::Sma { sender: "ann".into(), message: "****, darned!".into() }).await;
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_megabyte_of_random_bytes_never_hurts() {
+    use rand::RngCore;
+    let hub = start().await;
+    let mut a = Hack::guest(hub.chathack, "a").await;
+    for _ in 0..4 {
+        let mut noise = vec![0u8; 1 << 20];
+        rand::thread_rng().fill_bytes(&mut noise);
+        let mut raw = Hack::connect(hub.chathack).await;
+        let _ = raw.stream.write_all(&noise).await;
+        // Whatever it answered (ACK 1, perhaps after refusing an oversized message), it closes.
+        while raw.next().await.is_some() {}
+    }
+    a.send(&C::Global { login: "a".into(), message: "after the noise".into() }).await;
+    a.expect(S::Global { login: "a".into(), message: "after the noise".into() }).await;
+    hub.stop().await;
+}
