@@ -8,5 +8,6 @@
 pub mod chathack;
 pub mod chatos;
 mod cursor;
+pub mod jpc;
 
 pub use cursor::DecodeError;
