@@ -7,6 +7,7 @@ mod chathack_direct;
 mod chatos;
 mod chatos_link;
 mod serve;
+mod whitelist;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -41,6 +42,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
     Accounts(accounts::AccountsArgs),
+    /// Manage the JPC white-list: devices by MAC address, their names reserved on every protocol.
+    Whitelist(whitelist::WhitelistArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Chathack(args) => chathack::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Accounts(args) => accounts::run(args),
+            Cmd::Whitelist(args) => whitelist::run(args),
         }
     })
 }

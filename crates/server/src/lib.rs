@@ -66,7 +66,10 @@ pub struct Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store =
         Store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let reserved = store.account_names()?;
+    // The version first: a change committed after it, even before the names are read, shows
+    // as a new version to the watcher, which then reads the names again.
+    let version = store.data_version()?;
+    let reserved = store.reserved_names()?;
     let store = StoreHandle::spawn(store);
     let chatos = TcpListener::bind(config.chatos_addr)
         .await
@@ -104,7 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = chathack::ChatHack::new(&shared);
             conn::serve(stream, peer, shared, door)
         })),
-        tokio::spawn(watch_accounts(store, shared.hub.clone())),
+        tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
     tracing::info!(%chatos_addr, %chathack_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running { chatos_addr, chathack_addr, metrics: shared.metrics.clone(), shared, listeners, router })
@@ -132,22 +135,23 @@ where
     }
 }
 
-/// Tells the hub when the names with an account change: `switchboard accounts` may add or
-/// remove some while the hub runs, from another process.
-async fn watch_accounts(store: StoreHandle, hub: mpsc::Sender<HubMsg>) {
-    let mut last = store.call(|s| s.data_version()).await.ok().and_then(Result::ok);
+/// Tells the hub when the reserved names (accounts and white-listed devices) change:
+/// `switchboard accounts` and `switchboard whitelist` may change them while the hub runs,
+/// from another process.
+async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubMsg>) {
+    let mut last = Some(version);
     loop {
         tokio::time::sleep(ACCOUNTS_POLL).await;
         let changed = store
             .call(move |s| {
                 let now = s.data_version()?;
-                Ok::<_, store::StoreError>(if Some(now) == last { None } else { Some((now, s.account_names()?)) })
+                Ok::<_, store::StoreError>(if Some(now) == last { None } else { Some((now, s.reserved_names()?)) })
             })
             .await;
         match changed {
             Ok(Ok(Some((version, names)))) => {
                 last = Some(version);
-                tracing::info!(accounts = names.len(), "accounts changed");
+                tracing::info!(reserved = names.len(), "accounts or white-list changed");
                 if hub.send(HubMsg::Reserved { names }).await.is_err() {
                     return;
                 }

@@ -41,7 +41,7 @@ fn hash(password: &str) -> Result<String> {
     Ok(phc.to_string())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 

@@ -7,8 +7,10 @@
 
 mod accounts;
 mod migrations;
+mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
+pub use whitelist::{format_mac, parse_mac, Device};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,12 @@ pub enum StoreError {
     Hash(String),
     #[error("the database was written by a newer Switchboard (schema {found}, this one knows up to {known})")]
     TooNew { found: i64, known: i64 },
+    #[error("{0} is already on the white-list")]
+    DeviceNameExists(String),
+    #[error("the MAC address {0} is already on the white-list")]
+    MacExists(String),
+    #[error("{0} is not on the white-list")]
+    NoSuchDevice(String),
     #[error("the store has stopped")]
     Gone,
 }

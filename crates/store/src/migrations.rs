@@ -14,6 +14,13 @@ const MIGRATIONS: &[&str] = &[
         phc        TEXT NOT NULL,
         created_at INTEGER NOT NULL
     ) STRICT;",
+    // 1 -> 2: the JPC white-list, name <-> the device's 48-bit MAC address.
+    "CREATE TABLE whitelist (
+        folded     TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        mac        INTEGER NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build knows.

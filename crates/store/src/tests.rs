@@ -100,3 +100,31 @@ fn data_version_moves_when_another_connection_commits() {
     assert_ne!(server.data_version().unwrap(), before);
     assert_eq!(server.account_names().unwrap(), ["erin"]);
 }
+
+#[test]
+fn mac_addresses_in_both_spellings() {
+    assert_eq!(parse_mac("02:42:AC:11:00:02"), Some(0x0242_ac11_0002));
+    assert_eq!(parse_mac("02-42-ac-11-00-02"), Some(0x0242_ac11_0002));
+    assert_eq!(parse_mac("2485377892354"), Some(0x0242_ac11_0002));
+    for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:0g", "281474976710656", "-1", "2:42:ac:11:00:02"] {
+        assert_eq!(parse_mac(bad), None, "{bad}");
+    }
+    assert_eq!(format_mac(0x0242_ac11_0002), "02:42:ac:11:00:02");
+}
+
+#[test]
+fn the_whitelist() {
+    let (_dir, mut store) = open();
+    store.whitelist_add("Lindsay", 1).unwrap();
+    assert!(matches!(store.whitelist_add("lindsay", 2), Err(StoreError::DeviceNameExists(_))));
+    assert!(matches!(store.whitelist_add("other", 1), Err(StoreError::MacExists(_))));
+    assert!(matches!(store.whitelist_add("bad name", 3), Err(StoreError::InvalidName(_))));
+    assert_eq!(store.device_by_mac(1).unwrap().as_deref(), Some("Lindsay"));
+    assert_eq!(store.device_by_mac(2).unwrap(), None);
+    store.add_account("ann", "pw").unwrap();
+    assert_eq!(store.reserved_names().unwrap(), ["ann", "Lindsay"]);
+    assert_eq!(store.whitelist().unwrap(), [Device { name: "Lindsay".into(), mac: 1 }]);
+    store.whitelist_remove("LINDSAY").unwrap();
+    assert!(matches!(store.whitelist_remove("lindsay"), Err(StoreError::NoSuchDevice(_))));
+    assert_eq!(store.reserved_names().unwrap(), ["ann"]);
+}

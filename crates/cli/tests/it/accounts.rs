@@ -55,3 +55,36 @@ fn add_list_passwd_remove_import() {
     assert_eq!(store.verify("bob", "pw").unwrap(), store::Verdict::NoAccount);
     assert_eq!(store.verify("carol", "pw2").unwrap(), store::Verdict::Ok("carol".into()));
 }
+
+/// Runs `switchboard whitelist --data-dir DIR ARGS`; its success, stdout, stderr.
+fn whitelist(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("whitelist")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn whitelist_add_list_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(
+        whitelist(&data, &["add", "Lindsay", "02:42:AC:11:00:02"]).1,
+        "white-listed Lindsay (02:42:ac:11:00:02)\n"
+    );
+    assert!(whitelist(&data, &["add", "pc", "1"]).0);
+    let (ok, _, err) = whitelist(&data, &["add", "again", "2485377892354"]);
+    assert!(!ok);
+    assert_eq!(err, "error: the MAC address 02:42:ac:11:00:02 is already on the white-list\n");
+    let (ok, _, err) = whitelist(&data, &["add", "x", "not-a-mac"]);
+    assert!(!ok && err.contains("is not a MAC address"), "{err}");
+    assert_eq!(whitelist(&data, &["list"]).1, "Lindsay\t02:42:ac:11:00:02\t2485377892354\npc\t00:00:00:00:00:01\t1\n");
+    assert!(whitelist(&data, &["remove", "PC"]).0);
+    assert!(!whitelist(&data, &["remove", "pc"]).0);
+    let store = store::Store::open(&data).unwrap();
+    assert_eq!(store.device_by_mac(0x0242_ac11_0002).unwrap().as_deref(), Some("Lindsay"));
+}

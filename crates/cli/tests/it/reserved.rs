@@ -39,3 +39,14 @@ async fn a_chatos_guest_cannot_take_an_accounts_name() {
     eventually(hub.chatos, "alice", ErrorCode::Ok).await;
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn white_listed_names_are_reserved_too() {
+    let hub = start_with_accounts(&[]).await;
+    let mut admin = store::Store::open(&hub.data_dir()).unwrap();
+    admin.whitelist_add("lindsay", 0x0242_ac11_0002).unwrap();
+    eventually(hub.chatos, "Lindsay", ErrorCode::PseudoUnavailable).await;
+    admin.whitelist_remove("lindsay").unwrap();
+    eventually(hub.chatos, "lindsay", ErrorCode::Ok).await;
+    hub.stop().await;
+}
