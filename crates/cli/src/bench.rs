@@ -56,7 +56,16 @@ impl Server {
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--chatos-addr",
+                "127.0.0.1:0",
+                "--chathack-addr",
+                "127.0.0.1:0",
+                "--jpc-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use server::Config;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub struct ServeArgs {
     /// Where the ChatHack front door listens [default: 0.0.0.0:7701].
     #[arg(long, value_name = "HOST:PORT")]
     chathack_addr: Option<SocketAddr>,
+    /// Where the JPC front door listens [default: 0.0.0.0:27272].
+    #[arg(long, value_name = "HOST:PORT")]
+    jpc_addr: Option<SocketAddr>,
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -27,6 +31,9 @@ pub struct ServeArgs {
     /// Longest ChatHack message, file, login or password accepted, in bytes [default: 1024].
     #[arg(long, value_name = "BYTES")]
     chathack_max: Option<usize>,
+    /// Longest JPC frame accepted, in bytes of JSON, an image's included [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    jpc_max_frame: Option<usize>,
     /// Bytes a connection may have queued unsent before it is dropped as too slow [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     outbound_limit: Option<usize>,
@@ -48,9 +55,11 @@ impl ServeArgs {
             config: _,
             chatos_addr,
             chathack_addr,
+            jpc_addr,
             data_dir,
             max_string,
             chathack_max,
+            jpc_max_frame,
             outbound_limit,
             link_timeout_secs,
             word_filter,
@@ -58,6 +67,8 @@ impl ServeArgs {
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
         c.chathack_max = chathack_max.unwrap_or(c.chathack_max);
+        c.jpc_addr = jpc_addr.unwrap_or(c.jpc_addr);
+        c.jpc_max_frame = jpc_max_frame.unwrap_or(c.jpc_max_frame);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
@@ -70,9 +81,16 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let running = server::start(config).await?;
-    // One line on stdout per front door, for scripts that start the hub on port 0.
-    println!("listening chatos {}", running.chatos_addr);
-    println!("listening chathack {}", running.chathack_addr);
+    // One line on stdout per front door, for scripts that start the hub on port 0. Written
+    // without println!, which would panic if whoever started the hub closed its stdout.
+    let mut out = std::io::stdout().lock();
+    for (door, addr) in
+        [("chatos", running.chatos_addr), ("chathack", running.chathack_addr), ("jpc", running.jpc_addr)]
+    {
+        let _ = writeln!(out, "listening {door} {addr}");
+    }
+    let _ = out.flush();
+    drop(out);
     wait_for_signal().await?;
     tracing::info!("stopping: closing connections");
     running.shutdown(Duration::from_secs(5)).await;

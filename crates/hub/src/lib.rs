@@ -9,6 +9,7 @@
 mod direct;
 mod filter;
 mod links;
+mod live;
 mod names;
 #[cfg(test)]
 mod tests;
@@ -33,19 +34,22 @@ pub struct SessionId(pub u64);
 pub enum Protocol {
     ChatOs,
     ChatHack,
+    Jpc,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::ChatOs, Protocol::ChatHack];
+    pub const ALL: [Protocol; 3] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc];
 
     pub fn caps(self) -> Caps {
         match self {
-            Protocol::ChatOs => {
-                Caps { lobby: true, lobby_echo: false, direct: true, relay_links: true, direct_links: false }
-            }
-            Protocol::ChatHack => {
-                Caps { lobby: true, lobby_echo: true, direct: false, relay_links: false, direct_links: true }
-            }
+            Protocol::ChatOs => Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
+            Protocol::ChatHack => Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
+            Protocol::Jpc => Caps {
+                direct: true,
+                images: true,
+                liveness: Some(Liveness { ping_every: Duration::from_secs(2), silence: Duration::from_secs(5) }),
+                ..Caps::NONE
+            },
         }
     }
 
@@ -58,6 +62,7 @@ impl Protocol {
         match self {
             Protocol::ChatOs => "chatos",
             Protocol::ChatHack => "chathack",
+            Protocol::Jpc => "jpc",
         }
     }
 }
@@ -76,6 +81,32 @@ pub struct Caps {
     pub relay_links: bool,
     /// Can take part in direct links the hub only brokers (ChatHack).
     pub direct_links: bool,
+    /// Receives images (JPC).
+    pub images: bool,
+    /// Must be heard from regularly; a verified login of its name by the same protocol then
+    /// replaces a session that may be stale (a JPC client reconnects at once).
+    pub liveness: Option<Liveness>,
+}
+
+impl Caps {
+    const NONE: Caps = Caps {
+        lobby: false,
+        lobby_echo: false,
+        direct: false,
+        relay_links: false,
+        direct_links: false,
+        images: false,
+        liveness: None,
+    };
+}
+
+/// How a protocol's sessions prove they are there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// The hub pings this often.
+    pub ping_every: Duration,
+    /// Silent this long, a session is closed.
+    pub silence: Duration,
 }
 
 /// The key of a relayed private link: asker `a`, asked `b`, and `a`'s random password.
@@ -100,11 +131,20 @@ pub enum Command {
         sender: String,
         text: String,
     },
+    /// `sender`: the name the packet claims, if the protocol says one (JPC does not).
     Direct {
-        sender: String,
+        sender: Option<String>,
         to: String,
         text: String,
     },
+    /// An image, base64 in `data` (JPC type 1).
+    Image {
+        sender: Option<String>,
+        to: String,
+        data: String,
+    },
+    /// Nothing but a sign of life (JPC HEARTBEAT).
+    Alive,
     /// Sent by `a` on its chat session.
     LinkAsk(LinkKey),
     /// Sent by `a` or `b` on its chat session: refuse or withdraw.
@@ -146,6 +186,8 @@ pub enum Kind {
     DirectAsk,
     DirectAccept,
     DirectDeny,
+    Image,
+    Alive,
 }
 
 impl Command {
@@ -161,6 +203,8 @@ impl Command {
             Command::DirectAsk { .. } => Kind::DirectAsk,
             Command::DirectAccept { .. } => Kind::DirectAccept,
             Command::DirectDeny { .. } => Kind::DirectDeny,
+            Command::Image { .. } => Kind::Image,
+            Command::Alive => Kind::Alive,
         }
     }
 }
@@ -240,6 +284,16 @@ pub enum Event {
     DirectDenied {
         from: String,
     },
+    /// An image, base64.
+    Image {
+        from: String,
+        to: String,
+        data: String,
+    },
+    /// Are you there? (JPC: the server's HEARTBEAT.)
+    Ping,
+    /// The session is being closed for its silence (JPC: CLOSE).
+    Closing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +322,11 @@ pub enum Output {
     Unpark {
         link: LinkId,
     },
+    /// Close the session's connection once what was sent to it before is written; the hub
+    /// has forgotten the session.
+    Close {
+        session: SessionId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +347,9 @@ struct Session {
     protocol: Protocol,
     name: Option<String>,
     origin: IpAddr,
+    /// When the session last sent a command, and was last pinged (for liveness).
+    last_heard: Instant,
+    last_ping: Instant,
 }
 
 pub struct Hub {
@@ -301,6 +363,8 @@ pub struct Hub {
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
     asks: direct::Asks,
+    /// Sessions whose protocol has liveness.
+    live: FxHashSet<SessionId>,
     out: VecDeque<Output>,
 }
 
@@ -314,6 +378,7 @@ impl Hub {
             lobby: IndexSet::default(),
             links: Links::default(),
             asks: direct::Asks::default(),
+            live: FxHashSet::default(),
             out: VecDeque::new(),
         }
     }
@@ -336,7 +401,11 @@ impl Hub {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::Connected { session, protocol, origin } => {
-                self.sessions.insert(session, Session { protocol, name: None, origin });
+                self.sessions
+                    .insert(session, Session { protocol, name: None, origin, last_heard: now, last_ping: now });
+                if protocol.caps().liveness.is_some() {
+                    self.live.insert(session);
+                }
             }
             Input::Command { session, command } => self.command(now, session, command),
             Input::Disconnected { session } => self.disconnected(session),
@@ -352,6 +421,7 @@ impl Hub {
                     self.abort_link(link);
                 }
                 self.expire_asks(now);
+                self.check_liveness(now);
             }
         }
     }
@@ -359,9 +429,10 @@ impl Hub {
     /// Runs one command and answers it. The answer goes out before anything the command caused,
     /// as ChatOS wants (ERROR 1, then the relay; ERROR, then TCPAbort).
     fn command(&mut self, now: Instant, session: SessionId, command: Command) {
-        let Some(s) = self.sessions.get(&session) else {
+        let Some(s) = self.sessions.get_mut(&session) else {
             return; // already gone: a late packet from a closed connection
         };
+        s.last_heard = now;
         let mark = self.out.len();
         let result = match command {
             Command::Login { name, verified } => match s.name {
@@ -370,30 +441,39 @@ impl Hub {
             },
             Command::LinkAccept(key) => self.link_accept(now, session, key),
             Command::LinkConnect(key) => self.link_connect(session, key),
-            Command::Lobby { sender, text } => self.me(session, &sender).map(|me| self.lobby(session, me, text)),
-            Command::Direct { sender, to, text } => self.me(session, &sender).and_then(|me| self.direct(me, to, text)),
+            Command::Lobby { sender, text } => self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)),
+            Command::Direct { sender, to, text } => self
+                .me(session, sender.as_deref())
+                .and_then(|from| self.direct(to, Event::Direct { from, to: String::new(), text })),
+            Command::Image { sender, to, data } => self
+                .me(session, sender.as_deref())
+                .and_then(|from| self.direct(to, Event::Image { from, to: String::new(), data })),
+            Command::Alive => match s.name {
+                Some(_) => Ok(()),
+                None => Err(HubError::NotLoggedIn),
+            },
             Command::LinkAsk(key) => self.link_ask(now, session, key),
             Command::LinkAbort(key) => self.link_abort(session, key),
             Command::DirectAsk { sender, to } => {
-                self.me(session, &sender).and_then(|me| self.direct_ask(now, session, me, to))
+                self.me(session, Some(&sender)).and_then(|me| self.direct_ask(now, session, me, to))
             }
             Command::DirectAccept { sender, to, port, address, id } => self
-                .me(session, &sender)
+                .me(session, Some(&sender))
                 .and_then(|me| self.direct_answer(me, to, direct::Answer::Accept { port, address, id })),
             Command::DirectDeny { sender, to } => {
-                self.me(session, &sender).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
+                self.me(session, Some(&sender)).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
             }
         };
         self.out.insert(mark, Output::Reply { to: session, result });
     }
 
     /// The session's name, checked against the one a packet claims.
-    fn me(&self, session: SessionId, claimed: &str) -> Result<String, HubError> {
+    /// The session's name, checked against the one a packet claims, if it claims one.
+    fn me(&self, session: SessionId, claimed: Option<&str>) -> Result<String, HubError> {
         let me = self.sessions[&session].name.as_deref().ok_or(HubError::NotLoggedIn)?;
-        if fold(claimed) == fold(me) {
-            Ok(me.to_owned())
-        } else {
-            Err(HubError::NotYourName)
+        match claimed {
+            Some(claimed) if fold(claimed) != fold(me) => Err(HubError::NotYourName),
+            _ => Ok(me.to_owned()),
         }
     }
 
@@ -414,7 +494,16 @@ impl Hub {
             return Err(HubError::InvalidName);
         }
         let folded = fold(&name);
-        if self.names.contains_key(&folded) || (!verified && self.reserved.contains(&folded)) {
+        if let Some(&holder) = self.names.get(&folded) {
+            // A device reconnecting at once replaces its own stale session.
+            let protocol = self.sessions[&session].protocol;
+            let stale = verified && protocol.caps().liveness.is_some() && self.sessions[&holder].protocol == protocol;
+            if !stale {
+                return Err(HubError::NameTaken);
+            }
+            self.close(holder, Event::Closing);
+        }
+        if !verified && self.reserved.contains(&folded) {
             return Err(HubError::NameTaken);
         }
         self.names.insert(folded, session);
@@ -435,9 +524,17 @@ impl Hub {
         }
     }
 
-    fn direct(&mut self, me: String, to: String, text: String) -> Result<(), HubError> {
-        let (id, to) = self.reachable(&to, |c| c.direct).ok_or(HubError::Unreachable)?;
-        self.deliver(id, Event::Direct { from: me, to, text });
+    /// Delivers a direct message or an image (`event`, whose `to` is filled in here) to `to`,
+    /// if its protocol can carry it.
+    fn direct(&mut self, to: String, mut event: Event) -> Result<(), HubError> {
+        let images = matches!(event, Event::Image { .. });
+        let (id, name) =
+            self.reachable(&to, |c| if images { c.images } else { c.direct }).ok_or(HubError::Unreachable)?;
+        match &mut event {
+            Event::Direct { to, .. } | Event::Image { to, .. } => *to = name,
+            _ => {}
+        }
+        self.deliver(id, event);
         Ok(())
     }
 
@@ -449,6 +546,7 @@ impl Hub {
             self.names.remove(&fold(&name));
             self.lobby.swap_remove(&session);
         }
+        self.live.remove(&session);
         for link in self.links.drop_session(session) {
             self.abort_link(link);
         }
@@ -457,7 +555,7 @@ impl Hub {
 
     /// TCPAsk: A asks B for a private link. Every refusal also sends TCPAbort back to A.
     fn link_ask(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
-        let result = self.me(session, &key.a).and_then(|me| {
+        let result = self.me(session, Some(&key.a)).and_then(|me| {
             let (b_id, b) = self
                 .reachable(&key.b, |c| c.relay_links)
                 .filter(|(id, _)| *id != session)

@@ -54,6 +54,12 @@ impl T {
         self.login_session(s, name)
     }
 
+    fn login_jpc(&mut self, name: &str) -> SessionId {
+        let s = self.connect_as(Protocol::Jpc, HOME);
+        assert_eq!(self.cmd(s, Command::Login { name: name.into(), verified: true }), vec![ok(s)]);
+        s
+    }
+
     fn login_chathack(&mut self, name: &str) -> SessionId {
         let s = self.connect_as(Protocol::ChatHack, HOME);
         self.login_session(s, name)
@@ -135,13 +141,13 @@ fn direct_messages() {
     let mut t = t();
     let a = t.login("ann");
     let b = t.login("Bob");
-    let send = |to: &str| Command::Direct { sender: "ann".into(), to: to.into(), text: "yo".into() };
+    let send = |to: &str| Command::Direct { sender: Some("ann".into()), to: to.into(), text: "yo".into() };
     assert_eq!(
         t.cmd(a, send("bob")),
         vec![ok(a), deliver(b, Event::Direct { from: "ann".into(), to: "Bob".into(), text: "yo".into() })]
     );
     assert_eq!(t.cmd(a, send("nobody")), vec![err(a, HubError::Unreachable)]);
-    let wrong = Command::Direct { sender: "Bob".into(), to: "ann".into(), text: "x".into() };
+    let wrong = Command::Direct { sender: Some("Bob".into()), to: "ann".into(), text: "x".into() };
     assert_eq!(t.cmd(a, wrong), vec![err(a, HubError::NotYourName)]);
     t.input(Input::Disconnected { session: b });
     assert_eq!(t.cmd(a, send("bob")), vec![err(a, HubError::Unreachable)]);
@@ -369,7 +375,7 @@ fn lobby_across_protocols_with_echo_where_the_protocol_wants_it() {
     let out = t.cmd(os, Command::Lobby { sender: "os".into(), text: "yo".into() });
     assert_eq!(out, vec![ok(os), Output::Broadcast { to: vec![hack], event: lobby("os", "yo") }]);
     // ChatHack carries no direct messages and no relayed links: unreachable from ChatOS.
-    let dm = Command::Direct { sender: "os".into(), to: "hack".into(), text: "psst".into() };
+    let dm = Command::Direct { sender: Some("os".into()), to: "hack".into(), text: "psst".into() };
     assert_eq!(t.cmd(os, dm), vec![err(os, HubError::Unreachable)]);
     let ask = key("os", "hack", 1);
     assert_eq!(
@@ -439,7 +445,7 @@ fn every_command_has_its_kind() {
     let kinds: Vec<Kind> = [
         Command::Login { name: "a".into(), verified: false },
         Command::Lobby { sender: "a".into(), text: "t".into() },
-        Command::Direct { sender: "a".into(), to: "b".into(), text: "t".into() },
+        Command::Direct { sender: Some("a".into()), to: "b".into(), text: "t".into() },
         Command::LinkAsk(k.clone()),
         Command::LinkAbort(k.clone()),
         Command::LinkAccept(k.clone()),
@@ -447,6 +453,8 @@ fn every_command_has_its_kind() {
         Command::DirectAsk { sender: "a".into(), to: "b".into() },
         Command::DirectAccept { sender: "a".into(), to: "b".into(), port: 1, address, id: 1 },
         Command::DirectDeny { sender: "a".into(), to: "b".into() },
+        Command::Image { sender: None, to: "b".into(), data: "aGk=".into() },
+        Command::Alive,
     ]
     .iter()
     .map(Command::kind)
@@ -454,7 +462,20 @@ fn every_command_has_its_kind() {
     use Kind::*;
     assert_eq!(
         kinds,
-        [Login, Lobby, Direct, LinkAsk, LinkAbort, LinkAccept, LinkConnect, DirectAsk, DirectAccept, DirectDeny]
+        [
+            Login,
+            Lobby,
+            Direct,
+            LinkAsk,
+            LinkAbort,
+            LinkAccept,
+            LinkConnect,
+            DirectAsk,
+            DirectAccept,
+            DirectDeny,
+            Image,
+            Alive
+        ]
     );
 }
 
@@ -471,5 +492,64 @@ fn the_word_filter_censors_the_lobby() {
     assert_eq!(
         out[1],
         Output::Broadcast { to: vec![b], event: Event::Lobby { from: "a".into(), text: "oh **** it".into() } }
+    );
+}
+
+#[test]
+fn jpc_sessions_are_pinged_and_closed_when_silent() {
+    let mut t = t();
+    let dev = t.login_jpc("lindsay");
+    let _os = t.login("os");
+    t.now += Duration::from_millis(1999);
+    assert_eq!(t.input(Input::Tick), vec![]);
+    t.now += Duration::from_millis(1);
+    assert_eq!(t.input(Input::Tick), vec![deliver(dev, Event::Ping)]);
+    // Heard from: the silence starts again.
+    t.now += Duration::from_secs(4);
+    assert_eq!(t.cmd(dev, Command::Alive), vec![ok(dev)]);
+    t.now += Duration::from_secs(4);
+    assert_eq!(t.input(Input::Tick), vec![deliver(dev, Event::Ping)]);
+    t.now += Duration::from_secs(1);
+    assert_eq!(t.input(Input::Tick), vec![deliver(dev, Event::Closing), Output::Close { session: dev }]);
+    assert_eq!(t.hub.session_count(), 1, "the silent one is gone, its name free");
+    // ChatOS has no liveness: never pinged.
+    t.now += Duration::from_secs(60);
+    assert_eq!(t.input(Input::Tick), vec![]);
+}
+
+#[test]
+fn images_go_only_where_they_can_be_shown() {
+    let mut t = t();
+    let dev = t.login_jpc("lindsay");
+    let other = t.login_jpc("pc");
+    let os = t.login("os");
+    let image = |to: &str| Command::Image { sender: None, to: to.into(), data: "aGk=".into() };
+    assert_eq!(
+        t.cmd(dev, image("PC")),
+        vec![ok(dev), deliver(other, Event::Image { from: "lindsay".into(), to: "pc".into(), data: "aGk=".into() })]
+    );
+    assert_eq!(t.cmd(dev, image("os")), vec![err(dev, HubError::Unreachable)]);
+    // JPC's text goes to ChatOS, with the sender's own name.
+    let text = Command::Direct { sender: None, to: "os".into(), text: "hi".into() };
+    assert_eq!(
+        t.cmd(dev, text),
+        vec![ok(dev), deliver(os, Event::Direct { from: "lindsay".into(), to: "os".into(), text: "hi".into() })]
+    );
+}
+
+#[test]
+fn a_reconnecting_device_replaces_its_stale_session() {
+    let mut t = t();
+    let old = t.login_jpc("lindsay");
+    let new = t.connect_as(Protocol::Jpc, HOME);
+    assert_eq!(
+        t.cmd(new, Command::Login { name: "lindsay".into(), verified: true }),
+        vec![ok(new), deliver(old, Event::Closing), Output::Close { session: old }]
+    );
+    // Not so across protocols, nor for a guest.
+    let os = t.connect();
+    assert_eq!(
+        t.cmd(os, Command::Login { name: "lindsay".into(), verified: true }),
+        vec![err(os, HubError::NameTaken)]
     );
 }

@@ -48,8 +48,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::LinkAsked(k) => Packet::TcpAsk(wire_key(k)),
         Event::LinkAccepted(k) => Packet::TcpAccept(wire_key(k)),
         Event::LinkAborted(k) => Packet::TcpAbort(wire_key(k)),
-        // Never sent to ChatOS: it has no direct links.
-        Event::DirectAsked { .. } | Event::DirectAccepted { .. } | Event::DirectDenied { .. } => return None,
+        // Never sent to ChatOS: it has no direct links, images or liveness.
+        Event::DirectAsked { .. }
+        | Event::DirectAccepted { .. }
+        | Event::DirectDenied { .. }
+        | Event::Image { .. }
+        | Event::Ping
+        | Event::Closing => return None,
     };
     Some(packet.to_bytes())
 }
@@ -74,7 +79,7 @@ impl Door for ChatOs {
         Ok(Some(match packet {
             Packet::Cr { pseudo } => Act::Hub(Command::Login { name: pseudo, verified: false }),
             Packet::Spm { sender, recipient, message } => {
-                Act::Hub(Command::Direct { sender, to: recipient, text: message })
+                Act::Hub(Command::Direct { sender: Some(sender), to: recipient, text: message })
             }
             Packet::Sma { sender, message } => Act::Hub(Command::Lobby { sender, text: message }),
             Packet::TcpAsk(k) => Act::Hub(Command::LinkAsk(hub_key(k))),

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const DEFAULT_CHATOS_PORT: u16 = 7700;
 /// The ChatHack front door's default port.
 pub const DEFAULT_CHATHACK_PORT: u16 = 7701;
+/// The JPC front door's default port, as the original's.
+pub const DEFAULT_JPC_PORT: u16 = 27272;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -18,12 +20,16 @@ pub struct Config {
     pub chatos_addr: SocketAddr,
     /// Where the ChatHack front door listens.
     pub chathack_addr: SocketAddr,
+    /// Where the JPC front door listens.
+    pub jpc_addr: SocketAddr,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
     pub max_string: usize,
     /// Longest ChatHack message, file, login or password accepted, in bytes. The original: 1024.
     pub chathack_max: usize,
+    /// Longest JPC frame accepted, in bytes of JSON (an image travels base64 inside one).
+    pub jpc_max_frame: usize,
     /// Bytes a connection may have queued and unsent before it is dropped as too slow.
     pub outbound_limit: usize,
     /// Seconds a private-link request may wait for its accept, then its connect.
@@ -38,9 +44,11 @@ impl Default for Config {
         Config {
             chatos_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATOS_PORT)),
             chathack_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATHACK_PORT)),
+            jpc_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_JPC_PORT)),
             data_dir: PathBuf::from("switchboard-data"),
             max_string: proto::chatos::DEFAULT_MAX_STRING,
             chathack_max: proto::chathack::DEFAULT_MAX,
+            jpc_max_frame: proto::jpc::DEFAULT_MAX_FRAME,
             outbound_limit: 1 << 20,
             link_timeout_secs: 30,
             word_filter: None,
@@ -62,7 +70,7 @@ impl Config {
     /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
     pub fn loopback(data_dir: PathBuf) -> Config {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Config { chatos_addr: any, chathack_addr: any, data_dir, ..Config::default() }
+        Config { chatos_addr: any, chathack_addr: any, jpc_addr: any, data_dir, ..Config::default() }
     }
 }
 

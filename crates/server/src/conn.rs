@@ -41,6 +41,8 @@ pub(crate) enum Act {
     Reply(Bytes),
     /// Read nothing more until this is done, then act on what it yields.
     Later(Later),
+    /// Write these last words, after what is queued, and close (a refused JPC HELLO).
+    Refuse(Bytes),
     /// The hub task is gone: the server is stopping.
     Stop,
 }
@@ -277,6 +279,10 @@ impl<D: Door> Driver<D> {
             }
             Act::Reply(bytes) => self.post(HubMsg::Write { session, bytes }),
             Act::Later(later) => self.later = Some(later),
+            Act::Refuse(last_words) => {
+                self.post(HubMsg::Hangup { session, last_words: Some(last_words) });
+                self.hung_up = true;
+            }
             Act::Stop => self.hung_up = true,
         }
     }

@@ -7,6 +7,7 @@ mod chatos;
 pub mod config;
 mod conn;
 mod io;
+mod jpc;
 pub mod metrics;
 mod outbox;
 mod relay;
@@ -56,6 +57,8 @@ pub struct Running {
     pub chatos_addr: SocketAddr,
     /// Where the ChatHack front door listens.
     pub chathack_addr: SocketAddr,
+    /// Where the JPC front door listens.
+    pub jpc_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -79,6 +82,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the ChatHack front door to {}", config.chathack_addr))?;
     let chathack_addr = chathack.local_addr()?;
+    let jpc = TcpListener::bind(config.jpc_addr)
+        .await
+        .with_context(|| format!("binding the JPC front door to {}", config.jpc_addr))?;
+    let jpc_addr = jpc.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let word_filter = match &config.word_filter {
@@ -107,10 +114,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = chathack::ChatHack::new(&shared);
             conn::serve(stream, peer, shared, door)
         })),
+        tokio::spawn(accept_loop(jpc, shared.clone(), "jpc", |stream, peer, shared| {
+            let door = jpc::Jpc::new(&shared);
+            conn::serve(stream, peer, shared, door)
+        })),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
-    tracing::info!(%chatos_addr, %chathack_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
-    Ok(Running { chatos_addr, chathack_addr, metrics: shared.metrics.clone(), shared, listeners, router })
+    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
+    Ok(Running { chatos_addr, chathack_addr, jpc_addr, metrics: shared.metrics.clone(), shared, listeners, router })
 }
 
 async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub slow_consumers: AtomicU64,
     /// Connections closed for breaking their protocol.
     pub bad_input: AtomicU64,
+    /// JPC frames dropped (bad CRC, too long, cut), the connection kept.
+    pub dropped_frames: AtomicU64,
     /// Messages queued to connections (one per recipient).
     pub deliveries: AtomicU64,
     /// Private links whose bytes were relayed.
@@ -41,6 +43,7 @@ impl Metrics {
             open = Self::get(&self.open),
             slow_consumers = Self::get(&self.slow_consumers),
             bad_input = Self::get(&self.bad_input),
+            dropped_frames = Self::get(&self.dropped_frames),
             deliveries = Self::get(&self.deliveries),
             links_relayed = Self::get(&self.links_relayed),
             "metrics"

@@ -126,12 +126,13 @@ impl Outbox {
 
 impl Queue {
     /// Counts `n` more bytes against `limit`; past it, the queue overflows for good and its
-    /// task is woken to close.
+    /// task is woken to close. One message larger than the limit (a JPC image) is taken when
+    /// nothing else waits: the limit bounds a backlog, not a message.
     fn reserve(&mut self, n: usize, limit: usize) -> Result<(), Overflow> {
         if self.overflowed {
             return Err(Overflow);
         }
-        if self.bytes + n > limit {
+        if self.bytes > 0 && self.bytes + n > limit {
             self.overflowed = true;
             self.items = VecDeque::new();
             if let Some(w) = self.waker.take() {
@@ -161,6 +162,10 @@ mod tests {
         assert_eq!((items.len(), overflowed), (2, false));
         assert!(o.push_bytes(&bytes(10), 10).is_ok());
         assert!(o.push_bytes(&bytes(1), 10).is_err());
+        // One message over the limit passes when nothing else waits.
+        let big = Outbox::default();
+        assert!(big.push_bytes(&bytes(50), 10).is_ok());
+        assert!(big.push_bytes(&bytes(1), 10).is_err());
         assert!(o.push(Out::Close, 10).is_err());
         let (items, overflowed) = o.take();
         assert!(items.is_empty() && overflowed);

@@ -6,7 +6,7 @@
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chathack, chatos, Shared};
+use crate::{chathack, chatos, jpc, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
@@ -209,6 +209,10 @@ impl Router {
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
+            Output::Close { session } => {
+                self.push(session, Out::Close);
+                self.conns.remove(&session);
+            }
         }
     }
 
@@ -254,6 +258,7 @@ fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) ->
     match protocol {
         Protocol::ChatOs => Some(chatos::encode_reply(result)),
         Protocol::ChatHack => chathack::encode_reply(kind, result),
+        Protocol::Jpc => jpc::encode_reply(result),
     }
 }
 
@@ -262,5 +267,6 @@ fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
     match protocol {
         Protocol::ChatOs => chatos::encode_event(event),
         Protocol::ChatHack => chathack::encode_event(event),
+        Protocol::Jpc => jpc::encode_event(event),
     }
 }

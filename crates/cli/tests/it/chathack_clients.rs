@@ -12,7 +12,16 @@ use tokio::net::TcpStream;
 /// A `switchboard serve` process on loopback ports; its ChatHack address.
 async fn serve(data: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--chatos-addr",
+            "127.0.0.1:0",
+            "--chathack-addr",
+            "127.0.0.1:0",
+            "--jpc-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -22,6 +31,8 @@ async fn serve(data: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
     loop {
         let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().unwrap();
         if let Some(addr) = line.strip_prefix("listening chathack ") {
+            // Keep reading what else it prints, as a terminal would.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             return (child, addr.parse().unwrap());
         }
     }

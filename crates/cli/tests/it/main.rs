@@ -8,6 +8,7 @@ mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
+mod jpc;
 mod reserved;
 mod serve;
 mod support;

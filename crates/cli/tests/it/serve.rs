@@ -11,7 +11,7 @@ async fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchboard.toml");
     let data = dir.path().join("data");
-    let toml = format!("chatos_addr = \"127.0.0.1:0\"\nchathack_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\n");
+    let toml = format!("chatos_addr = \"127.0.0.1:0\"\nchathack_addr = \"127.0.0.1:0\"\njpc_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\n");
     std::fs::write(&config, toml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--config", config.to_str().unwrap(), "--max-string", "16"])
@@ -52,4 +52,38 @@ async fn configured_by_file_and_flags_and_stops_on_sigterm() {
 #[tokio::test]
 async fn stops_on_sigint() {
     stops_cleanly_on("-INT").await;
+}
+
+/// Whoever started the hub may close its stdout: the hub must not die of it. Here its stdout
+/// is a pipe whose reading end is closed before it starts, so its every write fails.
+#[tokio::test]
+async fn a_closed_stdout_does_not_kill_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0", "--chatos-addr"])
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let up = async {
+        loop {
+            if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+                return stream;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "the hub died when its stdout was closed");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    drop(tokio::time::timeout(WAIT, up).await.expect("the hub never listened"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the hub died when its stdout was closed");
+    let _a = Raw::login(addr, "still-serving").await;
 }

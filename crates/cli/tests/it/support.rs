@@ -24,6 +24,7 @@ pub struct Hub {
     pub running: Option<Running>,
     pub chatos: SocketAddr,
     pub chathack: SocketAddr,
+    pub jpc: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -58,7 +59,13 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
     let mut config = Config::loopback(dir.path().join("data"));
     tweak(&mut config);
     let running = server::start(config).await.unwrap();
-    Hub { chatos: running.chatos_addr, chathack: running.chathack_addr, running: Some(running), dir }
+    Hub {
+        chatos: running.chatos_addr,
+        chathack: running.chathack_addr,
+        jpc: running.jpc_addr,
+        running: Some(running),
+        dir,
+    }
 }
 
 impl Hub {

@@ -1,0 +1,135 @@
+//! The JPC front door: a HELLO is checked against the white-list (on the store's thread, while
+//! the connection waits), then SEND becomes a direct message or an image for the hub, and the
+//! hub's direct messages and images come back as TELL. Heartbeats are the hub's business (a
+//! session that is silent for 5 s is closed; the hub pings every 2 s, since the original
+//! client only beats after it has read something). A frame with a bad CRC, or that is too
+//! long or cut, is dropped and counted; the connection stays.
+
+use crate::conn::{Act, Door};
+use crate::metrics::Metrics;
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, Event, HubError, Protocol, SessionId};
+use proto::jpc::{error_code, Codec, Item, Message, IMAGE};
+use proto::DecodeError;
+use std::sync::Arc;
+use tracing::{debug, error};
+
+/// The identifier the server sends in its HEARTBEATs ("SWBTCH" in ASCII, 48 bits like a MAC).
+pub(crate) const SERVER_ID: u64 = 0x5357_4254_4348;
+
+/// ERROR `code`, then CLOSE: what a connection that may not stay gets before it is closed.
+fn refusal(code: i64) -> Bytes {
+    let mut dst = BytesMut::new();
+    Message::Error { code }.encode(&mut dst);
+    Message::Close.encode(&mut dst);
+    dst.freeze()
+}
+
+/// The JPC side of a connection.
+pub(crate) struct Jpc {
+    codec: Codec,
+    hello: bool,
+}
+
+impl Jpc {
+    pub fn new(shared: &Shared) -> Self {
+        Jpc { codec: Codec::new(shared.config.jpc_max_frame), hello: false }
+    }
+}
+
+impl Door for Jpc {
+    const PROTOCOL: Protocol = Protocol::Jpc;
+    const NAME: &'static str = "jpc";
+
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError> {
+        let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
+        let message = match item {
+            Item::Message(m) => m,
+            Item::Dropped(why) => {
+                debug!(session = session.0, ?why, "jpc: frame dropped");
+                Metrics::inc(&shared.metrics.dropped_frames);
+                return Ok(Some(Act::Nothing));
+            }
+            Item::Malformed(e) => {
+                debug!(session = session.0, error = %e, "jpc: not a JPC message");
+                return Ok(Some(match self.hello {
+                    true => Act::Reply(Message::Error { code: error_code::MALFORMED }.to_bytes()),
+                    false => Act::Refuse(refusal(error_code::NOT_WHITELISTED)),
+                }));
+            }
+        };
+        Ok(Some(match (self.hello, message) {
+            (false, Message::Hello { mac }) => {
+                self.hello = true;
+                let store = shared.store.clone();
+                Act::Later(Box::pin(async move {
+                    match store.call(move |s| s.device_by_mac(mac)).await {
+                        Ok(Ok(Some(name))) => Act::Hub(Command::Login { name, verified: true }),
+                        Ok(Ok(None)) => {
+                            debug!(session = session.0, mac, "jpc: HELLO from a device not on the white-list");
+                            Act::Refuse(refusal(error_code::NOT_WHITELISTED))
+                        }
+                        Ok(Err(e)) => {
+                            error!(error = %e, "reading the white-list");
+                            Act::Refuse(refusal(error_code::UNKNOWN))
+                        }
+                        Err(_) => Act::Stop,
+                    }
+                }))
+            }
+            // Anything before HELLO gets what a device not on the white-list gets.
+            (false, _) => Act::Refuse(refusal(error_code::NOT_WHITELISTED)),
+            (true, Message::Hello { .. } | Message::Tell { .. }) => Act::Nothing,
+            (true, Message::Heartbeat { .. }) => Act::Hub(Command::Alive),
+            (true, Message::Close) => Act::Refuse(Message::Close.to_bytes()),
+            (true, Message::Error { code }) => {
+                debug!(session = session.0, code, "jpc: client sent an ERROR");
+                Act::Nothing
+            }
+            (true, Message::Send { recipient, kind, message }) => Act::Hub(match kind {
+                IMAGE => Command::Image { sender: None, to: recipient, data: message },
+                _ => Command::Direct { sender: None, to: recipient, text: message },
+            }),
+        }))
+    }
+}
+
+/// JPC answers only failures.
+pub(crate) fn encode_reply(result: Result<(), HubError>) -> Option<Bytes> {
+    let code = match result {
+        Ok(()) => return None,
+        Err(HubError::Unreachable) => error_code::UNKNOWN_RECIPIENT,
+        Err(HubError::NotLoggedIn) => error_code::NOT_WHITELISTED,
+        Err(HubError::NameTaken) => error_code::UNKNOWN,
+        Err(_) => error_code::MALFORMED,
+    };
+    Some(Message::Error { code }.to_bytes())
+}
+
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    let message = match event {
+        Event::Direct { from, to, text } => {
+            Message::Tell { sender: from.clone(), recipient: to.clone(), kind: proto::jpc::TEXT, message: text.clone() }
+        }
+        Event::Image { from, to, data } => {
+            Message::Tell { sender: from.clone(), recipient: to.clone(), kind: IMAGE, message: data.clone() }
+        }
+        Event::Ping => Message::Heartbeat { id: SERVER_ID },
+        Event::Closing => Message::Close,
+        // Never sent to JPC: it has no lobby and no links.
+        Event::Lobby { .. }
+        | Event::LinkAsked(_)
+        | Event::LinkAccepted(_)
+        | Event::LinkAborted(_)
+        | Event::DirectAsked { .. }
+        | Event::DirectAccepted { .. }
+        | Event::DirectDenied { .. } => return None,
+    };
+    Some(message.to_bytes())
+}
