@@ -6,6 +6,7 @@ mod chathack;
 mod chathack_direct;
 mod chatos;
 mod chatos_link;
+mod jpc;
 mod serve;
 mod whitelist;
 
@@ -38,6 +39,8 @@ enum Cmd {
     Chatos(chatos::ChatosArgs),
     /// A ChatHack client, with direct connections to other clients for messages and files.
     Chathack(chathack::ChathackArgs),
+    /// A JPC client: a white-listed device that receives messages and images.
+    Jpc(jpc::JpcArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Serve(args) => serve::run(args).await,
             Cmd::Chatos(args) => chatos::run(args).await,
             Cmd::Chathack(args) => chathack::run(args).await,
+            Cmd::Jpc(args) => jpc::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Accounts(args) => accounts::run(args),
             Cmd::Whitelist(args) => whitelist::run(args),

@@ -9,6 +9,7 @@ mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
 mod jpc;
+mod jpc_client;
 mod reserved;
 mod serve;
 mod support;

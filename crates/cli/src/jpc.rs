@@ -1,0 +1,185 @@
+//! `switchboard jpc`: a JPC client. It says HELLO with this machine's MAC address (or
+//! `--mac`), prints every TELL with its sender, saves images into `--downloads`, sends
+//! `@name text` and `/image name FILE`, keeps heartbeats going, and when the server goes away
+//! (closed, CLOSE, ERROR, or 5 s of silence) reconnects by itself with back-off.
+
+use anyhow::Context;
+use base64::Engine;
+use bytes::BytesMut;
+use proto::jpc::{error_meaning, Codec, Item, Message, IMAGE, TEXT};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use store::{format_mac, parse_mac};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+#[derive(clap::Args)]
+pub struct JpcArgs {
+    /// The hub's (or any JPC server's) address.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: String,
+    /// This device's MAC address, `aa:bb:cc:dd:ee:ff` or an integer [default: this machine's].
+    #[arg(long)]
+    mac: Option<String>,
+    /// Where received images are saved.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    downloads: PathBuf,
+}
+
+/// Heartbeats go out this often; a server silent for `SILENCE` is taken as gone.
+const BEAT: Duration = Duration::from_secs(2);
+const SILENCE: Duration = Duration::from_secs(5);
+/// Reconnection back-off: from the first to the last, doubling.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(8));
+
+/// This machine's MAC address, as Python's `uuid.getnode()` finds it: the first interface with
+/// a real one.
+fn this_machine() -> Option<u64> {
+    let mut names: Vec<_> = std::fs::read_dir("/sys/class/net").ok()?.flatten().map(|e| e.path()).collect();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|dir| std::fs::read_to_string(dir.join("address")).ok())
+        .filter_map(|text| parse_mac(&text))
+        .find(|&mac| mac != 0)
+}
+
+pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
+    let mac = match &args.mac {
+        Some(text) => parse_mac(text).with_context(|| format!("{text:?} is not a MAC address"))?,
+        None => this_machine().context("no MAC address found on this machine: give one with --mac")?,
+    };
+    std::fs::create_dir_all(&args.downloads)?;
+    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if lines_tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut backoff = BACKOFF.0;
+    loop {
+        match TcpStream::connect(&args.addr).await {
+            Ok(stream) => {
+                println!("[jpc] connected to {} as {}", args.addr, format_mac(mac));
+                match session(stream, mac, &args.downloads, &mut lines).await {
+                    Ok(End::Quit) => return Ok(()),
+                    Ok(End::Lost(why)) => println!("[jpc] disconnected: {why}"),
+                    Err(e) => println!("[jpc] disconnected: {e:#}"),
+                }
+                backoff = BACKOFF.0;
+            }
+            Err(e) => println!("[jpc] cannot connect to {}: {e}; again in {backoff:?}", args.addr),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+enum End {
+    Quit,
+    Lost(&'static str),
+}
+
+async fn session(
+    stream: TcpStream,
+    mac: u64,
+    downloads: &Path,
+    lines: &mut mpsc::Receiver<String>,
+) -> anyhow::Result<End> {
+    stream.set_nodelay(true)?;
+    let (mut read, mut write) = stream.into_split();
+    write.write_all(&Message::Hello { mac }.to_bytes()).await?;
+    let (mut codec, mut buf) = (Codec::default(), BytesMut::new());
+    let mut beat = tokio::time::interval(BEAT);
+    let mut images = 0;
+    loop {
+        tokio::select! {
+            _ = beat.tick() => write.write_all(&Message::Heartbeat { id: mac }.to_bytes()).await?,
+            line = lines.recv() => {
+                let Some(line) = line else { return Ok(End::Quit) };
+                if let Some(message) = command(line.trim()) {
+                    if message == Message::Close {
+                        let _ = write.write_all(&message.to_bytes()).await;
+                        return Ok(End::Quit);
+                    }
+                    write.write_all(&message.to_bytes()).await?;
+                }
+            }
+            read = tokio::time::timeout(SILENCE, read.read_buf(&mut buf)) => {
+                match read {
+                    Err(_) => {
+                        let _ = write.write_all(&Message::Close.to_bytes()).await;
+                        return Ok(End::Lost("the server went silent"));
+                    }
+                    Ok(Ok(0)) => return Ok(End::Lost("the server closed the connection")),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Ok(Ok(_)) => {}
+                }
+                while let Some(item) = codec.decode(&mut buf) {
+                    match item {
+                        Item::Message(Message::Tell { sender, kind: IMAGE, message, .. }) => {
+                            images += 1;
+                            save_image(downloads, &sender, images, &message);
+                        }
+                        Item::Message(Message::Tell { sender, message, .. }) => println!("[tell] {sender}: {message}"),
+                        Item::Message(Message::Close) => return Ok(End::Lost("the server said CLOSE")),
+                        Item::Message(Message::Error { code }) => println!("error: {}", error_meaning(code)),
+                        Item::Message(_) | Item::Dropped(_) | Item::Malformed(_) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a typed line asks to send; `Close` for `/quit`.
+fn command(line: &str) -> Option<Message> {
+    if line == "/quit" {
+        return Some(Message::Close);
+    }
+    if let Some(rest) = line.strip_prefix("/image ") {
+        let (to, path) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
+        return match std::fs::read(path.trim()) {
+            Ok(bytes) => {
+                let message = base64::engine::general_purpose::STANDARD.encode(bytes);
+                Some(Message::Send { recipient: to.into(), kind: IMAGE, message })
+            }
+            Err(e) => {
+                println!("error: reading {path:?}: {e} (write /image name FILE)");
+                None
+            }
+        };
+    }
+    match line.strip_prefix('@').and_then(|rest| rest.split_once(' ')) {
+        Some((to, text)) => Some(Message::Send { recipient: to.into(), kind: TEXT, message: text.trim().into() }),
+        None if line.is_empty() => None,
+        None => {
+            println!("error: write @name text, /image name FILE, or /quit");
+            None
+        }
+    }
+}
+
+/// Saves a received image, named after its sender and the kind of image its bytes say it is.
+fn save_image(downloads: &Path, sender: &str, n: usize, base64_text: &str) {
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(base64_text.trim()) {
+        Ok(bytes) => bytes,
+        Err(e) => return println!("error: an image from {sender} that is not base64: {e}"),
+    };
+    let ext = match bytes.as_slice() {
+        [0x89, b'P', b'N', b'G', ..] => "png",
+        [0xFF, 0xD8, 0xFF, ..] => "jpg",
+        [b'G', b'I', b'F', b'8', ..] => "gif",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "webp",
+        _ => "bin",
+    };
+    let safe: String = sender.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+    match crate::chathack_direct::save(downloads, &format!("image-{safe}-{n}.{ext}"), &bytes) {
+        Ok(path) => println!("[image] {sender}: saved as {} ({} bytes)", path.display(), bytes.len()),
+        Err(e) => println!("error: saving an image from {sender}: {e}"),
+    }
+}
