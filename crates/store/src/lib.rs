@@ -6,10 +6,12 @@
 //! a channel, so that async code (the hub task above all) never waits on SQL.
 
 mod accounts;
+mod history;
 mod migrations;
 mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
+pub use history::{Record, Stored};
 pub use whitelist::{format_mac, parse_mac, Device};
 
 use rusqlite::Connection;

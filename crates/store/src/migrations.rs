@@ -21,6 +21,25 @@ const MIGRATIONS: &[&str] = &[
         mac        INTEGER NOT NULL UNIQUE,
         created_at INTEGER NOT NULL
     ) STRICT;",
+    // 2 -> 3: history (lobby and direct messages) and the offline queue. Names are kept as
+    // shown and folded (`*_key`), the latter for lookups.
+    "CREATE TABLE messages (
+        id            INTEGER PRIMARY KEY,
+        at_ms         INTEGER NOT NULL,
+        sender        TEXT NOT NULL,
+        sender_key    TEXT NOT NULL,
+        recipient     TEXT,
+        recipient_key TEXT,
+        kind          INTEGER NOT NULL,
+        body          TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_by_recipient ON messages (recipient_key, id);
+    CREATE TABLE offline (
+        id      INTEGER PRIMARY KEY,
+        key     TEXT NOT NULL,
+        message INTEGER NOT NULL REFERENCES messages (id)
+    ) STRICT;
+    CREATE INDEX offline_by_key ON offline (key, id);",
 ];
 
 /// The schema version this build knows.

@@ -128,3 +128,54 @@ fn the_whitelist() {
     assert!(matches!(store.whitelist_remove("lindsay"), Err(StoreError::NoSuchDevice(_))));
     assert_eq!(store.reserved_names().unwrap(), ["ann"]);
 }
+
+fn record(sender: &str, recipient: Option<&str>, body: &str, offline: bool) -> Record {
+    Record {
+        at_ms: 1,
+        sender: sender.into(),
+        recipient: recipient.map(Into::into),
+        kind: 0,
+        body: body.into(),
+        offline,
+    }
+}
+
+#[test]
+fn history_of_the_lobby_and_of_conversations() {
+    let (_dir, mut store) = open();
+    let ids = store
+        .append(&[
+            record("ann", None, "one", false),
+            record("ann", Some("Bob"), "to bob", false),
+            record("bob", None, "two", false),
+            record("bob", Some("ann"), "to ann", false),
+            record("cy", Some("ann"), "not bob", false),
+            record("cy", None, "three", false),
+        ])
+        .unwrap();
+    assert_eq!(ids.len(), 6);
+    let bodies = |v: Vec<Stored>| v.into_iter().map(|s| s.body).collect::<Vec<_>>();
+    assert_eq!(bodies(store.lobby_history(10, None).unwrap()), ["one", "two", "three"]);
+    assert_eq!(bodies(store.lobby_history(2, None).unwrap()), ["two", "three"]);
+    assert_eq!(bodies(store.lobby_history(10, Some(ids[2])).unwrap()), ["one"]);
+    assert_eq!(bodies(store.conversation("ANN", "bob", 10, None).unwrap()), ["to bob", "to ann"]);
+    let first = &store.conversation("bob", "ann", 1, None).unwrap()[0];
+    assert_eq!((first.sender.as_str(), first.recipient.as_deref()), ("bob", Some("ann")));
+}
+
+#[test]
+fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
+    let (dir, mut store) = open();
+    store
+        .append(&[record("os", Some("Lindsay"), "first", true), record("os", Some("lindsay"), "seen", false)])
+        .unwrap();
+    store.append(&[record("ann", Some("lindsay"), "second", true), record("ann", Some("pc"), "other", true)]).unwrap();
+    drop(store);
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let taken = store.take_offline("LINDSAY").unwrap();
+    assert_eq!(taken.iter().map(|s| s.body.as_str()).collect::<Vec<_>>(), ["first", "second"]);
+    assert!(store.take_offline("lindsay").unwrap().is_empty(), "taken once");
+    assert_eq!(store.take_offline("pc").unwrap().len(), 1);
+    // Taken from the queue, kept in the history.
+    assert_eq!(store.conversation("os", "lindsay", 10, None).unwrap().len(), 2);
+}

@@ -1,0 +1,124 @@
+//! History and the offline queue. Every lobby and direct message is kept; a direct message to
+//! a reserved name that is offline is also queued for it, and taken, in order, when it next
+//! logs in. Writes come in batches, one transaction each: one sync to disk for many messages
+//! (group commit), and a message counts as stored only once its batch committed.
+
+use crate::{Result, Store};
+use hub::fold;
+use rusqlite::{params, Row};
+
+/// A message to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub sender: String,
+    /// `None`: the lobby.
+    pub recipient: Option<String>,
+    /// 0 text, 1 image (base64 in `body`).
+    pub kind: u8,
+    pub body: String,
+    /// Also queue it for `recipient`, who is offline.
+    pub offline: bool,
+}
+
+/// A kept message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: i64,
+    pub at_ms: i64,
+    pub sender: String,
+    pub recipient: Option<String>,
+    pub kind: u8,
+    pub body: String,
+}
+
+fn stored(r: &Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        id: r.get(0)?,
+        at_ms: r.get(1)?,
+        sender: r.get(2)?,
+        recipient: r.get(3)?,
+        kind: r.get::<_, i64>(4)? as u8,
+        body: r.get(5)?,
+    })
+}
+
+const COLUMNS: &str = "id, at_ms, sender, recipient, kind, body";
+
+impl Store {
+    /// Writes `batch` in one transaction and returns the messages' ids, in order.
+    pub fn append(&mut self, batch: &[Record]) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(batch.len());
+        {
+            let mut message = tx.prepare_cached(
+                "INSERT INTO messages (at_ms, sender, sender_key, recipient, recipient_key, kind, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut queue = tx.prepare_cached("INSERT INTO offline (key, message) VALUES (?1, ?2)")?;
+            for r in batch {
+                let recipient_key = r.recipient.as_deref().map(fold);
+                message.execute(params![
+                    r.at_ms,
+                    r.sender,
+                    fold(&r.sender),
+                    r.recipient,
+                    recipient_key,
+                    i64::from(r.kind),
+                    r.body
+                ])?;
+                let id = tx.last_insert_rowid();
+                if let (true, Some(key)) = (r.offline, &recipient_key) {
+                    queue.execute(params![key, id])?;
+                }
+                ids.push(id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// The lobby's last `limit` messages before message `before` (if given), oldest first.
+    pub fn lobby_history(&self, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE recipient_key IS NULL AND id < ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], stored)?;
+        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The last `limit` direct messages between `a` and `b`, either way, before message
+    /// `before` (if given), oldest first.
+    pub fn conversation(&self, a: &str, b: &str, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages
+             WHERE ((sender_key = ?1 AND recipient_key = ?2) OR (sender_key = ?2 AND recipient_key = ?1)) AND id < ?3
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(params![fold(a), fold(b), before.unwrap_or(i64::MAX), limit as i64], stored)?;
+        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The messages queued for `name` while it was offline, oldest first; they leave the queue
+    /// (they stay in the history).
+    pub fn take_offline(&mut self, name: &str) -> Result<Vec<Stored>> {
+        let tx = self.conn.transaction()?;
+        let out = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT m.id, m.at_ms, m.sender, m.recipient, m.kind, m.body
+                 FROM offline JOIN messages m ON m.id = offline.message
+                 WHERE offline.key = ?1 ORDER BY offline.id",
+            )?;
+            let rows = stmt.query_map([fold(name)], stored)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.execute("DELETE FROM offline WHERE key = ?1", [fold(name)])?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
