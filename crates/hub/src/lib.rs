@@ -8,6 +8,7 @@
 
 mod direct;
 mod filter;
+mod keep;
 mod links;
 mod live;
 mod names;
@@ -15,6 +16,7 @@ mod names;
 mod tests;
 
 pub use filter::WordFilter;
+pub use keep::{Kept, Queued};
 pub use links::LinkId;
 pub use names::{fold, valid_name, MAX_NAME};
 
@@ -236,6 +238,11 @@ pub enum Input {
     Reserved {
         names: Vec<String>,
     },
+    /// What was queued for `session`'s name, oldest first (answering `Output::FetchOffline`).
+    Offline {
+        session: SessionId,
+        queued: Vec<Queued>,
+    },
 }
 
 /// Why the hub refused a command. Each front door maps these to its protocol's error answer.
@@ -327,6 +334,25 @@ pub enum Output {
     Close {
         session: SessionId,
     },
+    /// Keep this message in the history.
+    Keep(Kept),
+    /// Keep this message for its recipient, offline, and only then give `reply_to` the
+    /// answer to its command (OK, or an error if it could not be kept).
+    Queue {
+        kept: Kept,
+        reply_to: SessionId,
+    },
+    /// `session` logged in as `name`: fetch what was queued for it (images only if `images`)
+    /// and hand it back with `Input::Offline`.
+    FetchOffline {
+        session: SessionId,
+        name: String,
+        images: bool,
+    },
+    /// Put these queued messages back: the session they were fetched for left.
+    Requeue {
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +391,8 @@ pub struct Hub {
     asks: direct::Asks,
     /// Sessions whose protocol has liveness.
     live: FxHashSet<SessionId>,
+    /// A message the command being handled queued for an offline name: its answer waits.
+    queued: Option<Kept>,
     out: VecDeque<Output>,
 }
 
@@ -379,6 +407,7 @@ impl Hub {
             links: Links::default(),
             asks: direct::Asks::default(),
             live: FxHashSet::default(),
+            queued: None,
             out: VecDeque::new(),
         }
     }
@@ -416,6 +445,7 @@ impl Hub {
                 }
             }
             Input::Reserved { names } => self.reserved = names.iter().map(|n| fold(n)).collect(),
+            Input::Offline { session, queued } => self.offline(session, queued),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
@@ -464,7 +494,10 @@ impl Hub {
                 self.me(session, Some(&sender)).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
             }
         };
-        self.out.insert(mark, Output::Reply { to: session, result });
+        match self.queued.take() {
+            Some(kept) if result.is_ok() => self.out.push_back(Output::Queue { kept, reply_to: session }),
+            _ => self.out.insert(mark, Output::Reply { to: session, result }),
+        }
     }
 
     /// The session's name, checked against the one a packet claims.
@@ -508,31 +541,49 @@ impl Hub {
         }
         self.names.insert(folded, session);
         let s = self.sessions.get_mut(&session).expect("caller checked");
-        s.name = Some(name);
-        if s.protocol.caps().lobby {
+        s.name = Some(name.clone());
+        let caps = s.protocol.caps();
+        if caps.lobby {
             self.lobby.insert(session);
+        }
+        // A reserved name may have messages waiting: after the login's answer, they follow.
+        if verified && (caps.direct || caps.images) {
+            self.out.push_back(Output::FetchOffline { session, name, images: caps.images });
         }
         Ok(())
     }
 
     fn lobby(&mut self, session: SessionId, me: String, text: String) {
+        let text = self.config.word_filter.apply(text);
+        self.keep(Kept { sender: me.clone(), recipient: None, image: false, body: text.clone() });
         let echo = self.sessions[&session].protocol.caps().lobby_echo;
         let to: Vec<SessionId> = self.lobby.iter().copied().filter(|&id| echo || id != session).collect();
         if !to.is_empty() {
-            let text = self.config.word_filter.apply(text);
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
         }
     }
 
     /// Delivers a direct message or an image (`event`, whose `to` is filled in here) to `to`,
     /// if its protocol can carry it.
+    /// A reserved name that is offline gets it when it next logs in: the answer waits until
+    /// the message is stored.
     fn direct(&mut self, to: String, mut event: Event) -> Result<(), HubError> {
         let images = matches!(event, Event::Image { .. });
-        let (id, name) =
-            self.reachable(&to, |c| if images { c.images } else { c.direct }).ok_or(HubError::Unreachable)?;
-        match &mut event {
-            Event::Direct { to, .. } | Event::Image { to, .. } => *to = name,
-            _ => {}
+        let Some((id, name)) = self.reachable(&to, |c| if images { c.images } else { c.direct }) else {
+            if !self.queues_for(&to) {
+                return Err(HubError::Unreachable);
+            }
+            if let Event::Direct { to: t, .. } | Event::Image { to: t, .. } = &mut event {
+                *t = to;
+            }
+            self.queued = Kept::of(&event);
+            return Ok(());
+        };
+        if let Event::Direct { to, .. } | Event::Image { to, .. } = &mut event {
+            *to = name;
+        }
+        if let Some(kept) = Kept::of(&event) {
+            self.keep(kept);
         }
         self.deliver(id, event);
         Ok(())

@@ -80,8 +80,18 @@ impl T {
         self.out()
     }
 
+    /// What the hub decided, less what it asks the store to keep or fetch (tested apart).
     fn out(&mut self) -> Vec<Output> {
+        self.all().into_iter().filter(|o| !matches!(o, Output::Keep(_) | Output::FetchOffline { .. })).collect()
+    }
+
+    fn all(&mut self) -> Vec<Output> {
         std::iter::from_fn(|| self.hub.poll_output()).collect()
+    }
+
+    fn cmd_all(&mut self, session: SessionId, command: Command) -> Vec<Output> {
+        self.hub.handle(self.now, Input::Command { session, command });
+        self.all()
     }
 }
 
@@ -552,4 +562,68 @@ fn a_reconnecting_device_replaces_its_stale_session() {
         t.cmd(os, Command::Login { name: "lindsay".into(), verified: true }),
         vec![err(os, HubError::NameTaken)]
     );
+}
+
+fn kept(sender: &str, recipient: Option<&str>, image: bool, body: &str) -> Kept {
+    Kept { sender: sender.into(), recipient: recipient.map(Into::into), image, body: body.into() }
+}
+
+#[test]
+fn lobby_and_direct_messages_are_kept() {
+    let mut t = t();
+    let a = t.login("a");
+    let b = t.login("b");
+    let out = t.cmd_all(a, Command::Lobby { sender: "a".into(), text: "hi".into() });
+    assert_eq!(out[1], Output::Keep(kept("a", None, false, "hi")));
+    let out = t.cmd_all(a, Command::Direct { sender: None, to: "B".into(), text: "psst".into() });
+    assert_eq!(
+        out,
+        vec![
+            ok(a),
+            Output::Keep(kept("a", Some("b"), false, "psst")),
+            deliver(b, Event::Direct { from: "a".into(), to: "b".into(), text: "psst".into() })
+        ]
+    );
+    // Alone in the lobby: still kept.
+    t.input(Input::Disconnected { session: b });
+    assert_eq!(
+        t.cmd_all(a, Command::Lobby { sender: "a".into(), text: "echo".into() })[1],
+        Output::Keep(kept("a", None, false, "echo"))
+    );
+}
+
+#[test]
+fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["Lindsay".into()] });
+    let a = t.login("a");
+    // Queued: no answer now; the I/O layer answers once it is stored.
+    let out = t.cmd_all(a, Command::Direct { sender: None, to: "lindsay".into(), text: "later".into() });
+    assert_eq!(out, vec![Output::Queue { kept: kept("a", Some("lindsay"), false, "later"), reply_to: a }]);
+    // A guest name that is offline is simply unreachable.
+    let out = t.cmd_all(a, Command::Direct { sender: None, to: "ghost".into(), text: "x".into() });
+    assert_eq!(out, vec![err(a, HubError::Unreachable)]);
+
+    // Lindsay logs in: what was queued is fetched, then delivered.
+    let dev = t.connect_as(Protocol::Jpc, HOME);
+    let out = t.cmd_all(dev, Command::Login { name: "Lindsay".into(), verified: true });
+    assert_eq!(out, vec![ok(dev), Output::FetchOffline { session: dev, name: "Lindsay".into(), images: true }]);
+    let queued = vec![
+        Queued { id: 7, kept: kept("a", Some("lindsay"), false, "later") },
+        Queued { id: 9, kept: kept("b", Some("lindsay"), true, "aGk=") },
+    ];
+    assert_eq!(
+        t.input(Input::Offline { session: dev, queued: queued.clone() }),
+        vec![
+            deliver(dev, Event::Direct { from: "a".into(), to: "Lindsay".into(), text: "later".into() }),
+            deliver(dev, Event::Image { from: "b".into(), to: "Lindsay".into(), data: "aGk=".into() }),
+        ]
+    );
+    // Gone before they arrived: they go back to the queue.
+    t.input(Input::Disconnected { session: dev });
+    assert_eq!(t.input(Input::Offline { session: dev, queued }), vec![Output::Requeue { ids: vec![7, 9] }]);
+    // A ChatOS login of a reserved name fetches text only.
+    let os = t.connect();
+    let out = t.cmd_all(os, Command::Login { name: "lindsay".into(), verified: true });
+    assert_eq!(out[1], Output::FetchOffline { session: os, name: "lindsay".into(), images: false });
 }

@@ -8,6 +8,7 @@ pub mod config;
 mod conn;
 mod io;
 mod jpc;
+mod keeper;
 pub mod metrics;
 mod outbox;
 mod relay;
@@ -63,6 +64,7 @@ pub struct Running {
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
+    keeper: JoinHandle<()>,
 }
 
 /// Opens the store, binds every front door, and starts serving.
@@ -104,7 +106,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: Arc::default(),
         next_session: AtomicU64::new(0),
     });
-    let router = tokio::spawn(Router::new(hub, &shared).run(rx));
+    let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
+    let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let listeners = vec![
         tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared| {
             let door = chatos::ChatOs::new(&shared);
@@ -121,7 +124,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
     tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
-    Ok(Running { chatos_addr, chathack_addr, jpc_addr, metrics: shared.metrics.clone(), shared, listeners, router })
+    Ok(Running {
+        chatos_addr,
+        chathack_addr,
+        jpc_addr,
+        metrics: shared.metrics.clone(),
+        shared,
+        listeners,
+        router,
+        keeper,
+    })
 }
 
 async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)
@@ -183,6 +195,8 @@ impl Running {
         }
         let _ = self.shared.hub.send(HubMsg::Shutdown).await;
         let _ = self.router.await;
+        // The router is gone, and with it the keeper's queue: what it holds is written now.
+        let _ = tokio::time::timeout(grace, self.keeper).await;
         let deadline = tokio::time::Instant::now() + grace;
         while Metrics::get(&self.metrics.open) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

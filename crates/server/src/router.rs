@@ -3,6 +3,7 @@
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
 
+use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
@@ -54,6 +55,17 @@ pub(crate) enum HubMsg {
     Reserved {
         names: Vec<String>,
     },
+    /// A queued message was stored (or could not be): answer its sender now.
+    Stored {
+        session: SessionId,
+        kind: Kind,
+        result: Result<(), HubError>,
+    },
+    /// What the store had queued for `session`'s name.
+    Offline {
+        session: SessionId,
+        queued: Vec<hub::Queued>,
+    },
     /// Close every connection (after flushing) and stop.
     Shutdown,
 }
@@ -69,6 +81,10 @@ pub(crate) struct Router {
     relays: Arc<Relays>,
     metrics: Arc<Metrics>,
     outbound_limit: usize,
+    keeper: mpsc::UnboundedSender<Keep>,
+    store: store::StoreHandle,
+    /// For the tasks that fetch and put back offline messages, to answer the hub task.
+    to_hub: mpsc::Sender<HubMsg>,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
     /// Links one of whose ends could not be parked, to close after the current step.
@@ -81,13 +97,16 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub fn new(hub: Hub, shared: &Shared) -> Self {
+    pub fn new(hub: Hub, shared: &Shared, keeper: mpsc::UnboundedSender<Keep>) -> Self {
         Router {
             hub,
             conns: FxHashMap::default(),
             relays: shared.relays.clone(),
             metrics: shared.metrics.clone(),
             outbound_limit: shared.config.outbound_limit,
+            keeper,
+            store: shared.store.clone(),
+            to_hub: shared.hub.clone(),
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
@@ -152,6 +171,12 @@ impl Router {
             }
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
+            HubMsg::Stored { session, kind, result } => {
+                if let Some(bytes) = self.conns.get(&session).and_then(|c| encode_reply(c.protocol, kind, result)) {
+                    self.push_bytes(session, &bytes);
+                }
+            }
+            HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
             HubMsg::Shutdown => return false,
         }
         true
@@ -213,6 +238,34 @@ impl Router {
                 self.push(session, Out::Close);
                 self.conns.remove(&session);
             }
+            Output::Keep(kept) => {
+                let _ = self.keeper.send(Keep::History(kept));
+            }
+            Output::Queue { kept, reply_to } => {
+                let _ = self.keeper.send(Keep::Queued(kept, Ack { session: reply_to, kind: self.answering }));
+            }
+            Output::FetchOffline { session, name, images } => {
+                let (store, to_hub) = (self.store.clone(), self.to_hub.clone());
+                tokio::spawn(async move {
+                    match store.call(move |s| s.take_offline(&name, images)).await {
+                        Ok(Ok(stored)) if stored.is_empty() => {}
+                        Ok(Ok(stored)) => {
+                            let queued = stored.into_iter().map(queued).collect();
+                            let _ = to_hub.send(HubMsg::Offline { session, queued }).await;
+                        }
+                        Ok(Err(e)) => tracing::error!(error = %e, "fetching queued messages"),
+                        Err(_) => {}
+                    }
+                });
+            }
+            Output::Requeue { ids } => {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = store.call(move |s| s.requeue(&ids)).await {
+                        tracing::error!(error = %e, "putting queued messages back");
+                    }
+                });
+            }
         }
     }
 
@@ -252,6 +305,11 @@ impl Router {
         }
         Metrics::add(&self.metrics.deliveries, self.deliveries);
     }
+}
+
+fn queued(s: store::Stored) -> hub::Queued {
+    let kept = hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body };
+    hub::Queued { id: s.id, kept }
 }
 
 fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {

@@ -104,21 +104,40 @@ impl Store {
         Ok(out)
     }
 
-    /// The messages queued for `name` while it was offline, oldest first; they leave the queue
-    /// (they stay in the history).
-    pub fn take_offline(&mut self, name: &str) -> Result<Vec<Stored>> {
+    /// The messages queued for `name` while it was offline, oldest first, images only if
+    /// `images`; they leave the queue (they stay in the history).
+    pub fn take_offline(&mut self, name: &str, images: bool) -> Result<Vec<Stored>> {
+        let max_kind = i64::from(images);
         let tx = self.conn.transaction()?;
         let out = {
             let mut stmt = tx.prepare_cached(
                 "SELECT m.id, m.at_ms, m.sender, m.recipient, m.kind, m.body
                  FROM offline JOIN messages m ON m.id = offline.message
-                 WHERE offline.key = ?1 ORDER BY offline.id",
+                 WHERE offline.key = ?1 AND m.kind <= ?2 ORDER BY m.id",
             )?;
-            let rows = stmt.query_map([fold(name)], stored)?;
+            let rows = stmt.query_map(params![fold(name), max_kind], stored)?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
-        tx.execute("DELETE FROM offline WHERE key = ?1", [fold(name)])?;
+        tx.execute(
+            "DELETE FROM offline WHERE key = ?1 AND message IN (SELECT id FROM messages WHERE kind <= ?2)",
+            params![fold(name), max_kind],
+        )?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Puts taken messages back in their recipients' queues (their order is the messages').
+    pub fn requeue(&mut self, ids: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO offline (key, message) SELECT recipient_key, id FROM messages WHERE id = ?1",
+            )?;
+            for id in ids {
+                put.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }

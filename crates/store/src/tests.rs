@@ -172,10 +172,18 @@ fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
     store.append(&[record("ann", Some("lindsay"), "second", true), record("ann", Some("pc"), "other", true)]).unwrap();
     drop(store);
     let mut store = Store::open(&dir.path().join("data")).unwrap();
-    let taken = store.take_offline("LINDSAY").unwrap();
+    let mut image = record("ann", Some("lindsay"), "aGk=", true);
+    image.kind = 1;
+    store.append(&[image]).unwrap();
+    // A protocol without images takes the text, and leaves the image queued.
+    let taken = store.take_offline("LINDSAY", false).unwrap();
     assert_eq!(taken.iter().map(|s| s.body.as_str()).collect::<Vec<_>>(), ["first", "second"]);
-    assert!(store.take_offline("lindsay").unwrap().is_empty(), "taken once");
-    assert_eq!(store.take_offline("pc").unwrap().len(), 1);
+    // Put back (the session left before they arrived): in their order, before the image.
+    store.requeue(&taken.iter().map(|s| s.id).collect::<Vec<_>>()).unwrap();
+    let taken = store.take_offline("lindsay", true).unwrap();
+    assert_eq!(taken.iter().map(|s| s.body.as_str()).collect::<Vec<_>>(), ["first", "second", "aGk="]);
+    assert!(store.take_offline("lindsay", true).unwrap().is_empty(), "taken once");
+    assert_eq!(store.take_offline("pc", true).unwrap().len(), 1);
     // Taken from the queue, kept in the history.
     assert_eq!(store.conversation("os", "lindsay", 10, None).unwrap().len(), 2);
 }

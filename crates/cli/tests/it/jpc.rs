@@ -13,20 +13,25 @@ const LINDSAY: u64 = 0x0242_ac11_0002;
 const PC: u64 = 0x0242_ac11_0003;
 
 /// A JPC connection spoken to message by message.
-struct Jpc {
+pub struct Jpc {
     stream: TcpStream,
     buf: BytesMut,
     codec: Codec,
 }
 
 impl Jpc {
-    async fn connect(addr: std::net::SocketAddr) -> Jpc {
+    pub async fn connect(addr: std::net::SocketAddr) -> Jpc {
         Jpc { stream: TcpStream::connect(addr).await.unwrap(), buf: BytesMut::new(), codec: Codec::default() }
     }
 
     /// Connects, says HELLO, and proves it is in by a message to itself.
-    async fn hello(hub: &Hub, mac: u64, name: &str) -> Jpc {
-        let mut jpc = Jpc::connect(hub.jpc).await;
+    pub async fn hello(hub: &Hub, mac: u64, name: &str) -> Jpc {
+        Jpc::hello_at(hub.jpc, mac, name).await
+    }
+
+    /// Connects to `addr`, says HELLO, and proves it is in by a message to itself.
+    pub async fn hello_at(addr: std::net::SocketAddr, mac: u64, name: &str) -> Jpc {
+        let mut jpc = Jpc::connect(addr).await;
         jpc.send(&Message::Hello { mac }).await;
         jpc.send(&Message::Send { recipient: name.into(), kind: TEXT, message: "me?".into() }).await;
         let me = Message::Tell { sender: name.into(), recipient: name.into(), kind: TEXT, message: "me?".into() };
@@ -34,7 +39,7 @@ impl Jpc {
         jpc
     }
 
-    async fn send(&mut self, m: &Message) {
+    pub async fn send(&mut self, m: &Message) {
         self.stream.write_all(&m.to_bytes()).await.unwrap();
     }
 
@@ -56,7 +61,7 @@ impl Jpc {
         tokio::time::timeout(wait, read).await.expect("timed out waiting for a message")
     }
 
-    async fn next_not_heartbeat(&mut self) -> Option<Message> {
+    pub async fn next_not_heartbeat(&mut self) -> Option<Message> {
         loop {
             match self.next_within(WAIT).await {
                 Some(Message::Heartbeat { .. }) => continue,

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn serve(data: &std::path::Path, chatos: SocketAddr, jpc: SocketAddr) -> tokio::process::Child {
+pub async fn serve(data: &std::path::Path, chatos: SocketAddr, jpc: SocketAddr) -> tokio::process::Child {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chathack-addr", "127.0.0.1:0"])
         .args(["--chatos-addr", &chatos.to_string(), "--jpc-addr", &jpc.to_string()])

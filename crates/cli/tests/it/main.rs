@@ -10,6 +10,7 @@ mod chatos_clients;
 mod chatos_links;
 mod jpc;
 mod jpc_client;
+mod offline;
 mod reserved;
 mod serve;
 mod support;

@@ -1,0 +1,73 @@
+//! What the hub asks the store to keep: every lobby and direct message (history), and, for a
+//! reserved name that is offline, the messages it will get when it next logs in. The hub only
+//! decides; the I/O layer writes, stamps the time, and answers the sender of a queued message
+//! once the message is safely stored.
+
+use crate::{fold, Event, Hub, Output, SessionId};
+
+/// A message to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub sender: String,
+    /// `None`: the lobby.
+    pub recipient: Option<String>,
+    pub image: bool,
+    /// The text, or the image's base64.
+    pub body: String,
+}
+
+/// A queued message handed back at login, with its id in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub id: i64,
+    pub kept: Kept,
+}
+
+impl Kept {
+    /// The message as an event for `to`.
+    fn event(self, to: String) -> Event {
+        match self.image {
+            true => Event::Image { from: self.sender, to, data: self.body },
+            false => Event::Direct { from: self.sender, to, text: self.body },
+        }
+    }
+
+    /// The message an event carries, if it is a direct message or an image.
+    pub(crate) fn of(event: &Event) -> Option<Kept> {
+        let (sender, to, image, body) = match event {
+            Event::Direct { from, to, text } => (from, to, false, text),
+            Event::Image { from, to, data } => (from, to, true, data),
+            _ => return None,
+        };
+        Some(Kept { sender: sender.clone(), recipient: Some(to.clone()), image, body: body.clone() })
+    }
+}
+
+impl Hub {
+    pub(crate) fn keep(&mut self, kept: Kept) {
+        self.out.push_back(Output::Keep(kept));
+    }
+
+    /// Whether a message to `to` should wait for it: a reserved name nobody holds now.
+    pub(crate) fn queues_for(&self, to: &str) -> bool {
+        let folded = fold(to);
+        self.reserved.contains(&folded) && !self.names.contains_key(&folded)
+    }
+
+    /// The store handed back what was queued for `session`'s name: delivered now, or, if the
+    /// session left meanwhile, given back to the queue.
+    pub(crate) fn offline(&mut self, session: SessionId, queued: Vec<Queued>) {
+        let name = self.sessions.get(&session).and_then(|s| s.name.clone());
+        match name {
+            Some(name) => {
+                for q in queued {
+                    self.deliver(session, q.kept.event(name.clone()));
+                }
+            }
+            None if !queued.is_empty() => {
+                self.out.push_back(Output::Requeue { ids: queued.iter().map(|q| q.id).collect() })
+            }
+            None => {}
+        }
+    }
+}
