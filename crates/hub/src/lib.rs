@@ -59,14 +59,6 @@ impl Protocol {
     pub fn index(self) -> usize {
         self as usize
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::ChatOs => "chatos",
-            Protocol::ChatHack => "chathack",
-            Protocol::Jpc => "jpc",
-        }
-    }
 }
 
 /// What a session's protocol can carry. A message to a session that cannot carry it is an

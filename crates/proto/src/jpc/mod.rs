@@ -186,8 +186,4 @@ impl Codec {
             FrameItem::Dropped(why) => Item::Dropped(why),
         })
     }
-
-    pub fn is_mid_frame(&self) -> bool {
-        self.frames.is_mid_frame()
-    }
 }
