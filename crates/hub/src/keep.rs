@@ -25,21 +25,11 @@ pub struct Queued {
 
 impl Kept {
     /// The message as an event for `to`.
-    fn event(self, to: String) -> Event {
+    pub(crate) fn event(self, to: String) -> Event {
         match self.image {
             true => Event::Image { from: self.sender, to, data: self.body },
             false => Event::Direct { from: self.sender, to, text: self.body },
         }
-    }
-
-    /// The message an event carries, if it is a direct message or an image.
-    pub(crate) fn of(event: &Event) -> Option<Kept> {
-        let (sender, to, image, body) = match event {
-            Event::Direct { from, to, text } => (from, to, false, text),
-            Event::Image { from, to, data } => (from, to, true, data),
-            _ => return None,
-        };
-        Some(Kept { sender: sender.clone(), recipient: Some(to.clone()), image, body: body.clone() })
     }
 }
 

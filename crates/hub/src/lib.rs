@@ -466,10 +466,10 @@ impl Hub {
             Command::Lobby { sender, text } => self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)),
             Command::Direct { sender, to, text } => self
                 .me(session, sender.as_deref())
-                .and_then(|from| self.direct(to, Event::Direct { from, to: String::new(), text })),
+                .and_then(|sender| self.direct(Kept { sender, recipient: Some(to), image: false, body: text })),
             Command::Image { sender, to, data } => self
                 .me(session, sender.as_deref())
-                .and_then(|from| self.direct(to, Event::Image { from, to: String::new(), data })),
+                .and_then(|sender| self.direct(Kept { sender, recipient: Some(to), image: true, body: data })),
             Command::Alive => match s.name {
                 Some(_) => Ok(()),
                 None => Err(HubError::NotLoggedIn),
@@ -559,25 +559,19 @@ impl Hub {
     /// if its protocol can carry it.
     /// A reserved name that is offline gets it when it next logs in: the answer waits until
     /// the message is stored.
-    fn direct(&mut self, to: String, mut event: Event) -> Result<(), HubError> {
-        let images = matches!(event, Event::Image { .. });
-        let Some((id, name)) = self.reachable(&to, |c| if images { c.images } else { c.direct }) else {
+    fn direct(&mut self, mut kept: Kept) -> Result<(), HubError> {
+        let to = kept.recipient.clone().unwrap_or_default();
+        let image = kept.image;
+        let Some((id, name)) = self.reachable(&to, |c| if image { c.images } else { c.direct }) else {
             if !self.queues_for(&to) {
                 return Err(HubError::Unreachable);
             }
-            if let Event::Direct { to: t, .. } | Event::Image { to: t, .. } = &mut event {
-                *t = to;
-            }
-            self.queued = Kept::of(&event);
+            self.queued = Some(kept);
             return Ok(());
         };
-        if let Event::Direct { to, .. } | Event::Image { to, .. } = &mut event {
-            *to = name;
-        }
-        if let Some(kept) = Kept::of(&event) {
-            self.keep(kept);
-        }
-        self.deliver(id, event);
+        kept.recipient = Some(name.clone());
+        self.keep(kept.clone());
+        self.deliver(id, kept.event(name));
         Ok(())
     }
 
