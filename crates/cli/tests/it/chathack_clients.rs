@@ -2,40 +2,15 @@
 //! a direct connection, is killed, and the two clients still exchange messages and a file
 //! over it. A peer that opens with the wrong id is refused.
 
-use crate::support::{Hack, Proc, WAIT};
+use crate::support::{serve_process, Hack, Proc, WAIT};
 use proto::chathack::{ClientPacket as C, Decoded, DirectPacket as D, ServerPacket as S};
 use std::net::SocketAddr;
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A `switchboard serve` process on loopback ports; its ChatHack address.
 async fn serve(data: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--chatos-addr",
-            "127.0.0.1:0",
-            "--chathack-addr",
-            "127.0.0.1:0",
-            "--jpc-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().unwrap();
-        if let Some(addr) = line.strip_prefix("listening chathack ") {
-            // Keep reading what else it prints, as a terminal would.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (child, addr.parse().unwrap());
-        }
-    }
+    serve_process(data, "127.0.0.1:0", "127.0.0.1:0").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,34 +1,19 @@
 //! `switchboard jpc` against a `switchboard serve` process: it prints messages, saves images,
 //! answers into ChatOS, and comes back by itself after the server is killed and restarted.
 
-use crate::support::{Proc, Raw, WAIT};
+use crate::support::{serve_process, Proc, Raw, WAIT};
 use proto::chatos::{ErrorCode, Packet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A `switchboard serve` process whose ChatOS and JPC doors are at these fixed addresses, so
+/// that a restart finds them again.
 pub async fn serve(data: &std::path::Path, chatos: SocketAddr, jpc: SocketAddr) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chathack-addr", "127.0.0.1:0"])
-        .args(["--chatos-addr", &chatos.to_string(), "--jpc-addr", &jpc.to_string()])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let up = async {
-        while tokio::net::TcpStream::connect(chatos).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, up).await.expect("the hub did not come up");
-    child
+    serve_process(data, &chatos.to_string(), &jpc.to_string()).await.0
 }
 
 /// Logs `os` in on ChatOS and sends `text` to lindsay, retrying until the hub knows her.

@@ -285,3 +285,32 @@ impl Hack {
         assert_eq!(self.next().await, Some(want));
     }
 }
+
+/// Starts `switchboard serve` on `data` with its ChatOS and JPC doors where asked (port 0 for
+/// any) and ChatHack on any port; returns once it has said where it listens, with the ChatHack
+/// address.
+pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut chathack = None;
+    loop {
+        let line = timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("the hub exited");
+        if let Some(addr) = line.strip_prefix("listening chathack ") {
+            chathack = Some(addr.parse().unwrap());
+        }
+        if line.starts_with("listening jpc ") {
+            break; // the last of its readiness lines
+        }
+    }
+    // Keep reading what else it prints, as a terminal would.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, chathack.expect("a chathack readiness line"))
+}
