@@ -34,7 +34,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start the hub with every front door on its default (or configured) address.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// A ChatOS client for a person at a terminal or a script on stdin/stdout.
     Chatos(chatos::ChatosArgs),
     /// A ChatHack client, with direct connections to other clients for messages and files.
@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         match cli.command {
-            Cmd::Serve(args) => serve::run(args).await,
+            Cmd::Serve(args) => serve::run(*args).await,
             Cmd::Chatos(args) => chatos::run(args).await,
             Cmd::Chathack(args) => chathack::run(args).await,
             Cmd::Jpc(args) => jpc::run(args).await,

@@ -22,6 +22,15 @@ pub struct ServeArgs {
     /// Where the JPC front door listens [default: 0.0.0.0:27272].
     #[arg(long, value_name = "HOST:PORT")]
     jpc_addr: Option<SocketAddr>,
+    /// Where the web client and its HTTP API are served [default: 0.0.0.0:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    web_addr: Option<SocketAddr>,
+    /// Seconds a web session stays signed in with no page open and no request [default: 30].
+    #[arg(long, value_name = "SECS")]
+    web_linger_secs: Option<u64>,
+    /// Largest image the web client may send, in bytes before base64 [default: 4194304].
+    #[arg(long, value_name = "BYTES")]
+    web_max_image: Option<usize>,
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -56,6 +65,9 @@ impl ServeArgs {
             chatos_addr,
             chathack_addr,
             jpc_addr,
+            web_addr,
+            web_linger_secs,
+            web_max_image,
             data_dir,
             max_string,
             chathack_max,
@@ -69,6 +81,9 @@ impl ServeArgs {
         c.chathack_max = chathack_max.unwrap_or(c.chathack_max);
         c.jpc_addr = jpc_addr.unwrap_or(c.jpc_addr);
         c.jpc_max_frame = jpc_max_frame.unwrap_or(c.jpc_max_frame);
+        c.web_addr = web_addr.unwrap_or(c.web_addr);
+        c.web_linger_secs = web_linger_secs.unwrap_or(c.web_linger_secs);
+        c.web_max_image = web_max_image.unwrap_or(c.web_max_image);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
@@ -84,9 +99,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // One line on stdout per front door, for scripts that start the hub on port 0. Written
     // without println!, which would panic if whoever started the hub closed its stdout.
     let mut out = std::io::stdout().lock();
-    for (door, addr) in
-        [("chatos", running.chatos_addr), ("chathack", running.chathack_addr), ("jpc", running.jpc_addr)]
-    {
+    let doors = [
+        ("chatos", running.chatos_addr),
+        ("chathack", running.chathack_addr),
+        ("jpc", running.jpc_addr),
+        ("web", running.web_addr),
+    ];
+    for (door, addr) in doors {
         let _ = writeln!(out, "listening {door} {addr}");
     }
     let _ = out.flush();

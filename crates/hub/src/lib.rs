@@ -37,10 +37,12 @@ pub enum Protocol {
     ChatOs,
     ChatHack,
     Jpc,
+    /// The hub's own web client (HTTP API and WebSocket).
+    Web,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc];
+    pub const ALL: [Protocol; 4] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web];
 
     pub fn caps(self) -> Caps {
         match self {
@@ -52,6 +54,26 @@ impl Protocol {
                 liveness: Some(Liveness { ping_every: Duration::from_secs(2), silence: Duration::from_secs(5) }),
                 ..Caps::NONE
             },
+            Protocol::Web => Caps {
+                lobby: true,
+                lobby_echo: true,
+                direct: true,
+                images: true,
+                direct_echo: true,
+                typing: true,
+                presence: true,
+                ..Caps::NONE
+            },
+        }
+    }
+
+    /// The protocol's name, as the web client and logs show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::ChatOs => "chatos",
+            Protocol::ChatHack => "chathack",
+            Protocol::Jpc => "jpc",
+            Protocol::Web => "web",
         }
     }
 
@@ -75,8 +97,14 @@ pub struct Caps {
     pub relay_links: bool,
     /// Can take part in direct links the hub only brokers (ChatHack).
     pub direct_links: bool,
-    /// Receives images (JPC).
+    /// Receives images (JPC, web).
     pub images: bool,
+    /// Gets its own direct messages back, so that all its tabs show them (web).
+    pub direct_echo: bool,
+    /// Receives typing notices (web).
+    pub typing: bool,
+    /// Is told who comes and goes (web).
+    pub presence: bool,
     /// Must be heard from regularly; a verified login of its name by the same protocol then
     /// replaces a session that may be stale (a JPC client reconnects at once).
     pub liveness: Option<Liveness>,
@@ -90,6 +118,9 @@ impl Caps {
         relay_links: false,
         direct_links: false,
         images: false,
+        direct_echo: false,
+        typing: false,
+        presence: false,
         liveness: None,
     };
 }
@@ -139,6 +170,11 @@ pub enum Command {
     },
     /// Nothing but a sign of life (JPC HEARTBEAT).
     Alive,
+    /// The session starts (`active`) or stops typing to `to`.
+    Typing {
+        to: String,
+        active: bool,
+    },
     /// Sent by `a` on its chat session.
     LinkAsk(LinkKey),
     /// Sent by `a` or `b` on its chat session: refuse or withdraw.
@@ -182,6 +218,7 @@ pub enum Kind {
     DirectDeny,
     Image,
     Alive,
+    Typing,
 }
 
 impl Command {
@@ -199,6 +236,7 @@ impl Command {
             Command::DirectDeny { .. } => Kind::DirectDeny,
             Command::Image { .. } => Kind::Image,
             Command::Alive => Kind::Alive,
+            Command::Typing { .. } => Kind::Typing,
         }
     }
 }
@@ -288,6 +326,18 @@ pub enum Event {
         from: String,
         to: String,
         data: String,
+    },
+    /// `from` started (`active`) or stopped typing to `to`.
+    Typing {
+        from: String,
+        to: String,
+        active: bool,
+    },
+    /// `name` came online on `protocol`, or left.
+    Presence {
+        name: String,
+        protocol: Protocol,
+        online: bool,
     },
     /// Are you there? (JPC: the server's HEARTBEAT.)
     Ping,
@@ -383,6 +433,8 @@ pub struct Hub {
     asks: direct::Asks,
     /// Sessions whose protocol has liveness.
     live: FxHashSet<SessionId>,
+    /// Named sessions told who comes and goes.
+    watchers: IndexSet<SessionId, FxBuildHasher>,
     /// A message the command being handled queued for an offline name: its answer waits.
     queued: Option<Kept>,
     out: VecDeque<Output>,
@@ -399,6 +451,7 @@ impl Hub {
             links: Links::default(),
             asks: direct::Asks::default(),
             live: FxHashSet::default(),
+            watchers: IndexSet::default(),
             queued: None,
             out: VecDeque::new(),
         }
@@ -412,6 +465,13 @@ impl Hub {
     /// Sessions connected, named or not (parked link ends are not sessions).
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Who is online, and on which protocol, in the order they came.
+    pub fn roster(&self) -> Vec<(String, Protocol)> {
+        let mut named: Vec<(SessionId, &Session)> = self.sessions.iter().map(|(&id, s)| (id, s)).collect();
+        named.sort_by_key(|&(id, _)| id);
+        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, s.protocol))).collect()
     }
 
     /// Private links pending or open.
@@ -464,16 +524,17 @@ impl Hub {
             Command::LinkAccept(key) => self.link_accept(now, session, key),
             Command::LinkConnect(key) => self.link_connect(session, key),
             Command::Lobby { sender, text } => self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)),
-            Command::Direct { sender, to, text } => self
-                .me(session, sender.as_deref())
-                .and_then(|sender| self.direct(Kept { sender, recipient: Some(to), image: false, body: text })),
+            Command::Direct { sender, to, text } => self.me(session, sender.as_deref()).and_then(|sender| {
+                self.direct(session, Kept { sender, recipient: Some(to), image: false, body: text })
+            }),
             Command::Image { sender, to, data } => self
                 .me(session, sender.as_deref())
-                .and_then(|sender| self.direct(Kept { sender, recipient: Some(to), image: true, body: data })),
+                .and_then(|sender| self.direct(session, Kept { sender, recipient: Some(to), image: true, body: data })),
             Command::Alive => match s.name {
                 Some(_) => Ok(()),
                 None => Err(HubError::NotLoggedIn),
             },
+            Command::Typing { to, active } => self.me(session, None).and_then(|me| self.typing(me, to, active)),
             Command::LinkAsk(key) => self.link_ask(now, session, key),
             Command::LinkAbort(key) => self.link_abort(session, key),
             Command::DirectAsk { sender, to } => {
@@ -538,6 +599,11 @@ impl Hub {
         if caps.lobby {
             self.lobby.insert(session);
         }
+        let protocol = s.protocol;
+        self.presence(name.clone(), protocol, true);
+        if caps.presence {
+            self.watchers.insert(session);
+        }
         // A reserved name may have messages waiting: after the login's answer, they follow.
         if verified && (caps.direct || caps.images) {
             self.out.push_back(Output::FetchOffline { session, name, images: caps.images });
@@ -559,19 +625,46 @@ impl Hub {
     /// if its protocol can carry it.
     /// A reserved name that is offline gets it when it next logs in: the answer waits until
     /// the message is stored.
-    fn direct(&mut self, mut kept: Kept) -> Result<(), HubError> {
+    /// A sender whose protocol wants it gets its message back, addressed as delivered.
+    fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<(), HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
         let image = kept.image;
+        let echo = self.sessions[&session].protocol.caps().direct_echo;
         let Some((id, name)) = self.reachable(&to, |c| if image { c.images } else { c.direct }) else {
             if !self.queues_for(&to) {
                 return Err(HubError::Unreachable);
+            }
+            if echo {
+                self.deliver(session, kept.clone().event(to));
             }
             self.queued = Some(kept);
             return Ok(());
         };
         kept.recipient = Some(name.clone());
         self.keep(kept.clone());
-        self.deliver(id, kept.event(name));
+        let event = kept.event(name);
+        if echo && id != session {
+            self.deliver(session, event.clone());
+        }
+        self.deliver(id, event);
+        Ok(())
+    }
+
+    /// Tells the watchers that `name` came or went.
+    fn presence(&mut self, name: String, protocol: Protocol, online: bool) {
+        if !self.watchers.is_empty() {
+            let to = self.watchers.iter().copied().collect();
+            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, protocol, online } });
+        }
+    }
+
+    /// A typing notice: delivered if `to` is online and shows them, dropped quietly if it is
+    /// online and does not (it is no message), refused if nobody holds the name.
+    fn typing(&mut self, me: String, to: String, active: bool) -> Result<(), HubError> {
+        let (id, name) = self.reachable(&to, |_| true).ok_or(HubError::Unreachable)?;
+        if self.sessions[&id].protocol.caps().typing {
+            self.deliver(id, Event::Typing { from: me, to: name, active });
+        }
         Ok(())
     }
 
@@ -582,6 +675,8 @@ impl Hub {
         if let Some(name) = s.name {
             self.names.remove(&fold(&name));
             self.lobby.swap_remove(&session);
+            self.watchers.swap_remove(&session);
+            self.presence(name, s.protocol, false);
         }
         self.live.remove(&session);
         for link in self.links.drop_session(session) {

@@ -627,3 +627,86 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     let out = t.cmd_all(os, Command::Login { name: "lindsay".into(), verified: true });
     assert_eq!(out[1], Output::FetchOffline { session: os, name: "lindsay".into(), images: false });
 }
+
+impl T {
+    /// Logs a new session of `protocol` in as `name`, whoever is told.
+    fn join(&mut self, protocol: Protocol, name: &str) -> SessionId {
+        let s = self.connect_as(protocol, HOME);
+        let out = self.cmd(s, Command::Login { name: name.into(), verified: false });
+        assert_eq!(out[0], ok(s));
+        s
+    }
+}
+
+fn presence(name: &str, protocol: Protocol, online: bool) -> Event {
+    Event::Presence { name: name.into(), protocol, online }
+}
+
+#[test]
+fn web_sessions_see_who_comes_and_goes_and_the_roster_says_who_is_here() {
+    let mut t = t();
+    let os = t.login("os");
+    let web = t.connect_as(Protocol::Web, HOME);
+    // Nobody watches yet: the web user's own arrival goes to no one.
+    assert_eq!(t.cmd(web, Command::Login { name: "ann".into(), verified: false }), vec![ok(web)]);
+    let hack = t.connect_as(Protocol::ChatHack, HOME);
+    assert_eq!(
+        t.cmd(hack, Command::Login { name: "hack".into(), verified: false }),
+        vec![ok(hack), Output::Broadcast { to: vec![web], event: presence("hack", Protocol::ChatHack, true) }]
+    );
+    assert_eq!(
+        t.hub.roster(),
+        [
+            ("os".to_owned(), Protocol::ChatOs),
+            ("ann".to_owned(), Protocol::Web),
+            ("hack".to_owned(), Protocol::ChatHack)
+        ]
+    );
+    assert_eq!(
+        t.input(Input::Disconnected { session: os }),
+        vec![Output::Broadcast { to: vec![web], event: presence("os", Protocol::ChatOs, false) }]
+    );
+    // A watcher that leaves is told nothing more; an unnamed connection is no presence.
+    assert_eq!(t.input(Input::Disconnected { session: web }), vec![]);
+    let _ = t.connect();
+    assert_eq!(t.input(Input::Disconnected { session: hack }), vec![]);
+}
+
+#[test]
+fn typing_reaches_those_who_show_it_and_is_refused_for_nobody() {
+    let mut t = t();
+    let ann = t.join(Protocol::Web, "ann");
+    let bob = t.join(Protocol::Web, "bob");
+    let os = t.join(Protocol::ChatOs, "os");
+    let typing = Command::Typing { to: "BOB".into(), active: true };
+    let to_bob = Event::Typing { from: "ann".into(), to: "bob".into(), active: true };
+    assert_eq!(t.cmd(ann, typing), vec![ok(ann), deliver(bob, to_bob)]);
+    // ChatOS shows no typing: nothing is sent, and it is no error.
+    assert_eq!(t.cmd(ann, Command::Typing { to: "os".into(), active: true }), vec![ok(ann)]);
+    assert_eq!(t.cmd(ann, Command::Typing { to: "zed".into(), active: true }), vec![err(ann, HubError::Unreachable)]);
+    assert_eq!(t.cmd(os, Command::Typing { to: "ann".into(), active: true }).len(), 2, "any protocol may say it");
+}
+
+#[test]
+fn a_web_sender_gets_its_direct_messages_back_as_delivered() {
+    let mut t = t();
+    let ann = t.join(Protocol::Web, "ann");
+    let os = t.join(Protocol::ChatOs, "Os");
+    let sent = Event::Direct { from: "ann".into(), to: "Os".into(), text: "hi".into() };
+    assert_eq!(
+        t.cmd(ann, Command::Direct { sender: None, to: "os".into(), text: "hi".into() }),
+        vec![ok(ann), deliver(ann, sent.clone()), deliver(os, sent)]
+    );
+    // A ChatOS sender gets no echo.
+    let back = Event::Direct { from: "Os".into(), to: "ann".into(), text: "yo".into() };
+    assert_eq!(
+        t.cmd(os, Command::Direct { sender: Some("Os".into()), to: "ann".into(), text: "yo".into() }),
+        vec![ok(os), deliver(ann, back)]
+    );
+    // Nor does one writing to itself get it twice.
+    let me = Event::Direct { from: "ann".into(), to: "ann".into(), text: "memo".into() };
+    assert_eq!(
+        t.cmd(ann, Command::Direct { sender: None, to: "ann".into(), text: "memo".into() }),
+        vec![ok(ann), deliver(ann, me)]
+    );
+}

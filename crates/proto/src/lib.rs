@@ -9,5 +9,6 @@ pub mod chathack;
 pub mod chatos;
 mod cursor;
 pub mod jpc;
+pub mod web;
 
 pub use cursor::DecodeError;

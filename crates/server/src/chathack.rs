@@ -102,14 +102,17 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             ServerPacket::Accepted { login: from.clone(), port: *port, address: *address, id: *id }
         }
         Event::DirectDenied { from } => ServerPacket::Denied { login: from.clone() },
-        // Never sent to ChatHack: it has no direct messages, relayed links, images or liveness.
+        // Never sent to ChatHack: it has no direct messages, relayed links, images, liveness,
+        // typing or presence.
         Event::Direct { .. }
         | Event::LinkAsked(_)
         | Event::LinkAccepted(_)
         | Event::LinkAborted(_)
         | Event::Image { .. }
         | Event::Ping
-        | Event::Closing => return None,
+        | Event::Closing
+        | Event::Typing { .. }
+        | Event::Presence { .. } => return None,
     };
     Some(packet.to_bytes())
 }

@@ -48,13 +48,15 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::LinkAsked(k) => Packet::TcpAsk(wire_key(k)),
         Event::LinkAccepted(k) => Packet::TcpAccept(wire_key(k)),
         Event::LinkAborted(k) => Packet::TcpAbort(wire_key(k)),
-        // Never sent to ChatOS: it has no direct links, images or liveness.
+        // Never sent to ChatOS: it has no direct links, images, liveness, typing or presence.
         Event::DirectAsked { .. }
         | Event::DirectAccepted { .. }
         | Event::DirectDenied { .. }
         | Event::Image { .. }
         | Event::Ping
-        | Event::Closing => return None,
+        | Event::Closing
+        | Event::Typing { .. }
+        | Event::Presence { .. } => return None,
     };
     Some(packet.to_bytes())
 }

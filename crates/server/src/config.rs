@@ -12,6 +12,8 @@ pub const DEFAULT_CHATOS_PORT: u16 = 7700;
 pub const DEFAULT_CHATHACK_PORT: u16 = 7701;
 /// The JPC front door's default port, as the original's.
 pub const DEFAULT_JPC_PORT: u16 = 27272;
+/// The web client's default port.
+pub const DEFAULT_WEB_PORT: u16 = 8080;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +24,13 @@ pub struct Config {
     pub chathack_addr: SocketAddr,
     /// Where the JPC front door listens.
     pub jpc_addr: SocketAddr,
+    /// Where the web client and its HTTP API are served.
+    pub web_addr: SocketAddr,
+    /// Seconds a web session stays signed in with no WebSocket open and no request.
+    pub web_linger_secs: u64,
+    /// Largest image the web client may send, in bytes (before base64). Keep its base64 within
+    /// `jpc_max_frame`, or JPC devices cannot receive the largest ones.
+    pub web_max_image: usize,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
@@ -45,6 +54,9 @@ impl Default for Config {
             chatos_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATOS_PORT)),
             chathack_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATHACK_PORT)),
             jpc_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_JPC_PORT)),
+            web_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_WEB_PORT)),
+            web_linger_secs: 30,
+            web_max_image: 4 << 20,
             data_dir: PathBuf::from("switchboard-data"),
             max_string: proto::chatos::DEFAULT_MAX_STRING,
             chathack_max: proto::chathack::DEFAULT_MAX,
@@ -67,10 +79,24 @@ impl Config {
         Duration::from_secs(self.link_timeout_secs)
     }
 
+    pub fn web_linger(&self) -> Duration {
+        Duration::from_secs(self.web_linger_secs)
+    }
+
+    /// The longest base64 text of an image the web client may send.
+    pub fn web_max_image_base64(&self) -> usize {
+        self.web_max_image.div_ceil(3) * 4
+    }
+
+    /// The largest HTTP request body: an image, and room for the JSON around it.
+    pub fn web_max_body(&self) -> usize {
+        self.web_max_image_base64() + 64 * 1024
+    }
+
     /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
     pub fn loopback(data_dir: PathBuf) -> Config {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Config { chatos_addr: any, chathack_addr: any, jpc_addr: any, data_dir, ..Config::default() }
+        Config { chatos_addr: any, chathack_addr: any, jpc_addr: any, web_addr: any, data_dir, ..Config::default() }
     }
 }
 

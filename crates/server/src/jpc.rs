@@ -122,14 +122,16 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         }
         Event::Ping => Message::Heartbeat { id: SERVER_ID },
         Event::Closing => Message::Close,
-        // Never sent to JPC: it has no lobby and no links.
+        // Never sent to JPC: it has no lobby, links, typing or presence.
         Event::Lobby { .. }
         | Event::LinkAsked(_)
         | Event::LinkAccepted(_)
         | Event::LinkAborted(_)
         | Event::DirectAsked { .. }
         | Event::DirectAccepted { .. }
-        | Event::DirectDenied { .. } => return None,
+        | Event::DirectDenied { .. }
+        | Event::Typing { .. }
+        | Event::Presence { .. } => return None,
     };
     Some(message.to_bytes())
 }

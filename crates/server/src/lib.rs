@@ -13,6 +13,7 @@ pub mod metrics;
 mod outbox;
 mod relay;
 mod router;
+mod web;
 
 pub use config::Config;
 pub use metrics::Metrics;
@@ -60,6 +61,8 @@ pub struct Running {
     pub chathack_addr: SocketAddr,
     /// Where the JPC front door listens.
     pub jpc_addr: SocketAddr,
+    /// Where the web client and its API are served.
+    pub web_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -88,6 +91,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the JPC front door to {}", config.jpc_addr))?;
     let jpc_addr = jpc.local_addr()?;
+    let web = TcpListener::bind(config.web_addr)
+        .await
+        .with_context(|| format!("binding the web front door to {}", config.web_addr))?;
+    let web_addr = web.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let word_filter = match &config.word_filter {
@@ -121,13 +128,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = jpc::Jpc::new(&shared);
             conn::serve(stream, peer, shared, door)
         })),
+        tokio::spawn(web::serve(web, shared.clone())),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
-    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
+    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running {
         chatos_addr,
         chathack_addr,
         jpc_addr,
+        web_addr,
         metrics: shared.metrics.clone(),
         shared,
         listeners,

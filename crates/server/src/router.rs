@@ -7,7 +7,7 @@ use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chathack, chatos, jpc, Shared};
+use crate::{chathack, chatos, jpc, web, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
@@ -65,6 +65,10 @@ pub(crate) enum HubMsg {
     Offline {
         session: SessionId,
         queued: Vec<hub::Queued>,
+    },
+    /// Who is online, for the web's list of users.
+    Roster {
+        reply: tokio::sync::oneshot::Sender<Vec<(String, Protocol)>>,
     },
     /// Close every connection (after flushing) and stop.
     Shutdown,
@@ -177,6 +181,9 @@ impl Router {
                 }
             }
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
+            HubMsg::Roster { reply } => {
+                let _ = reply.send(self.hub.roster());
+            }
             HubMsg::Shutdown => return false,
         }
         true
@@ -317,6 +324,7 @@ fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) ->
         Protocol::ChatOs => Some(chatos::encode_reply(result)),
         Protocol::ChatHack => chathack::encode_reply(kind, result),
         Protocol::Jpc => jpc::encode_reply(result),
+        Protocol::Web => Some(web::encode_reply(result)),
     }
 }
 
@@ -326,5 +334,6 @@ fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
         Protocol::ChatOs => chatos::encode_event(event),
         Protocol::ChatHack => chathack::encode_event(event),
         Protocol::Jpc => jpc::encode_event(event),
+        Protocol::Web => web::encode_event(event),
     }
 }

@@ -104,6 +104,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The names `name` has exchanged direct messages with, the most recent first.
+    pub fn partners(&self, name: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT CASE WHEN sender_key = ?1 THEN recipient ELSE sender END, MAX(id) AS last FROM messages
+             WHERE recipient_key IS NOT NULL AND (sender_key = ?1 OR recipient_key = ?1)
+             GROUP BY CASE WHEN sender_key = ?1 THEN recipient_key ELSE sender_key END
+             ORDER BY last DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![fold(name), limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The messages queued for `name` while it was offline, oldest first, images only if
     /// `images`; they leave the queue (they stay in the history).
     pub fn take_offline(&mut self, name: &str, images: bool) -> Result<Vec<Stored>> {

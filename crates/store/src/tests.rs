@@ -161,6 +161,10 @@ fn history_of_the_lobby_and_of_conversations() {
     assert_eq!(bodies(store.conversation("ANN", "bob", 10, None).unwrap()), ["to bob", "to ann"]);
     let first = &store.conversation("bob", "ann", 1, None).unwrap()[0];
     assert_eq!((first.sender.as_str(), first.recipient.as_deref()), ("bob", Some("ann")));
+    // Ann's partners, the most recent first, each once whatever the direction or the case.
+    assert_eq!(store.partners("Ann", 10).unwrap(), ["cy", "bob"]);
+    assert_eq!(store.partners("bob", 10).unwrap(), ["ann"]);
+    assert_eq!(store.partners("ann", 1).unwrap(), ["cy"]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const LINDSAY: u64 = 0x0242_ac11_0002;
+pub const LINDSAY: u64 = 0x0242_ac11_0002;
 const PC: u64 = 0x0242_ac11_0003;
 
 /// A JPC connection spoken to message by message.

@@ -14,3 +14,4 @@ mod offline;
 mod reserved;
 mod serve;
 mod support;
+mod web;

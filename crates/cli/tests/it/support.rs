@@ -25,6 +25,7 @@ pub struct Hub {
     pub chatos: SocketAddr,
     pub chathack: SocketAddr,
     pub jpc: SocketAddr,
+    pub web: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -46,11 +47,19 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
 
 /// Starts a server whose store already holds these accounts.
 pub async fn start_with_accounts(accounts: &[(&str, &str)]) -> Hub {
+    start_with_store(|store| {
+        for (name, password) in accounts {
+            store.add_account(name, password).unwrap();
+        }
+    })
+    .await
+}
+
+/// Starts a server on a store `prepare` filled first (accounts, white-list).
+pub async fn start_with_store(prepare: impl FnOnce(&mut store::Store)) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store::Store::open(&dir.path().join("data")).unwrap();
-    for (name, password) in accounts {
-        store.add_account(name, password).unwrap();
-    }
+    prepare(&mut store);
     drop(store);
     start_in(dir, |_| {}).await
 }
@@ -63,6 +72,7 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
         chatos: running.chatos_addr,
         chathack: running.chathack_addr,
         jpc: running.jpc_addr,
+        web: running.web_addr,
         running: Some(running),
         dir,
     }
@@ -292,6 +302,7 @@ impl Hack {
 pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
+        .args(["--web-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
@@ -306,7 +317,7 @@ pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (
         if let Some(addr) = line.strip_prefix("listening chathack ") {
             chathack = Some(addr.parse().unwrap());
         }
-        if line.starts_with("listening jpc ") {
+        if line.starts_with("listening web ") {
             break; // the last of its readiness lines
         }
     }

@@ -1,0 +1,385 @@
+//! The HTTP API and the WebSocket. Every failure is a 4xx with an [`ErrorBody`]; only a
+//! server that is stopping answers 503.
+
+use super::session::{Gone, WebSession};
+use super::{assets, Web};
+use crate::router::HubMsg;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use hub::Command;
+use proto::web::{
+    ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, SessionRequest, SessionResponse, User, LOBBY,
+};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot, watch};
+
+/// The most history one request returns.
+const MAX_HISTORY: usize = 500;
+/// The largest message the page may send on its WebSocket (typing notices only).
+const WS_MAX_IN: usize = 16 * 1024;
+/// How often an open WebSocket is pinged.
+const WS_PING: Duration = Duration::from_secs(20);
+
+pub(super) fn routes(web: Web) -> Router {
+    let body_limit = web.shared.config.web_max_body();
+    Router::new()
+        .route("/api/openapi.json", get(assets::openapi))
+        .route("/api/session", post(create_session).delete(delete_session))
+        .route("/api/messages", post(send_message))
+        .route("/api/history", get(history))
+        .route("/api/conversations", get(conversations))
+        .route("/api/users", get(users))
+        .route("/ws", get(websocket))
+        .route("/", get(assets::index))
+        .route("/{file}", get(assets::file))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(web)
+}
+
+/// A failed request: its status and the JSON body that says why.
+pub(super) struct ApiError(pub StatusCode, pub ErrorCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ApiError(status, code, error) = self;
+        (status, Json(ErrorBody { code, error })).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn bad(error: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, error.into())
+}
+
+fn stopping() -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is stopping".into())
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such page or endpoint".into())
+}
+
+/// The hub's refusal as an HTTP answer; `to` names the recipient, if there was one.
+fn refused(code: ErrorCode, to: Option<&str>) -> ApiError {
+    let (status, error) = match code {
+        ErrorCode::NameTaken => (
+            StatusCode::CONFLICT,
+            "that name is taken: someone online has it, or it belongs to an account or a device".into(),
+        ),
+        ErrorCode::InvalidName => (
+            StatusCode::BAD_REQUEST,
+            format!("a name is 1 to {} characters, with no spaces or control characters", hub::MAX_NAME),
+        ),
+        ErrorCode::Unreachable => {
+            (StatusCode::NOT_FOUND, format!("{} is not online, or cannot receive this", to.unwrap_or("the recipient")))
+        }
+        ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "not signed in".into()),
+        _ => (StatusCode::CONFLICT, "refused".into()),
+    };
+    ApiError(status, code, error)
+}
+
+/// The request body as `T`, or why not (too large: 413; not that JSON: 400).
+fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    let body = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "the request body is too large".into())
+        }
+        _ => bad(r.body_text()),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))
+}
+
+/// The session of the request's bearer token (`Authorization: Bearer …`, or `?token=` where
+/// a browser cannot set headers: the WebSocket).
+fn session(web: &Web, headers: &HeaderMap, query_token: Option<&str>) -> ApiResult<Arc<WebSession>> {
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(token) = header_token.or(query_token) else {
+        return Err(ApiError(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "missing bearer token".into()));
+    };
+    web.sessions.get(token).ok_or_else(|| {
+        ApiError(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "unknown or expired token: sign in again".into())
+    })
+}
+
+async fn create_session(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+    let req: SessionRequest = parse(body)?;
+    let mut name = req.name.trim().to_owned();
+    if !hub::valid_name(&name) || name.eq_ignore_ascii_case(LOBBY) {
+        return Err(refused(ErrorCode::InvalidName, None));
+    }
+    let account = req.password.is_some();
+    if let Some(password) = req.password {
+        let checked = name.clone();
+        let verdict = web.shared.store.call(move |s| s.verify(&checked, &password)).await.map_err(|_| stopping())?;
+        match verdict {
+            Ok(store::Verdict::Ok(registered)) => name = registered,
+            Ok(_) => {
+                return Err(ApiError(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::WrongPassword,
+                    "wrong name or password".into(),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "checking a web sign-in");
+                return Err(stopping());
+            }
+        }
+    }
+    let origin = peer.ip().to_canonical();
+    match web.sessions.open(&web.shared, origin, name, account).await {
+        Ok(Ok(s)) => {
+            let body = SessionResponse { token: s.token.clone(), name: s.name.clone(), account };
+            Ok((StatusCode::CREATED, Json(body)))
+        }
+        Ok(Err(code)) => Err(refused(code, None)),
+        Err(Gone) => Err(stopping()),
+    }
+}
+
+async fn delete_session(State(web): State<Web>, headers: HeaderMap) -> ApiResult<StatusCode> {
+    session(&web, &headers, None)?.end();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn send_message(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let req: MessageRequest = parse(body)?;
+    let to = req.to.trim().to_owned();
+    let lobby = to.eq_ignore_ascii_case(LOBBY);
+    let config = &web.shared.config;
+    let command = match (req.text, req.image) {
+        (Some(text), None) => {
+            if text.trim().is_empty() {
+                return Err(bad("the message is empty"));
+            }
+            if text.len() > config.max_string {
+                return Err(ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    format!("the message is too long: at most {} bytes", config.max_string),
+                ));
+            }
+            match lobby {
+                true => Command::Lobby { sender: me.name.clone(), text },
+                false => Command::Direct { sender: None, to: to.clone(), text },
+            }
+        }
+        (None, Some(image)) => {
+            if lobby {
+                return Err(bad("images go to a person, not to the lobby"));
+            }
+            if image.len() > config.web_max_image_base64() {
+                return Err(ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    format!("the image is too large: at most {} bytes", config.web_max_image),
+                ));
+            }
+            if base64::engine::general_purpose::STANDARD.decode(&image).is_err() {
+                return Err(bad("the image is not base64 (standard alphabet, padded)"));
+            }
+            Command::Image { sender: None, to: to.clone(), data: image }
+        }
+        _ => return Err(bad("give either \"text\" or \"image\"")),
+    };
+    match me.command(&web.shared, command).await {
+        Ok(None) => {}
+        Ok(Some(code)) => return Err(refused(code, Some(&to))),
+        Err(Gone) => return Err(session_gone(&me)),
+    }
+    Ok(Json(serde_json::json!({ "sent": true })))
+}
+
+fn session_gone(me: &WebSession) -> ApiError {
+    match me.has_ended() {
+        true => ApiError(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "the session ended: sign in again".into()),
+        false => stopping(),
+    }
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    /// A person's name: the conversation with them; absent: the lobby.
+    with: Option<String>,
+    limit: Option<usize>,
+    before: Option<i64>,
+}
+
+async fn history(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
+    let name = me.name.clone();
+    let with = q.with.filter(|w| !w.eq_ignore_ascii_case(LOBBY));
+    let stored = web
+        .shared
+        .store
+        .call(move |s| match with {
+            Some(other) => s.conversation(&name, &other, limit, q.before),
+            None => s.lobby_history(limit, q.before),
+        })
+        .await
+        .map_err(|_| stopping())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading history");
+            stopping()
+        })?;
+    let messages: Vec<Message> = stored
+        .into_iter()
+        .map(|s| {
+            let image = s.kind == 1;
+            Message {
+                id: Some(s.id),
+                at: s.at_ms,
+                from: s.sender,
+                to: s.recipient,
+                text: (!image).then(|| s.body.clone()),
+                image: image.then_some(s.body),
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "messages": messages })))
+}
+
+async fn conversations(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let name = me.name.clone();
+    let partners = web.shared.store.call(move |s| s.partners(&name, 200)).await.map_err(|_| stopping())?;
+    let partners = partners.map_err(|e| {
+        tracing::error!(error = %e, "reading conversations");
+        stopping()
+    })?;
+    Ok(Json(serde_json::json!({ "conversations": partners })))
+}
+
+/// Who is online and on which protocol, then the names that can be written to offline:
+/// white-listed JPC devices and accounts.
+async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    session(&web, &headers, None)?;
+    let (tx, rx) = oneshot::channel();
+    web.shared.hub.send(HubMsg::Roster { reply: tx }).await.map_err(|_| stopping())?;
+    let online = rx.await.map_err(|_| stopping())?;
+    let offline = web
+        .shared
+        .store
+        .call(|s| Ok::<_, store::StoreError>((s.whitelist()?, s.account_names()?)))
+        .await
+        .map_err(|_| stopping())?;
+    let (devices, accounts) = offline.map_err(|e| {
+        tracing::error!(error = %e, "reading the white-list");
+        stopping()
+    })?;
+    let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
+    let mut users: Vec<User> =
+        online.into_iter().map(|(name, p)| User { name, protocol: p.name().into(), online: true }).collect();
+    let offline = devices.into_iter().map(|d| (d.name, "jpc")).chain(accounts.into_iter().map(|a| (a, "account")));
+    for (name, protocol) in offline {
+        if seen.insert(hub::fold(&name)) {
+            users.push(User { name, protocol: protocol.into(), online: false });
+        }
+    }
+    Ok(Json(serde_json::json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+async fn websocket(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let me = session(&web, &headers, q.token.as_deref())?;
+    let ws = ws.map_err(|e| bad(e.body_text()))?;
+    let shared = web.shared.clone();
+    Ok(ws.max_message_size(WS_MAX_IN).on_upgrade(move |socket| async move {
+        let (events, ended) = me.attach();
+        run_socket(socket, &me, &shared, events, ended).await;
+        me.detach();
+    }))
+}
+
+/// Sends the session's events to one WebSocket, and takes typing notices from it, until
+/// either side closes, the session ends, or the socket falls too far behind.
+async fn run_socket(
+    mut socket: WebSocket,
+    me: &WebSession,
+    shared: &crate::Shared,
+    mut events: broadcast::Receiver<Arc<str>>,
+    mut ended: watch::Receiver<bool>,
+) {
+    let mut ping = tokio::time::interval(WS_PING);
+    ping.tick().await;
+    let close = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(text) => {
+                    if socket.send(WsMessage::Text(text.as_ref().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => break Some((1008, "too slow")),
+                Err(broadcast::error::RecvError::Closed) => break None,
+            },
+            _ = async { let _ = ended.wait_for(|&e| e).await; } => {
+                // What the session said last (its closing notice) still goes out.
+                while let Ok(text) = events.try_recv() {
+                    let _ = socket.send(WsMessage::Text(text.as_ref().into())).await;
+                }
+                break Some((1000, "session ended"));
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientEvent>(&text) {
+                    Ok(ClientEvent::Typing { to, active }) => {
+                        // Typing to someone gone is no error worth a word.
+                        let _ = me.command(shared, Command::Typing { to, active }).await;
+                    }
+                    Err(e) => tracing::debug!(session = me.session.0, error = %e, "ignored a WebSocket message"),
+                },
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(WsMessage::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        let _ = socket.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+}

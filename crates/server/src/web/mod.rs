@@ -1,0 +1,80 @@
+//! The web front door: the web client's static files, the HTTP API it uses (described at
+//! `/api/openapi.json`) and its WebSocket, served by axum. Each signed-in user is one hub
+//! session of protocol [`hub::Protocol::Web`] ([`session`]).
+
+mod api;
+mod assets;
+mod session;
+
+use crate::Shared;
+use bytes::Bytes;
+use hub::{Event, HubError};
+use proto::web::{ErrorCode, Message, ServerEvent};
+use session::Sessions;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub(crate) struct Web {
+    shared: Arc<Shared>,
+    sessions: Arc<Sessions>,
+}
+
+/// Serves the web front door on `listener` until the task is aborted.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let web = Web { shared, sessions: Arc::default() };
+    let app = api::routes(web);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the web front door stopped");
+    }
+}
+
+pub(crate) fn error_code(e: HubError) -> ErrorCode {
+    match e {
+        HubError::NameTaken => ErrorCode::NameTaken,
+        HubError::InvalidName => ErrorCode::InvalidName,
+        HubError::NotYourName | HubError::NotLoggedIn => ErrorCode::Unauthorized,
+        HubError::Unreachable => ErrorCode::Unreachable,
+        HubError::LinkInProgress | HubError::NoSuchLink => ErrorCode::Refused,
+    }
+}
+
+/// A web session's answer to its command: one JSON line.
+pub(crate) fn encode_reply(result: Result<(), HubError>) -> Bytes {
+    ServerEvent::Reply { error: result.err().map(error_code) }.to_line().into()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An event as one JSON line for a web session; `None` for what the web has no use for.
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    let message = |from: &str, to: Option<&str>, text: Option<&str>, image: Option<&str>| {
+        ServerEvent::Message(Message {
+            id: None,
+            at: now_ms(),
+            from: from.to_owned(),
+            to: to.map(str::to_owned),
+            text: text.map(str::to_owned),
+            image: image.map(str::to_owned),
+        })
+    };
+    let event = match event {
+        Event::Lobby { from, text } => message(from, None, Some(text), None),
+        Event::Direct { from, to, text } => message(from, Some(to), Some(text), None),
+        Event::Image { from, to, data } => message(from, Some(to), None, Some(data)),
+        Event::Typing { from, to, active } => {
+            ServerEvent::Typing { from: from.clone(), to: to.clone(), active: *active }
+        }
+        Event::Presence { name, protocol, online } => {
+            ServerEvent::Presence { name: name.clone(), protocol: protocol.name().into(), online: *online }
+        }
+        Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
+        _ => return None,
+    };
+    Some(event.to_line().into())
+}

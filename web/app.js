@@ -1,0 +1,475 @@
+// Switchboard's web client: sign in, the lobby, who is online, direct conversations with
+// anyone reachable (JPC devices too, online or not), images, typing, live over a WebSocket.
+
+import * as api from './api.js';
+
+const $ = (id) => document.getElementById(id);
+const fold = (name) => name.toLowerCase();
+const LOBBY = 'lobby';
+const PROTOCOLS = { web: 'web', chatos: 'ChatOS', chathack: 'ChatHack', jpc: 'JPC', account: 'account' };
+
+const state = {
+  token: null,
+  me: null,
+  live: null,
+  /// The room shown: 'lobby' or a person's folded name.
+  current: LOBBY,
+  /// Room key → { name, messages, unread, loaded, pending }
+  rooms: new Map(),
+  /// Folded name → { name, protocol, online }
+  users: new Map(),
+  /// Folded name → timer clearing their typing notice
+  typing: new Map(),
+  typingSent: { to: null, at: 0, timer: null },
+};
+
+// ---------- rooms and messages ----------
+
+function room(key, name) {
+  let r = state.rooms.get(key);
+  if (!r) {
+    r = { name: name ?? key, messages: [], unread: 0, loaded: false, pending: [] };
+    state.rooms.set(key, r);
+  }
+  return r;
+}
+
+function roomOf(message) {
+  if (message.to === null || message.to === undefined) return [LOBBY, 'Lobby'];
+  const other = fold(message.from) === fold(state.me) ? message.to : message.from;
+  return [fold(other), other];
+}
+
+function sameMessage(a, b) {
+  return a.from === b.from && a.text === b.text && a.image === b.image && Math.abs(a.at - b.at) < 15000;
+}
+
+function receive(message) {
+  const [key, name] = roomOf(message);
+  const r = room(key, name);
+  if (!r.loaded) {
+    r.pending.push(message);
+  } else {
+    r.messages.push(message);
+  }
+  if (key === state.current) {
+    if (r.loaded) appendMessage(message, true);
+  } else if (fold(message.from) !== fold(state.me)) {
+    r.unread += 1;
+  }
+  clearTyping(fold(message.from));
+  renderSidebar();
+}
+
+async function load(key) {
+  const r = room(key);
+  if (r.loaded) return;
+  try {
+    const { messages } = await api.history(state.token, key === LOBBY ? null : r.name);
+    r.messages = messages.concat(r.pending.filter((p) => !messages.some((m) => sameMessage(m, p))));
+    r.pending = [];
+    r.loaded = true;
+  } catch (e) {
+    handleError(e);
+  }
+}
+
+async function open(key, name) {
+  state.current = key;
+  const r = room(key, name);
+  r.unread = 0;
+  renderHeader();
+  renderSidebar();
+  $('messages').replaceChildren();
+  await load(key);
+  if (state.current !== key) return;
+  const list = $('messages');
+  list.replaceChildren();
+  for (const m of r.messages) appendMessage(m, false);
+  list.scrollTop = list.scrollHeight;
+  renderTyping();
+  $('text').focus();
+}
+
+// ---------- rendering ----------
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+
+function imageType(base64) {
+  if (base64.startsWith('iVBOR')) return 'image/png';
+  if (base64.startsWith('/9j/')) return 'image/jpeg';
+  if (base64.startsWith('R0lG')) return 'image/gif';
+  if (base64.startsWith('UklGR')) return 'image/webp';
+  if (base64.startsWith('Qk')) return 'image/bmp';
+  return null;
+}
+
+function appendMessage(m, scroll) {
+  const list = $('messages');
+  const mine = fold(m.from) === fold(state.me);
+  const li = document.createElement('li');
+  li.className = mine ? 'msg mine' : 'msg';
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const from = document.createElement('span');
+  from.className = 'from';
+  from.textContent = m.from;
+  const at = document.createElement('time');
+  at.dateTime = new Date(m.at).toISOString();
+  at.textContent = timeFormat.format(new Date(m.at));
+  meta.append(from, at);
+  const body = document.createElement('div');
+  body.className = 'body';
+  if (m.image !== undefined && m.image !== null) {
+    const type = imageType(m.image);
+    if (type) {
+      const img = document.createElement('img');
+      img.src = `data:${type};base64,${m.image}`;
+      img.alt = `an image from ${m.from}`;
+      img.className = 'inline-image';
+      img.onload = () => scroll && (list.scrollTop = list.scrollHeight);
+      body.append(img);
+    } else {
+      const a = document.createElement('a');
+      a.href = `data:application/octet-stream;base64,${m.image}`;
+      a.download = `from-${m.from}`;
+      a.textContent = 'a file (download)';
+      body.append(a);
+    }
+  } else {
+    body.textContent = m.text;
+  }
+  li.append(meta, body);
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 120;
+  list.append(li);
+  if (scroll && (nearBottom || mine)) list.scrollTop = list.scrollHeight;
+}
+
+function badge(protocol) {
+  const b = document.createElement('span');
+  b.className = `badge p-${protocol}`;
+  b.textContent = PROTOCOLS[protocol] ?? protocol;
+  return b;
+}
+
+function entry(key, label, { protocol, online, unread, kind }) {
+  const li = document.createElement('li');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = key === state.current ? 'entry current' : 'entry';
+  button.dataset[kind] = label;
+  const dot = document.createElement('span');
+  dot.className = online ? 'dot on' : 'dot';
+  const text = document.createElement('span');
+  text.className = 'label';
+  text.textContent = kind === 'room' ? `# ${label}` : label;
+  button.append(dot, text);
+  if (protocol) button.append(badge(protocol));
+  if (unread) {
+    const u = document.createElement('span');
+    u.className = 'unread';
+    u.textContent = unread;
+    button.append(u);
+  }
+  button.onclick = () => open(key, label);
+  li.append(button);
+  return li;
+}
+
+function renderSidebar() {
+  const lobby = room(LOBBY, 'Lobby');
+  $('rooms').replaceChildren(entry(LOBBY, 'lobby', { online: true, unread: lobby.unread, kind: 'room' }));
+  const convs = [...state.rooms.entries()].filter(([k]) => k !== LOBBY);
+  $('conversations').replaceChildren(
+    ...convs.map(([k, r]) => {
+      const u = state.users.get(k);
+      return entry(k, r.name, { protocol: u?.protocol, online: u?.online, unread: r.unread, kind: 'conversation' });
+    }),
+  );
+  const people = [...state.users.values()].filter((u) => fold(u.name) !== fold(state.me));
+  const online = people.filter((u) => u.online);
+  $('online').replaceChildren(
+    ...online.map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: true, kind: 'person' })),
+  );
+  $('online-count').textContent = online.length ? `${online.length}` : '';
+  $('offline').replaceChildren(
+    ...people
+      .filter((u) => !u.online)
+      .map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: false, kind: 'person' })),
+  );
+}
+
+function renderHeader() {
+  const key = state.current;
+  if (key === LOBBY) {
+    $('room-title').textContent = '# lobby';
+    $('room-subtitle').textContent = 'Everyone on the web, ChatOS and ChatHack';
+    $('attach-label').classList.add('disabled');
+    $('image-input').disabled = true;
+  } else {
+    const r = room(key);
+    const u = state.users.get(key);
+    $('room-title').textContent = r.name;
+    $('room-subtitle').textContent = u
+      ? `${u.online ? 'online' : 'offline: messages wait for them'} · ${PROTOCOLS[u.protocol] ?? u.protocol}`
+      : 'not online';
+    $('attach-label').classList.remove('disabled');
+    $('image-input').disabled = false;
+  }
+}
+
+// ---------- typing ----------
+
+function clearTyping(key) {
+  clearTimeout(state.typing.get(key));
+  state.typing.delete(key);
+  renderTyping();
+}
+
+function renderTyping() {
+  const key = state.current;
+  $('typing').textContent = key !== LOBBY && state.typing.has(key) ? `${room(key).name} is typing…` : '';
+}
+
+function typed() {
+  const key = state.current;
+  if (key === LOBBY) return;
+  const to = room(key).name;
+  const t = state.typingSent;
+  const now = Date.now();
+  if (t.to !== to || now - t.at > 3000) {
+    state.live?.sendJson({ type: 'typing', to, active: true });
+    t.to = to;
+    t.at = now;
+  }
+  clearTimeout(t.timer);
+  t.timer = setTimeout(stopTyping, 4000);
+}
+
+function stopTyping() {
+  const t = state.typingSent;
+  clearTimeout(t.timer);
+  if (t.to) state.live?.sendJson({ type: 'typing', to: t.to, active: false });
+  t.to = null;
+}
+
+// ---------- live events ----------
+
+function onEvent(e) {
+  switch (e.type) {
+    case 'message':
+      receive(e);
+      break;
+    case 'typing': {
+      const key = fold(e.from);
+      clearTimeout(state.typing.get(key));
+      if (e.active) {
+        state.typing.set(key, setTimeout(() => clearTyping(key), 6000));
+      } else {
+        state.typing.delete(key);
+      }
+      renderTyping();
+      break;
+    }
+    case 'presence':
+      if (e.online) {
+        state.users.set(fold(e.name), { name: e.name, protocol: e.protocol, online: true });
+      } else {
+        refreshUsers();
+      }
+      renderSidebar();
+      if (fold(e.name) === state.current) renderHeader();
+      break;
+    case 'closing':
+      signedOut(`You were signed out (${e.reason}).`);
+      break;
+    default:
+      break;
+  }
+}
+
+function onLiveState(s) {
+  const c = $('connection');
+  c.className = `connection ${s}`;
+  c.textContent = { open: 'live', retrying: 'reconnecting…', ended: 'ended' }[s] ?? s;
+  if (s === 'open') refreshUsers();
+  if (s === 'retrying') checkSession();
+}
+
+async function refreshUsers() {
+  try {
+    const { users } = await api.users(state.token);
+    state.users = new Map(users.map((u) => [fold(u.name), u]));
+    renderSidebar();
+    renderHeader();
+  } catch (e) {
+    handleError(e);
+  }
+}
+
+async function checkSession() {
+  try {
+    await api.users(state.token);
+  } catch (e) {
+    handleError(e);
+  }
+}
+
+// ---------- errors ----------
+
+let toastTimer = null;
+function toast(message) {
+  const t = $('toast');
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 6000);
+}
+
+function handleError(e) {
+  if (e instanceof api.ApiError && e.status === 401 && state.token) {
+    signedOut('Your session ended: sign in again.');
+  } else {
+    toast(e.message);
+  }
+}
+
+// ---------- sending ----------
+
+async function sendText(event) {
+  event.preventDefault();
+  const input = $('text');
+  const text = input.value;
+  if (!text.trim()) return;
+  const to = state.current === LOBBY ? LOBBY : room(state.current).name;
+  $('send').disabled = true;
+  try {
+    await api.send(state.token, to, { text });
+    input.value = '';
+    autosize();
+    stopTyping();
+  } catch (e) {
+    handleError(e);
+  } finally {
+    $('send').disabled = false;
+    input.focus();
+  }
+}
+
+function sendImage() {
+  const input = $('image-input');
+  const file = input.files[0];
+  if (!file || state.current === LOBBY) return;
+  const to = room(state.current).name;
+  const reader = new FileReader();
+  reader.onload = async () => {
+    const base64 = String(reader.result).split(',', 2)[1] ?? '';
+    try {
+      await api.send(state.token, to, { image: base64 });
+    } catch (e) {
+      handleError(e);
+    } finally {
+      input.value = '';
+    }
+  };
+  reader.onerror = () => toast('could not read that file');
+  reader.readAsDataURL(file);
+}
+
+function autosize() {
+  const t = $('text');
+  t.style.height = 'auto';
+  t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
+}
+
+// ---------- signing in and out ----------
+
+async function enter(token, me) {
+  state.token = token;
+  state.me = me;
+  state.rooms = new Map();
+  state.users = new Map();
+  state.current = LOBBY;
+  sessionStorage.setItem('switchboard', JSON.stringify({ token, me }));
+  $('signin').hidden = true;
+  $('chat').hidden = false;
+  $('me').textContent = me;
+  $('me-avatar').textContent = me.slice(0, 1).toUpperCase();
+  state.live = new api.Live(token, { onEvent, onState: onLiveState });
+  try {
+    const { conversations } = await api.conversations(token);
+    for (const name of conversations) room(fold(name), name);
+  } catch (e) {
+    handleError(e);
+  }
+  await refreshUsers();
+  await open(LOBBY, 'Lobby');
+}
+
+function signedOut(message) {
+  state.live?.close();
+  state.live = null;
+  state.token = null;
+  sessionStorage.removeItem('switchboard');
+  $('chat').hidden = true;
+  $('signin').hidden = false;
+  const error = $('signin-error');
+  error.textContent = message ?? '';
+  error.hidden = !message;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const name = $('name').value.trim();
+  const password = $('password').value;
+  const error = $('signin-error');
+  error.hidden = true;
+  $('join').disabled = true;
+  try {
+    const session = await api.signIn(name, password || undefined);
+    $('password').value = '';
+    await enter(session.token, session.name);
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    $('join').disabled = false;
+  }
+}
+
+async function signOut() {
+  const token = state.token;
+  signedOut(null);
+  try {
+    await api.signOut(token);
+  } catch (e) {
+    // Gone already: nothing to do.
+  }
+}
+
+async function resume() {
+  const saved = JSON.parse(sessionStorage.getItem('switchboard') ?? 'null');
+  if (!saved) return;
+  try {
+    await api.users(saved.token);
+    await enter(saved.token, saved.me);
+  } catch (e) {
+    sessionStorage.removeItem('switchboard');
+  }
+}
+
+$('signin-form').addEventListener('submit', signIn);
+$('composer').addEventListener('submit', sendText);
+$('signout').addEventListener('click', signOut);
+$('image-input').addEventListener('change', sendImage);
+$('text').addEventListener('input', () => {
+  autosize();
+  typed();
+});
+$('text').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) {
+    e.preventDefault();
+    $('composer').requestSubmit();
+  }
+});
+resume();
