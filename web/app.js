@@ -176,26 +176,44 @@ function entry(key, label, { protocol, online, unread, kind }) {
   return li;
 }
 
+/// A list's entries, or a quiet word when it has none.
+function fill(list, entries, none) {
+  if (entries.length) {
+    list.replaceChildren(...entries);
+  } else {
+    const li = document.createElement('li');
+    li.className = 'none';
+    li.textContent = none;
+    list.replaceChildren(li);
+  }
+}
+
 function renderSidebar() {
   const lobby = room(LOBBY, 'Lobby');
   $('rooms').replaceChildren(entry(LOBBY, 'lobby', { online: true, unread: lobby.unread, kind: 'room' }));
   const convs = [...state.rooms.entries()].filter(([k]) => k !== LOBBY);
-  $('conversations').replaceChildren(
-    ...convs.map(([k, r]) => {
+  fill(
+    $('conversations'),
+    convs.map(([k, r]) => {
       const u = state.users.get(k);
       return entry(k, r.name, { protocol: u?.protocol, online: u?.online, unread: r.unread, kind: 'conversation' });
     }),
+    'none yet: pick someone below',
   );
   const people = [...state.users.values()].filter((u) => fold(u.name) !== fold(state.me));
   const online = people.filter((u) => u.online);
-  $('online').replaceChildren(
-    ...online.map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: true, kind: 'person' })),
+  fill(
+    $('online'),
+    online.map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: true, kind: 'person' })),
+    'nobody else yet',
   );
   $('online-count').textContent = online.length ? `${online.length}` : '';
-  $('offline').replaceChildren(
-    ...people
+  fill(
+    $('offline'),
+    people
       .filter((u) => !u.online)
       .map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: false, kind: 'person' })),
+    'none',
   );
 }
 
@@ -205,6 +223,7 @@ function renderHeader() {
     $('room-title').textContent = '# lobby';
     $('room-subtitle').textContent = 'Everyone on the web, ChatOS and ChatHack';
     $('attach-label').classList.add('disabled');
+    $('attach-label').title = 'Images go to a person, not to the lobby';
     $('image-input').disabled = true;
   } else {
     const r = room(key);
@@ -213,8 +232,11 @@ function renderHeader() {
     $('room-subtitle').textContent = u
       ? `${u.online ? 'online' : 'offline: messages wait for them'} · ${PROTOCOLS[u.protocol] ?? u.protocol}`
       : 'not online';
-    $('attach-label').classList.remove('disabled');
-    $('image-input').disabled = false;
+    // ChatOS and ChatHack carry no images: say so before anyone tries.
+    const images = !u?.online || u.protocol === 'web' || u.protocol === 'jpc';
+    $('attach-label').classList.toggle('disabled', !images);
+    $('attach-label').title = images ? 'Send an image' : `${PROTOCOLS[u.protocol]} cannot receive images`;
+    $('image-input').disabled = !images;
   }
 }
 
@@ -380,6 +402,7 @@ function autosize() {
   const t = $('text');
   t.style.height = 'auto';
   t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
+  t.style.overflowY = t.scrollHeight > 160 ? 'auto' : 'hidden';
 }
 
 // ---------- signing in and out ----------

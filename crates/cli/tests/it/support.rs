@@ -57,11 +57,16 @@ pub async fn start_with_accounts(accounts: &[(&str, &str)]) -> Hub {
 
 /// Starts a server on a store `prepare` filled first (accounts, white-list).
 pub async fn start_with_store(prepare: impl FnOnce(&mut store::Store)) -> Hub {
+    start_prepared(prepare, |_| {}).await
+}
+
+/// Starts a server configured by `tweak` on a store `prepare` filled first.
+pub async fn start_prepared(prepare: impl FnOnce(&mut store::Store), tweak: impl FnOnce(&mut Config)) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store::Store::open(&dir.path().join("data")).unwrap();
     prepare(&mut store);
     drop(store);
-    start_in(dir, |_| {}).await
+    start_in(dir, tweak).await
 }
 
 async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hub {

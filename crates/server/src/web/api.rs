@@ -53,6 +53,12 @@ pub(super) struct ApiError(pub StatusCode, pub ErrorCode, pub String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ApiError(status, code, error) = self;
+        match code {
+            ErrorCode::BadRequest | ErrorCode::TooLarge => {
+                tracing::info!(status = status.as_u16(), ?code, %error, "bad web request")
+            }
+            _ => tracing::debug!(status = status.as_u16(), ?code, %error, "refused a web request"),
+        }
         (status, Json(ErrorBody { code, error })).into_response()
     }
 }

@@ -1,0 +1,218 @@
+//! The web client in a real browser: headless Chromium driven through ChromeDriver (both
+//! from Debian's packages; `scripts/test` installs them). Two people sign in, chat in the
+//! lobby and privately, see each other typing, and one sends an image to a JPC device, which
+//! receives it as a type-1 TELL. A screenshot of the chat is kept under
+//! `target/test-artifacts/`.
+
+use crate::jpc::{Jpc, LINDSAY};
+use crate::support::{start_prepared, WAIT};
+use base64::Engine;
+use fantoccini::{Client, ClientBuilder, Locator};
+use proto::jpc::{Message as JpcMessage, IMAGE};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const IMAGE_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/badge.png");
+
+/// ChromeDriver on a loopback port, killed with the test.
+struct Driver {
+    _child: Child,
+    url: String,
+}
+
+async fn chromedriver() -> Driver {
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium and chromium-driver: scripts/test installs them"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER)
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver { _child: child, url }
+}
+
+/// A new headless browser (its own profile) showing the hub's page.
+async fn browser(driver: &Driver, page: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1200,760",
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client =
+        ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a browser session");
+    client.goto(page).await.unwrap();
+    client
+}
+
+/// Waits for the element `css` finds.
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"))
+}
+
+/// Waits until a message whose text is `text` shows in the open conversation.
+async fn shows_message(c: &Client, text: &str) {
+    let xpath = format!("//ol[@id='messages']//div[@class='body' and text()='{text}']");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("no message {text:?}: {e}"));
+}
+
+async fn sign_in(c: &Client, name: &str) {
+    find(c, "#name").await.send_keys(name).await.unwrap();
+    find(c, "#join").await.click().await.unwrap();
+    let me = find(c, "#me").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while me.text().await.unwrap() != name {
+        assert!(tokio::time::Instant::now() < deadline, "{name} did not get in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn write(c: &Client, text: &str) {
+    find(c, "#text").await.send_keys(text).await.unwrap();
+    find(c, "#send").await.click().await.unwrap();
+}
+
+/// Waits until `css`'s text contains `want`.
+async fn text_contains(c: &Client, css: &str, want: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = find(c, css).await.text().await.unwrap();
+        if text.contains(want) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{css} shows {text:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn artifact(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
+    let hub = start_prepared(|s| s.whitelist_add("lindsay", LINDSAY).unwrap(), |c| c.web_max_image = 2000).await;
+    let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
+    let driver = chromedriver().await;
+    let page = format!("http://{}/", hub.web);
+    let ann = browser(&driver, &page).await;
+    let bob = browser(&driver, &page).await;
+
+    // A name that is not allowed is refused with a clear word.
+    find(&ann, "#name").await.send_keys("two words").await.unwrap();
+    find(&ann, "#join").await.click().await.unwrap();
+    text_contains(&ann, "#signin-error", "no spaces").await;
+    find(&ann, "#name").await.clear().await.unwrap();
+    sign_in(&ann, "ann").await;
+    // A name someone holds is refused, and the page says why.
+    find(&bob, "#name").await.send_keys("ANN").await.unwrap();
+    find(&bob, "#join").await.click().await.unwrap();
+    text_contains(&bob, "#signin-error", "that name is taken").await;
+    find(&bob, "#name").await.clear().await.unwrap();
+    sign_in(&bob, "bob").await;
+
+    // The lobby.
+    write(&ann, "hello everyone").await;
+    shows_message(&bob, "hello everyone").await;
+    shows_message(&ann, "hello everyone").await;
+    write(&bob, "hi ann").await;
+    shows_message(&ann, "hi ann").await;
+
+    // Bob writes to Ann privately; Ann sees the conversation light up and opens it.
+    find(&bob, "#online button[data-person='ann']").await.click().await.unwrap();
+    text_contains(&bob, "#room-title", "ann").await;
+    write(&bob, "just between us").await;
+    shows_message(&bob, "just between us").await;
+    find(&ann, "#conversations button[data-conversation='bob'] .unread").await;
+    find(&ann, "#conversations button[data-conversation='bob']").await.click().await.unwrap();
+    shows_message(&ann, "just between us").await;
+
+    // Ann types: Bob sees it; she sends, and it is gone.
+    find(&ann, "#text").await.send_keys("sure").await.unwrap();
+    text_contains(&bob, "#typing", "ann is typing").await;
+    find(&ann, "#send").await.click().await.unwrap();
+    shows_message(&bob, "sure").await;
+
+    // Ann sends an image to the JPC device: it gets a type-1 TELL with the file's bytes.
+    find(&ann, "#online button[data-person='lindsay']").await.click().await.unwrap();
+    text_contains(&ann, "#room-subtitle", "JPC").await;
+    write(&ann, "a picture for you").await;
+    find(&ann, "#image-input").await.send_keys(IMAGE_FIXTURE).await.unwrap();
+    let bytes = std::fs::read(IMAGE_FIXTURE).unwrap();
+    let image = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let text = JpcMessage::Tell {
+        sender: "ann".into(),
+        recipient: "lindsay".into(),
+        kind: proto::jpc::TEXT,
+        message: "a picture for you".into(),
+    };
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(text));
+    let tell = JpcMessage::Tell { sender: "ann".into(), recipient: "lindsay".into(), kind: IMAGE, message: image };
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    // Ann's page shows it inline; the device answers.
+    find(&ann, "#messages img.inline-image").await;
+    lindsay
+        .send(&JpcMessage::Send { recipient: "ann".into(), kind: proto::jpc::TEXT, message: "got it, thanks".into() })
+        .await;
+    shows_message(&ann, "got it, thanks").await;
+
+    // An image over the limit is refused, and the page says so.
+    let big = artifact("too-big.png");
+    std::fs::write(&big, [&bytes[..], &[0u8; 4000][..]].concat()).unwrap();
+    find(&ann, "#image-input").await.send_keys(big.to_str().unwrap()).await.unwrap();
+    text_contains(&ann, "#toast", "the image is too large: at most 2000 bytes").await;
+    std::fs::remove_file(&big).unwrap();
+
+    // ChatOS carries no images: the page offers none. A person who left cannot be written
+    // to, and the page says so.
+    let os = crate::support::Raw::login(hub.chatos, "os").await;
+    find(&ann, "#online button[data-person='os']").await.click().await.unwrap();
+    text_contains(&ann, "#room-subtitle", "ChatOS").await;
+    assert_eq!(find(&ann, "#image-input").await.attr("disabled").await.unwrap().as_deref(), Some("true"));
+    drop(os);
+    text_contains(&ann, "#room-subtitle", "not online").await;
+    write(&ann, "still there?").await;
+    text_contains(&ann, "#toast", "os is not online, or cannot receive this").await;
+
+    // Back to the conversation with the device, for the record.
+    find(&ann, "#conversations button[data-conversation='lindsay']").await.click().await.unwrap();
+    find(&ann, "#messages img.inline-image").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = ann.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    std::fs::write(artifact("web-chat.png"), &png).unwrap();
+    std::fs::write(artifact("web-chat-bob.png"), bob.screenshot().await.unwrap()).unwrap();
+
+    ann.close().await.unwrap();
+    bob.close().await.unwrap();
+    hub.stop().await;
+}
