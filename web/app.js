@@ -6,7 +6,15 @@ import * as api from './api.js';
 const $ = (id) => document.getElementById(id);
 const fold = (name) => name.toLowerCase();
 const LOBBY = 'lobby';
-const PROTOCOLS = { web: 'web', chatos: 'ChatOS', chathack: 'ChatHack', jpc: 'JPC', account: 'account' };
+const SUPPORT = 'support';
+const PROTOCOLS = {
+  web: 'web',
+  chatos: 'ChatOS',
+  chathack: 'ChatHack',
+  jpc: 'JPC',
+  account: 'account',
+  desk: 'desk',
+};
 
 const state = {
   token: null,
@@ -89,6 +97,11 @@ async function open(key, name) {
   list.scrollTop = list.scrollHeight;
   renderTyping();
   $('text').focus();
+}
+
+// The support desk: a conversation with `support`, answered by an NL Chat operator.
+function contactSupport() {
+  open(SUPPORT, SUPPORT);
 }
 
 // ---------- rendering ----------
@@ -200,7 +213,7 @@ function renderSidebar() {
     }),
     'none yet: pick someone below',
   );
-  const people = [...state.users.values()].filter((u) => fold(u.name) !== fold(state.me));
+  const people = [...state.users.values()].filter((u) => fold(u.name) !== fold(state.me) && u.name !== SUPPORT);
   const online = people.filter((u) => u.online);
   fill(
     $('online'),
@@ -224,6 +237,15 @@ function renderHeader() {
     $('room-subtitle').textContent = 'Everyone on the web, ChatOS and ChatHack';
     $('attach-label').classList.add('disabled');
     $('attach-label').title = 'Images go to a person, not to the lobby';
+    $('image-input').disabled = true;
+  } else if (key === SUPPORT) {
+    const desk = state.users.get(SUPPORT);
+    $('room-title').textContent = 'Support';
+    $('room-subtitle').textContent = desk?.online
+      ? 'Write here and the next free operator answers'
+      : 'No operator is online now: your message is kept';
+    $('attach-label').classList.add('disabled');
+    $('attach-label').title = 'The support desk takes text only';
     $('image-input').disabled = true;
   } else {
     const r = room(key);
@@ -484,6 +506,7 @@ async function resume() {
 $('signin-form').addEventListener('submit', signIn);
 $('composer').addEventListener('submit', sendText);
 $('signout').addEventListener('click', signOut);
+$('contact-support').addEventListener('click', contactSupport);
 $('image-input').addEventListener('change', sendImage);
 $('text').addEventListener('input', () => {
   autosize();

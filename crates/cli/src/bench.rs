@@ -66,6 +66,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--web-addr",
                 "127.0.0.1:0",
+                "--nl-addr",
+                "127.0.0.1:0",
                 "--data-dir",
             ])
             .arg(&data)

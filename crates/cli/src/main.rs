@@ -7,6 +7,7 @@ mod chathack_direct;
 mod chatos;
 mod chatos_link;
 mod jpc;
+mod nl;
 mod serve;
 mod whitelist;
 
@@ -41,6 +42,8 @@ enum Cmd {
     Chathack(chathack::ChathackArgs),
     /// A JPC client: a white-listed device that receives messages and images.
     Jpc(jpc::JpcArgs),
+    /// An NL Chat operator console for the support desk; `nl server-key` prints the hub's key.
+    Nl(nl::NlArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
@@ -82,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Chatos(args) => chatos::run(args).await,
             Cmd::Chathack(args) => chathack::run(args).await,
             Cmd::Jpc(args) => jpc::run(args).await,
+            Cmd::Nl(args) => nl::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Accounts(args) => accounts::run(args),
             Cmd::Whitelist(args) => whitelist::run(args),

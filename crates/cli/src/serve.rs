@@ -31,6 +31,21 @@ pub struct ServeArgs {
     /// Largest image the web client may send, in bytes before base64 [default: 4194304].
     #[arg(long, value_name = "BYTES")]
     web_max_image: Option<usize>,
+    /// Where the NL Chat front door (support desk operators) listens [default: 0.0.0.0:7702].
+    #[arg(long, value_name = "HOST:PORT")]
+    nl_addr: Option<SocketAddr>,
+    /// Longest NL raw packet line accepted, in bytes [default: 32768].
+    #[arg(long, value_name = "BYTES")]
+    nl_max_line: Option<usize>,
+    /// Seconds of silence after which an operator is probed [default: 7].
+    #[arg(long, value_name = "SECS")]
+    nl_probe_secs: Option<u64>,
+    /// Seconds a probed operator has to answer before it leaves the pool [default: 3].
+    #[arg(long, value_name = "SECS")]
+    nl_probe_grace_secs: Option<u64>,
+    /// Seconds a support ring waits for an operator [default: 60].
+    #[arg(long, value_name = "SECS")]
+    ring_timeout_secs: Option<u64>,
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -68,6 +83,11 @@ impl ServeArgs {
             web_addr,
             web_linger_secs,
             web_max_image,
+            nl_addr,
+            nl_max_line,
+            nl_probe_secs,
+            nl_probe_grace_secs,
+            ring_timeout_secs,
             data_dir,
             max_string,
             chathack_max,
@@ -84,6 +104,11 @@ impl ServeArgs {
         c.web_addr = web_addr.unwrap_or(c.web_addr);
         c.web_linger_secs = web_linger_secs.unwrap_or(c.web_linger_secs);
         c.web_max_image = web_max_image.unwrap_or(c.web_max_image);
+        c.nl_addr = nl_addr.unwrap_or(c.nl_addr);
+        c.nl_max_line = nl_max_line.unwrap_or(c.nl_max_line);
+        c.nl_probe_secs = nl_probe_secs.unwrap_or(c.nl_probe_secs);
+        c.nl_probe_grace_secs = nl_probe_grace_secs.unwrap_or(c.nl_probe_grace_secs);
+        c.ring_timeout_secs = ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
@@ -104,6 +129,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("chathack", running.chathack_addr),
         ("jpc", running.jpc_addr),
         ("web", running.web_addr),
+        ("nl", running.nl_addr),
     ];
     for (door, addr) in doors {
         let _ = writeln!(out, "listening {door} {addr}");

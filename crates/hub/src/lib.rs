@@ -6,6 +6,7 @@
 //! The hub knows no wire format: it speaks in [`Event`]s and [`HubError`]s, and each front door
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
 
+mod desk;
 mod direct;
 mod filter;
 mod keep;
@@ -15,6 +16,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 
+pub use desk::{notice, SUPPORT};
 pub use filter::WordFilter;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
@@ -39,10 +41,12 @@ pub enum Protocol {
     Jpc,
     /// The hub's own web client (HTTP API and WebSocket).
     Web,
+    /// NL Chat operators: the support desk.
+    Nl,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 4] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web];
+    pub const ALL: [Protocol; 5] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl];
 
     pub fn caps(self) -> Caps {
         match self {
@@ -51,7 +55,11 @@ impl Protocol {
             Protocol::Jpc => Caps {
                 direct: true,
                 images: true,
-                liveness: Some(Liveness { ping_every: Duration::from_secs(2), silence: Duration::from_secs(5) }),
+                liveness: Some(Liveness {
+                    ping_every: Duration::from_secs(2),
+                    silence: Duration::from_secs(5),
+                    quiet_first: false,
+                }),
                 ..Caps::NONE
             },
             Protocol::Web => Caps {
@@ -64,6 +72,8 @@ impl Protocol {
                 presence: true,
                 ..Caps::NONE
             },
+            // Operators only answer the desk; their liveness (probes) is configured.
+            Protocol::Nl => Caps::NONE,
         }
     }
 
@@ -74,6 +84,7 @@ impl Protocol {
             Protocol::ChatHack => "chathack",
             Protocol::Jpc => "jpc",
             Protocol::Web => "web",
+            Protocol::Nl => "nl",
         }
     }
 
@@ -132,6 +143,9 @@ pub struct Liveness {
     pub ping_every: Duration,
     /// Silent this long, a session is closed.
     pub silence: Duration,
+    /// Ping only a session silent for `ping_every` (NL's probe), rather than every
+    /// `ping_every` whatever it says (JPC's heartbeat).
+    pub quiet_first: bool,
 }
 
 /// The key of a relayed private link: asker `a`, asked `b`, and `a`'s random password.
@@ -175,6 +189,27 @@ pub enum Command {
         to: String,
         active: bool,
     },
+    /// An NL operator joins the desk's pool (`key`), or says it is still there.
+    OperatorKey {
+        uuid: String,
+    },
+    /// An operator answers ring `id`; `echo` is the ID as it sent it.
+    RingAck {
+        id: u64,
+        echo: String,
+    },
+    /// An operator writes to its end user.
+    DeskMsg {
+        texts: Vec<String>,
+    },
+    /// An operator is composing, or paused.
+    DeskState {
+        composing: bool,
+    },
+    /// An operator ends its conversation.
+    Disassociate,
+    /// An operator leaves the pool (`disconnect`).
+    OperatorLeave,
     /// Sent by `a` on its chat session.
     LinkAsk(LinkKey),
     /// Sent by `a` or `b` on its chat session: refuse or withdraw.
@@ -219,6 +254,7 @@ pub enum Kind {
     Image,
     Alive,
     Typing,
+    Desk,
 }
 
 impl Command {
@@ -237,6 +273,12 @@ impl Command {
             Command::Image { .. } => Kind::Image,
             Command::Alive => Kind::Alive,
             Command::Typing { .. } => Kind::Typing,
+            Command::OperatorKey { .. }
+            | Command::RingAck { .. }
+            | Command::DeskMsg { .. }
+            | Command::DeskState { .. }
+            | Command::Disassociate
+            | Command::OperatorLeave => Kind::Desk,
         }
     }
 }
@@ -272,6 +314,10 @@ pub enum Input {
     Offline {
         session: SessionId,
         queued: Vec<Queued>,
+    },
+    /// The hub's services (front doors) and whether each is up, for the desk's `status`.
+    Services {
+        services: Vec<(String, bool)>,
     },
 }
 
@@ -339,7 +385,33 @@ pub enum Event {
         protocol: Protocol,
         online: bool,
     },
-    /// Are you there? (JPC: the server's HEARTBEAT.)
+    /// The server is up (NL: `server_online`, first thing to a new operator).
+    ServerOnline,
+    /// The hub's services and whether each is up (NL: `status`).
+    Status {
+        services: Vec<(String, bool)>,
+    },
+    /// An end user wants support (NL: `ring`); the ring expires in `expires_in`.
+    Ring {
+        id: u64,
+        expires_in: Duration,
+    },
+    /// Ring `id` went to the operator `winner` (its UUID), or expired (`winner` empty).
+    /// `echo`: the ID as the winner sent it, for the winner.
+    RingAckAck {
+        id: u64,
+        echo: Option<String>,
+        winner: String,
+    },
+    /// The associated end user wrote (NL: `msg` in).
+    DeskIn {
+        texts: Vec<String>,
+    },
+    /// The associated end user is typing, or stopped (NL: `chat_state` in).
+    DeskState {
+        composing: bool,
+    },
+    /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
     Ping,
     /// The session is being closed for its silence (JPC: CLOSE).
     Closing,
@@ -403,11 +475,24 @@ pub struct Config {
     pub link_timeout: Duration,
     /// Words censored in lobby messages (none by default).
     pub word_filter: WordFilter,
+    /// How long a desk ring waits for an operator.
+    pub ring_timeout: Duration,
+    /// When NL operators are probed, and removed.
+    pub nl_probe: Liveness,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { link_timeout: Duration::from_secs(30), word_filter: WordFilter::default() }
+        Config {
+            link_timeout: Duration::from_secs(30),
+            word_filter: WordFilter::default(),
+            ring_timeout: Duration::from_secs(60),
+            nl_probe: Liveness {
+                ping_every: Duration::from_secs(7),
+                silence: Duration::from_secs(10),
+                quiet_first: true,
+            },
+        }
     }
 }
 
@@ -437,6 +522,9 @@ pub struct Hub {
     watchers: IndexSet<SessionId, FxBuildHasher>,
     /// A message the command being handled queued for an offline name: its answer waits.
     queued: Option<Kept>,
+    desk: desk::Desk,
+    /// The time of the input being handled.
+    now: Instant,
     out: VecDeque<Output>,
 }
 
@@ -453,6 +541,8 @@ impl Hub {
             live: FxHashSet::default(),
             watchers: IndexSet::default(),
             queued: None,
+            desk: desk::Desk::default(),
+            now: Instant::now(),
             out: VecDeque::new(),
         }
     }
@@ -474,17 +564,31 @@ impl Hub {
         named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, s.protocol))).collect()
     }
 
+    /// Operators in the desk's pool.
+    pub fn desk_operators(&self) -> usize {
+        self.desk.operators()
+    }
+
+    /// How sessions of `protocol` prove they are there, if they must.
+    fn liveness(&self, protocol: Protocol) -> Option<Liveness> {
+        match protocol {
+            Protocol::Nl => Some(self.config.nl_probe),
+            p => p.caps().liveness,
+        }
+    }
+
     /// Private links pending or open.
     pub fn link_count(&self) -> usize {
         self.links.len()
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) {
+        self.now = now;
         match input {
             Input::Connected { session, protocol, origin } => {
                 self.sessions
                     .insert(session, Session { protocol, name: None, origin, last_heard: now, last_ping: now });
-                if protocol.caps().liveness.is_some() {
+                if self.liveness(protocol).is_some() {
                     self.live.insert(session);
                 }
             }
@@ -498,11 +602,13 @@ impl Hub {
             }
             Input::Reserved { names } => self.reserved = names.iter().map(|n| fold(n)).collect(),
             Input::Offline { session, queued } => self.offline(session, queued),
+            Input::Services { services } => self.services(services),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
                 }
                 self.expire_asks(now);
+                self.expire_rings(now);
                 self.check_liveness(now);
             }
         }
@@ -535,6 +641,15 @@ impl Hub {
                 None => Err(HubError::NotLoggedIn),
             },
             Command::Typing { to, active } => self.me(session, None).and_then(|me| self.typing(me, to, active)),
+            Command::OperatorKey { uuid } => self.operator_key(session, uuid),
+            Command::RingAck { id, echo } => self.ring_ack(session, id, echo),
+            Command::DeskMsg { texts } => self.desk_msg(session, texts),
+            Command::DeskState { composing } => self.desk_state(session, composing),
+            Command::Disassociate => self.disassociate(session),
+            Command::OperatorLeave => {
+                self.close(session, Event::Closing);
+                return;
+            }
             Command::LinkAsk(key) => self.link_ask(now, session, key),
             Command::LinkAbort(key) => self.link_abort(session, key),
             Command::DirectAsk { sender, to } => {
@@ -580,6 +695,9 @@ impl Hub {
             return Err(HubError::InvalidName);
         }
         let folded = fold(&name);
+        if folded == SUPPORT {
+            return Err(HubError::NameTaken);
+        }
         if let Some(&holder) = self.names.get(&folded) {
             // A device reconnecting at once replaces its own stale session.
             let protocol = self.sessions[&session].protocol;
@@ -628,6 +746,9 @@ impl Hub {
     /// A sender whose protocol wants it gets its message back, addressed as delivered.
     fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<(), HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
+        if fold(&to) == SUPPORT {
+            return self.write_to_desk(session, kept);
+        }
         let image = kept.image;
         let echo = self.sessions[&session].protocol.caps().direct_echo;
         let Some((id, name)) = self.reachable(&to, |c| if image { c.images } else { c.direct }) else {
@@ -661,6 +782,9 @@ impl Hub {
     /// A typing notice: delivered if `to` is online and shows them, dropped quietly if it is
     /// online and does not (it is no message), refused if nobody holds the name.
     fn typing(&mut self, me: String, to: String, active: bool) -> Result<(), HubError> {
+        if fold(&to) == SUPPORT {
+            return self.typing_to_desk(&me, active);
+        }
         let (id, name) = self.reachable(&to, |_| true).ok_or(HubError::Unreachable)?;
         if self.sessions[&id].protocol.caps().typing {
             self.deliver(id, Event::Typing { from: me, to: name, active });
@@ -672,12 +796,13 @@ impl Hub {
         let Some(s) = self.sessions.remove(&session) else {
             return; // a parked link end, or already gone
         };
-        if let Some(name) = s.name {
-            self.names.remove(&fold(&name));
+        if let Some(name) = &s.name {
+            self.names.remove(&fold(name));
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
-            self.presence(name, s.protocol, false);
+            self.presence(name.clone(), s.protocol, false);
         }
+        self.desk_left(session, s.name.as_deref());
         self.live.remove(&session);
         for link in self.links.drop_session(session) {
             self.abort_link(link);

@@ -12,10 +12,11 @@ impl Hub {
         let mut due = Vec::new();
         for &id in &self.live {
             let Some(s) = self.sessions.get(&id) else { continue };
-            let Some(l) = s.protocol.caps().liveness else { continue };
+            let Some(l) = self.liveness(s.protocol) else { continue };
+            let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
             if now.saturating_duration_since(s.last_heard) >= l.silence {
                 silent.push(id);
-            } else if now.saturating_duration_since(s.last_ping) >= l.ping_every {
+            } else if now.saturating_duration_since(since) >= l.ping_every {
                 due.push(id);
             }
         }

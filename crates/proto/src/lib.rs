@@ -9,6 +9,8 @@ pub mod chathack;
 pub mod chatos;
 mod cursor;
 pub mod jpc;
+pub mod line;
+pub mod nlchat;
 pub mod web;
 
 pub use cursor::DecodeError;

@@ -103,7 +103,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         }
         Event::DirectDenied { from } => ServerPacket::Denied { login: from.clone() },
         // Never sent to ChatHack: it has no direct messages, relayed links, images, liveness,
-        // typing or presence.
+        // typing, presence or the desk's events.
         Event::Direct { .. }
         | Event::LinkAsked(_)
         | Event::LinkAccepted(_)
@@ -112,7 +112,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Ping
         | Event::Closing
         | Event::Typing { .. }
-        | Event::Presence { .. } => return None,
+        | Event::Presence { .. }
+        | Event::ServerOnline
+        | Event::Status { .. }
+        | Event::Ring { .. }
+        | Event::RingAckAck { .. }
+        | Event::DeskIn { .. }
+        | Event::DeskState { .. } => return None,
     };
     Some(packet.to_bytes())
 }

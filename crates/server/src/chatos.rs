@@ -48,7 +48,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::LinkAsked(k) => Packet::TcpAsk(wire_key(k)),
         Event::LinkAccepted(k) => Packet::TcpAccept(wire_key(k)),
         Event::LinkAborted(k) => Packet::TcpAbort(wire_key(k)),
-        // Never sent to ChatOS: it has no direct links, images, liveness, typing or presence.
+        // Never sent to ChatOS: it has no direct links, images, liveness, typing, presence or the desk's events.
         Event::DirectAsked { .. }
         | Event::DirectAccepted { .. }
         | Event::DirectDenied { .. }
@@ -56,7 +56,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Ping
         | Event::Closing
         | Event::Typing { .. }
-        | Event::Presence { .. } => return None,
+        | Event::Presence { .. }
+        | Event::ServerOnline
+        | Event::Status { .. }
+        | Event::Ring { .. }
+        | Event::RingAckAck { .. }
+        | Event::DeskIn { .. }
+        | Event::DeskState { .. } => return None,
     };
     Some(packet.to_bytes())
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_CHATHACK_PORT: u16 = 7701;
 pub const DEFAULT_JPC_PORT: u16 = 27272;
 /// The web client's default port.
 pub const DEFAULT_WEB_PORT: u16 = 8080;
+/// The NL Chat front door's default port.
+pub const DEFAULT_NL_PORT: u16 = 7702;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +33,16 @@ pub struct Config {
     /// Largest image the web client may send, in bytes (before base64). Keep its base64 within
     /// `jpc_max_frame`, or JPC devices cannot receive the largest ones.
     pub web_max_image: usize,
+    /// Where the NL Chat front door (the support desk's operators) listens.
+    pub nl_addr: SocketAddr,
+    /// Longest NL raw packet line accepted, in bytes.
+    pub nl_max_line: usize,
+    /// Seconds of silence after which an operator is probed.
+    pub nl_probe_secs: u64,
+    /// Seconds a probed operator has to answer before it leaves the pool.
+    pub nl_probe_grace_secs: u64,
+    /// Seconds a support ring waits for an operator to answer.
+    pub ring_timeout_secs: u64,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
@@ -57,6 +69,11 @@ impl Default for Config {
             web_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_WEB_PORT)),
             web_linger_secs: 30,
             web_max_image: 4 << 20,
+            nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),
+            nl_max_line: proto::nlchat::DEFAULT_MAX_LINE,
+            nl_probe_secs: 7,
+            nl_probe_grace_secs: 3,
+            ring_timeout_secs: 60,
             data_dir: PathBuf::from("switchboard-data"),
             max_string: proto::chatos::DEFAULT_MAX_STRING,
             chathack_max: proto::chathack::DEFAULT_MAX,
@@ -79,6 +96,15 @@ impl Config {
         Duration::from_secs(self.link_timeout_secs)
     }
 
+    /// When operators are probed and removed, for the hub.
+    pub fn nl_probe(&self) -> hub::Liveness {
+        hub::Liveness {
+            ping_every: Duration::from_secs(self.nl_probe_secs),
+            silence: Duration::from_secs(self.nl_probe_secs + self.nl_probe_grace_secs),
+            quiet_first: true,
+        }
+    }
+
     pub fn web_linger(&self) -> Duration {
         Duration::from_secs(self.web_linger_secs)
     }
@@ -96,7 +122,15 @@ impl Config {
     /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
     pub fn loopback(data_dir: PathBuf) -> Config {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Config { chatos_addr: any, chathack_addr: any, jpc_addr: any, web_addr: any, data_dir, ..Config::default() }
+        Config {
+            chatos_addr: any,
+            chathack_addr: any,
+            jpc_addr: any,
+            web_addr: any,
+            nl_addr: any,
+            data_dir,
+            ..Config::default()
+        }
     }
 }
 

@@ -67,6 +67,11 @@ pub(crate) trait Door: Send + 'static {
     fn last_words(&self) -> Option<Bytes> {
         None
     }
+
+    /// Bytes the hub task queued, as they go on the wire (NL encrypts them here).
+    fn outgoing(&mut self, bytes: Bytes) -> Bytes {
+        bytes
+    }
 }
 
 /// How a connection's task ended.
@@ -235,7 +240,12 @@ impl<D: Door> Driver<D> {
         let mut resumed = false;
         for item in items {
             match item {
-                Out::Bytes(b) => self.wbuf.push_back(b),
+                Out::Bytes(b) => {
+                    let b = self.door.outgoing(b);
+                    if !b.is_empty() {
+                        self.wbuf.push_back(b);
+                    }
+                }
                 Out::Resume => resumed = true,
                 Out::Park(link) => *after_flush = Some(End::Park(link)),
                 Out::Close => *after_flush = Some(End::Closed),

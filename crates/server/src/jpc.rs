@@ -122,7 +122,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         }
         Event::Ping => Message::Heartbeat { id: SERVER_ID },
         Event::Closing => Message::Close,
-        // Never sent to JPC: it has no lobby, links, typing or presence.
+        // Never sent to JPC: it has no lobby, links, typing, presence or the desk's events.
         Event::Lobby { .. }
         | Event::LinkAsked(_)
         | Event::LinkAccepted(_)
@@ -131,7 +131,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectAccepted { .. }
         | Event::DirectDenied { .. }
         | Event::Typing { .. }
-        | Event::Presence { .. } => return None,
+        | Event::Presence { .. }
+        | Event::ServerOnline
+        | Event::Status { .. }
+        | Event::Ring { .. }
+        | Event::RingAckAck { .. }
+        | Event::DeskIn { .. }
+        | Event::DeskState { .. } => return None,
     };
     Some(message.to_bytes())
 }

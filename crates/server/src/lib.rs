@@ -10,6 +10,7 @@ mod io;
 mod jpc;
 mod keeper;
 pub mod metrics;
+mod nl;
 mod outbox;
 mod relay;
 mod router;
@@ -17,6 +18,7 @@ mod web;
 
 pub use config::Config;
 pub use metrics::Metrics;
+pub use nl::server_key as nl_server_key;
 
 use anyhow::Context;
 use hub::SessionId;
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     pub hub: mpsc::Sender<HubMsg>,
     pub relays: Arc<Relays>,
     pub metrics: Arc<Metrics>,
+    /// The server's NL Chat key pair.
+    pub nl_key: Arc<proto::nlchat::crypto::rsa::RsaPrivateKey>,
     next_session: AtomicU64,
 }
 
@@ -63,6 +67,8 @@ pub struct Running {
     pub jpc_addr: SocketAddr,
     /// Where the web client and its API are served.
     pub web_addr: SocketAddr,
+    /// Where the NL Chat front door listens.
+    pub nl_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -78,6 +84,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // as a new version to the watcher, which then reads the names again.
     let version = store.data_version()?;
     let reserved = store.reserved_names()?;
+    let mut store = store;
+    let nl_key = nl::server_key(&mut store).context("the NL Chat key pair")?;
     let store = StoreHandle::spawn(store);
     let chatos = TcpListener::bind(config.chatos_addr)
         .await
@@ -95,6 +103,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the web front door to {}", config.web_addr))?;
     let web_addr = web.local_addr()?;
+    let nl_listener = TcpListener::bind(config.nl_addr)
+        .await
+        .with_context(|| format!("binding the NL Chat front door to {}", config.nl_addr))?;
+    let nl_addr = nl_listener.local_addr()?;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let word_filter = match &config.word_filter {
@@ -103,7 +115,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
         None => hub::WordFilter::default(),
     };
-    let mut hub = hub::Hub::new(hub::Config { link_timeout: config.link_timeout(), word_filter });
+    let mut hub = hub::Hub::new(hub::Config {
+        link_timeout: config.link_timeout(),
+        word_filter,
+        ring_timeout: Duration::from_secs(config.ring_timeout_secs),
+        nl_probe: config.nl_probe(),
+    });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let shared = Arc::new(Shared {
         config,
@@ -111,6 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub: tx,
         relays: Arc::default(),
         metrics: Arc::default(),
+        nl_key: Arc::new(nl_key),
         next_session: AtomicU64::new(0),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
@@ -128,15 +146,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = jpc::Jpc::new(&shared);
             conn::serve(stream, peer, shared, door)
         })),
+        tokio::spawn(accept_loop(nl_listener, shared.clone(), "nl", |stream, peer, shared| {
+            let door = nl::NlDoor::new(&shared);
+            conn::serve(stream, peer, shared, door)
+        })),
         tokio::spawn(web::serve(web, shared.clone())),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
-    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
+    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, %nl_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running {
         chatos_addr,
         chathack_addr,
         jpc_addr,
         web_addr,
+        nl_addr,
         metrics: shared.metrics.clone(),
         shared,
         listeners,

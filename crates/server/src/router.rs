@@ -7,7 +7,7 @@ use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chathack, chatos, jpc, web, Shared};
+use crate::{chathack, chatos, jpc, nl, web, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
@@ -21,6 +21,13 @@ use tokio::sync::mpsc;
 const TICK: Duration = Duration::from_millis(250);
 /// How many queued inputs the hub task takes before it looks at the clock and its tick again.
 const BATCH: usize = 512;
+
+/// The hub's services, as the desk's `status` lists them: every front door.
+const SERVICES: [&str; 5] = ["chatos", "chathack", "jpc", "web", "nl"];
+
+fn services(up: bool) -> Input {
+    Input::Services { services: SERVICES.iter().map(|s| (s.to_string(), up)).collect() }
+}
 
 /// What a connection tells the hub task.
 pub(crate) enum HubMsg {
@@ -66,9 +73,9 @@ pub(crate) enum HubMsg {
         session: SessionId,
         queued: Vec<hub::Queued>,
     },
-    /// Who is online, for the web's list of users.
+    /// Who is online, and how many operators the desk has, for the web's list of users.
     Roster {
-        reply: tokio::sync::oneshot::Sender<Vec<(String, Protocol)>>,
+        reply: tokio::sync::oneshot::Sender<(Vec<(String, Protocol)>, usize)>,
     },
     /// Close every connection (after flushing) and stop.
     Shutdown,
@@ -120,6 +127,7 @@ impl Router {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>) {
+        self.step(Instant::now(), services(true));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -182,7 +190,7 @@ impl Router {
             }
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
             HubMsg::Roster { reply } => {
-                let _ = reply.send(self.hub.roster());
+                let _ = reply.send((self.hub.roster(), self.hub.desk_operators()));
             }
             HubMsg::Shutdown => return false,
         }
@@ -305,11 +313,14 @@ impl Router {
     }
 
     fn shutdown(mut self) {
+        // Operators hear that every service goes down, before their connections close.
+        self.step(Instant::now(), services(false));
         for (_, c) in self.conns.drain() {
             if let Ok(Some(w)) = c.outbox.push(Out::Close, usize::MAX) {
                 w.wake();
             }
         }
+        self.wakers.drain(..).for_each(Waker::wake);
         Metrics::add(&self.metrics.deliveries, self.deliveries);
     }
 }
@@ -325,6 +336,7 @@ fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) ->
         Protocol::ChatHack => chathack::encode_reply(kind, result),
         Protocol::Jpc => jpc::encode_reply(result),
         Protocol::Web => Some(web::encode_reply(result)),
+        Protocol::Nl => None, // operators get no answers, only events
     }
 }
 
@@ -335,5 +347,6 @@ fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
         Protocol::ChatHack => chathack::encode_event(event),
         Protocol::Jpc => jpc::encode_event(event),
         Protocol::Web => web::encode_event(event),
+        Protocol::Nl => nl::encode_event(event),
     }
 }

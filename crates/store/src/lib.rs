@@ -7,6 +7,7 @@
 
 mod accounts;
 mod history;
+mod keys;
 mod migrations;
 mod whitelist;
 

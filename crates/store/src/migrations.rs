@@ -40,6 +40,12 @@ const MIGRATIONS: &[&str] = &[
         message INTEGER NOT NULL REFERENCES messages (id)
     ) STRICT;
     CREATE INDEX offline_by_key ON offline (key, id);",
+    // 3 -> 4: the server's own keys (the NL Chat key pair), by name, as PEM.
+    "CREATE TABLE keys (
+        name       TEXT PRIMARY KEY,
+        pem        TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build knows.

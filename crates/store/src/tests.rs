@@ -191,3 +191,14 @@ fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
     // Taken from the queue, kept in the history.
     assert_eq!(store.conversation("os", "lindsay", 10, None).unwrap().len(), 2);
 }
+
+#[test]
+fn keys_are_kept_once_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.key("nl").unwrap(), None);
+    assert_eq!(store.key_or_insert("nl", "first").unwrap(), "first");
+    assert_eq!(store.key_or_insert("nl", "second").unwrap(), "first", "a kept key is never replaced");
+    drop(store);
+    assert_eq!(Store::open(dir.path()).unwrap().key("nl").unwrap().as_deref(), Some("first"));
+}

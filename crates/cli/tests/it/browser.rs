@@ -9,6 +9,7 @@ use crate::support::{start_prepared, WAIT};
 use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use proto::jpc::{Message as JpcMessage, IMAGE};
+use proto::nlchat::{ChatState, Command as Nl, Io};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -83,6 +84,22 @@ async fn shows_message(c: &Client, text: &str) {
         .unwrap_or_else(|e| panic!("no message {text:?}: {e}"));
 }
 
+/// Clicks what `css` finds. The sidebar is redrawn whenever someone comes or goes, so an
+/// element found may be replaced before the click lands: find it again then.
+async fn click(c: &Client, css: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match find(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, css, "clicking again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
+}
+
 async fn sign_in(c: &Client, name: &str) {
     find(c, "#name").await.send_keys(name).await.unwrap();
     find(c, "#join").await.click().await.unwrap();
@@ -129,13 +146,13 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
 
     // A name that is not allowed is refused with a clear word.
     find(&ann, "#name").await.send_keys("two words").await.unwrap();
-    find(&ann, "#join").await.click().await.unwrap();
+    click(&ann, "#join").await;
     text_contains(&ann, "#signin-error", "no spaces").await;
     find(&ann, "#name").await.clear().await.unwrap();
     sign_in(&ann, "ann").await;
     // A name someone holds is refused, and the page says why.
     find(&bob, "#name").await.send_keys("ANN").await.unwrap();
-    find(&bob, "#join").await.click().await.unwrap();
+    click(&bob, "#join").await;
     text_contains(&bob, "#signin-error", "that name is taken").await;
     find(&bob, "#name").await.clear().await.unwrap();
     sign_in(&bob, "bob").await;
@@ -148,22 +165,22 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     shows_message(&ann, "hi ann").await;
 
     // Bob writes to Ann privately; Ann sees the conversation light up and opens it.
-    find(&bob, "#online button[data-person='ann']").await.click().await.unwrap();
+    click(&bob, "#online button[data-person='ann']").await;
     text_contains(&bob, "#room-title", "ann").await;
     write(&bob, "just between us").await;
     shows_message(&bob, "just between us").await;
     find(&ann, "#conversations button[data-conversation='bob'] .unread").await;
-    find(&ann, "#conversations button[data-conversation='bob']").await.click().await.unwrap();
+    click(&ann, "#conversations button[data-conversation='bob']").await;
     shows_message(&ann, "just between us").await;
 
     // Ann types: Bob sees it; she sends, and it is gone.
     find(&ann, "#text").await.send_keys("sure").await.unwrap();
     text_contains(&bob, "#typing", "ann is typing").await;
-    find(&ann, "#send").await.click().await.unwrap();
+    click(&ann, "#send").await;
     shows_message(&bob, "sure").await;
 
     // Ann sends an image to the JPC device: it gets a type-1 TELL with the file's bytes.
-    find(&ann, "#online button[data-person='lindsay']").await.click().await.unwrap();
+    click(&ann, "#online button[data-person='lindsay']").await;
     text_contains(&ann, "#room-subtitle", "JPC").await;
     write(&ann, "a picture for you").await;
     find(&ann, "#image-input").await.send_keys(IMAGE_FIXTURE).await.unwrap();
@@ -195,7 +212,7 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     // ChatOS carries no images: the page offers none. A person who left cannot be written
     // to, and the page says so.
     let os = crate::support::Raw::login(hub.chatos, "os").await;
-    find(&ann, "#online button[data-person='os']").await.click().await.unwrap();
+    click(&ann, "#online button[data-person='os']").await;
     text_contains(&ann, "#room-subtitle", "ChatOS").await;
     assert_eq!(find(&ann, "#image-input").await.attr("disabled").await.unwrap().as_deref(), Some("true"));
     drop(os);
@@ -203,8 +220,25 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     write(&ann, "still there?").await;
     text_contains(&ann, "#toast", "os is not online, or cannot receive this").await;
 
+    // Bob contacts support; an NL operator takes the ring and answers, typing first.
+    let mut operator = crate::nl::NlRaw::join(&hub, "op").await;
+    click(&bob, "#contact-support").await;
+    text_contains(&bob, "#room-subtitle", "the next free operator answers").await;
+    write(&bob, "my screen is blank").await;
+    let Some(Nl::Ring { id, .. }) = operator.next().await else { panic!("no ring") };
+    operator.send(&Nl::RingAck { id, uuid: "op".into() }).await;
+    assert!(matches!(operator.next().await, Some(Nl::RingAckAck { .. })));
+    let Some(Nl::Msg { msg, .. }) = operator.next().await else { panic!("no message") };
+    assert_eq!(msg, ["my screen is blank"]);
+    shows_message(&bob, hub::notice::JOINED).await;
+    operator.send(&Nl::ChatState { uuid: "op".into(), io: Io::Out, state: ChatState::Composing }).await;
+    text_contains(&bob, "#typing", "support is typing").await;
+    operator.send(&Nl::Msg { msg: vec!["try switching it on".into()], io: Io::Out, uuid: "op".into() }).await;
+    shows_message(&bob, "try switching it on").await;
+    text_contains(&bob, "#conversations", "support").await;
+
     // Back to the conversation with the device, for the record.
-    find(&ann, "#conversations button[data-conversation='lindsay']").await.click().await.unwrap();
+    click(&ann, "#conversations button[data-conversation='lindsay']").await;
     find(&ann, "#messages img.inline-image").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = ann.screenshot().await.unwrap();

@@ -11,6 +11,7 @@ mod chatos_clients;
 mod chatos_links;
 mod jpc;
 mod jpc_client;
+mod nl;
 mod offline;
 mod reserved;
 mod serve;

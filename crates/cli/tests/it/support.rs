@@ -26,6 +26,7 @@ pub struct Hub {
     pub chathack: SocketAddr,
     pub jpc: SocketAddr,
     pub web: SocketAddr,
+    pub nl: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -78,6 +79,7 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
         chathack: running.chathack_addr,
         jpc: running.jpc_addr,
         web: running.web_addr,
+        nl: running.nl_addr,
         running: Some(running),
         dir,
     }
@@ -307,7 +309,7 @@ impl Hack {
 pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
-        .args(["--web-addr", "127.0.0.1:0"])
+        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
@@ -322,7 +324,7 @@ pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (
         if let Some(addr) = line.strip_prefix("listening chathack ") {
             chathack = Some(addr.parse().unwrap());
         }
-        if line.starts_with("listening web ") {
+        if line.starts_with("listening nl ") {
             break; // the last of its readiness lines
         }
     }

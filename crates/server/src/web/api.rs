@@ -294,7 +294,7 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     session(&web, &headers, None)?;
     let (tx, rx) = oneshot::channel();
     web.shared.hub.send(HubMsg::Roster { reply: tx }).await.map_err(|_| stopping())?;
-    let online = rx.await.map_err(|_| stopping())?;
+    let (online, operators) = rx.await.map_err(|_| stopping())?;
     let offline = web
         .shared
         .store
@@ -306,8 +306,11 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
         stopping()
     })?;
     let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
-    let mut users: Vec<User> =
-        online.into_iter().map(|(name, p)| User { name, protocol: p.name().into(), online: true }).collect();
+    // The desk first: online while it has operators, and written to even when not.
+    let desk = User { name: hub::SUPPORT.into(), protocol: "desk".into(), online: operators > 0 };
+    let mut users: Vec<User> = std::iter::once(desk)
+        .chain(online.into_iter().map(|(name, p)| User { name, protocol: p.name().into(), online: true }))
+        .collect();
     let offline = devices.into_iter().map(|d| (d.name, "jpc")).chain(accounts.into_iter().map(|a| (a, "account")));
     for (name, protocol) in offline {
         if seen.insert(hub::fold(&name)) {

@@ -1,0 +1,290 @@
+//! `switchboard nl`: an NL Chat operator console for the support desk, and
+//! `switchboard nl server-key`, which prints the hub's public key for operators.
+//!
+//! The console makes its own key pair, joins the desk's pool with `key`, shows rings and
+//! takes them (`/take ID`), shows who won, chats with the end user it is associated with,
+//! sends typing state (`/typing`, `/paused`, and by itself before each message it sends),
+//! answers probes by itself, and ends a conversation with `/end`. When the server goes silent
+//! or away it says so and sends `key` every few seconds until the server answers again.
+
+use anyhow::Context;
+use bytes::BytesMut;
+use proto::line::{Line, LineDecoder};
+use proto::nlchat::crypto::{self, rsa::RsaPrivateKey, rsa::RsaPublicKey};
+use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_CLIENT, TO_SERVER};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct NlArgs {
+    #[command(subcommand)]
+    command: Option<NlCmd>,
+    /// The hub's NL Chat front door.
+    #[arg(long, value_name = "HOST:PORT", required = true)]
+    addr: Option<String>,
+    /// The server's public key, a PEM file (`switchboard nl server-key` prints it).
+    #[arg(long, value_name = "PEM", required = true)]
+    server_key: Option<PathBuf>,
+    /// This operator's UUID [default: a new one].
+    #[arg(long)]
+    uuid: Option<String>,
+    /// Seconds without a word from the server before it is taken as silent.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    silence_secs: u64,
+}
+
+#[derive(clap::Subcommand)]
+enum NlCmd {
+    /// Print the hub's NL public key (PEM), making the key pair first if there is none yet.
+    ServerKey {
+        /// The hub's data folder.
+        #[arg(long, value_name = "DIR", default_value = "switchboard-data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// While the server is silent or away, `key` goes out this often.
+const RETRY: Duration = Duration::from_secs(3);
+/// A wait with no end to speak of.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// The longest line read from the server.
+const MAX_LINE: usize = 1 << 20;
+
+pub async fn run(args: NlArgs) -> anyhow::Result<()> {
+    if let Some(NlCmd::ServerKey { data_dir }) = args.command {
+        let mut store = store::Store::open(&data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+        let key = server::nl_server_key(&mut store)?;
+        print!("{}", crypto::public_key_to_pem(&key.to_public_key()));
+        return Ok(());
+    }
+    let (addr, key_file) = (args.addr.expect("required"), args.server_key.expect("required"));
+    let pem = std::fs::read_to_string(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    let server = crypto::public_key_from_pem(&pem)
+        .with_context(|| format!("{} is not an RSA public key", key_file.display()))?;
+    let mine = crypto::generate(&mut rand::rngs::OsRng);
+    let me = Me {
+        uuid: args.uuid.unwrap_or_else(new_uuid),
+        public_pem: crypto::public_key_to_pem(&mine.to_public_key()),
+        key: mine,
+        server,
+    };
+    println!("[nl] operator {}", me.uuid);
+    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if lines_tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let silence = Duration::from_secs(args.silence_secs);
+    let mut rings = HashMap::new();
+    loop {
+        match TcpStream::connect(&addr).await {
+            Ok(stream) => match console(stream, &me, silence, &mut lines, &mut rings).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => println!("[server] gone: trying again every {}s", RETRY.as_secs()),
+                Err(e) => println!("[server] gone ({e:#}): trying again every {}s", RETRY.as_secs()),
+            },
+            Err(e) => println!("[server] cannot connect to {addr}: {e}; again in {}s", RETRY.as_secs()),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+struct Me {
+    uuid: String,
+    key: RsaPrivateKey,
+    public_pem: String,
+    server: RsaPublicKey,
+}
+
+impl Me {
+    async fn send(&self, write: &mut OwnedWriteHalf, command: &Command) -> std::io::Result<()> {
+        let messages = crypto::encrypt(&command.to_json(), &self.server, &mut rand::rngs::OsRng);
+        write.write_all(&RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() }.to_line()).await
+    }
+
+    fn key_command(&self) -> Command {
+        Command::Key { uuid: self.uuid.clone(), key: self.public_pem.clone() }
+    }
+}
+
+/// A random (version 4) UUID.
+fn new_uuid() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// One connection: `Ok(true)` when the operator quit, `Ok(false)` when the server went away.
+async fn console(
+    stream: TcpStream,
+    me: &Me,
+    silence: Duration,
+    lines: &mut mpsc::Receiver<String>,
+    rings: &mut HashMap<String, RingId>,
+) -> anyhow::Result<bool> {
+    stream.set_nodelay(true)?;
+    let (mut read, mut write) = stream.into_split();
+    me.send(&mut write, &me.key_command()).await?;
+    let (mut decoder, mut buf) = (LineDecoder::new(MAX_LINE), BytesMut::new());
+    let mut silent = false;
+    let mut retry = tokio::time::interval(RETRY);
+    loop {
+        tokio::select! {
+            line = lines.recv() => {
+                let Some(line) = line else {
+                    let _ = me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await;
+                    return Ok(true);
+                };
+                match typed(line.trim(), me, rings) {
+                    Typed::Send(commands) => {
+                        for c in &commands {
+                            me.send(&mut write, c).await?;
+                        }
+                    }
+                    Typed::Quit => {
+                        me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await?;
+                        return Ok(true);
+                    }
+                    Typed::Nothing => {}
+                }
+            }
+            // Once silent, the wait is for the server's next word, however long.
+            got = tokio::time::timeout(if silent { FOREVER } else { silence }, read.read_buf(&mut buf)) => match got {
+                Err(_) => {
+                    println!("[server] silent: sending key every {}s until it answers", RETRY.as_secs());
+                    silent = true;
+                    retry.reset();
+                }
+                Ok(Ok(0)) => return Ok(false),
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(_)) => {
+                    if std::mem::take(&mut silent) {
+                        println!("[server] back");
+                    }
+                    heard(&mut decoder, &mut buf, me, &mut write, rings).await?;
+                }
+            },
+            _ = retry.tick(), if silent => me.send(&mut write, &me.key_command()).await?,
+        }
+    }
+}
+
+enum Typed {
+    Send(Vec<Command>),
+    Quit,
+    Nothing,
+}
+
+/// What a line the operator typed asks for.
+fn typed(line: &str, me: &Me, rings: &HashMap<String, RingId>) -> Typed {
+    let uuid = me.uuid.clone();
+    let state = |state| Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state };
+    let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    Typed::Send(match word {
+        "" => return Typed::Nothing,
+        "/take" => {
+            let id = rings.get(rest.trim()).cloned().or_else(|| rest.trim().parse::<u64>().ok().map(RingId::number));
+            let Some(id) = id else {
+                println!("error: /take ID, with the ID of a ring");
+                return Typed::Nothing;
+            };
+            vec![Command::RingAck { id, uuid }]
+        }
+        "/end" => vec![Command::Disassociate { uuid }],
+        "/typing" => vec![state(ChatState::Composing)],
+        "/paused" => vec![state(ChatState::Paused)],
+        "/quit" => return Typed::Quit,
+        w if w.starts_with('/') => {
+            println!("error: unknown command {w}: /take ID, /end, /typing, /paused, /quit, or text to send");
+            return Typed::Nothing;
+        }
+        // The user sees support typing while the message goes out.
+        _ => vec![
+            state(ChatState::Composing),
+            Command::Msg { msg: vec![line.to_owned()], io: Io::Out, uuid },
+            state(ChatState::Paused),
+        ],
+    })
+}
+
+/// Acts on every whole line the server sent.
+async fn heard(
+    decoder: &mut LineDecoder,
+    buf: &mut BytesMut,
+    me: &Me,
+    write: &mut OwnedWriteHalf,
+    rings: &mut HashMap<String, RingId>,
+) -> anyhow::Result<()> {
+    while let Some(line) = decoder.decode(buf) {
+        let Line::Text(line) = line else { continue };
+        let Ok(raw) = RawPacket::parse(&line) else { continue };
+        if raw.to != TO_CLIENT || raw.uuid != me.uuid {
+            continue; // not for this operator (the original drops these too)
+        }
+        let command = match crypto::decrypt(&raw.messages, &me.key).and_then(|json| Command::parse(&json)) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("error: a packet from the server that does not open: {e}");
+                continue;
+            }
+        };
+        shown(command, me, write, rings).await?;
+    }
+    Ok(())
+}
+
+fn id_text(id: &RingId) -> String {
+    match &id.0 {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn shown(
+    command: Command,
+    me: &Me,
+    write: &mut OwnedWriteHalf,
+    rings: &mut HashMap<String, RingId>,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Ring { id, .. } => {
+            let text = id_text(&id);
+            println!("[ring {text}] someone wants support: /take {text}");
+            rings.insert(text, id);
+        }
+        Command::RingAckAck { id, uuid } => {
+            let text = id_text(&id);
+            rings.remove(&text);
+            match uuid.as_str() {
+                "" => println!("[ring {text}] expired: nobody took it"),
+                u if u == me.uuid => println!("[ring {text}] yours: you are talking with the end user"),
+                u => println!("[ring {text}] taken by {u}"),
+            }
+        }
+        Command::Msg { msg, .. } => msg.iter().for_each(|m| println!("[msg] {m}")),
+        Command::ChatState { state: ChatState::Composing, .. } => println!("[typing] the end user is typing"),
+        Command::ChatState { state: ChatState::Paused, .. } => println!("[paused] the end user stopped typing"),
+        Command::Status { services } => {
+            let list: Vec<String> = services.iter().map(|s| format!("{} {}", s.name, s.status)).collect();
+            println!("[status] {}", list.join(", "));
+        }
+        Command::Probe { .. } => me.send(write, &Command::ProbeAck { uuid: me.uuid.clone() }).await?,
+        Command::ServerOnline => println!("[server] online"),
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The NL Chat front door: operator consoles of the support desk, one raw packet per line.
+//! A packet for the server (`"to": "alice"`) is decrypted with the server's key on a blocking
+//! thread (RSA is slow, and a packet may hold many blocks) while the connection reads nothing
+//! more, then becomes a desk command for the hub. What the hub sends an operator is written as
+//! plain command lines into its outbox and encrypted here, on the way out, to the operator's
+//! key, addressed with its UUID and `"to": "bob"`.
+//!
+//! Nothing a stranger sends ends the connection: garbage, plaintext, a packet for someone
+//! else or encrypted to another key is logged, counted and ignored.
+
+use crate::conn::{Act, Door};
+use crate::metrics::Metrics;
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, Event, Protocol, SessionId};
+use proto::line::{Line, LineDecoder};
+use proto::nlchat::crypto::{self, rsa::RsaPublicKey};
+use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
+use proto::DecodeError;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::debug;
+
+/// The name the server's NL key pair is kept under in the store.
+pub(crate) const KEY_NAME: &str = "nl";
+
+/// The server's NL key pair: the one kept in the store, or a new one, kept from now on.
+pub fn server_key(store: &mut store::Store) -> anyhow::Result<crypto::rsa::RsaPrivateKey> {
+    if let Some(pem) = store.key(KEY_NAME)? {
+        return Ok(crypto::private_key_from_pem(&pem)?);
+    }
+    let made = crypto::private_key_to_pem(&crypto::generate(&mut rand::rngs::OsRng));
+    let kept = store.key_or_insert(KEY_NAME, &made)?;
+    Ok(crypto::private_key_from_pem(&kept)?)
+}
+
+/// The operator a connection speaks for, once it sent `key`.
+struct Operator {
+    uuid: String,
+    key: RsaPublicKey,
+}
+
+/// The NL side of a connection.
+pub(crate) struct NlDoor {
+    lines: LineDecoder,
+    /// Shared with the decryption of the packet in flight, which may set it (`key`).
+    operator: Arc<Mutex<Option<Operator>>>,
+}
+
+impl NlDoor {
+    pub fn new(shared: &Shared) -> Self {
+        NlDoor { lines: LineDecoder::new(shared.config.nl_max_line), operator: Arc::default() }
+    }
+}
+
+impl Door for NlDoor {
+    const PROTOCOL: Protocol = Protocol::Nl;
+    const NAME: &'static str = "nl";
+
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError> {
+        loop {
+            match self.lines.decode(rbuf) {
+                None => return Ok(None),
+                Some(Line::Oversized) => {
+                    debug!(session = session.0, "nl: a line over the limit, skipped");
+                    Metrics::inc(&shared.metrics.bad_input);
+                    return Ok(Some(Act::Nothing));
+                }
+                Some(Line::Text(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
+                Some(Line::Text(line)) => {
+                    let (operator, shared) = (self.operator.clone(), shared.clone());
+                    return Ok(Some(Act::Later(Box::pin(async move {
+                        let server = shared.nl_key.clone();
+                        let opened = tokio::task::spawn_blocking(move || open(&line, &server, &operator)).await;
+                        match opened {
+                            Ok(Ok(Some(command))) => Act::Hub(command),
+                            Ok(Ok(None)) => Act::Nothing,
+                            Ok(Err(e)) => {
+                                debug!(session = session.0, error = %e, "nl: ignored a packet");
+                                Metrics::inc(&shared.metrics.bad_input);
+                                Act::Nothing
+                            }
+                            Err(_) => Act::Stop,
+                        }
+                    }))));
+                }
+            }
+        }
+    }
+
+    /// Encrypts each command line the hub queued to the operator's key. Before `key` nothing
+    /// is queued for the connection (the hub only talks to operators in its pool).
+    fn outgoing(&mut self, plain: Bytes) -> Bytes {
+        let operator = self.operator.lock().expect("operator lock");
+        let Some(op) = operator.as_ref() else { return Bytes::new() };
+        let mut out = Vec::new();
+        for line in plain.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(mut command) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
+            // The hub does not know UUIDs: a command about the recipient itself gets its own.
+            if matches!(command["type"].as_str(), Some("msg" | "chat_state" | "probe")) {
+                command["UUID"] = op.uuid.clone().into();
+            }
+            let messages = crypto::encrypt(&command.to_string(), &op.key, &mut rand::rngs::OsRng);
+            out.extend(RawPacket { messages, uuid: op.uuid.clone(), to: TO_CLIENT.into() }.to_line());
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Opens one raw packet: `Ok(None)` for what is not for the server or not a command the
+/// server takes, `Err` for what is broken.
+fn open(
+    line: &[u8],
+    server: &crypto::rsa::RsaPrivateKey,
+    operator: &Mutex<Option<Operator>>,
+) -> Result<Option<Command>, NlError> {
+    let raw = RawPacket::parse(line)?;
+    if raw.to != TO_SERVER {
+        return Ok(None); // bounced back to us: never decrypted (the text's reason for `to`)
+    }
+    let json = crypto::decrypt(&raw.messages, server)?;
+    let command = Nl::parse(&json)?;
+    let mut operator = operator.lock().expect("operator lock");
+    if let Nl::Key { uuid, key } = command {
+        let key = crypto::public_key_from_pem(&key)?;
+        if operator.as_ref().is_some_and(|op| op.uuid != uuid) {
+            return Ok(None); // one operator per connection
+        }
+        *operator = Some(Operator { uuid: uuid.clone(), key });
+        return Ok(Some(Command::OperatorKey { uuid }));
+    }
+    let Some(me) = operator.as_ref() else { return Ok(None) };
+    let mine = |uuid: &str| uuid == me.uuid;
+    Ok(match command {
+        Nl::RingAck { id, uuid } if mine(&uuid) => {
+            id.as_u64().map(|n| Command::RingAck { id: n, echo: id.0.to_string() })
+        }
+        Nl::Msg { msg, io: Io::Out, uuid } if mine(&uuid) => Some(Command::DeskMsg { texts: msg }),
+        Nl::ChatState { state, io: Io::Out, uuid } if mine(&uuid) => {
+            Some(Command::DeskState { composing: state == ChatState::Composing })
+        }
+        Nl::ProbeAck { uuid } if mine(&uuid) => Some(Command::Alive),
+        Nl::Disassociate { uuid } if mine(&uuid) => Some(Command::Disassociate),
+        Nl::Disconnect { uuid } if mine(&uuid) => Some(Command::OperatorLeave),
+        _ => None, // the server's own commands, or another operator's
+    })
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A hub event as a plain NL command line, encrypted later by the connection.
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    let command = match event {
+        Event::ServerOnline => Nl::ServerOnline,
+        Event::Status { services } => Nl::Status {
+            services: services
+                .iter()
+                .map(|(name, up)| Service { name: name.clone(), status: if *up { "online" } else { "offline" }.into() })
+                .collect(),
+        },
+        Event::Ring { id, expires_in } => Nl::Ring {
+            group: String::new(),
+            id: RingId::number(*id),
+            time: Some((now_secs() + expires_in.as_secs_f64()).round()),
+        },
+        Event::RingAckAck { id, echo, winner } => {
+            let id = echo
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok())
+                .map(RingId)
+                .unwrap_or_else(|| RingId::number(*id));
+            Nl::RingAckAck { id, uuid: winner.clone() }
+        }
+        Event::DeskIn { texts } => Nl::Msg { msg: texts.clone(), io: Io::In, uuid: String::new() },
+        Event::DeskState { composing } => Nl::ChatState {
+            uuid: String::new(),
+            io: Io::In,
+            state: if *composing { ChatState::Composing } else { ChatState::Paused },
+        },
+        Event::Ping => Nl::Probe { uuid: String::new() },
+        _ => return None,
+    };
+    let mut line = command.to_json().into_bytes();
+    line.push(b'\n');
+    Some(line.into())
+}
