@@ -9,6 +9,7 @@ mod chatos_link;
 mod jpc;
 mod nl;
 mod serve;
+mod term;
 mod whitelist;
 
 use clap::{Parser, Subcommand, ValueEnum};

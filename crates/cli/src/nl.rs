@@ -3,10 +3,12 @@
 //!
 //! The console makes its own key pair, joins the desk's pool with `key`, shows rings and
 //! takes them (`/take ID`), shows who won, chats with the end user it is associated with,
-//! sends typing state (`/typing`, `/paused`, and by itself before each message it sends),
+//! sends typing state while the operator types (on a terminal, from the keys themselves;
+//! from a script, `/typing` and `/paused`; and around each message it sends),
 //! answers probes by itself, and ends a conversation with `/end`. When the server goes silent
 //! or away it says so and sends `key` every few seconds until the server answers again.
 
+use crate::term::{Input, Term};
 use anyhow::Context;
 use bytes::BytesMut;
 use proto::line::{Line, LineDecoder};
@@ -15,7 +17,7 @@ use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_CLIENT, TO_SER
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -49,6 +51,13 @@ enum NlCmd {
     },
 }
 
+/// Prints a line above what the operator is typing.
+macro_rules! say {
+    ($term:expr, $($arg:tt)*) => {
+        $term.say(&format!($($arg)*))
+    };
+}
+
 /// While the server is silent or away, `key` goes out this often.
 const RETRY: Duration = Duration::from_secs(3);
 /// A wait with no end to speak of.
@@ -74,26 +83,21 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
         key: mine,
         server,
     };
-    println!("[nl] operator {}", me.uuid);
-    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if lines_tx.send(line).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (term, mut lines) = Term::start();
+    say!(term, "[nl] operator {}", me.uuid);
     let silence = Duration::from_secs(args.silence_secs);
     let mut rings = HashMap::new();
     loop {
         match TcpStream::connect(&addr).await {
-            Ok(stream) => match console(stream, &me, silence, &mut lines, &mut rings).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => println!("[server] gone: trying again every {}s", RETRY.as_secs()),
-                Err(e) => println!("[server] gone ({e:#}): trying again every {}s", RETRY.as_secs()),
+            Ok(stream) => match console(stream, &me, &term, silence, &mut lines, &mut rings).await {
+                Ok(true) => {
+                    term.close();
+                    return Ok(());
+                }
+                Ok(false) => say!(term, "[server] gone: trying again every {}s", RETRY.as_secs()),
+                Err(e) => say!(term, "[server] gone ({e:#}): trying again every {}s", RETRY.as_secs()),
             },
-            Err(e) => println!("[server] cannot connect to {addr}: {e}; again in {}s", RETRY.as_secs()),
+            Err(e) => say!(term, "[server] cannot connect to {addr}: {e}; again in {}s", RETRY.as_secs()),
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -132,8 +136,9 @@ fn new_uuid() -> String {
 async fn console(
     stream: TcpStream,
     me: &Me,
+    term: &Term,
     silence: Duration,
-    lines: &mut mpsc::Receiver<String>,
+    lines: &mut mpsc::Receiver<Input>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<bool> {
     stream.set_nodelay(true)?;
@@ -145,11 +150,19 @@ async fn console(
     loop {
         tokio::select! {
             line = lines.recv() => {
-                let Some(line) = line else {
-                    let _ = me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await;
-                    return Ok(true);
+                let line = match line {
+                    Some(Input::Line(line)) => line,
+                    Some(Input::Typing(typing)) => {
+                        let state = if typing { ChatState::Composing } else { ChatState::Paused };
+                        me.send(&mut write, &Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state }).await?;
+                        continue;
+                    }
+                    None => {
+                        let _ = me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await;
+                        return Ok(true);
+                    }
                 };
-                match typed(line.trim(), me, rings) {
+                match typed(line.trim(), me, term, rings) {
                     Typed::Send(commands) => {
                         for c in &commands {
                             me.send(&mut write, c).await?;
@@ -165,7 +178,7 @@ async fn console(
             // Once silent, the wait is for the server's next word, however long.
             got = tokio::time::timeout(if silent { FOREVER } else { silence }, read.read_buf(&mut buf)) => match got {
                 Err(_) => {
-                    println!("[server] silent: sending key every {}s until it answers", RETRY.as_secs());
+                    say!(term, "[server] silent: sending key every {}s until it answers", RETRY.as_secs());
                     silent = true;
                     retry.reset();
                 }
@@ -173,9 +186,9 @@ async fn console(
                 Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(_)) => {
                     if std::mem::take(&mut silent) {
-                        println!("[server] back");
+                        say!(term, "[server] back");
                     }
-                    heard(&mut decoder, &mut buf, me, &mut write, rings).await?;
+                    heard(&mut decoder, &mut buf, me, term, &mut write, rings).await?;
                 }
             },
             _ = retry.tick(), if silent => me.send(&mut write, &me.key_command()).await?,
@@ -190,7 +203,7 @@ enum Typed {
 }
 
 /// What a line the operator typed asks for.
-fn typed(line: &str, me: &Me, rings: &HashMap<String, RingId>) -> Typed {
+fn typed(line: &str, me: &Me, term: &Term, rings: &HashMap<String, RingId>) -> Typed {
     let uuid = me.uuid.clone();
     let state = |state| Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state };
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -199,7 +212,7 @@ fn typed(line: &str, me: &Me, rings: &HashMap<String, RingId>) -> Typed {
         "/take" => {
             let id = rings.get(rest.trim()).cloned().or_else(|| rest.trim().parse::<u64>().ok().map(RingId::number));
             let Some(id) = id else {
-                println!("error: /take ID, with the ID of a ring");
+                say!(term, "error: /take ID, with the ID of a ring");
                 return Typed::Nothing;
             };
             vec![Command::RingAck { id, uuid }]
@@ -209,7 +222,7 @@ fn typed(line: &str, me: &Me, rings: &HashMap<String, RingId>) -> Typed {
         "/paused" => vec![state(ChatState::Paused)],
         "/quit" => return Typed::Quit,
         w if w.starts_with('/') => {
-            println!("error: unknown command {w}: /take ID, /end, /typing, /paused, /quit, or text to send");
+            say!(term, "error: unknown command {w}: /take ID, /end, /typing, /paused, /quit, or text to send");
             return Typed::Nothing;
         }
         // The user sees support typing while the message goes out.
@@ -226,6 +239,7 @@ async fn heard(
     decoder: &mut LineDecoder,
     buf: &mut BytesMut,
     me: &Me,
+    term: &Term,
     write: &mut OwnedWriteHalf,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
@@ -238,11 +252,11 @@ async fn heard(
         let command = match crypto::decrypt(&raw.messages, &me.key).and_then(|json| Command::parse(&json)) {
             Ok(c) => c,
             Err(e) => {
-                println!("error: a packet from the server that does not open: {e}");
+                say!(term, "error: a packet from the server that does not open: {e}");
                 continue;
             }
         };
-        shown(command, me, write, rings).await?;
+        shown(command, me, term, write, rings).await?;
     }
     Ok(())
 }
@@ -257,33 +271,34 @@ fn id_text(id: &RingId) -> String {
 async fn shown(
     command: Command,
     me: &Me,
+    term: &Term,
     write: &mut OwnedWriteHalf,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
     match command {
         Command::Ring { id, .. } => {
             let text = id_text(&id);
-            println!("[ring {text}] someone wants support: /take {text}");
+            say!(term, "[ring {text}] someone wants support: /take {text}");
             rings.insert(text, id);
         }
         Command::RingAckAck { id, uuid } => {
             let text = id_text(&id);
             rings.remove(&text);
             match uuid.as_str() {
-                "" => println!("[ring {text}] expired: nobody took it"),
-                u if u == me.uuid => println!("[ring {text}] yours: you are talking with the end user"),
-                u => println!("[ring {text}] taken by {u}"),
+                "" => say!(term, "[ring {text}] expired: nobody took it"),
+                u if u == me.uuid => say!(term, "[ring {text}] yours: you are talking with the end user"),
+                u => say!(term, "[ring {text}] taken by {u}"),
             }
         }
-        Command::Msg { msg, .. } => msg.iter().for_each(|m| println!("[msg] {m}")),
-        Command::ChatState { state: ChatState::Composing, .. } => println!("[typing] the end user is typing"),
-        Command::ChatState { state: ChatState::Paused, .. } => println!("[paused] the end user stopped typing"),
+        Command::Msg { msg, .. } => msg.iter().for_each(|m| say!(term, "[msg] {m}")),
+        Command::ChatState { state: ChatState::Composing, .. } => say!(term, "[typing] the end user is typing"),
+        Command::ChatState { state: ChatState::Paused, .. } => say!(term, "[paused] the end user stopped typing"),
         Command::Status { services } => {
             let list: Vec<String> = services.iter().map(|s| format!("{} {}", s.name, s.status)).collect();
-            println!("[status] {}", list.join(", "));
+            say!(term, "[status] {}", list.join(", "));
         }
         Command::Probe { .. } => me.send(write, &Command::ProbeAck { uuid: me.uuid.clone() }).await?,
-        Command::ServerOnline => println!("[server] online"),
+        Command::ServerOnline => say!(term, "[server] online"),
         _ => {}
     }
     Ok(())

@@ -338,3 +338,45 @@ async fn a_console_waits_out_a_server_restart() {
     op.expect_line("[server] online").await;
     op.expect_line("[status]").await;
 }
+
+#[tokio::test]
+async fn on_a_terminal_the_console_says_typing_as_the_keys_come() {
+    let hub = start().await;
+    let pem = server_pem(&hub);
+    // `script` gives the console a real terminal; what the test writes arrives as keys.
+    let console = format!(
+        "{} nl --addr {} --server-key {} --uuid op",
+        env!("CARGO_BIN_EXE_switchboard"),
+        hub.nl,
+        pem.to_str().unwrap()
+    );
+    let mut op = Proc::spawn_program("script", &["-qfec", &console, "/dev/null"], &hub.data_dir());
+    op.expect_line("[status]").await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    ann.say("support", "hello").await;
+    op.expect_line("[ring 1]").await;
+    op.type_raw("/take 1\r").await;
+    op.expect_line("[msg] hello").await;
+    loop {
+        if next_desk_event(&mut ann).await["text"] == notice::JOINED {
+            break;
+        }
+    }
+    // Keys, no Enter: the end user already sees support typing.
+    op.type_raw("Let me").await;
+    assert_eq!(
+        next_desk_event(&mut ann).await,
+        json!({ "type": "typing", "from": "support", "to": "ann", "active": true })
+    );
+    op.type_raw(" look\r").await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&json!(["typing", false])) {
+        let e = next_desk_event(&mut ann).await;
+        seen.push(if e["type"] == "typing" { json!(["typing", e["active"]]) } else { json!(["text", e["text"]]) });
+    }
+    assert!(seen.contains(&json!(["text", "Let me look"])), "{seen:?}");
+    op.type_raw("\x04").await; // Ctrl-D: the console leaves, and gives the terminal back
+    let status = tokio::time::timeout(crate::support::WAIT, op.child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    hub.stop().await;
+}

@@ -218,7 +218,12 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str], dir: &std::path::Path) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        Proc::spawn_program(env!("CARGO_BIN_EXE_switchboard"), args, dir)
+    }
+
+    /// Any program, driven the same way.
+    pub fn spawn_program(program: &str, args: &[&str], dir: &std::path::Path) -> Proc {
+        let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::piped())
@@ -233,6 +238,12 @@ impl Proc {
 
     pub async fn type_line(&mut self, line: &str) {
         self.stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    }
+
+    /// Writes exactly these bytes (keys, for a program on a terminal).
+    pub async fn type_raw(&mut self, keys: &str) {
+        self.stdin.write_all(keys.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
     }
 
     /// Reads lines until one contains `want`, and returns it.
