@@ -380,3 +380,23 @@ async fn on_a_terminal_the_console_says_typing_as_the_keys_come() {
     assert!(status.success());
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn operators_hear_every_service_go_offline_when_the_hub_stops() {
+    let hub = start().await;
+    let mut op = NlRaw::join(&hub, "op").await;
+    let reading = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(c) = op.next().await {
+            seen.push(c);
+        }
+        seen
+    });
+    hub.stop().await;
+    let seen = reading.await.unwrap();
+    let offline: Vec<proto::nlchat::Service> = ["chatos", "chathack", "jpc", "web", "nl"]
+        .iter()
+        .map(|name| proto::nlchat::Service { name: name.to_string(), status: "offline".into() })
+        .collect();
+    assert_eq!(seen, [Command::Status { services: offline }], "then the connection closed");
+}
