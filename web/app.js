@@ -14,6 +14,7 @@ const PROTOCOLS = {
   jpc: 'JPC',
   account: 'account',
   desk: 'desk',
+  peerchat: 'PeerChat',
 };
 
 const state = {
@@ -234,7 +235,7 @@ function renderHeader() {
   const key = state.current;
   if (key === LOBBY) {
     $('room-title').textContent = '# lobby';
-    $('room-subtitle').textContent = 'Everyone on the web, ChatOS and ChatHack';
+    $('room-subtitle').textContent = 'Everyone on the web, ChatOS, ChatHack and the PeerChat mesh';
     $('attach-label').classList.add('disabled');
     $('attach-label').title = 'Images go to a person, not to the lobby';
     $('image-input').disabled = true;

@@ -8,6 +8,7 @@ mod chatos;
 mod chatos_link;
 mod jpc;
 mod nl;
+mod peer;
 mod serve;
 mod term;
 mod whitelist;
@@ -45,6 +46,8 @@ enum Cmd {
     Jpc(jpc::JpcArgs),
     /// An NL Chat operator console for the support desk; `nl server-key` prints the hub's key.
     Nl(nl::NlArgs),
+    /// A PeerChat peer: no server; it joins a mesh of peers, or starts one.
+    Peer(peer::PeerArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
@@ -87,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Chathack(args) => chathack::run(args).await,
             Cmd::Jpc(args) => jpc::run(args).await,
             Cmd::Nl(args) => nl::run(args).await,
+            Cmd::Peer(args) => peer::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Accounts(args) => accounts::run(args),
             Cmd::Whitelist(args) => whitelist::run(args),

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// Seconds a support ring waits for an operator [default: 60].
     #[arg(long, value_name = "SECS")]
     ring_timeout_secs: Option<u64>,
+    /// Where the hub listens as a PeerChat peer, bridging a mesh into the lobby [default: none].
+    #[arg(long, value_name = "HOST:PORT")]
+    peerchat_addr: Option<SocketAddr>,
+    /// A peer of a PeerChat mesh to join through (needs --peerchat-addr).
+    #[arg(long, value_name = "HOST:PORT")]
+    peerchat_join: Option<SocketAddr>,
+    /// The hub's name in the PeerChat mesh [default: switchboard].
+    #[arg(long, value_name = "NAME")]
+    peerchat_name: Option<String>,
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -88,6 +97,9 @@ impl ServeArgs {
             nl_probe_secs,
             nl_probe_grace_secs,
             ring_timeout_secs,
+            peerchat_addr,
+            peerchat_join,
+            peerchat_name,
             data_dir,
             max_string,
             chathack_max,
@@ -109,6 +121,9 @@ impl ServeArgs {
         c.nl_probe_secs = nl_probe_secs.unwrap_or(c.nl_probe_secs);
         c.nl_probe_grace_secs = nl_probe_grace_secs.unwrap_or(c.nl_probe_grace_secs);
         c.ring_timeout_secs = ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
+        c.peerchat_addr = peerchat_addr.or(c.peerchat_addr);
+        c.peerchat_join = peerchat_join.or(c.peerchat_join);
+        c.peerchat_name = peerchat_name.unwrap_or(c.peerchat_name);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
@@ -125,13 +140,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // without println!, which would panic if whoever started the hub closed its stdout.
     let mut out = std::io::stdout().lock();
     let doors = [
-        ("chatos", running.chatos_addr),
-        ("chathack", running.chathack_addr),
-        ("jpc", running.jpc_addr),
-        ("web", running.web_addr),
-        ("nl", running.nl_addr),
+        ("chatos", Some(running.chatos_addr)),
+        ("chathack", Some(running.chathack_addr)),
+        ("jpc", Some(running.jpc_addr)),
+        ("web", Some(running.web_addr)),
+        ("peerchat", running.peerchat_addr),
+        ("nl", Some(running.nl_addr)),
     ];
-    for (door, addr) in doors {
+    for (door, addr) in doors.into_iter().filter_map(|(d, a)| Some((d, a?))) {
         let _ = writeln!(out, "listening {door} {addr}");
     }
     let _ = out.flush();

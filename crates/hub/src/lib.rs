@@ -20,7 +20,7 @@ pub use desk::{notice, SUPPORT};
 pub use filter::WordFilter;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
-pub use names::{fold, valid_name, MAX_NAME};
+pub use names::{fold, valid_name, MAX_NAME, MESH_SUFFIX};
 
 use indexmap::IndexSet;
 use links::{Link, Links, State};
@@ -43,10 +43,13 @@ pub enum Protocol {
     Web,
     /// NL Chat operators: the support desk.
     Nl,
+    /// Peers of a PeerChat mesh, through the hub's own peer: named `NAME@peerchat`.
+    PeerChat,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 5] = [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl];
+    pub const ALL: [Protocol; 6] =
+        [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl, Protocol::PeerChat];
 
     pub fn caps(self) -> Caps {
         match self {
@@ -74,6 +77,7 @@ impl Protocol {
             },
             // Operators only answer the desk; their liveness (probes) is configured.
             Protocol::Nl => Caps::NONE,
+            Protocol::PeerChat => Caps { lobby: true, ..Caps::NONE },
         }
     }
 
@@ -85,6 +89,7 @@ impl Protocol {
             Protocol::Jpc => "jpc",
             Protocol::Web => "web",
             Protocol::Nl => "nl",
+            Protocol::PeerChat => "peerchat",
         }
     }
 
@@ -691,7 +696,13 @@ impl Hub {
     }
 
     fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<(), HubError> {
-        if !valid_name(&name) {
+        let protocol = self.sessions[&session].protocol;
+        let valid = match protocol {
+            // Mesh peers are bridged: `NAME@peerchat`, the only names with an `@`.
+            Protocol::PeerChat => name.strip_suffix(MESH_SUFFIX).is_some_and(valid_name) && name.len() <= MAX_NAME,
+            _ => valid_name(&name),
+        };
+        if !valid {
             return Err(HubError::InvalidName);
         }
         let folded = fold(&name);
@@ -729,11 +740,21 @@ impl Hub {
         Ok(())
     }
 
+    /// A lobby message goes to everyone in the lobby, never back into the PeerChat mesh it
+    /// came from: every mesh peer heard it from its author already.
     fn lobby(&mut self, session: SessionId, me: String, text: String) {
         let text = self.config.word_filter.apply(text);
         self.keep(Kept { sender: me.clone(), recipient: None, image: false, body: text.clone() });
-        let echo = self.sessions[&session].protocol.caps().lobby_echo;
-        let to: Vec<SessionId> = self.lobby.iter().copied().filter(|&id| echo || id != session).collect();
+        let protocol = self.sessions[&session].protocol;
+        let echo = protocol.caps().lobby_echo;
+        let from_mesh = protocol == Protocol::PeerChat;
+        let to: Vec<SessionId> = self
+            .lobby
+            .iter()
+            .copied()
+            .filter(|&id| echo || id != session)
+            .filter(|id| !from_mesh || self.sessions[id].protocol != Protocol::PeerChat)
+            .collect();
         if !to.is_empty() {
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
         }

@@ -3,6 +3,9 @@
 /// The longest name, in bytes.
 pub const MAX_NAME: usize = 64;
 
+/// What the names of PeerChat mesh peers end with in the hub (`ann@peerchat`).
+pub const MESH_SUFFIX: &str = "@peerchat";
+
 /// The form under which names are compared: `Alice` and `alice` are one name.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()

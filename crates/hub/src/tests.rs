@@ -863,3 +863,37 @@ fn an_end_user_who_leaves_ends_its_conversation() {
     assert_eq!(&out[..3], &[ok(again), deliver(op, Event::Closing), Output::Close { session: op }]);
     assert_eq!(t.hub.desk_operators(), 1);
 }
+
+#[test]
+fn a_mesh_message_never_goes_back_into_the_mesh() {
+    let mut t = t();
+    let p1 = t.join(Protocol::PeerChat, "ann@peerchat");
+    let p2 = t.join(Protocol::PeerChat, "bob@peerchat");
+    let os = t.join(Protocol::ChatOs, "os");
+    let web = t.join(Protocol::Web, "web");
+    let from_ann = Event::Lobby { from: "ann@peerchat".into(), text: "hi".into() };
+    assert_eq!(
+        t.cmd(p1, Command::Lobby { sender: "ann@peerchat".into(), text: "hi".into() }),
+        vec![ok(p1), Output::Broadcast { to: vec![os, web], event: from_ann }]
+    );
+    let from_os = Event::Lobby { from: "os".into(), text: "yo".into() };
+    assert_eq!(
+        t.cmd(os, Command::Lobby { sender: "os".into(), text: "yo".into() }),
+        vec![ok(os), Output::Broadcast { to: vec![p1, p2, web], event: from_os }]
+    );
+    // Only mesh peers carry an `@`, and only with the mesh's suffix.
+    let s = t.connect();
+    assert_eq!(
+        t.cmd(s, Command::Login { name: "x@peerchat".into(), verified: false }),
+        vec![err(s, HubError::InvalidName)]
+    );
+    let m = t.connect_as(Protocol::PeerChat, HOME);
+    assert_eq!(
+        t.cmd(m, Command::Login { name: "x@elsewhere".into(), verified: false }),
+        vec![err(m, HubError::InvalidName)]
+    );
+    assert_eq!(
+        t.cmd(m, Command::Login { name: "two words@peerchat".into(), verified: false }),
+        vec![err(m, HubError::InvalidName)]
+    );
+}

@@ -11,6 +11,7 @@ mod cursor;
 pub mod jpc;
 pub mod line;
 pub mod nlchat;
+pub mod peerchat;
 pub mod web;
 
 pub use cursor::DecodeError;

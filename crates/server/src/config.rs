@@ -43,6 +43,12 @@ pub struct Config {
     pub nl_probe_grace_secs: u64,
     /// Seconds a support ring waits for an operator to answer.
     pub ring_timeout_secs: u64,
+    /// Where the hub listens as a PeerChat peer; none (no bridge) by default.
+    pub peerchat_addr: Option<SocketAddr>,
+    /// A peer of a PeerChat mesh to join through (needs `peerchat_addr`).
+    pub peerchat_join: Option<SocketAddr>,
+    /// The hub's name in the mesh.
+    pub peerchat_name: String,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
@@ -74,6 +80,9 @@ impl Default for Config {
             nl_probe_secs: 7,
             nl_probe_grace_secs: 3,
             ring_timeout_secs: 60,
+            peerchat_addr: None,
+            peerchat_join: None,
+            peerchat_name: "switchboard".into(),
             data_dir: PathBuf::from("switchboard-data"),
             max_string: proto::chatos::DEFAULT_MAX_STRING,
             chathack_max: proto::chathack::DEFAULT_MAX,

@@ -43,6 +43,8 @@ pub(crate) enum Act {
     Later(Later),
     /// Write these last words, after what is queued, and close (a refused JPC HELLO).
     Refuse(Bytes),
+    /// Close once what is queued is written (a PeerChat `leave`).
+    Leave,
     /// The hub task is gone: the server is stopping.
     Stop,
 }
@@ -72,6 +74,15 @@ pub(crate) trait Door: Send + 'static {
     fn outgoing(&mut self, bytes: Bytes) -> Bytes {
         bytes
     }
+
+    /// What the connection says first, before reading anything (a PeerChat `join` on a
+    /// connection the hub made).
+    fn greeting(&self) -> Option<Bytes> {
+        None
+    }
+
+    /// The connection is over.
+    fn closed(&mut self, _session: SessionId, _shared: &Shared) {}
 }
 
 /// How a connection's task ended.
@@ -126,6 +137,22 @@ pub(crate) fn serve<D: Door>(
         later: None,
     };
     d.post(connected);
+    if let Some(bytes) = d.door.greeting() {
+        let greeting = HubMsg::Write { session, bytes };
+        match d.later.take() {
+            None => d.post(greeting),
+            // The hub's queue was full: the greeting follows `Connected` once that is in.
+            Some(connecting) => {
+                let hub = d.shared.hub.clone();
+                d.later = Some(Box::pin(async move {
+                    match connecting.await {
+                        Act::Stop => Act::Stop,
+                        act => hub.send(greeting).await.map_or(Act::Stop, |()| act),
+                    }
+                }));
+            }
+        }
+    }
     async move {
         let end = d.run().await;
         if let Some(wait) = d.finish(end) {
@@ -157,7 +184,8 @@ impl<D: Door> Driver<D> {
     /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
     /// for room in the hub's queue, if there is none now.
     fn finish(self, end: End) -> Option<Later> {
-        let Driver { session, stream, rbuf, shared, .. } = self;
+        let Driver { session, stream, rbuf, shared, mut door, .. } = self;
+        door.closed(session, &shared);
         if let End::Park(link) = end {
             debug!(session = session.0, link = link.0, door = D::NAME, "connection becomes a private link end");
             shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
@@ -291,6 +319,10 @@ impl<D: Door> Driver<D> {
             Act::Later(later) => self.later = Some(later),
             Act::Refuse(last_words) => {
                 self.post(HubMsg::Hangup { session, last_words: Some(last_words) });
+                self.hung_up = true;
+            }
+            Act::Leave => {
+                self.post(HubMsg::Hangup { session, last_words: None });
                 self.hung_up = true;
             }
             Act::Stop => self.hung_up = true,

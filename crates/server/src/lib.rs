@@ -12,6 +12,7 @@ mod keeper;
 pub mod metrics;
 mod nl;
 mod outbox;
+mod peerchat;
 mod relay;
 mod router;
 mod web;
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     /// The server's NL Chat key pair.
     pub nl_key: Arc<proto::nlchat::crypto::rsa::RsaPrivateKey>,
+    /// The PeerChat mesh the hub's peer is in.
+    pub mesh: peerchat::Mesh,
     next_session: AtomicU64,
 }
 
@@ -69,6 +72,8 @@ pub struct Running {
     pub web_addr: SocketAddr,
     /// Where the NL Chat front door listens.
     pub nl_addr: SocketAddr,
+    /// Where the hub listens as a PeerChat peer, if it does.
+    pub peerchat_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -107,6 +112,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the NL Chat front door to {}", config.nl_addr))?;
     let nl_addr = nl_listener.local_addr()?;
+    if config.peerchat_join.is_some() && config.peerchat_addr.is_none() {
+        anyhow::bail!("joining a PeerChat mesh (peerchat_join) needs a port to listen on (peerchat_addr)");
+    }
+    let peerchat = match config.peerchat_addr {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("binding the PeerChat peer to {addr}"))?)
+        }
+        None => None,
+    };
+    let peerchat_addr = peerchat.as_ref().map(TcpListener::local_addr).transpose()?;
+    let mut config = config;
+    // The port the hub's peer announces is the one it got.
+    config.peerchat_addr = peerchat_addr;
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let word_filter = match &config.word_filter {
@@ -129,11 +147,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         relays: Arc::default(),
         metrics: Arc::default(),
         nl_key: Arc::new(nl_key),
+        mesh: peerchat::Mesh::default(),
         next_session: AtomicU64::new(0),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
-    let listeners = vec![
+    let mut listeners = vec![
         tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared| {
             let door = chatos::ChatOs::new(&shared);
             conn::serve(stream, peer, shared, door)
@@ -153,6 +172,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(web::serve(web, shared.clone())),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
+    if let Some(listener) = peerchat {
+        let join = shared.config.peerchat_join;
+        listeners.push(tokio::spawn(accept_loop(listener, shared.clone(), "peerchat", |stream, peer, shared| {
+            let door = peerchat::PeerDoor::new(&shared, peer.ip(), false, false);
+            conn::serve(stream, peer, shared, door)
+        })));
+        listeners.push(tokio::spawn(peerchat::bridge(shared.clone(), join)));
+    }
     tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, %nl_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running {
         chatos_addr,
@@ -160,6 +187,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         jpc_addr,
         web_addr,
         nl_addr,
+        peerchat_addr,
         metrics: shared.metrics.clone(),
         shared,
         listeners,

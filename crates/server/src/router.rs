@@ -7,7 +7,7 @@ use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chathack, chatos, jpc, nl, web, Shared};
+use crate::{chathack, chatos, jpc, nl, peerchat, web, Shared};
 use bytes::Bytes;
 use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
 use rustc_hash::FxHashMap;
@@ -22,11 +22,14 @@ const TICK: Duration = Duration::from_millis(250);
 /// How many queued inputs the hub task takes before it looks at the clock and its tick again.
 const BATCH: usize = 512;
 
-/// The hub's services, as the desk's `status` lists them: every front door.
-const SERVICES: [&str; 5] = ["chatos", "chathack", "jpc", "web", "nl"];
-
-fn services(up: bool) -> Input {
-    Input::Services { services: SERVICES.iter().map(|s| (s.to_string(), up)).collect() }
+/// The hub's services, as the desk's `status` lists them: every front door, and the
+/// PeerChat bridge if there is one.
+fn services(config: &crate::Config, up: bool) -> Input {
+    let mut names = vec!["chatos", "chathack", "jpc", "web", "nl"];
+    if config.peerchat_addr.is_some() {
+        names.push("peerchat");
+    }
+    Input::Services { services: names.into_iter().map(|s| (s.to_string(), up)).collect() }
 }
 
 /// What a connection tells the hub task.
@@ -88,6 +91,7 @@ struct Conn {
 
 pub(crate) struct Router {
     hub: Hub,
+    config: crate::Config,
     conns: FxHashMap<SessionId, Conn>,
     relays: Arc<Relays>,
     metrics: Arc<Metrics>,
@@ -115,6 +119,7 @@ impl Router {
             relays: shared.relays.clone(),
             metrics: shared.metrics.clone(),
             outbound_limit: shared.config.outbound_limit,
+            config: shared.config.clone(),
             keeper,
             store: shared.store.clone(),
             to_hub: shared.hub.clone(),
@@ -127,7 +132,7 @@ impl Router {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>) {
-        self.step(Instant::now(), services(true));
+        self.step(Instant::now(), services(&self.config, true));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -314,7 +319,7 @@ impl Router {
 
     fn shutdown(mut self) {
         // Operators hear that every service goes down, before their connections close.
-        self.step(Instant::now(), services(false));
+        self.step(Instant::now(), services(&self.config, false));
         for (_, c) in self.conns.drain() {
             if let Ok(Some(w)) = c.outbox.push(Out::Close, usize::MAX) {
                 w.wake();
@@ -336,7 +341,7 @@ fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) ->
         Protocol::ChatHack => chathack::encode_reply(kind, result),
         Protocol::Jpc => jpc::encode_reply(result),
         Protocol::Web => Some(web::encode_reply(result)),
-        Protocol::Nl => None, // operators get no answers, only events
+        Protocol::Nl | Protocol::PeerChat => None, // no answers in these protocols
     }
 }
 
@@ -348,5 +353,6 @@ fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
         Protocol::Jpc => jpc::encode_event(event),
         Protocol::Web => web::encode_event(event),
         Protocol::Nl => nl::encode_event(event),
+        Protocol::PeerChat => peerchat::encode_event(event),
     }
 }

@@ -13,6 +13,7 @@ mod jpc;
 mod jpc_client;
 mod nl;
 mod offline;
+mod peer;
 mod reserved;
 mod serve;
 mod support;

@@ -27,6 +27,7 @@ pub struct Hub {
     pub jpc: SocketAddr,
     pub web: SocketAddr,
     pub nl: SocketAddr,
+    pub peerchat: Option<SocketAddr>,
     dir: tempfile::TempDir,
 }
 
@@ -80,6 +81,7 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
         jpc: running.jpc_addr,
         web: running.web_addr,
         nl: running.nl_addr,
+        peerchat: running.peerchat_addr,
         running: Some(running),
         dir,
     }

@@ -1,0 +1,214 @@
+//! The hub as a PeerChat peer. It listens on `peerchat_addr` and, with `peerchat_join`, joins
+//! a mesh through one of its peers, asks `who`, and joins every peer listed. Each mesh peer
+//! it is connected to is one hub session named `NAME@peerchat`, in the lobby: its messages
+//! reach the lobby, and lobby messages from elsewhere reach it as `message`s prefixed with
+//! their author. The hub never sends a mesh message back into the mesh (every peer heard it
+//! from its author): the hub keeps mesh sessions out of the broadcast of a mesh message.
+
+use crate::conn::{Act, Door};
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Command, Event, Protocol, SessionId, MAX_NAME, MESH_SUFFIX};
+use proto::peerchat::{Codec, Info, Item, Message, PeerAddr, DEFAULT_ZIP};
+use proto::DecodeError;
+use rustc_hash::FxHashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// The mesh as the hub's peer knows it: where each joined peer listens, and a way to ask
+/// for a connection to a peer a `who-reply` named.
+#[derive(Default)]
+pub(crate) struct Mesh {
+    peers: Mutex<FxHashMap<SessionId, (IpAddr, u16)>>,
+    connect: Mutex<Option<mpsc::UnboundedSender<SocketAddr>>>,
+}
+
+impl Mesh {
+    fn others(&self, asker: SessionId) -> Vec<PeerAddr> {
+        let peers = self.peers.lock().expect("mesh lock");
+        let mut list: Vec<(IpAddr, u16)> = peers.iter().filter(|(&id, _)| id != asker).map(|(_, &a)| a).collect();
+        list.sort();
+        list.into_iter().map(|(ip, port)| PeerAddr { ip: ip.to_string(), port }).collect()
+    }
+
+    fn knows(&self, target: SocketAddr) -> bool {
+        self.peers.lock().expect("mesh lock").values().any(|&(ip, port)| (ip, port) == (target.ip(), target.port()))
+    }
+}
+
+/// A mesh peer's name in the hub: spaces and what a name may not hold become `_`, and the
+/// whole fits a name with the mesh's suffix.
+pub(crate) fn hub_name(peer: &str) -> String {
+    let mut name: String =
+        peer.chars().map(|c| if c.is_whitespace() || c.is_control() || c == '@' { '_' } else { c }).collect();
+    if name.is_empty() {
+        name.push_str("peer");
+    }
+    let room = MAX_NAME - MESH_SUFFIX.len();
+    while name.len() > room {
+        name.pop();
+    }
+    name + MESH_SUFFIX
+}
+
+/// The PeerChat side of one mesh connection.
+pub(crate) struct PeerDoor {
+    codec: Codec,
+    me: Info,
+    /// The hub made this connection: it sends `join` first.
+    outgoing: bool,
+    /// Ask `who` once joined (the connection made through `peerchat_join`).
+    ask_who: bool,
+    /// The peer's name in the hub, once it joined.
+    name: Option<String>,
+    /// A second act for the same message, done before decoding more.
+    pending: Option<Act>,
+    /// The peer's address, as the socket sees it.
+    origin: IpAddr,
+}
+
+impl PeerDoor {
+    pub fn new(shared: &Shared, origin: IpAddr, outgoing: bool, ask_who: bool) -> Self {
+        let port = shared.config.peerchat_addr.map_or(0, |a| a.port());
+        let me = Info { name: shared.config.peerchat_name.clone(), age: 0, zip: DEFAULT_ZIP.into(), port };
+        let origin = origin.to_canonical();
+        PeerDoor { codec: Codec::default(), me, outgoing, ask_who, name: None, pending: None, origin }
+    }
+
+    fn joined(&mut self, session: SessionId, shared: &Shared, info: Info) -> Act {
+        if self.name.is_some() {
+            return Act::Nothing; // a second join on one connection changes nothing
+        }
+        let name = hub_name(&info.name);
+        shared.mesh.peers.lock().expect("mesh lock").insert(session, (self.origin, info.port));
+        debug!(session = session.0, %name, port = info.port, "peerchat: joined");
+        self.name = Some(name.clone());
+        Act::Hub(Command::Login { name, verified: false })
+    }
+}
+
+impl Door for PeerDoor {
+    const PROTOCOL: Protocol = Protocol::PeerChat;
+    const NAME: &'static str = "peerchat";
+
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError> {
+        if let Some(act) = self.pending.take() {
+            return Ok(Some(act));
+        }
+        let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
+        let message = match item {
+            Item::Message(m) => m,
+            Item::Ignored(why) => {
+                debug!(session = session.0, why, "peerchat: ignored a line");
+                return Ok(Some(Act::Nothing));
+            }
+        };
+        Ok(Some(match message {
+            Message::Join(info) => {
+                let login = self.joined(session, shared, info);
+                self.pending = Some(login);
+                Act::Reply(Message::JoinReply(self.me.clone()).to_line().into())
+            }
+            Message::JoinReply(info) if self.outgoing => {
+                let login = self.joined(session, shared, info);
+                if std::mem::take(&mut self.ask_who) {
+                    self.pending = Some(Act::Reply(Message::Who.to_line().into()));
+                }
+                login
+            }
+            Message::JoinReply(_) => Act::Nothing,
+            Message::Who => Act::Reply(Message::WhoReply(shared.mesh.others(session)).to_line().into()),
+            Message::WhoReply(peers) => {
+                if let Some(connect) = shared.mesh.connect.lock().expect("mesh lock").as_ref() {
+                    for p in peers {
+                        if let Ok(ip) = p.ip.parse::<IpAddr>() {
+                            let _ = connect.send(SocketAddr::new(ip.to_canonical(), p.port));
+                        }
+                    }
+                }
+                Act::Nothing
+            }
+            Message::Leave => Act::Leave,
+            Message::Message(text) => match &self.name {
+                Some(name) => Act::Hub(Command::Lobby { sender: name.clone(), text }),
+                None => Act::Nothing, // from a peer that never said who it is
+            },
+        }))
+    }
+
+    fn greeting(&self) -> Option<Bytes> {
+        self.outgoing.then(|| Message::Join(self.me.clone()).to_line().into())
+    }
+
+    fn closed(&mut self, session: SessionId, shared: &Shared) {
+        shared.mesh.peers.lock().expect("mesh lock").remove(&session);
+    }
+}
+
+/// A lobby message as a mesh `message`, prefixed with its author.
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    match event {
+        Event::Lobby { from, text } => Some(Message::Message(format!("{from}: {text}")).to_line().into()),
+        _ => None,
+    }
+}
+
+/// Connects to the peers `who-reply`s name, and first to `join`, if given; runs until the
+/// server stops.
+pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    *shared.mesh.connect.lock().expect("mesh lock") = Some(tx);
+    let own_port = shared.config.peerchat_addr.map(|a| a.port());
+    if let Some(target) = join {
+        match TcpStream::connect(target).await {
+            Ok(stream) => {
+                info!(%target, "peerchat: joining the mesh");
+                spawn_peer(stream, target, &shared, true);
+            }
+            Err(e) => warn!(%target, error = %e, "peerchat: cannot join the mesh"),
+        }
+    }
+    while let Some(target) = rx.recv().await {
+        let is_me = Some(target.port()) == own_port && (target.ip().is_loopback() || target.ip().is_unspecified());
+        if is_me || shared.mesh.knows(target) {
+            continue;
+        }
+        match TcpStream::connect(target).await {
+            Ok(stream) => spawn_peer(stream, target, &shared, false),
+            Err(e) => warn!(%target, error = %e, "peerchat: cannot reach a listed peer"),
+        }
+    }
+}
+
+fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_who: bool) {
+    let _ = stream.set_nodelay(true);
+    crate::metrics::Metrics::inc(&shared.metrics.open);
+    let door = PeerDoor::new(shared, target.ip(), true, ask_who);
+    tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mesh_names_fit_the_hub() {
+        assert_eq!(hub_name("Bob"), "Bob@peerchat");
+        assert_eq!(hub_name("Bob Smith@home\n"), "Bob_Smith_home_@peerchat");
+        assert_eq!(hub_name(""), "peer@peerchat");
+        let long = hub_name(&"é".repeat(60));
+        assert!(
+            long.len() <= MAX_NAME
+                && long.ends_with(MESH_SUFFIX)
+                && hub::valid_name(long.strip_suffix(MESH_SUFFIX).unwrap())
+        );
+    }
+}
