@@ -164,15 +164,25 @@ async fn the_hub_bridges_a_mesh_into_its_lobby_both_ways_and_never_echoes_it_bac
 
     let mut os = crate::support::Raw::login(hub.chatos, "os").await;
     let mut web = crate::web::Web::sign_in(&hub, "wendy").await;
-    let (_, users) = web.get("/api/users").await;
-    let mesh: Vec<&str> = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["protocol"] == "peerchat")
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(mesh, ["ann@peerchat", "bob@peerchat"], "mesh peers are online, one name each");
+    // Bob printed his join as soon as the hub's reached him; the hub takes him in when his
+    // join-reply reaches it, a moment later.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, users) = web.get("/api/users").await;
+        let mut mesh: Vec<String> = users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["protocol"] == "peerchat")
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect();
+        mesh.sort();
+        if mesh == ["ann@peerchat", "bob@peerchat"] {
+            break; // mesh peers are online, one name each
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the mesh in the hub: {mesh:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Mesh to lobby.
     ann.type_line("hello from the mesh").await;
