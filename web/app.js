@@ -101,7 +101,8 @@ async function open(key, name) {
 }
 
 // The support desk: a conversation with `support`, answered by an NL Chat operator.
-function contactSupport() {
+async function contactSupport() {
+  await refreshUsers(); // whether an operator is there now
   open(SUPPORT, SUPPORT);
 }
 
@@ -317,7 +318,9 @@ function onEvent(e) {
       break;
     }
     case 'presence':
-      if (e.online) {
+      if (e.name === SUPPORT) {
+        state.users.set(SUPPORT, { name: SUPPORT, protocol: 'desk', online: e.online });
+      } else if (e.online) {
         state.users.set(fold(e.name), { name: e.name, protocol: e.protocol, online: true });
       } else {
         refreshUsers();

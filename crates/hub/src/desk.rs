@@ -88,6 +88,9 @@ impl Hub {
                     self.close(id, Event::Closing);
                 }
                 self.desk.operators.insert(session, Operator { uuid, user: None });
+                if self.desk.operators.len() == 1 {
+                    self.presence(SUPPORT.into(), Protocol::Nl, true); // the desk opens
+                }
                 self.deliver(session, Event::ServerOnline);
             }
         }
@@ -232,6 +235,9 @@ impl Hub {
                 self.end_conversation(session, &user, notice::LEFT);
             }
             self.desk.operators.swap_remove(&session);
+            if self.desk.operators.is_empty() {
+                self.presence(SUPPORT.into(), Protocol::Nl, false); // the desk closes
+            }
             return;
         }
         let Some(name) = name else { return };

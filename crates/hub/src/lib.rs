@@ -792,8 +792,9 @@ impl Hub {
         Ok(())
     }
 
-    /// Tells the watchers that `name` came or went.
-    fn presence(&mut self, name: String, protocol: Protocol, online: bool) {
+    /// Tells the watchers that `name` came or went (`support` with protocol `Nl`: the desk
+    /// opened or closed).
+    pub(crate) fn presence(&mut self, name: String, protocol: Protocol, online: bool) {
         if !self.watchers.is_empty() {
             let to = self.watchers.iter().copied().collect();
             self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, protocol, online } });

@@ -4,11 +4,9 @@
 //! receives it as a type-1 TELL. A screenshot of the chat is kept under
 //! `target/test-artifacts/`.
 
-use crate::jpc::{Jpc, LINDSAY};
-use crate::support::{start_prepared, WAIT};
-use base64::Engine;
+use crate::jpc::LINDSAY;
+use crate::support::{start_prepared, Proc, WAIT};
 use fantoccini::{Client, ClientBuilder, Locator};
-use proto::jpc::{Message as JpcMessage, IMAGE};
 use proto::nlchat::{ChatState, Command as Nl, Io};
 use serde_json::json;
 use std::path::PathBuf;
@@ -138,7 +136,14 @@ fn artifact(name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     let hub = start_prepared(|s| s.whitelist_add("lindsay", LINDSAY).unwrap(), |c| c.web_max_image = 2000).await;
-    let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
+    // Lindsay is a real `switchboard jpc` device client: it keeps its heartbeats going however
+    // long the browser takes, and saves the images it gets.
+    let downloads = tempfile::tempdir().unwrap();
+    let jpc_addr = hub.jpc.to_string();
+    let mac = store::format_mac(LINDSAY);
+    let dl = downloads.path().to_str().unwrap().to_owned();
+    let mut lindsay = Proc::spawn(&["jpc", "--addr", &jpc_addr, "--mac", &mac, "--downloads", &dl], downloads.path());
+    lindsay.expect_line("[jpc] connected").await;
     let driver = chromedriver().await;
     let page = format!("http://{}/", hub.web);
     let ann = browser(&driver, &page).await;
@@ -179,27 +184,19 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     click(&ann, "#send").await;
     shows_message(&bob, "sure").await;
 
-    // Ann sends an image to the JPC device: it gets a type-1 TELL with the file's bytes.
+    // Ann sends an image to the JPC device: it gets a type-1 TELL and saves the file's bytes.
     click(&ann, "#online button[data-person='lindsay']").await;
     text_contains(&ann, "#room-subtitle", "JPC").await;
     write(&ann, "a picture for you").await;
+    lindsay.expect_line("[tell] ann: a picture for you").await;
     find(&ann, "#image-input").await.send_keys(IMAGE_FIXTURE).await.unwrap();
+    let saved = lindsay.expect_line("[image] ann: saved as").await;
+    let path = saved.split("saved as ").nth(1).unwrap().split(" (").next().unwrap();
     let bytes = std::fs::read(IMAGE_FIXTURE).unwrap();
-    let image = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    let text = JpcMessage::Tell {
-        sender: "ann".into(),
-        recipient: "lindsay".into(),
-        kind: proto::jpc::TEXT,
-        message: "a picture for you".into(),
-    };
-    assert_eq!(lindsay.next_not_heartbeat().await, Some(text));
-    let tell = JpcMessage::Tell { sender: "ann".into(), recipient: "lindsay".into(), kind: IMAGE, message: image };
-    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    assert_eq!(std::fs::read(downloads.path().join(path)).unwrap(), bytes, "the device has the very file");
     // Ann's page shows it inline; the device answers.
     find(&ann, "#messages img.inline-image").await;
-    lindsay
-        .send(&JpcMessage::Send { recipient: "ann".into(), kind: proto::jpc::TEXT, message: "got it, thanks".into() })
-        .await;
+    lindsay.type_line("@ann got it, thanks").await;
     shows_message(&ann, "got it, thanks").await;
 
     // An image over the limit is refused, and the page says so.

@@ -400,3 +400,20 @@ async fn operators_hear_every_service_go_offline_when_the_hub_stops() {
         .collect();
     assert_eq!(seen, [Command::Status { services: offline }], "then the connection closed");
 }
+
+#[tokio::test]
+async fn the_web_hears_when_the_desk_opens_and_closes() {
+    let hub = start().await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    let mut op = NlRaw::join(&hub, "op").await;
+    assert_eq!(ann.event().await, json!({ "type": "presence", "name": "support", "protocol": "desk", "online": true }));
+    let _second = NlRaw::join(&hub, "op2").await; // the desk was open already: nothing new
+    op.send(&Command::Disconnect { uuid: "op".into() }).await;
+    assert_eq!(op.next().await, None);
+    drop(_second);
+    assert_eq!(
+        ann.event().await,
+        json!({ "type": "presence", "name": "support", "protocol": "desk", "online": false })
+    );
+    hub.stop().await;
+}

@@ -71,7 +71,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             ServerEvent::Typing { from: from.clone(), to: to.clone(), active: *active }
         }
         Event::Presence { name, protocol, online } => {
-            ServerEvent::Presence { name: name.clone(), protocol: protocol.name().into(), online: *online }
+            // The desk is `support`, with protocol `desk`, as in the list of users.
+            let protocol = if *protocol == hub::Protocol::Nl { "desk" } else { protocol.name() };
+            ServerEvent::Presence { name: name.clone(), protocol: protocol.into(), online: *online }
         }
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
         _ => return None,
