@@ -22,36 +22,54 @@ use tracing::{debug, info, warn};
 /// for a connection to a peer a `who-reply` named.
 #[derive(Default)]
 pub(crate) struct Mesh {
-    peers: Mutex<FxHashMap<SessionId, (IpAddr, u16)>>,
+    /// Where each joined peer listens, and its name in the hub.
+    peers: Mutex<FxHashMap<SessionId, (IpAddr, u16, String)>>,
     connect: Mutex<Option<mpsc::UnboundedSender<SocketAddr>>>,
 }
 
 impl Mesh {
     fn others(&self, asker: SessionId) -> Vec<PeerAddr> {
         let peers = self.peers.lock().expect("mesh lock");
-        let mut list: Vec<(IpAddr, u16)> = peers.iter().filter(|(&id, _)| id != asker).map(|(_, &a)| a).collect();
+        let mut list: Vec<(IpAddr, u16)> =
+            peers.iter().filter(|(&id, _)| id != asker).map(|(_, (ip, port, _))| (*ip, *port)).collect();
         list.sort();
         list.into_iter().map(|(ip, port)| PeerAddr { ip: ip.to_string(), port }).collect()
     }
 
     fn knows(&self, target: SocketAddr) -> bool {
-        self.peers.lock().expect("mesh lock").values().any(|&(ip, port)| (ip, port) == (target.ip(), target.port()))
+        self.peers.lock().expect("mesh lock").values().any(|(ip, port, _)| (*ip, *port) == (target.ip(), target.port()))
+    }
+
+    /// Takes a name for a peer: `NAME@peerchat`, or `NAME-2@peerchat`... when two peers of the
+    /// mesh share a name.
+    fn enter(&self, session: SessionId, origin: IpAddr, port: u16, peer_name: &str) -> String {
+        let mut peers = self.peers.lock().expect("mesh lock");
+        let taken = |name: &str| peers.values().any(|(_, _, n)| hub::fold(n) == hub::fold(name));
+        let mut name = hub_name(peer_name, "");
+        let mut n = 1;
+        while taken(&name) {
+            n += 1;
+            name = hub_name(peer_name, &format!("-{n}"));
+        }
+        peers.insert(session, (origin, port, name.clone()));
+        name
     }
 }
 
 /// A mesh peer's name in the hub: spaces and what a name may not hold become `_`, and the
 /// whole fits a name with the mesh's suffix.
-pub(crate) fn hub_name(peer: &str) -> String {
+/// `tag` tells two peers of one name apart.
+pub(crate) fn hub_name(peer: &str, tag: &str) -> String {
     let mut name: String =
         peer.chars().map(|c| if c.is_whitespace() || c.is_control() || c == '@' { '_' } else { c }).collect();
     if name.is_empty() {
         name.push_str("peer");
     }
-    let room = MAX_NAME - MESH_SUFFIX.len();
+    let room = MAX_NAME - MESH_SUFFIX.len() - tag.len();
     while name.len() > room {
         name.pop();
     }
-    name + MESH_SUFFIX
+    name + tag + MESH_SUFFIX
 }
 
 /// The PeerChat side of one mesh connection.
@@ -82,8 +100,7 @@ impl PeerDoor {
         if self.name.is_some() {
             return Act::Nothing; // a second join on one connection changes nothing
         }
-        let name = hub_name(&info.name);
-        shared.mesh.peers.lock().expect("mesh lock").insert(session, (self.origin, info.port));
+        let name = shared.mesh.enter(session, self.origin, info.port, &info.name);
         debug!(session = session.0, %name, port = info.port, "peerchat: joined");
         self.name = Some(name.clone());
         Act::Hub(Command::Login { name, verified: false })
@@ -200,11 +217,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_peers_of_one_name_get_two_names() {
+        let mesh = Mesh::default();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        assert_eq!(mesh.enter(SessionId(1), ip, 1, "ann"), "ann@peerchat");
+        assert_eq!(mesh.enter(SessionId(2), ip, 2, "Ann"), "Ann-2@peerchat");
+        mesh.peers.lock().unwrap().remove(&SessionId(1));
+        assert_eq!(mesh.enter(SessionId(3), ip, 3, "ann"), "ann@peerchat");
+    }
+
+    #[test]
     fn mesh_names_fit_the_hub() {
-        assert_eq!(hub_name("Bob"), "Bob@peerchat");
-        assert_eq!(hub_name("Bob Smith@home\n"), "Bob_Smith_home_@peerchat");
-        assert_eq!(hub_name(""), "peer@peerchat");
-        let long = hub_name(&"é".repeat(60));
+        assert_eq!(hub_name("Bob", ""), "Bob@peerchat");
+        assert_eq!(hub_name("Bob Smith@home\n", ""), "Bob_Smith_home_@peerchat");
+        assert_eq!(hub_name("", ""), "peer@peerchat");
+        assert_eq!(hub_name("Bob", "-2"), "Bob-2@peerchat");
+        let long = hub_name(&"é".repeat(60), "-10");
         assert!(
             long.len() <= MAX_NAME
                 && long.ends_with(MESH_SUFFIX)
