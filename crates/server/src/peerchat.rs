@@ -156,7 +156,10 @@ impl Door for PeerDoor {
             Message::Leave => Act::Leave,
             Message::Message(text) => match &self.name {
                 Some(name) => Act::Hub(Command::Lobby { sender: name.clone(), text }),
-                None => Act::Nothing, // from a peer that never said who it is
+                None => {
+                    debug!(session = session.0, "peerchat: a message before any join, dropped");
+                    Act::Nothing
+                }
             },
         }))
     }
