@@ -56,6 +56,9 @@ function sameMessage(a, b) {
 function receive(message) {
   const [key, name] = roomOf(message);
   const r = room(key, name);
+  // What came while no page was open is sent again when one opens: it may be in the
+  // history already.
+  if (message.replayed && r.messages.concat(r.pending).some((m) => sameMessage(m, message))) return;
   if (!r.loaded) {
     r.pending.push(message);
   } else {
@@ -307,6 +310,7 @@ function onEvent(e) {
       receive(e);
       break;
     case 'typing': {
+      if (e.replayed) break; // old news
       const key = fold(e.from);
       clearTimeout(state.typing.get(key));
       if (e.active) {

@@ -46,12 +46,17 @@ impl Hub {
 
     /// The store handed back what was queued for `session`'s name: delivered now, or, if the
     /// session left meanwhile, given back to the queue.
+    /// Messages that arrived for the session meanwhile follow.
     pub(crate) fn offline(&mut self, session: SessionId, queued: Vec<Queued>) {
         let name = self.sessions.get(&session).and_then(|s| s.name.clone());
         match name {
             Some(name) => {
+                let held = self.sessions.get_mut(&session).and_then(|s| s.held.take()).unwrap_or_default();
                 for q in queued {
                     self.deliver(session, q.kept.event(name.clone()));
+                }
+                for event in held {
+                    self.deliver(session, event);
                 }
             }
             None if !queued.is_empty() => {

@@ -508,6 +508,9 @@ struct Session {
     /// When the session last sent a command, and was last pinged (for liveness).
     last_heard: Instant,
     last_ping: Instant,
+    /// While what was queued for the session's name is being fetched, the messages that
+    /// arrive for it wait here, so that they come after the older ones.
+    held: Option<Vec<Event>>,
 }
 
 pub struct Hub {
@@ -591,8 +594,10 @@ impl Hub {
         self.now = now;
         match input {
             Input::Connected { session, protocol, origin } => {
-                self.sessions
-                    .insert(session, Session { protocol, name: None, origin, last_heard: now, last_ping: now });
+                self.sessions.insert(
+                    session,
+                    Session { protocol, name: None, origin, last_heard: now, last_ping: now, held: None },
+                );
                 if self.liveness(protocol).is_some() {
                     self.live.insert(session);
                 }
@@ -684,6 +689,12 @@ impl Hub {
     }
 
     fn deliver(&mut self, to: SessionId, event: Event) {
+        if let Some(held) = self.sessions.get_mut(&to).and_then(|s| s.held.as_mut()) {
+            if matches!(event, Event::Direct { .. } | Event::Image { .. }) {
+                held.push(event);
+                return;
+            }
+        }
         self.out.push_back(Output::Deliver { to, event });
     }
 
@@ -735,6 +746,7 @@ impl Hub {
         }
         // A reserved name may have messages waiting: after the login's answer, they follow.
         if verified && (caps.direct || caps.images) {
+            self.sessions.get_mut(&session).expect("caller checked").held = Some(Vec::new());
             self.out.push_back(Output::FetchOffline { session, name, images: caps.images });
         }
         Ok(())

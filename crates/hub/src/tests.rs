@@ -57,6 +57,8 @@ impl T {
     fn login_jpc(&mut self, name: &str) -> SessionId {
         let s = self.connect_as(Protocol::Jpc, HOME);
         assert_eq!(self.cmd(s, Command::Login { name: name.into(), verified: true }), vec![ok(s)]);
+        // Nothing was queued for it (the store's answer to FetchOffline).
+        assert_eq!(self.input(Input::Offline { session: s, queued: vec![] }), vec![]);
         s
     }
 
@@ -604,10 +606,13 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "ghost".into(), text: "x".into() });
     assert_eq!(out, vec![err(a, HubError::Unreachable)]);
 
-    // Lindsay logs in: what was queued is fetched, then delivered.
+    // Lindsay logs in: what was queued is fetched, then delivered, and what came for her
+    // meanwhile after it.
     let dev = t.connect_as(Protocol::Jpc, HOME);
     let out = t.cmd_all(dev, Command::Login { name: "Lindsay".into(), verified: true });
     assert_eq!(out, vec![ok(dev), Output::FetchOffline { session: dev, name: "Lindsay".into(), images: true }]);
+    let meanwhile = Command::Direct { sender: None, to: "lindsay".into(), text: "now".into() };
+    assert_eq!(t.cmd(a, meanwhile), vec![ok(a)], "held");
     let queued = vec![
         Queued { id: 7, kept: kept("a", Some("lindsay"), false, "later") },
         Queued { id: 9, kept: kept("b", Some("lindsay"), true, "aGk=") },
@@ -617,7 +622,14 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
         vec![
             deliver(dev, Event::Direct { from: "a".into(), to: "Lindsay".into(), text: "later".into() }),
             deliver(dev, Event::Image { from: "b".into(), to: "Lindsay".into(), data: "aGk=".into() }),
+            deliver(dev, Event::Direct { from: "a".into(), to: "Lindsay".into(), text: "now".into() }),
         ]
+    );
+    // From then on, straight through.
+    let later = Command::Direct { sender: None, to: "lindsay".into(), text: "later still".into() };
+    assert_eq!(
+        t.cmd(a, later)[1],
+        deliver(dev, Event::Direct { from: "a".into(), to: "Lindsay".into(), text: "later still".into() })
     );
     // Gone before they arrived: they go back to the queue.
     t.input(Input::Disconnected { session: dev });

@@ -266,16 +266,18 @@ impl Router {
             }
             Output::FetchOffline { session, name, images } => {
                 let (store, to_hub) = (self.store.clone(), self.to_hub.clone());
+                // Always answered, if only with nothing: the hub holds the session's new
+                // messages until then.
                 tokio::spawn(async move {
-                    match store.call(move |s| s.take_offline(&name, images)).await {
-                        Ok(Ok(stored)) if stored.is_empty() => {}
-                        Ok(Ok(stored)) => {
-                            let queued = stored.into_iter().map(queued).collect();
-                            let _ = to_hub.send(HubMsg::Offline { session, queued }).await;
+                    let queued = match store.call(move |s| s.take_offline(&name, images)).await {
+                        Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "fetching queued messages");
+                            Vec::new()
                         }
-                        Ok(Err(e)) => tracing::error!(error = %e, "fetching queued messages"),
-                        Err(_) => {}
-                    }
+                        Err(_) => return,
+                    };
+                    let _ = to_hub.send(HubMsg::Offline { session, queued }).await;
                 });
             }
             Output::Requeue { ids } => {

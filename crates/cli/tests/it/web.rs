@@ -412,3 +412,55 @@ async fn the_page_and_the_openapi_document_are_served() {
     assert!(doc["paths"]["/api/session"]["post"].is_object() && doc["paths"]["/api/session"]["delete"].is_object());
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn what_comes_while_no_page_is_open_is_sent_when_one_opens() {
+    let hub = start_with_accounts(&[("ann", "secret")]).await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "while you were out".into() }).await;
+    os.expect_error(proto::chatos::ErrorCode::Ok).await;
+    // Signed in through the API alone: the queued message is handed over at once, with no
+    // page to show it; the first page to open gets it, marked as replayed.
+    let http = reqwest::Client::new();
+    let (_, session) = answer(
+        http.post(format!("http://{}/api/session", hub.web))
+            .json(&json!({ "name": "ann", "password": "secret" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "and now".into() }).await;
+    os.expect_error(proto::chatos::ErrorCode::Ok).await;
+    let mut page = open_ws(&hub, &token).await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "live".into() }).await;
+    // Nothing lost, and in order: what waited for the account, then what came after, whether
+    // it came before the page opened (then sent again, marked "replayed") or after.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = next_message(&mut page).await;
+        got.push((m["text"].as_str().unwrap().to_owned(), m["replayed"].as_bool().unwrap_or(false)));
+    }
+    let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(texts, ["while you were out", "and now", "live"]);
+    assert!(!got[2].1, "sent after the page opened: not a replay");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_that_opens_late_gets_what_came_before_marked_replayed() {
+    let hub = start().await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/session", hub.web);
+    let (_, session) = answer(http.post(url).json(&json!({ "name": "ann" })).send().await.unwrap()).await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "are you there?".into() }).await;
+    os.expect_error(proto::chatos::ErrorCode::Ok).await;
+    // Long enough for the session to have taken it, with no page to show it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut page = open_ws(&hub, session["token"].as_str().unwrap()).await;
+    let m = next_message(&mut page).await;
+    assert_eq!((m["text"].as_str(), m["replayed"].as_bool()), (Some("are you there?"), Some(true)));
+    hub.stop().await;
+}

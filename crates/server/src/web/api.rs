@@ -335,8 +335,8 @@ async fn websocket(
     let ws = ws.map_err(|e| bad(e.body_text()))?;
     let shared = web.shared.clone();
     Ok(ws.max_message_size(WS_MAX_IN).on_upgrade(move |socket| async move {
-        let (events, ended) = me.attach();
-        run_socket(socket, &me, &shared, events, ended).await;
+        let (replay, events, ended) = me.attach();
+        run_socket(socket, &me, &shared, replay, events, ended).await;
         me.detach();
     }))
 }
@@ -347,9 +347,15 @@ async fn run_socket(
     mut socket: WebSocket,
     me: &WebSession,
     shared: &crate::Shared,
+    replay: Vec<Arc<str>>,
     mut events: broadcast::Receiver<Arc<str>>,
     mut ended: watch::Receiver<bool>,
 ) {
+    for text in replay {
+        if socket.send(WsMessage::Text(text.as_ref().into())).await.is_err() {
+            return;
+        }
+    }
     let mut ping = tokio::time::interval(WS_PING);
     ping.tick().await;
     let close = loop {

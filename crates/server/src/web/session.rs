@@ -14,6 +14,7 @@ use crate::Shared;
 use hub::{Command, Protocol, SessionId};
 use proto::web::{ErrorCode, ServerEvent};
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,11 @@ pub(crate) struct WebSession {
     /// Events for the session's WebSockets, as JSON text.
     events: broadcast::Sender<Arc<str>>,
     sockets: AtomicUsize,
+    /// Events that came while no WebSocket was open (at sign-in, what waited for an account;
+    /// during a page reload, what was said meanwhile), for the next one to open. Guarded with
+    /// the socket count, so that an event goes to the backlog or to the sockets, never both
+    /// or neither.
+    backlog: Mutex<Backlog>,
     last_request: Mutex<Instant>,
     /// Set to `true` when the session has ended, after its last word to its WebSockets.
     ended: watch::Sender<bool>,
@@ -82,6 +88,7 @@ impl Sessions {
             waiting: Mutex::new(None),
             events,
             sockets: AtomicUsize::new(0),
+            backlog: Mutex::new(Backlog { events: VecDeque::new(), bytes: 0, limit: shared.config.outbound_limit }),
             last_request: Mutex::new(Instant::now()),
             ended: watch::channel(false).0,
             stop: tokio::sync::Notify::new(),
@@ -126,9 +133,14 @@ impl WebSession {
 
     /// A new WebSocket's feed of events, and a watch that turns `true` when the session ends.
     /// The socket counts as attached until [`WebSession::detach`].
-    pub fn attach(&self) -> (broadcast::Receiver<Arc<str>>, watch::Receiver<bool>) {
+    /// Also returns the events that came while no WebSocket was open, marked `"replayed"`, to
+    /// send first.
+    pub fn attach(&self) -> (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>, watch::Receiver<bool>) {
+        let mut backlog = self.backlog.lock().expect("backlog lock");
         self.sockets.fetch_add(1, Ordering::Relaxed);
-        (self.events.subscribe(), self.ended.subscribe())
+        let replay = backlog.events.drain(..).collect();
+        backlog.bytes = 0;
+        (replay, self.events.subscribe(), self.ended.subscribe())
     }
 
     pub fn detach(&self) {
@@ -216,7 +228,30 @@ fn dispatch(web: &WebSession, line: &[u8]) {
         }
         return;
     }
-    if let Ok(text) = std::str::from_utf8(line) {
+    let Ok(text) = std::str::from_utf8(line) else { return };
+    let mut backlog = web.backlog.lock().expect("backlog lock");
+    if web.sockets.load(Ordering::Relaxed) > 0 {
         let _ = web.events.send(text.into());
+    } else if let Some(rest) = text.strip_prefix('{') {
+        backlog.push(format!("{{\"replayed\":true,{rest}").into());
+    }
+}
+
+/// Events kept for the next WebSocket, the oldest dropped past `limit` bytes (one is always
+/// kept, however large).
+struct Backlog {
+    events: VecDeque<Arc<str>>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, event: Arc<str>) {
+        self.bytes += event.len();
+        self.events.push_back(event);
+        while self.bytes > self.limit && self.events.len() > 1 {
+            let dropped = self.events.pop_front().expect("more than one");
+            self.bytes -= dropped.len();
+        }
     }
 }
