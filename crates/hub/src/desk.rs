@@ -6,7 +6,7 @@
 //! disassociates or leaves, or the user leaves. A ring nobody answers in time expires; the
 //! user is told, and the next message rings again.
 
-use crate::{fold, Event, Hub, HubError, Kept, Output, Protocol, SessionId};
+use crate::{fold, DeskEvent, Event, Hub, HubError, Kept, Output, Protocol, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::time::Instant;
@@ -91,10 +91,10 @@ impl Hub {
                 if self.desk.operators.len() == 1 {
                     self.presence(SUPPORT.into(), Protocol::Nl, true); // the desk opens
                 }
-                self.deliver(session, Event::ServerOnline);
+                self.deliver(session, Event::Desk(DeskEvent::ServerOnline));
             }
         }
-        self.deliver(session, Event::Status { services: self.desk.services.clone() });
+        self.deliver(session, Event::Desk(DeskEvent::Status { services: self.desk.services.clone() }));
         Ok(())
     }
 
@@ -106,7 +106,10 @@ impl Hub {
         self.desk.services = services;
         let to = self.operator_ids();
         if !to.is_empty() {
-            self.out.push_back(Output::Broadcast { to, event: Event::Status { services: self.desk.services.clone() } });
+            self.out.push_back(Output::Broadcast {
+                to,
+                event: Event::Desk(DeskEvent::Status { services: self.desk.services.clone() }),
+            });
         }
     }
 
@@ -125,7 +128,7 @@ impl Hub {
         match self.desk.users.get(&key) {
             Some(State::With(op, _)) => {
                 let op = *op;
-                self.deliver(op, Event::DeskIn { texts: vec![text] });
+                self.deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec![text] }));
             }
             Some(State::Ringing(id)) => {
                 let id = *id;
@@ -150,7 +153,7 @@ impl Hub {
         self.desk.rings.insert(id, Ring { user, key: key.clone(), backlog: vec![text], deadline });
         self.desk.users.insert(key, State::Ringing(id));
         let to = self.operator_ids();
-        self.out.push_back(Output::Broadcast { to, event: Event::Ring { id, expires_in } });
+        self.out.push_back(Output::Broadcast { to, event: Event::Desk(DeskEvent::Ring { id, expires_in }) });
     }
 
     /// `ringACK`: the first operator to answer gets the end user. `echo` is the ID as the
@@ -166,9 +169,9 @@ impl Hub {
         self.desk.users.insert(ring.key, State::With(session, ring.user.clone()));
         for op in self.operator_ids() {
             let echo = (op == session).then(|| echo.clone());
-            self.deliver(op, Event::RingAckAck { id, echo, winner: uuid.clone() });
+            self.deliver(op, Event::Desk(DeskEvent::RingAckAck { id, echo, winner: uuid.clone() }));
         }
-        self.deliver(session, Event::DeskIn { texts: ring.backlog });
+        self.deliver(session, Event::Desk(DeskEvent::UserWrote { texts: ring.backlog }));
         self.tell_user(&ring.user, notice::JOINED);
         Ok(())
     }
@@ -207,7 +210,7 @@ impl Hub {
     pub(crate) fn typing_to_desk(&mut self, me: &str, active: bool) -> Result<(), HubError> {
         if let Some(State::With(op, _)) = self.desk.users.get(&fold(me)) {
             let op = *op;
-            self.deliver(op, Event::DeskState { composing: active });
+            self.deliver(op, Event::Desk(DeskEvent::UserTyping { composing: active }));
         }
         Ok(())
     }
@@ -246,14 +249,14 @@ impl Hub {
                 if let Some(o) = self.desk.operators.get_mut(&op) {
                     o.user = None;
                 }
-                self.deliver(op, Event::DeskIn { texts: vec![format!("{user} left.")] });
+                self.deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec![format!("{user} left.")] }));
             }
             Some(State::Ringing(id)) => {
                 self.desk.rings.swap_remove(&id);
                 let to = self.operator_ids();
                 self.out.push_back(Output::Broadcast {
                     to,
-                    event: Event::RingAckAck { id, echo: None, winner: String::new() },
+                    event: Event::Desk(DeskEvent::RingAckAck { id, echo: None, winner: String::new() }),
                 });
             }
             None => {}
@@ -270,7 +273,7 @@ impl Hub {
             if !to.is_empty() {
                 self.out.push_back(Output::Broadcast {
                     to,
-                    event: Event::RingAckAck { id, echo: None, winner: String::new() },
+                    event: Event::Desk(DeskEvent::RingAckAck { id, echo: None, winner: String::new() }),
                 });
             }
             self.tell_user(&ring.user, notice::NOBODY);

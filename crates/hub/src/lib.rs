@@ -390,36 +390,30 @@ pub enum Event {
         protocol: Protocol,
         online: bool,
     },
-    /// The server is up (NL: `server_online`, first thing to a new operator).
-    ServerOnline,
-    /// The hub's services and whether each is up (NL: `status`).
-    Status {
-        services: Vec<(String, bool)>,
-    },
-    /// An end user wants support (NL: `ring`); the ring expires in `expires_in`.
-    Ring {
-        id: u64,
-        expires_in: Duration,
-    },
-    /// Ring `id` went to the operator `winner` (its UUID), or expired (`winner` empty).
-    /// `echo`: the ID as the winner sent it, for the winner.
-    RingAckAck {
-        id: u64,
-        echo: Option<String>,
-        winner: String,
-    },
-    /// The associated end user wrote (NL: `msg` in).
-    DeskIn {
-        texts: Vec<String>,
-    },
-    /// The associated end user is typing, or stopped (NL: `chat_state` in).
-    DeskState {
-        composing: bool,
-    },
+    /// For the support desk's operators.
+    Desk(DeskEvent),
     /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
     Ping,
     /// The session is being closed for its silence (JPC: CLOSE).
     Closing,
+}
+
+/// What the support desk tells its operators (NL Chat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskEvent {
+    /// The server is up (NL: `server_online`, first thing to a new operator).
+    ServerOnline,
+    /// The hub's services and whether each is up (NL: `status`).
+    Status { services: Vec<(String, bool)> },
+    /// An end user wants support (NL: `ring`); the ring expires in `expires_in`.
+    Ring { id: u64, expires_in: Duration },
+    /// Ring `id` went to the operator `winner` (its UUID), or expired (`winner` empty).
+    /// `echo`: the ID as the winner sent it, for the winner.
+    RingAckAck { id: u64, echo: Option<String>, winner: String },
+    /// The associated end user wrote (NL: `msg` in).
+    UserWrote { texts: Vec<String> },
+    /// The associated end user is typing, or stopped (NL: `chat_state` in).
+    UserTyping { composing: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

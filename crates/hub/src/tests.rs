@@ -729,7 +729,11 @@ fn desk(t: &mut T, uuid: &str) -> SessionId {
     let _ = t.input(Input::Services { services: services.clone() });
     assert_eq!(
         t.cmd(s, Command::OperatorKey { uuid: uuid.into() }),
-        vec![ok(s), deliver(s, Event::ServerOnline), deliver(s, Event::Status { services })]
+        vec![
+            ok(s),
+            deliver(s, Event::Desk(DeskEvent::ServerOnline)),
+            deliver(s, Event::Desk(DeskEvent::Status { services }))
+        ]
     );
     s
 }
@@ -747,18 +751,20 @@ fn the_desk_rings_every_operator_and_the_first_answer_wins() {
     let mut t = t();
     let (a, b) = (desk(&mut t, "op-a"), desk(&mut t, "op-b"));
     let ann = t.join(Protocol::ChatOs, "ann");
-    let ring = Event::Ring { id: 1, expires_in: Duration::from_secs(60) };
+    let ring = Event::Desk(DeskEvent::Ring { id: 1, expires_in: Duration::from_secs(60) });
     assert_eq!(t.cmd(ann, dm("Support", "help!")), vec![ok(ann), Output::Broadcast { to: vec![a, b], event: ring }]);
     // What Ann writes while it rings waits for the winner.
     assert_eq!(t.cmd(ann, dm("support", "anyone?")), vec![ok(ann)]);
-    let won = |echo: Option<&str>| Event::RingAckAck { id: 1, echo: echo.map(str::to_owned), winner: "op-b".into() };
+    let won = |echo: Option<&str>| {
+        Event::Desk(DeskEvent::RingAckAck { id: 1, echo: echo.map(str::to_owned), winner: "op-b".into() })
+    };
     assert_eq!(
         t.cmd(b, Command::RingAck { id: 1, echo: "\"1\"".into() }),
         vec![
             ok(b),
             deliver(a, won(None)),
             deliver(b, won(Some("\"1\""))),
-            deliver(b, Event::DeskIn { texts: vec!["help!".into(), "anyone?".into()] }),
+            deliver(b, Event::Desk(DeskEvent::UserWrote { texts: vec!["help!".into(), "anyone?".into()] })),
             from_support(ann, "ann", notice::JOINED),
         ]
     );
@@ -768,7 +774,7 @@ fn the_desk_rings_every_operator_and_the_first_answer_wins() {
     // Both ways, typing included (ChatOS shows none: nothing goes).
     assert_eq!(
         t.cmd(ann, dm("support", "thanks")),
-        vec![ok(ann), deliver(b, Event::DeskIn { texts: vec!["thanks".into()] })]
+        vec![ok(ann), deliver(b, Event::Desk(DeskEvent::UserWrote { texts: vec!["thanks".into()] }))]
     );
     assert_eq!(
         t.cmd(b, Command::DeskMsg { texts: vec!["hello".into()] }),
@@ -777,14 +783,17 @@ fn the_desk_rings_every_operator_and_the_first_answer_wins() {
     assert_eq!(t.cmd(b, Command::DeskState { composing: true }), vec![ok(b)]);
     assert_eq!(
         t.cmd(ann, Command::Typing { to: "support".into(), active: true }),
-        vec![ok(ann), deliver(b, Event::DeskState { composing: true })]
+        vec![ok(ann), deliver(b, Event::Desk(DeskEvent::UserTyping { composing: true }))]
     );
     // The operator ends it; Ann's next message rings again.
     assert_eq!(t.cmd(b, Command::Disassociate), vec![ok(b), from_support(ann, "ann", notice::ENDED)]);
     let out = t.cmd(ann, dm("support", "again"));
     assert_eq!(
         out[1],
-        Output::Broadcast { to: vec![a, b], event: Event::Ring { id: 2, expires_in: Duration::from_secs(60) } }
+        Output::Broadcast {
+            to: vec![a, b],
+            event: Event::Desk(DeskEvent::Ring { id: 2, expires_in: Duration::from_secs(60) })
+        }
     );
 }
 
@@ -827,7 +836,7 @@ fn rings_expire_and_nobody_available_is_said() {
     }
     t.now += Duration::from_secs(5);
     let out = t.input(Input::Tick);
-    let expired = Event::RingAckAck { id: 1, echo: None, winner: String::new() };
+    let expired = Event::Desk(DeskEvent::RingAckAck { id: 1, echo: None, winner: String::new() });
     assert_eq!(out, vec![Output::Broadcast { to: vec![op], event: expired }, from_support(ann, "ann", notice::NOBODY)]);
 }
 
@@ -866,7 +875,7 @@ fn an_end_user_who_leaves_ends_its_conversation() {
     t.cmd(op, Command::RingAck { id: 1, echo: "1".into() });
     assert_eq!(
         t.input(Input::Disconnected { session: ann }),
-        vec![deliver(op, Event::DeskIn { texts: vec!["ann left.".into()] })]
+        vec![deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec!["ann left.".into()] }))]
     );
     assert_eq!(t.cmd(op, Command::DeskMsg { texts: vec!["hello?".into()] }), vec![err(op, HubError::Unreachable)]);
     // A second key from the same operator on a new connection replaces the old one.

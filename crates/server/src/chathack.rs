@@ -113,12 +113,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Closing
         | Event::Typing { .. }
         | Event::Presence { .. }
-        | Event::ServerOnline
-        | Event::Status { .. }
-        | Event::Ring { .. }
-        | Event::RingAckAck { .. }
-        | Event::DeskIn { .. }
-        | Event::DeskState { .. } => return None,
+        | Event::Desk(_) => return None,
     };
     Some(packet.to_bytes())
 }

@@ -12,7 +12,7 @@ use crate::conn::{Act, Door};
 use crate::metrics::Metrics;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Event, Protocol, SessionId};
+use hub::{Command, DeskEvent, Event, Protocol, SessionId};
 use proto::line::{Line, LineDecoder};
 use proto::nlchat::crypto::{self, rsa::RsaPublicKey};
 use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
@@ -158,19 +158,19 @@ fn now_secs() -> f64 {
 /// A hub event as a plain NL command line, encrypted later by the connection.
 pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     let command = match event {
-        Event::ServerOnline => Nl::ServerOnline,
-        Event::Status { services } => Nl::Status {
+        Event::Desk(DeskEvent::ServerOnline) => Nl::ServerOnline,
+        Event::Desk(DeskEvent::Status { services }) => Nl::Status {
             services: services
                 .iter()
                 .map(|(name, up)| Service { name: name.clone(), status: if *up { "online" } else { "offline" }.into() })
                 .collect(),
         },
-        Event::Ring { id, expires_in } => Nl::Ring {
+        Event::Desk(DeskEvent::Ring { id, expires_in }) => Nl::Ring {
             group: String::new(),
             id: RingId::number(*id),
             time: Some((now_secs() + expires_in.as_secs_f64()).round()),
         },
-        Event::RingAckAck { id, echo, winner } => {
+        Event::Desk(DeskEvent::RingAckAck { id, echo, winner }) => {
             let id = echo
                 .as_deref()
                 .and_then(|e| serde_json::from_str(e).ok())
@@ -178,8 +178,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
                 .unwrap_or_else(|| RingId::number(*id));
             Nl::RingAckAck { id, uuid: winner.clone() }
         }
-        Event::DeskIn { texts } => Nl::Msg { msg: texts.clone(), io: Io::In, uuid: String::new() },
-        Event::DeskState { composing } => Nl::ChatState {
+        Event::Desk(DeskEvent::UserWrote { texts }) => Nl::Msg { msg: texts.clone(), io: Io::In, uuid: String::new() },
+        Event::Desk(DeskEvent::UserTyping { composing }) => Nl::ChatState {
             uuid: String::new(),
             io: Io::In,
             state: if *composing { ChatState::Composing } else { ChatState::Paused },
