@@ -1,7 +1,9 @@
 //! `switchboard bench`: loads a hub with N ChatOS clients and measures lobby fan-out
 //! (deliveries per second and per server-CPU-second, latency p50/p99, messages lost) and the
 //! memory an idle connection costs the server. Each N gets a fresh `switchboard serve`
-//! process, so that its CPU time and RSS are the server's alone.
+//! process, so that its CPU time and RSS are the server's alone. With `--web`, the clients
+//! that only listen are web users instead (signed in over the HTTP API, each with a
+//! WebSocket), to measure the web's fan-out.
 
 use anyhow::{bail, Context};
 use bytes::BytesMut;
@@ -39,11 +41,16 @@ pub struct BenchArgs {
     /// The process id of the server at --addr.
     #[arg(long, requires = "addr")]
     server_pid: Option<u32>,
+    /// The clients that do not send are web users (HTTP API and a WebSocket each).
+    #[arg(long, conflicts_with = "addr")]
+    web: bool,
 }
 
 /// The server under load: one this bench started, or one it was pointed at.
 struct Server {
     addr: String,
+    /// The web front door, for `--web`.
+    web: Option<String>,
     pid: Option<u32>,
     _child: Option<tokio::process::Child>,
     data: Option<std::path::PathBuf>,
@@ -52,7 +59,7 @@ struct Server {
 impl Server {
     async fn start(args: &BenchArgs) -> anyhow::Result<Server> {
         if let Some(addr) = &args.addr {
-            return Ok(Server { addr: addr.clone(), pid: args.server_pid, _child: None, data: None });
+            return Ok(Server { addr: addr.clone(), web: None, pid: args.server_pid, _child: None, data: None });
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
@@ -77,10 +84,19 @@ impl Server {
             .spawn()?;
         let pid = child.id();
         let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
-        let line = lines.next_line().await?.context("the server exited")?;
-        let addr = line.strip_prefix("listening chatos ").context("unexpected first line")?.to_owned();
+        let (mut addr, mut web) = (None, None);
+        while let Some(line) = lines.next_line().await? {
+            if let Some(a) = line.strip_prefix("listening chatos ") {
+                addr = Some(a.to_owned());
+            } else if let Some(a) = line.strip_prefix("listening web ") {
+                web = Some(a.to_owned());
+            } else if line.starts_with("listening nl ") {
+                break; // the last one
+            }
+        }
+        let addr = addr.context("the server said nothing of its ChatOS door")?;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        Ok(Server { addr, pid, _child: Some(child), data: Some(data) })
+        Ok(Server { addr, web, pid, _child: Some(child), data: Some(data) })
     }
 
     /// RSS in KB and CPU seconds, zero if the server's process is unknown.
@@ -159,12 +175,25 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     let addr = server.addr.clone();
     let (rss_before, _) = server.usage()?;
 
-    // Log everyone in, a hundred at a time.
+    // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
+    let senders = args.senders.clamp(1, n);
+    let chatos_clients = if args.web { senders } else { n };
     let mut conns = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+    for chunk in (0..chatos_clients).collect::<Vec<_>>().chunks(100) {
         let logins: Vec<_> = chunk.iter().map(|&i| tokio::spawn(login(addr.clone(), i))).collect();
         for login in logins {
             conns.push(login.await??);
+        }
+    }
+    let mut pages = Vec::new();
+    if args.web {
+        let web = server.web.clone().context("the server has no web front door")?;
+        let http = reqwest::Client::new();
+        for chunk in (chatos_clients..n).collect::<Vec<_>>().chunks(100) {
+            let opens: Vec<_> = chunk.iter().map(|&i| tokio::spawn(web_login(http.clone(), web.clone(), i))).collect();
+            for open in opens {
+                pages.push(open.await??);
+            }
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -180,7 +209,9 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         readers.push(tokio::spawn(reader(read, start, delivered.clone(), progress.clone())));
         writers.push(write);
     }
-    let senders = args.senders.clamp(1, n);
+    for page in pages {
+        readers.push(tokio::spawn(web_reader(page, start, delivered.clone(), progress.clone())));
+    }
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     // The listeners' write halves stay here: dropping one would close its connection.
@@ -243,6 +274,41 @@ async fn login(addr: String, i: usize) -> anyhow::Result<(OwnedReadHalf, OwnedWr
     Ok(stream.into_split())
 }
 
+type Page = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Signs a web user in and opens its WebSocket.
+async fn web_login(http: reqwest::Client, web: String, i: usize) -> anyhow::Result<Page> {
+    let session: serde_json::Value = http
+        .post(format!("http://{web}/api/session"))
+        .json(&serde_json::json!({ "name": format!("w{i}") }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = session["token"].as_str().context("no token")?;
+    Ok(tokio_tungstenite::connect_async(format!("ws://{web}/ws?token={token}")).await?.0)
+}
+
+/// Counts a web user's lobby messages and their latency (µs).
+async fn web_reader(mut page: Page, start: Instant, delivered: Arc<AtomicU64>, progress: Arc<Notify>) -> Vec<u32> {
+    use futures_util::StreamExt;
+    let mut latencies = Vec::new();
+    while let Some(Ok(m)) = page.next().await {
+        let tokio_tungstenite::tungstenite::Message::Text(text) = m else { continue };
+        let now = start.elapsed().as_micros() as u64;
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        if event["type"] != "message" {
+            continue;
+        }
+        let sent: u64 = event["text"].as_str().and_then(|t| t.get(..20)?.parse().ok()).unwrap_or(now);
+        latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+        delivered.fetch_add(1, Relaxed);
+        progress.notify_waiters();
+    }
+    latencies
+}
+
 /// Counts lobby messages and their latency (µs); ignores the OKs that senders get.
 async fn reader(mut read: OwnedReadHalf, start: Instant, delivered: Arc<AtomicU64>, progress: Arc<Notify>) -> Vec<u32> {
     let codec = Codec::default();
@@ -290,13 +356,22 @@ async fn sender(
 ) -> anyhow::Result<OwnedWriteHalf> {
     let pad = "x".repeat(size.saturating_sub(21));
     let me = format!("b{s}");
+    let mut moved = (f.delivered.load(Relaxed), Instant::now());
     for _ in 0..count {
         loop {
             let wait = f.progress.notified();
             tokio::pin!(wait);
             wait.as_mut().enable();
-            if f.sent.load(Relaxed) < f.delivered.load(Relaxed) / fanout + window {
+            let delivered = f.delivered.load(Relaxed);
+            if f.sent.load(Relaxed) < delivered / fanout + window {
                 break;
+            }
+            // Listeners the server dropped never catch up: stop, and what was not sent
+            // counts as lost.
+            if delivered != moved.0 {
+                moved = (delivered, Instant::now());
+            } else if moved.1.elapsed() > Duration::from_secs(5) {
+                return Ok(write);
             }
             // Also wake now and then, should a notification slip between check and wait.
             let _ = tokio::time::timeout(Duration::from_millis(5), wait).await;

@@ -25,6 +25,14 @@ pub(crate) struct Ack {
 pub(crate) enum Keep {
     History(Kept),
     Queued(Kept, Ack),
+    /// Take what is queued for `name` and hand it to the hub for `session`. It goes through
+    /// the keeper, after the writes sent before it, so that a message queued just before its
+    /// recipient logged in is in the store when the fetch looks.
+    Fetch {
+        session: SessionId,
+        name: String,
+        images: bool,
+    },
 }
 
 pub(crate) fn spawn(store: StoreHandle, hub: mpsc::Sender<HubMsg>) -> (mpsc::UnboundedSender<Keep>, JoinHandle<()>) {
@@ -44,10 +52,29 @@ fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
 }
 
 async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mpsc::Sender<HubMsg>) {
-    while let Some(first) = rx.recv().await {
+    let mut carried = None;
+    loop {
+        let first = match carried.take() {
+            Some(keep) => keep,
+            None => match rx.recv().await {
+                Some(keep) => keep,
+                None => return,
+            },
+        };
+        if let Keep::Fetch { session, name, images } = first {
+            if !fetch(&store, &hub, session, name, images).await {
+                return;
+            }
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                // A fetch waits for this batch to be written.
+                Ok(fetch @ Keep::Fetch { .. }) => {
+                    carried = Some(fetch);
+                    break;
+                }
                 Ok(keep) => batch.push(keep),
                 Err(_) => break,
             }
@@ -55,9 +82,10 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let records: Vec<Record> = batch
             .iter()
-            .map(|k| match k {
-                Keep::History(kept) => record(kept, false, at_ms),
-                Keep::Queued(kept, _) => record(kept, true, at_ms),
+            .filter_map(|k| match k {
+                Keep::History(kept) => Some(record(kept, false, at_ms)),
+                Keep::Queued(kept, _) => Some(record(kept, true, at_ms)),
+                Keep::Fetch { .. } => None,
             })
             .collect();
         let n = records.len();
@@ -77,5 +105,59 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
                 }
             }
         }
+    }
+}
+
+/// Takes what was queued for `name` and hands it to the hub, always (if only with nothing:
+/// the hub holds the session's new messages until then). `false` if the hub is gone.
+async fn fetch(
+    store: &StoreHandle,
+    hub: &mpsc::Sender<HubMsg>,
+    session: SessionId,
+    name: String,
+    images: bool,
+) -> bool {
+    let queued = match store.call(move |s| s.take_offline(&name, images)).await {
+        Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "fetching queued messages");
+            Vec::new()
+        }
+        Err(_) => return false, // the store is gone: the server is stopping
+    };
+    hub.send(HubMsg::Offline { session, queued }).await.is_ok()
+}
+
+fn queued(s: store::Stored) -> hub::Queued {
+    let kept = hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body };
+    hub::Queued { id: s.id, kept }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fetch_sees_what_was_queued_just_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
+        let (hub, mut from_keeper) = mpsc::channel(16);
+        let (keep, task) = spawn(store, hub);
+        let kept = Kept { sender: "os".into(), recipient: Some("lindsay".into()), image: false, body: "hi".into() };
+        // Sent in the same instant: the fetch must not overtake the write.
+        for _ in 0..3 {
+            keep.send(Keep::History(Kept { recipient: None, ..kept.clone() })).unwrap();
+        }
+        keep.send(Keep::Queued(kept.clone(), Ack { session: SessionId(1), kind: Kind::Direct })).unwrap();
+        keep.send(Keep::Fetch { session: SessionId(2), name: "Lindsay".into(), images: false }).unwrap();
+        let Some(HubMsg::Stored { session: SessionId(1), result: Ok(()), .. }) = from_keeper.recv().await else {
+            panic!("no answer for the queued message")
+        };
+        let Some(HubMsg::Offline { session: SessionId(2), queued }) = from_keeper.recv().await else {
+            panic!("no answer for the fetch")
+        };
+        assert_eq!(queued.into_iter().map(|q| q.kept).collect::<Vec<_>>(), [kept]);
+        drop(keep);
+        task.await.unwrap();
     }
 }

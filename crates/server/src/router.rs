@@ -98,8 +98,6 @@ pub(crate) struct Router {
     outbound_limit: usize,
     keeper: mpsc::UnboundedSender<Keep>,
     store: store::StoreHandle,
-    /// For the tasks that fetch and put back offline messages, to answer the hub task.
-    to_hub: mpsc::Sender<HubMsg>,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
     /// Links one of whose ends could not be parked, to close after the current step.
@@ -122,7 +120,6 @@ impl Router {
             config: shared.config.clone(),
             keeper,
             store: shared.store.clone(),
-            to_hub: shared.hub.clone(),
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
@@ -265,20 +262,7 @@ impl Router {
                 let _ = self.keeper.send(Keep::Queued(kept, Ack { session: reply_to, kind: self.answering }));
             }
             Output::FetchOffline { session, name, images } => {
-                let (store, to_hub) = (self.store.clone(), self.to_hub.clone());
-                // Always answered, if only with nothing: the hub holds the session's new
-                // messages until then.
-                tokio::spawn(async move {
-                    let queued = match store.call(move |s| s.take_offline(&name, images)).await {
-                        Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "fetching queued messages");
-                            Vec::new()
-                        }
-                        Err(_) => return,
-                    };
-                    let _ = to_hub.send(HubMsg::Offline { session, queued }).await;
-                });
+                let _ = self.keeper.send(Keep::Fetch { session, name, images });
             }
             Output::Requeue { ids } => {
                 let store = self.store.clone();
@@ -330,11 +314,6 @@ impl Router {
         self.wakers.drain(..).for_each(Waker::wake);
         Metrics::add(&self.metrics.deliveries, self.deliveries);
     }
-}
-
-fn queued(s: store::Stored) -> hub::Queued {
-    let kept = hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body };
-    hub::Queued { id: s.id, kept }
 }
 
 fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {

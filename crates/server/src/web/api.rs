@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use futures_util::SinkExt;
 use hub::Command;
 use proto::web::{
     ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, SessionRequest, SessionResponse, User, LOBBY,
@@ -27,6 +28,13 @@ use tokio::sync::{broadcast, oneshot, watch};
 const MAX_HISTORY: usize = 500;
 /// The largest message the page may send on its WebSocket (typing notices only).
 const WS_MAX_IN: usize = 16 * 1024;
+/// A WebSocket's buffers: small while it is idle, since a signed-in user mostly is; the
+/// write buffer gathers a batch of events into one write.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 16 * 1024;
+const WS_MAX_WRITE_BUFFER: usize = 8 << 20;
+/// Events sent to a WebSocket before one flush.
+const WS_BATCH: usize = 64;
 /// How often an open WebSocket is pinged.
 const WS_PING: Duration = Duration::from_secs(20);
 
@@ -334,7 +342,12 @@ async fn websocket(
     let me = session(&web, &headers, q.token.as_deref())?;
     let ws = ws.map_err(|e| bad(e.body_text()))?;
     let shared = web.shared.clone();
-    Ok(ws.max_message_size(WS_MAX_IN).on_upgrade(move |socket| async move {
+    let ws = ws
+        .max_message_size(WS_MAX_IN)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
+    Ok(ws.on_upgrade(move |socket| async move {
         let (replay, events, ended) = me.attach();
         run_socket(socket, &me, &shared, replay, events, ended).await;
         me.detach();
@@ -362,7 +375,20 @@ async fn run_socket(
         tokio::select! {
             event = events.recv() => match event {
                 Ok(text) => {
-                    if socket.send(WsMessage::Text(text.as_ref().into())).await.is_err() {
+                    // Whatever else is waiting goes in the same write.
+                    let mut batch = vec![text];
+                    while batch.len() < WS_BATCH {
+                        match events.try_recv() {
+                            Ok(more) => batch.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                    for text in batch {
+                        if socket.feed(WsMessage::Text(text.as_ref().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    if socket.flush().await.is_err() {
                         return;
                     }
                 }

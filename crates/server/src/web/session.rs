@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot, watch};
 
-/// Events a WebSocket may be behind before it is closed as too slow.
-const WS_BACKLOG: usize = 1024;
+/// Events a WebSocket may be behind before it is closed as too slow (the ring is allocated
+/// whole, per session: kept small).
+const WS_BACKLOG: usize = 256;
 /// How often a session checks whether it has lingered long enough.
 const LINGER_CHECK: Duration = Duration::from_millis(250);
 
