@@ -138,20 +138,7 @@ pub(crate) fn serve<D: Door>(
     };
     d.post(connected);
     if let Some(bytes) = d.door.greeting() {
-        let greeting = HubMsg::Write { session, bytes };
-        match d.later.take() {
-            None => d.post(greeting),
-            // The hub's queue was full: the greeting follows `Connected` once that is in.
-            Some(connecting) => {
-                let hub = d.shared.hub.clone();
-                d.later = Some(Box::pin(async move {
-                    match connecting.await {
-                        Act::Stop => Act::Stop,
-                        act => hub.send(greeting).await.map_or(Act::Stop, |()| act),
-                    }
-                }));
-            }
-        }
+        d.post(HubMsg::Write { session, bytes });
     }
     async move {
         let end = d.run().await;
@@ -331,9 +318,20 @@ impl<D: Door> Driver<D> {
 
     /// Sends to the hub task without waiting; if its queue is full, the send becomes what
     /// must be done before reading on.
+    /// Behind a send already waiting, this one waits its turn (the hub gets them in order).
     fn post(&mut self, msg: HubMsg) {
-        if let Some(wait) = send_or_wait(&self.shared.hub, msg) {
-            self.later = Some(wait);
-        }
+        let wait = match self.later.take() {
+            None => send_or_wait(&self.shared.hub, msg),
+            Some(before) => {
+                let hub = self.shared.hub.clone();
+                Some(Box::pin(async move {
+                    match before.await {
+                        Act::Stop => Act::Stop,
+                        act => hub.send(msg).await.map_or(Act::Stop, |()| act),
+                    }
+                }) as Later)
+            }
+        };
+        self.later = wait;
     }
 }

@@ -187,6 +187,11 @@ async fn direct_messages_between_web_and_chatos() {
     hub.stop().await;
 }
 
+/// What `lindsay` gets when Ann writes to her.
+fn tell_lindsay(kind: u8, message: &str) -> JpcMessage {
+    JpcMessage::Tell { sender: "ann".into(), recipient: "lindsay".into(), kind, message: message.into() }
+}
+
 /// A hub that knows the JPC device `lindsay`.
 async fn with_lindsay() -> Hub {
     start_with_store(|s| s.whitelist_add("lindsay", LINDSAY).unwrap()).await
@@ -200,20 +205,12 @@ async fn web_and_jpc_text_and_images_both_ways() {
     let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
 
     ann.say("lindsay", "hello device").await;
-    let tell = JpcMessage::Tell {
-        sender: "ann".into(),
-        recipient: "lindsay".into(),
-        kind: TEXT,
-        message: "hello device".into(),
-    };
-    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell_lindsay(TEXT, "hello device")));
 
     let image = base64::engine::general_purpose::STANDARD.encode(PIXEL_PNG);
     let (status, _) = ann.post("/api/messages", json!({ "to": "lindsay", "image": image })).await;
     assert_eq!(status, 200);
-    let tell =
-        JpcMessage::Tell { sender: "ann".into(), recipient: "lindsay".into(), kind: IMAGE, message: image.clone() };
-    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell_lindsay(IMAGE, &image)));
 
     // The device answers, text and image; the web user gets both.
     lindsay.send(&JpcMessage::Send { recipient: "ann".into(), kind: TEXT, message: "hi web".into() }).await;
@@ -244,13 +241,7 @@ async fn a_message_to_an_offline_device_waits_for_its_hello() {
     ann.say("lindsay", "while you were out").await;
     let mut lindsay = Jpc::connect(hub.jpc).await;
     lindsay.send(&JpcMessage::Hello { mac: LINDSAY }).await;
-    let tell = JpcMessage::Tell {
-        sender: "ann".into(),
-        recipient: "lindsay".into(),
-        kind: TEXT,
-        message: "while you were out".into(),
-    };
-    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell_lindsay(TEXT, "while you were out")));
     hub.stop().await;
 }
 
