@@ -9,7 +9,7 @@ use crate::router::HubMsg;
 use hub::{HubError, Kept, Kind, SessionId};
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::{Record, StoreHandle};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The most messages in one transaction.
@@ -33,6 +33,8 @@ pub(crate) enum Keep {
         name: String,
         images: bool,
     },
+    /// Answer once what was sent before this is written (or could not be).
+    Written(oneshot::Sender<()>),
 }
 
 pub(crate) fn spawn(store: StoreHandle, hub: mpsc::Sender<HubMsg>) -> (mpsc::UnboundedSender<Keep>, JoinHandle<()>) {
@@ -61,18 +63,25 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
                 None => return,
             },
         };
-        if let Keep::Fetch { session, name, images } = first {
-            if !fetch(&store, &hub, session, name, images).await {
-                return;
+        let first = match first {
+            Keep::Fetch { session, name, images } => {
+                if !fetch(&store, &hub, session, name, images).await {
+                    return;
+                }
+                continue;
             }
-            continue;
-        }
+            Keep::Written(reply) => {
+                let _ = reply.send(());
+                continue;
+            }
+            write => write,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                // A fetch waits for this batch to be written.
-                Ok(fetch @ Keep::Fetch { .. }) => {
-                    carried = Some(fetch);
+                // A fetch, or a wait for what is written, waits for this batch.
+                Ok(after @ (Keep::Fetch { .. } | Keep::Written(_))) => {
+                    carried = Some(after);
                     break;
                 }
                 Ok(keep) => batch.push(keep),
@@ -85,7 +94,7 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
             .filter_map(|k| match k {
                 Keep::History(kept) => Some(record(kept, false, at_ms)),
                 Keep::Queued(kept, _) => Some(record(kept, true, at_ms)),
-                Keep::Fetch { .. } => None,
+                Keep::Fetch { .. } | Keep::Written(_) => None,
             })
             .collect();
         let n = records.len();
@@ -157,6 +166,31 @@ mod tests {
             panic!("no answer for the fetch")
         };
         assert_eq!(queued.into_iter().map(|q| q.kept).collect::<Vec<_>>(), [kept]);
+        drop(keep);
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn written_is_answered_once_what_came_before_it_is_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
+        let (hub, _from_keeper) = mpsc::channel(16);
+        let (keep, task) = spawn(store.clone(), hub);
+        for n in 0..50 {
+            let kept = Kept { sender: "os".into(), recipient: None, image: false, body: format!("m{n}") };
+            keep.send(Keep::History(kept)).unwrap();
+            if n == 24 {
+                let (reply, written) = oneshot::channel();
+                keep.send(Keep::Written(reply)).unwrap();
+                written.await.unwrap();
+                let lobby = store.call(|s| s.lobby_history(100, None)).await.unwrap().unwrap();
+                assert_eq!(lobby.len(), 25, "the first 25 are in the store");
+            }
+        }
+        let (reply, written) = oneshot::channel();
+        keep.send(Keep::Written(reply)).unwrap();
+        written.await.unwrap();
+        assert_eq!(store.call(|s| s.lobby_history(100, None)).await.unwrap().unwrap().len(), 50);
         drop(keep);
         task.await.unwrap();
     }

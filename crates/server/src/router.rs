@@ -80,6 +80,11 @@ pub(crate) enum HubMsg {
     Roster {
         reply: tokio::sync::oneshot::Sender<(Vec<(String, Protocol)>, usize)>,
     },
+    /// Answer once every message the hub kept before this one is in the store: a read of
+    /// the store that follows sees them (the web's history after sending).
+    Written {
+        reply: tokio::sync::oneshot::Sender<()>,
+    },
     /// Close every connection (after flushing) and stop.
     Shutdown,
 }
@@ -193,6 +198,9 @@ impl Router {
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
             HubMsg::Roster { reply } => {
                 let _ = reply.send((self.hub.roster(), self.hub.desk_operators()));
+            }
+            HubMsg::Written { reply } => {
+                let _ = self.keeper.send(Keep::Written(reply));
             }
             HubMsg::Shutdown => return false,
         }

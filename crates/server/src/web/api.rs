@@ -245,6 +245,14 @@ struct HistoryQuery {
     before: Option<i64>,
 }
 
+/// Waits until every message the hub kept so far is in the store, so that a read of history
+/// shows what was sent or received just before it.
+async fn written(web: &Web) -> ApiResult<()> {
+    let (reply, written) = tokio::sync::oneshot::channel();
+    web.shared.hub.send(HubMsg::Written { reply }).await.map_err(|_| stopping())?;
+    written.await.map_err(|_| stopping())
+}
+
 async fn history(
     State(web): State<Web>,
     headers: HeaderMap,
@@ -255,6 +263,7 @@ async fn history(
     let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
     let name = me.name.clone();
     let with = q.with.filter(|w| !w.eq_ignore_ascii_case(LOBBY));
+    written(&web).await?;
     let stored = web
         .shared
         .store
@@ -288,6 +297,7 @@ async fn history(
 async fn conversations(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     let me = session(&web, &headers, None)?;
     let name = me.name.clone();
+    written(&web).await?;
     let partners = web.shared.store.call(move |s| s.partners(&name, 200)).await.map_err(|_| stopping())?;
     let partners = partners.map_err(|e| {
         tracing::error!(error = %e, "reading conversations");
