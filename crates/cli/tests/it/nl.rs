@@ -241,6 +241,16 @@ async fn an_unanswered_ring_expires_and_the_end_user_is_told() {
 async fn plaintext_garbage_and_wrong_keys_change_nothing() {
     let hub = start_with(|c| c.nl_max_line = 4096).await;
     let mut op = NlRaw::connect(&hub, "op").await;
+    // A key too small to seal a 214-byte block, so that nothing could be sent to it, is
+    // refused (and counted) rather than taken.
+    let small = RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap().to_public_key();
+    op.send(&Command::Key { uuid: "op".into(), key: crypto::public_key_to_pem(&small) }).await;
+    let refused = async {
+        while count(&hub.metrics().bad_input) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), refused).await.expect("the small key is refused");
     let wrong = crypto::generate(&mut rand::rngs::OsRng).to_public_key();
     let sealed_wrong = crypto::encrypt(&Command::ServerOnline.to_json(), &wrong, &mut rand::rngs::OsRng);
     let mut lines: Vec<Vec<u8>> = vec![
@@ -272,7 +282,7 @@ async fn plaintext_garbage_and_wrong_keys_change_nothing() {
     op.send(&Command::Key { uuid: "op".into(), key }).await;
     assert_eq!(op.next().await, Some(Command::ServerOnline));
     assert!(matches!(op.next().await, Some(Command::Status { .. })));
-    assert!(count(&hub.metrics().bad_input) >= 8, "garbage is counted");
+    assert!(count(&hub.metrics().bad_input) >= 9, "garbage is counted");
     hub.stop().await;
 }
 

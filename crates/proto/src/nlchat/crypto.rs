@@ -68,11 +68,17 @@ pub fn decrypt(messages: &[String], key: &RsaPrivateKey) -> Result<String, NlErr
 }
 
 /// A public key in PEM, as `BEGIN PUBLIC KEY` (what Python's libraries write) or
-/// `BEGIN RSA PUBLIC KEY`.
+/// `BEGIN RSA PUBLIC KEY`. A key too small to seal a whole block (under 2048 bits) is refused:
+/// nothing could be encrypted to it.
 pub fn public_key_from_pem(pem: &str) -> Result<RsaPublicKey, NlError> {
-    RsaPublicKey::from_public_key_pem(pem.trim())
+    use rsa::traits::PublicKeyParts;
+    let key = RsaPublicKey::from_public_key_pem(pem.trim())
         .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem.trim()))
-        .map_err(|_| NlError::Key)
+        .map_err(|_| NlError::Key)?;
+    if key.size() < KEY_BITS / 8 {
+        return Err(NlError::Key);
+    }
+    Ok(key)
 }
 
 /// A public key as `BEGIN PUBLIC KEY` PEM.

@@ -93,6 +93,12 @@ fn wrong_keys_and_garbage_blocks_are_refused() {
 }
 
 #[test]
+fn a_key_too_small_for_a_block_is_refused() {
+    let small = crypto::rsa::RsaPrivateKey::new(&mut rng(), 1024).unwrap().to_public_key();
+    assert_eq!(crypto::public_key_from_pem(&crypto::public_key_to_pem(&small)).err(), Some(NlError::Key));
+}
+
+#[test]
 fn keys_in_both_pem_spellings() {
     let key = crypto::public_key_from_pem(SERVER_PUB).unwrap();
     let pem = crypto::public_key_to_pem(&key);
