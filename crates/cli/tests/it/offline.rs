@@ -4,7 +4,7 @@
 
 use crate::jpc::Jpc;
 use crate::jpc_client::{free_port, serve};
-use crate::support::{start_with_accounts, Raw};
+use crate::support::{count, start_with_accounts, Raw};
 use proto::chatos::{ErrorCode, Packet};
 use proto::jpc::{Message, TEXT};
 use std::net::SocketAddr;
@@ -60,9 +60,14 @@ async fn delivered_in_order_at_the_next_hello_also_after_a_restart() {
     write_to_lindsay(&mut os, &["two", "three"]).await;
     assert_eq!(lindsay_reads(hub.jpc, 3).await, ["one", "two", "three"]);
 
-    // Lindsay's device has left (lindsay_reads dropped it); once the hub has seen it go,
-    // more is queued, and the hub restarts before she comes back.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Lindsay's device has left (lindsay_reads dropped it); once the hub has seen it go (only
+    // the ChatOS connection is left), more is queued, and the hub restarts before she is back.
+    let gone = async {
+        while count(&hub.metrics().open) > 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(crate::support::WAIT, gone).await.expect("the device's connection never closed");
     write_to_lindsay(&mut os, &["four", "five"]).await;
     drop(os);
     let hub = hub.restart().await;

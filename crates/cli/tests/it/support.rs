@@ -6,7 +6,6 @@ use proto::chatos::{Codec, ErrorCode, Packet};
 use server::{Config, Metrics, Running};
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
@@ -17,7 +16,8 @@ use tokio::time::timeout;
 /// How long any single expected thing may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-static PANICKED: AtomicBool = AtomicBool::new(false);
+/// What panicked in this test's process (the server's tasks run in it), where and why.
+static PANICKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// A server for one test, with its own data folder.
 pub struct Hub {
@@ -40,7 +40,8 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICKED.store(true, Ordering::SeqCst);
+            let thread = std::thread::current().name().unwrap_or("?").to_owned();
+            PANICKED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("thread {thread}: {info}"));
             default(info);
         }));
     });
@@ -106,7 +107,8 @@ impl Hub {
     /// Stops the server and checks that nothing in it panicked.
     pub async fn stop(mut self) {
         self.running.take().unwrap().shutdown(Duration::from_secs(2)).await;
-        assert!(!PANICKED.load(Ordering::SeqCst), "something panicked");
+        let panicked = PANICKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(panicked.is_empty(), "something panicked: {panicked:#?}");
     }
 }
 
