@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     /// The server's NL Chat key pair.
     pub nl_key: Arc<proto::nlchat::crypto::rsa::RsaPrivateKey>,
+    /// Permits for NL decryptions running at once (one per core): RSA is slow, and
+    /// strangers may send packets, so this bounds the threads and CPU they can take.
+    pub nl_decrypt: Arc<tokio::sync::Semaphore>,
     /// The PeerChat mesh the hub's peer is in.
     pub mesh: peerchat::Mesh,
     next_session: AtomicU64,
@@ -147,6 +150,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         relays: Arc::default(),
         metrics: Arc::default(),
         nl_key: Arc::new(nl_key),
+        nl_decrypt: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )),
         mesh: peerchat::Mesh::default(),
         next_session: AtomicU64::new(0),
     });

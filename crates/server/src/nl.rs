@@ -1,7 +1,9 @@
 //! The NL Chat front door: operator consoles of the support desk, one raw packet per line.
 //! A packet for the server (`"to": "alice"`) is decrypted with the server's key on a blocking
 //! thread (RSA is slow, and a packet may hold many blocks) while the connection reads nothing
-//! more, then becomes a desk command for the hub. What the hub sends an operator is written as
+//! more, then becomes a desk command for the hub. At most one decryption per core runs at
+//! once, whatever the number of connections, and a connection that has not sent `key` gets
+//! at most 8 blocks decrypted per packet. What the hub sends an operator is written as
 //! plain command lines into its outbox and encrypted here, on the way out, to the operator's
 //! key, addressed with its UUID and `"to": "bob"`.
 //!
@@ -33,6 +35,11 @@ pub fn server_key(store: &mut store::Store) -> anyhow::Result<crypto::rsa::RsaPr
     let kept = store.key_or_insert(KEY_NAME, &made)?;
     Ok(crypto::private_key_from_pem(&kept)?)
 }
+
+/// The most blocks the server decrypts in a packet from a connection that has not sent `key`
+/// yet: a `key` takes three with a 2048-bit key, five with a 4096-bit one. A stranger cannot
+/// make the server decrypt [`crypto::MAX_BLOCKS`] blocks per line.
+const BLOCKS_BEFORE_KEY: usize = 8;
 
 /// The operator a connection speaks for, once it sent `key`.
 struct Operator {
@@ -76,7 +83,12 @@ impl Door for NlDoor {
                     let (operator, shared) = (self.operator.clone(), shared.clone());
                     return Ok(Some(Act::Later(Box::pin(async move {
                         let server = shared.nl_key.clone();
-                        let opened = tokio::task::spawn_blocking(move || open(&line, &server, &operator)).await;
+                        let Ok(permit) = shared.nl_decrypt.clone().acquire_owned().await else { return Act::Stop };
+                        let opened = tokio::task::spawn_blocking(move || {
+                            let _permit = permit;
+                            open(&line, &server, &operator)
+                        })
+                        .await;
                         match opened {
                             Ok(Ok(Some(command))) => Act::Hub(command),
                             Ok(Ok(None)) => Act::Nothing,
@@ -122,6 +134,10 @@ fn open(
     let raw = RawPacket::parse(line)?;
     if raw.to != TO_SERVER {
         return Ok(None); // bounced back to us: never decrypted (the text's reason for `to`)
+    }
+    let known = operator.lock().expect("operator lock").is_some();
+    if !known && raw.messages.len() > BLOCKS_BEFORE_KEY {
+        return Err(NlError::TooManyBlocks(BLOCKS_BEFORE_KEY));
     }
     let json = crypto::decrypt(&raw.messages, server)?;
     let command = Nl::parse(&json)?;
