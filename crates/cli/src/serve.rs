@@ -31,6 +31,12 @@ pub struct ServeArgs {
     /// Largest image the web client may send, in bytes before base64 [default: 4194304].
     #[arg(long, value_name = "BYTES")]
     web_max_image: Option<usize>,
+    /// Password sign-ins (web, ChatHack) one address may try per window [default: 5].
+    #[arg(long, value_name = "N")]
+    login_attempts: Option<u32>,
+    /// The length of that window, in seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    login_window_secs: Option<u64>,
     /// Where the NL Chat front door (support desk operators) listens [default: 0.0.0.0:7702].
     #[arg(long, value_name = "HOST:PORT")]
     nl_addr: Option<SocketAddr>,
@@ -92,6 +98,8 @@ impl ServeArgs {
             web_addr,
             web_linger_secs,
             web_max_image,
+            login_attempts,
+            login_window_secs,
             nl_addr,
             nl_max_line,
             nl_probe_secs,
@@ -116,6 +124,8 @@ impl ServeArgs {
         c.web_addr = web_addr.unwrap_or(c.web_addr);
         c.web_linger_secs = web_linger_secs.unwrap_or(c.web_linger_secs);
         c.web_max_image = web_max_image.unwrap_or(c.web_max_image);
+        c.login_attempts = login_attempts.unwrap_or(c.login_attempts);
+        c.login_window_secs = login_window_secs.unwrap_or(c.login_window_secs);
         c.nl_addr = nl_addr.unwrap_or(c.nl_addr);
         c.nl_max_line = nl_max_line.unwrap_or(c.nl_max_line);
         c.nl_probe_secs = nl_probe_secs.unwrap_or(c.nl_probe_secs);

@@ -80,6 +80,8 @@ pub enum ErrorCode {
     NotFound,
     Refused,
     Unavailable,
+    /// Too many sign-ins with a password from this address lately (HTTP 429).
+    TooManyAttempts,
 }
 
 /// The body of every 4xx answer.

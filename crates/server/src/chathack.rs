@@ -1,6 +1,7 @@
 //! The ChatHack front door: client packets to hub commands, hub events and answers to server
 //! packets. A login with a password is checked by the store, on its own thread, while the
 //! connection reads nothing more; the hub then gets a verified login or the client ACK 2.
+//! Past `login_attempts` from one address in a window, a password login gets ACK 2 unchecked.
 //! A global message over the bound is answered ACK 1 and skipped, the connection goes on; a
 //! packet that breaks the framing is answered ACK 1 and the connection closed.
 
@@ -10,9 +11,11 @@ use bytes::{Bytes, BytesMut};
 use hub::{Command, Event, HubError, Kind, Protocol, SessionId};
 use proto::chathack::{ack, ClientPacket, Codec, Decoded, ServerPacket};
 use proto::DecodeError;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use store::Verdict;
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 static ACKS: [[u8; 1]; 5] = [[0], [1], [2], [3], [4]];
 
@@ -23,11 +26,13 @@ fn ack(code: i8) -> Bytes {
 /// The ChatHack side of a connection.
 pub(crate) struct ChatHack {
     codec: Codec,
+    /// The client's address, for the throttle on password attempts.
+    origin: IpAddr,
 }
 
 impl ChatHack {
-    pub fn new(shared: &Shared) -> Self {
-        ChatHack { codec: Codec::new(shared.config.chathack_max) }
+    pub fn new(shared: &Shared, origin: IpAddr) -> Self {
+        ChatHack { codec: Codec::new(shared.config.chathack_max), origin }
     }
 }
 
@@ -51,10 +56,18 @@ impl Door for ChatHack {
         };
         Ok(Some(match packet {
             ClientPacket::LoginWithPassword { login, password } => {
-                let store = shared.store.clone();
+                let origin = self.origin;
+                if let Err(left) = shared.logins.attempt(origin, Instant::now()) {
+                    info!(%origin, login, retry_in = left.as_secs(), "chathack: too many password attempts; refused unchecked");
+                    return Ok(Some(Act::Reply(ack(ack::BAD_LOGIN))));
+                }
+                let shared = shared.clone();
                 Act::Later(Box::pin(async move {
-                    match store.call(move |s| s.verify(&login, &password)).await {
-                        Ok(Ok(Verdict::Ok(name))) => Act::Hub(Command::Login { name, verified: true }),
+                    match shared.store.call(move |s| s.verify(&login, &password)).await {
+                        Ok(Ok(Verdict::Ok(name))) => {
+                            shared.logins.succeeded(origin);
+                            Act::Hub(Command::Login { name, verified: true })
+                        }
                         Ok(Ok(Verdict::WrongPassword | Verdict::NoAccount)) => Act::Reply(ack(ack::BAD_LOGIN)),
                         Ok(Err(e)) => {
                             error!(error = %e, "checking a password");

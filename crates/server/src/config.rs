@@ -33,6 +33,11 @@ pub struct Config {
     /// Largest image the web client may send, in bytes (before base64). Keep its base64 within
     /// `jpc_max_frame`, or JPC devices cannot receive the largest ones.
     pub web_max_image: usize,
+    /// Sign-ins with a password (web, ChatHack) one address may try per window; past them,
+    /// more are refused unchecked until the window ends. A success starts afresh.
+    pub login_attempts: u32,
+    /// The length of that window, in seconds.
+    pub login_window_secs: u64,
     /// Where the NL Chat front door (the support desk's operators) listens.
     pub nl_addr: SocketAddr,
     /// Longest NL raw packet line accepted, in bytes.
@@ -75,6 +80,8 @@ impl Default for Config {
             web_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_WEB_PORT)),
             web_linger_secs: 30,
             web_max_image: 4 << 20,
+            login_attempts: 5,
+            login_window_secs: 60,
             nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),
             nl_max_line: proto::nlchat::DEFAULT_MAX_LINE,
             nl_probe_secs: 7,

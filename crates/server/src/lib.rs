@@ -15,6 +15,7 @@ mod outbox;
 mod peerchat;
 mod relay;
 mod router;
+mod throttle;
 mod web;
 
 pub use config::Config;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     pub nl_decrypt: Arc<tokio::sync::Semaphore>,
     /// The PeerChat mesh the hub's peer is in.
     pub mesh: peerchat::Mesh,
+    /// Password attempts per address.
+    pub logins: throttle::LoginThrottle,
     next_session: AtomicU64,
 }
 
@@ -143,6 +146,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         nl_probe: config.nl_probe(),
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
+    let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));
     let shared = Arc::new(Shared {
         config,
         store: store.clone(),
@@ -154,6 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         )),
         mesh: peerchat::Mesh::default(),
+        logins,
         next_session: AtomicU64::new(0),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
@@ -164,7 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             conn::serve(stream, peer, shared, door)
         })),
         tokio::spawn(accept_loop(chathack, shared.clone(), "chathack", |stream, peer, shared| {
-            let door = chathack::ChatHack::new(&shared);
+            let door = chathack::ChatHack::new(&shared, peer.ip().to_canonical());
             conn::serve(stream, peer, shared, door)
         })),
         tokio::spawn(accept_loop(jpc, shared.clone(), "jpc", |stream, peer, shared| {

@@ -3,7 +3,7 @@
 //! request answered with a 4xx and a JSON error.
 
 use crate::jpc::{Jpc, LINDSAY};
-use crate::support::{start, start_with, start_with_accounts, start_with_store, Hack, Hub, Raw, WAIT};
+use crate::support::{start, start_prepared, start_with, start_with_accounts, start_with_store, Hack, Hub, Raw, WAIT};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use proto::chathack::{ClientPacket, ServerPacket};
@@ -442,5 +442,68 @@ async fn a_page_that_opens_late_gets_what_came_before_marked_replayed() {
     let mut page = open_ws(&hub, session["token"].as_str().unwrap()).await;
     let m = next_message(&mut page).await;
     assert_eq!((m["text"].as_str(), m["replayed"].as_bool()), (Some("are you there?"), Some(true)));
+    hub.stop().await;
+}
+
+/// Password guessing is held back per address, across the web and ChatHack: past the
+/// attempts of a window, even the right password is refused unchecked until the window ends;
+/// a right password before that starts afresh. Guests are never held back.
+#[tokio::test]
+async fn password_guessing_is_throttled_per_address_on_the_web_and_chathack() {
+    let hub = start_prepared(
+        |store| store.add_account("ann", "secret").unwrap(),
+        |c| {
+            c.login_attempts = 3;
+            c.login_window_secs = 2;
+        },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/session", hub.web);
+    let sign_in = |password: &str| {
+        let r = http.post(&url).json(&json!({ "name": "ann", "password": password }));
+        async move {
+            let (status, body) = answer(r.send().await.unwrap()).await;
+            (status, body["code"].as_str().map(str::to_owned))
+        }
+    };
+    let hack = |password: &str| {
+        let login = ClientPacket::LoginWithPassword { login: "ann".into(), password: password.into() };
+        async move {
+            let mut hack = Hack::connect(hub.chathack).await;
+            hack.send(&login).await;
+            hack.next().await
+        }
+    };
+    let wrong = (401, Some("wrong_password".to_owned()));
+    let held = (429, Some("too_many_attempts".to_owned()));
+
+    // Two wrong, then the right one: a fresh start.
+    assert_eq!(sign_in("guess1").await, wrong);
+    assert_eq!(hack("guess2").await, Some(ServerPacket::Ack(2)));
+    let (status, body) =
+        answer(http.post(&url).json(&json!({ "name": "ann", "password": "secret" })).send().await.unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, _) = answer(http.delete(&url).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(status, 204);
+
+    // Three wrong on either door, and the right one is refused without a check.
+    assert_eq!(sign_in("guess3").await, wrong);
+    assert_eq!(hack("guess4").await, Some(ServerPacket::Ack(2)));
+    assert_eq!(sign_in("guess5").await, wrong);
+    let (status, body) =
+        answer(http.post(&url).json(&json!({ "name": "ann", "password": "secret" })).send().await.unwrap()).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("too_many_attempts")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("try again in"), "{body}");
+    assert_eq!(sign_in("guess6").await, held);
+    assert_eq!(hack("secret").await, Some(ServerPacket::Ack(2)), "ChatHack refuses too");
+    // Guests are not held back.
+    let (status, _) = answer(http.post(&url).json(&json!({ "name": "guest" })).send().await.unwrap()).await;
+    assert_eq!(status, 201);
+
+    // Once the window is over, the right password works again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(hack("secret").await, Some(ServerPacket::Ack(3)));
     hub.stop().await;
 }

@@ -143,11 +143,20 @@ async fn create_session(
         return Err(refused(ErrorCode::InvalidName, None));
     }
     let account = req.password.is_some();
+    let origin = peer.ip().to_canonical();
     if let Some(password) = req.password {
+        if let Err(left) = web.shared.logins.attempt(origin, std::time::Instant::now()) {
+            tracing::info!(%origin, name, retry_in = left.as_secs(), "web: too many password attempts; refused unchecked");
+            let error = format!("too many sign-in attempts: try again in {} s", left.as_secs().max(1));
+            return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, error));
+        }
         let checked = name.clone();
         let verdict = web.shared.store.call(move |s| s.verify(&checked, &password)).await.map_err(|_| stopping())?;
         match verdict {
-            Ok(store::Verdict::Ok(registered)) => name = registered,
+            Ok(store::Verdict::Ok(registered)) => {
+                web.shared.logins.succeeded(origin);
+                name = registered;
+            }
             Ok(_) => {
                 return Err(ApiError(
                     StatusCode::UNAUTHORIZED,
@@ -161,7 +170,6 @@ async fn create_session(
             }
         }
     }
-    let origin = peer.ip().to_canonical();
     match web.sessions.open(&web.shared, origin, name, account).await {
         Ok(Ok(s)) => {
             let body = SessionResponse { token: s.token.clone(), name: s.name.clone(), account };
