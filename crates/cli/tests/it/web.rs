@@ -292,17 +292,28 @@ async fn typing_and_presence_reach_web_users() {
 async fn a_session_with_no_page_open_lingers_then_ends() {
     let hub = start_with(|c| c.web_linger_secs = 1).await;
     let http = reqwest::Client::new();
+    let signed_in = std::time::Instant::now();
     let (_, session) = answer(
         http.post(format!("http://{}/api/session", hub.web)).json(&json!({"name": "ann"})).send().await.unwrap(),
     )
     .await;
     let token = session["token"].as_str().unwrap();
     let mut os = Raw::login(hub.chatos, "os").await;
-    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "there?".into() }).await;
-    os.expect_error(proto::chatos::ErrorCode::Ok).await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "there?".into() }).await;
-    os.expect_error(proto::chatos::ErrorCode::UnreachableUser).await;
+    // Reachable while it lingers, then gone.
+    let there = Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "there?".into() };
+    let ended = async {
+        loop {
+            os.send(&there).await;
+            match os.recv().await {
+                p if p == Packet::error(proto::chatos::ErrorCode::Ok) => {}
+                p if p == Packet::error(proto::chatos::ErrorCode::UnreachableUser) => return signed_in.elapsed(),
+                p => panic!("unexpected {p:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let lingered = tokio::time::timeout(WAIT, ended).await.expect("the session never ended");
+    assert!(lingered >= Duration::from_secs(1), "ended after {lingered:?}, before its second of lingering");
     let r = http.get(format!("http://{}/api/users", hub.web)).bearer_auth(token).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     // The name is free again.
@@ -433,13 +444,17 @@ async fn a_page_that_opens_late_gets_what_came_before_marked_replayed() {
     let hub = start().await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/api/session", hub.web);
-    let (_, session) = answer(http.post(url).json(&json!({ "name": "ann" })).send().await.unwrap()).await;
+    let (_, session) = answer(http.post(&url).json(&json!({ "name": "ann" })).send().await.unwrap()).await;
+    let token = session["token"].as_str().unwrap();
     let mut os = Raw::login(hub.chatos, "os").await;
     os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "are you there?".into() }).await;
     os.expect_error(proto::chatos::ErrorCode::Ok).await;
-    // Long enough for the session to have taken it, with no page to show it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut page = open_ws(&hub, session["token"].as_str().unwrap()).await;
+    // The answer to a command of the session comes through its queue after that message:
+    // once it is here, the session has taken the message, with no page to show it.
+    let send = http.post(format!("http://{}/api/messages", hub.web)).bearer_auth(token);
+    let sent = answer(send.json(&json!({ "to": "lobby", "text": "brb" })).send().await.unwrap()).await;
+    assert_eq!(sent, (200, json!({ "sent": true })));
+    let mut page = open_ws(&hub, token).await;
     let m = next_message(&mut page).await;
     assert_eq!((m["text"].as_str(), m["replayed"].as_bool()), (Some("are you there?"), Some(true)));
     hub.stop().await;
