@@ -2,7 +2,7 @@
 //! against the hub, with end users on the web and ChatOS: rings, the first answer winning,
 //! messages and typing both ways, `/end`, probes, expiry, and garbage that changes nothing.
 
-use crate::support::{count, start, start_with, Hub, Proc, Raw};
+use crate::support::{count, serve_doors, start, start_with, Hub, Proc, Raw};
 use crate::web::Web;
 use bytes::BytesMut;
 use futures_util::SinkExt;
@@ -315,31 +315,9 @@ async fn a_console_waits_out_a_server_restart() {
     let data = dir.path().join("data");
     let port = crate::jpc_client::free_port();
     let nl = format!("127.0.0.1:{port}");
-    let serve = || {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        c.args([
-            "serve",
-            "--chatos-addr",
-            "127.0.0.1:0",
-            "--chathack-addr",
-            "127.0.0.1:0",
-            "--jpc-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", &nl, "--data-dir"])
-        .arg(&data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-        c.spawn().unwrap()
-    };
-    let mut hub = serve();
-    let mut store = loop {
-        if tokio::net::TcpStream::connect(&nl).await.is_ok() {
-            break store::Store::open(&data).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let serve = || serve_doors(&data, "127.0.0.1:0", "127.0.0.1:0", &nl);
+    let (mut hub, _) = serve().await;
+    let mut store = store::Store::open(&data).unwrap();
     let key = server::nl_server_key(&mut store).unwrap();
     let pem = dir.path().join("server.pem");
     std::fs::write(&pem, crypto::public_key_to_pem(&key.to_public_key())).unwrap();
@@ -347,7 +325,7 @@ async fn a_console_waits_out_a_server_restart() {
     op.expect_line("[server] online").await;
     hub.kill().await.unwrap();
     op.expect_line("[server] gone").await;
-    let _hub = serve();
+    let _hub = serve().await;
     op.expect_line("[server] online").await;
     op.expect_line("[status]").await;
 }

@@ -319,12 +319,17 @@ impl Hack {
 }
 
 /// Starts `switchboard serve` on `data` with its ChatOS and JPC doors where asked (port 0 for
-/// any) and ChatHack on any port; returns once it has said where it listens, with the ChatHack
-/// address.
+/// any) and the others on any port; returns once it has said where it listens, with the
+/// ChatHack address.
 pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (Child, SocketAddr) {
+    serve_doors(data, chatos, jpc, "127.0.0.1:0").await
+}
+
+/// [`serve_process`], with the NL door where asked too.
+pub async fn serve_doors(data: &std::path::Path, chatos: &str, jpc: &str, nl: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0"])
+        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", nl])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
