@@ -6,6 +6,7 @@
 use crate::chathack_direct::{self, Direct, DirectEvent};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
+use hub::fold;
 use proto::chathack::{ack_meaning, ClientPacket, Codec, Decoded, ServerPacket};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,10 +36,6 @@ pub struct ChathackArgs {
 
 const HELP: &str = "text: to everyone | /private name | /accept name | /deny name | /msg name text | \
 /send name file | /quit";
-
-fn fold(name: &str) -> String {
-    name.to_lowercase()
-}
 
 struct Client {
     me: String,

@@ -5,6 +5,7 @@
 use crate::chatos_link::{self, LinkCmd, LinkEvent};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
+use hub::fold;
 use proto::chatos::{Codec, ErrorCode, LinkKey, Packet};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -61,10 +62,6 @@ impl<R: AsyncReadExt + Unpin> PacketReader<R> {
 
 fn meaning(code: i8) -> String {
     ErrorCode::from_i8(code).map_or_else(|| format!("error code {code}"), |c| c.meaning().to_owned())
-}
-
-fn fold(name: &str) -> String {
-    name.to_lowercase()
 }
 
 /// A request from the main loop's point of view: the other party's name and the password.

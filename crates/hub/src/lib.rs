@@ -20,7 +20,7 @@ pub use desk::{notice, SUPPORT};
 pub use filter::WordFilter;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
-pub use names::{fold, valid_name, MAX_NAME, MESH_SUFFIX};
+pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME, MESH_SUFFIX};
 
 use indexmap::IndexSet;
 use links::{Link, Links, State};
@@ -498,6 +498,9 @@ impl Default for Config {
 struct Session {
     protocol: Protocol,
     name: Option<String>,
+    /// The name was verified by its front door (a password, a white-listed MAC): it is an
+    /// account's or a device's, not a guest's.
+    verified: bool,
     origin: IpAddr,
     /// When the session last sent a command, and was last pinged (for liveness).
     last_heard: Instant,
@@ -512,8 +515,12 @@ pub struct Hub {
     sessions: FxHashMap<SessionId, Session>,
     /// Folded name → the session holding it.
     names: FxHashMap<String, SessionId>,
+    /// Skeleton digests of the names held: no other session may take a look-alike.
+    looks: FxHashMap<u64, SessionId>,
     /// Folded names that only a verified login may take.
     reserved: FxHashSet<String>,
+    /// Skeleton digests of the reserved names: no guest may take a look-alike.
+    reserved_looks: FxHashSet<u64>,
     /// Named sessions whose protocol receives lobby messages.
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
@@ -536,7 +543,9 @@ impl Hub {
             config,
             sessions: FxHashMap::default(),
             names: FxHashMap::default(),
+            looks: FxHashMap::default(),
             reserved: FxHashSet::default(),
+            reserved_looks: FxHashSet::default(),
             lobby: IndexSet::default(),
             links: Links::default(),
             asks: direct::Asks::default(),
@@ -590,7 +599,15 @@ impl Hub {
             Input::Connected { session, protocol, origin } => {
                 self.sessions.insert(
                     session,
-                    Session { protocol, name: None, origin, last_heard: now, last_ping: now, held: None },
+                    Session {
+                        protocol,
+                        name: None,
+                        verified: false,
+                        origin,
+                        last_heard: now,
+                        last_ping: now,
+                        held: None,
+                    },
                 );
                 if self.liveness(protocol).is_some() {
                     self.live.insert(session);
@@ -604,7 +621,7 @@ impl Hub {
                     self.abort_link(l);
                 }
             }
-            Input::Reserved { names } => self.reserved = names.iter().map(|n| fold(n)).collect(),
+            Input::Reserved { names } => self.reserve(&names),
             Input::Offline { session, queued } => self.offline(session, queued),
             Input::Services { services } => self.services(services),
             Input::Tick => {
@@ -677,7 +694,7 @@ impl Hub {
     fn me(&self, session: SessionId, claimed: Option<&str>) -> Result<String, HubError> {
         let me = self.sessions[&session].name.as_deref().ok_or(HubError::NotLoggedIn)?;
         match claimed {
-            Some(claimed) if fold(claimed) != fold(me) => Err(HubError::NotYourName),
+            Some(claimed) if !same_name(claimed, me) => Err(HubError::NotYourName),
             _ => Ok(me.to_owned()),
         }
     }
@@ -698,52 +715,6 @@ impl Hub {
         let id = *self.names.get(&fold(name))?;
         let s = self.sessions.get(&id)?;
         can(s.protocol.caps()).then(|| (id, s.name.clone().unwrap_or_default()))
-    }
-
-    fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<(), HubError> {
-        let protocol = self.sessions[&session].protocol;
-        let valid = match protocol {
-            // Mesh peers are bridged: `NAME@peerchat`, the only names with an `@`.
-            Protocol::PeerChat => name.strip_suffix(MESH_SUFFIX).is_some_and(valid_name) && name.len() <= MAX_NAME,
-            _ => valid_name(&name),
-        };
-        if !valid {
-            return Err(HubError::InvalidName);
-        }
-        let folded = fold(&name);
-        if folded == SUPPORT {
-            return Err(HubError::NameTaken);
-        }
-        if let Some(&holder) = self.names.get(&folded) {
-            // A device reconnecting at once replaces its own stale session.
-            let protocol = self.sessions[&session].protocol;
-            let stale = verified && protocol.caps().liveness.is_some() && self.sessions[&holder].protocol == protocol;
-            if !stale {
-                return Err(HubError::NameTaken);
-            }
-            self.close(holder, Event::Closing);
-        }
-        if !verified && self.reserved.contains(&folded) {
-            return Err(HubError::NameTaken);
-        }
-        self.names.insert(folded, session);
-        let s = self.sessions.get_mut(&session).expect("caller checked");
-        s.name = Some(name.clone());
-        let caps = s.protocol.caps();
-        if caps.lobby {
-            self.lobby.insert(session);
-        }
-        let protocol = s.protocol;
-        self.presence(name.clone(), protocol, true);
-        if caps.presence {
-            self.watchers.insert(session);
-        }
-        // A reserved name may have messages waiting: after the login's answer, they follow.
-        if verified && (caps.direct || caps.images) {
-            self.sessions.get_mut(&session).expect("caller checked").held = Some(Vec::new());
-            self.out.push_back(Output::FetchOffline { session, name, images: caps.images });
-        }
-        Ok(())
     }
 
     /// A lobby message goes to everyone in the lobby, never back into the PeerChat mesh it
@@ -825,7 +796,7 @@ impl Hub {
             return; // a parked link end, or already gone
         };
         if let Some(name) = &s.name {
-            self.names.remove(&fold(name));
+            self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
             self.presence(name.clone(), s.protocol, false);

@@ -918,3 +918,30 @@ fn a_mesh_message_never_goes_back_into_the_mesh() {
         vec![err(m, HubError::InvalidName)]
     );
 }
+
+#[test]
+fn look_alikes_of_reserved_connected_or_desk_names_are_refused() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["alice".into(), "аnna".into()] });
+    let bob = t.login("bob");
+    let guest = t.connect();
+    let try_name = |t: &mut T, name: &str, verified: bool| t.cmd(guest, Command::Login { name: name.into(), verified });
+    // Look-alikes of the account alice: Cyrillic letters, fullwidth, a dotted capital I.
+    for name in ["\u{430}lice", "ali\u{441}e", "ａｌｉｃｅ", "ALİCE", "Alice"] {
+        assert_eq!(try_name(&mut t, name, false), vec![err(guest, HubError::NameTaken)], "{name:?}");
+    }
+    // Invisible, soft-hyphenated and bidi-reversed names are no names at all.
+    for name in ["alice\u{200B}", "al\u{AD}ice", "\u{202E}ecila"] {
+        assert_eq!(try_name(&mut t, name, false), vec![err(guest, HubError::InvalidName)], "{name:?}");
+    }
+    // Look-alikes of someone connected, and of the desk.
+    for name in ["b\u{43E}b", "ＢＯＢ", "supp\u{43E}rt", "süpport"] {
+        assert_eq!(try_name(&mut t, name, false), vec![err(guest, HubError::NameTaken)], "{name:?}");
+    }
+    // An account whose own name looks like another account's still gets in, verified.
+    assert_eq!(try_name(&mut t, "аnna", true), vec![ok(guest)]);
+    // Once bob is gone, his look-alike is free.
+    t.input(Input::Disconnected { session: bob });
+    let other = t.connect();
+    assert_eq!(t.cmd(other, Command::Login { name: "b\u{43E}b".into(), verified: false }), vec![ok(other)]);
+}

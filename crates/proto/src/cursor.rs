@@ -126,11 +126,22 @@ impl<'a> Cursor<'a> {
         self.string(i64::from(len), max)
     }
 
+    /// Like [`Cursor::str16`], with bytes that are not UTF-8 read as U+FFFD: for a field a
+    /// server answers with an error of its own rather than by closing (a ChatOS pseudonym).
+    pub(crate) fn str16_lossy(&mut self, max: usize) -> Result<String, Short> {
+        let len = self.i16()?;
+        Ok(String::from_utf8_lossy(self.raw16(i64::from(len), max)?).into_owned())
+    }
+
     fn string(&mut self, len: i64, max: usize) -> Result<String, Short> {
-        let n =
-            usize::try_from(len).ok().filter(|n| (1..=max).contains(n)).ok_or(DecodeError::BadLength { len, max })?;
-        let raw = self.bytes(n)?;
+        let raw = self.raw16(len, max)?;
         let s = std::str::from_utf8(raw).map_err(|_| DecodeError::BadUtf8)?;
         Ok(s.to_owned())
+    }
+
+    fn raw16(&mut self, len: i64, max: usize) -> Result<&'a [u8], Short> {
+        let n =
+            usize::try_from(len).ok().filter(|n| (1..=max).contains(n)).ok_or(DecodeError::BadLength { len, max })?;
+        self.bytes(n)
     }
 }

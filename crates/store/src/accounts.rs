@@ -50,6 +50,7 @@ impl Store {
         if !valid_name(name) {
             return Err(StoreError::InvalidName(name.to_owned()));
         }
+        self.refuse_look_alike(name)?;
         let phc = hash(password)?;
         let added = self.conn.execute(
             "INSERT INTO accounts (folded, name, phc, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
@@ -127,9 +128,12 @@ impl Store {
             };
             match self.add_account(name, password) {
                 Ok(()) => report.added += 1,
-                Err(e @ (StoreError::InvalidName(_) | StoreError::AccountExists(_) | StoreError::EmptyPassword)) => {
-                    report.skipped.push((i + 1, e.to_string()))
-                }
+                Err(
+                    e @ (StoreError::InvalidName(_)
+                    | StoreError::AccountExists(_)
+                    | StoreError::LooksLike { .. }
+                    | StoreError::EmptyPassword),
+                ) => report.skipped.push((i + 1, e.to_string())),
                 Err(e) => return Err(e),
             }
         }

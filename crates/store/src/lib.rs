@@ -29,8 +29,10 @@ pub enum StoreError {
     NoSuchAccount(String),
     #[error("an account named {0} already exists")]
     AccountExists(String),
-    #[error("{0:?} is not a valid name (1 to 64 bytes, no spaces, no control characters, no @)")]
+    #[error("{0:?} is not a valid name (1 to 64 bytes of letters, digits and ASCII punctuation: no spaces, no invisible or control characters, no @)")]
     InvalidName(String),
+    #[error("{name} looks like {existing}, a name already reserved")]
+    LooksLike { name: String, existing: String },
     #[error("the password is empty")]
     EmptyPassword,
     #[error("the store's database: {0}")]
@@ -68,6 +70,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::register_fold(&conn)?;
         let mut store = Store { conn };
         migrations::run(&mut store.conn)?;
         Ok(store)
@@ -82,6 +85,29 @@ impl Store {
     /// accounts`) has committed to the database since this one last asked.
     pub fn data_version(&self) -> Result<i64> {
         Ok(self.conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
+    /// The reserved name (account or device) that `name` looks like, if another one does:
+    /// such a name would impersonate it.
+    pub(crate) fn look_alike(&self, name: &str) -> Result<Option<String>> {
+        let (folded, look) = (hub::fold(name), hub::skeleton(name));
+        let mut stmt = self.conn.prepare("SELECT name FROM accounts UNION ALL SELECT name FROM whitelist")?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for existing in names {
+            let existing = existing?;
+            if hub::fold(&existing) != folded && hub::skeleton(&existing) == look {
+                return Ok(Some(existing));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Refuses `name` if it looks like another reserved name.
+    pub(crate) fn refuse_look_alike(&self, name: &str) -> Result<()> {
+        match self.look_alike(name)? {
+            Some(existing) => Err(StoreError::LooksLike { name: name.to_owned(), existing }),
+            None => Ok(()),
+        }
     }
 
     /// The journal mode in force (`wal`).

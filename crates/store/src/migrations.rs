@@ -46,10 +46,25 @@ const MIGRATIONS: &[&str] = &[
         pem        TEXT NOT NULL,
         created_at INTEGER NOT NULL
     ) STRICT;",
+    // 4 -> 5: names are folded by PRECIS (UsernameCaseMapped), no longer only lower-cased:
+    // every key is folded again (`fold` is the hub's folding, registered on the connection).
+    "UPDATE accounts SET folded = fold(name);
+    UPDATE whitelist SET folded = fold(name);
+    UPDATE messages SET sender_key = fold(sender), recipient_key = fold(recipient);
+    UPDATE offline SET key = (SELECT recipient_key FROM messages WHERE messages.id = offline.message);",
 ];
 
 /// The schema version this build knows.
 pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Makes the hub's folding of names callable from SQL as `fold(name)` (NULL stays NULL).
+pub(crate) fn register_fold(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function("fold", 1, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+        Ok(ctx.get::<Option<String>>(0)?.map(|name| hub::fold(&name)))
+    })?;
+    Ok(())
+}
 
 pub(crate) fn run(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -202,3 +202,43 @@ fn keys_are_kept_once_and_survive_a_reopen() {
     drop(store);
     assert_eq!(Store::open(dir.path()).unwrap().key("nl").unwrap().as_deref(), Some("first"));
 }
+
+#[test]
+fn names_fold_by_precis_and_look_alikes_of_reserved_names_are_refused() {
+    let (_dir, mut store) = open();
+    store.add_account("alice", "s3cret").unwrap();
+    store.whitelist_add("lindsay", 0x0242_ac11_0002).unwrap();
+    // Fullwidth is the same name.
+    assert!(matches!(store.add_account("ａｌｉｃｅ", "x"), Err(StoreError::AccountExists(_))));
+    assert!(store.has_account("ＡＬＩＣＥ").unwrap());
+    // Cyrillic letters, a dotted capital I: look-alikes, of an account or of a device.
+    for name in ["\u{430}lice", "ALİCE"] {
+        assert!(matches!(store.add_account(name, "x"), Err(StoreError::LooksLike { .. })), "{name:?}");
+    }
+    assert!(matches!(store.whitelist_add("l\u{456}ndsay", 7), Err(StoreError::LooksLike { .. })));
+    assert!(matches!(store.add_account("lindsаy", "x"), Err(StoreError::LooksLike { .. })));
+    assert!(matches!(store.add_account("alice\u{200B}", "x"), Err(StoreError::InvalidName(_))));
+}
+
+#[test]
+fn keys_written_before_precis_are_folded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let store = Store::open(&path).unwrap();
+    // A store as version 4 left it: keys only lower-cased.
+    store.conn.pragma_update(None, "user_version", 4).unwrap();
+    store
+        .conn
+        .execute_batch(
+            "INSERT INTO accounts (folded, name, phc, created_at) VALUES ('ｅｖｅ', 'ＥＶＥ', 'x', 0);
+             INSERT INTO messages (id, at_ms, sender, sender_key, recipient, recipient_key, kind, body)
+                 VALUES (1, 0, 'bob', 'bob', 'ＥＶＥ', 'ｅｖｅ', 0, 'hi');
+             INSERT INTO offline (key, message) VALUES ('ｅｖｅ', 1);",
+        )
+        .unwrap();
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrations::CURRENT);
+    assert!(store.has_account("eve").unwrap());
+    assert_eq!(store.take_offline("Eve", false).unwrap().len(), 1);
+}

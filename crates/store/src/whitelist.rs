@@ -42,6 +42,7 @@ impl Store {
         if !valid_name(name) {
             return Err(StoreError::InvalidName(name.to_owned()));
         }
+        self.refuse_look_alike(name)?;
         if self.device_by_mac(mac)?.is_some() {
             return Err(StoreError::MacExists(format_mac(mac)));
         }

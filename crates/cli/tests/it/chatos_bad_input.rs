@@ -35,13 +35,13 @@ async fn check(hub: &Hub, bad: &[u8]) {
 async fn negative_over_limit_zero_lengths_and_unknown_opcodes() {
     let hub = start().await;
     for bad in [
-        &b"\x01\xff\xff"[..],            // CR with a negative length
-        b"\x03\x00\x08offender\x80\x00", // SMA with the most negative length
-        b"\x03\x00\x08offender\x04\x01", // SMA with 1025 bytes announced (limit 1024)
-        b"\x02\x00\x08offender\x00\x00", // SPM with an empty recipient
-        b"\x63",                         // no such opcode
-        b"\x00",                         // no such opcode
-        b"\x01\x00\x02\xff\xfe",         // a pseudonym that is not UTF-8
+        &b"\x01\xff\xff"[..],                    // CR with a negative length
+        b"\x03\x00\x08offender\x80\x00",         // SMA with the most negative length
+        b"\x03\x00\x08offender\x04\x01",         // SMA with 1025 bytes announced (limit 1024)
+        b"\x02\x00\x08offender\x00\x00",         // SPM with an empty recipient
+        b"\x63",                                 // no such opcode
+        b"\x00",                                 // no such opcode
+        b"\x03\x00\x08offender\x00\x02\xff\xfe", // a message that is not UTF-8
     ] {
         check(&hub, bad).await;
     }

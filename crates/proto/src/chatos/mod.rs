@@ -3,7 +3,9 @@
 //! [`Codec::decode`] takes one packet off the front of a buffer; [`Packet::encode`] writes one.
 //! A string length of 0 or less, or over the configured limit (1024 by default, as the original
 //! server), and an unknown opcode are violations: the stream cannot be resynchronised after them,
-//! so a server answers by closing the connection.
+//! so a server answers by closing the connection. So is a string that is not UTF-8, but for a
+//! CR's pseudonym: its bad bytes decode as U+FFFD, which no name may hold, and the server
+//! answers ERROR 3 (invalid pseudonym) on a connection that goes on.
 
 mod fetch;
 #[cfg(test)]
@@ -234,7 +236,8 @@ impl Codec {
             Ok(LinkKey { sender: c.str16(max)?, recipient: c.str16(max)?, password: c.i16()? })
         };
         Ok(match opcode {
-            op::CR => Packet::Cr { pseudo: c.str16(max)? },
+            // A pseudonym that is not UTF-8 is no valid name: the server answers ERROR 3.
+            op::CR => Packet::Cr { pseudo: c.str16_lossy(max)? },
             op::SPM => Packet::Spm { sender: c.str16(max)?, recipient: c.str16(max)?, message: c.str16(max)? },
             op::SMA => Packet::Sma { sender: c.str16(max)?, message: c.str16(max)? },
             op::TCP_ASK => Packet::TcpAsk(link(c)?),

@@ -68,6 +68,14 @@ fn packets_from_byte_literals() {
 }
 
 #[test]
+fn a_pseudonym_that_is_not_utf8_is_carried_with_replacement_characters_for_the_server_to_refuse() {
+    let mut buf = BytesMut::from(&b"\x01\x00\x02\xc3\x28\x01\x00\x01a"[..]);
+    let codec = Codec::default();
+    assert_eq!(codec.decode(&mut buf), Ok(Some(Packet::Cr { pseudo: "\u{FFFD}(".into() })));
+    assert_eq!(codec.decode(&mut buf), Ok(Some(Packet::Cr { pseudo: "a".into() })), "the stream goes on");
+}
+
+#[test]
 fn violations() {
     check_err(b"\x00", DecodeError::UnknownOpcode(0));
     check_err(b"\x09", DecodeError::UnknownOpcode(9));
@@ -78,7 +86,7 @@ fn violations() {
     // Over the limit: refused on the length alone, without waiting for the 1025 bytes.
     check_err(b"\x01\x04\x01", DecodeError::BadLength { len: 1025, max: 1024 });
     check_err(b"\x03\x00\x01a\x7f\xff", DecodeError::BadLength { len: 32767, max: 1024 });
-    check_err(b"\x01\x00\x02\xc3\x28", DecodeError::BadUtf8);
+    check_err(b"\x03\x00\x01a\x00\x02\xc3\x28", DecodeError::BadUtf8);
 }
 
 #[test]
