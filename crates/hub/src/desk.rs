@@ -191,7 +191,7 @@ impl Hub {
         for text in texts {
             self.direct(
                 session,
-                Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), image: false, body: text },
+                Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), body: text, ..Kept::default() },
             )?;
         }
         Ok(())

@@ -6,11 +6,17 @@
 use crate::{fold, Event, Hub, Output, SessionId};
 
 /// A message to keep.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Kept {
     pub sender: String,
+    /// The sender's session if it is a guest's (a name nobody verified): history belongs to
+    /// an identity, and a guest's lasts as long as its session. `None`: an account's, a
+    /// device's or the desk's, the name's for good.
+    pub sender_guest: Option<SessionId>,
     /// `None`: the lobby.
     pub recipient: Option<String>,
+    /// The recipient's session if it is a guest's.
+    pub recipient_guest: Option<SessionId>,
     pub image: bool,
     /// The text, or the image's base64.
     pub body: String,
@@ -34,6 +40,12 @@ impl Kept {
 }
 
 impl Hub {
+    /// `session` itself if it is a named guest: its history is its own, not its name's.
+    pub(crate) fn guest(&self, session: SessionId) -> Option<SessionId> {
+        let s = self.sessions.get(&session)?;
+        (s.name.is_some() && !s.verified).then_some(session)
+    }
+
     pub(crate) fn keep(&mut self, kept: Kept) {
         self.out.push_back(Output::Keep(kept));
     }

@@ -652,11 +652,11 @@ impl Hub {
             Command::LinkConnect(key) => self.link_connect(session, key),
             Command::Lobby { sender, text } => self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)),
             Command::Direct { sender, to, text } => self.me(session, sender.as_deref()).and_then(|sender| {
-                self.direct(session, Kept { sender, recipient: Some(to), image: false, body: text })
+                self.direct(session, Kept { sender, recipient: Some(to), body: text, ..Kept::default() })
             }),
-            Command::Image { sender, to, data } => self
-                .me(session, sender.as_deref())
-                .and_then(|sender| self.direct(session, Kept { sender, recipient: Some(to), image: true, body: data })),
+            Command::Image { sender, to, data } => self.me(session, sender.as_deref()).and_then(|sender| {
+                self.direct(session, Kept { sender, recipient: Some(to), image: true, body: data, ..Kept::default() })
+            }),
             Command::Alive => match s.name {
                 Some(_) => Ok(()),
                 None => Err(HubError::NotLoggedIn),
@@ -721,7 +721,8 @@ impl Hub {
     /// came from: every mesh peer heard it from its author already.
     fn lobby(&mut self, session: SessionId, me: String, text: String) {
         let text = self.config.word_filter.apply(text);
-        self.keep(Kept { sender: me.clone(), recipient: None, image: false, body: text.clone() });
+        let sender_guest = self.guest(session);
+        self.keep(Kept { sender: me.clone(), sender_guest, body: text.clone(), ..Kept::default() });
         let protocol = self.sessions[&session].protocol;
         let echo = protocol.caps().lobby_echo;
         let from_mesh = protocol == Protocol::PeerChat;
@@ -744,6 +745,7 @@ impl Hub {
     /// A sender whose protocol wants it gets its message back, addressed as delivered.
     fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<(), HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
+        kept.sender_guest = self.guest(session);
         if fold(&to) == SUPPORT {
             return self.write_to_desk(session, kept);
         }
@@ -760,6 +762,7 @@ impl Hub {
             return Ok(());
         };
         kept.recipient = Some(name.clone());
+        kept.recipient_guest = self.guest(id);
         self.keep(kept.clone());
         let event = kept.event(name);
         if echo && id != session {

@@ -567,7 +567,14 @@ fn a_reconnecting_device_replaces_its_stale_session() {
 }
 
 fn kept(sender: &str, recipient: Option<&str>, image: bool, body: &str) -> Kept {
-    Kept { sender: sender.into(), recipient: recipient.map(Into::into), image, body: body.into() }
+    Kept { sender: sender.into(), recipient: recipient.map(Into::into), image, body: body.into(), ..Kept::default() }
+}
+
+impl Kept {
+    /// The message, sent by guest session `sender` and to guest session `recipient`.
+    fn guests(self, sender: Option<SessionId>, recipient: Option<SessionId>) -> Kept {
+        Kept { sender_guest: sender, recipient_guest: recipient, ..self }
+    }
 }
 
 #[test]
@@ -576,13 +583,13 @@ fn lobby_and_direct_messages_are_kept() {
     let a = t.login("a");
     let b = t.login("b");
     let out = t.cmd_all(a, Command::Lobby { sender: "a".into(), text: "hi".into() });
-    assert_eq!(out[1], Output::Keep(kept("a", None, false, "hi")));
+    assert_eq!(out[1], Output::Keep(kept("a", None, false, "hi").guests(Some(a), None)));
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "B".into(), text: "psst".into() });
     assert_eq!(
         out,
         vec![
             ok(a),
-            Output::Keep(kept("a", Some("b"), false, "psst")),
+            Output::Keep(kept("a", Some("b"), false, "psst").guests(Some(a), Some(b))),
             deliver(b, Event::Direct { from: "a".into(), to: "b".into(), text: "psst".into() })
         ]
     );
@@ -590,7 +597,7 @@ fn lobby_and_direct_messages_are_kept() {
     t.input(Input::Disconnected { session: b });
     assert_eq!(
         t.cmd_all(a, Command::Lobby { sender: "a".into(), text: "echo".into() })[1],
-        Output::Keep(kept("a", None, false, "echo"))
+        Output::Keep(kept("a", None, false, "echo").guests(Some(a), None))
     );
 }
 
@@ -601,7 +608,8 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     let a = t.login("a");
     // Queued: no answer now; the I/O layer answers once it is stored.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "lindsay".into(), text: "later".into() });
-    assert_eq!(out, vec![Output::Queue { kept: kept("a", Some("lindsay"), false, "later"), reply_to: a }]);
+    let later = kept("a", Some("lindsay"), false, "later").guests(Some(a), None);
+    assert_eq!(out, vec![Output::Queue { kept: later, reply_to: a }]);
     // A guest name that is offline is simply unreachable.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "ghost".into(), text: "x".into() });
     assert_eq!(out, vec![err(a, HubError::Unreachable)]);
@@ -803,14 +811,12 @@ fn desk_conversations_are_kept_and_support_is_no_ones_name() {
     let op = desk(&mut t, "op");
     let web = t.join(Protocol::Web, "ann");
     let out = t.cmd_all(web, dm("support", "hi"));
-    let kept = Kept { sender: "ann".into(), recipient: Some("support".into()), image: false, body: "hi".into() };
-    assert!(out.contains(&Output::Keep(kept)));
+    assert!(out.contains(&Output::Keep(kept("ann", Some("support"), false, "hi").guests(Some(web), None))));
     // The web sees its own message, and gets support's typing.
     assert!(out.contains(&deliver(web, Event::Direct { from: "ann".into(), to: "support".into(), text: "hi".into() })));
     t.cmd(op, Command::RingAck { id: 1, echo: "1".into() });
     let out = t.cmd_all(op, Command::DeskMsg { texts: vec!["yes?".into()] });
-    let kept = Kept { sender: "support".into(), recipient: Some("ann".into()), image: false, body: "yes?".into() };
-    assert!(out.contains(&Output::Keep(kept)));
+    assert!(out.contains(&Output::Keep(kept("support", Some("ann"), false, "yes?").guests(None, Some(web)))));
     assert_eq!(
         t.cmd(op, Command::DeskState { composing: true }),
         vec![ok(op), deliver(web, Event::Typing { from: "support".into(), to: "ann".into(), active: true })]
@@ -944,4 +950,24 @@ fn look_alikes_of_reserved_connected_or_desk_names_are_refused() {
     t.input(Input::Disconnected { session: bob });
     let other = t.connect();
     assert_eq!(t.cmd(other, Command::Login { name: "b\u{43E}b".into(), verified: false }), vec![ok(other)]);
+}
+
+#[test]
+fn history_belongs_to_an_identity_a_guests_to_its_session() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["alice".into()] });
+    let alice = t.connect_as(Protocol::Web, HOME);
+    assert_eq!(t.cmd(alice, Command::Login { name: "alice".into(), verified: true })[0], ok(alice));
+    t.input(Input::Offline { session: alice, queued: vec![] });
+    let carol = t.join(Protocol::Web, "carol");
+    let out = t.cmd_all(carol, dm("alice", "hi"));
+    assert!(out.contains(&Output::Keep(kept("carol", Some("alice"), false, "hi").guests(Some(carol), None))));
+    let out = t.cmd_all(alice, dm("carol", "hello"));
+    assert!(out.contains(&Output::Keep(kept("alice", Some("carol"), false, "hello").guests(None, Some(carol)))));
+    // A later guest of the same name is another identity.
+    t.input(Input::Disconnected { session: carol });
+    let carol2 = t.join(Protocol::Web, "CAROL");
+    assert_ne!(carol2, carol);
+    let out = t.cmd_all(alice, dm("carol", "who?"));
+    assert!(out.contains(&Output::Keep(kept("alice", Some("CAROL"), false, "who?").guests(None, Some(carol2)))));
 }

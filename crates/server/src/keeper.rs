@@ -46,7 +46,9 @@ fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
     Record {
         at_ms,
         sender: kept.sender.clone(),
+        sender_guest: kept.sender_guest.map(|s| s.0 as i64),
         recipient: kept.recipient.clone(),
+        recipient_guest: kept.recipient_guest.map(|s| s.0 as i64),
         kind: u8::from(kept.image),
         body: kept.body.clone(),
         offline,
@@ -138,7 +140,8 @@ async fn fetch(
 }
 
 fn queued(s: store::Stored) -> hub::Queued {
-    let kept = hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body };
+    let kept =
+        hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body, ..Kept::default() };
     hub::Queued { id: s.id, kept }
 }
 
@@ -152,7 +155,8 @@ mod tests {
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, mut from_keeper) = mpsc::channel(16);
         let (keep, task) = spawn(store, hub);
-        let kept = Kept { sender: "os".into(), recipient: Some("lindsay".into()), image: false, body: "hi".into() };
+        let kept =
+            Kept { sender: "os".into(), recipient: Some("lindsay".into()), body: "hi".into(), ..Kept::default() };
         // Sent in the same instant: the fetch must not overtake the write.
         for _ in 0..3 {
             keep.send(Keep::History(Kept { recipient: None, ..kept.clone() })).unwrap();
@@ -177,7 +181,7 @@ mod tests {
         let (hub, _from_keeper) = mpsc::channel(16);
         let (keep, task) = spawn(store.clone(), hub);
         for n in 0..50 {
-            let kept = Kept { sender: "os".into(), recipient: None, image: false, body: format!("m{n}") };
+            let kept = Kept { sender: "os".into(), body: format!("m{n}"), ..Kept::default() };
             keep.send(Keep::History(kept)).unwrap();
             if n == 24 {
                 let (reply, written) = oneshot::channel();

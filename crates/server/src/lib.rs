@@ -97,6 +97,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let reserved = store.reserved_names()?;
     let mut store = store;
     let nl_key = nl::server_key(&mut store).context("the NL Chat key pair")?;
+    // Session ids never repeat, not even across restarts: a guest's history is its session's.
+    let first_session = u64::from(store.next_boot().context("counting the server's starts")?) << 32;
     let store = StoreHandle::spawn(store);
     let chatos = TcpListener::bind(config.chatos_addr)
         .await
@@ -159,7 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )),
         mesh: peerchat::Mesh::default(),
         logins,
-        next_session: AtomicU64::new(0),
+        next_session: AtomicU64::new(first_session),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));

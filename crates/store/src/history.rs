@@ -13,13 +13,32 @@ pub struct Record {
     /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
     pub sender: String,
+    /// The sender's session, if a guest's: only that session reads it as its own.
+    pub sender_guest: Option<i64>,
     /// `None`: the lobby.
     pub recipient: Option<String>,
+    /// The recipient's session, if a guest's.
+    pub recipient_guest: Option<i64>,
     /// 0 text, 1 image (base64 in `body`).
     pub kind: u8,
     pub body: String,
     /// Also queue it for `recipient`, who is offline.
     pub offline: bool,
+}
+
+/// Whose history is read: a name, and if it is a guest's, its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    pub name: &'a str,
+    /// The guest's session; `None` for an account or a device.
+    pub guest: Option<i64>,
+}
+
+impl<'a> Identity<'a> {
+    /// An account's or a device's: the name's, for good.
+    pub fn owner(name: &'a str) -> Self {
+        Identity { name, guest: None }
+    }
 }
 
 /// A kept message.
@@ -53,8 +72,9 @@ impl Store {
         let mut ids = Vec::with_capacity(batch.len());
         {
             let mut message = tx.prepare_cached(
-                "INSERT INTO messages (at_ms, sender, sender_key, recipient, recipient_key, kind, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages
+                     (at_ms, sender, sender_key, sender_guest, recipient, recipient_key, recipient_guest, kind, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut queue = tx.prepare_cached("INSERT INTO offline (key, message) VALUES (?1, ?2)")?;
             for r in batch {
@@ -63,8 +83,10 @@ impl Store {
                     r.at_ms,
                     r.sender,
                     fold(&r.sender),
+                    r.sender_guest,
                     r.recipient,
                     recipient_key,
+                    r.recipient_guest,
                     i64::from(r.kind),
                     r.body
                 ])?;
@@ -90,29 +112,41 @@ impl Store {
         Ok(out)
     }
 
-    /// The last `limit` direct messages between `a` and `b`, either way, before message
-    /// `before` (if given), oldest first.
-    pub fn conversation(&self, a: &str, b: &str, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
+    /// The last `limit` direct messages of `me` with `other`, either way, before message
+    /// `before` (if given), oldest first. `me` reads only its own side: as an account (or
+    /// device) what its name sent and got, as a guest what its session did.
+    pub fn conversation(
+        &self,
+        me: Identity<'_>,
+        other: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<Stored>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM messages
-             WHERE ((sender_key = ?1 AND recipient_key = ?2) OR (sender_key = ?2 AND recipient_key = ?1)) AND id < ?3
+             WHERE ((sender_key = ?1 AND sender_guest IS ?5 AND recipient_key = ?2)
+                 OR (sender_key = ?2 AND recipient_key = ?1 AND recipient_guest IS ?5)) AND id < ?3
              ORDER BY id DESC LIMIT ?4"
         ))?;
-        let rows = stmt.query_map(params![fold(a), fold(b), before.unwrap_or(i64::MAX), limit as i64], stored)?;
+        let (a, b, before) = (fold(me.name), fold(other), before.unwrap_or(i64::MAX));
+        let rows = stmt.query_map(params![a, b, before, limit as i64, me.guest], stored)?;
         let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
         out.reverse();
         Ok(out)
     }
 
-    /// The names `name` has exchanged direct messages with, the most recent first.
-    pub fn partners(&self, name: &str, limit: usize) -> Result<Vec<String>> {
+    /// The names `me` has exchanged direct messages with, the most recent first.
+    pub fn partners(&self, me: Identity<'_>, limit: usize) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT CASE WHEN sender_key = ?1 THEN recipient ELSE sender END, MAX(id) AS last FROM messages
-             WHERE recipient_key IS NOT NULL AND (sender_key = ?1 OR recipient_key = ?1)
-             GROUP BY CASE WHEN sender_key = ?1 THEN recipient_key ELSE sender_key END
+            "SELECT CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient ELSE sender END,
+                    MAX(id) AS last
+             FROM messages
+             WHERE recipient_key IS NOT NULL
+               AND ((sender_key = ?1 AND sender_guest IS ?3) OR (recipient_key = ?1 AND recipient_guest IS ?3))
+             GROUP BY CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient_key ELSE sender_key END
              ORDER BY last DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![fold(name), limit as i64], |r| r.get(0))?;
+        let rows = stmt.query_map(params![fold(me.name), limit as i64, me.guest], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -12,7 +12,7 @@ mod migrations;
 mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
-pub use history::{Record, Stored};
+pub use history::{Identity, Record, Stored};
 pub use whitelist::{format_mac, parse_mac, Device};
 
 use rusqlite::Connection;
@@ -108,6 +108,18 @@ impl Store {
             Some(existing) => Err(StoreError::LooksLike { name: name.to_owned(), existing }),
             None => Ok(()),
         }
+    }
+
+    /// Counts one more start of the server and returns the count (from 1): it makes session
+    /// ids unique across restarts, so that a guest's history stays its session's.
+    pub fn next_boot(&mut self) -> Result<u32> {
+        let boots: i64 = self.conn.query_row(
+            "INSERT INTO meta (key, value) VALUES ('boots', 1)
+             ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(boots).unwrap_or(u32::MAX))
     }
 
     /// The journal mode in force (`wal`).

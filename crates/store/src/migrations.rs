@@ -52,6 +52,21 @@ const MIGRATIONS: &[&str] = &[
     UPDATE whitelist SET folded = fold(name);
     UPDATE messages SET sender_key = fold(sender), recipient_key = fold(recipient);
     UPDATE offline SET key = (SELECT recipient_key FROM messages WHERE messages.id = offline.message);",
+    // 5 -> 6: history belongs to an identity. A guest's side of a message names its session
+    // (`*_guest`); NULL is an account's, a device's or the desk's, the name's for good. What
+    // guests said before this is nobody's now (session 0 never exists). `meta` counts the
+    // server's starts, which make session ids unique across restarts.
+    "ALTER TABLE messages ADD COLUMN sender_guest INTEGER;
+    ALTER TABLE messages ADD COLUMN recipient_guest INTEGER;
+    CREATE TEMP TABLE owned AS SELECT folded FROM accounts UNION SELECT folded FROM whitelist UNION SELECT 'support';
+    UPDATE messages SET sender_guest = 0 WHERE sender_key NOT IN (SELECT folded FROM owned);
+    UPDATE messages SET recipient_guest = 0
+        WHERE recipient_key IS NOT NULL AND recipient_key NOT IN (SELECT folded FROM owned);
+    DROP TABLE owned;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build knows.

@@ -133,7 +133,9 @@ fn record(sender: &str, recipient: Option<&str>, body: &str, offline: bool) -> R
     Record {
         at_ms: 1,
         sender: sender.into(),
+        sender_guest: None,
         recipient: recipient.map(Into::into),
+        recipient_guest: None,
         kind: 0,
         body: body.into(),
         offline,
@@ -158,13 +160,13 @@ fn history_of_the_lobby_and_of_conversations() {
     assert_eq!(bodies(store.lobby_history(10, None).unwrap()), ["one", "two", "three"]);
     assert_eq!(bodies(store.lobby_history(2, None).unwrap()), ["two", "three"]);
     assert_eq!(bodies(store.lobby_history(10, Some(ids[2])).unwrap()), ["one"]);
-    assert_eq!(bodies(store.conversation("ANN", "bob", 10, None).unwrap()), ["to bob", "to ann"]);
-    let first = &store.conversation("bob", "ann", 1, None).unwrap()[0];
+    assert_eq!(bodies(store.conversation(Identity::owner("ANN"), "bob", 10, None).unwrap()), ["to bob", "to ann"]);
+    let first = &store.conversation(Identity::owner("bob"), "ann", 1, None).unwrap()[0];
     assert_eq!((first.sender.as_str(), first.recipient.as_deref()), ("bob", Some("ann")));
     // Ann's partners, the most recent first, each once whatever the direction or the case.
-    assert_eq!(store.partners("Ann", 10).unwrap(), ["cy", "bob"]);
-    assert_eq!(store.partners("bob", 10).unwrap(), ["ann"]);
-    assert_eq!(store.partners("ann", 1).unwrap(), ["cy"]);
+    assert_eq!(store.partners(Identity::owner("Ann"), 10).unwrap(), ["cy", "bob"]);
+    assert_eq!(store.partners(Identity::owner("bob"), 10).unwrap(), ["ann"]);
+    assert_eq!(store.partners(Identity::owner("ann"), 1).unwrap(), ["cy"]);
 }
 
 #[test]
@@ -189,7 +191,7 @@ fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
     assert!(store.take_offline("lindsay", true).unwrap().is_empty(), "taken once");
     assert_eq!(store.take_offline("pc", true).unwrap().len(), 1);
     // Taken from the queue, kept in the history.
-    assert_eq!(store.conversation("os", "lindsay", 10, None).unwrap().len(), 2);
+    assert_eq!(store.conversation(Identity::owner("os"), "lindsay", 10, None).unwrap().len(), 2);
 }
 
 #[test]
@@ -230,7 +232,10 @@ fn keys_written_before_precis_are_folded_again() {
     store
         .conn
         .execute_batch(
-            "INSERT INTO accounts (folded, name, phc, created_at) VALUES ('ｅｖｅ', 'ＥＶＥ', 'x', 0);
+            "DROP TABLE meta;
+             ALTER TABLE messages DROP COLUMN sender_guest;
+             ALTER TABLE messages DROP COLUMN recipient_guest;
+             INSERT INTO accounts (folded, name, phc, created_at) VALUES ('ｅｖｅ', 'ＥＶＥ', 'x', 0);
              INSERT INTO messages (id, at_ms, sender, sender_key, recipient, recipient_key, kind, body)
                  VALUES (1, 0, 'bob', 'bob', 'ＥＶＥ', 'ｅｖｅ', 0, 'hi');
              INSERT INTO offline (key, message) VALUES ('ｅｖｅ', 1);",
@@ -241,4 +246,61 @@ fn keys_written_before_precis_are_folded_again() {
     assert_eq!(store.schema_version().unwrap(), migrations::CURRENT);
     assert!(store.has_account("eve").unwrap());
     assert_eq!(store.take_offline("Eve", false).unwrap().len(), 1);
+}
+
+#[test]
+fn a_guests_history_is_its_sessions_and_a_later_guest_of_the_name_reads_none_of_it() {
+    let (_dir, mut store) = open();
+    let carol = Identity { name: "carol", guest: Some(7) };
+    let carol_again = Identity { name: "CAROL", guest: Some(9) };
+    let alice = Identity::owner("alice");
+    let guest = |sender: &str, recipient: &str, body: &str, s: Option<i64>, r: Option<i64>| Record {
+        sender_guest: s,
+        recipient_guest: r,
+        ..record(sender, Some(recipient), body, false)
+    };
+    store
+        .append(&[
+            guest("carol", "alice", "hi alice", Some(7), None),
+            guest("alice", "carol", "hi carol", None, Some(7)),
+        ])
+        .unwrap();
+    let bodies = |v: Vec<Stored>| v.into_iter().map(|s| s.body).collect::<Vec<_>>();
+    assert_eq!(bodies(store.conversation(carol, "alice", 10, None).unwrap()), ["hi alice", "hi carol"]);
+    assert_eq!(store.partners(carol, 10).unwrap(), ["alice"]);
+    assert!(store.conversation(carol_again, "alice", 10, None).unwrap().is_empty());
+    assert!(store.partners(carol_again, 10).unwrap().is_empty());
+    // An account that takes the name later reads none of it either; alice keeps her side.
+    assert!(store.conversation(Identity::owner("carol"), "alice", 10, None).unwrap().is_empty());
+    assert_eq!(bodies(store.conversation(alice, "carol", 10, None).unwrap()), ["hi alice", "hi carol"]);
+    assert_eq!(store.partners(alice, 10).unwrap(), ["carol"]);
+}
+
+#[test]
+fn boots_are_counted_and_guests_of_older_history_are_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!((store.next_boot().unwrap(), store.next_boot().unwrap()), (1, 2));
+    // A store as version 5 left it: no identities.
+    store
+        .conn
+        .execute_batch(
+            "DROP TABLE meta;
+         ALTER TABLE messages DROP COLUMN sender_guest;
+         ALTER TABLE messages DROP COLUMN recipient_guest;
+         INSERT INTO accounts (folded, name, phc, created_at) VALUES ('alice', 'alice', 'x', 0);
+         INSERT INTO messages (at_ms, sender, sender_key, recipient, recipient_key, kind, body)
+             VALUES (0, 'carol', 'carol', 'alice', 'alice', 0, 'old');",
+        )
+        .unwrap();
+    store.conn.pragma_update(None, "user_version", 5).unwrap();
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.next_boot().unwrap(), 1);
+    assert!(store
+        .conversation(Identity { name: "carol", guest: Some(1 << 32) }, "alice", 10, None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.conversation(Identity::owner("alice"), "carol", 10, None).unwrap().len(), 1);
 }

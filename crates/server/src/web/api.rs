@@ -269,14 +269,14 @@ async fn history(
     let me = session(&web, &headers, None)?;
     let Query(q) = query.map_err(|e| bad(e.body_text()))?;
     let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
-    let name = me.name.clone();
     let with = q.with.filter(|w| !w.eq_ignore_ascii_case(LOBBY));
     written(&web).await?;
+    let me = me.clone();
     let stored = web
         .shared
         .store
         .call(move |s| match with {
-            Some(other) => s.conversation(&name, &other, limit, q.before),
+            Some(other) => s.conversation(me.identity(), &other, limit, q.before),
             None => s.lobby_history(limit, q.before),
         })
         .await
@@ -304,9 +304,8 @@ async fn history(
 
 async fn conversations(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     let me = session(&web, &headers, None)?;
-    let name = me.name.clone();
     written(&web).await?;
-    let partners = web.shared.store.call(move |s| s.partners(&name, 200)).await.map_err(|_| stopping())?;
+    let partners = web.shared.store.call(move |s| s.partners(me.identity(), 200)).await.map_err(|_| stopping())?;
     let partners = partners.map_err(|e| {
         tracing::error!(error = %e, "reading conversations");
         stopping()

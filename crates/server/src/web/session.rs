@@ -34,6 +34,8 @@ pub(crate) struct Gone;
 pub(crate) struct WebSession {
     pub session: SessionId,
     pub name: String,
+    /// Signed in with an account's password, not as a guest.
+    pub account: bool,
     pub token: String,
     outbox: Arc<Outbox>,
     /// One command at a time: the next answer is the one in flight's.
@@ -83,6 +85,7 @@ impl Sessions {
         let web = Arc::new(WebSession {
             session,
             name: name.clone(),
+            account: verified,
             token: new_token(),
             outbox: outbox.clone(),
             turn: tokio::sync::Mutex::new(()),
@@ -120,6 +123,11 @@ impl Sessions {
 }
 
 impl WebSession {
+    /// Whose history this session reads: an account's, or this guest session's alone.
+    pub fn identity(&self) -> store::Identity<'_> {
+        store::Identity { name: &self.name, guest: (!self.account).then_some(self.session.0 as i64) }
+    }
+
     /// Runs one command and returns the hub's answer: `None` for OK, else why not.
     pub async fn command(&self, shared: &Shared, command: Command) -> Result<Option<ErrorCode>, Gone> {
         let _turn = self.turn.lock().await;
