@@ -50,6 +50,7 @@ function roomOf(message) {
 }
 
 function sameMessage(a, b) {
+  if (a.id != null && b.id != null) return a.id === b.id; // both from the history's store
   return a.from === b.from && a.text === b.text && a.image === b.image && Math.abs(a.at - b.at) < 15000;
 }
 

@@ -22,11 +22,21 @@ pub struct Kept {
     pub body: String,
 }
 
-/// A queued message handed back at login, with its id in the store.
+/// A queued message handed back at login, with its id in the store and when it was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
     pub id: i64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
     pub kept: Kept,
+}
+
+impl Queued {
+    /// The message as an event for its recipient.
+    pub fn event(&self) -> Event {
+        let to = self.kept.recipient.clone().unwrap_or_default();
+        self.kept.clone().event(to)
+    }
 }
 
 impl Kept {
@@ -56,25 +66,72 @@ impl Hub {
         self.reserved.contains(&folded) && !self.names.contains_key(&folded)
     }
 
-    /// The store handed back what was queued for `session`'s name: delivered now, or, if the
-    /// session left meanwhile, given back to the queue.
-    /// Messages that arrived for the session meanwhile follow.
+    /// Whether what waited for `session`'s name is still being handed to it.
+    pub(crate) fn draining(&self, session: SessionId) -> bool {
+        self.sessions.get(&session).is_some_and(|s| s.drain.is_some())
+    }
+
+    /// `session` just logged in under a reserved name: its queue is handed over, a page at a
+    /// time, before anything new for it.
+    pub(crate) fn start_drain(&mut self, session: SessionId) {
+        self.sessions.get_mut(&session).expect("caller checked").drain = Some(Drain::default());
+        self.fetch(session, None);
+    }
+
+    /// Asks for the next page of `session`'s queue, once the messages up to `delivered` are
+    /// out of it.
+    fn fetch(&mut self, session: SessionId, delivered: Option<i64>) {
+        let Some(s) = self.sessions.get_mut(&session) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        drain.queued_since_fetch = false;
+        let images = s.protocol.caps().images;
+        self.out.push_back(Output::FetchOffline { session, name, images, delivered });
+    }
+
+    /// A message for `recipient` while its queue drains: queued behind the rest.
+    pub(crate) fn queue_behind_drain(&mut self, recipient: SessionId, kept: Kept) {
+        if let Some(drain) = self.sessions.get_mut(&recipient).and_then(|s| s.drain.as_mut()) {
+            drain.queued_since_fetch = true;
+        }
+        self.queued.push(kept);
+    }
+
+    /// The store handed back the next page of what was queued for `session`'s name: it goes
+    /// out as one page, not counted against the connection's outbound limit, and the next is
+    /// fetched once the connection wrote it. An empty page ends the drain, unless messages
+    /// joined the queue after the fetch was asked for: then it asks again, behind them. If the
+    /// session left, nothing was taken from the queue: it waits for the next login.
     pub(crate) fn offline(&mut self, session: SessionId, queued: Vec<Queued>) {
-        let name = self.sessions.get(&session).and_then(|s| s.name.clone());
-        match name {
-            Some(name) => {
-                let held = self.sessions.get_mut(&session).and_then(|s| s.held.take()).unwrap_or_default();
-                for q in queued {
-                    self.deliver(session, q.kept.event(name.clone()));
-                }
-                for event in held {
-                    self.deliver(session, event);
-                }
+        let Some(s) = self.sessions.get_mut(&session) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        if queued.is_empty() {
+            if drain.queued_since_fetch {
+                self.fetch(session, None);
+            } else {
+                s.drain = None; // all handed over: from now on, straight through
             }
-            None if !queued.is_empty() => {
-                self.out.push_back(Output::Requeue { ids: queued.iter().map(|q| q.id).collect() })
-            }
-            None => {}
+            return;
+        }
+        let mut queued = queued;
+        for q in &mut queued {
+            q.kept.recipient = Some(name.clone()); // as registered
+        }
+        self.out.push_back(Output::Page { to: session, queued });
+    }
+
+    /// `session`'s connection wrote the page up to `last`: those leave the queue, and the
+    /// next page is fetched.
+    pub(crate) fn page_delivered(&mut self, session: SessionId, last: i64) {
+        if self.draining(session) {
+            self.fetch(session, Some(last));
         }
     }
+}
+
+/// A session's queue being handed over.
+#[derive(Debug, Default)]
+pub(crate) struct Drain {
+    /// A message joined the queue after the last fetch was asked for: an empty answer to that
+    /// fetch does not mean the queue is empty.
+    queued_since_fetch: bool,
 }

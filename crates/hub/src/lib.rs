@@ -23,6 +23,7 @@ pub use links::LinkId;
 pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME, MESH_SUFFIX};
 
 use indexmap::IndexSet;
+use keep::Drain;
 use links::{Link, Links, State};
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -315,10 +316,17 @@ pub enum Input {
     Reserved {
         names: Vec<String>,
     },
-    /// What was queued for `session`'s name, oldest first (answering `Output::FetchOffline`).
+    /// The next page of what was queued for `session`'s name, oldest first (answering
+    /// `Output::FetchOffline`); empty when nothing is left.
     Offline {
         session: SessionId,
         queued: Vec<Queued>,
+    },
+    /// `session`'s connection wrote the page of queued messages up to id `last` (answering
+    /// `Output::Page`): they may leave the queue, and the next page come.
+    PageDelivered {
+        session: SessionId,
+        last: i64,
     },
     /// The hub's services (front doors) and whether each is up, for the desk's `status`.
     Services {
@@ -449,22 +457,28 @@ pub enum Output {
     },
     /// Keep this message in the history.
     Keep(Kept),
-    /// Keep this message for its recipient, offline, and only then give `reply_to` the
-    /// answer to its command (OK, or an error if it could not be kept).
+    /// Keep this message for its recipient, in its queue, and only then give `reply_to` (if
+    /// any: a command that queued several messages is answered after the last) the answer to
+    /// its command (OK, or an error if it could not be kept).
     Queue {
         kept: Kept,
-        reply_to: SessionId,
+        reply_to: Option<SessionId>,
     },
-    /// `session` logged in as `name`: fetch what was queued for it (images only if `images`)
-    /// and hand it back with `Input::Offline`.
+    /// `session` is logged in as `name`: take the queued messages up to `delivered` (the last
+    /// id of the page its connection wrote, if any) out of its queue, then fetch the next page
+    /// (images only if `images`) and hand it back with `Input::Offline`.
     FetchOffline {
         session: SessionId,
         name: String,
         images: bool,
+        delivered: Option<i64>,
     },
-    /// Put these queued messages back: the session they were fetched for left.
-    Requeue {
-        ids: Vec<i64>,
+    /// A page of queued messages (at least one) for `to`, to write whatever its outbound
+    /// limit (it is not counted against it), then answer with `Input::PageDelivered` once
+    /// written, with the last message's id.
+    Page {
+        to: SessionId,
+        queued: Vec<Queued>,
     },
 }
 
@@ -505,9 +519,9 @@ struct Session {
     /// When the session last sent a command, and was last pinged (for liveness).
     last_heard: Instant,
     last_ping: Instant,
-    /// While what was queued for the session's name is being fetched, the messages that
-    /// arrive for it wait here, so that they come after the older ones.
-    held: Option<Vec<Event>>,
+    /// What was queued for the session's name is being handed to it, a page at a time; new
+    /// direct messages join the queue meanwhile, so that they come after the older ones.
+    drain: Option<Drain>,
 }
 
 pub struct Hub {
@@ -529,8 +543,8 @@ pub struct Hub {
     live: FxHashSet<SessionId>,
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
-    /// A message the command being handled queued for an offline name: its answer waits.
-    queued: Option<Kept>,
+    /// Messages the command being handled queued for their recipients: its answer waits.
+    queued: Vec<Kept>,
     desk: desk::Desk,
     /// The time of the input being handled.
     now: Instant,
@@ -551,7 +565,7 @@ impl Hub {
             asks: direct::Asks::default(),
             live: FxHashSet::default(),
             watchers: IndexSet::default(),
-            queued: None,
+            queued: Vec::new(),
             desk: desk::Desk::default(),
             now: Instant::now(),
             out: VecDeque::new(),
@@ -606,7 +620,7 @@ impl Hub {
                         origin,
                         last_heard: now,
                         last_ping: now,
-                        held: None,
+                        drain: None,
                     },
                 );
                 if self.liveness(protocol).is_some() {
@@ -623,6 +637,7 @@ impl Hub {
             }
             Input::Reserved { names } => self.reserve(&names),
             Input::Offline { session, queued } => self.offline(session, queued),
+            Input::PageDelivered { session, last } => self.page_delivered(session, last),
             Input::Services { services } => self.services(services),
             Input::Tick => {
                 for link in self.links.expire(now) {
@@ -683,9 +698,15 @@ impl Hub {
                 self.me(session, Some(&sender)).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
             }
         };
-        match self.queued.take() {
-            Some(kept) if result.is_ok() => self.out.push_back(Output::Queue { kept, reply_to: session }),
-            _ => self.out.insert(mark, Output::Reply { to: session, result }),
+        let queued = std::mem::take(&mut self.queued);
+        match (queued.len(), result) {
+            (0, result) | (_, result @ Err(_)) => self.out.insert(mark, Output::Reply { to: session, result }),
+            (n, Ok(())) => {
+                for (i, kept) in queued.into_iter().enumerate() {
+                    let reply_to = (i + 1 == n).then_some(session);
+                    self.out.push_back(Output::Queue { kept, reply_to });
+                }
+            }
         }
     }
 
@@ -700,12 +721,6 @@ impl Hub {
     }
 
     fn deliver(&mut self, to: SessionId, event: Event) {
-        if let Some(held) = self.sessions.get_mut(&to).and_then(|s| s.held.as_mut()) {
-            if matches!(event, Event::Direct { .. } | Event::Image { .. }) {
-                held.push(event);
-                return;
-            }
-        }
         self.out.push_back(Output::Deliver { to, event });
     }
 
@@ -740,8 +755,9 @@ impl Hub {
 
     /// Delivers a direct message or an image (`event`, whose `to` is filled in here) to `to`,
     /// if its protocol can carry it.
-    /// A reserved name that is offline gets it when it next logs in: the answer waits until
-    /// the message is stored.
+    /// A reserved name that is offline gets it when it next logs in, and one that is still
+    /// being handed what waited for it gets it after that: the answer waits until the message
+    /// is stored in its queue.
     /// A sender whose protocol wants it gets its message back, addressed as delivered.
     fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<(), HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
@@ -758,11 +774,19 @@ impl Hub {
             if echo {
                 self.deliver(session, kept.clone().event(to));
             }
-            self.queued = Some(kept);
+            self.queued.push(kept);
             return Ok(());
         };
         kept.recipient = Some(name.clone());
         kept.recipient_guest = self.guest(id);
+        if self.draining(id) {
+            // What waited for the recipient is still being handed over: this joins the queue.
+            if echo && id != session {
+                self.deliver(session, kept.clone().event(name));
+            }
+            self.queue_behind_drain(id, kept);
+            return Ok(());
+        }
         self.keep(kept.clone());
         let event = kept.event(name);
         if echo && id != session {

@@ -8,7 +8,7 @@
 //! their skeletons (Unicode TS #39, with combining marks dropped, so `ALİCE` looks like
 //! `alice`) are equal, and the hub refuses a name that looks like one reserved or connected.
 
-use crate::{Event, Hub, HubError, Output, Protocol, SessionId, SUPPORT};
+use crate::{Event, Hub, HubError, Protocol, SessionId, SUPPORT};
 use precis_core::profile::Profile;
 use precis_profiles::UsernameCaseMapped;
 use std::hash::{Hash, Hasher};
@@ -134,8 +134,7 @@ impl Hub {
         }
         // A reserved name may have messages waiting: after the login's answer, they follow.
         if verified && (caps.direct || caps.images) {
-            self.sessions.get_mut(&session).expect("caller checked").held = Some(Vec::new());
-            self.out.push_back(Output::FetchOffline { session, name, images: caps.images });
+            self.start_drain(session);
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use proto::DecodeError;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroI64;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -109,6 +110,9 @@ struct Driver<D> {
     hung_up: bool,
     /// What must be done before reading on.
     later: Option<Later>,
+    /// A page of queued messages is in `wbuf`, up to this message: once written, the hub is
+    /// told, and the next page may come.
+    page: Option<NonZeroI64>,
 }
 
 /// Sets a new connection up and returns its task. Only the driver is captured, so the task's
@@ -123,7 +127,8 @@ pub(crate) fn serve<D: Door>(
     debug!(session = session.0, %peer, door = D::NAME, "connected");
     let outbox = Arc::new(Outbox::default());
     let origin = peer.ip().to_canonical();
-    let connected = HubMsg::Connected { session, protocol: D::PROTOCOL, origin, outbox: outbox.clone() };
+    let limit = shared.config.outbound_limit;
+    let connected = HubMsg::Connected { session, protocol: D::PROTOCOL, origin, outbox: outbox.clone(), limit };
     let mut d = Driver {
         session,
         stream,
@@ -135,6 +140,7 @@ pub(crate) fn serve<D: Door>(
         awaiting_verdict: false,
         hung_up: false,
         later: None,
+        page: None,
     };
     d.post(connected);
     if let Some(bytes) = d.door.greeting() {
@@ -234,6 +240,9 @@ impl<D: Door> Driver<D> {
                 };
             }
             if self.wbuf.is_empty() {
+                if let Some(last) = self.page.take() {
+                    self.post(HubMsg::PageDelivered { session: self.session, last: last.get() });
+                }
                 if let Some(end) = after_flush.take() {
                     return end;
                 }
@@ -260,6 +269,13 @@ impl<D: Door> Driver<D> {
                     if !b.is_empty() {
                         self.wbuf.push_back(b);
                     }
+                }
+                Out::Page { bytes, last } => {
+                    let bytes = self.door.outgoing(bytes);
+                    if !bytes.is_empty() {
+                        self.wbuf.push_back(bytes);
+                    }
+                    self.page = NonZeroI64::new(last);
                 }
                 Out::Resume => resumed = true,
                 Out::Park(link) => *after_flush = Some(End::Park(link)),

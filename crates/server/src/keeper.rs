@@ -14,6 +14,11 @@ use tokio::task::JoinHandle;
 
 /// The most messages in one transaction.
 const MAX_BATCH: usize = 1024;
+/// A page of queued messages handed to a session at once: at most this many, and no more
+/// bytes than `PAGE_BYTES` (but always one). Fewer than a web session's ring of events, so
+/// that a page never makes a WebSocket fall a ring behind.
+pub(crate) const PAGE_MESSAGES: usize = 128;
+pub(crate) const PAGE_BYTES: usize = 256 * 1024;
 
 /// Who waits for a queued message to be stored, and which command it answers.
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +29,17 @@ pub(crate) struct Ack {
 
 pub(crate) enum Keep {
     History(Kept),
-    Queued(Kept, Ack),
-    /// Take what is queued for `name` and hand it to the hub for `session`. It goes through
-    /// the keeper, after the writes sent before it, so that a message queued just before its
-    /// recipient logged in is in the store when the fetch looks.
+    /// A message for its recipient's queue; its sender waits for the answer, if `Some`.
+    Queued(Kept, Option<Ack>),
+    /// Take the messages up to `delivered` out of `name`'s queue, then hand the next page of
+    /// it to the hub for `session`. It goes through the keeper, after the writes sent before
+    /// it, so that a message queued just before the fetch was asked for is in the store when
+    /// the fetch looks.
     Fetch {
         session: SessionId,
         name: String,
         images: bool,
+        delivered: Option<i64>,
     },
     /// Answer once what was sent before this is written (or could not be).
     Written(oneshot::Sender<()>),
@@ -66,8 +74,8 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
             },
         };
         let first = match first {
-            Keep::Fetch { session, name, images } => {
-                if !fetch(&store, &hub, session, name, images).await {
+            Keep::Fetch { session, name, images, delivered } => {
+                if !fetch(&store, &hub, session, name, images, delivered).await {
                     return;
                 }
                 continue;
@@ -109,7 +117,7 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
             Err(_) => false, // the store is gone: the server is stopping
         };
         for keep in batch {
-            if let Keep::Queued(_, ack) = keep {
+            if let Keep::Queued(_, Some(ack)) = keep {
                 let result = if stored { Ok(()) } else { Err(HubError::Unreachable) };
                 if hub.send(HubMsg::Stored { session: ack.session, kind: ack.kind, result }).await.is_err() {
                     return;
@@ -119,16 +127,19 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
     }
 }
 
-/// Takes what was queued for `name` and hands it to the hub, always (if only with nothing:
-/// the hub holds the session's new messages until then). `false` if the hub is gone.
+/// Takes what was delivered out of `name`'s queue and hands the next page to the hub, always
+/// (if only with nothing: the hub queues the session's new messages behind the old until then).
+/// `false` if the hub is gone.
 async fn fetch(
     store: &StoreHandle,
     hub: &mpsc::Sender<HubMsg>,
     session: SessionId,
     name: String,
     images: bool,
+    delivered: Option<i64>,
 ) -> bool {
-    let queued = match store.call(move |s| s.take_offline(&name, images)).await {
+    let page = move |s: &mut store::Store| s.offline_page(&name, images, delivered, PAGE_MESSAGES, PAGE_BYTES);
+    let queued = match store.call(page).await {
         Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "fetching queued messages");
@@ -142,7 +153,7 @@ async fn fetch(
 fn queued(s: store::Stored) -> hub::Queued {
     let kept =
         hub::Kept { sender: s.sender, recipient: s.recipient, image: s.kind == 1, body: s.body, ..Kept::default() };
-    hub::Queued { id: s.id, kept }
+    hub::Queued { id: s.id, at_ms: s.at_ms, kept }
 }
 
 #[cfg(test)]
@@ -161,8 +172,9 @@ mod tests {
         for _ in 0..3 {
             keep.send(Keep::History(Kept { recipient: None, ..kept.clone() })).unwrap();
         }
-        keep.send(Keep::Queued(kept.clone(), Ack { session: SessionId(1), kind: Kind::Direct })).unwrap();
-        keep.send(Keep::Fetch { session: SessionId(2), name: "Lindsay".into(), images: false }).unwrap();
+        keep.send(Keep::Queued(kept.clone(), Some(Ack { session: SessionId(1), kind: Kind::Direct }))).unwrap();
+        keep.send(Keep::Fetch { session: SessionId(2), name: "Lindsay".into(), images: false, delivered: None })
+            .unwrap();
         let Some(HubMsg::Stored { session: SessionId(1), result: Ok(()), .. }) = from_keeper.recv().await else {
             panic!("no answer for the queued message")
         };

@@ -22,6 +22,13 @@ const COPY_MAX: usize = 2048;
 #[derive(Debug)]
 pub(crate) enum Out {
     Bytes(Bytes),
+    /// A page of queued messages, up to message `last`: not counted against the outbound
+    /// limit (the next page comes only once this one is written, so pages never pile up).
+    /// Once written, the connection tells the hub task.
+    Page {
+        bytes: Bytes,
+        last: i64,
+    },
     /// Once everything before is written, hand the socket over to the relay of `LinkId`.
     Park(LinkId),
     /// The hub refused to make this connection a link end: read again.
@@ -73,7 +80,7 @@ impl Outbox {
         Ok(if was_empty { q.waker.take() } else { None })
     }
 
-    /// Queues `out`, like [`Outbox::push_bytes`].
+    /// Queues `out`, like [`Outbox::push_bytes`]; only `Out::Bytes` counts against `limit`.
     pub fn push(&self, out: Out, limit: usize) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
         if let Out::Bytes(b) = &out {

@@ -39,6 +39,8 @@ pub(crate) enum HubMsg {
         protocol: Protocol,
         origin: IpAddr,
         outbox: Arc<Outbox>,
+        /// The bytes its outbox may hold untaken before it overflows.
+        limit: usize,
     },
     Command {
         session: SessionId,
@@ -71,10 +73,15 @@ pub(crate) enum HubMsg {
         kind: Kind,
         result: Result<(), HubError>,
     },
-    /// What the store had queued for `session`'s name.
+    /// The next page of what the store had queued for `session`'s name.
     Offline {
         session: SessionId,
         queued: Vec<hub::Queued>,
+    },
+    /// The connection of `session` wrote the page of queued messages up to `last`.
+    PageDelivered {
+        session: SessionId,
+        last: i64,
     },
     /// Who is online, and how many operators the desk has, for the web's list of users.
     Roster {
@@ -92,6 +99,7 @@ pub(crate) enum HubMsg {
 struct Conn {
     protocol: Protocol,
     outbox: Arc<Outbox>,
+    limit: usize,
 }
 
 pub(crate) struct Router {
@@ -100,9 +108,7 @@ pub(crate) struct Router {
     conns: FxHashMap<SessionId, Conn>,
     relays: Arc<Relays>,
     metrics: Arc<Metrics>,
-    outbound_limit: usize,
     keeper: mpsc::UnboundedSender<Keep>,
-    store: store::StoreHandle,
     /// Sessions whose outbox overflowed during the current step, to disconnect after it.
     overflowed: Vec<SessionId>,
     /// Links one of whose ends could not be parked, to close after the current step.
@@ -121,10 +127,8 @@ impl Router {
             conns: FxHashMap::default(),
             relays: shared.relays.clone(),
             metrics: shared.metrics.clone(),
-            outbound_limit: shared.config.outbound_limit,
             config: shared.config.clone(),
             keeper,
-            store: shared.store.clone(),
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
@@ -164,8 +168,8 @@ impl Router {
     /// Handles one message; `false` to stop.
     fn on_msg(&mut self, now: Instant, msg: HubMsg) -> bool {
         match msg {
-            HubMsg::Connected { session, protocol, origin, outbox } => {
-                self.conns.insert(session, Conn { protocol, outbox });
+            HubMsg::Connected { session, protocol, origin, outbox, limit } => {
+                self.conns.insert(session, Conn { protocol, outbox, limit });
                 self.step(now, Input::Connected { session, protocol, origin });
             }
             HubMsg::Command { session, command } => {
@@ -196,6 +200,7 @@ impl Router {
                 }
             }
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
+            HubMsg::PageDelivered { session, last } => self.step(now, Input::PageDelivered { session, last }),
             HubMsg::Roster { reply } => {
                 let _ = reply.send((self.hub.roster(), self.hub.desk_operators()));
             }
@@ -244,14 +249,14 @@ impl Router {
                     let Some(c) = self.conns.get(&session) else { continue };
                     let bytes = encoded[c.protocol.index()].get_or_insert_with(|| encode_event(c.protocol, &event));
                     if let Some(bytes) = bytes {
-                        let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
+                        let pushed = c.outbox.push_bytes(bytes, c.limit);
                         self.pushed(session, pushed, true);
                     }
                 }
             }
             Output::Park { session, link } => {
                 self.relays.open(link);
-                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Out::Park(link), self.outbound_limit));
+                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Out::Park(link), c.limit));
                 match parked {
                     Some(Ok(waker)) => self.wakers.extend(waker),
                     // Gone, or overflowed: this end will never reach the relay.
@@ -267,32 +272,34 @@ impl Router {
                 let _ = self.keeper.send(Keep::History(kept));
             }
             Output::Queue { kept, reply_to } => {
-                let _ = self.keeper.send(Keep::Queued(kept, Ack { session: reply_to, kind: self.answering }));
+                let ack = reply_to.map(|session| Ack { session, kind: self.answering });
+                let _ = self.keeper.send(Keep::Queued(kept, ack));
             }
-            Output::FetchOffline { session, name, images } => {
-                let _ = self.keeper.send(Keep::Fetch { session, name, images });
+            Output::FetchOffline { session, name, images, delivered } => {
+                let _ = self.keeper.send(Keep::Fetch { session, name, images, delivered });
             }
-            Output::Requeue { ids } => {
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    if let Ok(Err(e)) = store.call(move |s| s.requeue(&ids)).await {
-                        tracing::error!(error = %e, "putting queued messages back");
-                    }
-                });
+            Output::Page { to, queued } => {
+                let (Some(c), Some(last)) = (self.conns.get(&to), queued.last().map(|q| q.id)) else { return };
+                let mut page = bytes::BytesMut::new();
+                for q in &queued {
+                    page.extend_from_slice(&encode_queued(c.protocol, q).unwrap_or_default());
+                }
+                self.deliveries += queued.len() as u64;
+                self.push(to, Out::Page { bytes: page.freeze(), last });
             }
         }
     }
 
     fn push_bytes(&mut self, session: SessionId, bytes: &Bytes) {
         if let Some(c) = self.conns.get(&session) {
-            let pushed = c.outbox.push_bytes(bytes, self.outbound_limit);
+            let pushed = c.outbox.push_bytes(bytes, c.limit);
             self.pushed(session, pushed, true);
         }
     }
 
     fn push(&mut self, session: SessionId, out: Out) {
         if let Some(c) = self.conns.get(&session) {
-            let pushed = c.outbox.push(out, self.outbound_limit);
+            let pushed = c.outbox.push(out, c.limit);
             self.pushed(session, pushed, false);
         }
     }
@@ -331,6 +338,15 @@ fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) ->
         Protocol::Jpc => jpc::encode_reply(result),
         Protocol::Web => Some(web::encode_reply(result)),
         Protocol::Nl | Protocol::PeerChat => None, // no answers in these protocols
+    }
+}
+
+/// A queued message: the web says when it was sent and its id in the history; the others
+/// have no words for that.
+fn encode_queued(protocol: Protocol, queued: &hub::Queued) -> Option<Bytes> {
+    match protocol {
+        Protocol::Web => web::encode_queued(queued),
+        _ => encode_event(protocol, &queued.event()),
     }
 }
 

@@ -150,40 +150,53 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The messages queued for `name` while it was offline, oldest first, images only if
-    /// `images`; they leave the queue (they stay in the history).
-    pub fn take_offline(&mut self, name: &str, images: bool) -> Result<Vec<Stored>> {
-        let max_kind = i64::from(images);
+    /// The next page of the messages queued for `name` while it was offline, oldest first:
+    /// at most `max_messages`, and no more than `max_bytes` of bodies (but always one, however
+    /// large); images only if `images`. First, in the same transaction, the messages up to
+    /// `delivered` (the last id of the page its connection wrote) leave the queue; they stay
+    /// in the history. Nothing leaves the queue unless it was written to its recipient.
+    pub fn offline_page(
+        &mut self,
+        name: &str,
+        images: bool,
+        delivered: Option<i64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Stored>> {
+        let (key, max_kind) = (fold(name), i64::from(images));
         let tx = self.conn.transaction()?;
-        let out = {
+        if let Some(last) = delivered {
+            tx.execute(
+                "DELETE FROM offline WHERE key = ?1 AND message <= ?2
+                   AND message IN (SELECT id FROM messages WHERE kind <= ?3)",
+                params![key, last, max_kind],
+            )?;
+        }
+        let mut page = Vec::new();
+        {
             let mut stmt = tx.prepare_cached(
                 "SELECT m.id, m.at_ms, m.sender, m.recipient, m.kind, m.body
                  FROM offline JOIN messages m ON m.id = offline.message
-                 WHERE offline.key = ?1 AND m.kind <= ?2 ORDER BY m.id",
+                 WHERE offline.key = ?1 AND m.kind <= ?2 ORDER BY offline.message LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![fold(name), max_kind], stored)?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        tx.execute(
-            "DELETE FROM offline WHERE key = ?1 AND message IN (SELECT id FROM messages WHERE kind <= ?2)",
-            params![fold(name), max_kind],
-        )?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Puts taken messages back in their recipients' queues (their order is the messages').
-    pub fn requeue(&mut self, ids: &[i64]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut put = tx.prepare_cached(
-                "INSERT INTO offline (key, message) SELECT recipient_key, id FROM messages WHERE id = ?1",
-            )?;
-            for id in ids {
-                put.execute([id])?;
+            let rows = stmt.query_map(params![key, max_kind, max_messages.max(1) as i64], stored)?;
+            let mut bytes = 0;
+            for row in rows {
+                let row = row?;
+                bytes += row.body.len();
+                if bytes > max_bytes && !page.is_empty() {
+                    break;
+                }
+                page.push(row);
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(page)
+    }
+
+    /// How many messages wait in `name`'s queue.
+    pub fn queued_count(&self, name: &str) -> Result<usize> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM offline WHERE key = ?1", [fold(name)], |r| r.get(0))?;
+        Ok(n as usize)
     }
 }

@@ -67,6 +67,10 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     ) STRICT;",
+    // 6 -> 7: a queue is read a page at a time in message order, and emptied up to a message:
+    // index it so.
+    "DROP INDEX offline_by_key;
+    CREATE INDEX offline_by_key ON offline (key, message);",
 ];
 
 /// The schema version this build knows.

@@ -170,7 +170,7 @@ fn history_of_the_lobby_and_of_conversations() {
 }
 
 #[test]
-fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
+fn the_offline_queue_is_read_a_page_at_a_time_and_left_only_once_delivered() {
     let (dir, mut store) = open();
     store
         .append(&[record("os", Some("Lindsay"), "first", true), record("os", Some("lindsay"), "seen", false)])
@@ -180,18 +180,42 @@ fn the_offline_queue_is_taken_in_order_once_and_survives_a_reopen() {
     let mut store = Store::open(&dir.path().join("data")).unwrap();
     let mut image = record("ann", Some("lindsay"), "aGk=", true);
     image.kind = 1;
-    store.append(&[image]).unwrap();
-    // A protocol without images takes the text, and leaves the image queued.
-    let taken = store.take_offline("LINDSAY", false).unwrap();
-    assert_eq!(taken.iter().map(|s| s.body.as_str()).collect::<Vec<_>>(), ["first", "second"]);
-    // Put back (the session left before they arrived): in their order, before the image.
-    store.requeue(&taken.iter().map(|s| s.id).collect::<Vec<_>>()).unwrap();
-    let taken = store.take_offline("lindsay", true).unwrap();
-    assert_eq!(taken.iter().map(|s| s.body.as_str()).collect::<Vec<_>>(), ["first", "second", "aGk="]);
-    assert!(store.take_offline("lindsay", true).unwrap().is_empty(), "taken once");
-    assert_eq!(store.take_offline("pc", true).unwrap().len(), 1);
-    // Taken from the queue, kept in the history.
+    store.append(&[image, record("ann", Some("lindsay"), "third", true)]).unwrap();
+    let bodies = |v: &[Stored]| v.iter().map(|s| s.body.clone()).collect::<Vec<_>>();
+    // A protocol without images reads the text, and leaves the image queued.
+    let page = store.offline_page("LINDSAY", false, None, 10, 1 << 20).unwrap();
+    assert_eq!(bodies(&page), ["first", "second", "third"]);
+    // Pages are bounded by count, then by bytes (but hold one message, however large).
+    let page = store.offline_page("lindsay", true, None, 2, 1 << 20).unwrap();
+    assert_eq!(bodies(&page), ["first", "second"]);
+    assert_eq!(bodies(&store.offline_page("lindsay", true, None, 10, 8).unwrap()), ["first"]);
+    assert_eq!(bodies(&store.offline_page("lindsay", true, None, 10, 1).unwrap()), ["first"]);
+    // Reading is not taking: the session may leave before it got them.
+    assert_eq!(store.queued_count("lindsay").unwrap(), 4);
+    // Once written up to "second", those leave the queue and the next page follows.
+    let page = store.offline_page("lindsay", true, Some(page[1].id), 2, 1 << 20).unwrap();
+    assert_eq!(bodies(&page), ["aGk=", "third"]);
+    let last = page[1].id;
+    assert!(store.offline_page("lindsay", true, Some(last), 2, 1 << 20).unwrap().is_empty());
+    assert_eq!(store.queued_count("lindsay").unwrap(), 0);
+    assert_eq!(store.queued_count("pc").unwrap(), 1);
+    // Out of the queue, still in the history.
     assert_eq!(store.conversation(Identity::owner("os"), "lindsay", 10, None).unwrap().len(), 2);
+}
+
+#[test]
+fn a_text_only_delivery_leaves_images_queued() {
+    let (_dir, mut store) = open();
+    let mut image = record("ann", Some("lindsay"), "aGk=", true);
+    image.kind = 1;
+    store.append(&[record("ann", Some("lindsay"), "one", true), image]).unwrap();
+    let page = store.offline_page("lindsay", false, None, 10, 1 << 20).unwrap();
+    assert!(store.offline_page("lindsay", false, Some(page[0].id + 1), 10, 1 << 20).unwrap().is_empty());
+    assert_eq!(bodies_of(store.offline_page("lindsay", true, None, 10, 1 << 20).unwrap()), ["aGk="]);
+}
+
+fn bodies_of(v: Vec<Stored>) -> Vec<String> {
+    v.into_iter().map(|s| s.body).collect()
 }
 
 #[test]
@@ -242,10 +266,10 @@ fn keys_written_before_precis_are_folded_again() {
         )
         .unwrap();
     drop(store);
-    let mut store = Store::open(&path).unwrap();
+    let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), migrations::CURRENT);
     assert!(store.has_account("eve").unwrap());
-    assert_eq!(store.take_offline("Eve", false).unwrap().len(), 1);
+    assert_eq!(store.queued_count("Eve").unwrap(), 1);
 }
 
 #[test]

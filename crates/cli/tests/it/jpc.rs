@@ -21,7 +21,11 @@ pub struct Jpc {
 
 impl Jpc {
     pub async fn connect(addr: std::net::SocketAddr) -> Jpc {
-        Jpc { stream: TcpStream::connect(addr).await.unwrap(), buf: BytesMut::new(), codec: Codec::default() }
+        Jpc::from_stream(TcpStream::connect(addr).await.unwrap())
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Jpc {
+        Jpc { stream, buf: BytesMut::new(), codec: Codec::default() }
     }
 
     /// Connects, says HELLO, and proves it is in by a message to itself.

@@ -12,6 +12,7 @@ mod chatos_links;
 mod history;
 mod jpc;
 mod jpc_client;
+mod limits;
 mod nl;
 mod offline;
 mod peer;

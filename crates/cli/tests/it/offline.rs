@@ -1,10 +1,13 @@
 //! Nothing accepted is lost: a direct message to a white-listed device that is offline is
 //! stored before its sender gets OK, and delivered, in order, on the device's next HELLO,
-//! also after a restart, and also after the server was killed right after the OK.
+//! also after a restart, and also after the server was killed right after the OK. A queue of
+//! any length is handed over a page at a time, as fast as the connection takes it, and what
+//! was not handed over when the session leaves waits for the next.
 
 use crate::jpc::Jpc;
 use crate::jpc_client::{free_port, serve};
-use crate::support::{count, start_with_accounts, Raw};
+use crate::support::{count, start_with_accounts, start_with_store, Raw, WAIT};
+use crate::web::Web;
 use proto::chatos::{ErrorCode, Packet};
 use proto::jpc::{Message, TEXT};
 use std::net::SocketAddr;
@@ -89,4 +92,98 @@ async fn an_acknowledged_message_survives_a_sigkill() {
     server.kill().await.unwrap();
     let _server = serve(&data, chatos, jpc).await;
     assert_eq!(lindsay_reads(jpc, 3).await, ["kept", "through", "the kill"]);
+}
+
+/// More queued messages than any outbound limit holds at once (about 20 bytes each on JPC,
+/// 100 on the web: 400 KB to 2 MB, against a limit of 1 MB).
+const MANY: usize = 20_000;
+
+/// Queues `m0`, `m1`… for `to`, pipelined from one ChatOS client, each answered OK (stored).
+async fn queue_many(hub: &crate::support::Hub, to: &str) {
+    let mut os = Raw::login(hub.chatos, "os").await;
+    let mut bytes = bytes::BytesMut::new();
+    for i in 0..MANY {
+        Packet::Spm { sender: "os".into(), recipient: to.into(), message: format!("m{i}") }.encode(&mut bytes);
+    }
+    let (mut read, mut write) = os.stream.split();
+    let (written, ()) = tokio::join!(tokio::io::AsyncWriteExt::write_all(&mut write, &bytes), async {
+        let mut oks = vec![0u8; 2 * MANY];
+        tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_exact(&mut read, &mut oks)).await.unwrap().unwrap();
+        assert!(oks.chunks(2).all(|ok| ok == [8, 1]), "every message answered OK");
+    });
+    written.unwrap();
+}
+
+/// Reads `m{from}`, `m{from + 1}`… up to `m{to - 1}` from lindsay's device, beating its heart
+/// as it goes, and returns it.
+async fn device_reads(mut device: Jpc, from: usize, to: usize) -> Jpc {
+    for i in from..to {
+        if i % 500 == 0 {
+            device.send(&Message::Heartbeat { id: LINDSAY }).await;
+        }
+        match device.next_not_heartbeat().await {
+            Some(Message::Tell { message, .. }) => assert_eq!(message, format!("m{i}")),
+            other => panic!("expected m{i}, got {other:?}"),
+        }
+    }
+    device
+}
+
+/// Waits until lindsay's queue is empty: it empties as the device writes pages.
+async fn queue_empties(data: &std::path::Path, name: &str) {
+    let store = store::Store::open(data).unwrap();
+    let empty = async {
+        while store.queued_count(name).unwrap() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, empty).await.expect("the queue never emptied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_gets_a_queue_of_twenty_thousand_in_order_and_the_rest_after_a_break() {
+    let hub = start_with_store(|s| s.whitelist_add("lindsay", LINDSAY).unwrap()).await;
+    queue_many(&hub, "lindsay").await;
+    // A device with a small receive buffer, so that little more than it read is on its way.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut device = Jpc::from_stream(socket.connect(hub.jpc).await.unwrap());
+    device.send(&Message::Hello { mac: LINDSAY }).await;
+    // Half, then the device goes away in the middle of the queue.
+    drop(device_reads(device, 0, MANY / 2).await);
+    // Back: what it had not got is still queued, in order. What the hub wrote to its socket
+    // counts as delivered (JPC has no receipts): the next message is at most what the
+    // socket buffers held past m9999 (about 25 bytes a message), and at most a page before
+    // it (a page whose writing was not finished comes again whole).
+    let mut device = Jpc::connect(hub.jpc).await;
+    device.send(&Message::Hello { mac: LINDSAY }).await;
+    device.send(&Message::Heartbeat { id: LINDSAY }).await;
+    let first = match device.next_not_heartbeat().await {
+        Some(Message::Tell { message, .. }) => message[1..].parse::<usize>().unwrap(),
+        other => panic!("expected a TELL, got {other:?}"),
+    };
+    assert!(first + 128 >= MANY / 2 && first <= MANY / 2 + 4000, "resumed at m{first}");
+    let mut device = device_reads(device, first + 1, MANY).await;
+    queue_empties(&hub.data_dir(), "lindsay").await;
+    // Then, straight through.
+    let mut os = Raw::login(hub.chatos, "os2").await;
+    os.send(&Packet::Spm { sender: "os2".into(), recipient: "lindsay".into(), message: "live".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let live = Message::Tell { sender: "os2".into(), recipient: "lindsay".into(), kind: TEXT, message: "live".into() };
+    assert_eq!(device.next_not_heartbeat().await, Some(live));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_account_gets_a_queue_of_twenty_thousand_in_order() {
+    let hub = start_with_accounts(&[("bob", "pw")]).await;
+    queue_many(&hub, "bob").await;
+    let mut bob = Web::sign_in_with(&hub, serde_json::json!({ "name": "bob", "password": "pw" })).await;
+    for i in 0..MANY {
+        let m = bob.message().await;
+        assert_eq!((m["text"].as_str(), m["from"].as_str()), (Some(format!("m{i}").as_str()), Some("os")), "{m}");
+        assert!(m["id"].is_i64() && m["replayed"] == true, "a queued message, as in the history: {m}");
+    }
+    queue_empties(&hub.data_dir(), "bob").await;
+    hub.stop().await;
 }

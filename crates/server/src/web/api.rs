@@ -1,8 +1,9 @@
 //! The HTTP API and the WebSocket. Every failure is a 4xx with an [`ErrorBody`]; only a
 //! server that is stopping answers 503.
 
-use super::session::{Gone, WebSession};
+use super::session::{Attached, Gone, WebSession, WsItem};
 use super::{assets, Web};
+use crate::metrics::Metrics;
 use crate::router::HubMsg;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,16 +14,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
 use hub::Command;
 use proto::web::{
     ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, SessionRequest, SessionResponse, User, LOBBY,
 };
 use serde::Deserialize;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, oneshot};
 
 /// The most history one request returns.
 const MAX_HISTORY: usize = 500;
@@ -33,10 +37,10 @@ const WS_MAX_IN: usize = 16 * 1024;
 const WS_READ_BUFFER: usize = 4 * 1024;
 const WS_WRITE_BUFFER: usize = 16 * 1024;
 const WS_MAX_WRITE_BUFFER: usize = 8 << 20;
-/// Events sent to a WebSocket before one flush.
-const WS_BATCH: usize = 64;
 /// How often an open WebSocket is pinged.
 const WS_PING: Duration = Duration::from_secs(20);
+/// How long a WebSocket that closes has to take its last events and the close frame.
+const WS_GOODBYE: Duration = Duration::from_secs(5);
 
 pub(super) fn routes(web: Web) -> Router {
     let body_limit = web.shared.config.web_max_body();
@@ -365,61 +369,128 @@ async fn websocket(
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
     Ok(ws.on_upgrade(move |socket| async move {
-        let (replay, events, ended) = me.attach();
-        run_socket(socket, &me, &shared, replay, events, ended).await;
+        let attached = me.attach();
+        run_socket(socket, &me, &shared, attached).await;
         me.detach();
     }))
 }
 
-/// Sends the session's events to one WebSocket, and takes typing notices from it, until
-/// either side closes, the session ends, or the socket falls too far behind.
-async fn run_socket(
-    mut socket: WebSocket,
-    me: &WebSession,
-    shared: &crate::Shared,
-    replay: Vec<Arc<str>>,
-    mut events: broadcast::Receiver<Arc<str>>,
-    mut ended: watch::Receiver<bool>,
-) {
-    for text in replay {
-        if socket.send(WsMessage::Text(text.as_ref().into())).await.is_err() {
-            return;
+/// What a WebSocket has yet to write: events' JSON, pings, and the ends of pages of queued
+/// messages (reported once everything before them is written), with the bytes of text.
+#[derive(Default)]
+struct Unsent {
+    items: VecDeque<Unwritten>,
+    bytes: usize,
+    /// Pages whose every message went to the socket, awaiting the flush that writes them.
+    pages: Vec<i64>,
+    /// Something went to the socket since its last flush.
+    dirty: bool,
+}
+
+enum Unwritten {
+    Item(WsItem),
+    Ping,
+}
+
+impl Unsent {
+    fn push(&mut self, item: Unwritten) {
+        if let Unwritten::Item(WsItem::Text(text)) = &item {
+            self.bytes += text.len();
         }
+        self.items.push_back(item);
     }
+
+    fn writing(&self) -> bool {
+        !self.items.is_empty() || self.dirty
+    }
+
+    /// Hands the socket what it takes now and flushes it. Ready with the pages written, once
+    /// everything is.
+    fn poll_write(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, WsMessage>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<i64>, axum::Error>> {
+        while !self.items.is_empty() {
+            ready!(sink.poll_ready_unpin(cx))?;
+            let message = match self.items.pop_front().expect("not empty") {
+                Unwritten::Item(WsItem::Text(text)) => {
+                    self.bytes -= text.len();
+                    WsMessage::Text(text.as_ref().into())
+                }
+                Unwritten::Item(WsItem::PageEnd(last)) => {
+                    self.pages.push(last);
+                    continue;
+                }
+                Unwritten::Ping => WsMessage::Ping(Bytes::new()),
+            };
+            sink.start_send_unpin(message)?;
+            self.dirty = true;
+        }
+        ready!(sink.poll_flush_unpin(cx))?;
+        self.dirty = false;
+        Poll::Ready(Ok(std::mem::take(&mut self.pages)))
+    }
+}
+
+/// Sends the session's events to one WebSocket, and takes typing notices from it, until
+/// either side closes, or the session ends. Events keep being taken while the socket is slow
+/// to write; once more than `outbound_limit` bytes of them wait, the socket is closed as too
+/// slow, as any connection of any front door would be (the session itself lingers on, as
+/// when a page closes).
+async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, attached: Attached) {
+    let Attached { replay, mut events, mut ended } = attached;
+    let limit = shared.config.outbound_limit;
+    let (mut sink, mut stream) = socket.split();
+    let mut unsent = Unsent::default();
+    replay.into_iter().for_each(|item| unsent.push(Unwritten::Item(item)));
     let mut ping = tokio::time::interval(WS_PING);
     ping.tick().await;
     let close = loop {
+        let writing = unsent.writing();
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(text) => {
-                    // Whatever else is waiting goes in the same write.
-                    let mut batch = vec![text];
-                    while batch.len() < WS_BATCH {
-                        match events.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
-                    }
-                    for text in batch {
-                        if socket.feed(WsMessage::Text(text.as_ref().into())).await.is_err() {
-                            return;
-                        }
-                    }
-                    if socket.flush().await.is_err() {
-                        return;
+            written = std::future::poll_fn(|cx| unsent.poll_write(&mut sink, cx)), if writing => match written {
+                Ok(pages) => {
+                    for last in pages {
+                        me.page_written(shared, last).await;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => break Some((1008, "too slow")),
-                Err(broadcast::error::RecvError::Closed) => break None,
+                Err(_) => return,
+            },
+            event = events.recv() => {
+                // Take whatever else waits too: a socket slow to write falls behind in bytes
+                // here, where they are counted, not in the session's ring.
+                let mut next = Some(event);
+                let mut over = None;
+                while let Some(event) = next.take() {
+                    match event {
+                        Ok(item) => unsent.push(Unwritten::Item(item)),
+                        Err(broadcast::error::RecvError::Lagged(_)) => over = Some(Some((1008, "too slow"))),
+                        Err(broadcast::error::RecvError::Closed) => over = Some(None),
+                    }
+                    if over.is_none() {
+                        next = match events.try_recv() {
+                            Ok(item) => Some(Ok(item)),
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(broadcast::error::RecvError::Lagged(n))),
+                            Err(_) => None,
+                        };
+                    }
+                }
+                if let Some(close) = over {
+                    break close;
+                }
+                if unsent.bytes > limit {
+                    break Some((1008, "too slow"));
+                }
             },
             _ = async { let _ = ended.wait_for(|&e| e).await; } => {
                 // What the session said last (its closing notice) still goes out.
-                while let Ok(text) = events.try_recv() {
-                    let _ = socket.send(WsMessage::Text(text.as_ref().into())).await;
+                while let Ok(item) = events.try_recv() {
+                    unsent.push(Unwritten::Item(item));
                 }
                 break Some((1000, "session ended"));
             }
-            incoming = socket.recv() => match incoming {
+            incoming = stream.next() => match incoming {
                 Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientEvent>(&text) {
                     Ok(ClientEvent::Typing { to, active }) => {
                         // Typing to someone gone is no error worth a word.
@@ -430,14 +501,19 @@ async fn run_socket(
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
-            _ = ping.tick() => {
-                if socket.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                    return;
-                }
-            }
+            _ = ping.tick() => unsent.push(Unwritten::Ping),
         }
     };
-    if let Some((code, reason)) = close {
-        let _ = socket.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let Some((code, reason)) = close else { return };
+    if reason == "too slow" {
+        Metrics::inc(&shared.metrics.slow_consumers);
+        tracing::warn!(session = me.session.0, unsent = unsent.bytes, "a WebSocket that does not read: closed");
+        return; // nothing more goes to a socket that does not read
     }
+    // The last words and the close frame, if the socket takes them soon.
+    let goodbye = async {
+        std::future::poll_fn(|cx| unsent.poll_write(&mut sink, cx)).await?;
+        sink.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+    };
+    let _ = tokio::time::timeout(WS_GOODBYE, goodbye).await;
 }

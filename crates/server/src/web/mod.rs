@@ -80,3 +80,19 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     };
     Some(event.to_line().into())
 }
+
+/// A queued message as one JSON line, with its id in the history and the time it was sent:
+/// the page can tell it from what it loaded from the history.
+pub(crate) fn encode_queued(queued: &hub::Queued) -> Option<Bytes> {
+    let kept = &queued.kept;
+    let body = Some(kept.body.clone());
+    let message = Message {
+        id: Some(queued.id),
+        at: queued.at_ms,
+        from: kept.sender.clone(),
+        to: kept.recipient.clone(),
+        text: if kept.image { None } else { body.clone() },
+        image: if kept.image { body } else { None },
+    };
+    Some(ServerEvent::Message(message).to_line().into())
+}

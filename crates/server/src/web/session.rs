@@ -24,6 +24,8 @@ use tokio::sync::{broadcast, oneshot, watch};
 /// Events a WebSocket may be behind before it is closed as too slow (the ring is allocated
 /// whole, per session: kept small).
 const WS_BACKLOG: usize = 256;
+/// A session's own queue may hold this many times the outbound limit (see `Sessions::open`).
+const PUMP_SLACK: usize = 8;
 /// How often a session checks whether it has lingered long enough.
 const LINGER_CHECK: Duration = Duration::from_millis(250);
 
@@ -41,14 +43,17 @@ pub(crate) struct WebSession {
     /// One command at a time: the next answer is the one in flight's.
     turn: tokio::sync::Mutex<()>,
     waiting: Mutex<Option<oneshot::Sender<Option<ErrorCode>>>>,
-    /// Events for the session's WebSockets, as JSON text.
-    events: broadcast::Sender<Arc<str>>,
+    /// Events for the session's WebSockets, as JSON text, and the ends of pages.
+    events: broadcast::Sender<WsItem>,
     sockets: AtomicUsize,
     /// Events that came while no WebSocket was open (at sign-in, what waited for an account;
     /// during a page reload, what was said meanwhile), for the next one to open. Guarded with
     /// the socket count, so that an event goes to the backlog or to the sockets, never both
     /// or neither.
     backlog: Mutex<Backlog>,
+    /// The page of queued messages being handed over, kept until a WebSocket wrote it (then
+    /// the hub is told, and the next page comes): a socket that opens meanwhile gets it too.
+    page: Mutex<Option<Page>>,
     last_request: Mutex<Instant>,
     /// Set to `true` when the session has ended, after its last word to its WebSockets.
     ended: watch::Sender<bool>,
@@ -93,11 +98,17 @@ impl Sessions {
             events,
             sockets: AtomicUsize::new(0),
             backlog: Mutex::new(Backlog { events: VecDeque::new(), bytes: 0, limit: shared.config.outbound_limit }),
+            page: Mutex::new(None),
             last_request: Mutex::new(Instant::now()),
             ended: watch::channel(false).0,
             stop: tokio::sync::Notify::new(),
         });
-        let connected = HubMsg::Connected { session, protocol: Protocol::Web, origin, outbox };
+        // The session's queue only feeds its pump, which never waits: what piles up there is
+        // what the hub task queued before the pump's next turn on a core. The bound of what a
+        // page may leave unread is its WebSockets' (`run_socket`); this one only keeps a pump
+        // that could not run from holding memory without bound.
+        let limit = shared.config.outbound_limit.saturating_mul(PUMP_SLACK);
+        let connected = HubMsg::Connected { session, protocol: Protocol::Web, origin, outbox, limit };
         shared.hub.send(connected).await.map_err(|_| Gone)?;
         tokio::spawn(pump(web.clone(), self.clone(), shared.clone()));
         match web.command(shared, Command::Login { name, verified }).await {
@@ -141,15 +152,34 @@ impl WebSession {
     }
 
     /// A new WebSocket's feed of events, and a watch that turns `true` when the session ends.
-    /// The socket counts as attached until [`WebSession::detach`].
-    /// Also returns the events that came while no WebSocket was open, marked `"replayed"`, to
-    /// send first.
-    pub fn attach(&self) -> (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>, watch::Receiver<bool>) {
+    /// The socket counts as attached until [`WebSession::detach`]. What it sends first: the
+    /// events that came while no WebSocket was open, and the page of queued messages being
+    /// handed over, if any, all marked `"replayed"`.
+    pub fn attach(&self) -> Attached {
         let mut backlog = self.backlog.lock().expect("backlog lock");
         self.sockets.fetch_add(1, Ordering::Relaxed);
-        let replay = backlog.events.drain(..).collect();
+        let mut replay: Vec<WsItem> = backlog.events.drain(..).map(WsItem::Text).collect();
         backlog.bytes = 0;
-        (replay, self.events.subscribe(), self.ended.subscribe())
+        if let Some(page) = self.page.lock().expect("page lock").as_ref() {
+            replay.extend(page.lines.iter().cloned().map(WsItem::Text));
+            replay.push(WsItem::PageEnd(page.last));
+        }
+        Attached { replay, events: self.events.subscribe(), ended: self.ended.subscribe() }
+    }
+
+    /// A WebSocket wrote the page of queued messages up to `last`: the hub is told, once.
+    pub async fn page_written(&self, shared: &Shared, last: i64) {
+        let written = {
+            let mut page = self.page.lock().expect("page lock");
+            let written = page.as_ref().is_some_and(|p| p.last == last);
+            if written {
+                *page = None;
+            }
+            written
+        };
+        if written {
+            let _ = shared.hub.send(HubMsg::PageDelivered { session: self.session, last }).await;
+        }
     }
 
     pub fn detach(&self) {
@@ -160,7 +190,7 @@ impl WebSession {
     /// Hands an event to every WebSocket of the session (the echo of what it sent).
     pub fn publish(&self, event: &ServerEvent) {
         let text = serde_json::to_string(event).expect("plain data serialises");
-        let _ = self.events.send(text.into());
+        let _ = self.events.send(WsItem::Text(text.into()));
     }
 
     /// Ends the session (sign-out): its pump tells the hub and closes its WebSockets.
@@ -205,6 +235,7 @@ async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>
                                 dispatch(&web, line);
                             }
                         }
+                        Out::Page { bytes, last } => hand_page(&web, &bytes, last),
                         Out::Close => break 'run "closed by the server",
                         Out::Park(_) | Out::Resume => {}
                     }
@@ -240,10 +271,59 @@ fn dispatch(web: &WebSession, line: &[u8]) {
     let Ok(text) = std::str::from_utf8(line) else { return };
     let mut backlog = web.backlog.lock().expect("backlog lock");
     if web.sockets.load(Ordering::Relaxed) > 0 {
-        let _ = web.events.send(text.into());
-    } else if let Some(rest) = text.strip_prefix('{') {
-        backlog.push(format!("{{\"replayed\":true,{rest}").into());
+        let _ = web.events.send(WsItem::Text(text.into()));
+    } else {
+        backlog.push(replayed(text));
     }
+}
+
+/// An event line, marked as old news (the page dedups it against the history it loads).
+fn replayed(line: &str) -> Arc<str> {
+    match line.strip_prefix('{') {
+        Some(rest) => format!("{{\"replayed\":true,{rest}").into(),
+        None => line.into(),
+    }
+}
+
+/// A page of queued messages: kept until a WebSocket wrote it, and handed to those open now.
+fn hand_page(web: &WebSession, bytes: &[u8], last: i64) {
+    let lines: Vec<Arc<str>> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .map(replayed)
+        .collect();
+    let _backlog = web.backlog.lock().expect("backlog lock"); // no socket attaches meanwhile
+    if web.sockets.load(Ordering::Relaxed) > 0 {
+        for line in &lines {
+            let _ = web.events.send(WsItem::Text(line.clone()));
+        }
+        let _ = web.events.send(WsItem::PageEnd(last));
+    }
+    *web.page.lock().expect("page lock") = Some(Page { lines, last });
+}
+
+/// What a web session hands its WebSockets: an event's JSON, or the end of a page of queued
+/// messages, to report once written.
+#[derive(Debug, Clone)]
+pub(crate) enum WsItem {
+    Text(Arc<str>),
+    PageEnd(i64),
+}
+
+/// What a new WebSocket gets from its session.
+pub(crate) struct Attached {
+    /// To send first.
+    pub replay: Vec<WsItem>,
+    pub events: broadcast::Receiver<WsItem>,
+    /// Turns `true` when the session ends.
+    pub ended: watch::Receiver<bool>,
+}
+
+/// A page of queued messages being handed over, as event lines.
+struct Page {
+    lines: Vec<Arc<str>>,
+    last: i64,
 }
 
 /// Events kept for the next WebSocket, the oldest dropped past `limit` bytes (one is always
