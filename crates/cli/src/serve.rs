@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Seconds a private-link request waits for its accept, then its connect [default: 30].
     #[arg(long, value_name = "SECS")]
     link_timeout_secs: Option<u64>,
+    /// Seconds a connection has to log in, and a partial packet to get its next byte, before
+    /// the connection is closed [default: 30].
+    #[arg(long, value_name = "SECS")]
+    login_timeout_secs: Option<u64>,
     /// A file of words (one a line) censored as **** in lobby messages [default: none].
     #[arg(long, value_name = "FILE")]
     word_filter: Option<PathBuf>,
@@ -114,6 +118,7 @@ impl ServeArgs {
             jpc_max_frame,
             outbound_limit,
             link_timeout_secs,
+            login_timeout_secs,
             word_filter,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
@@ -138,6 +143,7 @@ impl ServeArgs {
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
         c.link_timeout_secs = link_timeout_secs.unwrap_or(c.link_timeout_secs);
+        c.login_timeout_secs = login_timeout_secs.unwrap_or(c.login_timeout_secs);
         c.word_filter = word_filter.or(c.word_filter);
         Ok(c)
     }

@@ -59,6 +59,10 @@ impl Desk {
     pub fn operators(&self) -> usize {
         self.operators.len()
     }
+
+    pub fn has_operator(&self, session: SessionId) -> bool {
+        self.operators.contains_key(&session)
+    }
 }
 
 impl Hub {

@@ -486,6 +486,9 @@ pub enum Output {
 pub struct Config {
     /// How long a private link may stay asked or accepted before it is aborted.
     pub link_timeout: Duration,
+    /// How long a connection may stay without a name (or, for an NL operator, without its
+    /// `key`) before it is closed.
+    pub login_timeout: Duration,
     /// Words censored in lobby messages (none by default).
     pub word_filter: WordFilter,
     /// How long a desk ring waits for an operator.
@@ -498,6 +501,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             link_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(30),
             word_filter: WordFilter::default(),
             ring_timeout: Duration::from_secs(60),
             nl_probe: Liveness {
@@ -541,6 +545,9 @@ pub struct Hub {
     asks: direct::Asks,
     /// Sessions whose protocol has liveness.
     live: FxHashSet<SessionId>,
+    /// Sessions by the time they must have logged in, oldest first (the timeout is the same
+    /// for all): a session that has by then is passed over.
+    unnamed: VecDeque<(Instant, SessionId)>,
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
     /// Messages the command being handled queued for their recipients: its answer waits.
@@ -564,6 +571,7 @@ impl Hub {
             links: Links::default(),
             asks: direct::Asks::default(),
             live: FxHashSet::default(),
+            unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
             queued: Vec::new(),
             desk: desk::Desk::default(),
@@ -623,6 +631,7 @@ impl Hub {
                         drain: None,
                     },
                 );
+                self.unnamed.push_back((now + self.config.login_timeout, session));
                 if self.liveness(protocol).is_some() {
                     self.live.insert(session);
                 }
@@ -646,6 +655,7 @@ impl Hub {
                 self.expire_asks(now);
                 self.expire_rings(now);
                 self.check_liveness(now);
+                self.check_logins(now);
             }
         }
     }

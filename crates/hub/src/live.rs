@@ -1,8 +1,11 @@
 //! Liveness, for protocols whose sessions must prove they are there (JPC: a frame at least
 //! every 5 s). The hub pings such a session every `ping_every` and, when it has heard nothing
-//! from it for `silence`, tells it it is closing and closes it. Time is an input, as ever.
+//! from it for `silence`, tells it it is closing and closes it. And on every protocol, a
+//! connection that has not logged in within `login_timeout` is closed: silent connections
+//! cost a file descriptor each. Time is an input, as ever.
 
 use crate::{Event, Hub, Output, SessionId};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 impl Hub {
@@ -30,6 +33,24 @@ impl Hub {
         }
         for id in silent {
             self.close(id, Event::Closing);
+        }
+    }
+
+    /// On every tick: close the sessions that have not logged in in time (an NL operator is
+    /// in once it sent its `key`).
+    pub(crate) fn check_logins(&mut self, now: Instant) {
+        while let Some(&(deadline, id)) = self.unnamed.front() {
+            if deadline > now {
+                break;
+            }
+            self.unnamed.pop_front();
+            let logged_in = self.sessions.get(&id).is_none_or(|s| s.name.is_some()) || self.desk.has_operator(id);
+            if !logged_in {
+                self.close(id, Event::Closing);
+            }
+        }
+        if self.unnamed.is_empty() && self.unnamed.capacity() > 1024 {
+            self.unnamed = VecDeque::new(); // a burst of connections is over: its memory too
         }
     }
 

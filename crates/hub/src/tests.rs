@@ -250,9 +250,11 @@ fn link_whole_flow_then_closed() {
     // Parked ends are no longer sessions; their disconnects mean nothing to the hub.
     assert_eq!(t.input(Input::Disconnected { session: a_end }), vec![]);
 
-    // An open link never expires, outlives its chat sessions, and blocks a second one...
+    // An open link never expires, outlives its chat sessions, and blocks a second one (the
+    // two stray connections that never became anything are closed, unnamed)...
     t.now += Duration::from_secs(3600);
-    assert_eq!(t.input(Input::Tick), vec![]);
+    let closed = |s| [deliver(s, Event::Closing), Output::Close { session: s }];
+    assert_eq!(t.input(Input::Tick), [closed(early), closed(dup)].concat());
     assert!(matches!(
         t.cmd(a, Command::LinkAsk(k.clone()))[0],
         Output::Reply { result: Err(HubError::LinkInProgress), .. }
@@ -1018,4 +1020,27 @@ fn history_belongs_to_an_identity_a_guests_to_its_session() {
     assert_ne!(carol2, carol);
     let out = t.cmd_all(alice, dm("carol", "who?"));
     assert!(out.contains(&Output::Keep(kept("alice", Some("CAROL"), false, "who?").guests(None, Some(carol2)))));
+}
+
+#[test]
+fn a_connection_that_does_not_log_in_in_time_is_closed() {
+    let mut t = T { hub: Hub::new(Config { login_timeout: Duration::from_secs(3), ..Config::default() }), ..t() };
+    let silent = t.connect();
+    let named = t.connect();
+    t.login_session(named, "ann");
+    let hack = t.connect_as(Protocol::ChatHack, HOME);
+    let operator = t.connect_as(Protocol::Nl, HOME);
+    t.cmd(operator, Command::OperatorKey { uuid: "u".into() });
+    t.now += Duration::from_secs(2);
+    let late = t.connect();
+    assert_eq!(t.input(Input::Tick), vec![]);
+    t.now += Duration::from_secs(1);
+    // Three seconds without a name: closed. The named one and the operator stay.
+    let closed = |s| [deliver(s, Event::Closing), Output::Close { session: s }];
+    assert_eq!(t.input(Input::Tick), [closed(silent), closed(hack)].concat());
+    t.now += Duration::from_secs(1);
+    assert_eq!(t.input(Input::Tick), vec![]);
+    t.now += Duration::from_secs(1);
+    assert_eq!(t.input(Input::Tick), closed(late));
+    assert_eq!(t.hub.session_count(), 2);
 }

@@ -66,6 +66,9 @@ pub struct Config {
     pub outbound_limit: usize,
     /// Seconds a private-link request may wait for its accept, then its connect.
     pub link_timeout_secs: u64,
+    /// Seconds a connection may take to log in (an NL operator: to send its `key`), and a
+    /// partial packet may wait for its next byte, before the connection is closed.
+    pub login_timeout_secs: u64,
     /// A file of words (one a line, `#` for comments) censored as `****` in lobby messages;
     /// none by default.
     pub word_filter: Option<PathBuf>,
@@ -96,6 +99,7 @@ impl Default for Config {
             jpc_max_frame: proto::jpc::DEFAULT_MAX_FRAME,
             outbound_limit: 1 << 20,
             link_timeout_secs: 30,
+            login_timeout_secs: 30,
             word_filter: None,
         }
     }
@@ -110,6 +114,10 @@ impl Config {
 
     pub fn link_timeout(&self) -> Duration {
         Duration::from_secs(self.link_timeout_secs)
+    }
+
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout_secs)
     }
 
     /// When operators are probed and removed, for the hub.

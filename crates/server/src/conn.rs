@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 /// Work a connection waits for before it reads on; what it yields is then acted on.
@@ -113,6 +114,9 @@ struct Driver<D> {
     /// A page of queued messages is in `wbuf`, up to this message: once written, the hub is
     /// told, and the next page may come.
     page: Option<NonZeroI64>,
+    /// While `rbuf` holds a partial frame: when the connection is closed if no byte of it
+    /// comes. The only timer a connection has, and only while a frame is half there.
+    stall: Option<Pin<Box<Sleep>>>,
 }
 
 /// Sets a new connection up and returns its task. Only the driver is captured, so the task's
@@ -141,6 +145,7 @@ pub(crate) fn serve<D: Door>(
         hung_up: false,
         later: None,
         page: None,
+        stall: None,
     };
     d.post(connected);
     if let Some(bytes) = d.door.greeting() {
@@ -201,7 +206,13 @@ impl<D: Door> Driver<D> {
             }
             let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
             let writing = !self.wbuf.is_empty();
-            let more = match wait(&self.stream, &self.outbox, reading, writing).await {
+            let more = match wait(&self.stream, &self.outbox, reading, writing, self.stall.as_mut()).await {
+                Ok(Wake::Stalled) => {
+                    let bytes = self.rbuf.len();
+                    debug!(session = self.session.0, bytes, door = D::NAME, "a partial frame stalled: closing");
+                    Metrics::inc(&self.shared.metrics.timed_out);
+                    Err(())
+                }
                 Ok(Wake::Outbox) => self.pull_and_flush(&mut after_flush),
                 Ok(Wake::Writable) => match flush(&self.stream, &mut self.wbuf) {
                     Ok(true) => self.pull_and_flush(&mut after_flush),
@@ -307,6 +318,17 @@ impl<D: Door> Driver<D> {
             }
         }
         release_if_empty(&mut self.rbuf);
+        // A partial frame left: its next byte is due within the timeout, counted from now,
+        // when the connection goes back to reading.
+        if self.rbuf.is_empty() {
+            self.stall = None;
+        } else {
+            let deadline = Instant::now() + self.shared.config.login_timeout();
+            match self.stall.as_mut() {
+                Some(stall) => stall.as_mut().reset(deadline),
+                None => self.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
     }
 
     fn act(&mut self, act: Act) {

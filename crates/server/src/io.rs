@@ -5,9 +5,12 @@ use crate::outbox::Outbox;
 use bytes::{Buf, Bytes, BytesMut};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::task::Poll;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// The most one read takes from a socket, into a buffer of the worker thread's, not the
 /// connection's, zeroed once rather than at every read.
@@ -80,16 +83,30 @@ pub(crate) enum Wake {
     Outbox,
     Writable,
     Readable,
+    /// A partial frame got no new byte in time.
+    Stalled,
 }
 
 /// Waits until the outbox has something (`writing`: only an overflow counts, the next batch
-/// waits until the current one is written), the socket takes bytes (if `writing`), or has
-/// bytes (if `reading`). Nothing is stored across the wait but the wakers, so an idle
-/// connection's task stays small.
-pub(crate) async fn wait(stream: &TcpStream, outbox: &Outbox, reading: bool, writing: bool) -> io::Result<Wake> {
+/// waits until the current one is written), the socket takes bytes (if `writing`), has
+/// bytes (if `reading`), or, if `reading`, the deadline of a partial frame passes. Nothing is
+/// stored across the wait but the wakers, so an idle connection's task stays small.
+pub(crate) async fn wait(
+    stream: &TcpStream,
+    outbox: &Outbox,
+    reading: bool,
+    writing: bool,
+    stall: Option<&mut Pin<Box<Sleep>>>,
+) -> io::Result<Wake> {
+    let mut stall = stall.filter(|_| reading);
     std::future::poll_fn(|cx| {
         if outbox.poll(cx, !writing).is_ready() {
             return Poll::Ready(Ok(Wake::Outbox));
+        }
+        if let Some(stall) = stall.as_mut() {
+            if stall.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(Wake::Stalled));
+            }
         }
         if writing {
             if let Poll::Ready(r) = stream.poll_write_ready(cx) {

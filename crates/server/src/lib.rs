@@ -143,6 +143,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let mut hub = hub::Hub::new(hub::Config {
         link_timeout: config.link_timeout(),
+        login_timeout: config.login_timeout(),
         word_filter,
         ring_timeout: Duration::from_secs(config.ring_timeout_secs),
         nl_probe: config.nl_probe(),
@@ -209,7 +210,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)
 where
     F: Fn(TcpStream, SocketAddr, Arc<Shared>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub slow_consumers: AtomicU64,
     /// Connections closed for breaking their protocol.
     pub bad_input: AtomicU64,
+    /// Connections closed because a partial frame got no new byte in time.
+    pub timed_out: AtomicU64,
     /// JPC frames dropped (bad CRC, too long, cut), the connection kept.
     pub dropped_frames: AtomicU64,
     /// Messages queued to connections (one per recipient).
@@ -43,6 +45,7 @@ impl Metrics {
             open = Self::get(&self.open),
             slow_consumers = Self::get(&self.slow_consumers),
             bad_input = Self::get(&self.bad_input),
+            timed_out = Self::get(&self.timed_out),
             dropped_frames = Self::get(&self.dropped_frames),
             deliveries = Self::get(&self.deliveries),
             links_relayed = Self::get(&self.links_relayed),

@@ -32,6 +32,11 @@ fn services(config: &crate::Config, up: bool) -> Input {
     Input::Services { services: names.into_iter().map(|s| (s.to_string(), up)).collect() }
 }
 
+/// The time for the hub: tokio's clock, so that tests may pause and advance it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// What a connection tells the hub task.
 pub(crate) enum HubMsg {
     Connected {
@@ -138,14 +143,14 @@ impl Router {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>) {
-        self.step(Instant::now(), services(&self.config, true));
+        self.step(now(), services(&self.config, true));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
-                    let now = Instant::now();
+                    let now = now();
                     if !self.on_msg(now, msg) {
                         break;
                     }
@@ -157,7 +162,7 @@ impl Router {
                         }
                     }
                 }
-                _ = tick.tick() => self.step(Instant::now(), Input::Tick),
+                _ = tick.tick() => self.step(now(), Input::Tick),
             }
             self.wakers.drain(..).for_each(Waker::wake);
             Metrics::add(&self.metrics.deliveries, std::mem::take(&mut self.deliveries));
@@ -320,7 +325,7 @@ impl Router {
 
     fn shutdown(mut self) {
         // Operators hear that every service goes down, before their connections close.
-        self.step(Instant::now(), services(&self.config, false));
+        self.step(now(), services(&self.config, false));
         for (_, c) in self.conns.drain() {
             if let Ok(Some(w)) = c.outbox.push(Out::Close, usize::MAX) {
                 w.wake();

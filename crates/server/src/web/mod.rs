@@ -6,14 +6,19 @@ mod api;
 mod assets;
 mod session;
 
+use crate::metrics::Metrics;
 use crate::Shared;
+use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use hub::{Event, HubError};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use proto::web::{ErrorCode, Message, ServerEvent};
 use session::Sessions;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -22,14 +27,42 @@ pub(crate) struct Web {
     sessions: Arc<Sessions>,
 }
 
-/// Serves the web front door on `listener` until the task is aborted.
+/// How long a client has to send a request's head (its request line and headers), counted
+/// from when the connection is ready for one: a connection that sends none, or only part of
+/// one, is closed (slowloris).
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the web front door on `listener` until the task is aborted: HTTP/1.1 (and
+/// WebSocket upgrades) by hyper, with a timeout on request heads.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let web = Web { shared, sessions: Arc::default() };
+    let web = Web { shared: shared.clone(), sessions: Arc::default() };
     let app = api::routes(web);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "the web front door stopped");
+    crate::accept_loop(listener, shared, "web", move |stream, peer, shared| {
+        serve_connection(stream, peer, shared, app.clone())
+    })
+    .await;
+}
+
+/// One HTTP connection, until it closes or upgrades (a WebSocket then lives on on its own).
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, app: axum::Router) {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        async move { tower_service::Service::call(&mut app, request.map(axum::body::Body::new)).await }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%peer, error = %e, "web connection ended");
+        if e.is_timeout() {
+            Metrics::inc(&shared.metrics.timed_out);
+        }
     }
+    Metrics::dec(&shared.metrics.open);
 }
 
 pub(crate) fn error_code(e: HubError) -> ErrorCode {
