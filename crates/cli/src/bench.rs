@@ -75,6 +75,9 @@ impl Server {
                 "127.0.0.1:0",
                 "--nl-addr",
                 "127.0.0.1:0",
+                // The bench's clients send as fast as they are let: no message rate for them.
+                "--msg-rate",
+                "0",
                 "--data-dir",
             ])
             .arg(&data)

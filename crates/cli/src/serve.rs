@@ -86,6 +86,34 @@ pub struct ServeArgs {
     /// A file of words (one a line) censored as **** in lobby messages [default: none].
     #[arg(long, value_name = "FILE")]
     word_filter: Option<PathBuf>,
+    /// Chat messages a session may send a second, sustained; 0 for no limit [default: 20].
+    #[arg(long, value_name = "N")]
+    msg_rate: Option<u32>,
+    /// Chat messages a session may send at once, before the rate paces it [default: 100].
+    #[arg(long, value_name = "N")]
+    msg_burst: Option<u32>,
+    /// Connections one address (an IPv6 /64) may have open; 0 for no limit [default: 32].
+    #[arg(long, value_name = "N")]
+    max_conns_per_ip: Option<u32>,
+    /// New connections one address may open a minute; 0 for no limit [default: 60].
+    #[arg(long, value_name = "N")]
+    max_new_conns_per_ip: Option<u32>,
+    /// Networks not limited, as CIDR, comma-separated, or `none`
+    /// [default: 127.0.0.0/8,::1/128].
+    #[arg(long, value_name = "CIDR,...", value_parser = exempt_networks)]
+    conn_limit_exempt: Option<Exempt>,
+}
+
+/// The networks of `--conn-limit-exempt`.
+#[derive(Clone)]
+struct Exempt(Vec<ipnet::IpNet>);
+
+fn exempt_networks(list: &str) -> Result<Exempt, String> {
+    if list == "none" {
+        return Ok(Exempt(Vec::new()));
+    }
+    let nets = list.split(',').map(|n| n.trim().parse().map_err(|e| format!("{n}: {e}")));
+    nets.collect::<Result<_, _>>().map(Exempt)
 }
 
 impl ServeArgs {
@@ -120,6 +148,11 @@ impl ServeArgs {
             link_timeout_secs,
             login_timeout_secs,
             word_filter,
+            msg_rate,
+            msg_burst,
+            max_conns_per_ip,
+            max_new_conns_per_ip,
+            conn_limit_exempt,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -145,6 +178,11 @@ impl ServeArgs {
         c.link_timeout_secs = link_timeout_secs.unwrap_or(c.link_timeout_secs);
         c.login_timeout_secs = login_timeout_secs.unwrap_or(c.login_timeout_secs);
         c.word_filter = word_filter.or(c.word_filter);
+        c.msg_rate = msg_rate.unwrap_or(c.msg_rate);
+        c.msg_burst = msg_burst.unwrap_or(c.msg_burst);
+        c.max_conns_per_ip = max_conns_per_ip.unwrap_or(c.max_conns_per_ip);
+        c.max_new_conns_per_ip = max_new_conns_per_ip.unwrap_or(c.max_new_conns_per_ip);
+        c.conn_limit_exempt = conn_limit_exempt.map_or(c.conn_limit_exempt, |e| e.0);
         Ok(c)
     }
 }

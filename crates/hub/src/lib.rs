@@ -264,6 +264,12 @@ pub enum Kind {
 }
 
 impl Command {
+    /// A chat message (lobby, direct, image, an operator's reply): what a session's message
+    /// rate counts. Logins, heartbeats, typing, link steps and answers are not.
+    pub fn is_chat(&self) -> bool {
+        matches!(self, Command::Lobby { .. } | Command::Direct { .. } | Command::Image { .. } | Command::DeskMsg { .. })
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Command::Login { .. } => Kind::Login,

@@ -72,6 +72,17 @@ pub struct Config {
     /// A file of words (one a line, `#` for comments) censored as `****` in lobby messages;
     /// none by default.
     pub word_filter: Option<PathBuf>,
+    /// Chat messages (lobby and direct, every protocol) a session may send a second, sustained;
+    /// over it, its connection is read no further until it may. 0: no limit.
+    pub msg_rate: u32,
+    /// Chat messages a session may send at once, before `msg_rate` paces it.
+    pub msg_burst: u32,
+    /// Connections one address (an IPv6 /64) may have open at once; 0: no limit.
+    pub max_conns_per_ip: u32,
+    /// New connections one address may open a minute; 0: no limit.
+    pub max_new_conns_per_ip: u32,
+    /// Networks whose connections are not limited (CIDR); loopback by default.
+    pub conn_limit_exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -101,6 +112,11 @@ impl Default for Config {
             link_timeout_secs: 30,
             login_timeout_secs: 30,
             word_filter: None,
+            msg_rate: 20,
+            msg_burst: 100,
+            max_conns_per_ip: 32,
+            max_new_conns_per_ip: 60,
+            conn_limit_exempt: crate::rate::loopback(),
         }
     }
 }

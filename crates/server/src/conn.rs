@@ -12,7 +12,7 @@ use crate::io::{flush, read_once, release_if_empty, wait, Read, Wake};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox};
 use crate::router::HubMsg;
-use crate::Shared;
+use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
 use hub::{Command, LinkId, Protocol, SessionId};
 use proto::DecodeError;
@@ -117,6 +117,10 @@ struct Driver<D> {
     /// While `rbuf` holds a partial frame: when the connection is closed if no byte of it
     /// comes. The only timer a connection has, and only while a frame is half there.
     stall: Option<Pin<Box<Sleep>>>,
+    /// The session's bucket of chat messages (`Shared::meter`).
+    tat: u64,
+    /// What the connection counts under in its address's limits.
+    ticket: Ticket,
 }
 
 /// Sets a new connection up and returns its task. Only the driver is captured, so the task's
@@ -126,6 +130,7 @@ pub(crate) fn serve<D: Door>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     door: D,
+    ticket: Ticket,
 ) -> impl Future<Output = ()> + Send {
     let session = shared.new_session();
     debug!(session = session.0, %peer, door = D::NAME, "connected");
@@ -146,6 +151,8 @@ pub(crate) fn serve<D: Door>(
         later: None,
         page: None,
         stall: None,
+        tat: 0,
+        ticket,
     };
     d.post(connected);
     if let Some(bytes) = d.door.greeting() {
@@ -182,7 +189,7 @@ impl<D: Door> Driver<D> {
     /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
     /// for room in the hub's queue, if there is none now.
     fn finish(self, end: End) -> Option<Later> {
-        let Driver { session, stream, rbuf, shared, mut door, .. } = self;
+        let Driver { session, stream, rbuf, shared, mut door, ticket, .. } = self;
         door.closed(session, &shared);
         if let End::Park(link) = end {
             debug!(session = session.0, link = link.0, door = D::NAME, "connection becomes a private link end");
@@ -190,7 +197,7 @@ impl<D: Door> Driver<D> {
         } else {
             drop(stream);
         }
-        Metrics::dec(&shared.metrics.open);
+        shared.release(ticket);
         debug!(session = session.0, door = D::NAME, "disconnected");
         send_or_wait(&shared.hub, HubMsg::Disconnected { session })
     }
@@ -335,7 +342,20 @@ impl<D: Door> Driver<D> {
         let session = self.session;
         match act {
             Act::Nothing => {}
-            Act::Hub(command) => self.post(HubMsg::Command { session, command }),
+            Act::Hub(command) => match self.shared.meter(&mut self.tat, &command) {
+                // Over its message rate: read nothing more until the message may go.
+                Some(wait) => {
+                    let hub = self.shared.hub.clone();
+                    self.later = Some(Box::pin(async move {
+                        tokio::time::sleep(wait).await;
+                        match hub.send(HubMsg::Command { session, command }).await {
+                            Ok(()) => Act::Nothing,
+                            Err(_) => Act::Stop,
+                        }
+                    }));
+                }
+                None => self.post(HubMsg::Command { session, command }),
+            },
             Act::HubThenVerdict(command) => {
                 self.awaiting_verdict = true;
                 self.post(HubMsg::Command { session, command });

@@ -89,17 +89,18 @@ pub(crate) enum Wake {
 
 /// Waits until the outbox has something (`writing`: only an overflow counts, the next batch
 /// waits until the current one is written), the socket takes bytes (if `writing`), has
-/// bytes (if `reading`), or, if `reading`, the deadline of a partial frame passes. Nothing is
-/// stored across the wait but the wakers, so an idle connection's task stays small.
-pub(crate) async fn wait(
-    stream: &TcpStream,
-    outbox: &Outbox,
+/// bytes (if `reading`), or, if `reading`, the deadline of a partial frame passes. A plain
+/// `poll_fn` holding four references and two flags: the wait is part of every idle
+/// connection's task, so it is kept small.
+pub(crate) fn wait<'a>(
+    stream: &'a TcpStream,
+    outbox: &'a Outbox,
     reading: bool,
     writing: bool,
-    stall: Option<&mut Pin<Box<Sleep>>>,
-) -> io::Result<Wake> {
+    stall: Option<&'a mut Pin<Box<Sleep>>>,
+) -> impl Future<Output = io::Result<Wake>> + 'a {
     let mut stall = stall.filter(|_| reading);
-    std::future::poll_fn(|cx| {
+    std::future::poll_fn(move |cx| {
         if outbox.poll(cx, !writing).is_ready() {
             return Poll::Ready(Ok(Wake::Outbox));
         }
@@ -120,5 +121,4 @@ pub(crate) async fn wait(
         }
         Poll::Pending
     })
-    .await
 }

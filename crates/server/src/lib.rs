@@ -13,6 +13,7 @@ pub mod metrics;
 mod nl;
 mod outbox;
 mod peerchat;
+mod rate;
 mod relay;
 mod router;
 mod throttle;
@@ -57,12 +58,33 @@ pub(crate) struct Shared {
     pub mesh: peerchat::Mesh,
     /// Password attempts per address.
     pub logins: throttle::LoginThrottle,
+    /// Each session's chat messages, if limited.
+    pub msg_rate: Option<rate::Gcra>,
+    /// Connections per address.
+    pub conn_limits: rate::ConnLimits,
+    /// Where the server's clock for rates starts.
+    epoch: tokio::time::Instant,
     next_session: AtomicU64,
 }
 
 impl Shared {
     pub fn new_session(&self) -> SessionId {
         SessionId(self.next_session.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// Microseconds since the server started, on tokio's clock: the time of rate buckets.
+    pub fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Takes a token from a session's bucket of chat messages (`tat`) for `command`: how long
+    /// to wait before it may go, if it must (counted).
+    pub fn meter(&self, tat: &mut u64, command: &hub::Command) -> Option<Duration> {
+        let wait = self.msg_rate.as_ref().filter(|_| command.is_chat())?.reserve(tat, self.now_us());
+        (!wait.is_zero()).then(|| {
+            Metrics::inc(&self.metrics.msgs_delayed);
+            wait
+        })
     }
 }
 
@@ -150,6 +172,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));
+    let msg_rate = rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);
+    let exempt = config.conn_limit_exempt.clone();
+    let conn_limits = rate::ConnLimits::new(config.max_conns_per_ip, config.max_new_conns_per_ip, exempt);
     let shared = Arc::new(Shared {
         config,
         store: store.clone(),
@@ -162,36 +187,44 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )),
         mesh: peerchat::Mesh::default(),
         logins,
+        msg_rate,
+        conn_limits,
+        epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let mut listeners = vec![
-        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared| {
+        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared, ticket| {
             let door = chatos::ChatOs::new(&shared);
-            conn::serve(stream, peer, shared, door)
+            conn::serve(stream, peer, shared, door, ticket)
         })),
-        tokio::spawn(accept_loop(chathack, shared.clone(), "chathack", |stream, peer, shared| {
+        tokio::spawn(accept_loop(chathack, shared.clone(), "chathack", |stream, peer, shared, ticket| {
             let door = chathack::ChatHack::new(&shared, peer.ip().to_canonical());
-            conn::serve(stream, peer, shared, door)
+            conn::serve(stream, peer, shared, door, ticket)
         })),
-        tokio::spawn(accept_loop(jpc, shared.clone(), "jpc", |stream, peer, shared| {
+        tokio::spawn(accept_loop(jpc, shared.clone(), "jpc", |stream, peer, shared, ticket| {
             let door = jpc::Jpc::new(&shared);
-            conn::serve(stream, peer, shared, door)
+            conn::serve(stream, peer, shared, door, ticket)
         })),
-        tokio::spawn(accept_loop(nl_listener, shared.clone(), "nl", |stream, peer, shared| {
+        tokio::spawn(accept_loop(nl_listener, shared.clone(), "nl", |stream, peer, shared, ticket| {
             let door = nl::NlDoor::new(&shared);
-            conn::serve(stream, peer, shared, door)
+            conn::serve(stream, peer, shared, door, ticket)
         })),
         tokio::spawn(web::serve(web, shared.clone())),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
     if let Some(listener) = peerchat {
         let join = shared.config.peerchat_join;
-        listeners.push(tokio::spawn(accept_loop(listener, shared.clone(), "peerchat", |stream, peer, shared| {
-            let door = peerchat::PeerDoor::new(&shared, peer.ip(), false, false);
-            conn::serve(stream, peer, shared, door)
-        })));
+        listeners.push(tokio::spawn(accept_loop(
+            listener,
+            shared.clone(),
+            "peerchat",
+            |stream, peer, shared, ticket| {
+                let door = peerchat::PeerDoor::new(&shared, peer.ip(), false, false);
+                conn::serve(stream, peer, shared, door, ticket)
+            },
+        )));
         listeners.push(tokio::spawn(peerchat::bridge(shared.clone(), join)));
     }
     tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, %nl_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
@@ -210,18 +243,40 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// A connection admitted under its address's limits, and the key it counts under there
+/// (`None`: not counted). Whoever holds it gives it back with [`Shared::release`].
+pub(crate) type Ticket = Option<std::num::NonZeroU64>;
+
+impl Shared {
+    /// A connection admitted with `ticket` closed.
+    pub fn release(&self, ticket: Ticket) {
+        Metrics::dec(&self.metrics.open);
+        if let Some(key) = ticket {
+            self.conn_limits.release(key, self.now_us());
+        }
+    }
+}
+
 pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)
 where
-    F: Fn(TcpStream, SocketAddr, Arc<Shared>) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Shared>, Ticket) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
                 Metrics::inc(&shared.metrics.accepted);
-                Metrics::inc(&shared.metrics.open); // the connection's task counts itself out
-                tokio::spawn(serve(stream, peer, shared.clone()));
+                let ticket = match shared.conn_limits.admit(peer.ip(), shared.now_us()) {
+                    Ok(ticket) => ticket,
+                    Err(why) => {
+                        Metrics::inc(&shared.metrics.conns_refused);
+                        tracing::debug!(door, %peer, ?why, "connection refused: too many from its address");
+                        continue; // dropped: closed at once
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                Metrics::inc(&shared.metrics.open); // the connection counts itself out: `release`
+                tokio::spawn(serve(stream, peer, shared.clone(), ticket));
             }
             Err(e) => {
                 // Out of file descriptors, most likely: back off rather than spin.

@@ -14,6 +14,10 @@ pub struct Metrics {
     pub bad_input: AtomicU64,
     /// Connections closed because a partial frame got no new byte in time.
     pub timed_out: AtomicU64,
+    /// Connections refused at once: too many open, or new, from their address.
+    pub conns_refused: AtomicU64,
+    /// Chat messages held back until their session's rate allowed them.
+    pub msgs_delayed: AtomicU64,
     /// JPC frames dropped (bad CRC, too long, cut), the connection kept.
     pub dropped_frames: AtomicU64,
     /// Messages queued to connections (one per recipient).
@@ -46,6 +50,8 @@ impl Metrics {
             slow_consumers = Self::get(&self.slow_consumers),
             bad_input = Self::get(&self.bad_input),
             timed_out = Self::get(&self.timed_out),
+            conns_refused = Self::get(&self.conns_refused),
+            msgs_delayed = Self::get(&self.msgs_delayed),
             dropped_frames = Self::get(&self.dropped_frames),
             deliveries = Self::get(&self.deliveries),
             links_relayed = Self::get(&self.links_relayed),

@@ -212,7 +212,7 @@ fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_w
     let _ = stream.set_nodelay(true);
     crate::metrics::Metrics::inc(&shared.metrics.open);
     let door = PeerDoor::new(shared, target.ip(), true, ask_who);
-    tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door));
+    tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door, None));
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Limits and timeouts over loopback: a client that does not read is dropped once its unsent
 //! bytes pass the bound, on every front door, the web's WebSockets too.
 
-use crate::support::{count, start, Hub, Raw, WAIT};
+use crate::support::{count, start, start_with, Hub, Raw, WAIT};
 use crate::web::Web;
 use futures_util::StreamExt;
 use proto::chatos::Packet;
@@ -26,7 +26,7 @@ async fn flood_lobby(hub: &Hub, n: usize, size: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_that_never_reads_is_closed_once_its_unsent_bytes_pass_the_bound() {
-    let hub = start().await;
+    let hub = start_with(|c| c.msg_rate = 0).await;
     let mut page = Web::sign_in(&hub, "sleepy").await;
     let slow_before = count(&hub.metrics().slow_consumers);
     // 30,000 lobby messages of 1 KB: far more than the bound, the socket buffers and the
@@ -99,5 +99,138 @@ async fn an_http_request_whose_headers_do_not_arrive_within_ten_seconds_is_close
     assert_eq!(closed_at(&mut cut, start).await, 10);
     assert_eq!(closed_at(&mut silent, start).await, 10);
     assert_eq!(count(&hub.metrics().timed_out), 2);
+    hub.stop().await;
+}
+
+/// How many lobby messages a flooder sends at once in the rate tests.
+const FLOOD: usize = 150;
+
+#[tokio::test(start_paused = true)]
+async fn a_flooder_is_slowed_to_its_message_rate_in_order_and_nobody_else_notices() {
+    let hub = start().await; // 20 a second, 100 at once
+    let mut reader = Raw::login(hub.chatos, "reader").await;
+    let mut friend = Raw::login(hub.chatos, "friend").await;
+    let mut flooder = Raw::login(hub.chatos, "flooder").await;
+    let start = tokio::time::Instant::now();
+    let mut bytes = bytes::BytesMut::new();
+    for i in 0..FLOOD {
+        Packet::Sma { sender: "flooder".into(), message: format!("flood {i}") }.encode(&mut bytes);
+    }
+    flooder.send_bytes(&bytes).await;
+    // The burst goes through at once; then the flooder's connection is read no further.
+    for i in 0..100 {
+        assert_eq!(reader.recv().await, Packet::Sma { sender: "flooder".into(), message: format!("flood {i}") });
+    }
+    assert_eq!(start.elapsed().as_millis(), 0);
+    // Someone else speaks: heard at once, ahead of the flooder's held-back messages.
+    friend.send(&Packet::Sma { sender: "friend".into(), message: "hello".into() }).await;
+    assert_eq!(reader.recv().await, Packet::Sma { sender: "friend".into(), message: "hello".into() });
+    assert_eq!(start.elapsed().as_millis(), 0);
+    // The rest at 20 a second, in order, none dropped.
+    for i in 100..FLOOD {
+        assert_eq!(reader.recv().await, Packet::Sma { sender: "flooder".into(), message: format!("flood {i}") });
+        assert_eq!(start.elapsed().as_millis(), (i as u128 - 99) * 50, "flood {i}");
+    }
+    // Every one answered OK (the flooder hears its friend's message too, in between).
+    let mut oks = 0;
+    while oks < FLOOD {
+        match flooder.recv().await {
+            Packet::Sma { sender, .. } if sender == "friend" => {}
+            p => {
+                assert_eq!(p, Packet::error(proto::chatos::ErrorCode::Ok));
+                oks += 1;
+            }
+        }
+    }
+    assert_eq!(count(&hub.metrics().msgs_delayed), (FLOOD - 100) as u64);
+    // With no limit, the same flood goes at once.
+    hub.stop().await;
+    let hub = start_with(|c| c.msg_rate = 0).await;
+    let mut reader = Raw::login(hub.chatos, "reader").await;
+    let mut flooder = Raw::login(hub.chatos, "flooder").await;
+    let start = tokio::time::Instant::now();
+    flooder.send_bytes(&bytes).await;
+    for i in 0..FLOOD {
+        assert_eq!(reader.recv().await, Packet::Sma { sender: "flooder".into(), message: format!("flood {i}") });
+    }
+    assert_eq!(start.elapsed().as_millis(), 0);
+    hub.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_web_user_over_the_message_rate_waits_for_its_answers() {
+    let hub = start_with(|c| c.msg_burst = 3).await;
+    let web = Web::sign_in(&hub, "ann").await;
+    let mut reader = Raw::login(hub.chatos, "reader").await;
+    let start = tokio::time::Instant::now();
+    for i in 0..5u128 {
+        web.say("lobby", &format!("web {i}")).await;
+        let at = start.elapsed().as_millis();
+        assert_eq!(at, i.saturating_sub(2) * 50, "web {i}");
+        assert_eq!(reader.recv().await, Packet::Sma { sender: "ann".into(), message: format!("web {i}") });
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_per_address_are_limited_open_and_new_unless_exempt() {
+    let hub = start_with(|c| {
+        c.max_conns_per_ip = 3;
+        c.max_new_conns_per_ip = 5;
+        c.conn_limit_exempt = vec![];
+    })
+    .await;
+    let connect = || tokio::net::TcpStream::connect(hub.chatos);
+    let refused_now = |mut s: tokio::net::TcpStream| async move {
+        let start = tokio::time::Instant::now();
+        assert_eq!(closed_at(&mut s, start).await, 0, "closed at once");
+    };
+    let mut open = vec![Raw::login(hub.chatos, "a").await, Raw::login(hub.chatos, "b").await];
+    open.push(Raw::login(hub.chatos, "c").await);
+    // A fourth at once: refused, and counted.
+    refused_now(connect().await.unwrap()).await;
+    assert_eq!(count(&hub.metrics().conns_refused), 1);
+    // One closes: room for another (the fourth new one this minute), then a fifth.
+    for name in ["d", "e"] {
+        drop(open.pop());
+        let gone = async {
+            while count(&hub.metrics().open) > 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(WAIT, gone).await.unwrap();
+        open.push(Raw::login(hub.chatos, name).await);
+    }
+    // A sixth new one within the minute: refused, though there is room.
+    drop(open.pop());
+    let gone = async {
+        while count(&hub.metrics().open) > 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, gone).await.unwrap();
+    refused_now(connect().await.unwrap()).await;
+    // The web door counts the same way.
+    let http = tokio::net::TcpStream::connect(hub.web).await.unwrap();
+    refused_now(http).await;
+    assert_eq!(count(&hub.metrics().conns_refused), 3);
+    // A new connection is allowed every 12 s (5 a minute).
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    open.push(Raw::login(hub.chatos, "f").await);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn loopback_is_exempt_by_default() {
+    let hub = start_with(|c| {
+        c.max_conns_per_ip = 2;
+        c.max_new_conns_per_ip = 2;
+    })
+    .await;
+    let mut all = Vec::new();
+    for i in 0..10 {
+        all.push(Raw::login(hub.chatos, &format!("u{i}")).await);
+    }
+    assert_eq!(count(&hub.metrics().conns_refused), 0);
     hub.stop().await;
 }

@@ -6,7 +6,7 @@
 
 use crate::jpc::Jpc;
 use crate::jpc_client::{free_port, serve};
-use crate::support::{count, start_with_accounts, start_with_store, Raw, WAIT};
+use crate::support::{count, start_prepared, start_with_accounts, Raw, WAIT};
 use crate::web::Web;
 use proto::chatos::{ErrorCode, Packet};
 use proto::jpc::{Message, TEXT};
@@ -98,6 +98,11 @@ async fn an_acknowledged_message_survives_a_sigkill() {
 /// 100 on the web: 400 KB to 2 MB, against a limit of 1 MB).
 const MANY: usize = 20_000;
 
+/// A hub whose clients may send as fast as they like: the queues here are filled in a rush.
+fn unlimited(config: &mut server::Config) {
+    config.msg_rate = 0;
+}
+
 /// Queues `m0`, `m1`… for `to`, pipelined from one ChatOS client, each answered OK (stored).
 async fn queue_many(hub: &crate::support::Hub, to: &str) {
     let mut os = Raw::login(hub.chatos, "os").await;
@@ -142,7 +147,7 @@ async fn queue_empties(data: &std::path::Path, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_gets_a_queue_of_twenty_thousand_in_order_and_the_rest_after_a_break() {
-    let hub = start_with_store(|s| s.whitelist_add("lindsay", LINDSAY).unwrap()).await;
+    let hub = start_prepared(|s| s.whitelist_add("lindsay", LINDSAY).unwrap(), unlimited).await;
     queue_many(&hub, "lindsay").await;
     // A device with a small receive buffer, so that little more than it read is on its way.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -176,7 +181,7 @@ async fn a_device_gets_a_queue_of_twenty_thousand_in_order_and_the_rest_after_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_account_gets_a_queue_of_twenty_thousand_in_order() {
-    let hub = start_with_accounts(&[("bob", "pw")]).await;
+    let hub = start_prepared(|s| s.add_account("bob", "pw").unwrap(), unlimited).await;
     queue_many(&hub, "bob").await;
     let mut bob = Web::sign_in_with(&hub, serde_json::json!({ "name": "bob", "password": "pw" })).await;
     for i in 0..MANY {

@@ -15,7 +15,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use proto::web::{ErrorCode, Message, ServerEvent};
 use session::Sessions;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,14 +39,16 @@ pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let web = Web { shared: shared.clone(), sessions: Arc::default() };
     let app = api::routes(web);
-    crate::accept_loop(listener, shared, "web", move |stream, peer, shared| {
-        serve_connection(stream, peer, shared, app.clone())
+    crate::accept_loop(listener, shared, "web", move |stream, peer, shared, ticket| {
+        serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })
     .await;
 }
 
-/// One HTTP connection, until it closes or upgrades (a WebSocket then lives on on its own).
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, app: axum::Router) {
+/// One HTTP connection, until it closes or upgrades (a WebSocket then lives on on its own,
+/// holding the socket).
+async fn serve_connection(stream: Held, peer: SocketAddr, app: axum::Router) {
+    let shared = stream.shared.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();
@@ -62,7 +66,56 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
             Metrics::inc(&shared.metrics.timed_out);
         }
     }
-    Metrics::dec(&shared.metrics.open);
+}
+
+/// A web connection's socket: counted as open, and against its address's limits, for as
+/// long as it lives, an HTTP connection's or, once upgraded, a WebSocket's.
+struct Held {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    ticket: crate::Ticket,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared.release(self.ticket);
+    }
+}
+
+impl tokio::io::AsyncRead for Held {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Held {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 pub(crate) fn error_code(e: HubError) -> ErrorCode {

@@ -42,6 +42,8 @@ pub(crate) struct WebSession {
     outbox: Arc<Outbox>,
     /// One command at a time: the next answer is the one in flight's.
     turn: tokio::sync::Mutex<()>,
+    /// The session's bucket of chat messages (`Shared::meter`).
+    tat: Mutex<u64>,
     waiting: Mutex<Option<oneshot::Sender<Option<ErrorCode>>>>,
     /// Events for the session's WebSockets, as JSON text, and the ends of pages.
     events: broadcast::Sender<WsItem>,
@@ -94,6 +96,7 @@ impl Sessions {
             token: new_token(),
             outbox: outbox.clone(),
             turn: tokio::sync::Mutex::new(()),
+            tat: Mutex::new(0),
             waiting: Mutex::new(None),
             events,
             sockets: AtomicUsize::new(0),
@@ -139,9 +142,15 @@ impl WebSession {
         store::Identity { name: &self.name, guest: (!self.account).then_some(self.session.0 as i64) }
     }
 
-    /// Runs one command and returns the hub's answer: `None` for OK, else why not.
+    /// Runs one command and returns the hub's answer: `None` for OK, else why not. A chat
+    /// message over the session's rate waits its turn (and holds the session's next commands
+    /// back meanwhile, as a connection that is read no further).
     pub async fn command(&self, shared: &Shared, command: Command) -> Result<Option<ErrorCode>, Gone> {
         let _turn = self.turn.lock().await;
+        let wait = shared.meter(&mut self.tat.lock().expect("session lock"), &command);
+        if let Some(wait) = wait {
+            tokio::time::sleep(wait).await;
+        }
         if self.has_ended() {
             return Err(Gone);
         }
