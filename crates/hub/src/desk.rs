@@ -63,6 +63,35 @@ impl Desk {
     pub fn has_operator(&self, session: SessionId) -> bool {
         self.operators.contains_key(&session)
     }
+
+    /// Operators exist; each conversation is its operator's and the other way round; each
+    /// ring is its user's.
+    pub(crate) fn check(&self, exists: impl Fn(SessionId) -> bool) -> Result<(), String> {
+        if let Some(op) = self.operators.keys().find(|&&op| !exists(op)) {
+            return Err(format!("operator {op:?} is gone"));
+        }
+        for (key, state) in &self.users {
+            let consistent = match state {
+                State::With(op, _) => self.operators.get(op).is_some_and(|o| o.user.as_ref() == Some(key)),
+                State::Ringing(id) => self.rings.get(id).is_some_and(|r| &r.key == key),
+            };
+            if !consistent {
+                return Err(format!("the desk's conversation with {key} is not its operator's or ring's"));
+            }
+        }
+        for (op, operator) in &self.operators {
+            let with = operator.user.as_ref().map(|key| self.users.get(key));
+            if let Some(found) = with {
+                if !matches!(found, Some(State::With(o, _)) if o == op) {
+                    return Err(format!("operator {op:?} is with someone the desk does not know"));
+                }
+            }
+        }
+        match self.rings.iter().find(|(id, r)| !matches!(self.users.get(&r.key), Some(State::Ringing(i)) if i == *id)) {
+            Some((id, _)) => Err(format!("ring {id} is nobody's")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Hub {

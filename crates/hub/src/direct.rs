@@ -89,3 +89,13 @@ impl Hub {
         }
     }
 }
+
+impl Asks {
+    /// Every pending ask is between two sessions that exist.
+    pub(crate) fn check(&self, exists: impl Fn(SessionId) -> bool) -> Result<(), String> {
+        match self.by_pair.values().find(|ask| !exists(ask.a) || !exists(ask.b)) {
+            Some(ask) => Err(format!("a direct-link ask between {:?} and {:?}, one of them gone", ask.a, ask.b)),
+            None => Ok(()),
+        }
+    }
+}

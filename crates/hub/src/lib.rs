@@ -9,6 +9,7 @@
 mod desk;
 mod direct;
 mod filter;
+mod invariants;
 mod keep;
 mod links;
 mod live;
@@ -20,6 +21,7 @@ pub use desk::{notice, SUPPORT};
 pub use filter::WordFilter;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
+use names::skeleton_digest;
 pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME, MESH_SUFFIX};
 
 use indexmap::IndexSet;

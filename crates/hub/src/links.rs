@@ -103,4 +103,27 @@ impl Links {
     pub fn drop_session(&mut self, session: SessionId) -> Vec<Link> {
         self.take(|l| l.state != State::Open && l.chats.contains(&session))
     }
+
+    /// The book's own consistency, and that every unfinished link's chat sessions `exist`.
+    pub(crate) fn check(&self, exists: impl Fn(SessionId) -> bool) -> Result<(), String> {
+        if self.by_key.len() != self.by_id.len() || self.by_pair.len() != self.by_id.len() {
+            return Err(format!(
+                "links: {} by id, {} by key, {} by pair",
+                self.by_id.len(),
+                self.by_key.len(),
+                self.by_pair.len()
+            ));
+        }
+        for (id, link) in &self.by_id {
+            let indexed = self.by_key.get(&folded(&link.key)) == Some(id)
+                && self.by_pair.get(&pair(&link.key.a, &link.key.b)) == Some(id);
+            if !indexed || link.id != *id {
+                return Err(format!("link {id:?} is not indexed as itself"));
+            }
+            if link.state != State::Open && !link.chats.iter().all(|&s| exists(s)) {
+                return Err(format!("unfinished link {id:?} has a chat session that is gone"));
+            }
+        }
+        Ok(())
+    }
 }

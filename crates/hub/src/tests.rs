@@ -87,7 +87,9 @@ impl T {
         self.all().into_iter().filter(|o| !matches!(o, Output::Keep(_) | Output::FetchOffline { .. })).collect()
     }
 
+    /// Everything the hub decided; what must hold between inputs is checked first.
     fn all(&mut self) -> Vec<Output> {
+        self.hub.check_invariants().unwrap();
         std::iter::from_fn(|| self.hub.poll_output()).collect()
     }
 

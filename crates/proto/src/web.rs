@@ -82,6 +82,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Too many sign-ins with a password from this address lately (HTTP 429).
     TooManyAttempts,
+    /// The path exists, not with this method (HTTP 405).
+    MethodNotAllowed,
 }
 
 /// The body of every 4xx answer.

@@ -103,6 +103,7 @@ pub struct Running {
     /// Where the hub listens as a PeerChat peer, if it does.
     pub peerchat_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    web_app: axum::Router,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
@@ -193,6 +194,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         next_session: AtomicU64::new(first_session),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
+    let web_app = web::app(shared.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let mut listeners = vec![
         tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared, ticket| {
@@ -211,7 +213,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let door = nl::NlDoor::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         })),
-        tokio::spawn(web::serve(web, shared.clone())),
+        tokio::spawn(web::serve(web, shared.clone(), web_app.clone())),
         tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
     ];
     if let Some(listener) = peerchat {
@@ -236,6 +238,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         nl_addr,
         peerchat_addr,
         metrics: shared.metrics.clone(),
+        web_app,
         shared,
         listeners,
         router,
@@ -316,6 +319,12 @@ async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubM
 }
 
 impl Running {
+    /// The web front door's routes, to call in-process (a request needs a
+    /// `ConnectInfo<SocketAddr>` extension): how the HTTP API is fuzzed.
+    pub fn web_app(&self) -> axum::Router {
+        self.web_app.clone()
+    }
+
     /// Stops accepting, closes every connection once what is queued for it is written (for at
     /// most `grace`), and logs the metrics.
     pub async fn shutdown(self, grace: Duration) {

@@ -367,6 +367,8 @@ async fn bad_requests_get_4xx_and_a_json_error() {
         (Method::GET, "/ws", None, "", 401, "unauthorized"),
         (Method::GET, "/api/nothing-here", t, "", 404, "not_found"),
         (Method::GET, "/secrets.txt", None, "", 404, "not_found"),
+        (Method::DELETE, "/ws", t, "", 405, "method_not_allowed"),
+        (Method::PUT, "/api/messages", t, "{}", 405, "method_not_allowed"),
     ];
     for (method, path, token, body, status, code) in cases {
         let (got, answer) = raw(method.clone(), path, token, body).await;

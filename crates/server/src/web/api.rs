@@ -55,6 +55,7 @@ pub(super) fn routes(web: Web) -> Router {
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
 }
@@ -83,6 +84,10 @@ fn bad(error: impl Into<String>) -> ApiError {
 
 fn stopping() -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is stopping".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "not with this method".into())
 }
 
 async fn not_found() -> ApiError {

@@ -34,11 +34,14 @@ pub(crate) struct Web {
 /// one, is closed (slowloris).
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves the web front door on `listener` until the task is aborted: HTTP/1.1 (and
-/// WebSocket upgrades) by hyper, with a timeout on request heads.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let web = Web { shared: shared.clone(), sessions: Arc::default() };
-    let app = api::routes(web);
+/// The web front door's routes: the page, the HTTP API and the WebSocket.
+pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
+    api::routes(Web { shared, sessions: Arc::default() })
+}
+
+/// Serves `app` on `listener` until the task is aborted: HTTP/1.1 (and WebSocket upgrades)
+/// by hyper, with a timeout on request heads.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, app: axum::Router) {
     crate::accept_loop(listener, shared, "web", move |stream, peer, shared, ticket| {
         serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })

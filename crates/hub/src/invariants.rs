@@ -1,0 +1,45 @@
+//! What must hold of the hub between any two inputs, whatever they were: checked by the
+//! state-machine fuzz target after every step, and by the tests.
+
+use crate::{fold, skeleton_digest, Hub, SessionId};
+
+impl Hub {
+    /// `Err` with what does not hold: one session per name, and every name held by a live
+    /// session that has it; every table of sessions (lobby, watchers, liveness, look-alikes)
+    /// holds only live ones; unfinished links and pending asks are between live sessions;
+    /// the desk's operators, rings and conversations agree; only named sessions drain queues.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let exists = |s: SessionId| self.sessions.contains_key(&s);
+        let named = self.sessions.values().filter(|s| s.name.is_some()).count();
+        if named != self.names.len() {
+            return Err(format!("{named} named sessions, {} names held", self.names.len()));
+        }
+        for (folded, id) in &self.names {
+            match self.sessions.get(id).and_then(|s| s.name.as_deref()) {
+                Some(name) if fold(name) == *folded => {}
+                other => return Err(format!("{folded:?} is held by {id:?}, named {other:?}")),
+            }
+        }
+        for (look, id) in &self.looks {
+            match self.sessions.get(id).and_then(|s| s.name.as_deref()) {
+                Some(name) if skeleton_digest(name) == *look => {}
+                other => return Err(format!("a look is held by {id:?}, named {other:?}")),
+            }
+        }
+        let tables = [("lobby", self.lobby.iter().collect::<Vec<_>>()), ("watchers", self.watchers.iter().collect())];
+        for (table, ids) in tables {
+            if let Some(id) = ids.into_iter().find(|id| self.sessions.get(id).is_none_or(|s| s.name.is_none())) {
+                return Err(format!("{id:?} in the {table} is gone or unnamed"));
+            }
+        }
+        if let Some(id) = self.live.iter().find(|&&id| !exists(id)) {
+            return Err(format!("{id:?} is watched for liveness but gone"));
+        }
+        if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {
+            return Err(format!("{id:?} drains a queue with no name"));
+        }
+        self.links.check(exists)?;
+        self.asks.check(exists)?;
+        self.desk.check(exists)
+    }
+}

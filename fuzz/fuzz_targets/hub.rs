@@ -1,0 +1,228 @@
+//! Fuzzes the hub state machine: arbitrary sequences of inputs to `Hub::handle`, with names
+//! from a small pool (so that they collide, fold together and look alike), time moving on.
+//! No input may panic; after every step the hub's invariants hold (`check_invariants`: one
+//! session per name, every table of sessions holds live ones, a link's ends exist, the desk
+//! agrees with itself), and no output is for a session that is not connected (never was, or
+//! was closed, disconnected or parked).
+
+#![no_main]
+
+use arbitrary::Arbitrary;
+use hub::{Command, Hub, Input, Kept, LinkId, LinkKey, Output, Protocol, Queued, SessionId};
+use libfuzzer_sys::fuzz_target;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+/// Names that collide: by case, by width, by look, the desk's, a mesh peer's, and one that is
+/// no name at all.
+const NAMES: [&str; 12] = [
+    "alice",
+    "ALICE",
+    "ａｌｉｃｅ",
+    "\u{430}lice",
+    "bob",
+    "support",
+    "lindsay",
+    "ann@peerchat",
+    "carol",
+    "al\u{AD}ice",
+    "",
+    "x y",
+];
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Connect { protocol: u8, origin: u8 },
+    Login { session: u8, name: u8, verified: bool },
+    Lobby { session: u8, sender: u8 },
+    Direct { session: u8, to: u8, image: bool },
+    Typing { session: u8, to: u8, active: bool },
+    Alive { session: u8 },
+    LinkAsk { session: u8, a: u8, b: u8, password: i16 },
+    LinkAbort { session: u8, a: u8, b: u8, password: i16 },
+    LinkAccept { session: u8, a: u8, b: u8, password: i16 },
+    LinkConnect { session: u8, a: u8, b: u8, password: i16 },
+    LinkClosed { link: u8 },
+    DirectAsk { session: u8, to: u8 },
+    DirectAnswer { session: u8, to: u8, accept: bool },
+    OperatorKey { session: u8, uuid: u8 },
+    RingAck { session: u8, id: u8 },
+    DeskMsg { session: u8 },
+    DeskState { session: u8, composing: bool },
+    Disassociate { session: u8 },
+    OperatorLeave { session: u8 },
+    Disconnect { session: u8 },
+    Tick { millis: u16 },
+    Reserved { names: u16 },
+    Offline { session: u8, messages: u8 },
+    PageDelivered { session: u8, last: u8 },
+}
+
+fn name(i: u8) -> String {
+    NAMES[usize::from(i) % NAMES.len()].to_owned()
+}
+
+fn key(a: u8, b: u8, password: i16) -> LinkKey {
+    LinkKey { a: name(a), b: name(b), password }
+}
+
+struct Run {
+    hub: Hub,
+    now: Instant,
+    next: u64,
+    /// Sessions connected and neither closed, disconnected nor parked: the only ones an
+    /// output may be for.
+    live: HashSet<SessionId>,
+    /// Every session ever connected, so that ops can name old ones too.
+    all: Vec<SessionId>,
+}
+
+impl Run {
+    fn session(&self, i: u8) -> SessionId {
+        self.all.get(usize::from(i) % self.all.len().max(1)).copied().unwrap_or(SessionId(999))
+    }
+
+    fn command(&self, session: u8, command: Command) -> Input {
+        Input::Command { session: self.session(session), command }
+    }
+
+    fn input(&mut self, op: Op) -> Input {
+        match op {
+            Op::Connect { protocol, origin } => {
+                self.next += 1;
+                let session = SessionId(self.next);
+                self.all.push(session);
+                self.live.insert(session);
+                let protocol = Protocol::ALL[usize::from(protocol) % Protocol::ALL.len()];
+                let origin = IpAddr::V4(Ipv4Addr::new(192, 0, 2, origin % 3));
+                Input::Connected { session, protocol, origin }
+            }
+            Op::Login { session, name: n, verified } => {
+                self.command(session, Command::Login { name: name(n), verified })
+            }
+            Op::Lobby { session, sender } => {
+                self.command(session, Command::Lobby { sender: name(sender), text: "hi".into() })
+            }
+            Op::Direct { session, to, image: false } => {
+                self.command(session, Command::Direct { sender: None, to: name(to), text: "psst".into() })
+            }
+            Op::Direct { session, to, image: true } => {
+                self.command(session, Command::Image { sender: None, to: name(to), data: "AA==".into() })
+            }
+            Op::Typing { session, to, active } => self.command(session, Command::Typing { to: name(to), active }),
+            Op::Alive { session } => self.command(session, Command::Alive),
+            Op::LinkAsk { session, a, b, password } => self.command(session, Command::LinkAsk(key(a, b, password))),
+            Op::LinkAbort { session, a, b, password } => self.command(session, Command::LinkAbort(key(a, b, password))),
+            Op::LinkAccept { session, a, b, password } => {
+                self.command(session, Command::LinkAccept(key(a, b, password)))
+            }
+            Op::LinkConnect { session, a, b, password } => {
+                self.command(session, Command::LinkConnect(key(a, b, password)))
+            }
+            Op::LinkClosed { link } => Input::LinkClosed { link: LinkId(u64::from(link % 8)) },
+            Op::DirectAsk { session, to } => {
+                let sender = self.named(session);
+                self.command(session, Command::DirectAsk { sender, to: name(to) })
+            }
+            Op::DirectAnswer { session, to, accept } => {
+                let sender = self.named(session);
+                let command = match accept {
+                    true => Command::DirectAccept {
+                        sender,
+                        to: name(to),
+                        port: 7000,
+                        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        id: 1,
+                    },
+                    false => Command::DirectDeny { sender, to: name(to) },
+                };
+                self.command(session, command)
+            }
+            Op::OperatorKey { session, uuid } => {
+                self.command(session, Command::OperatorKey { uuid: format!("u{}", uuid % 3) })
+            }
+            Op::RingAck { session, id } => {
+                self.command(session, Command::RingAck { id: u64::from(id % 4), echo: id.to_string() })
+            }
+            Op::DeskMsg { session } => self.command(session, Command::DeskMsg { texts: vec!["a".into(), "b".into()] }),
+            Op::DeskState { session, composing } => self.command(session, Command::DeskState { composing }),
+            Op::Disassociate { session } => self.command(session, Command::Disassociate),
+            Op::OperatorLeave { session } => self.command(session, Command::OperatorLeave),
+            Op::Disconnect { session } => {
+                let session = self.session(session);
+                self.live.remove(&session);
+                Input::Disconnected { session }
+            }
+            Op::Tick { millis } => {
+                self.now += Duration::from_millis(u64::from(millis) * 10);
+                Input::Tick
+            }
+            Op::Reserved { names } => Input::Reserved {
+                names: (0..NAMES.len()).filter(|i| names & (1 << i) != 0).map(|i| NAMES[i].to_owned()).collect(),
+            },
+            Op::Offline { session, messages } => {
+                let queued = (0..messages % 4)
+                    .map(|i| Queued {
+                        id: i64::from(i) + 1,
+                        at_ms: 0,
+                        kept: Kept {
+                            sender: "bob".into(),
+                            recipient: Some("alice".into()),
+                            body: "q".into(),
+                            ..Kept::default()
+                        },
+                    })
+                    .collect();
+                Input::Offline { session: self.session(session), queued }
+            }
+            Op::PageDelivered { session, last } => {
+                Input::PageDelivered { session: self.session(session), last: i64::from(last) }
+            }
+        }
+    }
+
+    /// The name a session holds, as a packet would claim it (or some name, if none).
+    fn named(&self, session: u8) -> String {
+        let roster = self.hub.roster();
+        roster.get(usize::from(session) % roster.len().max(1)).map_or_else(|| name(session), |(n, _)| n.clone())
+    }
+
+    fn step(&mut self, op: Op) {
+        let input = self.input(op);
+        self.hub.handle(self.now, input);
+        while let Some(out) = self.hub.poll_output() {
+            let to: Vec<SessionId> = match &out {
+                Output::Reply { to, .. } | Output::Deliver { to, .. } | Output::Page { to, .. } => vec![*to],
+                Output::Broadcast { to, .. } => to.clone(),
+                Output::Park { session, .. } | Output::Close { session } | Output::FetchOffline { session, .. } => {
+                    vec![*session]
+                }
+                Output::Queue { reply_to, .. } => reply_to.iter().copied().collect(),
+                Output::Unpark { .. } | Output::Keep(_) => vec![],
+            };
+            for id in to {
+                assert!(self.live.contains(&id), "{out:?} for {id:?}, not connected");
+            }
+            if let Output::Park { session, .. } | Output::Close { session } = out {
+                self.live.remove(&session);
+            }
+        }
+        if let Err(e) = self.hub.check_invariants() {
+            panic!("{e}");
+        }
+    }
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    let mut run = Run {
+        hub: Hub::new(hub::Config::default()),
+        now: Instant::now(),
+        next: 0,
+        live: HashSet::new(),
+        all: Vec::new(),
+    };
+    for op in ops.into_iter().take(512) {
+        run.step(op);
+    }
+});
