@@ -102,9 +102,9 @@ impl Server {
         Ok(Server { addr, web, pid, _child: Some(child), data: Some(data) })
     }
 
-    /// RSS in KB and CPU seconds, zero if the server's process is unknown.
-    fn usage(&self) -> anyhow::Result<(u64, f64)> {
-        self.pid.map_or(Ok((0, 0.0)), usage)
+    /// What the server uses now, zero if its process is unknown.
+    fn usage(&self) -> anyhow::Result<Usage> {
+        self.pid.map_or(Ok(Usage::default()), usage)
     }
 }
 
@@ -130,7 +130,7 @@ struct Run {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | p50 ms | p99 ms | server RSS / N | idle RSS per connection |");
+    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | p50 ms | p99 ms | server RSS / N | idle anon RSS per connection |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.clients {
         if n < 2 {
@@ -158,25 +158,39 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server's resident memory in KB and CPU time (user + system) in seconds, from /proc.
-fn usage(pid: u32) -> anyhow::Result<(u64, f64)> {
+/// What a server process uses, from /proc.
+#[derive(Default)]
+struct Usage {
+    /// Resident memory in KB, all of it.
+    rss: u64,
+    /// Resident anonymous memory in KB (heap, stacks): what connections cost. The rest is
+    /// the binary's pages (code, Unicode tables), read from its file once and shared.
+    anon: u64,
+    /// CPU time (user + system) in seconds.
+    cpu: f64,
+}
+
+fn usage(pid: u32) -> anyhow::Result<Usage> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("VmRSS")?;
+    let kb = |field: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| field.to_owned())
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')').context("stat")?.1.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok((rss, ticks as f64 / 100.0)) // /proc counts in USER_HZ, 100 on Linux
+    // /proc counts in USER_HZ, 100 on Linux.
+    Ok(Usage { rss: kb("VmRSS:")?, anon: kb("RssAnon:")?, cpu: ticks as f64 / 100.0 })
 }
 
 async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run> {
     let server = Server::start(args).await?;
     let addr = server.addr.clone();
-    let (rss_before, _) = server.usage()?;
+    let before = server.usage()?;
 
     // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
     let senders = args.senders.clamp(1, n);
@@ -200,7 +214,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss_idle, cpu_before) = server.usage()?;
+    let idle = server.usage()?;
 
     let expected = (messages * (n - 1)) as u64;
     let delivered = Arc::new(AtomicU64::new(0));
@@ -239,7 +253,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         }
     }
     let wall = start.elapsed();
-    let (_, cpu_after) = server.usage()?;
+    let after = server.usage()?;
     drop((keep, listeners, server));
     let got = delivered.load(Relaxed);
     let mut latencies = Vec::with_capacity(got as usize);
@@ -257,11 +271,11 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         deliveries: got,
         lost: expected.saturating_sub(got),
         wall,
-        cpu: cpu_after - cpu_before,
+        cpu: after.cpu - idle.cpu,
         p50: micros(pct(0.50)),
         p99: micros(pct(0.99)),
-        rss_kb: rss_idle,
-        idle_kb: rss_idle.saturating_sub(rss_before),
+        rss_kb: idle.rss,
+        idle_kb: idle.anon.saturating_sub(before.anon),
     })
 }
 
