@@ -186,5 +186,10 @@ mod tests {
         assert_eq!(c.max_string, 1024);
         assert!(toml::from_str::<Config>("chatos_adr = \"127.0.0.1:9000\"").is_err(), "unknown fields are refused");
         assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
+        let limits: Config =
+            toml::from_str("msg_rate = 0\nconn_limit_exempt = [\"10.0.0.0/8\", \"fd00::/8\"]\n").unwrap();
+        assert_eq!(limits.msg_rate, 0);
+        assert_eq!(limits.conn_limit_exempt, ["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]);
+        assert!(toml::from_str::<Config>("conn_limit_exempt = [\"10.0.0.0/33\"]").is_err());
     }
 }
