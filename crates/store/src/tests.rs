@@ -246,26 +246,31 @@ fn names_fold_by_precis_and_look_alikes_of_reserved_names_are_refused() {
     assert!(matches!(store.add_account("alice\u{200B}", "x"), Err(StoreError::InvalidName(_))));
 }
 
-#[test]
-fn keys_written_before_precis_are_folded_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data");
-    let store = Store::open(&path).unwrap();
-    // A store as version 4 left it: keys only lower-cased.
-    store.conn.pragma_update(None, "user_version", 4).unwrap();
+/// Takes `store` back to the schema `version` had (4 or 5: before identities), then runs
+/// `sql` on it, and closes it: its next opening migrates it.
+fn as_at_version(store: Store, version: i64, sql: &str) {
+    store.conn.pragma_update(None, "user_version", version).unwrap();
     store
         .conn
         .execute_batch(
             "DROP TABLE meta;
              ALTER TABLE messages DROP COLUMN sender_guest;
-             ALTER TABLE messages DROP COLUMN recipient_guest;
-             INSERT INTO accounts (folded, name, phc, created_at) VALUES ('ｅｖｅ', 'ＥＶＥ', 'x', 0);
-             INSERT INTO messages (id, at_ms, sender, sender_key, recipient, recipient_key, kind, body)
-                 VALUES (1, 0, 'bob', 'bob', 'ＥＶＥ', 'ｅｖｅ', 0, 'hi');
-             INSERT INTO offline (key, message) VALUES ('ｅｖｅ', 1);",
+             ALTER TABLE messages DROP COLUMN recipient_guest;",
         )
         .unwrap();
-    drop(store);
+    store.conn.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn keys_written_before_precis_are_folded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    // A store as version 4 left it: keys only lower-cased.
+    let sql = "INSERT INTO accounts (folded, name, phc, created_at) VALUES ('ｅｖｅ', 'ＥＶＥ', 'x', 0);
+               INSERT INTO messages (id, at_ms, sender, sender_key, recipient, recipient_key, kind, body)
+                   VALUES (1, 0, 'bob', 'bob', 'ＥＶＥ', 'ｅｖｅ', 0, 'hi');
+               INSERT INTO offline (key, message) VALUES ('ｅｖｅ', 1);";
+    as_at_version(Store::open(&path).unwrap(), 4, sql);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), migrations::CURRENT);
     assert!(store.has_account("eve").unwrap());
@@ -307,19 +312,10 @@ fn boots_are_counted_and_guests_of_older_history_are_nobody() {
     let mut store = Store::open(&path).unwrap();
     assert_eq!((store.next_boot().unwrap(), store.next_boot().unwrap()), (1, 2));
     // A store as version 5 left it: no identities.
-    store
-        .conn
-        .execute_batch(
-            "DROP TABLE meta;
-         ALTER TABLE messages DROP COLUMN sender_guest;
-         ALTER TABLE messages DROP COLUMN recipient_guest;
-         INSERT INTO accounts (folded, name, phc, created_at) VALUES ('alice', 'alice', 'x', 0);
-         INSERT INTO messages (at_ms, sender, sender_key, recipient, recipient_key, kind, body)
-             VALUES (0, 'carol', 'carol', 'alice', 'alice', 0, 'old');",
-        )
-        .unwrap();
-    store.conn.pragma_update(None, "user_version", 5).unwrap();
-    drop(store);
+    let sql = "INSERT INTO accounts (folded, name, phc, created_at) VALUES ('alice', 'alice', 'x', 0);
+               INSERT INTO messages (at_ms, sender, sender_key, recipient, recipient_key, kind, body)
+                   VALUES (0, 'carol', 'carol', 'alice', 'alice', 0, 'old');";
+    as_at_version(store, 5, sql);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.next_boot().unwrap(), 1);
     assert!(store
