@@ -181,6 +181,11 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     }
 }
 
+/// `leave`: the hub's peer leaves the mesh (the hub stops).
+pub(crate) fn goodbye() -> Bytes {
+    Message::Leave.to_line().into()
+}
+
 /// Connects to the peers `who-reply`s name, and first to `join`, if given; runs until the
 /// server stops.
 pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {

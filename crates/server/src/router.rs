@@ -326,13 +326,29 @@ impl Router {
     fn shutdown(mut self) {
         // Operators hear that every service goes down, before their connections close.
         self.step(now(), services(&self.config, false));
+        // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
-            if let Ok(Some(w)) = c.outbox.push(Out::Close, usize::MAX) {
-                w.wake();
+            let last_words = goodbye(c.protocol).map(|bytes| c.outbox.push(Out::Bytes(bytes), usize::MAX));
+            for pushed in last_words.into_iter().chain([c.outbox.push(Out::Close, usize::MAX)]) {
+                if let Ok(Some(w)) = pushed {
+                    w.wake();
+                }
             }
         }
         self.wakers.drain(..).for_each(Waker::wake);
         Metrics::add(&self.metrics.deliveries, self.deliveries);
+    }
+}
+
+/// What a protocol says to a connection when the hub stops: JPC a CLOSE (the original client
+/// reconnects only after one; on a bare end of stream it spins), PeerChat a `leave` (else
+/// the mesh keeps listing the hub). NL operators were told already (every service offline),
+/// web pages get `closing` from their session, and ChatOS and ChatHack have no word for it.
+fn goodbye(protocol: Protocol) -> Option<Bytes> {
+    match protocol {
+        Protocol::Jpc => jpc::encode_event(&Event::Closing),
+        Protocol::PeerChat => Some(peerchat::goodbye()),
+        Protocol::ChatOs | Protocol::ChatHack | Protocol::Web | Protocol::Nl => None,
     }
 }
 

@@ -18,5 +18,6 @@ mod offline;
 mod peer;
 mod reserved;
 mod serve;
+mod shutdown;
 mod support;
 mod web;
