@@ -198,7 +198,7 @@ impl Run {
                 Output::Park { session, .. } | Output::Close { session } | Output::FetchOffline { session, .. } => {
                     vec![*session]
                 }
-                Output::Queue { reply_to, .. } => reply_to.iter().copied().collect(),
+                Output::Queue { reply, .. } => reply.iter().map(|&(to, _)| to).collect(),
                 Output::Unpark { .. } | Output::Keep(_) => vec![],
             };
             for id in to {

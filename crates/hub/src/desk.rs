@@ -219,15 +219,15 @@ impl Hub {
     }
 
     /// `msg` out: to the associated end user, as direct messages from `support`.
-    pub(crate) fn desk_msg(&mut self, session: SessionId, texts: Vec<String>) -> Result<(), HubError> {
+    /// Returns what was queued (for a user still being handed what waited for it).
+    pub(crate) fn desk_msg(&mut self, session: SessionId, texts: Vec<String>) -> Result<Vec<Kept>, HubError> {
         let user = self.associated(session).ok_or(HubError::Unreachable)?;
+        let mut queued = Vec::new();
         for text in texts {
-            self.direct(
-                session,
-                Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), body: text, ..Kept::default() },
-            )?;
+            let kept = Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), body: text, ..Kept::default() };
+            queued.extend(self.direct(session, kept)?.queued());
         }
-        Ok(())
+        Ok(queued)
     }
 
     /// `chat_state` out: the associated end user sees support typing, if it shows typing.

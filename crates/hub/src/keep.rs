@@ -22,6 +22,24 @@ pub struct Kept {
     pub body: String,
 }
 
+/// What became of a direct message that went through.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    Delivered,
+    /// Queued for its recipient (away, or still being handed what waited for it): the
+    /// sender's answer waits until it is stored.
+    Queued(Kept),
+}
+
+impl Sent {
+    pub(crate) fn queued(self) -> Vec<Kept> {
+        match self {
+            Sent::Delivered => Vec::new(),
+            Sent::Queued(kept) => vec![kept],
+        }
+    }
+}
+
 /// A queued message handed back at login, with its id in the store and when it was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
@@ -88,12 +106,11 @@ impl Hub {
         self.out.push_back(Output::FetchOffline { session, name, images, delivered });
     }
 
-    /// A message for `recipient` while its queue drains: queued behind the rest.
-    pub(crate) fn queue_behind_drain(&mut self, recipient: SessionId, kept: Kept) {
+    /// A message for `recipient` joins its queue while it drains, behind the rest.
+    pub(crate) fn queued_behind_drain(&mut self, recipient: SessionId) {
         if let Some(drain) = self.sessions.get_mut(&recipient).and_then(|s| s.drain.as_mut()) {
             drain.queued_since_fetch = true;
         }
-        self.queued.push(kept);
     }
 
     /// The store handed back the next page of what was queued for `session`'s name: it goes

@@ -19,6 +19,7 @@ mod tests;
 
 pub use desk::{notice, SUPPORT};
 pub use filter::WordFilter;
+use keep::Sent;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
 use names::skeleton_digest;
@@ -246,6 +247,11 @@ pub enum Command {
     },
 }
 
+/// A command that queued nothing.
+fn none(_: ()) -> Vec<Kept> {
+    Vec::new()
+}
+
 /// Which command an answer answers: some protocols answer only some commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -434,9 +440,10 @@ pub enum DeskEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// The answer to the command a session just sent.
+    /// The answer to the command a session just sent, of this kind.
     Reply {
         to: SessionId,
+        kind: Kind,
         result: Result<(), HubError>,
     },
     Deliver {
@@ -465,12 +472,12 @@ pub enum Output {
     },
     /// Keep this message in the history.
     Keep(Kept),
-    /// Keep this message for its recipient, in its queue, and only then give `reply_to` (if
-    /// any: a command that queued several messages is answered after the last) the answer to
-    /// its command (OK, or an error if it could not be kept).
+    /// Keep this message for its recipient, in its queue, and only then give `reply` (if any:
+    /// a command that queued several messages is answered after the last; the session and the
+    /// kind of its command) the answer to its command (OK, or an error if it could not be kept).
     Queue {
         kept: Kept,
-        reply_to: Option<SessionId>,
+        reply: Option<(SessionId, Kind)>,
     },
     /// `session` is logged in as `name`: take the queued messages up to `delivered` (the last
     /// id of the page its connection wrote, if any) out of its queue, then fetch the next page
@@ -558,8 +565,6 @@ pub struct Hub {
     unnamed: VecDeque<(Instant, SessionId)>,
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
-    /// Messages the command being handled queued for their recipients: its answer waits.
-    queued: Vec<Kept>,
     desk: desk::Desk,
     /// The time of the input being handled.
     now: Instant,
@@ -581,7 +586,6 @@ impl Hub {
             live: FxHashSet::default(),
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
-            queued: Vec::new(),
             desk: desk::Desk::default(),
             now: Instant::now(),
             out: VecDeque::new(),
@@ -676,55 +680,63 @@ impl Hub {
         };
         s.last_heard = now;
         let mark = self.out.len();
-        let result = match command {
+        let kind = command.kind();
+        // Ok: the messages the command queued for their recipients, if any; then it is answered
+        // only once they are stored.
+        let result: Result<Vec<Kept>, HubError> = match command {
             Command::Login { name, verified } => match s.name {
                 Some(_) => return, // a second login on a named session is ignored
-                None => self.login(session, name, verified),
+                None => self.login(session, name, verified).map(none),
             },
-            Command::LinkAccept(key) => self.link_accept(now, session, key),
-            Command::LinkConnect(key) => self.link_connect(session, key),
-            Command::Lobby { sender, text } => self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)),
+            Command::LinkAccept(key) => self.link_accept(now, session, key).map(none),
+            Command::LinkConnect(key) => self.link_connect(session, key).map(none),
+            Command::Lobby { sender, text } => {
+                self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)).map(none)
+            }
             Command::Direct { sender, to, text } => self.me(session, sender.as_deref()).and_then(|sender| {
                 self.direct(session, Kept { sender, recipient: Some(to), body: text, ..Kept::default() })
+                    .map(Sent::queued)
             }),
             Command::Image { sender, to, data } => self.me(session, sender.as_deref()).and_then(|sender| {
                 self.direct(session, Kept { sender, recipient: Some(to), image: true, body: data, ..Kept::default() })
+                    .map(Sent::queued)
             }),
-            Command::Alive => match s.name {
-                Some(_) => Ok(()),
-                None => Err(HubError::NotLoggedIn),
-            },
-            Command::Typing { to, active } => self.me(session, None).and_then(|me| self.typing(me, to, active)),
-            Command::OperatorKey { uuid } => self.operator_key(session, uuid),
-            Command::RingAck { id, echo } => self.ring_ack(session, id, echo),
+            Command::Alive => self.me(session, None).map(|_| Vec::new()),
+            Command::Typing { to, active } => {
+                self.me(session, None).and_then(|me| self.typing(me, to, active)).map(none)
+            }
+            Command::OperatorKey { uuid } => self.operator_key(session, uuid).map(none),
+            Command::RingAck { id, echo } => self.ring_ack(session, id, echo).map(none),
             Command::DeskMsg { texts } => self.desk_msg(session, texts),
-            Command::DeskState { composing } => self.desk_state(session, composing),
-            Command::Disassociate => self.disassociate(session),
+            Command::DeskState { composing } => self.desk_state(session, composing).map(none),
+            Command::Disassociate => self.disassociate(session).map(none),
             Command::OperatorLeave => {
                 self.close(session, Event::Closing);
                 return;
             }
-            Command::LinkAsk(key) => self.link_ask(now, session, key),
-            Command::LinkAbort(key) => self.link_abort(session, key),
+            Command::LinkAsk(key) => self.link_ask(now, session, key).map(none),
+            Command::LinkAbort(key) => self.link_abort(session, key).map(none),
             Command::DirectAsk { sender, to } => {
-                self.me(session, Some(&sender)).and_then(|me| self.direct_ask(now, session, me, to))
+                self.me(session, Some(&sender)).and_then(|me| self.direct_ask(now, session, me, to)).map(none)
             }
             Command::DirectAccept { sender, to, port, address, id } => self
                 .me(session, Some(&sender))
-                .and_then(|me| self.direct_answer(me, to, direct::Answer::Accept { port, address, id })),
-            Command::DirectDeny { sender, to } => {
-                self.me(session, Some(&sender)).and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
-            }
+                .and_then(|me| self.direct_answer(me, to, direct::Answer::Accept { port, address, id }))
+                .map(none),
+            Command::DirectDeny { sender, to } => self
+                .me(session, Some(&sender))
+                .and_then(|me| self.direct_answer(me, to, direct::Answer::Deny))
+                .map(none),
         };
-        let queued = std::mem::take(&mut self.queued);
-        match (queued.len(), result) {
-            (0, result) | (_, result @ Err(_)) => self.out.insert(mark, Output::Reply { to: session, result }),
-            (n, Ok(())) => {
+        match result {
+            Ok(queued) if !queued.is_empty() => {
+                let n = queued.len();
                 for (i, kept) in queued.into_iter().enumerate() {
-                    let reply_to = (i + 1 == n).then_some(session);
-                    self.out.push_back(Output::Queue { kept, reply_to });
+                    let reply = (i + 1 == n).then_some((session, kind));
+                    self.out.push_back(Output::Queue { kept, reply });
                 }
             }
+            result => self.out.insert(mark, Output::Reply { to: session, kind, result: result.map(drop) }),
         }
     }
 
@@ -777,11 +789,11 @@ impl Hub {
     /// being handed what waited for it gets it after that: the answer waits until the message
     /// is stored in its queue.
     /// A sender whose protocol wants it gets its message back, addressed as delivered.
-    fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<(), HubError> {
+    fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<Sent, HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
         kept.sender_guest = self.guest(session);
         if fold(&to) == SUPPORT {
-            return self.write_to_desk(session, kept);
+            return self.write_to_desk(session, kept).map(|()| Sent::Delivered);
         }
         let image = kept.image;
         let echo = self.sessions[&session].protocol.caps().direct_echo;
@@ -792,8 +804,7 @@ impl Hub {
             if echo {
                 self.deliver(session, kept.clone().event(to));
             }
-            self.queued.push(kept);
-            return Ok(());
+            return Ok(Sent::Queued(kept));
         };
         kept.recipient = Some(name.clone());
         kept.recipient_guest = self.guest(id);
@@ -802,8 +813,8 @@ impl Hub {
             if echo && id != session {
                 self.deliver(session, kept.clone().event(name));
             }
-            self.queue_behind_drain(id, kept);
-            return Ok(());
+            self.queued_behind_drain(id);
+            return Ok(Sent::Queued(kept));
         }
         self.keep(kept.clone());
         let event = kept.event(name);
@@ -811,7 +822,7 @@ impl Hub {
             self.deliver(session, event.clone());
         }
         self.deliver(id, event);
-        Ok(())
+        Ok(Sent::Delivered)
     }
 
     /// Tells the watchers that `name` came or went (`support` with protocol `Nl`: the desk

@@ -17,12 +17,16 @@ fn key(a: &str, b: &str, password: i16) -> LinkKey {
     LinkKey { a: a.into(), b: b.into(), password }
 }
 
+/// The kind replies are compared with: `T::all` puts it in every reply, so that tests say
+/// only what the answer is (`replies_say_which_command_they_answer` checks the kinds).
+const ANY: Kind = Kind::Alive;
+
 fn ok(to: SessionId) -> Output {
-    Output::Reply { to, result: Ok(()) }
+    Output::Reply { to, kind: ANY, result: Ok(()) }
 }
 
 fn err(to: SessionId, e: HubError) -> Output {
-    Output::Reply { to, result: Err(e) }
+    Output::Reply { to, kind: ANY, result: Err(e) }
 }
 
 fn deliver(to: SessionId, event: Event) -> Output {
@@ -87,9 +91,21 @@ impl T {
         self.all().into_iter().filter(|o| !matches!(o, Output::Keep(_) | Output::FetchOffline { .. })).collect()
     }
 
-    /// Everything the hub decided; what must hold between inputs is checked first.
+    /// Everything the hub decided (replies of kind `ANY`); what must hold between inputs is
+    /// checked first.
     fn all(&mut self) -> Vec<Output> {
         self.hub.check_invariants().unwrap();
+        self.all_kinds()
+            .into_iter()
+            .map(|o| match o {
+                Output::Reply { to, result, .. } => Output::Reply { to, kind: ANY, result },
+                Output::Queue { kept, reply } => Output::Queue { kept, reply: reply.map(|(to, _)| (to, ANY)) },
+                o => o,
+            })
+            .collect()
+    }
+
+    fn all_kinds(&mut self) -> Vec<Output> {
         std::iter::from_fn(|| self.hub.poll_output()).collect()
     }
 
@@ -618,7 +634,7 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     // Queued: no answer now; the I/O layer answers once it is stored.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "lindsay".into(), text: "later".into() });
     let later = kept("a", Some("lindsay"), false, "later").guests(Some(a), None);
-    assert_eq!(out, vec![Output::Queue { kept: later, reply_to: Some(a) }]);
+    assert_eq!(out, vec![Output::Queue { kept: later, reply: Some((a, ANY)) }]);
     // A guest name that is offline is simply unreachable.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "ghost".into(), text: "x".into() });
     assert_eq!(out, vec![err(a, HubError::Unreachable)]);
@@ -632,7 +648,7 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     // What comes for her meanwhile joins the queue, behind what waited: answered once stored.
     let meanwhile = Command::Direct { sender: None, to: "lindsay".into(), text: "now".into() };
     let now = kept("a", Some("Lindsay"), false, "now").guests(Some(a), None);
-    assert_eq!(t.cmd_all(a, meanwhile), vec![Output::Queue { kept: now.clone(), reply_to: Some(a) }]);
+    assert_eq!(t.cmd_all(a, meanwhile), vec![Output::Queue { kept: now.clone(), reply: Some((a, ANY)) }]);
     let queued = |id, kept| Queued { id, at_ms: 1000 + id, kept };
     let page = vec![queued(7, kept("a", Some("lindsay"), false, "later")), queued(9, kept("b", None, true, "aGk="))];
     let out = t.input(Input::Offline { session: dev, queued: page });
@@ -678,7 +694,7 @@ fn an_empty_page_ends_the_drain_only_if_nothing_joined_the_queue_after_its_fetch
     // Queued while the first fetch was on its way: the store may have answered before it
     // wrote this message, so an empty answer means only "ask again".
     let out = t.cmd_all(a, dm("lindsay", "racing"));
-    assert!(matches!(out[..], [Output::Queue { reply_to: Some(_), .. }]), "{out:?}");
+    assert!(matches!(out[..], [Output::Queue { reply: Some(_), .. }]), "{out:?}");
     let again = Output::FetchOffline { session: dev, name: "lindsay".into(), images: true, delivered: None };
     assert_eq!(t.all_input(Input::Offline { session: dev, queued: vec![] }), vec![again]);
     assert_eq!(t.all_input(Input::Offline { session: dev, queued: vec![] }), vec![]);
@@ -696,8 +712,8 @@ fn a_desk_reply_of_several_messages_to_a_draining_user_is_answered_after_the_las
     t.cmd(ann, dm("support", "help"));
     t.cmd(op, Command::RingAck { id: 1, echo: "1".into() });
     let out = t.cmd_all(op, Command::DeskMsg { texts: vec!["one".into(), "two".into()] });
-    let queue = |text: &str, reply_to| Output::Queue { kept: kept("support", Some("ann"), false, text), reply_to };
-    assert_eq!(out, vec![queue("one", None), queue("two", Some(op))]);
+    let queue = |text: &str, reply| Output::Queue { kept: kept("support", Some("ann"), false, text), reply };
+    assert_eq!(out, vec![queue("one", None), queue("two", Some((op, ANY)))]);
 }
 
 impl T {
@@ -1045,4 +1061,34 @@ fn a_connection_that_does_not_log_in_in_time_is_closed() {
     t.now += Duration::from_secs(1);
     assert_eq!(t.input(Input::Tick), closed(late));
     assert_eq!(t.hub.session_count(), 2);
+}
+
+#[test]
+fn replies_say_which_command_they_answer() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["lindsay".into()] });
+    let a = t.connect();
+    t.hub.handle(t.now, Input::Command { session: a, command: Command::Login { name: "a".into(), verified: false } });
+    let kinds = |t: &mut T| -> Vec<Kind> {
+        t.all_kinds()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Reply { kind, .. } => Some(kind),
+                Output::Queue { reply: Some((_, kind)), .. } => Some(kind),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&mut t), [Kind::Login]);
+    for (command, kind) in [
+        (Command::Lobby { sender: "a".into(), text: "hi".into() }, Kind::Lobby),
+        (dm("nobody", "x"), Kind::Direct),
+        (dm("lindsay", "queued"), Kind::Direct),
+        (Command::Image { sender: None, to: "lindsay".into(), data: "AA==".into() }, Kind::Image),
+        (Command::LinkAsk(key("a", "nobody", 1)), Kind::LinkAsk),
+        (Command::Typing { to: "nobody".into(), active: true }, Kind::Typing),
+    ] {
+        t.hub.handle(t.now, Input::Command { session: a, command });
+        assert_eq!(kinds(&mut t), [kind]);
+    }
 }

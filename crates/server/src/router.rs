@@ -118,8 +118,6 @@ pub(crate) struct Router {
     overflowed: Vec<SessionId>,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
-    /// The kind of the command being handled: its answer's form depends on it.
-    answering: Kind,
     /// Connection tasks to wake once the current batch of inputs is carried out.
     wakers: Vec<Waker>,
     deliveries: u64,
@@ -137,7 +135,6 @@ impl Router {
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
-            answering: Kind::Login,
             deliveries: 0,
         }
     }
@@ -179,7 +176,6 @@ impl Router {
             }
             HubMsg::Command { session, command } => {
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
-                self.answering = command.kind();
                 self.step(now, Input::Command { session, command });
                 if verdict_awaited {
                     // Not parked: tell the connection to read on.
@@ -237,8 +233,7 @@ impl Router {
 
     fn apply(&mut self, out: Output) {
         match out {
-            Output::Reply { to, result } => {
-                let kind = self.answering;
+            Output::Reply { to, kind, result } => {
                 if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_reply(c.protocol, kind, result)) {
                     self.push_bytes(to, &bytes);
                 }
@@ -276,8 +271,8 @@ impl Router {
             Output::Keep(kept) => {
                 let _ = self.keeper.send(Keep::History(kept));
             }
-            Output::Queue { kept, reply_to } => {
-                let ack = reply_to.map(|session| Ack { session, kind: self.answering });
+            Output::Queue { kept, reply } => {
+                let ack = reply.map(|(session, kind)| Ack { session, kind });
                 let _ = self.keeper.send(Keep::Queued(kept, ack));
             }
             Output::FetchOffline { session, name, images, delivered } => {
