@@ -8,7 +8,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hub::{Command, Hub, Input, Kept, LinkId, LinkKey, Output, Protocol, Queued, SessionId};
+use hub::{Caps, Command, Door, Hub, Input, Kept, LinkId, LinkKey, Liveness, Output, Queued, SessionId};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,7 +33,8 @@ const NAMES: [&str; 12] = [
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Connect { protocol: u8, origin: u8 },
+    /// A door with any capabilities at all (a bit each), and liveness or not.
+    Connect { door: u8, caps: u16, liveness: Option<(u8, u8, bool)>, origin: u8 },
     Login { session: u8, name: u8, verified: bool },
     Lobby { session: u8, sender: u8 },
     Direct { session: u8, to: u8, image: bool },
@@ -89,14 +90,32 @@ impl Run {
 
     fn input(&mut self, op: Op) -> Input {
         match op {
-            Op::Connect { protocol, origin } => {
+            Op::Connect { door, caps, liveness, origin } => {
                 self.next += 1;
                 let session = SessionId(self.next);
                 self.all.push(session);
                 self.live.insert(session);
-                let protocol = Protocol::ALL[usize::from(protocol) % Protocol::ALL.len()];
+                let bit = |i: u16| caps & (1 << i) != 0;
+                let caps = Caps {
+                    lobby: bit(0),
+                    lobby_echo: bit(1),
+                    direct: bit(2),
+                    relay_links: bit(3),
+                    direct_links: bit(4),
+                    images: bit(5),
+                    direct_echo: bit(6),
+                    typing: bit(7),
+                    presence: bit(8),
+                    mesh: bit(9),
+                    operator: bit(10),
+                };
+                let liveness = liveness.map(|(ping, silence, quiet_first)| Liveness {
+                    ping_every: Duration::from_millis(u64::from(ping) * 100),
+                    silence: Duration::from_millis(u64::from(silence) * 100),
+                    quiet_first,
+                });
                 let origin = IpAddr::V4(Ipv4Addr::new(192, 0, 2, origin % 3));
-                Input::Connected { session, protocol, origin }
+                Input::Connected { session, door: Door(door % 6), caps, liveness, origin }
             }
             Op::Login { session, name: n, verified } => {
                 self.command(session, Command::Login { name: name(n), verified })

@@ -93,8 +93,8 @@ impl Server {
                 addr = Some(a.to_owned());
             } else if let Some(a) = line.strip_prefix("listening web ") {
                 web = Some(a.to_owned());
-            } else if line.starts_with("listening nl ") {
-                break; // the last one
+            } else if line == "ready" {
+                break; // every door is listening
             }
         }
         let addr = addr.context("the server said nothing of its ChatOS door")?;

@@ -193,17 +193,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // One line on stdout per front door, for scripts that start the hub on port 0. Written
     // without println!, which would panic if whoever started the hub closed its stdout.
     let mut out = std::io::stdout().lock();
-    let doors = [
-        ("chatos", Some(running.chatos_addr)),
-        ("chathack", Some(running.chathack_addr)),
-        ("jpc", Some(running.jpc_addr)),
-        ("web", Some(running.web_addr)),
-        ("peerchat", running.peerchat_addr),
-        ("nl", Some(running.nl_addr)),
-    ];
-    for (door, addr) in doors.into_iter().filter_map(|(d, a)| Some((d, a?))) {
+    for (door, addr) in &running.listening {
         let _ = writeln!(out, "listening {door} {addr}");
     }
+    let _ = writeln!(out, "ready");
     let _ = out.flush();
     drop(out);
     wait_for_signal().await?;

@@ -6,7 +6,7 @@
 //! disassociates or leaves, or the user leaves. A ring nobody answers in time expires; the
 //! user is told, and the next message rings again.
 
-use crate::{fold, DeskEvent, Event, Hub, HubError, Kept, Output, Protocol, SessionId};
+use crate::{fold, DeskEvent, Event, Hub, HubError, Kept, Output, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::time::Instant;
@@ -107,7 +107,7 @@ impl Hub {
 
     /// `key`: an operator joins the pool (or says it is still there) and gets the services.
     pub(crate) fn operator_key(&mut self, session: SessionId, uuid: String) -> Result<(), HubError> {
-        if self.sessions[&session].protocol != Protocol::Nl {
+        if !self.sessions[&session].caps.operator {
             return Err(HubError::Unreachable);
         }
         match self.desk.operators.get(&session) {
@@ -122,7 +122,7 @@ impl Hub {
                 }
                 self.desk.operators.insert(session, Operator { uuid, user: None });
                 if self.desk.operators.len() == 1 {
-                    self.presence(SUPPORT.into(), Protocol::Nl, true); // the desk opens
+                    self.presence(SUPPORT.into(), None, true); // the desk opens
                 }
                 self.deliver(session, Event::Desk(DeskEvent::ServerOnline));
             }
@@ -155,7 +155,7 @@ impl Hub {
         let key = fold(&user);
         let text = kept.body.clone();
         self.keep(Kept { recipient: Some(SUPPORT.into()), ..kept });
-        if self.sessions[&session].protocol.caps().direct_echo {
+        if self.sessions[&session].caps.direct_echo {
             self.deliver(session, Event::Direct { from: user.clone(), to: SUPPORT.into(), text: text.clone() });
         }
         match self.desk.users.get(&key) {
@@ -272,7 +272,7 @@ impl Hub {
             }
             self.desk.operators.swap_remove(&session);
             if self.desk.operators.is_empty() {
-                self.presence(SUPPORT.into(), Protocol::Nl, false); // the desk closes
+                self.presence(SUPPORT.into(), None, false); // the desk closes
             }
             return;
         }

@@ -32,7 +32,7 @@ impl Hub {
                 return Err(format!("{id:?} in the {table} is gone or unnamed"));
             }
         }
-        if let Some(id) = self.live.iter().find(|&&id| !exists(id)) {
+        if let Some(id) = self.live.keys().find(|&&id| !exists(id)) {
             return Err(format!("{id:?} is watched for liveness but gone"));
         }
         if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {

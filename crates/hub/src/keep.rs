@@ -102,7 +102,7 @@ impl Hub {
         let Some(s) = self.sessions.get_mut(&session) else { return };
         let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
         drain.queued_since_fetch = false;
-        let images = s.protocol.caps().images;
+        let images = s.caps.images;
         self.out.push_back(Output::FetchOffline { session, name, images, delivered });
     }
 

@@ -23,7 +23,7 @@ use keep::Sent;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
 use names::skeleton_digest;
-pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME, MESH_SUFFIX};
+pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME};
 
 use indexmap::IndexSet;
 use keep::Drain;
@@ -37,71 +37,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u64);
 
-/// The protocol a session speaks. It decides the session's [`Caps`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    ChatOs,
-    ChatHack,
-    Jpc,
-    /// The hub's own web client (HTTP API and WebSocket).
-    Web,
-    /// NL Chat operators: the support desk.
-    Nl,
-    /// Peers of a PeerChat mesh, through the hub's own peer: named `NAME@peerchat`.
-    PeerChat,
-}
-
-impl Protocol {
-    pub const ALL: [Protocol; 6] =
-        [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl, Protocol::PeerChat];
-
-    pub fn caps(self) -> Caps {
-        match self {
-            Protocol::ChatOs => Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
-            Protocol::ChatHack => Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
-            Protocol::Jpc => Caps {
-                direct: true,
-                images: true,
-                liveness: Some(Liveness {
-                    ping_every: Duration::from_secs(2),
-                    silence: Duration::from_secs(5),
-                    quiet_first: false,
-                }),
-                ..Caps::NONE
-            },
-            Protocol::Web => Caps {
-                lobby: true,
-                lobby_echo: true,
-                direct: true,
-                images: true,
-                direct_echo: true,
-                typing: true,
-                presence: true,
-                ..Caps::NONE
-            },
-            // Operators only answer the desk; their liveness (probes) is configured.
-            Protocol::Nl => Caps::NONE,
-            Protocol::PeerChat => Caps { lobby: true, ..Caps::NONE },
-        }
-    }
-
-    /// The protocol's name, as the web client and logs show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::ChatOs => "chatos",
-            Protocol::ChatHack => "chathack",
-            Protocol::Jpc => "jpc",
-            Protocol::Web => "web",
-            Protocol::Nl => "nl",
-            Protocol::PeerChat => "peerchat",
-        }
-    }
-
-    /// A dense index, for per-protocol tables.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+/// The front door a session came in by: a label the hub hands back (in presence events and
+/// the roster) and never looks into. What the hub does with a session depends on its
+/// [`Caps`] alone, which its door declares when it connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Door(pub u8);
 
 /// What a session's protocol can carry. A message to a session that cannot carry it is an
 /// error to the sender, never silently dropped.
@@ -125,13 +65,17 @@ pub struct Caps {
     pub typing: bool,
     /// Is told who comes and goes (web).
     pub presence: bool,
-    /// Must be heard from regularly; a verified login of its name by the same protocol then
-    /// replaces a session that may be stale (a JPC client reconnects at once).
-    pub liveness: Option<Liveness>,
+    /// A peer of a mesh where everyone hears everyone (PeerChat), bridged by the hub: named
+    /// `NAME@MESH`, and a lobby message from one never goes to another (each heard it from
+    /// its author already).
+    pub mesh: bool,
+    /// May join the support desk's pool of operators (NL Chat).
+    pub operator: bool,
 }
 
 impl Caps {
-    const NONE: Caps = Caps {
+    /// Carries nothing: a door sets what its protocol can.
+    pub const NONE: Caps = Caps {
         lobby: false,
         lobby_echo: false,
         direct: false,
@@ -141,11 +85,14 @@ impl Caps {
         direct_echo: false,
         typing: false,
         presence: false,
-        liveness: None,
+        mesh: false,
+        operator: false,
     };
 }
 
-/// How a protocol's sessions prove they are there.
+/// How the sessions of a protocol that must be heard from prove they are there. A verified
+/// login of a name held by such a session of the same door replaces it: it may be stale (a
+/// JPC client reconnects at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
     /// The hub pings this often.
@@ -309,7 +256,11 @@ pub enum Input {
     /// new connection must come from where its party's chat session does.
     Connected {
         session: SessionId,
-        protocol: Protocol,
+        /// The door it came in by, and what its protocol can carry.
+        door: Door,
+        caps: Caps,
+        /// How it must prove it is there, if it must.
+        liveness: Option<Liveness>,
         origin: IpAddr,
     },
     Command {
@@ -406,10 +357,11 @@ pub enum Event {
         to: String,
         active: bool,
     },
-    /// `name` came online on `protocol`, or left.
+    /// `name` came online by `door`, or left; `door` `None`: the support desk opened (its
+    /// first operator came) or closed.
     Presence {
         name: String,
-        protocol: Protocol,
+        door: Option<Door>,
         online: bool,
     },
     /// For the support desk's operators.
@@ -508,8 +460,6 @@ pub struct Config {
     pub word_filter: WordFilter,
     /// How long a desk ring waits for an operator.
     pub ring_timeout: Duration,
-    /// When NL operators are probed, and removed.
-    pub nl_probe: Liveness,
 }
 
 impl Default for Config {
@@ -519,17 +469,13 @@ impl Default for Config {
             login_timeout: Duration::from_secs(30),
             word_filter: WordFilter::default(),
             ring_timeout: Duration::from_secs(60),
-            nl_probe: Liveness {
-                ping_every: Duration::from_secs(7),
-                silence: Duration::from_secs(10),
-                quiet_first: true,
-            },
         }
     }
 }
 
 struct Session {
-    protocol: Protocol,
+    door: Door,
+    caps: Caps,
     name: Option<String>,
     /// The name was verified by its front door (a password, a white-listed MAC): it is an
     /// account's or a device's, not a guest's.
@@ -558,8 +504,8 @@ pub struct Hub {
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
     asks: direct::Asks,
-    /// Sessions whose protocol has liveness.
-    live: FxHashSet<SessionId>,
+    /// Sessions that must prove they are there, and how.
+    live: FxHashMap<SessionId, Liveness>,
     /// Sessions by the time they must have logged in, oldest first (the timeout is the same
     /// for all): a session that has by then is passed over.
     unnamed: VecDeque<(Instant, SessionId)>,
@@ -583,7 +529,7 @@ impl Hub {
             lobby: IndexSet::default(),
             links: Links::default(),
             asks: direct::Asks::default(),
-            live: FxHashSet::default(),
+            live: FxHashMap::default(),
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
             desk: desk::Desk::default(),
@@ -602,24 +548,16 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Who is online, and on which protocol, in the order they came.
-    pub fn roster(&self) -> Vec<(String, Protocol)> {
+    /// Who is online, and by which door, in the order they came.
+    pub fn roster(&self) -> Vec<(String, Door)> {
         let mut named: Vec<(SessionId, &Session)> = self.sessions.iter().map(|(&id, s)| (id, s)).collect();
         named.sort_by_key(|&(id, _)| id);
-        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, s.protocol))).collect()
+        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, s.door))).collect()
     }
 
     /// Operators in the desk's pool.
     pub fn desk_operators(&self) -> usize {
         self.desk.operators()
-    }
-
-    /// How sessions of `protocol` prove they are there, if they must.
-    fn liveness(&self, protocol: Protocol) -> Option<Liveness> {
-        match protocol {
-            Protocol::Nl => Some(self.config.nl_probe),
-            p => p.caps().liveness,
-        }
     }
 
     /// Private links pending or open.
@@ -630,11 +568,12 @@ impl Hub {
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = now;
         match input {
-            Input::Connected { session, protocol, origin } => {
+            Input::Connected { session, door, caps, liveness, origin } => {
                 self.sessions.insert(
                     session,
                     Session {
-                        protocol,
+                        door,
+                        caps,
                         name: None,
                         verified: false,
                         origin,
@@ -644,8 +583,8 @@ impl Hub {
                     },
                 );
                 self.unnamed.push_back((now + self.config.login_timeout, session));
-                if self.liveness(protocol).is_some() {
-                    self.live.insert(session);
+                if let Some(liveness) = liveness {
+                    self.live.insert(session, liveness);
                 }
             }
             Input::Command { session, command } => self.command(now, session, command),
@@ -759,7 +698,7 @@ impl Hub {
     fn reachable(&self, name: &str, can: impl Fn(Caps) -> bool) -> Option<(SessionId, String)> {
         let id = *self.names.get(&fold(name))?;
         let s = self.sessions.get(&id)?;
-        can(s.protocol.caps()).then(|| (id, s.name.clone().unwrap_or_default()))
+        can(s.caps).then(|| (id, s.name.clone().unwrap_or_default()))
     }
 
     /// A lobby message goes to everyone in the lobby, never back into the PeerChat mesh it
@@ -768,15 +707,13 @@ impl Hub {
         let text = self.config.word_filter.apply(text);
         let sender_guest = self.guest(session);
         self.keep(Kept { sender: me.clone(), sender_guest, body: text.clone(), ..Kept::default() });
-        let protocol = self.sessions[&session].protocol;
-        let echo = protocol.caps().lobby_echo;
-        let from_mesh = protocol == Protocol::PeerChat;
+        let caps = self.sessions[&session].caps;
         let to: Vec<SessionId> = self
             .lobby
             .iter()
             .copied()
-            .filter(|&id| echo || id != session)
-            .filter(|id| !from_mesh || self.sessions[id].protocol != Protocol::PeerChat)
+            .filter(|&id| caps.lobby_echo || id != session)
+            .filter(|id| !caps.mesh || !self.sessions[id].caps.mesh)
             .collect();
         if !to.is_empty() {
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
@@ -796,7 +733,7 @@ impl Hub {
             return self.write_to_desk(session, kept).map(|()| Sent::Delivered);
         }
         let image = kept.image;
-        let echo = self.sessions[&session].protocol.caps().direct_echo;
+        let echo = self.sessions[&session].caps.direct_echo;
         let Some((id, name)) = self.reachable(&to, |c| if image { c.images } else { c.direct }) else {
             if !self.queues_for(&to) {
                 return Err(HubError::Unreachable);
@@ -827,10 +764,10 @@ impl Hub {
 
     /// Tells the watchers that `name` came or went (`support` with protocol `Nl`: the desk
     /// opened or closed).
-    pub(crate) fn presence(&mut self, name: String, protocol: Protocol, online: bool) {
+    pub(crate) fn presence(&mut self, name: String, door: Option<Door>, online: bool) {
         if !self.watchers.is_empty() {
             let to = self.watchers.iter().copied().collect();
-            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, protocol, online } });
+            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, door, online } });
         }
     }
 
@@ -841,7 +778,7 @@ impl Hub {
             return self.typing_to_desk(&me, active);
         }
         let (id, name) = self.reachable(&to, |_| true).ok_or(HubError::Unreachable)?;
-        if self.sessions[&id].protocol.caps().typing {
+        if self.sessions[&id].caps.typing {
             self.deliver(id, Event::Typing { from: me, to: name, active });
         }
         Ok(())
@@ -855,7 +792,7 @@ impl Hub {
             self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
-            self.presence(name.clone(), s.protocol, false);
+            self.presence(name.clone(), Some(s.door), false);
         }
         self.desk_left(session, s.name.as_deref());
         self.live.remove(&session);
@@ -925,7 +862,7 @@ impl Hub {
     fn can_become_link(&self, session: SessionId, party: SessionId) -> bool {
         let s = &self.sessions[&session];
         let same_origin = self.sessions.get(&party).is_some_and(|p| p.origin == s.origin);
-        s.name.is_none() && s.protocol.caps().relay_links && same_origin
+        s.name.is_none() && s.caps.relay_links && same_origin
     }
 
     /// TCPAccept, first packet of B's new connection: the connection is parked and A is told.

@@ -13,9 +13,8 @@ impl Hub {
     pub(crate) fn check_liveness(&mut self, now: Instant) {
         let mut silent = Vec::new();
         let mut due = Vec::new();
-        for &id in &self.live {
+        for (&id, l) in &self.live {
             let Some(s) = self.sessions.get(&id) else { continue };
-            let Some(l) = self.liveness(s.protocol) else { continue };
             let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
             if now.saturating_duration_since(s.last_heard) >= l.silence {
                 silent.push(id);

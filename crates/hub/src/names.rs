@@ -8,7 +8,7 @@
 //! their skeletons (Unicode TS #39, with combining marks dropped, so `ALİCE` looks like
 //! `alice`) are equal, and the hub refuses a name that looks like one reserved or connected.
 
-use crate::{Event, Hub, HubError, Protocol, SessionId, SUPPORT};
+use crate::{Event, Hub, HubError, SessionId, SUPPORT};
 use precis_core::profile::Profile;
 use precis_profiles::UsernameCaseMapped;
 use std::hash::{Hash, Hasher};
@@ -18,9 +18,6 @@ use unicode_normalization::UnicodeNormalization;
 
 /// The longest name, in bytes.
 pub const MAX_NAME: usize = 64;
-
-/// What the names of PeerChat mesh peers end with in the hub (`ann@peerchat`).
-pub const MESH_SUFFIX: &str = "@peerchat";
 
 fn profile() -> &'static UsernameCaseMapped {
     static PROFILE: OnceLock<UsernameCaseMapped> = OnceLock::new();
@@ -57,7 +54,7 @@ pub fn same_name(a: &str, b: &str) -> bool {
 
 /// A name is 1 to [`MAX_NAME`] bytes that PRECIS accepts as a username (letters, digits and
 /// printable ASCII; no spaces, controls, invisible or bidi-control characters), without `@`
-/// (kept for names bridged from elsewhere, such as `ann@peerchat`).
+/// (kept for the peers of a bridged mesh, `NAME@MESH`, such as `ann@peerchat`).
 pub fn valid_name(name: &str) -> bool {
     (1..=MAX_NAME).contains(&name.len()) && !name.contains('@') && precis(name).is_some()
 }
@@ -90,11 +87,14 @@ impl Hub {
     /// like it; a name held, or that looks like one held; a reserved name, or one that looks
     /// like a reserved name, unless the front door verified the login (a password, a MAC).
     pub(crate) fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<(), HubError> {
-        let protocol = self.sessions[&session].protocol;
-        let valid = match protocol {
-            // Mesh peers are bridged: `NAME@peerchat`, the only names with an `@`.
-            Protocol::PeerChat => name.strip_suffix(MESH_SUFFIX).is_some_and(valid_name) && name.len() <= MAX_NAME,
-            _ => valid_name(&name),
+        let (door, caps) = (self.sessions[&session].door, self.sessions[&session].caps);
+        let valid = match caps.mesh {
+            // Mesh peers are bridged as `NAME@MESH`, the only names with an `@`.
+            true => {
+                name.split_once('@').is_some_and(|(n, mesh)| valid_name(n) && valid_name(mesh))
+                    && name.len() <= MAX_NAME
+            }
+            false => valid_name(&name),
         };
         if !valid {
             return Err(HubError::InvalidName);
@@ -106,7 +106,7 @@ impl Hub {
         }
         if let Some(&holder) = self.names.get(&folded) {
             // A device reconnecting at once replaces its own stale session.
-            let stale = verified && protocol.caps().liveness.is_some() && self.sessions[&holder].protocol == protocol;
+            let stale = verified && self.live.contains_key(&session) && self.sessions[&holder].door == door;
             if !stale {
                 return Err(HubError::NameTaken);
             }
@@ -124,11 +124,10 @@ impl Hub {
         let s = self.sessions.get_mut(&session).expect("caller checked");
         s.name = Some(name.clone());
         s.verified = verified;
-        let caps = s.protocol.caps();
         if caps.lobby {
             self.lobby.insert(session);
         }
-        self.presence(name.clone(), protocol, true);
+        self.presence(name.clone(), Some(door), true);
         if caps.presence {
             self.watchers.insert(session);
         }

@@ -33,6 +33,52 @@ fn deliver(to: SessionId, event: Event) -> Output {
     Output::Deliver { to, event }
 }
 
+/// The protocols of these tests: what the server's table of doors declares for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    ChatOs,
+    ChatHack,
+    Jpc,
+    Web,
+    Nl,
+    PeerChat,
+}
+
+impl Protocol {
+    fn door(self) -> Door {
+        Door(self as u8)
+    }
+
+    fn caps(self) -> Caps {
+        match self {
+            Protocol::ChatOs => Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
+            Protocol::ChatHack => Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
+            Protocol::Jpc => Caps { direct: true, images: true, ..Caps::NONE },
+            Protocol::Web => Caps {
+                lobby: true,
+                lobby_echo: true,
+                direct: true,
+                images: true,
+                direct_echo: true,
+                typing: true,
+                presence: true,
+                ..Caps::NONE
+            },
+            Protocol::Nl => Caps { operator: true, ..Caps::NONE },
+            Protocol::PeerChat => Caps { lobby: true, mesh: true, ..Caps::NONE },
+        }
+    }
+
+    fn liveness(self) -> Option<Liveness> {
+        let (ping, silence, quiet_first) = match self {
+            Protocol::Jpc => (2, 5, false),
+            Protocol::Nl => (7, 10, true),
+            _ => return None,
+        };
+        Some(Liveness { ping_every: Duration::from_secs(ping), silence: Duration::from_secs(silence), quiet_first })
+    }
+}
+
 const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
 
@@ -48,7 +94,8 @@ impl T {
     fn connect_as(&mut self, protocol: Protocol, origin: IpAddr) -> SessionId {
         self.next += 1;
         let session = SessionId(self.next);
-        self.hub.handle(self.now, Input::Connected { session, protocol, origin });
+        let (door, caps, liveness) = (protocol.door(), protocol.caps(), protocol.liveness());
+        self.hub.handle(self.now, Input::Connected { session, door, caps, liveness, origin });
         assert_eq!(self.out(), vec![]);
         session
     }
@@ -727,7 +774,7 @@ impl T {
 }
 
 fn presence(name: &str, protocol: Protocol, online: bool) -> Event {
-    Event::Presence { name: name.into(), protocol, online }
+    Event::Presence { name: name.into(), door: Some(protocol.door()), online }
 }
 
 #[test]
@@ -745,9 +792,9 @@ fn web_sessions_see_who_comes_and_goes_and_the_roster_says_who_is_here() {
     assert_eq!(
         t.hub.roster(),
         [
-            ("os".to_owned(), Protocol::ChatOs),
-            ("ann".to_owned(), Protocol::Web),
-            ("hack".to_owned(), Protocol::ChatHack)
+            ("os".to_owned(), Protocol::ChatOs.door()),
+            ("ann".to_owned(), Protocol::Web.door()),
+            ("hack".to_owned(), Protocol::ChatHack.door())
         ]
     );
     assert_eq!(
@@ -976,17 +1023,20 @@ fn a_mesh_message_never_goes_back_into_the_mesh() {
         t.cmd(os, Command::Lobby { sender: "os".into(), text: "yo".into() }),
         vec![ok(os), Output::Broadcast { to: vec![p1, p2, web], event: from_os }]
     );
-    // Only mesh peers carry an `@`, and only with the mesh's suffix.
+    // Only mesh peers carry an `@`, one, between a name and the mesh's (the door adds it).
     let s = t.connect();
     assert_eq!(
         t.cmd(s, Command::Login { name: "x@peerchat".into(), verified: false }),
         vec![err(s, HubError::InvalidName)]
     );
     let m = t.connect_as(Protocol::PeerChat, HOME);
-    assert_eq!(
-        t.cmd(m, Command::Login { name: "x@elsewhere".into(), verified: false }),
-        vec![err(m, HubError::InvalidName)]
-    );
+    for bad in ["x", "x@", "@peerchat", "x@y@peerchat"] {
+        assert_eq!(
+            t.cmd(m, Command::Login { name: bad.into(), verified: false }),
+            vec![err(m, HubError::InvalidName)],
+            "{bad}"
+        );
+    }
     assert_eq!(
         t.cmd(m, Command::Login { name: "two words@peerchat".into(), verified: false }),
         vec![err(m, HubError::InvalidName)]

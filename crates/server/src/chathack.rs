@@ -5,10 +5,11 @@
 //! A global message over the bound is answered ACK 1 and skipped, the connection goes on; a
 //! packet that breaks the framing is answered ACK 1 and the connection closed.
 
-use crate::conn::{Act, Door};
+use crate::conn::{self, Act, Door};
+use crate::doors::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Event, HubError, Kind, Protocol, SessionId};
+use hub::{Caps, Command, Event, HubError, Kind, SessionId};
 use proto::chathack::{ack, ClientPacket, Codec, Decoded, ServerPacket};
 use proto::DecodeError;
 use std::net::IpAddr;
@@ -22,6 +23,27 @@ static ACKS: [[u8; 1]; 5] = [[0], [1], [2], [3], [4]];
 fn ack(code: i8) -> Bytes {
     Bytes::from_static(&ACKS[code as usize])
 }
+
+/// The ChatHack door: logins with or without a password, the lobby, and direct links the
+/// hub only brokers.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(1),
+    name: "chathack",
+    caps: Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
+    liveness: doors::no_liveness,
+    encode_event,
+    encode_reply,
+    encode_queued: |queued| encode_event(&queued.event()),
+    goodbye: doors::no_goodbye,
+    addr: |config| Some(config.chathack_addr),
+    bound: |config, addr| config.chathack_addr = addr,
+    serve: |listener, shared| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+            let door = ChatHack::new(&shared, peer.ip().to_canonical());
+            conn::serve(stream, peer, shared, door, ticket)
+        }))
+    },
+};
 
 /// The ChatHack side of a connection.
 pub(crate) struct ChatHack {
@@ -37,8 +59,7 @@ impl ChatHack {
 }
 
 impl Door for ChatHack {
-    const PROTOCOL: Protocol = Protocol::ChatHack;
-    const NAME: &'static str = "chathack";
+    const SPEC: &'static Spec = &SPEC;
 
     fn next(
         &mut self,

@@ -6,10 +6,11 @@
 //! bad UTF-8) leaves the stream impossible to resynchronise: the connection is closed once the
 //! answers to its earlier packets are written. Everything it sent before stays accepted.
 
-use crate::conn::{Act, Door};
+use crate::conn::{self, Act, Door};
+use crate::doors::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Event, HubError, LinkKey, Protocol, SessionId};
+use hub::{Caps, Command, Event, HubError, LinkKey, SessionId};
 use proto::chatos::{Codec, ErrorCode, Packet};
 use proto::DecodeError;
 use std::sync::Arc;
@@ -17,6 +18,26 @@ use tracing::debug;
 
 /// Every ERROR packet, ready to send without an allocation (index = code).
 static ERROR_PACKETS: [[u8; 2]; 9] = [[8, 0], [8, 1], [8, 2], [8, 3], [8, 4], [8, 5], [8, 6], [8, 7], [8, 8]];
+
+/// The ChatOS door: pseudonyms, the lobby, private messages and relayed private links.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(0),
+    name: "chatos",
+    caps: Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
+    liveness: doors::no_liveness,
+    encode_event,
+    encode_reply: |_, result| Some(encode_reply(result)),
+    encode_queued: |queued| encode_event(&queued.event()),
+    goodbye: doors::no_goodbye,
+    addr: |config| Some(config.chatos_addr),
+    bound: |config, addr| config.chatos_addr = addr,
+    serve: |listener, shared| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+            let door = ChatOs::new(&shared);
+            conn::serve(stream, peer, shared, door, ticket)
+        }))
+    },
+};
 
 pub(crate) fn encode_reply(result: Result<(), HubError>) -> Bytes {
     let code = match result {
@@ -74,8 +95,7 @@ impl ChatOs {
 }
 
 impl Door for ChatOs {
-    const PROTOCOL: Protocol = Protocol::ChatOs;
-    const NAME: &'static str = "chatos";
+    const SPEC: &'static Spec = &SPEC;
 
     fn next(&mut self, rbuf: &mut BytesMut, session: SessionId, _: &Arc<Shared>) -> Result<Option<Act>, DecodeError> {
         let Some(packet) = self.codec.decode(rbuf)? else { return Ok(None) };

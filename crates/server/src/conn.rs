@@ -8,13 +8,14 @@
 //! Nothing is kept across an await but the driver itself and, while one is pending, one boxed
 //! future: an idle connection's task stays small (BENCHMARKS.md).
 
+use crate::doors::Spec;
 use crate::io::{flush, read_once, release_if_empty, wait, Read, Wake};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox};
 use crate::router::HubMsg;
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
-use hub::{Command, LinkId, Protocol, SessionId};
+use hub::{Command, LinkId, SessionId};
 use proto::DecodeError;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -53,9 +54,8 @@ pub(crate) enum Act {
 
 /// A protocol's side of a connection.
 pub(crate) trait Door: Send + 'static {
-    const PROTOCOL: Protocol;
-    /// For logs.
-    const NAME: &'static str;
+    /// The door's entry in the table of doors.
+    const SPEC: &'static Spec;
 
     /// Takes one frame off the front of `rbuf` and says what to do with it. `Ok(None)`: the
     /// buffer holds no whole frame. `Err`: the bytes break the protocol; the connection is
@@ -133,11 +133,11 @@ pub(crate) fn serve<D: Door>(
     ticket: Ticket,
 ) -> impl Future<Output = ()> + Send {
     let session = shared.new_session();
-    debug!(session = session.0, %peer, door = D::NAME, "connected");
+    debug!(session = session.0, %peer, door = D::SPEC.name, "connected");
     let outbox = Arc::new(Outbox::default());
     let origin = peer.ip().to_canonical();
     let limit = shared.config.outbound_limit;
-    let connected = HubMsg::Connected { session, protocol: D::PROTOCOL, origin, outbox: outbox.clone(), limit };
+    let connected = HubMsg::Connected { session, door: D::SPEC.door, origin, outbox: outbox.clone(), limit };
     let mut d = Driver {
         session,
         stream,
@@ -192,13 +192,13 @@ impl<D: Door> Driver<D> {
         let Driver { session, stream, rbuf, shared, mut door, ticket, .. } = self;
         door.closed(session, &shared);
         if let End::Park(link) = end {
-            debug!(session = session.0, link = link.0, door = D::NAME, "connection becomes a private link end");
+            debug!(session = session.0, link = link.0, door = D::SPEC.name, "connection becomes a private link end");
             shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
         } else {
             drop(stream);
         }
         shared.release(ticket);
-        debug!(session = session.0, door = D::NAME, "disconnected");
+        debug!(session = session.0, door = D::SPEC.name, "disconnected");
         send_or_wait(&shared.hub, HubMsg::Disconnected { session })
     }
 
@@ -216,7 +216,7 @@ impl<D: Door> Driver<D> {
             let more = match wait(&self.stream, &self.outbox, reading, writing, self.stall.as_mut()).await {
                 Ok(Wake::Stalled) => {
                     let bytes = self.rbuf.len();
-                    debug!(session = self.session.0, bytes, door = D::NAME, "a partial frame stalled: closing");
+                    debug!(session = self.session.0, bytes, door = D::SPEC.name, "a partial frame stalled: closing");
                     Metrics::inc(&self.shared.metrics.timed_out);
                     Err(())
                 }
@@ -235,17 +235,22 @@ impl<D: Door> Driver<D> {
                     Ok(Read::Eof) => {
                         if !self.rbuf.is_empty() {
                             let bytes = self.rbuf.len();
-                            debug!(session = self.session.0, bytes, door = D::NAME, "closed in the middle of a frame");
+                            debug!(
+                                session = self.session.0,
+                                bytes,
+                                door = D::SPEC.name,
+                                "closed in the middle of a frame"
+                            );
                         }
                         Err(())
                     }
                     Err(e) => {
-                        debug!(session = self.session.0, error = %e, door = D::NAME, "read failed");
+                        debug!(session = self.session.0, error = %e, door = D::SPEC.name, "read failed");
                         Err(())
                     }
                 },
                 Err(e) => {
-                    debug!(session = self.session.0, error = %e, door = D::NAME, "socket failed");
+                    debug!(session = self.session.0, error = %e, door = D::SPEC.name, "socket failed");
                     Err(())
                 }
             };
@@ -315,7 +320,7 @@ impl<D: Door> Driver<D> {
                 Ok(Some(act)) => self.act(act),
                 Ok(None) => break,
                 Err(e) => {
-                    debug!(session = self.session.0, error = %e, door = D::NAME, "bad input, closing the connection");
+                    debug!(session = self.session.0, error = %e, door = D::SPEC.name, "bad input, closing the connection");
                     Metrics::inc(&self.shared.metrics.bad_input);
                     self.rbuf = BytesMut::new();
                     let last_words = self.door.last_words();

@@ -5,14 +5,16 @@
 //! client only beats after it has read something). A frame with a bad CRC, or that is too
 //! long or cut, is dropped and counted; the connection stays.
 
-use crate::conn::{Act, Door};
+use crate::conn::{self, Act, Door};
+use crate::doors::Spec;
 use crate::metrics::Metrics;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Event, HubError, Protocol, SessionId};
+use hub::{Caps, Command, Event, HubError, Liveness, SessionId};
 use proto::jpc::{error_code, Codec, Item, Message, IMAGE};
 use proto::DecodeError;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{debug, error};
 
 /// The identifier the server sends in its HEARTBEATs ("SWBTCH" in ASCII, 48 bits like a MAC).
@@ -25,6 +27,30 @@ fn refusal(code: i64) -> Bytes {
     Message::Close.encode(&mut dst);
     dst.freeze()
 }
+
+/// The JPC door: white-listed devices, direct messages and images, heartbeats.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(2),
+    name: "jpc",
+    caps: Caps { direct: true, images: true, ..Caps::NONE },
+    // The original client beats only after it has read something: the hub beats every 2 s.
+    liveness: |_| {
+        Some(Liveness { ping_every: Duration::from_secs(2), silence: Duration::from_secs(5), quiet_first: false })
+    },
+    encode_event,
+    encode_reply: |_, result| encode_reply(result),
+    encode_queued: |queued| encode_event(&queued.event()),
+    // The original client reconnects only after a CLOSE; on a bare end of stream it spins.
+    goodbye: || encode_event(&Event::Closing),
+    addr: |config| Some(config.jpc_addr),
+    bound: |config, addr| config.jpc_addr = addr,
+    serve: |listener, shared| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+            let door = Jpc::new(&shared);
+            conn::serve(stream, peer, shared, door, ticket)
+        }))
+    },
+};
 
 /// The JPC side of a connection.
 pub(crate) struct Jpc {
@@ -39,8 +65,7 @@ impl Jpc {
 }
 
 impl Door for Jpc {
-    const PROTOCOL: Protocol = Protocol::Jpc;
-    const NAME: &'static str = "jpc";
+    const SPEC: &'static Spec = &SPEC;
 
     fn next(
         &mut self,

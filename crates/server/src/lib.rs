@@ -6,6 +6,7 @@ mod chathack;
 mod chatos;
 pub mod config;
 mod conn;
+mod doors;
 mod io;
 mod jpc;
 mod keeper;
@@ -24,6 +25,7 @@ pub use metrics::Metrics;
 pub use nl::server_key as nl_server_key;
 
 use anyhow::Context;
+use doors::DOORS;
 use hub::SessionId;
 use relay::Relays;
 use router::{HubMsg, Router};
@@ -90,20 +92,10 @@ impl Shared {
 
 /// A started server.
 pub struct Running {
-    /// Where the ChatOS front door listens (with the port the system chose, if 0 was asked).
-    pub chatos_addr: SocketAddr,
-    /// Where the ChatHack front door listens.
-    pub chathack_addr: SocketAddr,
-    /// Where the JPC front door listens.
-    pub jpc_addr: SocketAddr,
-    /// Where the web client and its API are served.
-    pub web_addr: SocketAddr,
-    /// Where the NL Chat front door listens.
-    pub nl_addr: SocketAddr,
-    /// Where the hub listens as a PeerChat peer, if it does.
-    pub peerchat_addr: Option<SocketAddr>,
+    /// Where each front door listens, by its name (with the port the system chose, if 0 was
+    /// asked), in the order of the table of doors.
+    pub listening: Vec<(&'static str, SocketAddr)>,
     pub metrics: Arc<Metrics>,
-    web_app: axum::Router,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
@@ -123,39 +115,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Session ids never repeat, not even across restarts: a guest's history is its session's.
     let first_session = u64::from(store.next_boot().context("counting the server's starts")?) << 32;
     let store = StoreHandle::spawn(store);
-    let chatos = TcpListener::bind(config.chatos_addr)
-        .await
-        .with_context(|| format!("binding the ChatOS front door to {}", config.chatos_addr))?;
-    let chatos_addr = chatos.local_addr()?;
-    let chathack = TcpListener::bind(config.chathack_addr)
-        .await
-        .with_context(|| format!("binding the ChatHack front door to {}", config.chathack_addr))?;
-    let chathack_addr = chathack.local_addr()?;
-    let jpc = TcpListener::bind(config.jpc_addr)
-        .await
-        .with_context(|| format!("binding the JPC front door to {}", config.jpc_addr))?;
-    let jpc_addr = jpc.local_addr()?;
-    let web = TcpListener::bind(config.web_addr)
-        .await
-        .with_context(|| format!("binding the web front door to {}", config.web_addr))?;
-    let web_addr = web.local_addr()?;
-    let nl_listener = TcpListener::bind(config.nl_addr)
-        .await
-        .with_context(|| format!("binding the NL Chat front door to {}", config.nl_addr))?;
-    let nl_addr = nl_listener.local_addr()?;
     if config.peerchat_join.is_some() && config.peerchat_addr.is_none() {
         anyhow::bail!("joining a PeerChat mesh (peerchat_join) needs a port to listen on (peerchat_addr)");
     }
-    let peerchat = match config.peerchat_addr {
-        Some(addr) => {
-            Some(TcpListener::bind(addr).await.with_context(|| format!("binding the PeerChat peer to {addr}"))?)
-        }
-        None => None,
-    };
-    let peerchat_addr = peerchat.as_ref().map(TcpListener::local_addr).transpose()?;
+    // Every door the configuration gives an address, bound; the configuration then holds
+    // the addresses bound (the port the system chose for port 0: what the PeerChat peer
+    // announces, what the desk lists).
     let mut config = config;
-    // The port the hub's peer announces is the one it got.
-    config.peerchat_addr = peerchat_addr;
+    let mut bound = Vec::new();
+    for door in DOORS {
+        let Some(addr) = (door.addr)(&config) else { continue };
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("binding the {} front door to {addr}", door.name))?;
+        (door.bound)(&mut config, listener.local_addr()?);
+        bound.push((door, listener));
+    }
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
     let word_filter = match &config.word_filter {
@@ -169,7 +143,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         login_timeout: config.login_timeout(),
         word_filter,
         ring_timeout: Duration::from_secs(config.ring_timeout_secs),
-        nl_probe: config.nl_probe(),
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));
@@ -194,56 +167,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         next_session: AtomicU64::new(first_session),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
-    let web_app = web::app(shared.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
-    let mut listeners = vec![
-        tokio::spawn(accept_loop(chatos, shared.clone(), "chatos", |stream, peer, shared, ticket| {
-            let door = chatos::ChatOs::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        })),
-        tokio::spawn(accept_loop(chathack, shared.clone(), "chathack", |stream, peer, shared, ticket| {
-            let door = chathack::ChatHack::new(&shared, peer.ip().to_canonical());
-            conn::serve(stream, peer, shared, door, ticket)
-        })),
-        tokio::spawn(accept_loop(jpc, shared.clone(), "jpc", |stream, peer, shared, ticket| {
-            let door = jpc::Jpc::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        })),
-        tokio::spawn(accept_loop(nl_listener, shared.clone(), "nl", |stream, peer, shared, ticket| {
-            let door = nl::NlDoor::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        })),
-        tokio::spawn(web::serve(web, shared.clone(), web_app.clone())),
-        tokio::spawn(watch_accounts(store, version, shared.hub.clone())),
-    ];
-    if let Some(listener) = peerchat {
-        let join = shared.config.peerchat_join;
-        listeners.push(tokio::spawn(accept_loop(
-            listener,
-            shared.clone(),
-            "peerchat",
-            |stream, peer, shared, ticket| {
-                let door = peerchat::PeerDoor::new(&shared, peer.ip(), false, false);
-                conn::serve(stream, peer, shared, door, ticket)
-            },
-        )));
-        listeners.push(tokio::spawn(peerchat::bridge(shared.clone(), join)));
+    let mut listening = Vec::new();
+    let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
+    for (door, listener) in bound {
+        let addr = listener.local_addr()?;
+        tracing::info!(door = door.name, %addr, "listening");
+        listening.push((door.name, addr));
+        listeners.push(tokio::spawn((door.serve)(listener, shared.clone())));
     }
-    tracing::info!(%chatos_addr, %chathack_addr, %jpc_addr, %web_addr, %nl_addr, data_dir = %shared.config.data_dir.display(), "switchboard is up");
-    Ok(Running {
-        chatos_addr,
-        chathack_addr,
-        jpc_addr,
-        web_addr,
-        nl_addr,
-        peerchat_addr,
-        metrics: shared.metrics.clone(),
-        web_app,
-        shared,
-        listeners,
-        router,
-        keeper,
-    })
+    tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
+    Ok(Running { listening, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
 }
 
 /// A connection admitted under its address's limits, and the key it counts under there
@@ -319,10 +253,16 @@ async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubM
 }
 
 impl Running {
+    /// Where the front door `name` listens, if it does.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listening.iter().find(|(door, _)| *door == name).map(|&(_, addr)| addr)
+    }
+
     /// The web front door's routes, to call in-process (a request needs a
-    /// `ConnectInfo<SocketAddr>` extension): how the HTTP API is fuzzed.
+    /// `ConnectInfo<SocketAddr>` extension), with web sessions of their own: how the HTTP API
+    /// is fuzzed.
     pub fn web_app(&self) -> axum::Router {
-        self.web_app.clone()
+        web::app(self.shared.clone())
     }
 
     /// Stops accepting, closes every connection once what is queued for it is written (for at

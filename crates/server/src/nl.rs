@@ -10,11 +10,12 @@
 //! Nothing a stranger sends ends the connection: garbage, plaintext, a packet for someone
 //! else or encrypted to another key is logged, counted and ignored.
 
-use crate::conn::{Act, Door};
+use crate::conn::{self, Act, Door};
+use crate::doors::{self, Spec};
 use crate::metrics::Metrics;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, DeskEvent, Event, Protocol, SessionId};
+use hub::{Caps, Command, DeskEvent, Event, SessionId};
 use proto::line::{Line, LineDecoder};
 use proto::nlchat::crypto::{self, rsa::RsaPublicKey};
 use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
@@ -48,6 +49,27 @@ struct Operator {
 }
 
 /// The NL side of a connection.
+/// The NL Chat door: the support desk's operators, probed when silent.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(4),
+    name: "nl",
+    caps: Caps { operator: true, ..Caps::NONE },
+    liveness: |config| Some(config.nl_probe()),
+    encode_event,
+    encode_reply: doors::no_reply,
+    encode_queued: |queued| encode_event(&queued.event()),
+    // Operators were told already: every service went offline in their `status`.
+    goodbye: doors::no_goodbye,
+    addr: |config| Some(config.nl_addr),
+    bound: |config, addr| config.nl_addr = addr,
+    serve: |listener, shared| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+            let door = NlDoor::new(&shared);
+            conn::serve(stream, peer, shared, door, ticket)
+        }))
+    },
+};
+
 pub(crate) struct NlDoor {
     lines: LineDecoder,
     /// Shared with the decryption of the packet in flight, which may set it (`key`).
@@ -61,8 +83,7 @@ impl NlDoor {
 }
 
 impl Door for NlDoor {
-    const PROTOCOL: Protocol = Protocol::Nl;
-    const NAME: &'static str = "nl";
+    const SPEC: &'static Spec = &SPEC;
 
     fn next(
         &mut self,

@@ -5,10 +5,11 @@
 //! their author. The hub never sends a mesh message back into the mesh (every peer heard it
 //! from its author): the hub keeps mesh sessions out of the broadcast of a mesh message.
 
-use crate::conn::{Act, Door};
+use crate::conn::{self, Act, Door};
+use crate::doors::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Event, Protocol, SessionId, MAX_NAME, MESH_SUFFIX};
+use hub::{Caps, Command, Event, SessionId, MAX_NAME};
 use proto::peerchat::{Codec, Info, Item, Message, PeerAddr, DEFAULT_ZIP};
 use proto::DecodeError;
 use rustc_hash::FxHashMap;
@@ -17,6 +18,37 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+
+/// What the names of the mesh's peers end with in the hub (`ann@peerchat`).
+pub(crate) const MESH_SUFFIX: &str = "@peerchat";
+
+/// The PeerChat door: the hub as a peer of a mesh, each mesh peer one session in the lobby.
+/// It listens only if `peerchat_addr` is set, and then also joins the mesh through
+/// `peerchat_join`, if set.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(5),
+    name: "peerchat",
+    caps: Caps { lobby: true, mesh: true, ..Caps::NONE },
+    liveness: doors::no_liveness,
+    encode_event,
+    encode_reply: doors::no_reply,
+    encode_queued: |queued| encode_event(&queued.event()),
+    // A `leave`: else the mesh keeps listing the hub (and twice once it is back).
+    goodbye: || Some(Message::Leave.to_line().into()),
+    addr: |config| config.peerchat_addr,
+    bound: |config, addr| config.peerchat_addr = Some(addr),
+    serve: |listener, shared| {
+        let join = shared.config.peerchat_join;
+        let bridge = bridge(shared.clone(), join);
+        let accept = crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+            let door = PeerDoor::new(&shared, peer.ip(), false, false);
+            conn::serve(stream, peer, shared, door, ticket)
+        });
+        Box::pin(async move {
+            tokio::join!(accept, bridge);
+        })
+    },
+};
 
 /// The mesh as the hub's peer knows it: where each joined peer listens, and a way to ask
 /// for a connection to a peer a `who-reply` named.
@@ -108,8 +140,7 @@ impl PeerDoor {
 }
 
 impl Door for PeerDoor {
-    const PROTOCOL: Protocol = Protocol::PeerChat;
-    const NAME: &'static str = "peerchat";
+    const SPEC: &'static Spec = &SPEC;
 
     fn next(
         &mut self,
@@ -179,11 +210,6 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::Lobby { from, text } => Some(Message::Message(format!("{from}: {text}")).to_line().into()),
         _ => None,
     }
-}
-
-/// `leave`: the hub's peer leaves the mesh (the hub stops).
-pub(crate) fn goodbye() -> Bytes {
-    Message::Leave.to_line().into()
 }
 
 /// Connects to the peers `who-reply`s name, and first to `join`, if given; runs until the

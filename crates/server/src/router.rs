@@ -3,13 +3,14 @@
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
 
+use crate::doors::{spec, Spec, DOORS};
 use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
-use crate::{chathack, chatos, jpc, nl, peerchat, web, Shared};
+use crate::Shared;
 use bytes::Bytes;
-use hub::{Command, Event, Hub, HubError, Input, Kind, LinkId, Output, Protocol, SessionId};
+use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, SessionId};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,11 +26,8 @@ const BATCH: usize = 512;
 /// The hub's services, as the desk's `status` lists them: every front door, and the
 /// PeerChat bridge if there is one.
 fn services(config: &crate::Config, up: bool) -> Input {
-    let mut names = vec!["chatos", "chathack", "jpc", "web", "nl"];
-    if config.peerchat_addr.is_some() {
-        names.push("peerchat");
-    }
-    Input::Services { services: names.into_iter().map(|s| (s.to_string(), up)).collect() }
+    let listening = DOORS.iter().filter(|door| (door.addr)(config).is_some());
+    Input::Services { services: listening.map(|door| (door.name.to_owned(), up)).collect() }
 }
 
 /// The time for the hub: tokio's clock, so that tests may pause and advance it.
@@ -41,7 +39,7 @@ fn now() -> Instant {
 pub(crate) enum HubMsg {
     Connected {
         session: SessionId,
-        protocol: Protocol,
+        door: Door,
         origin: IpAddr,
         outbox: Arc<Outbox>,
         /// The bytes its outbox may hold untaken before it overflows.
@@ -90,7 +88,7 @@ pub(crate) enum HubMsg {
     },
     /// Who is online, and how many operators the desk has, for the web's list of users.
     Roster {
-        reply: tokio::sync::oneshot::Sender<(Vec<(String, Protocol)>, usize)>,
+        reply: tokio::sync::oneshot::Sender<(Vec<(String, Door)>, usize)>,
     },
     /// Answer once every message the hub kept before this one is in the store: a read of
     /// the store that follows sees them (the web's history after sending).
@@ -102,7 +100,8 @@ pub(crate) enum HubMsg {
 }
 
 struct Conn {
-    protocol: Protocol,
+    /// Its door, which encodes what it is sent.
+    spec: &'static Spec,
     outbox: Arc<Outbox>,
     limit: usize,
 }
@@ -170,9 +169,11 @@ impl Router {
     /// Handles one message; `false` to stop.
     fn on_msg(&mut self, now: Instant, msg: HubMsg) -> bool {
         match msg {
-            HubMsg::Connected { session, protocol, origin, outbox, limit } => {
-                self.conns.insert(session, Conn { protocol, outbox, limit });
-                self.step(now, Input::Connected { session, protocol, origin });
+            HubMsg::Connected { session, door, origin, outbox, limit } => {
+                let spec = spec(door);
+                self.conns.insert(session, Conn { spec, outbox, limit });
+                let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
+                self.step(now, Input::Connected { session, door, caps, liveness, origin });
             }
             HubMsg::Command { session, command } => {
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
@@ -196,7 +197,7 @@ impl Router {
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
             HubMsg::Stored { session, kind, result } => {
-                if let Some(bytes) = self.conns.get(&session).and_then(|c| encode_reply(c.protocol, kind, result)) {
+                if let Some(bytes) = self.conns.get(&session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(session, &bytes);
                 }
             }
@@ -234,20 +235,21 @@ impl Router {
     fn apply(&mut self, out: Output) {
         match out {
             Output::Reply { to, kind, result } => {
-                if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_reply(c.protocol, kind, result)) {
+                if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(to, &bytes);
                 }
             }
             Output::Deliver { to, event } => {
-                if let Some(bytes) = self.conns.get(&to).and_then(|c| encode_event(c.protocol, &event)) {
+                if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_event)(&event)) {
                     self.push_bytes(to, &bytes);
                 }
             }
             Output::Broadcast { to, event } => {
-                let mut encoded: [Option<Option<Bytes>>; Protocol::ALL.len()] = Default::default();
+                let mut encoded: [Option<Option<Bytes>>; DOORS.len()] = Default::default();
                 for session in to {
                     let Some(c) = self.conns.get(&session) else { continue };
-                    let bytes = encoded[c.protocol.index()].get_or_insert_with(|| encode_event(c.protocol, &event));
+                    let slot = &mut encoded[usize::from(c.spec.door.0)];
+                    let bytes = slot.get_or_insert_with(|| (c.spec.encode_event)(&event));
                     if let Some(bytes) = bytes {
                         let pushed = c.outbox.push_bytes(bytes, c.limit);
                         self.pushed(session, pushed, true);
@@ -282,7 +284,7 @@ impl Router {
                 let (Some(c), Some(last)) = (self.conns.get(&to), queued.last().map(|q| q.id)) else { return };
                 let mut page = bytes::BytesMut::new();
                 for q in &queued {
-                    page.extend_from_slice(&encode_queued(c.protocol, q).unwrap_or_default());
+                    page.extend_from_slice(&(c.spec.encode_queued)(q).unwrap_or_default());
                 }
                 self.deliveries += queued.len() as u64;
                 self.push(to, Out::Page { bytes: page.freeze(), last });
@@ -323,7 +325,7 @@ impl Router {
         self.step(now(), services(&self.config, false));
         // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
-            let last_words = goodbye(c.protocol).map(|bytes| c.outbox.push(Out::Bytes(bytes), usize::MAX));
+            let last_words = (c.spec.goodbye)().map(|bytes| c.outbox.push(Out::Bytes(bytes), usize::MAX));
             for pushed in last_words.into_iter().chain([c.outbox.push(Out::Close, usize::MAX)]) {
                 if let Ok(Some(w)) = pushed {
                     w.wake();
@@ -332,48 +334,5 @@ impl Router {
         }
         self.wakers.drain(..).for_each(Waker::wake);
         Metrics::add(&self.metrics.deliveries, self.deliveries);
-    }
-}
-
-/// What a protocol says to a connection when the hub stops: JPC a CLOSE (the original client
-/// reconnects only after one; on a bare end of stream it spins), PeerChat a `leave` (else
-/// the mesh keeps listing the hub). NL operators were told already (every service offline),
-/// web pages get `closing` from their session, and ChatOS and ChatHack have no word for it.
-fn goodbye(protocol: Protocol) -> Option<Bytes> {
-    match protocol {
-        Protocol::Jpc => jpc::encode_event(&Event::Closing),
-        Protocol::PeerChat => Some(peerchat::goodbye()),
-        Protocol::ChatOs | Protocol::ChatHack | Protocol::Web | Protocol::Nl => None,
-    }
-}
-
-fn encode_reply(protocol: Protocol, kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {
-    match protocol {
-        Protocol::ChatOs => Some(chatos::encode_reply(result)),
-        Protocol::ChatHack => chathack::encode_reply(kind, result),
-        Protocol::Jpc => jpc::encode_reply(result),
-        Protocol::Web => Some(web::encode_reply(result)),
-        Protocol::Nl | Protocol::PeerChat => None, // no answers in these protocols
-    }
-}
-
-/// A queued message: the web says when it was sent and its id in the history; the others
-/// have no words for that.
-fn encode_queued(protocol: Protocol, queued: &hub::Queued) -> Option<Bytes> {
-    match protocol {
-        Protocol::Web => web::encode_queued(queued),
-        _ => encode_event(protocol, &queued.event()),
-    }
-}
-
-/// `None`: the protocol has no way to say it (the hub never sends it such an event).
-fn encode_event(protocol: Protocol, event: &Event) -> Option<Bytes> {
-    match protocol {
-        Protocol::ChatOs => chatos::encode_event(event),
-        Protocol::ChatHack => chathack::encode_event(event),
-        Protocol::Jpc => jpc::encode_event(event),
-        Protocol::Web => web::encode_event(event),
-        Protocol::Nl => nl::encode_event(event),
-        Protocol::PeerChat => peerchat::encode_event(event),
     }
 }

@@ -77,12 +77,12 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
     tweak(&mut config);
     let running = server::start(config).await.unwrap();
     Hub {
-        chatos: running.chatos_addr,
-        chathack: running.chathack_addr,
-        jpc: running.jpc_addr,
-        web: running.web_addr,
-        nl: running.nl_addr,
-        peerchat: running.peerchat_addr,
+        chatos: running.addr("chatos").unwrap(),
+        chathack: running.addr("chathack").unwrap(),
+        jpc: running.addr("jpc").unwrap(),
+        web: running.addr("web").unwrap(),
+        nl: running.addr("nl").unwrap(),
+        peerchat: running.addr("peerchat"),
         running: Some(running),
         dir,
     }
@@ -344,7 +344,7 @@ pub async fn serve_doors(data: &std::path::Path, chatos: &str, jpc: &str, nl: &s
         if let Some(addr) = line.strip_prefix("listening chathack ") {
             chathack = Some(addr.parse().unwrap());
         }
-        if line.starts_with("listening nl ") {
+        if line == "ready" {
             break; // the last of its readiness lines
         }
     }

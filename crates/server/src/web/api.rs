@@ -343,7 +343,11 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     // The desk first: online while it has operators, and written to even when not.
     let desk = User { name: hub::SUPPORT.into(), protocol: "desk".into(), online: operators > 0 };
     let mut users: Vec<User> = std::iter::once(desk)
-        .chain(online.into_iter().map(|(name, p)| User { name, protocol: p.name().into(), online: true }))
+        .chain(online.into_iter().map(|(name, door)| User {
+            name,
+            protocol: crate::doors::spec(door).name.into(),
+            online: true,
+        }))
         .collect();
     let offline = devices.into_iter().map(|d| (d.name, "jpc")).chain(accounts.into_iter().map(|a| (a, "account")));
     for (name, protocol) in offline {

@@ -1,16 +1,17 @@
 //! The web front door: the web client's static files, the HTTP API it uses (described at
 //! `/api/openapi.json`) and its WebSocket, served by axum. Each signed-in user is one hub
-//! session of protocol [`hub::Protocol::Web`] ([`session`]).
+//! session of the web door ([`SPEC`], [`session`]).
 
 mod api;
 mod assets;
 mod session;
 
+use crate::doors::{self, Spec};
 use crate::metrics::Metrics;
 use crate::Shared;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
-use hub::{Event, HubError};
+use hub::{Caps, Event, HubError};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use proto::web::{ErrorCode, Message, ServerEvent};
 use session::Sessions;
@@ -34,14 +35,41 @@ pub(crate) struct Web {
 /// one, is closed (slowloris).
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The web front door's routes: the page, the HTTP API and the WebSocket.
+/// The web door: the web client's users, each a session whatever its number of WebSockets.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(3),
+    name: "web",
+    caps: Caps {
+        lobby: true,
+        lobby_echo: true,
+        direct: true,
+        images: true,
+        direct_echo: true,
+        typing: true,
+        presence: true,
+        ..Caps::NONE
+    },
+    liveness: doors::no_liveness,
+    encode_event,
+    encode_reply: |_, result| Some(encode_reply(result)),
+    encode_queued,
+    // Its pages hear `closing` from their session.
+    goodbye: doors::no_goodbye,
+    addr: |config| Some(config.web_addr),
+    bound: |config, addr| config.web_addr = addr,
+    serve: |listener, shared| Box::pin(serve(listener, shared)),
+};
+
+/// The web front door's routes: the page, the HTTP API and the WebSocket, with sessions of
+/// their own.
 pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
     api::routes(Web { shared, sessions: Arc::default() })
 }
 
-/// Serves `app` on `listener` until the task is aborted: HTTP/1.1 (and WebSocket upgrades)
-/// by hyper, with a timeout on request heads.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, app: axum::Router) {
+/// Serves the web front door on `listener` until the task is aborted: HTTP/1.1 (and
+/// WebSocket upgrades) by hyper, with a timeout on request heads.
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let app = app(shared.clone());
     crate::accept_loop(listener, shared, "web", move |stream, peer, shared, ticket| {
         serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })
@@ -159,9 +187,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::Typing { from, to, active } => {
             ServerEvent::Typing { from: from.clone(), to: to.clone(), active: *active }
         }
-        Event::Presence { name, protocol, online } => {
+        Event::Presence { name, door, online } => {
             // The desk is `support`, with protocol `desk`, as in the list of users.
-            let protocol = if *protocol == hub::Protocol::Nl { "desk" } else { protocol.name() };
+            let protocol = door.map_or("desk", |door| crate::doors::spec(door).name);
             ServerEvent::Presence { name: name.clone(), protocol: protocol.into(), online: *online }
         }
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },

@@ -11,7 +11,7 @@
 use crate::outbox::{Out, Outbox};
 use crate::router::HubMsg;
 use crate::Shared;
-use hub::{Command, Protocol, SessionId};
+use hub::{Command, SessionId};
 use proto::web::{ErrorCode, ServerEvent};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -111,7 +111,7 @@ impl Sessions {
         // page may leave unread is its WebSockets' (`run_socket`); this one only keeps a pump
         // that could not run from holding memory without bound.
         let limit = shared.config.outbound_limit.saturating_mul(PUMP_SLACK);
-        let connected = HubMsg::Connected { session, protocol: Protocol::Web, origin, outbox, limit };
+        let connected = HubMsg::Connected { session, door: super::SPEC.door, origin, outbox, limit };
         shared.hub.send(connected).await.map_err(|_| Gone)?;
         tokio::spawn(pump(web.clone(), self.clone(), shared.clone()));
         match web.command(shared, Command::Login { name, verified }).await {
