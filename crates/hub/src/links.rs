@@ -1,7 +1,7 @@
 //! The broker's book of relayed private links (ChatOS TCPAsk…TCPConnect), keyed by
 //! (A, B, password) under folded names, with at most one link per pair of names.
 
-use crate::{fold, LinkKey, SessionId};
+use crate::{fold, Event, Hub, HubError, LinkKey, Output, SessionId};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
@@ -125,5 +125,108 @@ impl Links {
             }
         }
         Ok(())
+    }
+}
+
+impl Hub {
+    /// TCPAsk: A asks B for a private link. Every refusal also sends TCPAbort back to A.
+    pub(crate) fn link_ask(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let result = self.me(session, Some(&key.a)).and_then(|me| {
+            let (b_id, b) = self
+                .reachable(&key.b, |c| c.relay_links)
+                .filter(|(id, _)| *id != session)
+                .ok_or(HubError::Unreachable)?;
+            if self.links.busy(&me, &b) {
+                return Err(HubError::LinkInProgress);
+            }
+            Ok((me, b_id, b))
+        });
+        match result {
+            Ok((a, b_id, b)) => {
+                let key = LinkKey { a, b, password: key.password };
+                self.links.insert(key.clone(), [session, b_id], now + self.config.link_timeout);
+                self.deliver(b_id, Event::LinkAsked(key));
+                Ok(())
+            }
+            Err(e) => {
+                if e != HubError::NotLoggedIn {
+                    self.deliver(session, Event::LinkAborted(key));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// TCPAbort on a chat session: B refuses, or A withdraws, a link not yet open.
+    pub(crate) fn link_abort(&mut self, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let me = self.sessions[&session].name.as_deref().ok_or(HubError::NotLoggedIn)?;
+        if fold(me) != fold(&key.a) && fold(me) != fold(&key.b) {
+            return Err(HubError::NotYourName);
+        }
+        let id = self.links.find_mut(&key).filter(|l| l.state != State::Open).ok_or(HubError::NoSuchLink)?.id;
+        let link = self.links.remove(id).expect("just found");
+        self.abort_link(link);
+        Ok(())
+    }
+
+    /// Tells both chat sessions that `link` is over (so the one who aborted gets it echoed, as
+    /// the original does) and drops its parked end.
+    pub(crate) fn abort_link(&mut self, link: Link) {
+        for chat in link.chats {
+            if self.sessions.contains_key(&chat) {
+                self.deliver(chat, Event::LinkAborted(link.key.clone()));
+            }
+        }
+        if link.state != State::Asked {
+            self.out.push_back(Output::Unpark { link: link.id });
+        }
+    }
+
+    /// Whether `session` may become the end of a link that belongs to `party`'s chat session:
+    /// a fresh connection of a protocol with relayed links, not a named chat session, coming
+    /// from the same address as that chat session. The password alone is an i16, which a
+    /// stranger could guess within the timeout; the address check keeps them out.
+    fn can_become_link(&self, session: SessionId, party: SessionId) -> bool {
+        let s = &self.sessions[&session];
+        let same_origin = self.sessions.get(&party).is_some_and(|p| p.origin == s.origin);
+        s.name.is_none() && s.caps.relay_links && same_origin
+    }
+
+    /// TCPAccept, first packet of B's new connection: the connection is parked and A is told.
+    pub(crate) fn link_accept(&mut self, now: Instant, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let timeout = self.config.link_timeout;
+        let b_chat =
+            self.links.find_mut(&key).filter(|l| l.state == State::Asked).ok_or(HubError::NoSuchLink)?.chats[1];
+        if !self.can_become_link(session, b_chat) {
+            return Err(HubError::NoSuchLink);
+        }
+        let link = self.links.find_mut(&key).expect("just found");
+        link.state = State::Accepted;
+        link.deadline = now + timeout;
+        let (id, a_chat, key) = (link.id, link.chats[0], link.key.clone());
+        if self.sessions.contains_key(&a_chat) {
+            self.deliver(a_chat, Event::LinkAccepted(key));
+        }
+        self.park(session, id);
+        Ok(())
+    }
+
+    /// TCPConnect, first packet of A's new connection: parked too, and the link is open.
+    pub(crate) fn link_connect(&mut self, session: SessionId, key: LinkKey) -> Result<(), HubError> {
+        let a_chat =
+            self.links.find_mut(&key).filter(|l| l.state == State::Accepted).ok_or(HubError::NoSuchLink)?.chats[0];
+        if !self.can_become_link(session, a_chat) {
+            return Err(HubError::NoSuchLink);
+        }
+        let link = self.links.find_mut(&key).expect("just found");
+        link.state = State::Open;
+        let id = link.id;
+        self.park(session, id);
+        Ok(())
+    }
+
+    fn park(&mut self, session: SessionId, link: LinkId) {
+        self.sessions.remove(&session);
+        self.out.push_back(Output::Park { session, link });
     }
 }

@@ -1,0 +1,347 @@
+//! What goes in and out of the hub: the commands sessions send, the inputs the I/O layer
+//! feeds it, the events and answers it has sent, and the outputs it decides. No wire format:
+//! each front door maps these to its protocol.
+
+use crate::{Caps, Door, Kept, LinkId, Liveness, Queued, SessionId};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The key of a relayed private link: asker `a`, asked `b`, and `a`'s random password.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LinkKey {
+    pub a: String,
+    pub b: String,
+    pub password: i16,
+}
+
+/// What a session asks of the hub. `sender`, where present, is the name the packet claims;
+/// it must be the session's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Take `name`. `verified`: the front door checked the account's password, so the name
+    /// may be a reserved one; a guest (`false`) cannot take a reserved name.
+    Login {
+        name: String,
+        verified: bool,
+    },
+    Lobby {
+        sender: String,
+        text: String,
+    },
+    /// `sender`: the name the packet claims, if the protocol says one (JPC does not).
+    Direct {
+        sender: Option<String>,
+        to: String,
+        text: String,
+    },
+    /// An image, base64 in `data` (JPC type 1).
+    Image {
+        sender: Option<String>,
+        to: String,
+        data: String,
+    },
+    /// Nothing but a sign of life (JPC HEARTBEAT).
+    Alive,
+    /// The session starts (`active`) or stops typing to `to`.
+    Typing {
+        to: String,
+        active: bool,
+    },
+    /// An NL operator joins the desk's pool (`key`), or says it is still there.
+    OperatorKey {
+        uuid: String,
+    },
+    /// An operator answers ring `id`; `echo` is the ID as it sent it.
+    RingAck {
+        id: u64,
+        echo: String,
+    },
+    /// An operator writes to its end user.
+    DeskMsg {
+        texts: Vec<String>,
+    },
+    /// An operator is composing, or paused.
+    DeskState {
+        composing: bool,
+    },
+    /// An operator ends its conversation.
+    Disassociate,
+    /// An operator leaves the pool (`disconnect`).
+    OperatorLeave,
+    /// Sent by `a` on its chat session.
+    LinkAsk(LinkKey),
+    /// Sent by `a` or `b` on its chat session: refuse or withdraw.
+    LinkAbort(LinkKey),
+    /// Sent by `b` as the first packet of a new connection.
+    LinkAccept(LinkKey),
+    /// Sent by `a` as the first packet of a new connection.
+    LinkConnect(LinkKey),
+    /// A asks `to` for a direct link (ChatHack).
+    DirectAsk {
+        sender: String,
+        to: String,
+    },
+    /// B accepts `to`'s ask: `to` may connect to `address:port` and must open with `id`.
+    DirectAccept {
+        sender: String,
+        to: String,
+        port: i32,
+        address: IpAddr,
+        id: i64,
+    },
+    /// B denies `to`'s ask.
+    DirectDeny {
+        sender: String,
+        to: String,
+    },
+}
+
+/// Which command an answer answers: some protocols answer only some commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Login,
+    Lobby,
+    Direct,
+    LinkAsk,
+    LinkAbort,
+    LinkAccept,
+    LinkConnect,
+    DirectAsk,
+    DirectAccept,
+    DirectDeny,
+    Image,
+    Alive,
+    Typing,
+    Desk,
+}
+
+impl Command {
+    /// A chat message (lobby, direct, image, an operator's reply): what a session's message
+    /// rate counts. Logins, heartbeats, typing, link steps and answers are not.
+    pub fn is_chat(&self) -> bool {
+        matches!(self, Command::Lobby { .. } | Command::Direct { .. } | Command::Image { .. } | Command::DeskMsg { .. })
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Command::Login { .. } => Kind::Login,
+            Command::Lobby { .. } => Kind::Lobby,
+            Command::Direct { .. } => Kind::Direct,
+            Command::LinkAsk(_) => Kind::LinkAsk,
+            Command::LinkAbort(_) => Kind::LinkAbort,
+            Command::LinkAccept(_) => Kind::LinkAccept,
+            Command::LinkConnect(_) => Kind::LinkConnect,
+            Command::DirectAsk { .. } => Kind::DirectAsk,
+            Command::DirectAccept { .. } => Kind::DirectAccept,
+            Command::DirectDeny { .. } => Kind::DirectDeny,
+            Command::Image { .. } => Kind::Image,
+            Command::Alive => Kind::Alive,
+            Command::Typing { .. } => Kind::Typing,
+            Command::OperatorKey { .. }
+            | Command::RingAck { .. }
+            | Command::DeskMsg { .. }
+            | Command::DeskState { .. }
+            | Command::Disassociate
+            | Command::OperatorLeave => Kind::Desk,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// `origin` is the address the connection comes from (its IP, without the port): a link's
+    /// new connection must come from where its party's chat session does.
+    Connected {
+        session: SessionId,
+        /// The door it came in by, and what its protocol can carry.
+        door: Door,
+        caps: Caps,
+        /// How it must prove it is there, if it must.
+        liveness: Option<Liveness>,
+        origin: IpAddr,
+    },
+    Command {
+        session: SessionId,
+        command: Command,
+    },
+    Disconnected {
+        session: SessionId,
+    },
+    /// The I/O layer stopped relaying a link's bytes (either end closed), or could not park
+    /// one of its ends.
+    LinkClosed {
+        link: LinkId,
+    },
+    /// Time passed: expire what is due.
+    Tick,
+    /// The names that have an account (or are otherwise reserved) now, replacing the last set.
+    Reserved {
+        names: Vec<String>,
+    },
+    /// The next page of what was queued for `session`'s name, oldest first (answering
+    /// `Output::FetchOffline`); empty when nothing is left.
+    Offline {
+        session: SessionId,
+        queued: Vec<Queued>,
+    },
+    /// `session`'s connection wrote the page of queued messages up to id `last` (answering
+    /// `Output::Page`): they may leave the queue, and the next page come.
+    PageDelivered {
+        session: SessionId,
+        last: i64,
+    },
+    /// The hub's services (front doors) and whether each is up, for the desk's `status`.
+    Services {
+        services: Vec<(String, bool)>,
+    },
+}
+
+/// Why the hub refused a command. Each front door maps these to its protocol's error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubError {
+    NameTaken,
+    InvalidName,
+    /// The packet claims a name that is not the session's.
+    NotYourName,
+    NotLoggedIn,
+    /// No such name online, or its protocol cannot carry this.
+    Unreachable,
+    /// A private link between these two is already pending or open.
+    LinkInProgress,
+    /// No pending private link has this key.
+    NoSuchLink,
+}
+
+/// Something for a session's protocol to encode and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Lobby {
+        from: String,
+        text: String,
+    },
+    Direct {
+        from: String,
+        to: String,
+        text: String,
+    },
+    LinkAsked(LinkKey),
+    LinkAccepted(LinkKey),
+    LinkAborted(LinkKey),
+    /// `from` asks for a direct link.
+    DirectAsked {
+        from: String,
+    },
+    /// `from` accepted: connect to `address:port` and open with `id`.
+    DirectAccepted {
+        from: String,
+        port: i32,
+        address: IpAddr,
+        id: i64,
+    },
+    /// `from` denied, left, or never answered.
+    DirectDenied {
+        from: String,
+    },
+    /// An image, base64.
+    Image {
+        from: String,
+        to: String,
+        data: String,
+    },
+    /// `from` started (`active`) or stopped typing to `to`.
+    Typing {
+        from: String,
+        to: String,
+        active: bool,
+    },
+    /// `name` came online by `door`, or left; `door` `None`: the support desk opened (its
+    /// first operator came) or closed.
+    Presence {
+        name: String,
+        door: Option<Door>,
+        online: bool,
+    },
+    /// For the support desk's operators.
+    Desk(DeskEvent),
+    /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
+    Ping,
+    /// The session is being closed for its silence (JPC: CLOSE).
+    Closing,
+}
+
+/// What the support desk tells its operators (NL Chat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskEvent {
+    /// The server is up (NL: `server_online`, first thing to a new operator).
+    ServerOnline,
+    /// The hub's services and whether each is up (NL: `status`).
+    Status { services: Vec<(String, bool)> },
+    /// An end user wants support (NL: `ring`); the ring expires in `expires_in`.
+    Ring { id: u64, expires_in: Duration },
+    /// Ring `id` went to the operator `winner` (its UUID), or expired (`winner` empty).
+    /// `echo`: the ID as the winner sent it, for the winner.
+    RingAckAck { id: u64, echo: Option<String>, winner: String },
+    /// The associated end user wrote (NL: `msg` in).
+    UserWrote { texts: Vec<String> },
+    /// The associated end user is typing, or stopped (NL: `chat_state` in).
+    UserTyping { composing: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The answer to the command a session just sent, of this kind.
+    Reply {
+        to: SessionId,
+        kind: Kind,
+        result: Result<(), HubError>,
+    },
+    Deliver {
+        to: SessionId,
+        event: Event,
+    },
+    /// One event to many sessions: encode it once per protocol.
+    Broadcast {
+        to: Vec<SessionId>,
+        event: Event,
+    },
+    /// Once what was sent to `session` before is flushed, its connection stops being a chat
+    /// session and becomes one end of `link`; the hub has forgotten the session.
+    Park {
+        session: SessionId,
+        link: LinkId,
+    },
+    /// `link` will never pair: drop whatever end of it was parked.
+    Unpark {
+        link: LinkId,
+    },
+    /// Close the session's connection once what was sent to it before is written; the hub
+    /// has forgotten the session.
+    Close {
+        session: SessionId,
+    },
+    /// Keep this message in the history.
+    Keep(Kept),
+    /// Keep this message for its recipient, in its queue, and only then give `reply` (if any:
+    /// a command that queued several messages is answered after the last; the session and the
+    /// kind of its command) the answer to its command (OK, or an error if it could not be kept).
+    Queue {
+        kept: Kept,
+        reply: Option<(SessionId, Kind)>,
+    },
+    /// `session` is logged in as `name`: take the queued messages up to `delivered` (the last
+    /// id of the page its connection wrote, if any) out of its queue, then fetch the next page
+    /// (images only if `images`) and hand it back with `Input::Offline`.
+    FetchOffline {
+        session: SessionId,
+        name: String,
+        images: bool,
+        delivered: Option<i64>,
+    },
+    /// A page of queued messages (at least one) for `to`, to write whatever its outbound
+    /// limit (it is not counted against it), then answer with `Input::PageDelivered` once
+    /// written, with the last message's id.
+    Page {
+        to: SessionId,
+        queued: Vec<Queued>,
+    },
+}
