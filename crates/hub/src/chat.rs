@@ -2,7 +2,7 @@
 //! notices, and who comes and goes.
 
 use crate::keep::Sent;
-use crate::{fold, Door, Event, Hub, HubError, Kept, Output, SessionId, SUPPORT};
+use crate::{fold, Door, Event, Hub, HubError, Kept, Output, SessionId, DESK, SUPPORT};
 
 impl Hub {
     /// A lobby message goes to everyone in the lobby, never back into the PeerChat mesh it
@@ -66,12 +66,13 @@ impl Hub {
         Ok(Sent::Delivered)
     }
 
-    /// Tells the watchers that `name` came or went (`support` with protocol `Nl`: the desk
-    /// opened or closed).
+    /// Tells the watchers that `name` came or went by `door` (`support` with no door: the
+    /// desk opened or closed).
     pub(crate) fn presence(&mut self, name: String, door: Option<Door>, online: bool) {
         if !self.watchers.is_empty() {
             let to = self.watchers.iter().copied().collect();
-            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, door, online } });
+            let via = door.map_or(DESK, |door| self.door_name(door));
+            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, via, online } });
         }
     }
 

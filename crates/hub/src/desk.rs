@@ -14,6 +14,9 @@ use std::time::Instant;
 /// The desk's name: nobody can log in as it; writing to it reaches an operator.
 pub const SUPPORT: &str = "support";
 
+/// What the desk is called where a door's name would be (presence, the list of users).
+pub const DESK: &str = "desk";
+
 /// What the desk tells end users, as direct messages from `support`.
 pub mod notice {
     pub const JOINED: &str = "An operator has joined the conversation.";

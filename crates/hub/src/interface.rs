@@ -254,11 +254,11 @@ pub enum Event {
         to: String,
         active: bool,
     },
-    /// `name` came online by `door`, or left; `door` `None`: the support desk opened (its
-    /// first operator came) or closed.
+    /// `name` came online, or left, by the door called `via` (as `Config::door_names` calls
+    /// it); `via` is `desk` for the support desk opening (its first operator came) or closing.
     Presence {
         name: String,
-        door: Option<Door>,
+        via: &'static str,
         online: bool,
     },
     /// For the support desk's operators.

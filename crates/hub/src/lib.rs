@@ -19,7 +19,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 
-pub use desk::{notice, SUPPORT};
+pub use desk::{notice, DESK, SUPPORT};
 pub use filter::WordFilter;
 pub use interface::{Command, DeskEvent, Event, HubError, Input, Kind, LinkKey, Output};
 use keep::Sent;
@@ -118,6 +118,9 @@ pub struct Config {
     pub word_filter: WordFilter,
     /// How long a desk ring waits for an operator.
     pub ring_timeout: Duration,
+    /// What each door is called, by its index: labels the hub hands back in presence events
+    /// and the roster.
+    pub door_names: Vec<&'static str>,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             login_timeout: Duration::from_secs(30),
             word_filter: WordFilter::default(),
             ring_timeout: Duration::from_secs(60),
+            door_names: Vec::new(),
         }
     }
 }
@@ -211,11 +215,16 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Who is online, and by which door, in the order they came.
-    pub fn roster(&self) -> Vec<(String, Door)> {
+    /// Who is online, and by which door (its name), in the order they came.
+    pub fn roster(&self) -> Vec<(String, &'static str)> {
         let mut named: Vec<(SessionId, &Session)> = self.sessions.iter().map(|(&id, s)| (id, s)).collect();
         named.sort_by_key(|&(id, _)| id);
-        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, s.door))).collect()
+        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, self.door_name(s.door)))).collect()
+    }
+
+    /// What the door `door` is called, as the I/O layer named it.
+    fn door_name(&self, door: Door) -> &'static str {
+        self.config.door_names.get(usize::from(door.0)).copied().unwrap_or("?")
     }
 
     /// Operators in the desk's pool.

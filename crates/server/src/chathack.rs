@@ -6,7 +6,7 @@
 //! packet that breaks the framing is answered ACK 1 and the connection closed.
 
 use crate::conn::{self, Act, Door};
-use crate::doors::{self, Spec};
+use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Kind, SessionId};
@@ -30,11 +30,11 @@ pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(1),
     name: "chathack",
     caps: Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
-    liveness: doors::no_liveness,
+    liveness: spec::no_liveness,
     encode_event,
     encode_reply,
     encode_queued: |queued| encode_event(&queued.event()),
-    goodbye: doors::no_goodbye,
+    goodbye: spec::no_goodbye,
     addr: |config| Some(config.chathack_addr),
     bound: |config, addr| config.chathack_addr = addr,
     serve: |listener, shared| {

@@ -7,7 +7,7 @@
 //! answers to its earlier packets are written. Everything it sent before stays accepted.
 
 use crate::conn::{self, Act, Door};
-use crate::doors::{self, Spec};
+use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, LinkKey, SessionId};
@@ -24,11 +24,11 @@ pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(0),
     name: "chatos",
     caps: Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
-    liveness: doors::no_liveness,
+    liveness: spec::no_liveness,
     encode_event,
     encode_reply: |_, result| Some(encode_reply(result)),
     encode_queued: |queued| encode_event(&queued.event()),
-    goodbye: doors::no_goodbye,
+    goodbye: spec::no_goodbye,
     addr: |config| Some(config.chatos_addr),
     bound: |config, addr| config.chatos_addr = addr,
     serve: |listener, shared| {

@@ -8,11 +8,11 @@
 //! Nothing is kept across an await but the driver itself and, while one is pending, one boxed
 //! future: an idle connection's task stays small (BENCHMARKS.md).
 
-use crate::doors::Spec;
 use crate::io::{flush, read_once, release_if_empty, wait, Read, Wake};
 use crate::metrics::Metrics;
+use crate::msg::HubMsg;
 use crate::outbox::{Out, Outbox};
-use crate::router::HubMsg;
+use crate::spec::Spec;
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
 use hub::{Command, LinkId, SessionId};

@@ -6,8 +6,8 @@
 //! long or cut, is dropped and counted; the connection stays.
 
 use crate::conn::{self, Act, Door};
-use crate::doors::Spec;
 use crate::metrics::Metrics;
+use crate::spec::Spec;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Liveness, SessionId};

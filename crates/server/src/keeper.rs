@@ -5,7 +5,7 @@
 //! survives a crash, a power cut or a SIGKILL. History is written the same way but nobody
 //! waits for it: a crash loses at most the messages of the batch being written.
 
-use crate::router::HubMsg;
+use crate::msg::HubMsg;
 use hub::{HubError, Kept, Kind, SessionId};
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::{Record, StoreHandle};

@@ -11,12 +11,14 @@ mod io;
 mod jpc;
 mod keeper;
 pub mod metrics;
+mod msg;
 mod nl;
 mod outbox;
 mod peerchat;
 mod rate;
 mod relay;
 mod router;
+mod spec;
 mod throttle;
 mod web;
 
@@ -27,8 +29,9 @@ pub use nl::server_key as nl_server_key;
 use anyhow::Context;
 use doors::DOORS;
 use hub::SessionId;
+use msg::HubMsg;
 use relay::Relays;
-use router::{HubMsg, Router};
+use router::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,6 +146,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         login_timeout: config.login_timeout(),
         word_filter,
         ring_timeout: Duration::from_secs(config.ring_timeout_secs),
+        door_names: DOORS.iter().map(|door| door.name).collect(),
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));

@@ -11,8 +11,8 @@
 //! else or encrypted to another key is logged, counted and ignored.
 
 use crate::conn::{self, Act, Door};
-use crate::doors::{self, Spec};
 use crate::metrics::Metrics;
+use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, DeskEvent, Event, SessionId};
@@ -56,10 +56,10 @@ pub(crate) static SPEC: Spec = Spec {
     caps: Caps { operator: true, ..Caps::NONE },
     liveness: |config| Some(config.nl_probe()),
     encode_event,
-    encode_reply: doors::no_reply,
+    encode_reply: spec::no_reply,
     encode_queued: |queued| encode_event(&queued.event()),
     // Operators were told already: every service went offline in their `status`.
-    goodbye: doors::no_goodbye,
+    goodbye: spec::no_goodbye,
     addr: |config| Some(config.nl_addr),
     bound: |config, addr| config.nl_addr = addr,
     serve: |listener, shared| {

@@ -6,7 +6,7 @@
 //! from its author): the hub keeps mesh sessions out of the broadcast of a mesh message.
 
 use crate::conn::{self, Act, Door};
-use crate::doors::{self, Spec};
+use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, SessionId, MAX_NAME};
@@ -29,9 +29,9 @@ pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(5),
     name: "peerchat",
     caps: Caps { lobby: true, mesh: true, ..Caps::NONE },
-    liveness: doors::no_liveness,
+    liveness: spec::no_liveness,
     encode_event,
-    encode_reply: doors::no_reply,
+    encode_reply: spec::no_reply,
     encode_queued: |queued| encode_event(&queued.event()),
     // A `leave`: else the mesh keeps listing the hub (and twice once it is back).
     goodbye: || Some(Message::Leave.to_line().into()),

@@ -3,7 +3,7 @@
 //! Neither peer learns the other's address.
 
 use crate::metrics::Metrics;
-use crate::router::HubMsg;
+use crate::msg::HubMsg;
 use bytes::BytesMut;
 use hub::LinkId;
 use rustc_hash::FxHashMap;

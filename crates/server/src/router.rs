@@ -3,16 +3,17 @@
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
 
-use crate::doors::{spec, Spec, DOORS};
+use crate::doors::{spec, DOORS};
 use crate::keeper::{Ack, Keep};
 use crate::metrics::Metrics;
+use crate::msg::HubMsg;
 use crate::outbox::{Out, Outbox, Overflow};
 use crate::relay::Relays;
+use crate::spec::Spec;
 use crate::Shared;
 use bytes::Bytes;
-use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, SessionId};
+use hub::{Command, Hub, Input, LinkId, Output, SessionId};
 use rustc_hash::FxHashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -33,70 +34,6 @@ fn services(config: &crate::Config, up: bool) -> Input {
 /// The time for the hub: tokio's clock, so that tests may pause and advance it.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-/// What a connection tells the hub task.
-pub(crate) enum HubMsg {
-    Connected {
-        session: SessionId,
-        door: Door,
-        origin: IpAddr,
-        outbox: Arc<Outbox>,
-        /// The bytes its outbox may hold untaken before it overflows.
-        limit: usize,
-    },
-    Command {
-        session: SessionId,
-        command: Command,
-    },
-    /// The connection broke its protocol: write `last_words`, if any, after what is queued for
-    /// it, then close it.
-    Hangup {
-        session: SessionId,
-        last_words: Option<Bytes>,
-    },
-    /// A front door's own answer, written after what is queued for the connection.
-    Write {
-        session: SessionId,
-        bytes: Bytes,
-    },
-    Disconnected {
-        session: SessionId,
-    },
-    LinkClosed {
-        link: LinkId,
-    },
-    /// The names with an account now.
-    Reserved {
-        names: Vec<String>,
-    },
-    /// A queued message was stored (or could not be): answer its sender now.
-    Stored {
-        session: SessionId,
-        kind: Kind,
-        result: Result<(), HubError>,
-    },
-    /// The next page of what the store had queued for `session`'s name.
-    Offline {
-        session: SessionId,
-        queued: Vec<hub::Queued>,
-    },
-    /// The connection of `session` wrote the page of queued messages up to `last`.
-    PageDelivered {
-        session: SessionId,
-        last: i64,
-    },
-    /// Who is online, and how many operators the desk has, for the web's list of users.
-    Roster {
-        reply: tokio::sync::oneshot::Sender<(Vec<(String, Door)>, usize)>,
-    },
-    /// Answer once every message the hub kept before this one is in the store: a read of
-    /// the store that follows sees them (the web's history after sending).
-    Written {
-        reply: tokio::sync::oneshot::Sender<()>,
-    },
-    /// Close every connection (after flushing) and stop.
-    Shutdown,
 }
 
 struct Conn {

@@ -69,7 +69,7 @@ fn lobby_across_protocols_with_echo_where_the_protocol_wants_it() {
 #[test]
 fn the_word_filter_censors_the_lobby() {
     let mut t = T {
-        hub: Hub::new(Config { word_filter: WordFilter::from_lines("darn"), ..Config::default() }),
+        hub: Hub::new(Config { word_filter: WordFilter::from_lines("darn"), ..config() }),
         now: Instant::now(),
         next: 0,
     };
@@ -117,9 +117,9 @@ fn web_sessions_see_who_comes_and_goes_and_the_roster_says_who_is_here() {
     assert_eq!(
         t.hub.roster(),
         [
-            ("os".to_owned(), Protocol::ChatOs.door()),
-            ("ann".to_owned(), Protocol::Web.door()),
-            ("hack".to_owned(), Protocol::ChatHack.door())
+            ("os".to_owned(), Protocol::ChatOs.name()),
+            ("ann".to_owned(), Protocol::Web.name()),
+            ("hack".to_owned(), Protocol::ChatHack.name())
         ]
     );
     assert_eq!(

@@ -19,7 +19,12 @@ struct T {
 }
 
 fn t() -> T {
-    T { hub: Hub::new(Config::default()), now: Instant::now(), next: 0 }
+    T { hub: Hub::new(config()), now: Instant::now(), next: 0 }
+}
+
+/// The hub's configuration in these tests: its defaults, and the doors' names.
+fn config() -> Config {
+    Config { door_names: Protocol::ALL.iter().map(|p| p.name()).collect(), ..Config::default() }
 }
 
 fn key(a: &str, b: &str, password: i16) -> LinkKey {
@@ -54,8 +59,15 @@ enum Protocol {
 }
 
 impl Protocol {
+    const ALL: [Protocol; 6] =
+        [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl, Protocol::PeerChat];
+
     fn door(self) -> Door {
         Door(self as u8)
+    }
+
+    fn name(self) -> &'static str {
+        ["chatos", "chathack", "jpc", "web", "nl", "peerchat"][self as usize]
     }
 
     fn caps(self) -> Caps {
@@ -198,7 +210,7 @@ impl T {
 }
 
 fn presence(name: &str, protocol: Protocol, online: bool) -> Event {
-    Event::Presence { name: name.into(), door: Some(protocol.door()), online }
+    Event::Presence { name: name.into(), via: protocol.name(), online }
 }
 
 fn desk(t: &mut T, uuid: &str) -> SessionId {

@@ -4,7 +4,7 @@
 use super::session::{Attached, Gone, WebSession, WsItem};
 use super::{assets, Web};
 use crate::metrics::Metrics;
-use crate::router::HubMsg;
+use crate::msg::HubMsg;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -341,13 +341,9 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     })?;
     let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
     // The desk first: online while it has operators, and written to even when not.
-    let desk = User { name: hub::SUPPORT.into(), protocol: "desk".into(), online: operators > 0 };
+    let desk = User { name: hub::SUPPORT.into(), protocol: hub::DESK.into(), online: operators > 0 };
     let mut users: Vec<User> = std::iter::once(desk)
-        .chain(online.into_iter().map(|(name, door)| User {
-            name,
-            protocol: crate::doors::spec(door).name.into(),
-            online: true,
-        }))
+        .chain(online.into_iter().map(|(name, via)| User { name, protocol: via.into(), online: true }))
         .collect();
     let offline = devices.into_iter().map(|d| (d.name, "jpc")).chain(accounts.into_iter().map(|a| (a, "account")));
     for (name, protocol) in offline {

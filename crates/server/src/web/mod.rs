@@ -6,8 +6,8 @@ mod api;
 mod assets;
 mod session;
 
-use crate::doors::{self, Spec};
 use crate::metrics::Metrics;
+use crate::spec::{self, Spec};
 use crate::Shared;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
@@ -49,12 +49,12 @@ pub(crate) static SPEC: Spec = Spec {
         presence: true,
         ..Caps::NONE
     },
-    liveness: doors::no_liveness,
+    liveness: spec::no_liveness,
     encode_event,
     encode_reply: |_, result| Some(encode_reply(result)),
     encode_queued,
     // Its pages hear `closing` from their session.
-    goodbye: doors::no_goodbye,
+    goodbye: spec::no_goodbye,
     addr: |config| Some(config.web_addr),
     bound: |config, addr| config.web_addr = addr,
     serve: |listener, shared| Box::pin(serve(listener, shared)),
@@ -187,10 +187,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::Typing { from, to, active } => {
             ServerEvent::Typing { from: from.clone(), to: to.clone(), active: *active }
         }
-        Event::Presence { name, door, online } => {
+        Event::Presence { name, via, online } => {
             // The desk is `support`, with protocol `desk`, as in the list of users.
-            let protocol = door.map_or("desk", |door| crate::doors::spec(door).name);
-            ServerEvent::Presence { name: name.clone(), protocol: protocol.into(), online: *online }
+            ServerEvent::Presence { name: name.clone(), protocol: (*via).into(), online: *online }
         }
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
         _ => return None,

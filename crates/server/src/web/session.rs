@@ -8,8 +8,8 @@
 //! Commands go one at a time per session, so the next answer always belongs to the one in
 //! flight, even when a message to an offline name is answered only once it is stored.
 
+use crate::msg::HubMsg;
 use crate::outbox::{Out, Outbox};
-use crate::router::HubMsg;
 use crate::Shared;
 use hub::{Command, SessionId};
 use proto::web::{ErrorCode, ServerEvent};

@@ -1,0 +1,73 @@
+//! What the hub task is told: by connections (a connection came, a command, it left), by
+//! the keeper (a message stored, a page of a queue), by the web (who is online), and by the
+//! server (stop). One bounded channel carries them all; the hub task is its one reader.
+
+use crate::outbox::Outbox;
+use bytes::Bytes;
+use hub::{Command, Door, HubError, Kind, LinkId, SessionId};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What a connection tells the hub task.
+pub(crate) enum HubMsg {
+    Connected {
+        session: SessionId,
+        door: Door,
+        origin: IpAddr,
+        outbox: Arc<Outbox>,
+        /// The bytes its outbox may hold untaken before it overflows.
+        limit: usize,
+    },
+    Command {
+        session: SessionId,
+        command: Command,
+    },
+    /// The connection broke its protocol: write `last_words`, if any, after what is queued for
+    /// it, then close it.
+    Hangup {
+        session: SessionId,
+        last_words: Option<Bytes>,
+    },
+    /// A front door's own answer, written after what is queued for the connection.
+    Write {
+        session: SessionId,
+        bytes: Bytes,
+    },
+    Disconnected {
+        session: SessionId,
+    },
+    LinkClosed {
+        link: LinkId,
+    },
+    /// The names with an account now.
+    Reserved {
+        names: Vec<String>,
+    },
+    /// A queued message was stored (or could not be): answer its sender now.
+    Stored {
+        session: SessionId,
+        kind: Kind,
+        result: Result<(), HubError>,
+    },
+    /// The next page of what the store had queued for `session`'s name.
+    Offline {
+        session: SessionId,
+        queued: Vec<hub::Queued>,
+    },
+    /// The connection of `session` wrote the page of queued messages up to `last`.
+    PageDelivered {
+        session: SessionId,
+        last: i64,
+    },
+    /// Who is online, and how many operators the desk has, for the web's list of users.
+    Roster {
+        reply: tokio::sync::oneshot::Sender<(Vec<(String, &'static str)>, usize)>,
+    },
+    /// Answer once every message the hub kept before this one is in the store: a read of
+    /// the store that follows sees them (the web's history after sending).
+    Written {
+        reply: tokio::sync::oneshot::Sender<()>,
+    },
+    /// Close every connection (after flushing) and stop.
+    Shutdown,
+}

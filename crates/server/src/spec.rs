@@ -1,0 +1,55 @@
+//! What the rest of the server knows of a protocol: a door's [`Spec`], declared in its door
+//! file and listed in the table of doors (`doors.rs`).
+
+use crate::{Config, Shared};
+use bytes::Bytes;
+use hub::{Caps, Door, Event, HubError, Kind, Liveness, Queued};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A door's accept loop, running until the server stops.
+pub(crate) type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What the rest of the server knows of a protocol.
+pub(crate) struct Spec {
+    /// Its index in [`DOORS`].
+    pub door: Door,
+    /// For logs, the desk's `status`, the web's list of users (and metrics labels).
+    pub name: &'static str,
+    /// What its sessions can carry.
+    pub caps: Caps,
+    /// How its sessions must prove they are there, if they must.
+    pub liveness: fn(&Config) -> Option<Liveness>,
+    /// A hub event in its protocol; `None`: it has no words for it (the hub never sends it).
+    pub encode_event: fn(&Event) -> Option<Bytes>,
+    /// The answer to a command of this kind; `None`: it answers nothing of the kind.
+    pub encode_reply: fn(Kind, Result<(), HubError>) -> Option<Bytes>,
+    /// A message that waited for its recipient.
+    pub encode_queued: fn(&Queued) -> Option<Bytes>,
+    /// What a connection hears when the hub stops, before it is closed.
+    pub goodbye: fn() -> Option<Bytes>,
+    /// Where it listens by the configuration; `None`: it does not.
+    pub addr: fn(&Config) -> Option<SocketAddr>,
+    /// Records where it listens once bound (port 0 asks the system for one).
+    pub bound: fn(&mut Config, SocketAddr),
+    /// Serves the connections of its listener until the server stops.
+    pub serve: fn(TcpListener, Arc<Shared>) -> Serving,
+}
+
+/// For a protocol that answers nothing.
+pub(crate) fn no_reply(_: Kind, _: Result<(), HubError>) -> Option<Bytes> {
+    None
+}
+
+/// For a protocol with no goodbye.
+pub(crate) fn no_goodbye() -> Option<Bytes> {
+    None
+}
+
+/// For a protocol whose sessions need not prove they are there.
+pub(crate) fn no_liveness(_: &Config) -> Option<Liveness> {
+    None
+}
