@@ -4,15 +4,16 @@
 //! as one line on stdout.
 
 use crate::chathack_direct::{self, Direct, DirectEvent};
+use crate::connect::{Connect, Stream};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
 use hub::fold;
 use proto::chathack::{ack_meaning, ClientPacket, Codec, Decoded, ServerPacket};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use tokio::io::WriteHalf;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -32,6 +33,8 @@ pub struct ChathackArgs {
     /// Longest message or file, in bytes (the original's limit is 1024).
     #[arg(long, default_value_t = proto::chathack::DEFAULT_MAX)]
     max: usize,
+    #[command(flatten)]
+    connect: Connect,
 }
 
 const HELP: &str = "text: to everyone | /private name | /accept name | /deny name | /msg name text | \
@@ -39,7 +42,7 @@ const HELP: &str = "text: to everyone | /private name | /accept name | /deny nam
 
 struct Client {
     me: String,
-    server: OwnedWriteHalf,
+    server: WriteHalf<Stream>,
     /// Where peers reach our listener: the address of the interface that reaches the server.
     listen: std::net::SocketAddr,
     max: usize,
@@ -62,10 +65,9 @@ pub async fn run(args: ChathackArgs) -> anyhow::Result<()> {
         }
         false => ClientPacket::Login { login: args.login.clone() },
     };
-    let stream = TcpStream::connect(&args.addr).await.with_context(|| format!("connecting to {}", args.addr))?;
-    stream.set_nodelay(true)?;
-    let local_ip = stream.local_addr()?.ip();
-    let (mut read, mut server) = stream.into_split();
+    let (stream, local) = args.connect.connect(&args.addr).await?;
+    let local_ip = local.ip();
+    let (mut read, mut server) = tokio::io::split(stream);
     server.write_all(&login.to_bytes()).await?;
     let (mut codec, mut buf) = (Codec::new(args.max), BytesMut::new());
     let answer = loop {

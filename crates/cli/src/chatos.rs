@@ -3,15 +3,15 @@
 //! connections and `/get` fetches a file over one. Every event prints as one line on stdout.
 
 use crate::chatos_link::{self, LinkCmd, LinkEvent};
+use crate::connect::{Connect, Stream};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
 use hub::fold;
 use proto::chatos::{Codec, ErrorCode, LinkKey, Packet};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use tokio::io::WriteHalf;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -25,6 +25,8 @@ pub struct ChatosArgs {
     /// A folder whose files peers may fetch over a private connection (`/get`).
     #[arg(long, value_name = "DIR")]
     share: Option<PathBuf>,
+    #[command(flatten)]
+    connect: Connect,
 }
 
 const HELP: &str = "text: to everyone | @name text: private | /connect name | /accept name | /refuse name | \
@@ -73,8 +75,10 @@ struct Pending {
 struct Client {
     me: String,
     addr: String,
+    /// How private connections reach the server: as the chat connection does.
+    connect: Connect,
     share: Option<PathBuf>,
-    chat: OwnedWriteHalf,
+    chat: WriteHalf<Stream>,
     /// Requests others made to us, by folded asker.
     asked_by: HashMap<String, Pending>,
     /// Requests we made, by folded recipient.
@@ -85,9 +89,8 @@ struct Client {
 }
 
 pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(&args.addr).await.with_context(|| format!("connecting to {}", args.addr))?;
-    stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
+    let (stream, _) = args.connect.connect(&args.addr).await?;
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = PacketReader::new(read);
     write.write_all(&Packet::Cr { pseudo: args.pseudo.clone() }.to_bytes()).await?;
     match reader.next().await? {
@@ -120,6 +123,7 @@ pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
     let mut client = Client {
         me: args.pseudo,
         addr: args.addr,
+        connect: args.connect,
         share: args.share,
         chat: write,
         asked_by: HashMap::new(),
@@ -247,10 +251,10 @@ impl Client {
     /// Opens the new connection of a private link in the background and sends `first` on it.
     fn open_link(&self, first: Packet, peer: String) {
         let (addr, share, events) = (self.addr.clone(), self.share.clone(), self.events.clone());
+        let connect = self.connect.clone();
         tokio::spawn(async move {
             let opened = async {
-                let stream = TcpStream::connect(&addr).await?;
-                stream.set_nodelay(true)?;
+                let (stream, _) = connect.connect(&addr).await?;
                 let mut reader = PacketReader::new(stream);
                 reader.inner.write_all(&first.to_bytes()).await?;
                 match reader.next().await? {

@@ -3,6 +3,7 @@
 //! task takes requests and responses off the link, a writer task sends ours, so a large file
 //! going one way never blocks one coming the other way.
 
+use crate::connect::Stream;
 use anyhow::{bail, Context};
 use bytes::{Buf, BytesMut};
 use proto::chatos::{FetchRequest, FetchResponse, ResponseHead};
@@ -11,8 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
 /// What the link's writer does next.
@@ -33,13 +33,13 @@ type Awaited = Arc<Mutex<VecDeque<(String, PathBuf)>>>;
 
 /// Runs the link in the background; `events` hears that it is open, then that it closed.
 pub(crate) fn spawn(
-    stream: TcpStream,
+    stream: Stream,
     leftover: BytesMut,
     peer: String,
     share: Option<PathBuf>,
     events: mpsc::Sender<LinkEvent>,
 ) {
-    let (read, write) = stream.into_split();
+    let (read, write) = tokio::io::split(stream);
     let (cmds, rx) = mpsc::channel(16);
     let awaited = Awaited::default();
     tokio::spawn(writer(write, rx, share, awaited.clone()));
@@ -54,7 +54,7 @@ pub(crate) fn spawn(
 }
 
 /// Reads more of the link into `buf`; fails at the end of the stream.
-async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut) -> anyhow::Result<()> {
+async fn fill(read: &mut ReadHalf<Stream>, buf: &mut BytesMut) -> anyhow::Result<()> {
     if read.read_buf(buf).await? == 0 {
         bail!("closed");
     }
@@ -62,7 +62,7 @@ async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut) -> anyhow::Result<()
 }
 
 async fn reader(
-    mut read: OwnedReadHalf,
+    mut read: ReadHalf<Stream>,
     mut buf: BytesMut,
     peer: &str,
     cmds: mpsc::Sender<LinkCmd>,
@@ -119,7 +119,12 @@ async fn reader(
     }
 }
 
-async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<LinkCmd>, share: Option<PathBuf>, awaited: Awaited) {
+async fn writer(
+    mut write: WriteHalf<Stream>,
+    mut rx: mpsc::Receiver<LinkCmd>,
+    share: Option<PathBuf>,
+    awaited: Awaited,
+) {
     while let Some(cmd) = rx.recv().await {
         let result = match cmd {
             LinkCmd::Get { remote, local } => {
@@ -154,7 +159,7 @@ fn resolve(share: &Path, requested: &str) -> Option<PathBuf> {
     (full.starts_with(&root) && full.is_file()).then_some(full)
 }
 
-async fn serve(write: &mut OwnedWriteHalf, share: Option<&Path>, requested: &str) -> anyhow::Result<()> {
+async fn serve(write: &mut WriteHalf<Stream>, share: Option<&Path>, requested: &str) -> anyhow::Result<()> {
     let found = share.and_then(|s| resolve(s, requested));
     let Some(path) = found else {
         write.write_all(&FetchResponse::NotFound.head()).await?;

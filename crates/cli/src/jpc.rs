@@ -3,6 +3,7 @@
 //! `@name text` and `/image name FILE`, keeps heartbeats going, and when the server goes away
 //! (closed, CLOSE, ERROR, or 5 s of silence) reconnects by itself with back-off.
 
+use crate::connect::{Connect, Stream};
 use anyhow::Context;
 use base64::Engine;
 use bytes::BytesMut;
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use store::{format_mac, parse_mac};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -25,6 +25,8 @@ pub struct JpcArgs {
     /// Where received images are saved.
     #[arg(long, value_name = "DIR", default_value = ".")]
     downloads: PathBuf,
+    #[command(flatten)]
+    connect: Connect,
 }
 
 /// Heartbeats go out this often; a server silent for `SILENCE` is taken as gone.
@@ -62,8 +64,8 @@ pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
     });
     let mut backoff = BACKOFF.0;
     loop {
-        match TcpStream::connect(&args.addr).await {
-            Ok(stream) => {
+        match args.connect.connect(&args.addr).await {
+            Ok((stream, _)) => {
                 println!("[jpc] connected to {} as {}", args.addr, format_mac(mac));
                 match session(stream, mac, &args.downloads, &mut lines).await {
                     Ok(End::Quit) => return Ok(()),
@@ -72,7 +74,7 @@ pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
                 }
                 backoff = BACKOFF.0;
             }
-            Err(e) => println!("[jpc] cannot connect to {}: {e}; again in {backoff:?}", args.addr),
+            Err(e) => println!("[jpc] cannot connect to {}: {e:#}; again in {backoff:?}", args.addr),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF.1);
@@ -85,13 +87,12 @@ enum End {
 }
 
 async fn session(
-    stream: TcpStream,
+    stream: Stream,
     mac: u64,
     downloads: &Path,
     lines: &mut mpsc::Receiver<String>,
 ) -> anyhow::Result<End> {
-    stream.set_nodelay(true)?;
-    let (mut read, mut write) = stream.into_split();
+    let (mut read, mut write) = tokio::io::split(stream);
     write.write_all(&Message::Hello { mac }.to_bytes()).await?;
     let (mut codec, mut buf) = (Codec::default(), BytesMut::new());
     let mut beat = tokio::time::interval(BEAT);

@@ -6,6 +6,7 @@ mod chathack;
 mod chathack_direct;
 mod chatos;
 mod chatos_link;
+mod connect;
 mod jpc;
 mod nl;
 mod peer;

@@ -8,6 +8,7 @@
 //! answers probes by itself, and ends a conversation with `/end`. When the server goes silent
 //! or away it says so and sends `key` every few seconds until the server answers again.
 
+use crate::connect::{Connect, Stream};
 use crate::term::{Input, Term};
 use anyhow::Context;
 use bytes::BytesMut;
@@ -17,9 +18,8 @@ use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_CLIENT, TO_SER
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::io::WriteHalf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -39,6 +39,8 @@ pub struct NlArgs {
     /// Seconds without a word from the server before it is taken as silent.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     silence_secs: u64,
+    #[command(flatten)]
+    connect: Connect,
 }
 
 #[derive(clap::Subcommand)]
@@ -88,8 +90,8 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
     let silence = Duration::from_secs(args.silence_secs);
     let mut rings = HashMap::new();
     loop {
-        match TcpStream::connect(&addr).await {
-            Ok(stream) => match console(stream, &me, &term, silence, &mut lines, &mut rings).await {
+        match args.connect.connect(&addr).await {
+            Ok((stream, _)) => match console(stream, &me, &term, silence, &mut lines, &mut rings).await {
                 Ok(true) => {
                     term.close();
                     return Ok(());
@@ -97,7 +99,7 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
                 Ok(false) => say!(term, "[server] gone: trying again every {}s", RETRY.as_secs()),
                 Err(e) => say!(term, "[server] gone ({e:#}): trying again every {}s", RETRY.as_secs()),
             },
-            Err(e) => say!(term, "[server] cannot connect to {addr}: {e}; again in {}s", RETRY.as_secs()),
+            Err(e) => say!(term, "[server] cannot connect to {addr}: {e:#}; again in {}s", RETRY.as_secs()),
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -111,7 +113,7 @@ struct Me {
 }
 
 impl Me {
-    async fn send(&self, write: &mut OwnedWriteHalf, command: &Command) -> std::io::Result<()> {
+    async fn send(&self, write: &mut WriteHalf<Stream>, command: &Command) -> std::io::Result<()> {
         let messages = crypto::encrypt(&command.to_json(), &self.server, &mut rand::rngs::OsRng);
         write.write_all(&RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() }.to_line()).await
     }
@@ -134,15 +136,14 @@ fn new_uuid() -> String {
 
 /// One connection: `Ok(true)` when the operator quit, `Ok(false)` when the server went away.
 async fn console(
-    stream: TcpStream,
+    stream: Stream,
     me: &Me,
     term: &Term,
     silence: Duration,
     lines: &mut mpsc::Receiver<Input>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<bool> {
-    stream.set_nodelay(true)?;
-    let (mut read, mut write) = stream.into_split();
+    let (mut read, mut write) = tokio::io::split(stream);
     me.send(&mut write, &me.key_command()).await?;
     let (mut decoder, mut buf) = (LineDecoder::new(MAX_LINE), BytesMut::new());
     let mut silent = false;
@@ -240,7 +241,7 @@ async fn heard(
     buf: &mut BytesMut,
     me: &Me,
     term: &Term,
-    write: &mut OwnedWriteHalf,
+    write: &mut WriteHalf<Stream>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
     while let Some(line) = decoder.decode(buf) {
@@ -272,7 +273,7 @@ async fn shown(
     command: Command,
     me: &Me,
     term: &Term,
-    write: &mut OwnedWriteHalf,
+    write: &mut WriteHalf<Stream>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
     match command {

@@ -102,6 +102,32 @@ pub struct ServeArgs {
     /// [default: 127.0.0.0/8,::1/128].
     #[arg(long, value_name = "CIDR,...", value_parser = exempt_networks)]
     conn_limit_exempt: Option<Exempt>,
+    /// The TLS certificate, PEM (a chain is allowed): every front door but PeerChat then also
+    /// listens with TLS [default: none].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's key, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Instead, make a self-signed certificate for these host names (or addresses), kept in
+    /// the data folder and reused.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', conflicts_with = "tls_cert")]
+    tls_self_signed: Option<Vec<String>>,
+    /// Where the ChatOS TLS front door listens [default with a certificate: 0.0.0.0:7710].
+    #[arg(long, value_name = "HOST:PORT")]
+    chatos_tls_addr: Option<SocketAddr>,
+    /// Where the ChatHack TLS front door listens [default with a certificate: 0.0.0.0:7711].
+    #[arg(long, value_name = "HOST:PORT")]
+    chathack_tls_addr: Option<SocketAddr>,
+    /// Where the JPC TLS front door listens [default with a certificate: 0.0.0.0:27273].
+    #[arg(long, value_name = "HOST:PORT")]
+    jpc_tls_addr: Option<SocketAddr>,
+    /// Where the NL Chat TLS front door listens [default with a certificate: 0.0.0.0:7712].
+    #[arg(long, value_name = "HOST:PORT")]
+    nl_tls_addr: Option<SocketAddr>,
+    /// Where the web client is served over HTTPS (and WSS) [default with a certificate: 0.0.0.0:8443].
+    #[arg(long, value_name = "HOST:PORT")]
+    web_tls_addr: Option<SocketAddr>,
 }
 
 /// The networks of `--conn-limit-exempt`.
@@ -153,6 +179,14 @@ impl ServeArgs {
             max_conns_per_ip,
             max_new_conns_per_ip,
             conn_limit_exempt,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
+            chatos_tls_addr,
+            chathack_tls_addr,
+            jpc_tls_addr,
+            nl_tls_addr,
+            web_tls_addr,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -183,6 +217,14 @@ impl ServeArgs {
         c.max_conns_per_ip = max_conns_per_ip.unwrap_or(c.max_conns_per_ip);
         c.max_new_conns_per_ip = max_new_conns_per_ip.unwrap_or(c.max_new_conns_per_ip);
         c.conn_limit_exempt = conn_limit_exempt.map_or(c.conn_limit_exempt, |e| e.0);
+        c.tls_cert = tls_cert.or(c.tls_cert);
+        c.tls_key = tls_key.or(c.tls_key);
+        c.tls_self_signed = tls_self_signed.unwrap_or(c.tls_self_signed);
+        c.chatos_tls_addr = chatos_tls_addr.or(c.chatos_tls_addr);
+        c.chathack_tls_addr = chathack_tls_addr.or(c.chathack_tls_addr);
+        c.jpc_tls_addr = jpc_tls_addr.or(c.jpc_tls_addr);
+        c.nl_tls_addr = nl_tls_addr.or(c.nl_tls_addr);
+        c.web_tls_addr = web_tls_addr.or(c.web_tls_addr);
         Ok(c)
     }
 }
@@ -193,25 +235,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // One line on stdout per front door, for scripts that start the hub on port 0. Written
     // without println!, which would panic if whoever started the hub closed its stdout.
     let mut out = std::io::stdout().lock();
-    for (door, addr) in &running.listening {
-        let _ = writeln!(out, "listening {door} {addr}");
+    for listening in &running.listening {
+        let _ = writeln!(out, "listening {listening}");
     }
     let _ = writeln!(out, "ready");
     let _ = out.flush();
     drop(out);
-    wait_for_signal().await?;
+    run_until_stopped(&running).await?;
     tracing::info!("stopping: closing connections");
     running.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Serves until SIGINT or SIGTERM. SIGHUP loads the TLS certificate and key again: new
+/// connections get them, open ones keep theirs; if they cannot be loaded, the ones in use stay.
+async fn run_until_stopped(running: &server::Running) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM");
+                return Ok(());
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT");
+                return Ok(());
+            }
+            _ = hup.recv() => match running.reload_tls() {
+                Ok(()) => tracing::info!("SIGHUP: the TLS certificate and key are loaded again"),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "SIGHUP: the TLS certificate stays as it was"),
+            },
+        }
     }
-    Ok(())
 }

@@ -37,8 +37,11 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     addr: |config| Some(config.chathack_addr),
     bound: |config, addr| config.chathack_addr = addr,
-    serve: |listener, shared| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+    tls_port: Some(7711),
+    tls_addr: |config| config.chathack_tls_addr,
+    tls_bound: |config, addr| config.chathack_tls_addr = Some(addr),
+    serve: |listener, shared, tls| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
             let door = ChatHack::new(&shared, peer.ip().to_canonical());
             conn::serve(stream, peer, shared, door, ticket)
         }))

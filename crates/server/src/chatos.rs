@@ -31,8 +31,11 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     addr: |config| Some(config.chatos_addr),
     bound: |config, addr| config.chatos_addr = addr,
-    serve: |listener, shared| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+    tls_port: Some(7710),
+    tls_addr: |config| config.chatos_tls_addr,
+    tls_bound: |config, addr| config.chatos_tls_addr = Some(addr),
+    serve: |listener, shared, tls| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
             let door = ChatOs::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))

@@ -83,6 +83,20 @@ pub struct Config {
     pub max_new_conns_per_ip: u32,
     /// Networks whose connections are not limited (CIDR); loopback by default.
     pub conn_limit_exempt: Vec<ipnet::IpNet>,
+    /// The server's TLS certificate (PEM; a chain is allowed, the server's first) and key:
+    /// with them, every front door but PeerChat also listens with TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Instead, host names (or addresses) to make a self-signed certificate for, kept in the
+    /// data folder (`tls/`) and reused while the names stay the same.
+    pub tls_self_signed: Vec<String>,
+    /// Where the TLS listeners listen; with a certificate and no address, on all addresses
+    /// on ports 7710 (ChatOS), 7711 (ChatHack), 27273 (JPC), 7712 (NL Chat), 8443 (web).
+    pub chatos_tls_addr: Option<SocketAddr>,
+    pub chathack_tls_addr: Option<SocketAddr>,
+    pub jpc_tls_addr: Option<SocketAddr>,
+    pub nl_tls_addr: Option<SocketAddr>,
+    pub web_tls_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -117,6 +131,14 @@ impl Default for Config {
             max_conns_per_ip: 32,
             max_new_conns_per_ip: 60,
             conn_limit_exempt: crate::rate::loopback(),
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: Vec::new(),
+            chatos_tls_addr: None,
+            chathack_tls_addr: None,
+            jpc_tls_addr: None,
+            nl_tls_addr: None,
+            web_tls_addr: None,
         }
     }
 }
@@ -159,7 +181,8 @@ impl Config {
         self.web_max_image_base64() + 64 * 1024
     }
 
-    /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks.
+    /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks,
+    /// its TLS one too (if a certificate is given).
     pub fn loopback(data_dir: PathBuf) -> Config {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Config {
@@ -168,6 +191,11 @@ impl Config {
             jpc_addr: any,
             web_addr: any,
             nl_addr: any,
+            chatos_tls_addr: Some(any),
+            chathack_tls_addr: Some(any),
+            jpc_tls_addr: Some(any),
+            nl_tls_addr: Some(any),
+            web_tls_addr: Some(any),
             data_dir,
             ..Config::default()
         }

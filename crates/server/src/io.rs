@@ -1,12 +1,13 @@
 //! Socket helpers shared by the connection drivers: one bounded read into a buffer that holds
-//! no memory while idle, and vectored writes of queued buffers.
+//! no memory while idle, and the wait for what to do next.
 
 use crate::outbox::Outbox;
-use bytes::{Buf, Bytes, BytesMut};
+use crate::transport::{Read, Transport};
+use bytes::BytesMut;
 use std::cell::RefCell;
-use std::collections::VecDeque;
+
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::Poll;
 use tokio::net::TcpStream;
@@ -20,25 +21,10 @@ thread_local! {
     static CHUNK: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-/// What one non-blocking read found.
-pub(crate) enum Read {
-    Data,
-    Eof,
-    /// Nothing to read after all (a spurious wake-up).
-    Nothing,
-}
-
-/// Reads once from `stream` into `rbuf`, without blocking.
-pub(crate) fn read_once(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<Read> {
-    CHUNK.with_borrow_mut(|chunk| match stream.try_read(chunk) {
-        Ok(0) => Ok(Read::Eof),
-        Ok(n) => {
-            rbuf.extend_from_slice(&chunk[..n]);
-            Ok(Read::Data)
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
-        Err(e) => Err(e),
-    })
+/// Reads once from `transport` into `rbuf`, without blocking, through the worker thread's
+/// buffer.
+pub(crate) fn read_once(transport: &mut Transport, rbuf: &mut BytesMut) -> io::Result<Read> {
+    CHUNK.with_borrow_mut(|chunk| transport.read_once(chunk, rbuf))
 }
 
 /// Gives back the memory of a buffer that has been emptied, so idle connections hold none.
@@ -46,35 +32,6 @@ pub(crate) fn release_if_empty(buf: &mut BytesMut) {
     if buf.is_empty() && buf.capacity() > 0 {
         *buf = BytesMut::new();
     }
-}
-
-/// Writes as much of `queue` as the socket takes now. `Ok(true)` once it is all written.
-pub(crate) fn flush(stream: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
-    while !queue.is_empty() {
-        let mut slices = [IoSlice::new(&[]); 64];
-        let n = queue.len().min(slices.len());
-        for (slot, buf) in slices.iter_mut().zip(queue.iter()) {
-            *slot = IoSlice::new(buf);
-        }
-        let mut written = match stream.try_write_vectored(&slices[..n]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(w) => w,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        while written > 0 {
-            let front = queue.front_mut().expect("written bytes came from the queue");
-            if front.len() <= written {
-                written -= front.len();
-                queue.pop_front();
-            } else {
-                front.advance(written);
-                written = 0;
-            }
-        }
-    }
-    *queue = VecDeque::new();
-    Ok(true)
 }
 
 /// What a connection task has to do next.

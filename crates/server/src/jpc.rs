@@ -44,8 +44,11 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: || encode_event(&Event::Closing),
     addr: |config| Some(config.jpc_addr),
     bound: |config, addr| config.jpc_addr = addr,
-    serve: |listener, shared| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+    tls_port: Some(27273),
+    tls_addr: |config| config.jpc_tls_addr,
+    tls_bound: |config, addr| config.jpc_tls_addr = Some(addr),
+    serve: |listener, shared, tls| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
             let door = Jpc::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))

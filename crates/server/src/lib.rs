@@ -20,6 +20,8 @@ mod relay;
 mod router;
 mod spec;
 mod throttle;
+mod tls;
+mod transport;
 mod web;
 
 pub use config::Config;
@@ -38,9 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Store, StoreHandle};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use transport::Transport;
 
 /// Inputs queued for the hub task before connections wait their turn.
 const HUB_QUEUE: usize = 4096;
@@ -67,6 +70,8 @@ pub(crate) struct Shared {
     pub msg_rate: Option<rate::Gcra>,
     /// Connections per address.
     pub conn_limits: rate::ConnLimits,
+    /// The server's TLS certificate, if it has one.
+    pub tls: Option<tls::Tls>,
     /// Where the server's clock for rates starts.
     epoch: tokio::time::Instant,
     next_session: AtomicU64,
@@ -93,11 +98,28 @@ impl Shared {
     }
 }
 
+/// Where a front door listens (with the port the system chose, if 0 was asked).
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub door: &'static str,
+    /// A TLS listener.
+    pub tls: bool,
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Display for Listening {
+    /// `chatos 0.0.0.0:7700`, `chatos-tls 0.0.0.0:7710`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tls = if self.tls { "-tls" } else { "" };
+        write!(f, "{}{tls} {}", self.door, self.addr)
+    }
+}
+
 /// A started server.
 pub struct Running {
-    /// Where each front door listens, by its name (with the port the system chose, if 0 was
-    /// asked), in the order of the table of doors.
-    pub listening: Vec<(&'static str, SocketAddr)>,
+    /// Where the front doors listen, in the order of the table of doors, each door's plain
+    /// listener before its TLS one.
+    pub listening: Vec<Listening>,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -125,13 +147,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // the addresses bound (the port the system chose for port 0: what the PeerChat peer
     // announces, what the desk lists).
     let mut config = config;
+    let tls = tls::Tls::from_config(&config).context("the TLS certificate")?;
     let mut bound = Vec::new();
     for door in DOORS {
-        let Some(addr) = (door.addr)(&config) else { continue };
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("binding the {} front door to {addr}", door.name))?;
-        (door.bound)(&mut config, listener.local_addr()?);
-        bound.push((door, listener));
+        if let Some(addr) = (door.addr)(&config) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the {} front door to {addr}", door.name))?;
+            (door.bound)(&mut config, listener.local_addr()?);
+            bound.push((door, false, listener));
+        }
+        let tls_addr = (door.tls_addr)(&config).or(door.tls_port.map(|port| SocketAddr::from(([0, 0, 0, 0], port))));
+        if let (true, Some(addr)) = (tls.is_some(), tls_addr) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the {} TLS front door to {addr}", door.name))?;
+            (door.tls_bound)(&mut config, listener.local_addr()?);
+            bound.push((door, true, listener));
+        }
     }
 
     let (tx, rx) = mpsc::channel(HUB_QUEUE);
@@ -167,6 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         logins,
         msg_rate,
         conn_limits,
+        tls,
         epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });
@@ -174,11 +208,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let mut listening = Vec::new();
     let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
-    for (door, listener) in bound {
+    for (door, tls, listener) in bound {
         let addr = listener.local_addr()?;
-        tracing::info!(door = door.name, %addr, "listening");
-        listening.push((door.name, addr));
-        listeners.push(tokio::spawn((door.serve)(listener, shared.clone())));
+        tracing::info!(door = door.name, tls, %addr, "listening");
+        listening.push(Listening { door: door.name, tls, addr });
+        listeners.push(tokio::spawn((door.serve)(listener, shared.clone(), tls)));
     }
     tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running { listening, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
@@ -198,11 +232,20 @@ impl Shared {
     }
 }
 
-pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, door: &'static str, serve: F)
-where
-    F: Fn(TcpStream, SocketAddr, Arc<Shared>, Ticket) -> Fut,
+/// Accepts connections on `listener` until the server stops: each one admitted under its
+/// address's limits, taken through the TLS handshake if the listener is one (`tls`), then
+/// served by `serve` on a task of its own.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    door: &'static str,
+    tls: bool,
+    serve: F,
+) where
+    F: Fn(Transport, SocketAddr, Arc<Shared>, Ticket) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let serve = Arc::new(serve);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -217,7 +260,21 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 Metrics::inc(&shared.metrics.open); // the connection counts itself out: `release`
-                tokio::spawn(serve(stream, peer, shared.clone(), ticket));
+                match (tls, shared.tls.as_ref()) {
+                    (true, Some(_)) => {
+                        let (shared, serve) = (shared.clone(), serve.clone());
+                        tokio::spawn(async move {
+                            let tls = shared.tls.as_ref().expect("a TLS listener has TLS");
+                            match tls.handshake(stream, &shared.metrics).await {
+                                Some((tcp, session)) => serve(Transport::tls(tcp, session), peer, shared, ticket).await,
+                                None => shared.release(ticket),
+                            }
+                        });
+                    }
+                    _ => {
+                        tokio::spawn(serve(Transport::Plain(stream), peer, shared.clone(), ticket));
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors, most likely: back off rather than spin.
@@ -257,9 +314,23 @@ async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubM
 }
 
 impl Running {
-    /// Where the front door `name` listens, if it does.
+    /// Where the front door `name` listens, plain, if it does.
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listening.iter().find(|(door, _)| *door == name).map(|&(_, addr)| addr)
+        self.listening.iter().find(|l| l.door == name && !l.tls).map(|l| l.addr)
+    }
+
+    /// Where the front door `name` listens with TLS, if it does.
+    pub fn tls_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listening.iter().find(|l| l.door == name && l.tls).map(|l| l.addr)
+    }
+
+    /// Loads the TLS certificate and key again (SIGHUP): new connections get the new ones,
+    /// open ones keep theirs. On failure the ones in use stay, and the error says why.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        match &self.shared.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// The web front door's routes, to call in-process (a request needs a

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub conns_refused: AtomicU64,
     /// Chat messages held back until their session's rate allowed them.
     pub msgs_delayed: AtomicU64,
+    /// TLS handshakes that failed (garbage, a plain client on a TLS port, a timeout).
+    pub tls_handshake_failures: AtomicU64,
     /// JPC frames dropped (bad CRC, too long, cut), the connection kept.
     pub dropped_frames: AtomicU64,
     /// Messages queued to connections (one per recipient).
@@ -52,6 +54,7 @@ impl Metrics {
             timed_out = Self::get(&self.timed_out),
             conns_refused = Self::get(&self.conns_refused),
             msgs_delayed = Self::get(&self.msgs_delayed),
+            tls_handshake_failures = Self::get(&self.tls_handshake_failures),
             dropped_frames = Self::get(&self.dropped_frames),
             deliveries = Self::get(&self.deliveries),
             links_relayed = Self::get(&self.links_relayed),

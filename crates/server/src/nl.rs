@@ -62,8 +62,11 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     addr: |config| Some(config.nl_addr),
     bound: |config, addr| config.nl_addr = addr,
-    serve: |listener, shared| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+    tls_port: Some(7712),
+    tls_addr: |config| config.nl_tls_addr,
+    tls_bound: |config, addr| config.nl_tls_addr = Some(addr),
+    serve: |listener, shared, tls| {
+        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
             let door = NlDoor::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))

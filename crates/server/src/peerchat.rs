@@ -37,10 +37,13 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: || Some(Message::Leave.to_line().into()),
     addr: |config| config.peerchat_addr,
     bound: |config, addr| config.peerchat_addr = Some(addr),
-    serve: |listener, shared| {
+    tls_port: None, // PeerChat peers speak plain TCP to each other
+    tls_addr: |_| None,
+    tls_bound: |_, _| {},
+    serve: |listener, shared, _| {
         let join = shared.config.peerchat_join;
         let bridge = bridge(shared.clone(), join);
-        let accept = crate::accept_loop(listener, shared, SPEC.name, |stream, peer, shared, ticket| {
+        let accept = crate::accept_loop(listener, shared, SPEC.name, false, |stream, peer, shared, ticket| {
             let door = PeerDoor::new(&shared, peer.ip(), false, false);
             conn::serve(stream, peer, shared, door, ticket)
         });
@@ -243,6 +246,7 @@ fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_w
     let _ = stream.set_nodelay(true);
     crate::metrics::Metrics::inc(&shared.metrics.open);
     let door = PeerDoor::new(shared, target.ip(), true, ask_who);
+    let stream = crate::transport::Transport::Plain(stream);
     tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door, None));
 }
 

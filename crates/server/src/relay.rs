@@ -4,16 +4,16 @@
 
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
+use crate::transport::Transport;
 use bytes::BytesMut;
 use hub::LinkId;
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// A parked end: its socket and the bytes already read from it but not yet relayed.
-type End = (TcpStream, BytesMut);
+type End = (Transport, BytesMut);
 
 #[derive(Default)]
 pub(crate) struct Relays {
@@ -55,6 +55,8 @@ async fn relay(link: LinkId, (mut a, a_left): End, (mut b, b_left): End, hub: mp
     let result = async {
         b.write_all(&a_left).await?;
         a.write_all(&b_left).await?;
+        b.flush().await?;
+        a.flush().await?;
         tokio::io::copy_bidirectional(&mut a, &mut b).await
     }
     .await;

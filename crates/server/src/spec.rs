@@ -35,8 +35,16 @@ pub(crate) struct Spec {
     pub addr: fn(&Config) -> Option<SocketAddr>,
     /// Records where it listens once bound (port 0 asks the system for one).
     pub bound: fn(&mut Config, SocketAddr),
-    /// Serves the connections of its listener until the server stops.
-    pub serve: fn(TcpListener, Arc<Shared>) -> Serving,
+    /// The port of its TLS listener, on all addresses, when the server has a certificate and
+    /// the configuration says nothing; `None`: it has no TLS listener.
+    pub tls_port: Option<u16>,
+    /// Where its TLS listener listens by the configuration, if it says.
+    pub tls_addr: fn(&Config) -> Option<SocketAddr>,
+    /// Records where its TLS listener listens once bound.
+    pub tls_bound: fn(&mut Config, SocketAddr),
+    /// Serves the connections of a listener of its until the server stops (`true`: a TLS
+    /// listener, whose connections go through the handshake first).
+    pub serve: fn(TcpListener, Arc<Shared>, bool) -> Serving,
 }
 
 /// For a protocol that answers nothing.

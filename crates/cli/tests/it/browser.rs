@@ -48,16 +48,29 @@ async fn chromedriver() -> Driver {
 
 /// A new headless browser (its own profile) showing the hub's page.
 async fn browser(driver: &Driver, page: &str) -> Client {
+    browser_with(driver, page, &[]).await
+}
+
+/// A new headless browser with these flags too.
+async fn browser_with(driver: &Driver, page: &str, flags: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,760",
+    ];
+    args.extend(flags);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1200,760",
-            ],
+            "args": args,
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -243,6 +256,27 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     std::fs::write(artifact("web-chat.png"), &png).unwrap();
     std::fs::write(artifact("web-chat-bob.png"), bob.screenshot().await.unwrap()).unwrap();
 
+    ann.close().await.unwrap();
+    bob.close().await.unwrap();
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_over_https_with_a_self_signed_certificate_talks_over_wss() {
+    let hub = crate::support::start_with(|c| c.tls_self_signed = vec!["localhost".into(), "127.0.0.1".into()]).await;
+    let https = hub.running.as_ref().unwrap().tls_addr("web").unwrap();
+    let driver = chromedriver().await;
+    let page = format!("https://{https}/");
+    let ann = browser_with(&driver, &page, &["--ignore-certificate-errors"]).await;
+    let bob = browser_with(&driver, &page, &["--ignore-certificate-errors"]).await;
+    sign_in(&ann, "ann").await;
+    sign_in(&bob, "bob").await;
+    // What one writes reaches the other's page over its WebSocket: WSS.
+    write(&ann, "hello over https").await;
+    shows_message(&bob, "hello over https").await;
+    write(&bob, "and back over wss").await;
+    shows_message(&ann, "and back over wss").await;
+    assert_eq!(ann.current_url().await.unwrap().scheme(), "https");
     ann.close().await.unwrap();
     bob.close().await.unwrap();
     hub.stop().await;

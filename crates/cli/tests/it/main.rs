@@ -20,4 +20,5 @@ mod reserved;
 mod serve;
 mod shutdown;
 mod support;
+mod tls;
 mod web;

@@ -98,10 +98,15 @@ impl Hub {
     }
 
     /// Stops the server and starts a new one on the same data folder (new ports).
-    pub async fn restart(mut self) -> Hub {
+    pub async fn restart(self) -> Hub {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the server and starts a new one on the same data folder, configured by `tweak`.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> Hub {
         self.running.take().unwrap().shutdown(Duration::from_secs(2)).await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        start_in(dir, |_| {}).await
+        start_in(dir, tweak).await
     }
 
     /// Stops the server and checks that nothing in it panicked.
@@ -116,9 +121,9 @@ pub fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
     Metrics::get(counter)
 }
 
-/// A ChatOS connection spoken to packet by packet.
-pub struct Raw {
-    pub stream: TcpStream,
+/// A ChatOS connection spoken to packet by packet, over plain TCP or anything else.
+pub struct Raw<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
     codec: Codec,
 }
@@ -130,7 +135,7 @@ impl Raw {
 
     pub fn from_stream(stream: TcpStream) -> Raw {
         stream.set_nodelay(true).unwrap();
-        Raw { stream, buf: BytesMut::new(), codec: Codec::default() }
+        Raw::from_io(stream)
     }
 
     /// Connects and takes `name`, expecting ERROR 1.
@@ -139,6 +144,13 @@ impl Raw {
         raw.send(&Packet::Cr { pseudo: name.into() }).await;
         raw.expect(Packet::error(ErrorCode::Ok)).await;
         raw
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Raw<S> {
+    /// Over any stream (a TLS one).
+    pub fn from_io(stream: S) -> Raw<S> {
+        Raw { stream, buf: BytesMut::new(), codec: Codec::default() }
     }
 
     pub async fn send(&mut self, p: &Packet) {

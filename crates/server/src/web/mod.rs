@@ -8,6 +8,7 @@ mod session;
 
 use crate::metrics::Metrics;
 use crate::spec::{self, Spec};
+use crate::transport::Transport;
 use crate::Shared;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -57,7 +58,10 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     addr: |config| Some(config.web_addr),
     bound: |config, addr| config.web_addr = addr,
-    serve: |listener, shared| Box::pin(serve(listener, shared)),
+    tls_port: Some(8443),
+    tls_addr: |config| config.web_tls_addr,
+    tls_bound: |config, addr| config.web_tls_addr = Some(addr),
+    serve: |listener, shared, tls| Box::pin(serve(listener, shared, tls)),
 };
 
 /// The web front door's routes: the page, the HTTP API and the WebSocket, with sessions of
@@ -68,9 +72,9 @@ pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
 
 /// Serves the web front door on `listener` until the task is aborted: HTTP/1.1 (and
 /// WebSocket upgrades) by hyper, with a timeout on request heads.
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let app = app(shared.clone());
-    crate::accept_loop(listener, shared, "web", move |stream, peer, shared, ticket| {
+    crate::accept_loop(listener, shared, "web", tls, move |stream, peer, shared, ticket| {
         serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })
     .await;
@@ -102,7 +106,7 @@ async fn serve_connection(stream: Held, peer: SocketAddr, app: axum::Router) {
 /// A web connection's socket: counted as open, and against its address's limits, for as
 /// long as it lives, an HTTP connection's or, once upgraded, a WebSocket's.
 struct Held {
-    stream: TcpStream,
+    stream: Transport,
     shared: Arc<Shared>,
     ticket: crate::Ticket,
 }
@@ -137,7 +141,7 @@ impl tokio::io::AsyncWrite for Held {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        !self.stream.is_tls() && self.stream.tcp().is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
