@@ -5,6 +5,7 @@
 //! that only listen are web users instead (signed in over the HTTP API, each with a
 //! WebSocket), to measure the web's fan-out.
 
+use crate::connect::{Connect, Stream};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
 use proto::chatos::{Codec, Packet};
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -44,11 +45,16 @@ pub struct BenchArgs {
     /// The clients that do not send are web users (HTTP API and a WebSocket each).
     #[arg(long, conflicts_with = "addr")]
     web: bool,
+    /// The ChatOS clients connect with TLS (to a hub with a self-signed certificate).
+    #[arg(long, conflicts_with = "addr")]
+    tls: bool,
 }
 
 /// The server under load: one this bench started, or one it was pointed at.
 struct Server {
     addr: String,
+    /// How the ChatOS clients connect to `addr`.
+    connect: Connect,
     /// The web front door, for `--web`.
     web: Option<String>,
     pid: Option<u32>,
@@ -59,9 +65,25 @@ struct Server {
 impl Server {
     async fn start(args: &BenchArgs) -> anyhow::Result<Server> {
         if let Some(addr) = &args.addr {
-            return Ok(Server { addr: addr.clone(), web: None, pid: args.server_pid, _child: None, data: None });
+            let connect = Connect::default();
+            return Ok(Server {
+                addr: addr.clone(),
+                connect,
+                web: None,
+                pid: args.server_pid,
+                _child: None,
+                data: None,
+            });
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+        // With TLS, a self-signed certificate, and every TLS door on a port of the system's.
+        let mut tls = Vec::new();
+        if args.tls {
+            tls.extend(["--tls-self-signed".to_owned(), "127.0.0.1".to_owned()]);
+            for door in ["chatos", "chathack", "jpc", "nl", "web"] {
+                tls.extend([format!("--{door}-tls-addr"), "127.0.0.1:0".to_owned()]);
+            }
+        }
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
             .args([
                 "serve",
@@ -81,6 +103,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(&data)
+            .args(&tls)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -89,7 +112,8 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
         let (mut addr, mut web) = (None, None);
         while let Some(line) = lines.next_line().await? {
-            if let Some(a) = line.strip_prefix("listening chatos ") {
+            let chatos = if args.tls { "listening chatos-tls " } else { "listening chatos " };
+            if let Some(a) = line.strip_prefix(chatos) {
                 addr = Some(a.to_owned());
             } else if let Some(a) = line.strip_prefix("listening web ") {
                 web = Some(a.to_owned());
@@ -98,8 +122,9 @@ impl Server {
             }
         }
         let addr = addr.context("the server said nothing of its ChatOS door")?;
+        let connect = Connect { tls: args.tls, ca: args.tls.then(|| data.join("tls/self-signed.crt")) };
         tokio::time::sleep(Duration::from_millis(200)).await;
-        Ok(Server { addr, web, pid, _child: Some(child), data: Some(data) })
+        Ok(Server { addr, connect, web, pid, _child: Some(child), data: Some(data) })
     }
 
     /// What the server uses now, zero if its process is unknown.
@@ -197,7 +222,8 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     let chatos_clients = if args.web { senders } else { n };
     let mut conns = Vec::with_capacity(n);
     for chunk in (0..chatos_clients).collect::<Vec<_>>().chunks(100) {
-        let logins: Vec<_> = chunk.iter().map(|&i| tokio::spawn(login(addr.clone(), i))).collect();
+        let logins: Vec<_> =
+            chunk.iter().map(|&i| tokio::spawn(login(server.connect.clone(), addr.clone(), i))).collect();
         for login in logins {
             conns.push(login.await??);
         }
@@ -254,7 +280,12 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     }
     let wall = start.elapsed();
     let after = server.usage()?;
-    drop((keep, listeners, server));
+    // Closing our side ends each connection, and with it its reader, which hands back its
+    // latencies (a TLS stream's halves close only when told to).
+    for mut write in keep.into_iter().chain(listeners) {
+        let _ = write.shutdown().await;
+    }
+    drop(server);
     let got = delivered.load(Relaxed);
     let mut latencies = Vec::with_capacity(got as usize);
     for r in readers {
@@ -279,16 +310,15 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     })
 }
 
-async fn login(addr: String, i: usize) -> anyhow::Result<(OwnedReadHalf, OwnedWriteHalf)> {
-    let mut stream = TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
+async fn login(connect: Connect, addr: String, i: usize) -> anyhow::Result<(ReadHalf<Stream>, WriteHalf<Stream>)> {
+    let (mut stream, _) = connect.connect(&addr).await?;
     stream.write_all(&Packet::Cr { pseudo: format!("b{i}") }.to_bytes()).await?;
     let mut answer = [0u8; 2];
     stream.read_exact(&mut answer).await?;
     if answer != [8, 1] {
         bail!("login refused: {answer:?}");
     }
-    Ok(stream.into_split())
+    Ok(tokio::io::split(stream))
 }
 
 type Page = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -327,7 +357,12 @@ async fn web_reader(mut page: Page, start: Instant, delivered: Arc<AtomicU64>, p
 }
 
 /// Counts lobby messages and their latency (µs); ignores the OKs that senders get.
-async fn reader(mut read: OwnedReadHalf, start: Instant, delivered: Arc<AtomicU64>, progress: Arc<Notify>) -> Vec<u32> {
+async fn reader(
+    mut read: ReadHalf<Stream>,
+    start: Instant,
+    delivered: Arc<AtomicU64>,
+    progress: Arc<Notify>,
+) -> Vec<u32> {
     let codec = Codec::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut latencies = Vec::new();
@@ -362,7 +397,7 @@ struct Flight {
 
 #[allow(clippy::too_many_arguments)]
 async fn sender(
-    mut write: OwnedWriteHalf,
+    mut write: WriteHalf<Stream>,
     s: usize,
     count: usize,
     size: usize,
@@ -370,7 +405,7 @@ async fn sender(
     fanout: u64,
     start: Instant,
     f: Flight,
-) -> anyhow::Result<OwnedWriteHalf> {
+) -> anyhow::Result<WriteHalf<Stream>> {
     let pad = "x".repeat(size.saturating_sub(21));
     let me = format!("b{s}");
     let mut moved = (f.delivered.load(Relaxed), Instant::now());
