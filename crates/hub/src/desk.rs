@@ -63,6 +63,10 @@ impl Desk {
         self.operators.len()
     }
 
+    pub fn rings(&self) -> usize {
+        self.rings.len()
+    }
+
     pub fn has_operator(&self, session: SessionId) -> bool {
         self.operators.contains_key(&session)
     }

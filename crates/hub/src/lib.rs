@@ -232,6 +232,11 @@ impl Hub {
         self.desk.operators()
     }
 
+    /// Rings nobody has taken yet.
+    pub fn desk_rings(&self) -> usize {
+        self.desk.rings()
+    }
+
     /// Private links pending or open.
     pub fn link_count(&self) -> usize {
         self.links.len()

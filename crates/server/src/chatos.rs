@@ -35,7 +35,7 @@ pub(crate) static SPEC: Spec = Spec {
     tls_addr: |config| config.chatos_tls_addr,
     tls_bound: |config, addr| config.chatos_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
+        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = ChatOs::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))

@@ -9,7 +9,7 @@
 //! future: an idle connection's task stays small (BENCHMARKS.md).
 
 use crate::io::{read_once, release_if_empty, wait, Wake};
-use crate::metrics::Metrics;
+use crate::metrics::DoorMetrics;
 use crate::msg::HubMsg;
 use crate::outbox::{Out, Outbox};
 use crate::spec::Spec;
@@ -35,6 +35,10 @@ pub(crate) type Later = Pin<Box<dyn Future<Output = Act> + Send>>;
 pub(crate) enum Act {
     /// Nothing (a frame that is ignored).
     Nothing,
+    /// A frame dropped, the connection kept (counted: `dropped_frames`).
+    Dropped,
+    /// Bad input ignored, the connection kept (counted: `bad_input`).
+    Ignored,
     /// A command for the hub.
     Hub(Command),
     /// A command that may turn this connection into a private link end: read nothing more
@@ -138,7 +142,8 @@ pub(crate) fn serve<D: Door>(
     let outbox = Arc::new(Outbox::default());
     let origin = peer.ip().to_canonical();
     let limit = shared.config.outbound_limit;
-    let connected = HubMsg::Connected { session, door: D::SPEC.door, origin, outbox: outbox.clone(), limit };
+    let tls = stream.is_tls();
+    let connected = HubMsg::Connected { session, door: D::SPEC.door, tls, origin, outbox: outbox.clone(), limit };
     let mut d = Driver {
         session,
         stream,
@@ -192,9 +197,21 @@ fn send_or_wait(hub: &mpsc::Sender<HubMsg>, msg: HubMsg) -> Option<Later> {
 }
 
 impl<D: Door> Driver<D> {
+    /// The figures of this connection's door, plain or TLS.
+    fn metrics(&self) -> &DoorMetrics {
+        self.shared.metrics.door(D::SPEC.door, self.stream.is_tls())
+    }
+
+    /// Writes what the socket takes now of `wbuf`; `Ok(true)` once all of it is written.
+    fn flush(&mut self) -> std::io::Result<bool> {
+        let wire = &self.shared.metrics.door(D::SPEC.door, self.stream.is_tls()).bytes_out;
+        self.stream.flush_queue(&mut self.wbuf, wire)
+    }
+
     /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
     /// for room in the hub's queue, if there is none now.
     fn finish(self, end: End) -> Option<Later> {
+        let tls = self.stream.is_tls();
         let Driver { session, stream, rbuf, shared, mut door, ticket, .. } = self;
         door.closed(session, &shared);
         if let End::Park(link) = end {
@@ -203,13 +220,14 @@ impl<D: Door> Driver<D> {
         } else {
             drop(stream);
         }
-        shared.release(ticket);
+        shared.release(ticket, D::SPEC.door, tls);
         debug!(session = session.0, door = D::SPEC.name, "disconnected");
         send_or_wait(&shared.hub, HubMsg::Disconnected { session })
     }
 
     async fn run(&mut self) -> End {
         let mut after_flush = None;
+        let tls = self.stream.is_tls();
         loop {
             if let Some(later) = self.later.take() {
                 let act = (*later).await;
@@ -223,16 +241,20 @@ impl<D: Door> Driver<D> {
                 Ok(Wake::Stalled) => {
                     let bytes = self.rbuf.len();
                     debug!(session = self.session.0, bytes, door = D::SPEC.name, "a partial frame stalled: closing");
-                    Metrics::inc(&self.shared.metrics.timed_out);
+                    self.shared.metrics.timed_out.inc();
                     Err(())
                 }
                 Ok(Wake::Outbox) => self.pull_and_flush(&mut after_flush),
-                Ok(Wake::Writable) => match self.stream.flush_queue(&mut self.wbuf) {
+                Ok(Wake::Writable) => match self.flush() {
                     Ok(true) => self.pull_and_flush(&mut after_flush),
                     Ok(false) => Ok(()),
                     Err(_) => Err(()),
                 },
-                Ok(Wake::Readable) => match read_once(&mut self.stream, &mut self.rbuf) {
+                Ok(Wake::Readable) => match read_once(
+                    &mut self.stream,
+                    &mut self.rbuf,
+                    &self.shared.metrics.door(D::SPEC.door, tls).bytes_in,
+                ) {
                     Ok(Read::Data) => {
                         self.decode();
                         Ok(())
@@ -311,7 +333,7 @@ impl<D: Door> Driver<D> {
                 Out::Close => *after_flush = Some(End::Closed),
             }
         }
-        self.stream.flush_queue(&mut self.wbuf).map_err(drop)?;
+        self.flush().map_err(drop)?;
         if resumed && after_flush.is_none() {
             self.awaiting_verdict = false;
             self.decode();
@@ -327,7 +349,7 @@ impl<D: Door> Driver<D> {
                 Ok(None) => break,
                 Err(e) => {
                     debug!(session = self.session.0, error = %e, door = D::SPEC.name, "bad input, closing the connection");
-                    Metrics::inc(&self.shared.metrics.bad_input);
+                    self.metrics().bad_input.inc();
                     self.rbuf = BytesMut::new();
                     let last_words = self.door.last_words();
                     self.post(HubMsg::Hangup { session: self.session, last_words });
@@ -353,6 +375,12 @@ impl<D: Door> Driver<D> {
         let session = self.session;
         match act {
             Act::Nothing => {}
+            Act::Dropped => {
+                self.metrics().dropped_frames.inc();
+            }
+            Act::Ignored => {
+                self.metrics().bad_input.inc();
+            }
             Act::Hub(command) => match self.shared.meter(&mut self.tat, &command) {
                 // Over its message rate: read nothing more until the message may go.
                 Some(wait) => {

@@ -4,6 +4,7 @@
 use crate::outbox::Outbox;
 use crate::transport::{Read, Transport};
 use bytes::BytesMut;
+use prometheus_client::metrics::counter::Counter;
 use std::cell::RefCell;
 
 use std::future::Future;
@@ -23,8 +24,8 @@ thread_local! {
 
 /// Reads once from `transport` into `rbuf`, without blocking, through the worker thread's
 /// buffer.
-pub(crate) fn read_once(transport: &mut Transport, rbuf: &mut BytesMut) -> io::Result<Read> {
-    CHUNK.with_borrow_mut(|chunk| transport.read_once(chunk, rbuf))
+pub(crate) fn read_once(transport: &mut Transport, rbuf: &mut BytesMut, wire: &Counter) -> io::Result<Read> {
+    CHUNK.with_borrow_mut(|chunk| transport.read_once(chunk, rbuf, wire))
 }
 
 /// Gives back the memory of a buffer that has been emptied, so idle connections hold none.

@@ -6,7 +6,6 @@
 //! long or cut, is dropped and counted; the connection stays.
 
 use crate::conn::{self, Act, Door};
-use crate::metrics::Metrics;
 use crate::spec::Spec;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
@@ -48,7 +47,7 @@ pub(crate) static SPEC: Spec = Spec {
     tls_addr: |config| config.jpc_tls_addr,
     tls_bound: |config, addr| config.jpc_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
+        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = Jpc::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))
@@ -81,8 +80,7 @@ impl Door for Jpc {
             Item::Message(m) => m,
             Item::Dropped(why) => {
                 debug!(session = session.0, ?why, "jpc: frame dropped");
-                Metrics::inc(&shared.metrics.dropped_frames);
-                return Ok(Some(Act::Nothing));
+                return Ok(Some(Act::Dropped));
             }
             Item::Malformed(e) => {
                 debug!(session = session.0, error = %e, "jpc: not a JPC message");

@@ -5,8 +5,10 @@
 //! survives a crash, a power cut or a SIGKILL. History is written the same way but nobody
 //! waits for it: a crash loses at most the messages of the batch being written.
 
+use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use hub::{HubError, Kept, Kind, SessionId};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::{Record, StoreHandle};
 use tokio::sync::{mpsc, oneshot};
@@ -45,9 +47,13 @@ pub(crate) enum Keep {
     Written(oneshot::Sender<()>),
 }
 
-pub(crate) fn spawn(store: StoreHandle, hub: mpsc::Sender<HubMsg>) -> (mpsc::UnboundedSender<Keep>, JoinHandle<()>) {
+pub(crate) fn spawn(
+    store: StoreHandle,
+    hub: mpsc::Sender<HubMsg>,
+    metrics: Arc<Metrics>,
+) -> (mpsc::UnboundedSender<Keep>, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, tokio::spawn(run(store, rx, hub)))
+    (tx, tokio::spawn(run(store, rx, hub, metrics)))
 }
 
 fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
@@ -63,7 +69,12 @@ fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
     }
 }
 
-async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mpsc::Sender<HubMsg>) {
+async fn run(
+    store: StoreHandle,
+    mut rx: mpsc::UnboundedReceiver<Keep>,
+    hub: mpsc::Sender<HubMsg>,
+    metrics: Arc<Metrics>,
+) {
     let mut carried = None;
     loop {
         let first = match carried.take() {
@@ -108,7 +119,11 @@ async fn run(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Keep>, hub: mps
             })
             .collect();
         let n = records.len();
-        let stored = match store.call(move |s| s.append(&records)).await {
+        let started = std::time::Instant::now();
+        let appended = store.call(move |s| s.append(&records)).await;
+        metrics.store_commit.observe(started.elapsed().as_secs_f64());
+        metrics.store_pending.dec_by(n as i64);
+        let stored = match appended {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, messages = n, "writing messages to the store");
@@ -165,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, mut from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store, hub);
+        let (keep, task) = spawn(store, hub, Arc::new(Metrics::new(&[])));
         let kept =
             Kept { sender: "os".into(), recipient: Some("lindsay".into()), body: "hi".into(), ..Kept::default() };
         // Sent in the same instant: the fetch must not overtake the write.
@@ -191,7 +206,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, _from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store.clone(), hub);
+        let (keep, task) = spawn(store.clone(), hub, Arc::new(Metrics::new(&[])));
         for n in 0..50 {
             let kept = Kept { sender: "os".into(), body: format!("m{n}"), ..Kept::default() };
             keep.send(Keep::History(kept)).unwrap();

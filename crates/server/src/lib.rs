@@ -92,7 +92,7 @@ impl Shared {
     pub fn meter(&self, tat: &mut u64, command: &hub::Command) -> Option<Duration> {
         let wait = self.msg_rate.as_ref().filter(|_| command.is_chat())?.reserve(tat, self.now_us());
         (!wait.is_zero()).then(|| {
-            Metrics::inc(&self.metrics.msgs_delayed);
+            self.metrics.msgs_delayed.inc();
             wait
         })
     }
@@ -191,7 +191,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store: store.clone(),
         hub: tx,
         relays: Arc::default(),
-        metrics: Arc::default(),
+        metrics: Arc::new(Metrics::new(&DOORS.map(|door| door.name))),
         nl_key: Arc::new(nl_key),
         nl_decrypt: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -204,7 +204,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });
-    let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone());
+    let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone(), shared.metrics.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let mut listening = Vec::new();
     let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
@@ -223,9 +223,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 pub(crate) type Ticket = Option<std::num::NonZeroU64>;
 
 impl Shared {
-    /// A connection admitted with `ticket` closed.
-    pub fn release(&self, ticket: Ticket) {
-        Metrics::dec(&self.metrics.open);
+    /// A connection of `door` (TLS or not) admitted with `ticket` closed.
+    pub fn release(&self, ticket: Ticket, door: hub::Door, tls: bool) {
+        self.metrics.door(door, tls).open.dec();
         if let Some(key) = ticket {
             self.conn_limits.release(key, self.now_us());
         }
@@ -238,7 +238,7 @@ impl Shared {
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     shared: Arc<Shared>,
-    door: &'static str,
+    spec: &'static spec::Spec,
     tls: bool,
     serve: F,
 ) where
@@ -246,28 +246,29 @@ pub(crate) async fn accept_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let serve = Arc::new(serve);
+    let (door, name) = (spec.door, spec.name);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                Metrics::inc(&shared.metrics.accepted);
+                shared.metrics.door(door, tls).accepted.inc();
                 let ticket = match shared.conn_limits.admit(peer.ip(), shared.now_us()) {
                     Ok(ticket) => ticket,
                     Err(why) => {
-                        Metrics::inc(&shared.metrics.conns_refused);
-                        tracing::debug!(door, %peer, ?why, "connection refused: too many from its address");
+                        shared.metrics.conns_refused.inc();
+                        tracing::debug!(door = name, %peer, ?why, "connection refused: too many from its address");
                         continue; // dropped: closed at once
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                Metrics::inc(&shared.metrics.open); // the connection counts itself out: `release`
+                shared.metrics.door(door, tls).open.inc(); // the connection counts itself out: `release`
                 match (tls, shared.tls.as_ref()) {
                     (true, Some(_)) => {
                         let (shared, serve) = (shared.clone(), serve.clone());
                         tokio::spawn(async move {
                             let tls = shared.tls.as_ref().expect("a TLS listener has TLS");
-                            match tls.handshake(stream, &shared.metrics).await {
+                            match tls.handshake(stream, shared.metrics.door(door, true)).await {
                                 Some((tcp, session)) => serve(Transport::tls(tcp, session), peer, shared, ticket).await,
-                                None => shared.release(ticket),
+                                None => shared.release(ticket, door, true),
                             }
                         });
                     }
@@ -278,7 +279,7 @@ pub(crate) async fn accept_loop<F, Fut>(
             }
             Err(e) => {
                 // Out of file descriptors, most likely: back off rather than spin.
-                tracing::warn!(door, error = %e, "accept failed");
+                tracing::warn!(door = name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -351,7 +352,7 @@ impl Running {
         // The router is gone, and with it the keeper's queue: what it holds is written now.
         let _ = tokio::time::timeout(grace, self.keeper).await;
         let deadline = tokio::time::Instant::now() + grace;
-        while Metrics::get(&self.metrics.open) > 0 && tokio::time::Instant::now() < deadline {
+        while self.metrics.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.metrics.log_summary();

@@ -17,6 +17,8 @@ pub(crate) enum HubMsg {
         outbox: Arc<Outbox>,
         /// The bytes its outbox may hold untaken before it overflows.
         limit: usize,
+        /// It came in over TLS (for the figures).
+        tls: bool,
     },
     Command {
         session: SessionId,

@@ -11,7 +11,6 @@
 //! else or encrypted to another key is logged, counted and ignored.
 
 use crate::conn::{self, Act, Door};
-use crate::metrics::Metrics;
 use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
@@ -66,7 +65,7 @@ pub(crate) static SPEC: Spec = Spec {
     tls_addr: |config| config.nl_tls_addr,
     tls_bound: |config, addr| config.nl_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, SPEC.name, tls, |stream, peer, shared, ticket| {
+        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = NlDoor::new(&shared);
             conn::serve(stream, peer, shared, door, ticket)
         }))
@@ -99,8 +98,7 @@ impl Door for NlDoor {
                 None => return Ok(None),
                 Some(Line::Oversized) => {
                     debug!(session = session.0, "nl: a line over the limit, skipped");
-                    Metrics::inc(&shared.metrics.bad_input);
-                    return Ok(Some(Act::Nothing));
+                    return Ok(Some(Act::Ignored));
                 }
                 Some(Line::Text(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
                 Some(Line::Text(line)) => {
@@ -118,8 +116,7 @@ impl Door for NlDoor {
                             Ok(Ok(None)) => Act::Nothing,
                             Ok(Err(e)) => {
                                 debug!(session = session.0, error = %e, "nl: ignored a packet");
-                                Metrics::inc(&shared.metrics.bad_input);
-                                Act::Nothing
+                                Act::Ignored
                             }
                             Err(_) => Act::Stop,
                         }

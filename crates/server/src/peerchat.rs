@@ -43,7 +43,7 @@ pub(crate) static SPEC: Spec = Spec {
     serve: |listener, shared, _| {
         let join = shared.config.peerchat_join;
         let bridge = bridge(shared.clone(), join);
-        let accept = crate::accept_loop(listener, shared, SPEC.name, false, |stream, peer, shared, ticket| {
+        let accept = crate::accept_loop(listener, shared, &SPEC, false, |stream, peer, shared, ticket| {
             let door = PeerDoor::new(&shared, peer.ip(), false, false);
             conn::serve(stream, peer, shared, door, ticket)
         });
@@ -244,7 +244,7 @@ pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {
 
 fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_who: bool) {
     let _ = stream.set_nodelay(true);
-    crate::metrics::Metrics::inc(&shared.metrics.open);
+    shared.metrics.door(SPEC.door, false).open.inc();
     let door = PeerDoor::new(shared, target.ip(), true, ask_who);
     let stream = crate::transport::Transport::Plain(stream);
     tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door, None));

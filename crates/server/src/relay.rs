@@ -44,7 +44,7 @@ impl Relays {
             Some(first) => {
                 slots.remove(&link);
                 drop(slots);
-                Metrics::inc(&metrics.links_relayed);
+                metrics.links_relayed.inc();
                 tokio::spawn(relay(link, first, end, hub));
             }
         }

@@ -12,6 +12,7 @@ use crate::relay::Relays;
 use crate::spec::Spec;
 use crate::Shared;
 use bytes::Bytes;
+use hub::Kind;
 use hub::{Command, Hub, Input, LinkId, Output, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -39,6 +40,8 @@ fn now() -> Instant {
 struct Conn {
     /// Its door, which encodes what it is sent.
     spec: &'static Spec,
+    /// It came in over TLS (for the figures).
+    tls: bool,
     outbox: Arc<Outbox>,
     limit: usize,
 }
@@ -56,7 +59,9 @@ pub(crate) struct Router {
     broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
     wakers: Vec<Waker>,
-    deliveries: u64,
+    /// Deliveries since the figures were last updated, by door and TLS (as `Metrics` lists
+    /// them): counted here, added to the shared figures once per batch of inputs.
+    deliveries: [u64; 2 * DOORS.len()],
 }
 
 impl Router {
@@ -71,7 +76,7 @@ impl Router {
             overflowed: Vec::new(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
-            deliveries: 0,
+            deliveries: [0; 2 * DOORS.len()],
         }
     }
 
@@ -98,7 +103,7 @@ impl Router {
                 _ = tick.tick() => self.step(now(), Input::Tick),
             }
             self.wakers.drain(..).for_each(Waker::wake);
-            Metrics::add(&self.metrics.deliveries, std::mem::take(&mut self.deliveries));
+            self.update_metrics();
         }
         self.shutdown();
     }
@@ -106,13 +111,16 @@ impl Router {
     /// Handles one message; `false` to stop.
     fn on_msg(&mut self, now: Instant, msg: HubMsg) -> bool {
         match msg {
-            HubMsg::Connected { session, door, origin, outbox, limit } => {
+            HubMsg::Connected { session, door, tls, origin, outbox, limit } => {
                 let spec = spec(door);
-                self.conns.insert(session, Conn { spec, outbox, limit });
+                self.conns.insert(session, Conn { spec, tls, outbox, limit });
                 let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
                 self.step(now, Input::Connected { session, door, caps, liveness, origin });
             }
             HubMsg::Command { session, command } => {
+                if let (true, Some(c)) = (command.is_chat(), self.conns.get(&session)) {
+                    self.metrics.door(c.spec.door, c.tls).messages_in.inc();
+                }
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
                 self.step(now, Input::Command { session, command });
                 if verdict_awaited {
@@ -172,6 +180,9 @@ impl Router {
     fn apply(&mut self, out: Output) {
         match out {
             Output::Reply { to, kind, result } => {
+                if let (Kind::Login, Ok(()), Some(c)) = (kind, result, self.conns.get(&to)) {
+                    self.metrics.door(c.spec.door, c.tls).logins.inc();
+                }
                 if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(to, &bytes);
                 }
@@ -208,10 +219,12 @@ impl Router {
                 self.conns.remove(&session);
             }
             Output::Keep(kept) => {
+                self.metrics.store_pending.inc();
                 let _ = self.keeper.send(Keep::History(kept));
             }
             Output::Queue { kept, reply } => {
                 let ack = reply.map(|(session, kind)| Ack { session, kind });
+                self.metrics.store_pending.inc();
                 let _ = self.keeper.send(Keep::Queued(kept, ack));
             }
             Output::FetchOffline { session, name, images, delivered } => {
@@ -223,7 +236,7 @@ impl Router {
                 for q in &queued {
                     page.extend_from_slice(&(c.spec.encode_queued)(q).unwrap_or_default());
                 }
-                self.deliveries += queued.len() as u64;
+                self.deliveries[usize::from(c.spec.door.0) * 2 + usize::from(c.tls)] += queued.len() as u64;
                 self.push(to, Out::Page { bytes: page.freeze(), last });
             }
         }
@@ -245,15 +258,17 @@ impl Router {
 
     /// Notes the outcome of a push: the task to wake, the delivery to count, or the overflow.
     fn pushed(&mut self, session: SessionId, pushed: Result<Option<Waker>, Overflow>, delivery: bool) {
+        let Some(c) = self.conns.get(&session) else { return };
+        let (door, tls) = (c.spec.door, c.tls);
         let Err(Overflow) = pushed.map(|waker| {
             self.wakers.extend(waker);
-            self.deliveries += u64::from(delivery);
+            self.deliveries[usize::from(door.0) * 2 + usize::from(tls)] += u64::from(delivery);
         }) else {
             return;
         };
         self.conns.remove(&session);
         self.overflowed.push(session);
-        Metrics::inc(&self.metrics.slow_consumers);
+        self.metrics.door(door, tls).slow_consumers.inc();
         tracing::warn!(session = session.0, "outbound queue overflowed: dropping a connection that does not read");
     }
 
@@ -270,6 +285,17 @@ impl Router {
             }
         }
         self.wakers.drain(..).for_each(Waker::wake);
-        Metrics::add(&self.metrics.deliveries, self.deliveries);
+        self.update_metrics();
+    }
+
+    /// Adds the deliveries counted since last time to the shared figures, and says how the
+    /// desk stands.
+    fn update_metrics(&mut self) {
+        for (i, n) in self.deliveries.iter_mut().enumerate().filter(|(_, n)| **n > 0) {
+            let door = hub::Door((i / 2) as u8);
+            self.metrics.door(door, i % 2 == 1).deliveries.inc_by(std::mem::take(n));
+        }
+        self.metrics.desk_operators.set(self.hub.desk_operators() as i64);
+        self.metrics.desk_rings.set(self.hub.desk_rings() as i64);
     }
 }

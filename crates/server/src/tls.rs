@@ -7,7 +7,7 @@
 //! (`tls_handshake_failures`), and the hub never hears of it. Once it is done, the connection
 //! is a [`Transport::Tls`](crate::transport::Transport), driven like a plain one.
 
-use crate::metrics::Metrics;
+use crate::metrics::DoorMetrics;
 use crate::Config;
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
@@ -67,7 +67,7 @@ impl Tls {
 
     /// Takes a new connection through the handshake, with the certificate in use now. A
     /// failure is logged at debug and counted, and the connection dropped.
-    pub async fn handshake(&self, tcp: TcpStream, metrics: &Metrics) -> Option<(TcpStream, ServerConnection)> {
+    pub async fn handshake(&self, tcp: TcpStream, metrics: &DoorMetrics) -> Option<(TcpStream, ServerConnection)> {
         let acceptor = TlsAcceptor::from(self.current.read().expect("tls lock").clone());
         let peer = tcp.peer_addr().ok();
         let failure = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -75,7 +75,7 @@ impl Tls {
             Ok(Err(e)) => e.to_string(),
             Err(_) => "timed out".to_owned(),
         };
-        Metrics::inc(&metrics.tls_handshake_failures);
+        metrics.tls_handshake_failures.inc();
         tracing::debug!(?peer, %failure, "TLS handshake failed");
         None
     }

@@ -5,6 +5,7 @@
 //! TLS, nothing more.
 
 use bytes::{Buf, Bytes, BytesMut};
+use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConnection;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read as _, Write as _};
@@ -90,13 +91,16 @@ impl Transport {
         }
     }
 
-    /// Reads what the socket has now, once, and appends the plaintext to `rbuf`. `chunk` is
-    /// the reading thread's buffer.
-    pub fn read_once(&mut self, chunk: &mut [u8], rbuf: &mut BytesMut) -> io::Result<Read> {
+    /// Reads what the socket has now, once, and appends the plaintext to `rbuf`, counting the
+    /// bytes read off the socket in `wire`. `chunk` is the reading thread's buffer.
+    pub fn read_once(&mut self, chunk: &mut [u8], rbuf: &mut BytesMut, wire: &Counter) -> io::Result<Read> {
         let tcp = self.tcp();
         let n = match tcp.try_read(chunk) {
             Ok(0) => return Ok(Read::Eof),
-            Ok(n) => n,
+            Ok(n) => {
+                wire.inc_by(n as u64);
+                n
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::Nothing),
             Err(e) => return Err(e),
         };
@@ -118,11 +122,12 @@ impl Transport {
         Ok(if rbuf.len() > before { Read::Data } else { Read::Nothing })
     }
 
-    /// Writes as much of `queue` as the socket takes now (through TLS, if it is). `Ok(true)`
-    /// once all of it, and whatever TLS had of its own, is written.
-    pub fn flush_queue(&mut self, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
+    /// Writes as much of `queue` as the socket takes now (through TLS, if it is), counting
+    /// the bytes that went on the socket in `wire`. `Ok(true)` once all of it, and whatever
+    /// TLS had of its own, is written.
+    pub fn flush_queue(&mut self, queue: &mut VecDeque<Bytes>, wire: &Counter) -> io::Result<bool> {
         let t = match self {
-            Transport::Plain(tcp) => return flush_plain(tcp, queue),
+            Transport::Plain(tcp) => return flush_plain(tcp, queue, wire),
             Transport::Tls(t) => t,
         };
         loop {
@@ -142,7 +147,10 @@ impl Transport {
             while t.tls.wants_write() {
                 match t.tls.write_tls(&mut Sync(&t.tcp)) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => wrote = true,
+                    Ok(n) => {
+                        wire.inc_by(n as u64);
+                        wrote = true;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                     Err(e) => return Err(e),
                 }
@@ -187,7 +195,7 @@ impl TlsConn {
 }
 
 /// Writes as much of `queue` as the socket takes now, in vectored writes.
-fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
+fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>, wire: &Counter) -> io::Result<bool> {
     while !queue.is_empty() {
         let mut slices = [IoSlice::new(&[]); 64];
         let n = queue.len().min(slices.len());
@@ -196,7 +204,10 @@ fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool>
         }
         let mut written = match tcp.try_write_vectored(&slices[..n]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(w) => w,
+            Ok(w) => {
+                wire.inc_by(w as u64);
+                w
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) => return Err(e),
         };

@@ -1,7 +1,7 @@
 //! Bad ChatOS input: the offender is disconnected, what it sent before stays accepted, the
 //! server keeps serving everyone else, and nothing panics.
 
-use crate::support::{count, start, Hub, Raw};
+use crate::support::{start, Hub, Raw};
 use proto::chatos::{ErrorCode, Packet};
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
@@ -12,7 +12,7 @@ async fn check(hub: &Hub, bad: &[u8]) {
     let mut bystander = Raw::login(hub.chatos, "bystander").await;
     let mut friend = Raw::login(hub.chatos, "friend").await;
     let mut offender = Raw::login(hub.chatos, "offender").await;
-    let before = count(&hub.metrics().bad_input);
+    let before = hub.metrics().total(|d| d.bad_input.get());
 
     let good = Packet::Sma { sender: "offender".into(), message: "still accepted".into() };
     let mut bytes = good.to_bytes().to_vec();
@@ -21,7 +21,7 @@ async fn check(hub: &Hub, bad: &[u8]) {
     assert_eq!(offender.expect_closed().await, vec![Packet::error(ErrorCode::Ok)], "for {bad:?}");
     bystander.expect(good.clone()).await;
     friend.expect(good).await;
-    assert_eq!(count(&hub.metrics().bad_input), before + 1);
+    assert_eq!(hub.metrics().total(|d| d.bad_input.get()), before + 1);
 
     let sma = Packet::Sma { sender: "bystander".into(), message: "still here".into() };
     bystander.send(&sma).await;

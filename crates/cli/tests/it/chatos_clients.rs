@@ -1,7 +1,7 @@
 //! Two `switchboard chatos` processes against the real server: a private message, a lobby
 //! message, a refused and an accepted private connection, and a file fetched over it.
 
-use crate::support::{start, Proc, Raw};
+use crate::support::{count, start, Proc, Raw};
 use proto::chatos::{ErrorCode, Packet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +51,7 @@ async fn two_clients_message_and_fetch_a_file() {
     assert!(!downloads.join("stolen.txt").exists());
 
     // The private connection went through the hub's relay.
-    assert_eq!(server::Metrics::get(&hub.metrics().links_relayed), 1);
+    assert_eq!(count(&hub.metrics().links_relayed), 1);
 
     // A taken pseudonym is refused with its meaning.
     let mut twin = Proc::spawn(&["chatos", "--addr", &addr, "--pseudo", "alice"], dir.path());

@@ -1,7 +1,7 @@
 //! ChatOS private connections over loopback: ask, refuse, accept, connect, 1 MB each way
 //! through the relay, a request while one is pending, an accept nobody asked for, a timeout.
 
-use crate::support::{start, start_with, Raw, WAIT};
+use crate::support::{count, start, start_with, Raw, WAIT};
 use proto::chatos::{ErrorCode, LinkKey, Packet};
 use rand::RngCore;
 use std::time::Duration;
@@ -101,7 +101,7 @@ async fn accept_connect_and_relay_a_megabyte_each_way() {
         }
     };
     tokio::time::timeout(WAIT, freed).await.expect("the closed link still blocks the pair");
-    assert_eq!(server::Metrics::get(&hub.metrics().links_relayed), 1);
+    assert_eq!(count(&hub.metrics().links_relayed), 1);
     hub.stop().await;
 }
 

@@ -28,12 +28,12 @@ async fn flood_lobby(hub: &Hub, n: usize, size: usize) {
 async fn a_websocket_that_never_reads_is_closed_once_its_unsent_bytes_pass_the_bound() {
     let hub = start_with(|c| c.msg_rate = 0).await;
     let mut page = Web::sign_in(&hub, "sleepy").await;
-    let slow_before = count(&hub.metrics().slow_consumers);
+    let slow_before = hub.metrics().total(|d| d.slow_consumers.get());
     // 30,000 lobby messages of 1 KB: far more than the bound, the socket buffers and the
     // session's ring of events; the page reads none of it meanwhile.
     flood_lobby(&hub, 30_000, 1024).await;
     let dropped = async {
-        while count(&hub.metrics().slow_consumers) == slow_before {
+        while hub.metrics().total(|d| d.slow_consumers.get()) == slow_before {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };
@@ -194,7 +194,7 @@ async fn connections_per_address_are_limited_open_and_new_unless_exempt() {
     for name in ["d", "e"] {
         drop(open.pop());
         let gone = async {
-            while count(&hub.metrics().open) > 2 {
+            while hub.metrics().open() > 2 {
                 tokio::task::yield_now().await;
             }
         };
@@ -204,7 +204,7 @@ async fn connections_per_address_are_limited_open_and_new_unless_exempt() {
     // A sixth new one within the minute: refused, though there is room.
     drop(open.pop());
     let gone = async {
-        while count(&hub.metrics().open) > 2 {
+        while hub.metrics().open() > 2 {
             tokio::task::yield_now().await;
         }
     };

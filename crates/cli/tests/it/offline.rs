@@ -6,7 +6,7 @@
 
 use crate::jpc::Jpc;
 use crate::jpc_client::{free_port, serve};
-use crate::support::{count, start_prepared, start_with_accounts, Raw, WAIT};
+use crate::support::{start_prepared, start_with_accounts, Raw, WAIT};
 use crate::web::Web;
 use proto::chatos::{ErrorCode, Packet};
 use proto::jpc::{Message, TEXT};
@@ -66,7 +66,7 @@ async fn delivered_in_order_at_the_next_hello_also_after_a_restart() {
     // Lindsay's device has left (lindsay_reads dropped it); once the hub has seen it go (only
     // the ChatOS connection is left), more is queued, and the hub restarts before she is back.
     let gone = async {
-        while count(&hub.metrics().open) > 1 {
+        while hub.metrics().open() > 1 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     };

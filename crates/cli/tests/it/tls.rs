@@ -2,7 +2,7 @@
 //! a private link from a TLS end to a plain one, handshakes that fail, certificates the
 //! clients refuse, a certificate reloaded on SIGHUP, and one made self-signed.
 
-use crate::support::{count, start_prepared, Hub, Proc, Raw, WAIT};
+use crate::support::{start_prepared, Hub, Proc, Raw, WAIT};
 use proto::chatos::{ErrorCode, Packet};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
@@ -185,9 +185,9 @@ async fn failed_handshakes_are_closed_and_counted_and_the_hub_serves_on() {
         tokio::time::timeout(WAIT, raw.read_to_end(&mut rest)).await.expect("not closed").ok();
         assert!(!rest.contains(&b'\x08'), "no ChatOS answer on a TLS port");
     }
-    assert_eq!(count(&hub.metrics().tls_handshake_failures), 2);
+    assert_eq!(hub.metrics().total(|d| d.tls_handshake_failures.get()), 2);
     // A TLS client on the plain port: the door sees no ChatOS there, and closes.
-    let bad_input = count(&hub.metrics().bad_input);
+    let bad_input = hub.metrics().total(|d| d.bad_input.get());
     let connector = tokio_rustls::TlsConnector::from(Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -198,7 +198,7 @@ async fn failed_handshakes_are_closed_and_counted_and_the_hub_serves_on() {
     let tcp = TcpStream::connect(hub.chatos).await.unwrap();
     let handshake = connector.connect(ServerName::try_from("127.0.0.1").unwrap(), tcp);
     assert!(tokio::time::timeout(WAIT, handshake).await.unwrap().is_err());
-    assert_eq!(count(&hub.metrics().bad_input), bad_input + 1);
+    assert_eq!(hub.metrics().total(|d| d.bad_input.get()), bad_input + 1);
     // The hub serves on, plain and TLS.
     let _plain = Raw::login(hub.chatos, "still").await;
     let (stream, _) = tls_connect(&tls, &pki.ca).await;

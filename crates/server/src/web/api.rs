@@ -3,7 +3,6 @@
 
 use super::session::{Attached, Gone, WebSession, WsItem};
 use super::{assets, Web};
-use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -363,8 +362,10 @@ async fn websocket(
     State(web): State<Web>,
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
+    tls: Option<axum::Extension<super::Tls>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let tls = tls.is_some_and(|t| t.0 .0);
     let me = session(&web, &headers, q.token.as_deref())?;
     let ws = ws.map_err(|e| bad(e.body_text()))?;
     let shared = web.shared.clone();
@@ -375,7 +376,7 @@ async fn websocket(
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
     Ok(ws.on_upgrade(move |socket| async move {
         let attached = me.attach();
-        run_socket(socket, &me, &shared, attached).await;
+        run_socket(socket, &me, &shared, attached, tls).await;
         me.detach();
     }))
 }
@@ -443,7 +444,7 @@ impl Unsent {
 /// to write; once more than `outbound_limit` bytes of them wait, the socket is closed as too
 /// slow, as any connection of any front door would be (the session itself lingers on, as
 /// when a page closes).
-async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, attached: Attached) {
+async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, attached: Attached, tls: bool) {
     let Attached { replay, mut events, mut ended } = attached;
     let limit = shared.config.outbound_limit;
     let (mut sink, mut stream) = socket.split();
@@ -511,7 +512,7 @@ async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, 
     };
     let Some((code, reason)) = close else { return };
     if reason == "too slow" {
-        Metrics::inc(&shared.metrics.slow_consumers);
+        shared.metrics.door(super::SPEC.door, tls).slow_consumers.inc();
         tracing::warn!(session = me.session.0, unsent = unsent.bytes, "a WebSocket that does not read: closed");
         return; // nothing more goes to a socket that does not read
     }

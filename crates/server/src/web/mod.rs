@@ -6,7 +6,6 @@ mod api;
 mod assets;
 mod session;
 
-use crate::metrics::Metrics;
 use crate::spec::{self, Spec};
 use crate::transport::Transport;
 use crate::Shared;
@@ -74,7 +73,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
 /// WebSocket upgrades) by hyper, with a timeout on request heads.
 async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let app = app(shared.clone());
-    crate::accept_loop(listener, shared, "web", tls, move |stream, peer, shared, ticket| {
+    crate::accept_loop(listener, shared, &SPEC, tls, move |stream, peer, shared, ticket| {
         serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })
     .await;
@@ -84,8 +83,10 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
 /// holding the socket).
 async fn serve_connection(stream: Held, peer: SocketAddr, app: axum::Router) {
     let shared = stream.shared.clone();
+    let tls = Tls(stream.stream.is_tls());
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(tls);
         let mut app = app.clone();
         async move { tower_service::Service::call(&mut app, request.map(axum::body::Body::new)).await }
     });
@@ -98,7 +99,7 @@ async fn serve_connection(stream: Held, peer: SocketAddr, app: axum::Router) {
     if let Err(e) = served {
         tracing::debug!(%peer, error = %e, "web connection ended");
         if e.is_timeout() {
-            Metrics::inc(&shared.metrics.timed_out);
+            shared.metrics.timed_out.inc();
         }
     }
 }
@@ -111,9 +112,19 @@ struct Held {
     ticket: crate::Ticket,
 }
 
+/// Whether a request came over TLS (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tls(pub bool);
+
+impl Held {
+    fn metrics(&self) -> &crate::metrics::DoorMetrics {
+        self.shared.metrics.door(SPEC.door, self.stream.is_tls())
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
-        self.shared.release(self.ticket);
+        self.shared.release(self.ticket, SPEC.door, self.stream.is_tls());
     }
 }
 
@@ -123,13 +134,20 @@ impl tokio::io::AsyncRead for Held {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.metrics().bytes_in.inc_by((buf.filled().len() - before) as u64);
+        read
     }
 }
 
 impl tokio::io::AsyncWrite for Held {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            self.metrics().bytes_out.inc_by(n as u64);
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -137,7 +155,11 @@ impl tokio::io::AsyncWrite for Held {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = written {
+            self.metrics().bytes_out.inc_by(n as u64);
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

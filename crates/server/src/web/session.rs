@@ -111,7 +111,8 @@ impl Sessions {
         // page may leave unread is its WebSockets' (`run_socket`); this one only keeps a pump
         // that could not run from holding memory without bound.
         let limit = shared.config.outbound_limit.saturating_mul(PUMP_SLACK);
-        let connected = HubMsg::Connected { session, door: super::SPEC.door, origin, outbox, limit };
+        // A web session is not one connection: its figures are counted as plain HTTP's.
+        let connected = HubMsg::Connected { session, door: super::SPEC.door, tls: false, origin, outbox, limit };
         shared.hub.send(connected).await.map_err(|_| Gone)?;
         tokio::spawn(pump(web.clone(), self.clone(), shared.clone()));
         match web.command(shared, Command::Login { name, verified }).await {
