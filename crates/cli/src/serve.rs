@@ -100,8 +100,8 @@ pub struct ServeArgs {
     max_new_conns_per_ip: Option<u32>,
     /// Networks not limited, as CIDR, comma-separated, or `none`
     /// [default: 127.0.0.0/8,::1/128].
-    #[arg(long, value_name = "CIDR,...", value_parser = exempt_networks)]
-    conn_limit_exempt: Option<Exempt>,
+    #[arg(long, value_name = "CIDR,...", value_parser = networks)]
+    conn_limit_exempt: Option<Networks>,
     /// The TLS certificate, PEM (a chain is allowed): every front door but PeerChat then also
     /// listens with TLS [default: none].
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -128,18 +128,26 @@ pub struct ServeArgs {
     /// Where the web client is served over HTTPS (and WSS) [default with a certificate: 0.0.0.0:8443].
     #[arg(long, value_name = "HOST:PORT")]
     web_tls_addr: Option<SocketAddr>,
+    /// Networks that may read /metrics and /healthz, as CIDR, comma-separated, or `none`
+    /// [default: 127.0.0.1/8,::1/128].
+    #[arg(long, value_name = "CIDR,...", value_parser = networks)]
+    metrics_allow: Option<Networks>,
+    /// Serve /metrics and /healthz on a listener of their own, not on the web front door
+    /// [default: none].
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
-/// The networks of `--conn-limit-exempt`.
+/// Networks, as `--conn-limit-exempt` and `--metrics-allow` take them.
 #[derive(Clone)]
-struct Exempt(Vec<ipnet::IpNet>);
+struct Networks(Vec<ipnet::IpNet>);
 
-fn exempt_networks(list: &str) -> Result<Exempt, String> {
+fn networks(list: &str) -> Result<Networks, String> {
     if list == "none" {
-        return Ok(Exempt(Vec::new()));
+        return Ok(Networks(Vec::new()));
     }
     let nets = list.split(',').map(|n| n.trim().parse().map_err(|e| format!("{n}: {e}")));
-    nets.collect::<Result<_, _>>().map(Exempt)
+    nets.collect::<Result<_, _>>().map(Networks)
 }
 
 impl ServeArgs {
@@ -187,6 +195,8 @@ impl ServeArgs {
             jpc_tls_addr,
             nl_tls_addr,
             web_tls_addr,
+            metrics_allow,
+            metrics_addr,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -225,6 +235,8 @@ impl ServeArgs {
         c.jpc_tls_addr = jpc_tls_addr.or(c.jpc_tls_addr);
         c.nl_tls_addr = nl_tls_addr.or(c.nl_tls_addr);
         c.web_tls_addr = web_tls_addr.or(c.web_tls_addr);
+        c.metrics_allow = metrics_allow.map_or(c.metrics_allow, |e| e.0);
+        c.metrics_addr = metrics_addr.or(c.metrics_addr);
         Ok(c)
     }
 }
@@ -237,6 +249,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for listening in &running.listening {
         let _ = writeln!(out, "listening {listening}");
+    }
+    if let Some(addr) = running.metrics_addr {
+        let _ = writeln!(out, "listening metrics {addr}");
     }
     let _ = writeln!(out, "ready");
     let _ = out.flush();

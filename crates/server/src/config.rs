@@ -97,6 +97,11 @@ pub struct Config {
     pub jpc_tls_addr: Option<SocketAddr>,
     pub nl_tls_addr: Option<SocketAddr>,
     pub web_tls_addr: Option<SocketAddr>,
+    /// Networks that may read `/metrics` and `/healthz` (CIDR); loopback by default.
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    /// A listener of their own for `/metrics` and `/healthz`; none by default (they are on
+    /// the web front door).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -139,6 +144,8 @@ impl Default for Config {
             jpc_tls_addr: None,
             nl_tls_addr: None,
             web_tls_addr: None,
+            metrics_allow: crate::rate::loopback(),
+            metrics_addr: None,
         }
     }
 }

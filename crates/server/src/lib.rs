@@ -13,6 +13,7 @@ mod keeper;
 pub mod metrics;
 mod msg;
 mod nl;
+mod ops;
 mod outbox;
 mod peerchat;
 mod rate;
@@ -46,7 +47,7 @@ use tokio::task::JoinHandle;
 use transport::Transport;
 
 /// Inputs queued for the hub task before connections wait their turn.
-const HUB_QUEUE: usize = 4096;
+pub(crate) const HUB_QUEUE: usize = 4096;
 /// How often the store is asked whether accounts changed.
 const ACCOUNTS_POLL: Duration = Duration::from_secs(1);
 
@@ -120,6 +121,8 @@ pub struct Running {
     /// Where the front doors listen, in the order of the table of doors, each door's plain
     /// listener before its TLS one.
     pub listening: Vec<Listening>,
+    /// Where `/metrics` and `/healthz` are served on a listener of their own, if they are.
+    pub metrics_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -207,7 +210,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone(), shared.metrics.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
     let mut listening = Vec::new();
+    let mut metrics_addr = None;
     let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
+    if let Some(addr) = shared.config.metrics_addr {
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener to {addr}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "serving /metrics and /healthz");
+        metrics_addr = Some(addr);
+        listeners.push(tokio::spawn(ops::serve(listener, shared.clone())));
+    }
     for (door, tls, listener) in bound {
         let addr = listener.local_addr()?;
         tracing::info!(door = door.name, tls, %addr, "listening");
@@ -215,7 +227,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         listeners.push(tokio::spawn((door.serve)(listener, shared.clone(), tls)));
     }
     tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
-    Ok(Running { listening, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
+    Ok(Running { listening, metrics_addr, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
 }
 
 /// A connection admitted under its address's limits, and the key it counts under there
@@ -323,6 +335,11 @@ impl Running {
     /// Where the front door `name` listens with TLS, if it does.
     pub fn tls_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listening.iter().find(|l| l.door == name && l.tls).map(|l| l.addr)
+    }
+
+    /// The store, as the server uses it.
+    pub fn store(&self) -> &StoreHandle {
+        &self.shared.store
     }
 
     /// Loads the TLS certificate and key again (SIGHUP): new connections get the new ones,

@@ -130,11 +130,11 @@ impl Router {
             }
             HubMsg::Hangup { session, last_words } => {
                 if let Some(bytes) = last_words {
-                    self.push_bytes(session, &bytes);
+                    self.push_bytes(session, &bytes, false);
                 }
                 self.push(session, Out::Close);
             }
-            HubMsg::Write { session, bytes } => self.push_bytes(session, &bytes),
+            HubMsg::Write { session, bytes } => self.push_bytes(session, &bytes, false),
             HubMsg::Disconnected { session } => {
                 self.conns.remove(&session);
                 self.step(now, Input::Disconnected { session });
@@ -143,7 +143,7 @@ impl Router {
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
             HubMsg::Stored { session, kind, result } => {
                 if let Some(bytes) = self.conns.get(&session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
-                    self.push_bytes(session, &bytes);
+                    self.push_bytes(session, &bytes, false);
                 }
             }
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
@@ -184,12 +184,12 @@ impl Router {
                     self.metrics.door(c.spec.door, c.tls).logins.inc();
                 }
                 if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
-                    self.push_bytes(to, &bytes);
+                    self.push_bytes(to, &bytes, false);
                 }
             }
             Output::Deliver { to, event } => {
                 if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_event)(&event)) {
-                    self.push_bytes(to, &bytes);
+                    self.push_bytes(to, &bytes, true);
                 }
             }
             Output::Broadcast { to, event } => {
@@ -242,10 +242,11 @@ impl Router {
         }
     }
 
-    fn push_bytes(&mut self, session: SessionId, bytes: &Bytes) {
+    /// Queues `bytes` for `session`: an answer, or (`delivery`) an event for it, counted.
+    fn push_bytes(&mut self, session: SessionId, bytes: &Bytes, delivery: bool) {
         if let Some(c) = self.conns.get(&session) {
             let pushed = c.outbox.push_bytes(bytes, c.limit);
-            self.pushed(session, pushed, true);
+            self.pushed(session, pushed, delivery);
         }
     }
 

@@ -13,6 +13,7 @@ mod history;
 mod jpc;
 mod jpc_client;
 mod limits;
+mod metrics;
 mod nl;
 mod offline;
 mod peer;

@@ -61,7 +61,7 @@ fn tls_addr(hub: &Hub, door: &str) -> String {
 }
 
 /// A TLS connection to `addr` trusting `ca`, and the certificate the server presented.
-async fn tls_connect(addr: &str, ca: &Path) -> (tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>) {
+pub async fn tls_connect(addr: &str, ca: &Path) -> (tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>) {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();

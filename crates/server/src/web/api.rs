@@ -43,6 +43,11 @@ const WS_GOODBYE: Duration = Duration::from_secs(5);
 
 pub(super) fn routes(web: Web) -> Router {
     let body_limit = web.shared.config.web_max_body();
+    // The operators' figures and health, here unless they have a listener of their own.
+    let ops = match web.shared.config.metrics_addr {
+        None => crate::ops::routes(web.shared.clone()),
+        Some(_) => Router::new(),
+    };
     Router::new()
         .route("/api/openapi.json", get(assets::openapi))
         .route("/api/session", post(create_session).delete(delete_session))
@@ -57,6 +62,7 @@ pub(super) fn routes(web: Web) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
+        .merge(ops)
 }
 
 /// A failed request: its status and the JSON body that says why.

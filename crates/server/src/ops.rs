@@ -1,0 +1,87 @@
+//! What operators ask of a running hub: `GET /metrics`, every figure in the Prometheus
+//! (OpenMetrics) text format, and `GET /healthz`, 200 while the store answers (every front
+//! door is bound before either is served), 503 when it does not. Both are answered only to
+//! the networks in `metrics_allow` (loopback by default), as Prosody's mod_http_openmetrics
+//! does; on the web front door, or on a listener of their own (`metrics_addr`).
+
+use crate::Shared;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long the store has to answer a health check.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `/metrics` and `/healthz`, to merge into a router.
+pub(crate) fn routes(shared: Arc<Shared>) -> Router {
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(shared)
+}
+
+/// Whether `peer` may see the figures.
+fn allowed(shared: &Shared, peer: SocketAddr) -> bool {
+    let ip = peer.ip().to_canonical();
+    shared.config.metrics_allow.iter().any(|net| net.contains(&ip))
+}
+
+fn forbidden(peer: SocketAddr) -> Response {
+    tracing::debug!(%peer, "refused the figures to an address not in metrics_allow");
+    let body = serde_json::json!({ "code": "forbidden", "error": "not from this address (metrics_allow)" });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    if !allowed(&shared, peer) {
+        return forbidden(peer);
+    }
+    let backlog = crate::HUB_QUEUE.saturating_sub(shared.hub.capacity());
+    shared.metrics.hub_backlog.set(backlog as i64);
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], shared.metrics.encode()).into_response()
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    if !allowed(&shared, peer) {
+        return forbidden(peer);
+    }
+    let store = shared.store.call(|s| s.data_version());
+    let failure = match tokio::time::timeout(HEALTH_TIMEOUT, store).await {
+        Ok(Ok(Ok(_))) => return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the store does not answer".to_owned(),
+    };
+    tracing::warn!(error = %failure, "health check failed");
+    let body = serde_json::json!({ "status": "unavailable", "error": failure });
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// Serves `/metrics` and `/healthz` on a listener of their own until the server stops.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let app = routes(shared);
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let mut app = app.clone();
+                async move { tower_service::Service::call(&mut app, request.map(axum::body::Body::new)).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(crate::web::HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
