@@ -204,8 +204,7 @@ impl<D: Door> Driver<D> {
 
     /// Writes what the socket takes now of `wbuf`; `Ok(true)` once all of it is written.
     fn flush(&mut self) -> std::io::Result<bool> {
-        let wire = &self.shared.metrics.door(D::SPEC.door, self.stream.is_tls()).bytes_out;
-        self.stream.flush_queue(&mut self.wbuf, wire)
+        self.stream.flush_queue(&mut self.wbuf)
     }
 
     /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait

@@ -30,8 +30,10 @@ pub struct DoorMetrics {
     pub messages_in: Counter,
     /// Messages queued to connections (one per recipient).
     pub deliveries: Counter,
-    /// Bytes read from, and written to, the sockets (TLS records included).
+    /// Bytes read from the sockets (TLS records and HTTP included).
     pub bytes_in: Counter,
+    /// Bytes of the protocol queued to connections by the hub: counted by the router, once
+    /// per batch, as a per-write count on a shared counter costs fan-out dearly.
     pub bytes_out: Counter,
     /// Connections dropped because their outbound queue overflowed.
     pub slow_consumers: Counter,
@@ -51,8 +53,8 @@ const PER_DOOR: [PerDoor; 10] = [
     ("logins", "Logins that went through", |d| &mut d.logins),
     ("messages_in", "Chat messages received: lobby, direct, images, operators' replies", |d| &mut d.messages_in),
     ("deliveries", "Messages queued to connections, one per recipient", |d| &mut d.deliveries),
-    ("bytes_in", "Bytes read from the sockets, TLS records included", |d| &mut d.bytes_in),
-    ("bytes_out", "Bytes written to the sockets, TLS records included", |d| &mut d.bytes_out),
+    ("bytes_in", "Bytes read from the sockets, TLS records and HTTP included", |d| &mut d.bytes_in),
+    ("bytes_out", "Bytes of the protocol queued to connections, before TLS", |d| &mut d.bytes_out),
     ("slow_consumers", "Connections dropped for not reading what was sent to them", |d| &mut d.slow_consumers),
     ("bad_input", "Connections closed for breaking their protocol", |d| &mut d.bad_input),
     ("dropped_frames", "Frames dropped (bad CRC, too long, cut), the connection kept", |d| &mut d.dropped_frames),

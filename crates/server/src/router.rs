@@ -46,6 +46,13 @@ struct Conn {
     limit: usize,
 }
 
+impl Conn {
+    /// Where its door and TLS are in the router's batched figures (as `Metrics` lists them).
+    fn figure(&self) -> usize {
+        usize::from(self.spec.door.0) * 2 + usize::from(self.tls)
+    }
+}
+
 pub(crate) struct Router {
     hub: Hub,
     config: crate::Config,
@@ -62,6 +69,8 @@ pub(crate) struct Router {
     /// Deliveries since the figures were last updated, by door and TLS (as `Metrics` lists
     /// them): counted here, added to the shared figures once per batch of inputs.
     deliveries: [u64; 2 * DOORS.len()],
+    /// Bytes queued to connections since then, likewise.
+    bytes_out: [u64; 2 * DOORS.len()],
 }
 
 impl Router {
@@ -77,6 +86,7 @@ impl Router {
             broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
+            bytes_out: [0; 2 * DOORS.len()],
         }
     }
 
@@ -200,6 +210,7 @@ impl Router {
                     let bytes = slot.get_or_insert_with(|| (c.spec.encode_event)(&event));
                     if let Some(bytes) = bytes {
                         let pushed = c.outbox.push_bytes(bytes, c.limit);
+                        self.bytes_out[c.figure()] += bytes.len() as u64;
                         self.pushed(session, pushed, true);
                     }
                 }
@@ -236,7 +247,8 @@ impl Router {
                 for q in &queued {
                     page.extend_from_slice(&(c.spec.encode_queued)(q).unwrap_or_default());
                 }
-                self.deliveries[usize::from(c.spec.door.0) * 2 + usize::from(c.tls)] += queued.len() as u64;
+                self.deliveries[c.figure()] += queued.len() as u64;
+                self.bytes_out[c.figure()] += page.len() as u64;
                 self.push(to, Out::Page { bytes: page.freeze(), last });
             }
         }
@@ -246,6 +258,7 @@ impl Router {
     fn push_bytes(&mut self, session: SessionId, bytes: &Bytes, delivery: bool) {
         if let Some(c) = self.conns.get(&session) {
             let pushed = c.outbox.push_bytes(bytes, c.limit);
+            self.bytes_out[c.figure()] += bytes.len() as u64;
             self.pushed(session, pushed, delivery);
         }
     }
@@ -260,10 +273,10 @@ impl Router {
     /// Notes the outcome of a push: the task to wake, the delivery to count, or the overflow.
     fn pushed(&mut self, session: SessionId, pushed: Result<Option<Waker>, Overflow>, delivery: bool) {
         let Some(c) = self.conns.get(&session) else { return };
-        let (door, tls) = (c.spec.door, c.tls);
+        let (door, tls, figure) = (c.spec.door, c.tls, c.figure());
         let Err(Overflow) = pushed.map(|waker| {
             self.wakers.extend(waker);
-            self.deliveries[usize::from(door.0) * 2 + usize::from(tls)] += u64::from(delivery);
+            self.deliveries[figure] += u64::from(delivery);
         }) else {
             return;
         };
@@ -295,6 +308,10 @@ impl Router {
         for (i, n) in self.deliveries.iter_mut().enumerate().filter(|(_, n)| **n > 0) {
             let door = hub::Door((i / 2) as u8);
             self.metrics.door(door, i % 2 == 1).deliveries.inc_by(std::mem::take(n));
+        }
+        for (i, n) in self.bytes_out.iter_mut().enumerate().filter(|(_, n)| **n > 0) {
+            let door = hub::Door((i / 2) as u8);
+            self.metrics.door(door, i % 2 == 1).bytes_out.inc_by(std::mem::take(n));
         }
         self.metrics.desk_operators.set(self.hub.desk_operators() as i64);
         self.metrics.desk_rings.set(self.hub.desk_rings() as i64);

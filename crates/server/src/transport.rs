@@ -122,12 +122,11 @@ impl Transport {
         Ok(if rbuf.len() > before { Read::Data } else { Read::Nothing })
     }
 
-    /// Writes as much of `queue` as the socket takes now (through TLS, if it is), counting
-    /// the bytes that went on the socket in `wire`. `Ok(true)` once all of it, and whatever
-    /// TLS had of its own, is written.
-    pub fn flush_queue(&mut self, queue: &mut VecDeque<Bytes>, wire: &Counter) -> io::Result<bool> {
+    /// Writes as much of `queue` as the socket takes now (through TLS, if it is). `Ok(true)`
+    /// once all of it, and whatever TLS had of its own, is written.
+    pub fn flush_queue(&mut self, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
         let t = match self {
-            Transport::Plain(tcp) => return flush_plain(tcp, queue, wire),
+            Transport::Plain(tcp) => return flush_plain(tcp, queue),
             Transport::Tls(t) => t,
         };
         loop {
@@ -147,10 +146,7 @@ impl Transport {
             while t.tls.wants_write() {
                 match t.tls.write_tls(&mut Sync(&t.tcp)) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        wire.inc_by(n as u64);
-                        wrote = true;
-                    }
+                    Ok(_) => wrote = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                     Err(e) => return Err(e),
                 }
@@ -195,7 +191,7 @@ impl TlsConn {
 }
 
 /// Writes as much of `queue` as the socket takes now, in vectored writes.
-fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>, wire: &Counter) -> io::Result<bool> {
+fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
     while !queue.is_empty() {
         let mut slices = [IoSlice::new(&[]); 64];
         let n = queue.len().min(slices.len());
@@ -204,10 +200,7 @@ fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>, wire: &Counter) -> 
         }
         let mut written = match tcp.try_write_vectored(&slices[..n]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(w) => {
-                wire.inc_by(w as u64);
-                w
-            }
+            Ok(w) => w,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) => return Err(e),
         };

@@ -73,6 +73,13 @@ async fn the_figures_by_protocol_and_tls_match_what_was_sent() {
     assert_eq!((figure("connections_open", false), figure("connections_open", true)), (1.0, 1.0));
     assert_eq!((figure("connections_accepted_total", false), figure("connections_accepted_total", true)), (1.0, 1.0));
     assert!(figure("bytes_in_total", true) > figure("bytes_in_total", false), "TLS records weigh more");
+    // Out, the protocol's bytes before TLS: exactly the packets each end read.
+    let len = |p: Packet| p.to_bytes().len() as f64;
+    let ok = || len(Packet::error(ErrorCode::Ok));
+    let sma = |sender: &str, text: &str| len(Packet::Sma { sender: sender.into(), message: text.into() });
+    let to_plain = 4.0 * ok() + sma("secure", "back");
+    let to_secure = 2.0 * ok() + sma("plain", "one") + sma("plain", "two") + sma("plain", "three");
+    assert_eq!((figure("bytes_out_total", false), figure("bytes_out_total", true)), (to_plain, to_secure));
     assert_eq!(figure("tls_handshake_failures_total", true), 0.0);
     assert!(m["switchboard_store_commit_seconds_count"] >= 1.0, "the lobby's history was written");
     assert_eq!(m["switchboard_desk_operators"], 0.0);
