@@ -3,12 +3,16 @@
 //! No input may panic; after every step the hub's invariants hold (`check_invariants`: one
 //! session per name, every table of sessions holds live ones, a link's ends exist, the desk
 //! agrees with itself), and no output is for a session that is not connected (never was, or
-//! was closed, disconnected or parked).
+//! was closed, disconnected or parked). Half the runs are of a node of a cluster, fed what the
+//! other nodes hold and send as well.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hub::{Caps, Command, Door, Hub, Input, Kept, LinkId, LinkKey, Liveness, Output, Queued, SessionId};
+use hub::{
+    Caps, Command, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Node, Output, Queued, Remote, ReplyTo,
+    SessionId,
+};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -58,6 +62,32 @@ enum Op {
     Reserved { names: u16 },
     Offline { session: u8, messages: u8 },
     PageDelivered { session: u8, last: u8 },
+    Claimed { session: u8, granted: Option<bool> },
+    Lost { session: u8 },
+    Joined { node: u8, name: u8, door: u8, caps: u16 },
+    Left { node: u8, name: u8 },
+    NodeGone { node: u8 },
+    RemoteLobby { from: u8, mesh: bool },
+    RemoteDirect { node: u8, id: u8, to: u8, image: bool },
+    RemoteTyping { node: u8, to: u8, active: bool },
+    Answer { id: u8, ok: bool },
+}
+
+fn caps_of(caps: u16) -> Caps {
+    let bit = |i: u16| caps & (1 << i) != 0;
+    Caps {
+        lobby: bit(0),
+        lobby_echo: bit(1),
+        direct: bit(2),
+        relay_links: bit(3),
+        direct_links: bit(4),
+        images: bit(5),
+        direct_echo: bit(6),
+        typing: bit(7),
+        presence: bit(8),
+        mesh: bit(9),
+        operator: bit(10),
+    }
 }
 
 fn name(i: u8) -> String {
@@ -95,20 +125,7 @@ impl Run {
                 let session = SessionId(self.next);
                 self.all.push(session);
                 self.live.insert(session);
-                let bit = |i: u16| caps & (1 << i) != 0;
-                let caps = Caps {
-                    lobby: bit(0),
-                    lobby_echo: bit(1),
-                    direct: bit(2),
-                    relay_links: bit(3),
-                    direct_links: bit(4),
-                    images: bit(5),
-                    direct_echo: bit(6),
-                    typing: bit(7),
-                    presence: bit(8),
-                    mesh: bit(9),
-                    operator: bit(10),
-                };
+                let caps = caps_of(caps);
                 let liveness = liveness.map(|(ping, silence, quiet_first)| Liveness {
                     ping_every: Duration::from_millis(u64::from(ping) * 100),
                     silence: Duration::from_millis(u64::from(silence) * 100),
@@ -198,6 +215,41 @@ impl Run {
             Op::PageDelivered { session, last } => {
                 Input::PageDelivered { session: self.session(session), last: i64::from(last) }
             }
+            Op::Claimed { session, granted } => {
+                let result = match granted {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(HubError::NameTaken),
+                    None => Err(HubError::Unavailable),
+                };
+                Input::Claimed { session: self.session(session), result }
+            }
+            // The hub closes the session itself (`Output::Close`).
+            Op::Lost { session } => Input::Lost { session: self.session(session) },
+            Op::Joined { node, name: n, door, caps: c } => {
+                Input::Joined { node: Node(u32::from(node % 3)), name: name(n), door: Door(door % 6), caps: caps_of(c) }
+            }
+            Op::Left { node, name: n } => Input::Left { node: Node(u32::from(node % 3)), name: name(n) },
+            Op::NodeGone { node } => Input::NodeGone { node: Node(u32::from(node % 3)) },
+            Op::RemoteLobby { from, mesh } => Input::Lobby { from: name(from), text: "hi".into(), mesh },
+            Op::RemoteDirect { node, id, to, image } => Input::Remote {
+                node: Node(u32::from(node % 3)),
+                id: u64::from(id),
+                command: Remote::Direct(Kept {
+                    sender: "zed".into(),
+                    recipient: Some(name(to)),
+                    image,
+                    body: "psst".into(),
+                    ..Kept::default()
+                }),
+            },
+            Op::RemoteTyping { node, to, active } => Input::Remote {
+                node: Node(u32::from(node % 3)),
+                id: 0,
+                command: Remote::Typing { from: "zed".into(), to: name(to), active },
+            },
+            Op::Answer { id, ok } => {
+                Input::Answer { id: u64::from(id % 8), result: if ok { Ok(()) } else { Err(HubError::Unreachable) } }
+            }
         }
     }
 
@@ -217,8 +269,12 @@ impl Run {
                 Output::Park { session, .. } | Output::Close { session } | Output::FetchOffline { session, .. } => {
                     vec![*session]
                 }
-                Output::Queue { reply, .. } => reply.iter().map(|&(to, _)| to).collect(),
-                Output::Unpark { .. } | Output::Keep(_) => vec![],
+                Output::Queue { reply: Some(ReplyTo::Session(to, _)), .. } | Output::Claim { session: to, .. } => {
+                    vec![*to]
+                }
+                // A session that left releases its claim: it need not be connected.
+                Output::Release { .. } | Output::Queue { .. } | Output::Unpark { .. } | Output::Keep(_) => vec![],
+                Output::Publish { .. } | Output::Forward { .. } | Output::Answer { .. } => vec![],
             };
             for id in to {
                 assert!(self.live.contains(&id), "{out:?} for {id:?}, not connected");
@@ -233,9 +289,10 @@ impl Run {
     }
 }
 
-fuzz_target!(|ops: Vec<Op>| {
+fuzz_target!(|run: (bool, Vec<Op>)| {
+    let (cluster, ops) = run;
     let mut run = Run {
-        hub: Hub::new(hub::Config::default()),
+        hub: Hub::new(hub::Config { cluster, ..hub::Config::default() }),
         now: Instant::now(),
         next: 0,
         live: HashSet::new(),

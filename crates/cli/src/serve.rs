@@ -136,6 +136,20 @@ pub struct ServeArgs {
     /// [default: none].
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+    /// Join a cluster: its NATS servers (with JetStream), `nats://HOST:PORT` or `tls://...`,
+    /// comma-separated. Every node given the same is part of one hub [default: none, a
+    /// single node].
+    #[arg(long, value_name = "URL,...")]
+    cluster: Option<String>,
+    /// A NATS credentials file for the cluster (a JWT and its NKey seed).
+    #[arg(long, value_name = "FILE")]
+    cluster_creds: Option<PathBuf>,
+    /// The CA (PEM) that signed the cluster's NATS servers' certificates, for `tls://`.
+    #[arg(long, value_name = "FILE")]
+    cluster_ca: Option<PathBuf>,
+    /// This node's name in the cluster [default: the host name and the process id].
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
 }
 
 /// Networks, as `--conn-limit-exempt` and `--metrics-allow` take them.
@@ -197,6 +211,10 @@ impl ServeArgs {
             web_tls_addr,
             metrics_allow,
             metrics_addr,
+            cluster,
+            cluster_creds,
+            cluster_ca,
+            node_name,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -237,6 +255,10 @@ impl ServeArgs {
         c.web_tls_addr = web_tls_addr.or(c.web_tls_addr);
         c.metrics_allow = metrics_allow.map_or(c.metrics_allow, |e| e.0);
         c.metrics_addr = metrics_addr.or(c.metrics_addr);
+        c.cluster = cluster.unwrap_or(c.cluster);
+        c.cluster_creds = cluster_creds.or(c.cluster_creds);
+        c.cluster_ca = cluster_ca.or(c.cluster_ca);
+        c.node_name = node_name.or(c.node_name);
         Ok(c)
     }
 }

@@ -2,11 +2,12 @@
 //! notices, and who comes and goes.
 
 use crate::keep::Sent;
-use crate::{fold, Door, Event, Hub, HubError, Kept, Output, SessionId, DESK, SUPPORT};
+use crate::{fold, Door, Event, Hub, HubError, Kept, Kind, Output, Remote, SessionId, DESK, SUPPORT};
 
 impl Hub {
     /// A lobby message goes to everyone in the lobby, never back into the PeerChat mesh it
-    /// came from: every mesh peer heard it from its author already.
+    /// came from: every mesh peer heard it from its author already. In a cluster it is
+    /// published once for the other nodes' sessions.
     pub(crate) fn lobby(&mut self, session: SessionId, me: String, text: String) {
         let text = self.config.word_filter.apply(text);
         let sender_guest = self.guest(session);
@@ -19,48 +20,71 @@ impl Hub {
             .filter(|&id| caps.lobby_echo || id != session)
             .filter(|id| !caps.mesh || !self.sessions[id].caps.mesh)
             .collect();
+        if self.config.cluster {
+            self.out.push_back(Output::Publish { from: me.clone(), text: text.clone(), mesh: caps.mesh });
+        }
         if !to.is_empty() {
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from: me, text } });
         }
     }
 
-    /// Delivers a direct message or an image (`event`, whose `to` is filled in here) to `to`,
-    /// if its protocol can carry it.
-    /// A reserved name that is offline gets it when it next logs in, and one that is still
-    /// being handed what waited for it gets it after that: the answer waits until the message
-    /// is stored in its queue.
-    /// A sender whose protocol wants it gets its message back, addressed as delivered.
-    pub(crate) fn direct(&mut self, session: SessionId, mut kept: Kept) -> Result<Sent, HubError> {
+    /// Delivers a direct message or an image (`kept`, from `session`'s command of `kind`) to
+    /// its recipient, if its protocol can carry it: here, or on the node that holds the name
+    /// (which answers). A sender whose protocol wants it gets its message back, addressed as
+    /// delivered, once it went through.
+    pub(crate) fn direct(&mut self, session: SessionId, kind: Kind, mut kept: Kept) -> Result<Sent, HubError> {
         let to = kept.recipient.clone().unwrap_or_default();
         kept.sender_guest = self.guest(session);
         if fold(&to) == SUPPORT {
             return self.write_to_desk(session, kept).map(|()| Sent::Delivered);
         }
-        let image = kept.image;
         let echo = self.sessions[&session].caps.direct_echo;
+        if self.reachable(&to, |_| true).is_none() {
+            if let Some(held) = self.elsewhere.holder(&to) {
+                if !(if kept.image { held.caps.images } else { held.caps.direct }) {
+                    return Err(HubError::Unreachable);
+                }
+                let (node, name) = (held.node, held.name.clone());
+                kept.recipient = Some(name.clone());
+                let echo = echo.then(|| kept.clone().event(name));
+                self.forward(node, session, kind, echo, Remote::Direct(kept));
+                return Ok(Sent::Forwarded);
+            }
+        }
+        self.direct_here(kept, echo.then_some(session))
+    }
+
+    /// Delivers a direct message to its recipient here, or queues it: a reserved name that is
+    /// offline gets it when it next logs in, and one that is still being handed what waited
+    /// for it gets it after that; the answer waits until the message is stored in its queue.
+    /// `echo`: the sender here that gets its message back.
+    pub(crate) fn direct_here(&mut self, mut kept: Kept, echo: Option<SessionId>) -> Result<Sent, HubError> {
+        let to = kept.recipient.clone().unwrap_or_default();
+        let image = kept.image;
         let Some((id, name)) = self.reachable(&to, |c| if image { c.images } else { c.direct }) else {
             if !self.queues_for(&to) {
                 return Err(HubError::Unreachable);
             }
-            if echo {
-                self.deliver(session, kept.clone().event(to));
+            if let Some(sender) = echo {
+                self.deliver(sender, kept.clone().event(to));
             }
             return Ok(Sent::Queued(kept));
         };
         kept.recipient = Some(name.clone());
         kept.recipient_guest = self.guest(id);
+        let echo = echo.filter(|&sender| sender != id);
         if self.draining(id) {
             // What waited for the recipient is still being handed over: this joins the queue.
-            if echo && id != session {
-                self.deliver(session, kept.clone().event(name));
+            if let Some(sender) = echo {
+                self.deliver(sender, kept.clone().event(name));
             }
             self.queued_behind_drain(id);
             return Ok(Sent::Queued(kept));
         }
         self.keep(kept.clone());
         let event = kept.event(name);
-        if echo && id != session {
-            self.deliver(session, event.clone());
+        if let Some(sender) = echo {
+            self.deliver(sender, event.clone());
         }
         self.deliver(id, event);
         Ok(Sent::Delivered)
@@ -82,7 +106,14 @@ impl Hub {
         if fold(&to) == SUPPORT {
             return self.typing_to_desk(&me, active);
         }
-        let (id, name) = self.reachable(&to, |_| true).ok_or(HubError::Unreachable)?;
+        let Some((id, name)) = self.reachable(&to, |_| true) else {
+            let held = self.elsewhere.holder(&to).ok_or(HubError::Unreachable)?;
+            if held.caps.typing {
+                let (node, to) = (held.node, held.name.clone());
+                self.out.push_back(Output::Forward { node, id: 0, command: Remote::Typing { from: me, to, active } });
+            }
+            return Ok(());
+        };
         if self.sessions[&id].caps.typing {
             self.deliver(id, Event::Typing { from: me, to: name, active });
         }

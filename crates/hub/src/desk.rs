@@ -6,6 +6,7 @@
 //! disassociates or leaves, or the user leaves. A ring nobody answers in time expires; the
 //! user is told, and the next message rings again.
 
+use crate::keep::Sent;
 use crate::{fold, DeskEvent, Event, Hub, HubError, Kept, Output, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -232,7 +233,9 @@ impl Hub {
         let mut queued = Vec::new();
         for text in texts {
             let kept = Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), body: text, ..Kept::default() };
-            queued.extend(self.direct(session, kept)?.queued());
+            if let Sent::Queued(kept) = self.direct_here(kept, None)? {
+                queued.push(kept);
+            }
         }
         Ok(queued)
     }

@@ -2,7 +2,7 @@
 //! feeds it, the events and answers it has sent, and the outputs it decides. No wire format:
 //! each front door maps these to its protocol.
 
-use crate::{Caps, Door, Kept, LinkId, Liveness, Queued, SessionId};
+use crate::{Caps, Door, Kept, LinkId, Liveness, Node, Queued, SessionId};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -194,6 +194,72 @@ pub enum Input {
     Services {
         services: Vec<(String, bool)>,
     },
+    /// In a cluster: the answer to `Output::Claim`. `Ok`: no other node holds the name (or
+    /// one that looks like it), and from now on none can until it is released; else why not
+    /// (`NameTaken`, or `Unavailable` when the cluster cannot be reached).
+    Claimed {
+        session: SessionId,
+        result: Result<(), HubError>,
+    },
+    /// In a cluster: `session`'s claim on its name was lost (its node's lease ran out while
+    /// it could not renew it, and another node took the name): it is closed.
+    Lost {
+        session: SessionId,
+    },
+    /// In a cluster: `node` holds `name` now, for a session of `door` that carries `caps`.
+    Joined {
+        node: Node,
+        name: String,
+        door: Door,
+        caps: Caps,
+    },
+    /// In a cluster: `node` no longer holds `name`.
+    Left {
+        node: Node,
+        name: String,
+    },
+    /// In a cluster: `node` is gone (its lease ran out): nothing it held is held any more.
+    NodeGone {
+        node: Node,
+    },
+    /// In a cluster: a lobby message from another node's session, filtered and kept there;
+    /// `mesh`: its sender is a peer of a bridged mesh.
+    Lobby {
+        from: String,
+        text: String,
+        mesh: bool,
+    },
+    /// In a cluster: a command from another node for a session here; answered with
+    /// `Output::Answer` (`id` is the other node's), if it wants an answer.
+    Remote {
+        node: Node,
+        id: u64,
+        command: Remote,
+    },
+    /// In a cluster: the answer to `Output::Forward` number `id`.
+    Answer {
+        id: u64,
+        result: Result<(), HubError>,
+    },
+}
+
+/// What one node asks another to do for a session there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// Deliver a direct message or an image to `kept.recipient`, or queue it if that is a
+    /// reserved name nobody holds; answered.
+    Direct(Kept),
+    /// Tell `to` that `from` is typing (or stopped); not answered.
+    Typing { from: String, to: String, active: bool },
+}
+
+/// Who gets the answer to a command that queued a message, once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// A session here, for its command of this kind.
+    Session(SessionId, Kind),
+    /// Another node, for its `Output::Forward` number `id`.
+    Node(Node, u64),
 }
 
 /// Why the hub refused a command. Each front door maps these to its protocol's error answer.
@@ -210,6 +276,9 @@ pub enum HubError {
     LinkInProgress,
     /// No pending private link has this key.
     NoSuchLink,
+    /// What it asks cannot be done now: the cluster (or the store) cannot be reached, and
+    /// the hub would rather refuse than answer a false OK.
+    Unavailable,
 }
 
 /// Something for a session's protocol to encode and send.
@@ -326,7 +395,7 @@ pub enum Output {
     /// kind of its command) the answer to its command (OK, or an error if it could not be kept).
     Queue {
         kept: Kept,
-        reply: Option<(SessionId, Kind)>,
+        reply: Option<ReplyTo>,
     },
     /// `session` is logged in as `name`: take the queued messages up to `delivered` (the last
     /// id of the page its connection wrote, if any) out of its queue, then fetch the next page
@@ -343,5 +412,36 @@ pub enum Output {
     Page {
         to: SessionId,
         queued: Vec<Queued>,
+    },
+    /// In a cluster: claim `name` (the session's, as it asked for it) for `session`, and
+    /// answer with `Input::Claimed`.
+    Claim {
+        session: SessionId,
+        name: String,
+    },
+    /// In a cluster: `name`, claimed for `session` (granted or not yet answered), is free.
+    Release {
+        session: SessionId,
+        name: String,
+    },
+    /// In a cluster: a lobby message for every other node's sessions (`mesh`: from a peer of
+    /// a bridged mesh), published once.
+    Publish {
+        from: String,
+        text: String,
+        mesh: bool,
+    },
+    /// In a cluster: a command for a session on `node`, answered with `Input::Answer` if it
+    /// is one that is answered.
+    Forward {
+        node: Node,
+        id: u64,
+        command: Remote,
+    },
+    /// In a cluster: the answer to `node`'s command number `id`.
+    Answer {
+        node: Node,
+        id: u64,
+        result: Result<(), HubError>,
     },
 }

@@ -7,21 +7,34 @@ impl Hub {
     /// `Err` with what does not hold: one session per name, and every name held by a live
     /// session that has it; every table of sessions (lobby, watchers, liveness, look-alikes)
     /// holds only live ones; unfinished links and pending asks are between live sessions;
-    /// the desk's operators, rings and conversations agree; only named sessions drain queues.
+    /// the desk's operators, rings and conversations agree; only named sessions drain queues;
+    /// what is known of other nodes agrees with itself.
     pub fn check_invariants(&self) -> Result<(), String> {
         let exists = |s: SessionId| self.sessions.contains_key(&s);
-        let named = self.sessions.values().filter(|s| s.name.is_some()).count();
+        // A session claiming its name (in a cluster) holds it meanwhile.
+        let held = |id: &SessionId| {
+            let s = self.sessions.get(id)?;
+            s.name.as_deref().or(self.claiming.get(id).map(|c| c.0.as_str()))
+        };
+        for id in self.claiming.keys() {
+            match self.sessions.get(id) {
+                None => return Err(format!("{id:?} claims a name, and is gone")),
+                Some(s) if s.name.is_some() => return Err(format!("{id:?} is named and claiming")),
+                Some(_) => {}
+            }
+        }
+        let named = self.sessions.values().filter(|s| s.name.is_some()).count() + self.claiming.len();
         if named != self.names.len() {
             return Err(format!("{named} named sessions, {} names held", self.names.len()));
         }
         for (folded, id) in &self.names {
-            match self.sessions.get(id).and_then(|s| s.name.as_deref()) {
+            match held(id) {
                 Some(name) if fold(name) == *folded => {}
                 other => return Err(format!("{folded:?} is held by {id:?}, named {other:?}")),
             }
         }
         for (look, id) in &self.looks {
-            match self.sessions.get(id).and_then(|s| s.name.as_deref()) {
+            match held(id) {
                 Some(name) if skeleton_digest(name) == *look => {}
                 other => return Err(format!("a look is held by {id:?}, named {other:?}")),
             }
@@ -38,6 +51,7 @@ impl Hub {
         if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {
             return Err(format!("{id:?} drains a queue with no name"));
         }
+        self.elsewhere.check()?;
         self.links.check(exists)?;
         self.asks.check(exists)?;
         self.desk.check(exists)

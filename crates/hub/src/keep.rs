@@ -3,7 +3,7 @@
 //! decides; the I/O layer writes, stamps the time, and answers the sender of a queued message
 //! once the message is safely stored.
 
-use crate::{fold, Event, Hub, Output, SessionId};
+use crate::{fold, Done, Event, Hub, Output, SessionId};
 
 /// A message to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,13 +29,16 @@ pub(crate) enum Sent {
     /// Queued for its recipient (away, or still being handed what waited for it): the
     /// sender's answer waits until it is stored.
     Queued(Kept),
+    /// Sent to the node that holds the recipient's name: the sender's answer is that node's.
+    Forwarded,
 }
 
 impl Sent {
-    pub(crate) fn queued(self) -> Vec<Kept> {
+    pub(crate) fn done(self) -> Done {
         match self {
-            Sent::Delivered => Vec::new(),
-            Sent::Queued(kept) => vec![kept],
+            Sent::Delivered => Done::Now,
+            Sent::Queued(kept) => Done::Queued(vec![kept]),
+            Sent::Forwarded => Done::Later,
         }
     }
 }
@@ -78,10 +81,11 @@ impl Hub {
         self.out.push_back(Output::Keep(kept));
     }
 
-    /// Whether a message to `to` should wait for it: a reserved name nobody holds now.
+    /// Whether a message to `to` should wait for it: a reserved name nobody holds now, here
+    /// or elsewhere.
     pub(crate) fn queues_for(&self, to: &str) -> bool {
         let folded = fold(to);
-        self.reserved.contains(&folded) && !self.names.contains_key(&folded)
+        self.reserved.contains(&folded) && !self.names.contains_key(&folded) && self.elsewhere.holder(to).is_none()
     }
 
     /// Whether what waited for `session`'s name is still being handed to it.

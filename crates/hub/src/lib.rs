@@ -7,6 +7,7 @@
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
 
 mod chat;
+mod cluster;
 mod desk;
 mod direct;
 mod filter;
@@ -19,9 +20,10 @@ mod names;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::Node;
 pub use desk::{notice, DESK, SUPPORT};
 pub use filter::WordFilter;
-pub use interface::{Command, DeskEvent, Event, HubError, Input, Kind, LinkKey, Output};
+pub use interface::{Command, DeskEvent, Event, HubError, Input, Kind, LinkKey, Output, Remote, ReplyTo};
 use keep::Sent;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
@@ -121,6 +123,11 @@ pub struct Config {
     /// What each door is called, by its index: labels the hub hands back in presence events
     /// and the roster.
     pub door_names: Vec<&'static str>,
+    /// The hub is a node of a cluster: a login is a claim another node may refuse, and what
+    /// other nodes hold is known (see `cluster.rs`).
+    pub cluster: bool,
+    /// How long a command forwarded to another node waits for its answer before it fails.
+    pub answer_timeout: Duration,
 }
 
 impl Default for Config {
@@ -131,13 +138,26 @@ impl Default for Config {
             word_filter: WordFilter::default(),
             ring_timeout: Duration::from_secs(60),
             door_names: Vec::new(),
+            cluster: false,
+            answer_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// A command that queued nothing.
-fn none(_: ()) -> Vec<Kept> {
-    Vec::new()
+/// What became of a command that went through.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// Answered now.
+    Now,
+    /// Answered once these messages, queued for their recipients, are stored (now, if none).
+    Queued(Vec<Kept>),
+    /// Answered later: by the answer to a claim, or to a command forwarded to another node.
+    Later,
+}
+
+/// A command that is answered now.
+fn none(_: ()) -> Done {
+    Done::Now
 }
 
 struct Session {
@@ -179,6 +199,12 @@ pub struct Hub {
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
     desk: desk::Desk,
+    /// In a cluster, what the other nodes hold.
+    elsewhere: cluster::Elsewhere,
+    /// In a cluster, sessions whose login claimed a name (held here meanwhile), and whether
+    /// it was verified, until the claim is answered. Not in `Session`: a single node pays
+    /// nothing for it.
+    claiming: FxHashMap<SessionId, (String, bool)>,
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
@@ -200,6 +226,8 @@ impl Hub {
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
             desk: desk::Desk::default(),
+            elsewhere: cluster::Elsewhere::default(),
+            claiming: FxHashMap::default(),
             now: Instant::now(),
             out: VecDeque::new(),
         }
@@ -215,11 +243,16 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Who is online, and by which door (its name), in the order they came.
+    /// Who is online, and by which door (its name): here in the order they came, then on
+    /// the other nodes of a cluster.
     pub fn roster(&self) -> Vec<(String, &'static str)> {
         let mut named: Vec<(SessionId, &Session)> = self.sessions.iter().map(|(&id, s)| (id, s)).collect();
         named.sort_by_key(|&(id, _)| id);
-        named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, self.door_name(s.door)))).collect()
+        let here = named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, self.door_name(s.door))));
+        let mut elsewhere: Vec<(String, &'static str)> =
+            self.elsewhere.roster().map(|(name, door)| (name.to_owned(), self.door_name(door))).collect();
+        elsewhere.sort();
+        here.chain(elsewhere).collect()
     }
 
     /// What the door `door` is called, as the I/O layer named it.
@@ -276,6 +309,18 @@ impl Hub {
             Input::Offline { session, queued } => self.offline(session, queued),
             Input::PageDelivered { session, last } => self.page_delivered(session, last),
             Input::Services { services } => self.services(services),
+            Input::Claimed { session, result } => self.claimed(session, result),
+            Input::Lost { session } => {
+                if self.sessions.contains_key(&session) {
+                    self.close(session, Event::Closing);
+                }
+            }
+            Input::Joined { node, name, door, caps } => self.joined(node, name, door, caps),
+            Input::Left { node, name } => self.left(node, &name),
+            Input::NodeGone { node } => self.node_gone(node),
+            Input::Lobby { from, text, mesh } => self.remote_lobby(from, text, mesh),
+            Input::Remote { node, id, command } => self.remote(node, id, command),
+            Input::Answer { id, result } => self.answer(id, result),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
@@ -284,6 +329,7 @@ impl Hub {
                 self.expire_rings(now);
                 self.check_liveness(now);
                 self.check_logins(now);
+                self.expire_forwards(now);
             }
         }
     }
@@ -297,12 +343,10 @@ impl Hub {
         s.last_heard = now;
         let mark = self.out.len();
         let kind = command.kind();
-        // Ok: the messages the command queued for their recipients, if any; then it is answered
-        // only once they are stored.
-        let result: Result<Vec<Kept>, HubError> = match command {
-            Command::Login { name, verified } => match s.name {
-                Some(_) => return, // a second login on a named session is ignored
-                None => self.login(session, name, verified).map(none),
+        let result: Result<Done, HubError> = match command {
+            Command::Login { name, verified } => match (&s.name, self.claiming.contains_key(&session)) {
+                (None, false) => self.login(session, name, verified),
+                _ => return, // a second login on a named (or claiming) session is ignored
             },
             Command::LinkAccept(key) => self.link_accept(now, session, key).map(none),
             Command::LinkConnect(key) => self.link_connect(session, key).map(none),
@@ -310,20 +354,20 @@ impl Hub {
                 self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)).map(none)
             }
             Command::Direct { sender, to, text } => self.me(session, sender.as_deref()).and_then(|sender| {
-                self.direct(session, Kept { sender, recipient: Some(to), body: text, ..Kept::default() })
-                    .map(Sent::queued)
+                self.direct(session, kind, Kept { sender, recipient: Some(to), body: text, ..Kept::default() })
+                    .map(Sent::done)
             }),
             Command::Image { sender, to, data } => self.me(session, sender.as_deref()).and_then(|sender| {
-                self.direct(session, Kept { sender, recipient: Some(to), image: true, body: data, ..Kept::default() })
-                    .map(Sent::queued)
+                let kept = Kept { sender, recipient: Some(to), image: true, body: data, ..Kept::default() };
+                self.direct(session, kind, kept).map(Sent::done)
             }),
-            Command::Alive => self.me(session, None).map(|_| Vec::new()),
+            Command::Alive => self.me(session, None).map(|_| Done::Now),
             Command::Typing { to, active } => {
                 self.me(session, None).and_then(|me| self.typing(me, to, active)).map(none)
             }
             Command::OperatorKey { uuid } => self.operator_key(session, uuid).map(none),
             Command::RingAck { id, echo } => self.ring_ack(session, id, echo).map(none),
-            Command::DeskMsg { texts } => self.desk_msg(session, texts),
+            Command::DeskMsg { texts } => self.desk_msg(session, texts).map(Done::Queued),
             Command::DeskState { composing } => self.desk_state(session, composing).map(none),
             Command::Disassociate => self.disassociate(session).map(none),
             Command::OperatorLeave => {
@@ -345,13 +389,14 @@ impl Hub {
                 .map(none),
         };
         match result {
-            Ok(queued) if !queued.is_empty() => {
+            Ok(Done::Queued(queued)) if !queued.is_empty() => {
                 let n = queued.len();
                 for (i, kept) in queued.into_iter().enumerate() {
-                    let reply = (i + 1 == n).then_some((session, kind));
+                    let reply = (i + 1 == n).then_some(ReplyTo::Session(session, kind));
                     self.out.push_back(Output::Queue { kept, reply });
                 }
             }
+            Ok(Done::Later) => {}
             result => self.out.insert(mark, Output::Reply { to: session, kind, result: result.map(drop) }),
         }
     }
@@ -375,13 +420,18 @@ impl Hub {
     fn reachable(&self, name: &str, can: impl Fn(Caps) -> bool) -> Option<(SessionId, String)> {
         let id = *self.names.get(&fold(name))?;
         let s = self.sessions.get(&id)?;
-        can(s.caps).then(|| (id, s.name.clone().unwrap_or_default()))
+        // A session still claiming its name (in a cluster) is not reachable by it yet.
+        let name = s.name.as_ref()?;
+        can(s.caps).then(|| (id, name.clone()))
     }
 
     fn disconnected(&mut self, session: SessionId) {
         let Some(s) = self.sessions.remove(&session) else {
             return; // a parked link end, or already gone
         };
+        if let Some((name, _)) = self.claiming.remove(&session) {
+            self.release(session, &name);
+        }
         if let Some(name) = &s.name {
             self.release(session, name);
             self.lobby.swap_remove(&session);

@@ -8,7 +8,7 @@
 //! their skeletons (Unicode TS #39, with combining marks dropped, so `ALİCE` looks like
 //! `alice`) are equal, and the hub refuses a name that looks like one reserved or connected.
 
-use crate::{Event, Hub, HubError, SessionId, SUPPORT};
+use crate::{Done, Event, Hub, HubError, Output, SessionId, SUPPORT};
 use precis_core::profile::Profile;
 use precis_profiles::UsernameCaseMapped;
 use std::hash::{Hash, Hasher};
@@ -84,9 +84,11 @@ impl Hub {
     }
 
     /// Takes `name` for `session`. Refused: an invalid name; `support`, or a name that looks
-    /// like it; a name held, or that looks like one held; a reserved name, or one that looks
-    /// like a reserved name, unless the front door verified the login (a password, a MAC).
-    pub(crate) fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<(), HubError> {
+    /// like it; a name held, or that looks like one held, here or on another node; a reserved
+    /// name, or one that looks like a reserved name, unless the front door verified the login
+    /// (a password, a MAC). In a cluster the name is then held here while it is claimed, and
+    /// the login is answered once the claim is.
+    pub(crate) fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<Done, HubError> {
         let (door, caps) = (self.sessions[&session].door, self.sessions[&session].caps);
         let valid = match caps.mesh {
             // Mesh peers are bridged as `NAME@MESH`, the only names with an `@`.
@@ -106,7 +108,10 @@ impl Hub {
         }
         if let Some(&holder) = self.names.get(&folded) {
             // A device reconnecting at once replaces its own stale session.
-            let stale = verified && self.live.contains_key(&session) && self.sessions[&holder].door == door;
+            let stale = verified
+                && self.live.contains_key(&session)
+                && self.sessions[&holder].door == door
+                && self.sessions[&holder].name.is_some();
             if !stale {
                 return Err(HubError::NameTaken);
             }
@@ -119,15 +124,31 @@ impl Hub {
         if self.looks.contains_key(&look) || (self.reserved_looks.contains(&look) && !(verified && reserved)) {
             return Err(HubError::NameTaken); // a look-alike of someone else
         }
+        if self.elsewhere.holds(&folded, look) {
+            return Err(HubError::NameTaken); // on another node
+        }
         self.names.insert(folded, session);
         self.looks.insert(look, session);
+        if self.config.cluster {
+            self.claiming.insert(session, (name.clone(), verified));
+            self.out.push_back(Output::Claim { session, name });
+            return Ok(Done::Later);
+        }
+        self.logged_in(session, name, verified);
+        Ok(Done::Now)
+    }
+
+    /// `session` has `name`: it joins the lobby and the watchers as its protocol can, everyone
+    /// watching is told, and what waited for a reserved name follows.
+    pub(crate) fn logged_in(&mut self, session: SessionId, name: String, verified: bool) {
         let s = self.sessions.get_mut(&session).expect("caller checked");
+        let (door, caps) = (s.door, s.caps);
         s.name = Some(name.clone());
         s.verified = verified;
         if caps.lobby {
             self.lobby.insert(session);
         }
-        self.presence(name.clone(), Some(door), true);
+        self.presence(name, Some(door), true);
         if caps.presence {
             self.watchers.insert(session);
         }
@@ -135,14 +156,24 @@ impl Hub {
         if verified && (caps.direct || caps.images) {
             self.start_drain(session);
         }
-        Ok(())
     }
 
-    /// `session`, named `name`, leaves: the name and its look are free again.
+    /// `session`, named (or claiming) `name`, leaves: the name and its look are free again,
+    /// here and, in a cluster, everywhere.
     pub(crate) fn release(&mut self, session: SessionId, name: &str) {
+        self.unhold(session, name);
+        if self.config.cluster {
+            self.out.push_back(Output::Release { session, name: name.to_owned() });
+        }
+    }
+
+    /// The name and its look are free again here.
+    pub(crate) fn unhold(&mut self, session: SessionId, name: &str) {
         let folded = fold(name);
         let look = skeleton_digest(&folded);
-        self.names.remove(&folded);
+        if self.names.get(&folded) == Some(&session) {
+            self.names.remove(&folded);
+        }
         if self.looks.get(&look) == Some(&session) {
             self.looks.remove(&look);
         }

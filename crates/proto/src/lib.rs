@@ -5,6 +5,7 @@
 //! length it reads before trusting it, and never panics on any input (each has a fuzz target
 //! in `fuzz/`).
 
+pub mod bus;
 pub mod chathack;
 pub mod chatos;
 mod cursor;

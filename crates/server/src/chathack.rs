@@ -121,7 +121,8 @@ impl Door for ChatHack {
 pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {
     let code = match (kind, result) {
         (Kind::Login, Ok(())) => ack::CONNECTED,
-        (Kind::Login, Err(HubError::NameTaken)) => ack::LOGIN_EXISTS,
+        // Or the cluster cannot be reached: the name cannot be had now.
+        (Kind::Login, Err(HubError::NameTaken | HubError::Unavailable)) => ack::LOGIN_EXISTS,
         (Kind::Login, Err(HubError::InvalidName)) => ack::BAD_LOGIN,
         (_, Ok(())) => return None,
         // The asker was told "denied" already.

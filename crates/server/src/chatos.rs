@@ -10,7 +10,7 @@ use crate::conn::{self, Act, Door};
 use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Caps, Command, Event, HubError, LinkKey, SessionId};
+use hub::{Caps, Command, Event, HubError, Kind, LinkKey, SessionId};
 use proto::chatos::{Codec, ErrorCode, Packet};
 use proto::DecodeError;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub(crate) static SPEC: Spec = Spec {
     caps: Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
     liveness: spec::no_liveness,
     encode_event,
-    encode_reply: |_, result| Some(encode_reply(result)),
+    encode_reply: |kind, result| Some(encode_reply(kind, result)),
     encode_queued: |queued| encode_event(&queued.event()),
     goodbye: spec::no_goodbye,
     addr: |config| Some(config.chatos_addr),
@@ -42,10 +42,13 @@ pub(crate) static SPEC: Spec = Spec {
     },
 };
 
-pub(crate) fn encode_reply(result: Result<(), HubError>) -> Bytes {
+pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Bytes {
     let code = match result {
         Ok(()) => ErrorCode::Ok,
         Err(HubError::NameTaken) => ErrorCode::PseudoUnavailable,
+        // The cluster cannot be reached: the name cannot be had now; nor can anyone.
+        Err(HubError::Unavailable) if kind == Kind::Login => ErrorCode::PseudoUnavailable,
+        Err(HubError::Unavailable) => ErrorCode::UnreachableUser,
         Err(HubError::InvalidName | HubError::NotYourName) => ErrorCode::InvalidPseudonym,
         Err(HubError::NotLoggedIn) => ErrorCode::NotConnected,
         Err(HubError::Unreachable) => ErrorCode::UnreachableUser,

@@ -102,6 +102,16 @@ pub struct Config {
     /// A listener of their own for `/metrics` and `/healthz`; none by default (they are on
     /// the web front door).
     pub metrics_addr: Option<SocketAddr>,
+    /// The cluster's NATS servers (`nats://HOST:PORT`, or `tls://` for TLS), comma-separated:
+    /// every node given the same is part of one hub. Empty (the default): a single node.
+    pub cluster: String,
+    /// A NATS credentials file (a JWT and its NKey seed) for the cluster, if it wants one.
+    pub cluster_creds: Option<PathBuf>,
+    /// The CA (PEM) that signed the NATS servers' certificates, if not a well-known one.
+    pub cluster_ca: Option<PathBuf>,
+    /// This node's name in the cluster (its logs and the others'); the host name and the
+    /// process id by default.
+    pub node_name: Option<String>,
 }
 
 impl Default for Config {
@@ -146,6 +156,10 @@ impl Default for Config {
             web_tls_addr: None,
             metrics_allow: crate::rate::loopback(),
             metrics_addr: None,
+            cluster: String::new(),
+            cluster_creds: None,
+            cluster_ca: None,
+            node_name: None,
         }
     }
 }

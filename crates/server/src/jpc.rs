@@ -132,7 +132,7 @@ pub(crate) fn encode_reply(result: Result<(), HubError>) -> Option<Bytes> {
         Ok(()) => return None,
         Err(HubError::Unreachable) => error_code::UNKNOWN_RECIPIENT,
         Err(HubError::NotLoggedIn) => error_code::NOT_WHITELISTED,
-        Err(HubError::NameTaken) => error_code::UNKNOWN,
+        Err(HubError::NameTaken | HubError::Unavailable) => error_code::UNKNOWN,
         Err(_) => error_code::MALFORMED,
     };
     Some(Message::Error { code }.to_bytes())

@@ -7,7 +7,7 @@
 
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use hub::{HubError, Kept, Kind, SessionId};
+use hub::{HubError, Kept, ReplyTo, SessionId};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::{Record, StoreHandle};
@@ -22,17 +22,10 @@ const MAX_BATCH: usize = 1024;
 pub(crate) const PAGE_MESSAGES: usize = 128;
 pub(crate) const PAGE_BYTES: usize = 256 * 1024;
 
-/// Who waits for a queued message to be stored, and which command it answers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ack {
-    pub session: SessionId,
-    pub kind: Kind,
-}
-
 pub(crate) enum Keep {
     History(Kept),
     /// A message for its recipient's queue; its sender waits for the answer, if `Some`.
-    Queued(Kept, Option<Ack>),
+    Queued(Kept, Option<ReplyTo>),
     /// Take the messages up to `delivered` out of `name`'s queue, then hand the next page of
     /// it to the hub for `session`. It goes through the keeper, after the writes sent before
     /// it, so that a message queued just before the fetch was asked for is in the store when
@@ -132,9 +125,9 @@ async fn run(
             Err(_) => false, // the store is gone: the server is stopping
         };
         for keep in batch {
-            if let Keep::Queued(_, Some(ack)) = keep {
-                let result = if stored { Ok(()) } else { Err(HubError::Unreachable) };
-                if hub.send(HubMsg::Stored { session: ack.session, kind: ack.kind, result }).await.is_err() {
+            if let Keep::Queued(_, Some(reply)) = keep {
+                let result = if stored { Ok(()) } else { Err(HubError::Unavailable) };
+                if hub.send(HubMsg::Stored { reply, result }).await.is_err() {
                     return;
                 }
             }
@@ -180,17 +173,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, mut from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store, hub, Arc::new(Metrics::new(&[])));
+        let (keep, task) = spawn(store, hub, Arc::new(Metrics::new(&[], false)));
         let kept =
             Kept { sender: "os".into(), recipient: Some("lindsay".into()), body: "hi".into(), ..Kept::default() };
         // Sent in the same instant: the fetch must not overtake the write.
         for _ in 0..3 {
             keep.send(Keep::History(Kept { recipient: None, ..kept.clone() })).unwrap();
         }
-        keep.send(Keep::Queued(kept.clone(), Some(Ack { session: SessionId(1), kind: Kind::Direct }))).unwrap();
+        keep.send(Keep::Queued(kept.clone(), Some(ReplyTo::Session(SessionId(1), hub::Kind::Direct)))).unwrap();
         keep.send(Keep::Fetch { session: SessionId(2), name: "Lindsay".into(), images: false, delivered: None })
             .unwrap();
-        let Some(HubMsg::Stored { session: SessionId(1), result: Ok(()), .. }) = from_keeper.recv().await else {
+        let Some(HubMsg::Stored { reply: ReplyTo::Session(SessionId(1), _), result: Ok(()) }) =
+            from_keeper.recv().await
+        else {
             panic!("no answer for the queued message")
         };
         let Some(HubMsg::Offline { session: SessionId(2), queued }) = from_keeper.recv().await else {
@@ -206,7 +201,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, _from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store.clone(), hub, Arc::new(Metrics::new(&[])));
+        let (keep, task) = spawn(store.clone(), hub, Arc::new(Metrics::new(&[], false)));
         for n in 0..50 {
             let kept = Kept { sender: "os".into(), body: format!("m{n}"), ..Kept::default() };
             keep.send(Keep::History(kept)).unwrap();

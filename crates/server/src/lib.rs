@@ -4,6 +4,7 @@
 
 mod chathack;
 mod chatos;
+mod cluster;
 pub mod config;
 mod conn;
 mod doors;
@@ -183,18 +184,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         word_filter,
         ring_timeout: Duration::from_secs(config.ring_timeout_secs),
         door_names: DOORS.iter().map(|door| door.name).collect(),
+        cluster: !config.cluster.is_empty(),
+        ..hub::Config::default()
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
     let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));
     let msg_rate = rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);
     let exempt = config.conn_limit_exempt.clone();
     let conn_limits = rate::ConnLimits::new(config.max_conns_per_ip, config.max_new_conns_per_ip, exempt);
+    let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
     let shared = Arc::new(Shared {
         config,
         store: store.clone(),
         hub: tx,
         relays: Arc::default(),
-        metrics: Arc::new(Metrics::new(&DOORS.map(|door| door.name))),
+        metrics,
         nl_key: Arc::new(nl_key),
         nl_decrypt: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -208,10 +212,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         next_session: AtomicU64::new(first_session),
     });
     let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone(), shared.metrics.clone());
-    let router = tokio::spawn(Router::new(hub, &shared, keep).run(rx));
+    let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
+    let bus = match shared.config.cluster.is_empty() {
+        true => None,
+        false => {
+            let (bus, tasks) = cluster::start(&shared.config, shared.hub.clone(), shared.metrics.clone()).await?;
+            listeners.extend(tasks);
+            Some(bus)
+        }
+    };
+    let router = tokio::spawn(Router::new(hub, &shared, keep, bus).run(rx));
     let mut listening = Vec::new();
     let mut metrics_addr = None;
-    let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
     if let Some(addr) = shared.config.metrics_addr {
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener to {addr}"))?;

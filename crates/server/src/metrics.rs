@@ -84,12 +84,35 @@ pub struct Metrics {
     /// The support desk's operators, and the rings nobody has taken yet.
     pub desk_operators: Gauge,
     pub desk_rings: Gauge,
+    /// The bus between the nodes of a cluster (listed only in a cluster).
+    pub bus: BusMetrics,
     registry: Registry,
+}
+
+/// The bus between the nodes of a cluster, as this node sees it.
+#[derive(Debug)]
+pub struct BusMetrics {
+    /// 1 while connected to NATS.
+    pub connected: Gauge,
+    /// Messages published, and received (this node's own lobby messages not counted).
+    pub published: Counter,
+    pub received: Counter,
+    /// What the bus would not take (NATS away too long, or its queue full): lobby messages
+    /// not published, commands refused, claims refused.
+    pub dropped: Counter,
+    /// Messages from the bus that were no message (logged, dropped).
+    pub bad: Counter,
+    /// Messages waiting to be published.
+    pub pending: Gauge,
+    /// From a lobby message's publication (by its node's clock) to its receipt here.
+    pub lag: Histogram,
+    /// Other nodes heard from lately.
+    pub nodes: Gauge,
 }
 
 impl Metrics {
     /// The figures of a server whose doors are called `doors`, by index.
-    pub fn new(doors: &[&'static str]) -> Metrics {
+    pub fn new(doors: &[&'static str], cluster: bool) -> Metrics {
         let mut registry = Registry::with_prefix("switchboard");
         let families: Vec<Family<Labels, Counter>> = PER_DOOR.iter().map(|_| Family::default()).collect();
         let open: Family<Labels, Gauge> = Family::default();
@@ -119,9 +142,40 @@ impl Metrics {
             store_commit: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             desk_operators: Gauge::default(),
             desk_rings: Gauge::default(),
+            bus: BusMetrics {
+                connected: Gauge::default(),
+                published: Counter::default(),
+                received: Counter::default(),
+                dropped: Counter::default(),
+                bad: Counter::default(),
+                pending: Gauge::default(),
+                lag: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+                nodes: Gauge::default(),
+            },
             registry,
         };
-        metrics.register_the_rest()
+        let metrics = metrics.register_the_rest();
+        match cluster {
+            true => metrics.register_the_bus(),
+            false => metrics,
+        }
+    }
+
+    fn register_the_bus(mut self) -> Metrics {
+        let (r, b) = (&mut self.registry, &self.bus);
+        r.register("bus_connected", "1 while this node is connected to the cluster's NATS", b.connected.clone());
+        r.register("bus_published", "Messages this node published to the cluster", b.published.clone());
+        r.register("bus_received", "Messages this node received from the other nodes", b.received.clone());
+        r.register(
+            "bus_dropped",
+            "What the bus would not take: lobby messages not published, commands and claims refused",
+            b.dropped.clone(),
+        );
+        r.register("bus_bad_messages", "Messages from the bus that were no message", b.bad.clone());
+        r.register("bus_pending", "Messages waiting to be published", b.pending.clone());
+        r.register("bus_lag_seconds", "From a lobby message's publication to its receipt here", b.lag.clone());
+        r.register("bus_nodes", "Other nodes heard from lately", b.nodes.clone());
+        self
     }
 
     fn register_the_rest(mut self) -> Metrics {
@@ -202,7 +256,7 @@ mod tests {
 
     #[test]
     fn figures_by_door_and_tls_come_out_as_prometheus_text() {
-        let m = Metrics::new(&["chatos", "web"]);
+        let m = Metrics::new(&["chatos", "web"], false);
         m.door(Door(0), false).accepted.inc();
         m.door(Door(1), true).deliveries.inc_by(3);
         m.store_commit.observe(0.002);

@@ -4,7 +4,7 @@
 
 use crate::outbox::Outbox;
 use bytes::Bytes;
-use hub::{Command, Door, HubError, Kind, LinkId, SessionId};
+use hub::{Command, Door, HubError, LinkId, ReplyTo, SessionId};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -47,10 +47,12 @@ pub(crate) enum HubMsg {
     },
     /// A queued message was stored (or could not be): answer its sender now.
     Stored {
-        session: SessionId,
-        kind: Kind,
+        reply: ReplyTo,
         result: Result<(), HubError>,
     },
+    /// From the cluster: what the other nodes hold and send, and the answers to this node's
+    /// claims and commands.
+    Cluster(hub::Input),
     /// The next page of what the store had queued for `session`'s name.
     Offline {
         session: SessionId,

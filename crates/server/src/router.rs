@@ -3,8 +3,9 @@
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
 
+use crate::cluster::{Bus, Claim, Publish};
 use crate::doors::{spec, DOORS};
-use crate::keeper::{Ack, Keep};
+use crate::keeper::Keep;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use crate::outbox::{Out, Outbox, Overflow};
@@ -12,8 +13,7 @@ use crate::relay::Relays;
 use crate::spec::Spec;
 use crate::Shared;
 use bytes::Bytes;
-use hub::Kind;
-use hub::{Command, Hub, Input, LinkId, Output, SessionId};
+use hub::{Command, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::task::Waker;
@@ -71,10 +71,14 @@ pub(crate) struct Router {
     deliveries: [u64; 2 * DOORS.len()],
     /// Bytes queued to connections since then, likewise.
     bytes_out: [u64; 2 * DOORS.len()],
+    /// In a cluster, the bus to the other nodes.
+    bus: Option<Bus>,
+    /// Inputs to feed the hub after the current step: answers to what the bus would not take.
+    refused: Vec<Input>,
 }
 
 impl Router {
-    pub fn new(hub: Hub, shared: &Shared, keeper: mpsc::UnboundedSender<Keep>) -> Self {
+    pub fn new(hub: Hub, shared: &Shared, keeper: mpsc::UnboundedSender<Keep>, bus: Option<Bus>) -> Self {
         Router {
             hub,
             conns: FxHashMap::default(),
@@ -87,6 +91,8 @@ impl Router {
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
             bytes_out: [0; 2 * DOORS.len()],
+            bus,
+            refused: Vec::new(),
         }
     }
 
@@ -151,11 +157,17 @@ impl Router {
             }
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
-            HubMsg::Stored { session, kind, result } => {
+            HubMsg::Stored { reply: ReplyTo::Session(session, kind), result } => {
                 if let Some(bytes) = self.conns.get(&session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(session, &bytes, false);
                 }
             }
+            HubMsg::Stored { reply: ReplyTo::Node(node, id), result } => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Answer { node, id, result });
+                }
+            }
+            HubMsg::Cluster(input) => self.step(now, input),
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
             HubMsg::PageDelivered { session, last } => self.step(now, Input::PageDelivered { session, last }),
             HubMsg::Roster { reply } => {
@@ -180,6 +192,10 @@ impl Router {
             if let Some(link) = self.broken_links.pop() {
                 self.relays.close(link);
                 self.hub.handle(now, Input::LinkClosed { link });
+                continue;
+            }
+            if let Some(input) = self.refused.pop() {
+                self.hub.handle(now, input);
                 continue;
             }
             let Some(session) = self.overflowed.pop() else { break };
@@ -234,9 +250,8 @@ impl Router {
                 let _ = self.keeper.send(Keep::History(kept));
             }
             Output::Queue { kept, reply } => {
-                let ack = reply.map(|(session, kind)| Ack { session, kind });
                 self.metrics.store_pending.inc();
-                let _ = self.keeper.send(Keep::Queued(kept, ack));
+                let _ = self.keeper.send(Keep::Queued(kept, reply));
             }
             Output::FetchOffline { session, name, images, delivered } => {
                 let _ = self.keeper.send(Keep::Fetch { session, name, images, delivered });
@@ -250,6 +265,34 @@ impl Router {
                 self.deliveries[c.figure()] += queued.len() as u64;
                 self.bytes_out[c.figure()] += page.len() as u64;
                 self.push(to, Out::Page { bytes: page.freeze(), last });
+            }
+            Output::Claim { session, name } => {
+                let Some(c) = self.conns.get(&session) else { return };
+                let claim = Claim::Claim { session, name, door: c.spec.door, caps: c.spec.caps };
+                if !self.bus.as_ref().is_some_and(|bus| bus.claim(claim)) {
+                    self.refused.push(Input::Claimed { session, result: Err(HubError::Unavailable) });
+                }
+            }
+            Output::Release { session, name } => {
+                if let Some(bus) = &self.bus {
+                    bus.claim(Claim::Release { session, name });
+                }
+            }
+            Output::Publish { from, text, mesh } => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Lobby { from, text, mesh });
+                }
+            }
+            Output::Forward { node, id, command } => {
+                let sent = self.bus.as_ref().is_some_and(|bus| bus.publish(Publish::Forward { node, id, command }));
+                if !sent && id != 0 {
+                    self.refused.push(Input::Answer { id, result: Err(HubError::Unavailable) });
+                }
+            }
+            Output::Answer { node, id, result } => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Answer { node, id, result });
+                }
             }
         }
     }

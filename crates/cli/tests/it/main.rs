@@ -9,6 +9,7 @@ mod chatos;
 mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
+mod cluster;
 mod history;
 mod jpc;
 mod jpc_client;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 /// The figures, parsed line by line as the text format has them: every sample is
 /// `name{labels} value` under a `# TYPE` of its family, and the text ends with `# EOF`.
-fn parse(text: &str) -> HashMap<String, f64> {
+pub fn parse(text: &str) -> HashMap<String, f64> {
     assert!(text.ends_with("# EOF\n"), "the text ends with # EOF");
     let mut samples = HashMap::new();
     let mut family: Option<String> = None;
@@ -36,7 +36,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
     samples
 }
 
-async fn get(url: &str) -> (u16, String) {
+pub async fn get(url: &str) -> (u16, String) {
     let response = tokio::time::timeout(WAIT, reqwest::get(url)).await.unwrap().unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }

@@ -47,13 +47,19 @@ impl Web {
     }
 
     pub async fn sign_in_with(hub: &Hub, body: Value) -> Web {
+        Web::sign_in_at(hub.web, body).await
+    }
+
+    /// Signs in on the web front door at `web`.
+    pub async fn sign_in_at(web: std::net::SocketAddr, body: Value) -> Web {
         let http = reqwest::Client::new();
-        let base = format!("http://{}", hub.web);
+        let base = format!("http://{web}");
         let (status, session) =
             answer(http.post(format!("{base}/api/session")).json(&body).send().await.unwrap()).await;
         assert_eq!(status, 201, "signing in: {session}");
         let token = session["token"].as_str().unwrap().to_owned();
-        let ws = open_ws(hub, &token).await;
+        let url = format!("ws://{web}/ws?token={token}");
+        let ws = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.unwrap().unwrap().0;
         Web { http, base, token, name: session["name"].as_str().unwrap().to_owned(), ws }
     }
 

@@ -34,7 +34,7 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     // Queued: no answer now; the I/O layer answers once it is stored.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "lindsay".into(), text: "later".into() });
     let later = kept("a", Some("lindsay"), false, "later").guests(Some(a), None);
-    assert_eq!(out, vec![Output::Queue { kept: later, reply: Some((a, ANY)) }]);
+    assert_eq!(out, vec![Output::Queue { kept: later, reply: Some(ReplyTo::Session(a, ANY)) }]);
     // A guest name that is offline is simply unreachable.
     let out = t.cmd_all(a, Command::Direct { sender: None, to: "ghost".into(), text: "x".into() });
     assert_eq!(out, vec![err(a, HubError::Unreachable)]);
@@ -48,7 +48,10 @@ fn messages_to_an_offline_reserved_name_are_queued_and_answered_later() {
     // What comes for her meanwhile joins the queue, behind what waited: answered once stored.
     let meanwhile = Command::Direct { sender: None, to: "lindsay".into(), text: "now".into() };
     let now = kept("a", Some("Lindsay"), false, "now").guests(Some(a), None);
-    assert_eq!(t.cmd_all(a, meanwhile), vec![Output::Queue { kept: now.clone(), reply: Some((a, ANY)) }]);
+    assert_eq!(
+        t.cmd_all(a, meanwhile),
+        vec![Output::Queue { kept: now.clone(), reply: Some(ReplyTo::Session(a, ANY)) }]
+    );
     let queued = |id, kept| Queued { id, at_ms: 1000 + id, kept };
     let page = vec![queued(7, kept("a", Some("lindsay"), false, "later")), queued(9, kept("b", None, true, "aGk="))];
     let out = t.input(Input::Offline { session: dev, queued: page });
@@ -113,7 +116,7 @@ fn a_desk_reply_of_several_messages_to_a_draining_user_is_answered_after_the_las
     t.cmd(op, Command::RingAck { id: 1, echo: "1".into() });
     let out = t.cmd_all(op, Command::DeskMsg { texts: vec!["one".into(), "two".into()] });
     let queue = |text: &str, reply| Output::Queue { kept: kept("support", Some("ann"), false, text), reply };
-    assert_eq!(out, vec![queue("one", None), queue("two", Some((op, ANY)))]);
+    assert_eq!(out, vec![queue("one", None), queue("two", Some(ReplyTo::Session(op, ANY)))]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! feature's tests are in a file of their own.
 
 mod chat;
+mod cluster;
 mod desk;
 mod keep;
 mod links;
@@ -167,7 +168,9 @@ impl T {
             .into_iter()
             .map(|o| match o {
                 Output::Reply { to, result, .. } => Output::Reply { to, kind: ANY, result },
-                Output::Queue { kept, reply } => Output::Queue { kept, reply: reply.map(|(to, _)| (to, ANY)) },
+                Output::Queue { kept, reply: Some(ReplyTo::Session(to, _)) } => {
+                    Output::Queue { kept, reply: Some(ReplyTo::Session(to, ANY)) }
+                }
                 o => o,
             })
             .collect()

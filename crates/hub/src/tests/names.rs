@@ -145,7 +145,7 @@ fn replies_say_which_command_they_answer() {
             .into_iter()
             .filter_map(|o| match o {
                 Output::Reply { kind, .. } => Some(kind),
-                Output::Queue { reply: Some((_, kind)), .. } => Some(kind),
+                Output::Queue { reply: Some(ReplyTo::Session(_, kind)), .. } => Some(kind),
                 _ => None,
             })
             .collect()

@@ -114,6 +114,10 @@ fn refused(code: ErrorCode, to: Option<&str>) -> ApiError {
             (StatusCode::NOT_FOUND, format!("{} is not online, or cannot receive this", to.unwrap_or("the recipient")))
         }
         ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "not signed in".into()),
+        ErrorCode::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the hub cannot do that now (its cluster cannot be reached): try again shortly".into(),
+        ),
         _ => (StatusCode::CONFLICT, "refused".into()),
     };
     ApiError(status, code, error)

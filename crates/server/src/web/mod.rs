@@ -174,6 +174,7 @@ pub(crate) fn error_code(e: HubError) -> ErrorCode {
         HubError::NotYourName | HubError::NotLoggedIn => ErrorCode::Unauthorized,
         HubError::Unreachable => ErrorCode::Unreachable,
         HubError::LinkInProgress | HubError::NoSuchLink => ErrorCode::Refused,
+        HubError::Unavailable => ErrorCode::Unavailable,
     }
 }
 

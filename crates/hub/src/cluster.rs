@@ -1,0 +1,210 @@
+//! The cluster: what the other nodes hold, and how a command for one of their sessions gets
+//! there. Each node's hub serves its own sessions. In a cluster ([`Config::cluster`]) a login
+//! is a claim that another node can refuse (`Output::Claim`, answered by `Input::Claimed`);
+//! the names held elsewhere are known from the cluster's directory (`Input::Joined`, `Left`,
+//! `NodeGone`); a lobby message is published once (`Output::Publish`) and each node hands it
+//! to its own sessions (`Input::Lobby`); and a direct message for a name held elsewhere goes to
+//! that node (`Output::Forward`), which delivers or queues it and answers (`Output::Answer`,
+//! back as `Input::Answer`). The hub does no I/O here either: the I/O layer carries all of it.
+//!
+//! [`Config::cluster`]: crate::Config::cluster
+
+use crate::keep::Sent;
+use crate::names::skeleton_digest;
+use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, Output, Remote, ReplyTo, SessionId};
+use rustc_hash::FxHashMap;
+use std::time::Instant;
+
+/// Another node of the cluster, as the I/O layer numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node(pub u32);
+
+/// A name another node holds, for a session of that door and those capabilities.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub node: Node,
+    pub name: String,
+    pub door: Door,
+    pub caps: Caps,
+}
+
+/// A command forwarded to another node, waiting for its answer.
+#[derive(Debug)]
+struct Waiting {
+    node: Node,
+    session: SessionId,
+    kind: Kind,
+    /// What the sender gets back once it went through (a web page shows what it sent).
+    echo: Option<Event>,
+    since: Instant,
+}
+
+/// What the hub knows of the other nodes.
+#[derive(Debug, Default)]
+pub(crate) struct Elsewhere {
+    /// Folded name → who holds it.
+    held: FxHashMap<String, Held>,
+    /// Skeleton digests of those names → the folded name.
+    looks: FxHashMap<u64, String>,
+    waiting: FxHashMap<u64, Waiting>,
+    next_id: u64,
+}
+
+impl Elsewhere {
+    /// Who holds `name` on another node, if anyone.
+    pub(crate) fn holder(&self, name: &str) -> Option<&Held> {
+        self.held.get(&fold(name))
+    }
+
+    /// Whether another node holds the name `folded`, or one that looks like it (`look`).
+    pub(crate) fn holds(&self, folded: &str, look: u64) -> bool {
+        self.held.contains_key(folded) || self.looks.contains_key(&look)
+    }
+
+    /// Names held elsewhere, and by which door.
+    pub(crate) fn roster(&self) -> impl Iterator<Item = (&str, Door)> {
+        self.held.values().map(|h| (h.name.as_str(), h.door))
+    }
+
+    /// `Err` with what does not hold: every look is that of a name held elsewhere.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (look, folded) in &self.looks {
+            match self.held.get(folded) {
+                Some(h) if skeleton_digest(&h.name) == *look => {}
+                _ => return Err(format!("a look elsewhere belongs to {folded:?}, held by nobody there")),
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, folded: &str) -> Option<Held> {
+        let held = self.held.remove(folded)?;
+        let look = skeleton_digest(&held.name);
+        if self.looks.get(&look).is_some_and(|f| f == folded) {
+            self.looks.remove(&look);
+        }
+        Some(held)
+    }
+}
+
+impl Hub {
+    /// The answer to a claim: the login goes through, or the name is taken elsewhere. A
+    /// session that left meanwhile released its name already.
+    pub(crate) fn claimed(&mut self, session: SessionId, result: Result<(), HubError>) {
+        let Some((name, verified)) = self.claiming.remove(&session) else { return };
+        if result.is_err() {
+            self.unhold(session, &name);
+            self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result });
+            return;
+        }
+        self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result: Ok(()) });
+        self.logged_in(session, name, verified);
+    }
+
+    /// `node` holds `name` now. Recorded even if a session here holds or claims it: the
+    /// cluster's directory is right, and the I/O layer says `Lost` to a session that lost it.
+    pub(crate) fn joined(&mut self, node: Node, name: String, door: Door, caps: Caps) {
+        let folded = fold(&name);
+        let look = skeleton_digest(&folded);
+        if let Some(old) = self.elsewhere.remove(&folded) {
+            self.presence(old.name, Some(old.door), false);
+        }
+        self.elsewhere.looks.insert(look, folded.clone());
+        self.elsewhere.held.insert(folded, Held { node, name: name.clone(), door, caps });
+        self.presence(name, Some(door), true);
+    }
+
+    /// `node` no longer holds `name` (if it was `node` that did).
+    pub(crate) fn left(&mut self, node: Node, name: &str) {
+        let folded = fold(name);
+        if self.elsewhere.held.get(&folded).is_some_and(|h| h.node == node) {
+            let held = self.elsewhere.remove(&folded).expect("just seen");
+            self.presence(held.name, Some(held.door), false);
+        }
+    }
+
+    /// `node` is gone: its names are free, and what waits for its answer never gets one.
+    pub(crate) fn node_gone(&mut self, node: Node) {
+        let mut names: Vec<String> =
+            self.elsewhere.held.iter().filter(|(_, h)| h.node == node).map(|(f, _)| f.clone()).collect();
+        names.sort();
+        for folded in names {
+            let held = self.elsewhere.remove(&folded).expect("just listed");
+            self.presence(held.name, Some(held.door), false);
+        }
+        let mut ids: Vec<u64> =
+            self.elsewhere.waiting.iter().filter(|(_, w)| w.node == node).map(|(&id, _)| id).collect();
+        ids.sort();
+        for id in ids {
+            self.answer(id, Err(HubError::Unreachable));
+        }
+    }
+
+    /// A lobby message from another node: to everyone here in the lobby, but never back into
+    /// a mesh if it came from one.
+    pub(crate) fn remote_lobby(&mut self, from: String, text: String, mesh: bool) {
+        let to: Vec<SessionId> =
+            self.lobby.iter().copied().filter(|id| !mesh || !self.sessions[id].caps.mesh).collect();
+        if !to.is_empty() {
+            self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from, text } });
+        }
+    }
+
+    /// Sends `command` to `node` for `session`'s command of `kind`; its answer comes back as
+    /// the session's (after `echo`, if any, goes to the session once it went through).
+    pub(crate) fn forward(&mut self, node: Node, session: SessionId, kind: Kind, echo: Option<Event>, command: Remote) {
+        self.elsewhere.next_id += 1;
+        let id = self.elsewhere.next_id;
+        self.elsewhere.waiting.insert(id, Waiting { node, session, kind, echo, since: self.now });
+        self.out.push_back(Output::Forward { node, id, command });
+    }
+
+    /// Another node's answer to the command it was forwarded.
+    pub(crate) fn answer(&mut self, id: u64, result: Result<(), HubError>) {
+        let Some(w) = self.elsewhere.waiting.remove(&id) else { return };
+        if !self.sessions.contains_key(&w.session) {
+            return;
+        }
+        self.out.push_back(Output::Reply { to: w.session, kind: w.kind, result });
+        if let (Ok(()), Some(echo)) = (result, w.echo) {
+            self.deliver(w.session, echo);
+        }
+    }
+
+    /// A command from another node for a session here.
+    pub(crate) fn remote(&mut self, node: Node, id: u64, command: Remote) {
+        match command {
+            Remote::Direct(kept) => {
+                let answer = |result| Output::Answer { node, id, result };
+                match self.direct_here(kept, None) {
+                    Ok(Sent::Queued(kept)) => {
+                        self.out.push_back(Output::Queue { kept, reply: Some(ReplyTo::Node(node, id)) })
+                    }
+                    Ok(_) => self.out.push_back(answer(Ok(()))),
+                    Err(e) => self.out.push_back(answer(Err(e))),
+                }
+            }
+            Remote::Typing { from, to, active } => {
+                if let Some((id, name)) = self.reachable(&to, |c| c.typing) {
+                    self.deliver(id, Event::Typing { from, to: name, active });
+                }
+            }
+        }
+    }
+
+    /// On every tick: a command forwarded to a node that has not answered in time failed.
+    pub(crate) fn expire_forwards(&mut self, now: Instant) {
+        let timeout = self.config.answer_timeout;
+        let mut late: Vec<u64> = self
+            .elsewhere
+            .waiting
+            .iter()
+            .filter(|(_, w)| now.saturating_duration_since(w.since) >= timeout)
+            .map(|(&id, _)| id)
+            .collect();
+        late.sort();
+        for id in late {
+            self.answer(id, Err(HubError::Unreachable));
+        }
+    }
+}

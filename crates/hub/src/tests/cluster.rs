@@ -1,0 +1,254 @@
+//! The cluster: logins as claims, the directory of what other nodes hold, the lobby published
+//! once, and direct messages forwarded to the node of their recipient, which answers. Two
+//! hubs, and the test does what the bus would between them.
+
+use super::*;
+
+/// A hub that is a node of a cluster.
+fn node() -> T {
+    T { hub: Hub::new(Config { cluster: true, ..config() }), now: Instant::now(), next: 0 }
+}
+
+const ONE: Node = Node(1);
+const TWO: Node = Node(2);
+
+impl T {
+    /// Logs `name` in on `protocol`, the cluster granting the claim.
+    fn claim(&mut self, protocol: Protocol, name: &str) -> SessionId {
+        let s = self.connect_as(protocol, HOME);
+        let out = self.cmd(s, Command::Login { name: name.into(), verified: false });
+        assert_eq!(out, vec![Output::Claim { session: s, name: name.into() }]);
+        let out = self.input(Input::Claimed { session: s, result: Ok(()) });
+        assert_eq!(out.first(), Some(&ok(s)));
+        s
+    }
+
+    /// Another node holds `name`.
+    fn elsewhere(&mut self, node: Node, protocol: Protocol, name: &str) -> Vec<Output> {
+        self.input(Input::Joined { node, name: name.into(), door: protocol.door(), caps: protocol.caps() })
+    }
+}
+
+#[test]
+fn a_login_is_answered_once_the_cluster_answers_its_claim() {
+    let mut t = node();
+    let web = t.claim(Protocol::Web, "watcher");
+    let a = t.connect();
+    assert_eq!(
+        t.cmd(a, Command::Login { name: "alice".into(), verified: false }),
+        vec![Output::Claim { session: a, name: "alice".into() }]
+    );
+    // Held here meanwhile: nobody else here may take it, or a look-alike.
+    let b = t.connect();
+    assert_eq!(t.cmd(b, Command::Login { name: "ALICE".into(), verified: false }), vec![err(b, HubError::NameTaken)]);
+    assert_eq!(
+        t.cmd(b, Command::Login { name: "\u{430}lice".into(), verified: false }),
+        vec![err(b, HubError::NameTaken)]
+    );
+    // Nor is the claiming session reachable by it yet.
+    let dm = Command::Direct { sender: Some("watcher".into()), to: "alice".into(), text: "hi".into() };
+    assert_eq!(t.cmd(web, dm), vec![err(web, HubError::Unreachable)]);
+    assert_eq!(
+        t.input(Input::Claimed { session: a, result: Ok(()) }),
+        vec![ok(a), Output::Broadcast { to: vec![web], event: presence("alice", Protocol::ChatOs, true) }]
+    );
+    // Refused: another node got it first; the name is free here again.
+    let c = t.connect();
+    assert_eq!(
+        t.cmd(c, Command::Login { name: "carol".into(), verified: false }),
+        vec![Output::Claim { session: c, name: "carol".into() }]
+    );
+    assert_eq!(
+        t.input(Input::Claimed { session: c, result: Err(HubError::NameTaken) }),
+        vec![err(c, HubError::NameTaken)]
+    );
+    let c2 = t.connect();
+    assert_eq!(
+        t.cmd(c2, Command::Login { name: "carol".into(), verified: false }),
+        vec![Output::Claim { session: c2, name: "carol".into() }]
+    );
+}
+
+#[test]
+fn a_session_that_leaves_releases_its_claim_whether_answered_or_not() {
+    let mut t = node();
+    let a = t.connect();
+    t.cmd(a, Command::Login { name: "alice".into(), verified: false });
+    assert_eq!(t.input(Input::Disconnected { session: a }), vec![Output::Release { session: a, name: "alice".into() }]);
+    // The claim's late answer changes nothing.
+    assert_eq!(t.input(Input::Claimed { session: a, result: Ok(()) }), vec![]);
+    let b = t.claim(Protocol::ChatOs, "bob");
+    assert_eq!(t.input(Input::Disconnected { session: b }), vec![Output::Release { session: b, name: "bob".into() }]);
+    // A session whose claim the cluster says it lost is closed, and releases nothing of
+    // another's (the I/O layer releases only a claim that is still this node's).
+    let c = t.claim(Protocol::Jpc, "carol");
+    assert_eq!(
+        t.input(Input::Lost { session: c }),
+        vec![
+            deliver(c, Event::Closing),
+            Output::Close { session: c },
+            Output::Release { session: c, name: "carol".into() }
+        ]
+    );
+}
+
+#[test]
+fn names_held_elsewhere_are_refused_here_and_seen_come_and_go() {
+    let mut t = node();
+    let web = t.claim(Protocol::Web, "watcher");
+    assert_eq!(
+        t.elsewhere(TWO, Protocol::Jpc, "Lindsay"),
+        vec![Output::Broadcast { to: vec![web], event: presence("Lindsay", Protocol::Jpc, true) }]
+    );
+    let a = t.connect();
+    for name in ["lindsay", "LINDSAY", "l\u{456}ndsay"] {
+        assert_eq!(t.cmd(a, Command::Login { name: name.into(), verified: true }), vec![err(a, HubError::NameTaken)]);
+    }
+    assert_eq!(t.hub.roster(), vec![("watcher".into(), "web"), ("Lindsay".into(), "jpc")]);
+    // Only the node that holds it lets it go.
+    assert_eq!(t.input(Input::Left { node: ONE, name: "lindsay".into() }), vec![]);
+    assert_eq!(
+        t.input(Input::Left { node: TWO, name: "lindsay".into() }),
+        vec![Output::Broadcast { to: vec![web], event: presence("Lindsay", Protocol::Jpc, false) }]
+    );
+    assert_eq!(
+        t.cmd(a, Command::Login { name: "lindsay".into(), verified: true }),
+        vec![Output::Claim { session: a, name: "lindsay".into() }]
+    );
+    // A node that is gone holds nothing.
+    t.elsewhere(TWO, Protocol::ChatOs, "x");
+    t.elsewhere(TWO, Protocol::ChatOs, "y");
+    t.elsewhere(ONE, Protocol::ChatOs, "z");
+    let out = t.input(Input::NodeGone { node: TWO });
+    assert_eq!(
+        out,
+        vec![
+            Output::Broadcast { to: vec![web], event: presence("x", Protocol::ChatOs, false) },
+            Output::Broadcast { to: vec![web], event: presence("y", Protocol::ChatOs, false) },
+        ]
+    );
+    assert_eq!(t.hub.roster(), vec![("watcher".into(), "web"), ("z".into(), "chatos")]);
+}
+
+#[test]
+fn the_lobby_is_published_once_and_each_node_hands_it_to_its_own() {
+    let mut t = node();
+    let a = t.claim(Protocol::ChatOs, "a");
+    let b = t.claim(Protocol::ChatOs, "b");
+    let peer = t.claim(Protocol::PeerChat, "ann@mesh");
+    let lobby = |from: &str, text: &str| Event::Lobby { from: from.into(), text: text.into() };
+    assert_eq!(
+        t.cmd(a, Command::Lobby { sender: "a".into(), text: "hi".into() }),
+        vec![
+            ok(a),
+            Output::Publish { from: "a".into(), text: "hi".into(), mesh: false },
+            Output::Broadcast { to: vec![b, peer], event: lobby("a", "hi") },
+        ]
+    );
+    // From another node: everyone here, but a mesh's message never back into a mesh.
+    assert_eq!(
+        t.input(Input::Lobby { from: "x".into(), text: "yo".into(), mesh: false }),
+        vec![Output::Broadcast { to: vec![a, b, peer], event: lobby("x", "yo") }]
+    );
+    assert_eq!(
+        t.input(Input::Lobby { from: "bo@mesh".into(), text: "hey".into(), mesh: true }),
+        vec![Output::Broadcast { to: vec![a, b], event: lobby("bo@mesh", "hey") }]
+    );
+}
+
+#[test]
+fn a_direct_message_goes_to_the_node_of_its_recipient_which_answers() {
+    let (mut one, mut two) = (node(), node());
+    let ann = one.claim(Protocol::Web, "ann");
+    let bob = two.claim(Protocol::ChatOs, "bob");
+    one.elsewhere(TWO, Protocol::ChatOs, "bob");
+    let dm = |to: &str| Command::Direct { sender: Some("ann".into()), to: to.into(), text: "yo".into() };
+    let kept = Kept { sender_guest: Some(ann), ..kept("ann", Some("bob"), false, "yo") };
+    assert_eq!(
+        one.cmd(ann, dm("BOB")),
+        vec![Output::Forward { node: TWO, id: 1, command: Remote::Direct(kept.clone()) }]
+    );
+    let out = two.all_input(Input::Remote { node: ONE, id: 1, command: Remote::Direct(kept.clone()) });
+    assert_eq!(
+        out,
+        vec![
+            Output::Keep(Kept { recipient_guest: Some(bob), ..kept.clone() }),
+            deliver(bob, Event::Direct { from: "ann".into(), to: "bob".into(), text: "yo".into() }),
+            Output::Answer { node: ONE, id: 1, result: Ok(()) },
+        ]
+    );
+    // The answer is the sender's, and a web page gets what it sent back.
+    assert_eq!(
+        one.input(Input::Answer { id: 1, result: Ok(()) }),
+        vec![ok(ann), deliver(ann, Event::Direct { from: "ann".into(), to: "bob".into(), text: "yo".into() })]
+    );
+    // Bob left meanwhile: the other node says so, in the sender's protocol's words here.
+    one.cmd(ann, dm("bob"));
+    two.input(Input::Disconnected { session: bob });
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: 2, command: Remote::Direct(kept.clone()) }),
+        vec![Output::Answer { node: ONE, id: 2, result: Err(HubError::Unreachable) }]
+    );
+    assert_eq!(
+        one.input(Input::Answer { id: 2, result: Err(HubError::Unreachable) }),
+        vec![err(ann, HubError::Unreachable)]
+    );
+    // A protocol that cannot carry it is refused at once, as here.
+    one.elsewhere(TWO, Protocol::ChatHack, "hack");
+    assert_eq!(one.cmd(ann, dm("hack")), vec![err(ann, HubError::Unreachable)]);
+}
+
+#[test]
+fn a_message_for_an_account_that_left_that_node_is_queued_there_and_answered_once_stored() {
+    let mut two = node();
+    two.input(Input::Reserved { names: vec!["lindsay".into()] });
+    let kept = kept("ann", Some("lindsay"), true, "aW1n");
+    assert_eq!(
+        two.all_input(Input::Remote { node: ONE, id: 7, command: Remote::Direct(kept.clone()) }),
+        vec![Output::Queue { kept, reply: Some(ReplyTo::Node(ONE, 7)) }]
+    );
+}
+
+#[test]
+fn a_forwarded_command_fails_when_its_node_goes_or_does_not_answer_in_time() {
+    let mut t = node();
+    let ann = t.claim(Protocol::ChatOs, "ann");
+    t.elsewhere(TWO, Protocol::ChatOs, "bob");
+    t.elsewhere(Node(3), Protocol::ChatOs, "carol");
+    let dm = |to: &str| Command::Direct { sender: Some("ann".into()), to: to.into(), text: "yo".into() };
+    assert!(matches!(t.cmd(ann, dm("bob"))[..], [Output::Forward { node: TWO, .. }]));
+    assert!(matches!(t.cmd(ann, dm("carol"))[..], [Output::Forward { node: Node(3), .. }]));
+    assert_eq!(
+        t.input(Input::NodeGone { node: TWO }),
+        vec![err(ann, HubError::Unreachable)],
+        "bob is gone with his node, and the message was never answered"
+    );
+    t.now += Duration::from_secs(10);
+    assert_eq!(t.input(Input::Tick), vec![err(ann, HubError::Unreachable)]);
+    // A late answer changes nothing.
+    assert_eq!(t.input(Input::Answer { id: 2, result: Ok(()) }), vec![]);
+}
+
+#[test]
+fn typing_crosses_to_a_node_whose_session_shows_it() {
+    let (mut one, mut two) = (node(), node());
+    let ann = one.claim(Protocol::Web, "ann");
+    let bob = two.claim(Protocol::Web, "bob");
+    one.elsewhere(TWO, Protocol::Web, "Bob");
+    let typing = Remote::Typing { from: "ann".into(), to: "Bob".into(), active: true };
+    assert_eq!(
+        one.cmd(ann, Command::Typing { to: "bob".into(), active: true }),
+        vec![ok(ann), Output::Forward { node: TWO, id: 0, command: typing.clone() }]
+    );
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: 0, command: typing }),
+        vec![deliver(bob, Event::Typing { from: "ann".into(), to: "bob".into(), active: true })]
+    );
+    // Not to a protocol that does not show it: quietly, as here.
+    one.elsewhere(TWO, Protocol::ChatOs, "os");
+    assert_eq!(one.cmd(ann, Command::Typing { to: "os".into(), active: true }), vec![ok(ann)]);
+    assert_eq!(
+        one.cmd(ann, Command::Typing { to: "nobody".into(), active: true }),
+        vec![err(ann, HubError::Unreachable)]
+    );
+}

@@ -1,0 +1,150 @@
+//! What the nodes of a cluster say to each other over NATS, and what they keep in its
+//! key-value buckets: JSON, one message a NATS message. Nodes trust each other no more than
+//! clients: a message that is too long or not the JSON asked for is an error, never a panic.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest message a node accepts from the bus: an image of the web client's largest
+/// (4 MiB, 5.6 MB as base64) with room to spare. NATS's own `max_payload` must allow it.
+pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+
+/// A message between nodes. `node` is the sender's id on the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum BusMsg {
+    /// The node is up (every second): a node not heard from for a while is gone. `name`: the
+    /// node's name, for people.
+    Alive { node: String, name: String },
+    /// A lobby message, for everyone in the lobby on every other node; `at`: when it was
+    /// published, in milliseconds since the Unix epoch by its node's clock.
+    Lobby { node: String, from: String, text: String, mesh: bool, at: i64 },
+    /// For the session holding `msg.recipient` on the node it is sent to: deliver or queue
+    /// it, and answer `id`.
+    Direct { node: String, id: u64, msg: Kept },
+    /// For the session holding `to`: `from` is typing (or stopped).
+    Typing { node: String, from: String, to: String, active: bool },
+    /// The answer to the sender's message `id`: `None` for done.
+    Answer { id: u64, error: Option<Refusal> },
+}
+
+/// A message to keep and deliver, as the hub has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub sender: String,
+    /// The sender's session, if it is a guest's (its history is its session's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_guest: Option<u64>,
+    pub recipient: String,
+    #[serde(default)]
+    pub image: bool,
+    pub body: String,
+}
+
+/// Why a node refused a command, as the hub says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    NameTaken,
+    InvalidName,
+    NotYourName,
+    NotLoggedIn,
+    Unreachable,
+    LinkInProgress,
+    NoSuchLink,
+    Unavailable,
+}
+
+/// A name's claim, the value of its key in the names bucket: which node holds it, and for
+/// a session of which door, that carries what (a bit each, as the server numbers them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub node: String,
+    pub name: String,
+    pub door: u8,
+    pub caps: u16,
+}
+
+/// Why bytes from the bus are not a message.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("a message of {0} bytes, over the bound")]
+    TooLong(usize),
+    #[error("not a message: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl BusMsg {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a message serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<BusMsg, BusError> {
+        decode(bytes)
+    }
+}
+
+impl Claim {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a claim serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Claim, BusError> {
+        decode(bytes)
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, BusError> {
+    if bytes.len() > MAX_MESSAGE {
+        return Err(BusError::TooLong(bytes.len()));
+    }
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// The key of a name's claim in the names bucket: its skeleton (two names that look alike
+/// have one, so one key: a look-alike cannot be claimed while the other is held), in hex, as
+/// keys are ASCII.
+pub fn claim_key(skeleton: &str) -> String {
+    skeleton.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_as_json() {
+        let lobby = BusMsg::Lobby { node: "n1".into(), from: "ann".into(), text: "hi".into(), mesh: false, at: 5 };
+        assert_eq!(lobby.to_bytes(), br#"{"t":"lobby","node":"n1","from":"ann","text":"hi","mesh":false,"at":5}"#);
+        let answer = BusMsg::Answer { id: 7, error: Some(Refusal::Unreachable) };
+        assert_eq!(answer.to_bytes(), br#"{"t":"answer","id":7,"error":"unreachable"}"#);
+        let direct = BusMsg::Direct {
+            node: "n2".into(),
+            id: 1,
+            msg: Kept { sender: "a".into(), sender_guest: None, recipient: "b".into(), image: false, body: "x".into() },
+        };
+        assert_eq!(
+            direct.to_bytes(),
+            br#"{"t":"direct","node":"n2","id":1,"msg":{"sender":"a","recipient":"b","image":false,"body":"x"}}"#
+        );
+        for msg in [lobby, answer, direct] {
+            assert_eq!(BusMsg::decode(&msg.to_bytes()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_message_is_an_error() {
+        for bad in [&b""[..], b"{", b"{\"t\":\"nope\"}", b"{\"t\":\"lobby\"}", b"[1,2]", b"\xff"] {
+            assert!(BusMsg::decode(bad).is_err(), "{bad:?}");
+        }
+        let long = vec![b' '; MAX_MESSAGE + 1];
+        assert!(matches!(BusMsg::decode(&long), Err(BusError::TooLong(_))));
+    }
+
+    #[test]
+    fn claims_and_their_keys() {
+        let claim = Claim { node: "n1".into(), name: "Ann".into(), door: 3, caps: 0b1_0101 };
+        assert_eq!(Claim::decode(&claim.to_bytes()).unwrap(), claim);
+        assert_eq!(claim_key("ann"), "616e6e");
+        assert_eq!(claim_key("é"), "c3a9");
+    }
+}

@@ -1,0 +1,438 @@
+//! The cluster: this node's link to the others over NATS, when `cluster` is configured. The
+//! hub task hands it what crosses nodes and never waits on it (`Bus`); three tasks do the
+//! I/O: the publisher (lobby messages, commands for other nodes' sessions, answers), the
+//! receiver (the same from the other nodes, to the hub task), and the names task (claims of
+//! names in a JetStream key-value bucket, the directory of who holds what, and who is alive:
+//! `names.rs`). Nothing of it exists on a single node.
+//!
+//! Subjects: `switchboard.lobby` (every node), `switchboard.node.ID` (one node's inbox),
+//! `switchboard.alive` (every node's heartbeat). Bucket: `switchboard_names` (a name's claim,
+//! keyed by its skeleton).
+
+mod names;
+
+use crate::metrics::Metrics;
+use crate::msg::HubMsg;
+use crate::Config;
+use anyhow::Context;
+use futures_util::StreamExt;
+use hub::{Caps, Door, HubError, Input, Kept, Node, Remote, SessionId};
+use proto::bus::{self, BusMsg, Refusal};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const LOBBY: &str = "switchboard.lobby";
+const ALIVE: &str = "switchboard.alive";
+const NAMES: &str = "switchboard_names";
+
+/// A node's inbox.
+fn inbox(node: &str) -> String {
+    format!("switchboard.node.{node}")
+}
+
+/// Publications the hub task may hand over before the bus refuses more (NATS away, say).
+const QUEUE: usize = 16 * 1024;
+/// Claims and releases likewise.
+const CLAIMS: usize = 16 * 1024;
+
+/// The other nodes, numbered for the hub by their ids on the bus.
+#[derive(Debug, Default)]
+pub(crate) struct Nodes {
+    ids: Vec<String>,
+    by_id: HashMap<String, Node>,
+}
+
+impl Nodes {
+    pub(crate) fn node(&mut self, id: &str) -> Node {
+        if let Some(&node) = self.by_id.get(id) {
+            return node;
+        }
+        let node = Node(self.ids.len() as u32);
+        self.ids.push(id.to_owned());
+        self.by_id.insert(id.to_owned(), node);
+        node
+    }
+
+    fn id(&self, node: Node) -> Option<&str> {
+        self.ids.get(node.0 as usize).map(String::as_str)
+    }
+}
+
+type Shared = Arc<Mutex<Nodes>>;
+
+/// What the hub task hands the bus to publish.
+#[derive(Debug)]
+pub(crate) enum Publish {
+    Lobby { from: String, text: String, mesh: bool },
+    Forward { node: Node, id: u64, command: Remote },
+    Answer { node: Node, id: u64, result: Result<(), HubError> },
+}
+
+/// What the hub task hands the names task.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    Claim { session: SessionId, name: String, door: Door, caps: Caps },
+    Release { session: SessionId, name: String },
+}
+
+/// The hub task's end of the bus: nothing here waits.
+pub(crate) struct Bus {
+    publish: mpsc::Sender<Publish>,
+    claims: mpsc::Sender<Claim>,
+    metrics: Arc<Metrics>,
+}
+
+impl Bus {
+    /// Hands `p` to the publisher; `false` (counted) if it has too much to publish already.
+    pub(crate) fn publish(&self, p: Publish) -> bool {
+        let taken = self.publish.try_send(p).is_ok();
+        if taken {
+            self.metrics.bus.pending.inc();
+        } else {
+            self.metrics.bus.dropped.inc();
+        }
+        taken
+    }
+
+    /// Hands a claim or a release to the names task; `false` (counted) if it cannot take it.
+    pub(crate) fn claim(&self, c: Claim) -> bool {
+        let taken = self.claims.try_send(c).is_ok();
+        if !taken {
+            self.metrics.bus.dropped.inc();
+        }
+        taken
+    }
+}
+
+/// A session's capabilities as bits, for its claim.
+fn caps_bits(c: Caps) -> u16 {
+    [
+        c.lobby,
+        c.lobby_echo,
+        c.direct,
+        c.relay_links,
+        c.direct_links,
+        c.images,
+        c.direct_echo,
+        c.typing,
+        c.presence,
+        c.mesh,
+        c.operator,
+    ]
+    .iter()
+    .enumerate()
+    .fold(0, |bits, (i, &on)| bits | (u16::from(on) << i))
+}
+
+fn caps_from_bits(bits: u16) -> Caps {
+    let bit = |i: u16| bits & (1 << i) != 0;
+    Caps {
+        lobby: bit(0),
+        lobby_echo: bit(1),
+        direct: bit(2),
+        relay_links: bit(3),
+        direct_links: bit(4),
+        images: bit(5),
+        direct_echo: bit(6),
+        typing: bit(7),
+        presence: bit(8),
+        mesh: bit(9),
+        operator: bit(10),
+    }
+}
+
+fn refusal(e: HubError) -> Refusal {
+    match e {
+        HubError::NameTaken => Refusal::NameTaken,
+        HubError::InvalidName => Refusal::InvalidName,
+        HubError::NotYourName => Refusal::NotYourName,
+        HubError::NotLoggedIn => Refusal::NotLoggedIn,
+        HubError::Unreachable => Refusal::Unreachable,
+        HubError::LinkInProgress => Refusal::LinkInProgress,
+        HubError::NoSuchLink => Refusal::NoSuchLink,
+        HubError::Unavailable => Refusal::Unavailable,
+    }
+}
+
+fn hub_error(r: Refusal) -> HubError {
+    match r {
+        Refusal::NameTaken => HubError::NameTaken,
+        Refusal::InvalidName => HubError::InvalidName,
+        Refusal::NotYourName => HubError::NotYourName,
+        Refusal::NotLoggedIn => HubError::NotLoggedIn,
+        Refusal::Unreachable => HubError::Unreachable,
+        Refusal::LinkInProgress => HubError::LinkInProgress,
+        Refusal::NoSuchLink => HubError::NoSuchLink,
+        Refusal::Unavailable => HubError::Unavailable,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// This node: its id on the bus (new at every start, so that nothing of a node that died is
+/// ever taken for this one's), and its name for people.
+#[derive(Debug, Clone)]
+pub(crate) struct Me {
+    pub id: String,
+    pub name: String,
+}
+
+/// Connects to the cluster's NATS, makes sure the bucket of names exists, and starts the
+/// bus's tasks. Fails if NATS cannot be reached at start: a node that starts alone would
+/// grant names the others hold.
+pub(crate) async fn start(
+    config: &Config,
+    hub: mpsc::Sender<HubMsg>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(Bus, Vec<JoinHandle<()>>)> {
+    let urls: Vec<String> = config.cluster.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect();
+    let me = Me {
+        id: format!("{:016x}", rand::random::<u64>()),
+        name: config.node_name.clone().unwrap_or_else(default_node_name),
+    };
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("switchboard {}", me.name))
+        .no_echo()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .reconnect_delay_callback(|attempts| Duration::from_millis((100 * attempts as u64).min(2000)))
+        .event_callback(move |event| {
+            let events_tx = events_tx.clone();
+            async move {
+                let _ = events_tx.send(event);
+            }
+        });
+    if let Some(creds) = &config.cluster_creds {
+        options = options
+            .credentials_file(creds)
+            .await
+            .with_context(|| format!("reading the cluster's credentials {}", creds.display()))?;
+    }
+    if let Some(ca) = &config.cluster_ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    let client = options
+        .connect(urls.as_slice())
+        .await
+        .with_context(|| format!("connecting to the cluster at {}", config.cluster))?;
+    metrics.bus.connected.set(1);
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = bucket(&js, NAMES, "switchboard: who holds each name (keyed by its skeleton)")
+        .await
+        .context("making the cluster's bucket of names")?;
+    tracing::info!(node = %me.name, id = %me.id, cluster = %config.cluster, "joined the cluster");
+    let nodes: Shared = Arc::default();
+    let (publish, publish_rx) = mpsc::channel(QUEUE);
+    let (claims, claims_rx) = mpsc::channel(CLAIMS);
+    let (alive_tx, alive_rx) = mpsc::unbounded_channel();
+    let mut inbox_sub = client.subscribe(inbox(&me.id)).await?;
+    let mut lobby_sub = client.subscribe(LOBBY).await?;
+    let mut alive_sub = client.subscribe(ALIVE).await?;
+    let receiving = {
+        let (nodes, hub, metrics) = (nodes.clone(), hub.clone(), metrics.clone());
+        async move {
+            loop {
+                let message = tokio::select! {
+                    Some(m) = inbox_sub.next() => m,
+                    Some(m) = lobby_sub.next() => m,
+                    Some(m) = alive_sub.next() => m,
+                    else => return,
+                };
+                let msg = match BusMsg::decode(&message.payload) {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        metrics.bus.bad.inc();
+                        tracing::warn!(subject = %message.subject, error = %e, "a message from the bus that is none");
+                        continue;
+                    }
+                };
+                if let BusMsg::Alive { node, name } = msg {
+                    let _ = alive_tx.send((node, name));
+                    continue;
+                }
+                metrics.bus.received.inc();
+                let Some(input) = received(msg, &nodes, &metrics) else { continue };
+                if hub.send(HubMsg::Cluster(input)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let tasks = vec![
+        tokio::spawn(receiving),
+        tokio::spawn(publisher(client.clone(), me.clone(), nodes.clone(), publish_rx, hub.clone(), metrics.clone())),
+        tokio::spawn(names::Names::new(kv, client, me, nodes, hub, metrics.clone()).run(claims_rx, alive_rx, events)),
+    ];
+    Ok((Bus { publish, claims, metrics }, tasks))
+}
+
+/// The key-value bucket `name`, made if it does not exist yet. Made as a stream with the
+/// key-value conventions, as `create_key_value` does, without its query of the account,
+/// whose answer NATS 2.9 words differently.
+async fn bucket(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+    description: &str,
+) -> anyhow::Result<async_nats::jetstream::kv::Store> {
+    use async_nats::jetstream::stream;
+    if let Ok(kv) = js.get_key_value(name).await {
+        return Ok(kv);
+    }
+    let made = js
+        .create_stream(stream::Config {
+            name: format!("KV_{name}"),
+            description: Some(description.into()),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await;
+    // Another node may have made it meanwhile.
+    if let Err(e) = made {
+        tracing::debug!(error = %e, "making a bucket");
+    }
+    Ok(js.get_key_value(name).await?)
+}
+
+/// The host name and the process id: `chat1-4711`.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "node".into());
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
+/// A message from another node, as the hub's input.
+fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
+    Some(match msg {
+        BusMsg::Lobby { from, text, mesh, at, .. } => {
+            let lag = now_ms() - at;
+            if lag >= 0 {
+                metrics.bus.lag.observe(lag as f64 / 1000.0);
+            }
+            Input::Lobby { from, text, mesh }
+        }
+        BusMsg::Direct { node, id, msg } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id,
+            command: Remote::Direct(Kept {
+                sender: msg.sender,
+                sender_guest: msg.sender_guest.map(SessionId),
+                recipient: Some(msg.recipient),
+                recipient_guest: None,
+                image: msg.image,
+                body: msg.body,
+            }),
+        },
+        BusMsg::Typing { node, from, to, active } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::Typing { from, to, active },
+        },
+        BusMsg::Answer { id, error } => Input::Answer { id, result: error.map_or(Ok(()), |e| Err(hub_error(e))) },
+        BusMsg::Alive { .. } => return None,
+    })
+}
+
+/// Publishes what the hub task hands over, in order. A command for another node's session
+/// is refused at once (`Unavailable`) while NATS is away: its sender must not wait for an
+/// answer that may never come, nor get one late. Lobby messages and answers wait in the
+/// client meanwhile, and go out once it is back.
+async fn publisher(
+    client: async_nats::Client,
+    me: Me,
+    nodes: Shared,
+    mut rx: mpsc::Receiver<Publish>,
+    hub: mpsc::Sender<HubMsg>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(p) = rx.recv().await {
+        metrics.bus.pending.dec();
+        let (subject, msg, waiting) = match p {
+            Publish::Lobby { from, text, mesh } => {
+                (LOBBY.to_owned(), BusMsg::Lobby { node: me.id.clone(), from, text, mesh, at: now_ms() }, None)
+            }
+            Publish::Forward { node, id, command } => {
+                let to = nodes.lock().expect("nodes lock").id(node).map(inbox);
+                let connected = client.connection_state() == async_nats::connection::State::Connected;
+                let waiting = (id != 0).then_some(id);
+                let (Some(to), true) = (to, connected) else {
+                    metrics.bus.dropped.inc();
+                    if let Some(id) = waiting {
+                        let _ =
+                            hub.send(HubMsg::Cluster(Input::Answer { id, result: Err(HubError::Unavailable) })).await;
+                    }
+                    continue;
+                };
+                let msg = match command {
+                    Remote::Direct(kept) => BusMsg::Direct {
+                        node: me.id.clone(),
+                        id,
+                        msg: bus::Kept {
+                            sender: kept.sender,
+                            sender_guest: kept.sender_guest.map(|s| s.0),
+                            recipient: kept.recipient.unwrap_or_default(),
+                            image: kept.image,
+                            body: kept.body,
+                        },
+                    },
+                    Remote::Typing { from, to, active } => BusMsg::Typing { node: me.id.clone(), from, to, active },
+                };
+                (to, msg, waiting)
+            }
+            Publish::Answer { node, id, result } => {
+                let Some(to) = nodes.lock().expect("nodes lock").id(node).map(inbox) else { continue };
+                (to, BusMsg::Answer { id, error: result.err().map(refusal) }, None)
+            }
+        };
+        match client.publish(subject, msg.to_bytes().into()).await {
+            Ok(()) => {
+                metrics.bus.published.inc();
+            }
+            Err(e) => {
+                metrics.bus.dropped.inc();
+                tracing::warn!(error = %e, "publishing to the cluster");
+                if let Some(id) = waiting {
+                    let _ = hub.send(HubMsg::Cluster(Input::Answer { id, result: Err(HubError::Unavailable) })).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_cross_as_bits_and_back() {
+        for caps in [
+            Caps::NONE,
+            Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
+            Caps { operator: true, ..Caps::NONE },
+            Caps { mesh: true, lobby: true, typing: true, presence: true, ..Caps::NONE },
+        ] {
+            assert_eq!(caps_from_bits(caps_bits(caps)), caps);
+        }
+        assert_eq!(caps_bits(Caps { lobby: true, ..Caps::NONE }), 1);
+    }
+
+    #[test]
+    fn nodes_are_numbered_once_each() {
+        let mut nodes = Nodes::default();
+        let (a, b) = (nodes.node("aa"), nodes.node("bb"));
+        assert_ne!(a, b);
+        assert_eq!(nodes.node("aa"), a);
+        assert_eq!(nodes.id(b), Some("bb"));
+        assert_eq!(nodes.id(Node(9)), None);
+    }
+}
