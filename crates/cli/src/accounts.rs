@@ -1,6 +1,8 @@
 //! `switchboard accounts`: names that need a password, kept in the store as argon2id hashes.
-//! Works whether or not the hub is running (SQLite in WAL mode takes both).
+//! Works whether or not the hub is running (SQLite in WAL mode takes both). With `--cluster`,
+//! the cluster's accounts in JetStream: every node knows of a change within a moment.
 
+use crate::cluster::ClusterArgs;
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -12,6 +14,8 @@ pub struct AccountsArgs {
     /// Folder of the embedded store, as for `serve` [default: ./switchboard-data].
     #[arg(long, value_name = "DIR", default_value = "switchboard-data", global = true)]
     data_dir: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(subcommand)]
     command: AccountsCmd,
 }
@@ -40,9 +44,17 @@ enum AccountsCmd {
     Import { file: PathBuf },
 }
 
-pub fn run(args: AccountsArgs) -> anyhow::Result<()> {
-    let mut store =
-        Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
+    // In a cluster, the change is made in a scratch copy of its accounts (with every check),
+    // then written to the cluster.
+    let cluster = args.cluster.open().await?;
+    let (_scratch, mut store) = match &cluster {
+        Some(durable) => crate::cluster::stage(durable).await.map(|(dir, store)| (Some(dir), store))?,
+        None => (
+            None,
+            Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
+        ),
+    };
     match args.command {
         AccountsCmd::Add { name, password_stdin } => {
             // Fail before asking, if the name is taken.
@@ -51,6 +63,9 @@ pub fn run(args: AccountsArgs) -> anyhow::Result<()> {
             }
             let password = password(password_stdin)?;
             store.add_account(&name, &password)?;
+            if let Some(durable) = &cluster {
+                durable.add_account(&store.account_row(&name)?.expect("just added")).await?;
+            }
             println!("added account {name}");
         }
         AccountsCmd::List => {
@@ -61,6 +76,9 @@ pub fn run(args: AccountsArgs) -> anyhow::Result<()> {
         }
         AccountsCmd::Remove { name } => {
             store.remove_account(&name)?;
+            if let Some(durable) = &cluster {
+                durable.remove_account(&name).await?;
+            }
             println!("removed account {name}");
         }
         AccountsCmd::Passwd { name, password_stdin } => {
@@ -70,13 +88,22 @@ pub fn run(args: AccountsArgs) -> anyhow::Result<()> {
             }
             let password = password(password_stdin)?;
             store.set_password(&name, &password)?;
+            if let Some(durable) = &cluster {
+                durable.put_account(&store.account_row(&name)?.expect("just changed")).await?;
+            }
             println!("changed the password of {name}");
         }
         AccountsCmd::Import { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let before: std::collections::HashSet<String> = store.account_names()?.into_iter().collect();
             let report = store.import(&text)?;
             for (line, why) in &report.skipped {
                 eprintln!("{}:{line}: skipped: {why}", file.display());
+            }
+            if let Some(durable) = &cluster {
+                for row in store.account_rows()?.into_iter().filter(|r| !before.contains(&r.name)) {
+                    durable.add_account(&row).await?;
+                }
             }
             println!("imported {} accounts, skipped {} lines", report.added, report.skipped.len());
         }

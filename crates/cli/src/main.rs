@@ -6,6 +6,7 @@ mod chathack;
 mod chathack_direct;
 mod chatos;
 mod chatos_link;
+mod cluster;
 mod connect;
 mod jpc;
 mod nl;
@@ -55,6 +56,8 @@ enum Cmd {
     Accounts(accounts::AccountsArgs),
     /// Manage the JPC white-list: devices by MAC address, their names reserved on every protocol.
     Whitelist(whitelist::WhitelistArgs),
+    /// A cluster's state in JetStream: import a single node's data folder into it.
+    Cluster(cluster::ClusterCmdArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,8 +96,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Nl(args) => nl::run(args).await,
             Cmd::Peer(args) => peer::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
-            Cmd::Accounts(args) => accounts::run(args),
-            Cmd::Whitelist(args) => whitelist::run(args),
+            Cmd::Accounts(args) => accounts::run(args).await,
+            Cmd::Whitelist(args) => whitelist::run(args).await,
+            Cmd::Cluster(args) => cluster::run(args).await,
         }
     })
 }

@@ -1,6 +1,8 @@
 //! `switchboard whitelist`: the JPC devices allowed in, by name and MAC address. A
 //! white-listed name is reserved on every protocol. Works whether or not the hub is running.
+//! With `--cluster`, the cluster's white-list in JetStream.
 
+use crate::cluster::ClusterArgs;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 use store::{format_mac, parse_mac, Store};
@@ -10,6 +12,8 @@ pub struct WhitelistArgs {
     /// Folder of the embedded store, as for `serve` [default: ./switchboard-data].
     #[arg(long, value_name = "DIR", default_value = "switchboard-data", global = true)]
     data_dir: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(subcommand)]
     command: WhitelistCmd,
 }
@@ -28,15 +32,25 @@ enum WhitelistCmd {
     Remove { name: String },
 }
 
-pub fn run(args: WhitelistArgs) -> anyhow::Result<()> {
-    let mut store =
-        Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+pub async fn run(args: WhitelistArgs) -> anyhow::Result<()> {
+    // In a cluster, the change is made in a scratch copy (with every check), then written.
+    let cluster = args.cluster.open().await?;
+    let (_scratch, mut store) = match &cluster {
+        Some(durable) => crate::cluster::stage(durable).await.map(|(dir, store)| (Some(dir), store))?,
+        None => (
+            None,
+            Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
+        ),
+    };
     match args.command {
         WhitelistCmd::Add { name, mac } => {
             let Some(mac) = parse_mac(&mac) else {
                 bail!("{mac:?} is not a MAC address (aa:bb:cc:dd:ee:ff, or an integer below 2^48)");
             };
             store.whitelist_add(&name, mac)?;
+            if let Some(durable) = &cluster {
+                durable.add_device(&store.device_row(&name)?.expect("just added")).await?;
+            }
             println!("white-listed {name} ({})", format_mac(mac));
         }
         WhitelistCmd::List => {
@@ -46,6 +60,9 @@ pub fn run(args: WhitelistArgs) -> anyhow::Result<()> {
         }
         WhitelistCmd::Remove { name } => {
             store.whitelist_remove(&name)?;
+            if let Some(durable) = &cluster {
+                durable.remove_device(&name).await?;
+            }
             println!("removed {name} from the white-list");
         }
     }

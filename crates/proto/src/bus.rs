@@ -64,6 +64,84 @@ pub struct Claim {
     pub caps: u16,
 }
 
+/// An entry of the cluster's log (the `switchboard_log` stream): a message kept, or a queue
+/// delivered up to a message. Its sequence in the log is the message's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum LogMsg {
+    Kept {
+        /// Milliseconds since the Unix epoch.
+        at: i64,
+        sender: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender_guest: Option<i64>,
+        /// `None`: the lobby.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipient: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipient_guest: Option<i64>,
+        #[serde(default)]
+        image: bool,
+        body: String,
+        /// Queued for its recipient, who was offline.
+        #[serde(default)]
+        offline: bool,
+    },
+    Delivered {
+        name: String,
+        upto: i64,
+        images: bool,
+    },
+}
+
+/// An account in the `switchboard_accounts` bucket (keyed by [`name_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountValue {
+    pub name: String,
+    /// Its password as an argon2id PHC string.
+    pub phc: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A white-listed device in the `switchboard_whitelist` bucket (keyed by [`name_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceValue {
+    pub name: String,
+    pub mac: u64,
+    pub created_at: i64,
+}
+
+macro_rules! json_value {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn to_bytes(&self) -> Vec<u8> {
+                serde_json::to_vec(self).expect("a value serializes")
+            }
+
+            pub fn decode(bytes: &[u8]) -> Result<$t, BusError> {
+                decode(bytes)
+            }
+        }
+    )*};
+}
+json_value!(LogMsg, AccountValue, DeviceValue);
+
+/// The key of a name in a bucket (keys are ASCII): the name as folded, in hex.
+pub fn name_key(folded: &str) -> String {
+    claim_key(folded)
+}
+
+/// The name as folded that [`name_key`] made `key` of, if it is one.
+pub fn key_name(key: &str) -> Option<String> {
+    if !key.len().is_multiple_of(2) || !key.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        (0..key.len()).step_by(2).map(|i| u8::from_str_radix(&key[i..i + 2], 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// Why bytes from the bus are not a message.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -138,6 +216,36 @@ mod tests {
         }
         let long = vec![b' '; MAX_MESSAGE + 1];
         assert!(matches!(BusMsg::decode(&long), Err(BusError::TooLong(_))));
+    }
+
+    #[test]
+    fn log_entries_and_bucket_values() {
+        let kept = LogMsg::Kept {
+            at: 1,
+            sender: "ann".into(),
+            sender_guest: Some(4 << 32),
+            recipient: Some("Bob".into()),
+            recipient_guest: None,
+            image: false,
+            body: "hi".into(),
+            offline: true,
+        };
+        let bytes = kept.to_bytes();
+        assert_eq!(
+            bytes,
+            br#"{"t":"kept","at":1,"sender":"ann","sender_guest":17179869184,"recipient":"Bob","image":false,"body":"hi","offline":true}"#
+        );
+        assert_eq!(LogMsg::decode(&bytes).unwrap(), kept);
+        let done = LogMsg::Delivered { name: "bob".into(), upto: 9, images: true };
+        assert_eq!(LogMsg::decode(&done.to_bytes()).unwrap(), done);
+        let account = AccountValue { name: "Ann".into(), phc: "$argon2id$x".into(), created_at: 3 };
+        assert_eq!(AccountValue::decode(&account.to_bytes()).unwrap(), account);
+        assert!(DeviceValue::decode(br#"{"name":"k","mac":-1,"created_at":0}"#).is_err());
+        assert_eq!(key_name(&name_key("ann")).as_deref(), Some("ann"));
+        assert_eq!(key_name(&name_key("é")).as_deref(), Some("é"));
+        for bad in ["6", "zz", "ff", "é0"] {
+            assert_eq!(key_name(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,14 +4,21 @@
 //! message is answered only once its batch has committed, so an acknowledged offline message
 //! survives a crash, a power cut or a SIGKILL. History is written the same way but nobody
 //! waits for it: a crash loses at most the messages of the batch being written.
+//!
+//! In a cluster the batch goes to the cluster's log in JetStream instead, every entry sent
+//! before any acknowledgement is awaited, and each queued message is answered once its own
+//! entry is acknowledged. A page of a queue is read from this node's copy of the log, once
+//! the copy holds the log as it stood when the page was asked for.
 
+use crate::cluster::state::{self, Durable};
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use hub::{HubError, Kept, ReplyTo, SessionId};
+use proto::bus::LogMsg;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::{Record, StoreHandle};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The most messages in one transaction.
@@ -40,13 +47,17 @@ pub(crate) enum Keep {
     Written(oneshot::Sender<()>),
 }
 
+/// The cluster's state, and how far this node's copy of its log has got.
+pub(crate) type Cluster = (Durable, watch::Receiver<u64>);
+
 pub(crate) fn spawn(
     store: StoreHandle,
+    cluster: Option<Cluster>,
     hub: mpsc::Sender<HubMsg>,
     metrics: Arc<Metrics>,
 ) -> (mpsc::UnboundedSender<Keep>, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, tokio::spawn(run(store, rx, hub, metrics)))
+    (tx, tokio::spawn(run(store, cluster, rx, hub, metrics)))
 }
 
 fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
@@ -64,6 +75,7 @@ fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
 
 async fn run(
     store: StoreHandle,
+    mut cluster: Option<Cluster>,
     mut rx: mpsc::UnboundedReceiver<Keep>,
     hub: mpsc::Sender<HubMsg>,
     metrics: Arc<Metrics>,
@@ -79,12 +91,19 @@ async fn run(
         };
         let first = match first {
             Keep::Fetch { session, name, images, delivered } => {
-                if !fetch(&store, &hub, session, name, images, delivered).await {
+                if !fetch(&store, cluster.as_mut(), &hub, session, name, images, delivered).await {
                     return;
                 }
                 continue;
             }
             Keep::Written(reply) => {
+                // In a cluster, once this node's copy holds the log as it stands, too.
+                if let Some((durable, applied)) = cluster.as_mut() {
+                    let caught_up = async { state::caught_up(applied, durable.last().await?).await };
+                    if let Err(e) = caught_up.await {
+                        tracing::warn!(error = %e, "reading history from this node's copy before it caught up");
+                    }
+                }
                 let _ = reply.send(());
                 continue;
             }
@@ -113,20 +132,42 @@ async fn run(
             .collect();
         let n = records.len();
         let started = std::time::Instant::now();
-        let appended = store.call(move |s| s.append(&records)).await;
+        // Whether each record is kept.
+        let stored: Vec<bool> = match &cluster {
+            None => {
+                let appended = store.call(move |s| s.append(&records)).await;
+                let stored = match appended {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, messages = n, "writing messages to the store");
+                        metrics.store_failed.inc_by(n as u64);
+                        false
+                    }
+                    Err(_) => false, // the store is gone: the server is stopping
+                };
+                vec![stored; n]
+            }
+            Some((durable, _)) => {
+                let entries: Vec<LogMsg> = records.iter().map(state::log_msg).collect();
+                let acked = durable.append(&entries).await;
+                let failed = acked.iter().filter(|a| a.is_err()).count();
+                if let Some(Err(e)) = acked.iter().find(|a| a.is_err()) {
+                    tracing::error!(error = %e, messages = failed, "writing messages to the cluster's log");
+                    metrics.store_failed.inc_by(failed as u64);
+                }
+                acked.iter().map(Result::is_ok).collect()
+            }
+        };
         metrics.store_commit.observe(started.elapsed().as_secs_f64());
         metrics.store_pending.dec_by(n as i64);
-        let stored = match appended {
-            Ok(Ok(_)) => true,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, messages = n, "writing messages to the store");
-                false
-            }
-            Err(_) => false, // the store is gone: the server is stopping
-        };
+        let mut stored = stored.into_iter();
         for keep in batch {
+            let kept = match keep {
+                Keep::History(_) | Keep::Queued(..) => stored.next().unwrap_or(false),
+                Keep::Fetch { .. } | Keep::Written(_) => continue,
+            };
             if let Keep::Queued(_, Some(reply)) = keep {
-                let result = if stored { Ok(()) } else { Err(HubError::Unavailable) };
+                let result = if kept { Ok(()) } else { Err(HubError::Unavailable) };
                 if hub.send(HubMsg::Stored { reply, result }).await.is_err() {
                     return;
                 }
@@ -140,12 +181,30 @@ async fn run(
 /// `false` if the hub is gone.
 async fn fetch(
     store: &StoreHandle,
+    cluster: Option<&mut Cluster>,
     hub: &mpsc::Sender<HubMsg>,
     session: SessionId,
     name: String,
     images: bool,
-    delivered: Option<i64>,
+    mut delivered: Option<i64>,
 ) -> bool {
+    if let Some((durable, applied)) = cluster {
+        // What was delivered leaves the queue in the log, for every node's copy; then this
+        // node's copy catches up with the log as it stands, and the page is read from it.
+        let caught_up = async {
+            let mut last = durable.last().await?;
+            if let Some(upto) = delivered.take() {
+                let entry = LogMsg::Delivered { name: name.clone(), upto, images };
+                last = last.max(durable.append(&[entry]).await.remove(0)?);
+            }
+            state::caught_up(applied, last).await
+        };
+        if let Err(e) = caught_up.await {
+            // Nothing leaves the queue: it waits for the session's next login.
+            tracing::error!(error = %e, %name, "reading a queue from the cluster");
+            return hub.send(HubMsg::Offline { session, queued: Vec::new() }).await.is_ok();
+        }
+    }
     let page = move |s: &mut store::Store| s.offline_page(&name, images, delivered, PAGE_MESSAGES, PAGE_BYTES);
     let queued = match store.call(page).await {
         Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
@@ -173,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, mut from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store, hub, Arc::new(Metrics::new(&[], false)));
+        let (keep, task) = spawn(store, None, hub, Arc::new(Metrics::new(&[], false)));
         let kept =
             Kept { sender: "os".into(), recipient: Some("lindsay".into()), body: "hi".into(), ..Kept::default() };
         // Sent in the same instant: the fetch must not overtake the write.
@@ -201,7 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreHandle::spawn(store::Store::open(dir.path()).unwrap());
         let (hub, _from_keeper) = mpsc::channel(16);
-        let (keep, task) = spawn(store.clone(), hub, Arc::new(Metrics::new(&[], false)));
+        let (keep, task) = spawn(store.clone(), None, hub, Arc::new(Metrics::new(&[], false)));
         for n in 0..50 {
             let kept = Kept { sender: "os".into(), body: format!("m{n}"), ..Kept::default() };
             keep.send(Keep::History(kept)).unwrap();

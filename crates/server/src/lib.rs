@@ -4,7 +4,7 @@
 
 mod chathack;
 mod chatos;
-mod cluster;
+pub mod cluster;
 pub mod config;
 mod conn;
 mod doors;
@@ -31,6 +31,7 @@ pub use metrics::Metrics;
 pub use nl::server_key as nl_server_key;
 
 use anyhow::Context;
+use cluster::state::{self, Durable};
 use doors::DOORS;
 use hub::SessionId;
 use msg::HubMsg;
@@ -133,17 +134,38 @@ pub struct Running {
 
 /// Opens the store, binds every front door, and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let store =
-        Store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    // The version first: a change committed after it, even before the names are read, shows
-    // as a new version to the watcher, which then reads the names again.
-    let version = store.data_version()?;
-    let reserved = store.reserved_names()?;
-    let mut store = store;
-    let nl_key = nl::server_key(&mut store).context("the NL Chat key pair")?;
-    // Session ids never repeat, not even across restarts: a guest's history is its session's.
-    let first_session = u64::from(store.next_boot().context("counting the server's starts")?) << 32;
-    let store = StoreHandle::spawn(store);
+    let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
+    let (store, version, reserved, nl_key, first_session, joined) = match config.cluster.is_empty() {
+        true => {
+            let store = Store::open(&config.data_dir)
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+            // The version first: a change committed after it, even before the names are
+            // read, shows as a new version to the watcher, which then reads the names again.
+            let version = store.data_version()?;
+            let reserved = store.reserved_names()?;
+            let mut store = store;
+            let nl_key = nl::server_key(&mut store).context("the NL Chat key pair")?;
+            // Session ids never repeat, not even across restarts: a guest's history is its
+            // session's.
+            let first_session = u64::from(store.next_boot().context("counting the server's starts")?) << 32;
+            (StoreHandle::spawn(store), Some(version), reserved, nl_key, first_session, None)
+        }
+        // In a cluster, its state is the one in JetStream: this node reads a copy of it.
+        false => {
+            let (link, me) = cluster::connect_node(&config).await?;
+            metrics.bus.connected.set(1);
+            let durable = Durable::open(link.client.clone()).await.context("opening the cluster's state")?;
+            let mut copy = Store::open_file(&config.data_dir, store::CLUSTER_FILE)
+                .with_context(|| format!("opening this node's copy in {}", config.data_dir.display()))?;
+            let from = state::open_copy(&durable, &mut copy).await.context("copying the cluster's accounts")?;
+            let pem = durable.nl_key(nl::make_key).await.context("the cluster's NL Chat key pair")?;
+            let nl_key = proto::nlchat::crypto::private_key_from_pem(&pem).context("the cluster's NL Chat key pair")?;
+            let first_session = u64::from(durable.next_boot().await.context("counting the cluster's starts")?) << 32;
+            let (reserved, applied) = (copy.reserved_names()?, copy.log_applied()?);
+            let joined = Joined { link, me, durable, from, applied };
+            (StoreHandle::spawn(copy), None, reserved, nl_key, first_session, Some(joined))
+        }
+    };
     if config.peerchat_join.is_some() && config.peerchat_addr.is_none() {
         anyhow::bail!("joining a PeerChat mesh (peerchat_join) needs a port to listen on (peerchat_addr)");
     }
@@ -192,7 +214,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let msg_rate = rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);
     let exempt = config.conn_limit_exempt.clone();
     let conn_limits = rate::ConnLimits::new(config.max_conns_per_ip, config.max_new_conns_per_ip, exempt);
-    let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
     let shared = Arc::new(Shared {
         config,
         store: store.clone(),
@@ -211,17 +232,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });
-    let (keep, keeper) = keeper::spawn(shared.store.clone(), shared.hub.clone(), shared.metrics.clone());
-    let mut listeners = vec![tokio::spawn(watch_accounts(store, version, shared.hub.clone()))];
-    let bus = match shared.config.cluster.is_empty() {
-        true => None,
-        false => {
-            let (bus, tasks) = cluster::start(&shared.config, shared.hub.clone(), shared.metrics.clone()).await?;
+    let mut listeners = Vec::new();
+    if let Some(version) = version {
+        listeners.push(tokio::spawn(watch_accounts(store.clone(), version, shared.hub.clone())));
+    }
+    let (durable, bus, loaded) = match joined {
+        None => (None, None, None),
+        Some(Joined { link, me, durable, from, applied }) => {
+            let client = link.client.clone();
+            let (mut applied, tasks) =
+                state::copier(durable.clone(), client, store.clone(), applied, from, shared.hub.clone());
             listeners.extend(tasks);
-            Some(bus)
+            // The copy holds the log as it stands before this node serves anyone.
+            let last = durable.last().await.context("reading the cluster's log")?;
+            tracing::info!(from = *applied.borrow(), to = last, "copying the cluster's log");
+            applied.wait_for(|&a| a >= last).await.context("copying the cluster's log")?;
+            let started = cluster::start(link, me, &shared.config, shared.hub.clone(), shared.metrics.clone()).await?;
+            listeners.extend(started.tasks);
+            (Some((durable, applied)), Some(started.bus), Some(started.loaded))
         }
     };
+    let (keep, keeper) = keeper::spawn(shared.store.clone(), durable, shared.hub.clone(), shared.metrics.clone());
     let router = tokio::spawn(Router::new(hub, &shared, keep, bus).run(rx));
+    if let Some(loaded) = loaded {
+        // Every name claimed before this node joined is known to its hub before anyone asks.
+        let _ = loaded.await;
+    }
     let mut listening = Vec::new();
     let mut metrics_addr = None;
     if let Some(addr) = shared.config.metrics_addr {
@@ -240,6 +276,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running { listening, metrics_addr, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
+}
+
+/// A node that joined a cluster, before it serves.
+struct Joined {
+    link: cluster::Link,
+    me: cluster::Me,
+    durable: Durable,
+    /// The revisions to watch the accounts and the white-list from.
+    from: (u64, u64),
+    /// How far this node's copy holds the log.
+    applied: u64,
 }
 
 /// A connection admitted under its address's limits, and the key it counts under there

@@ -81,6 +81,9 @@ pub struct Metrics {
     pub store_pending: Gauge,
     /// How long the store takes to commit a batch, in seconds.
     pub store_commit: Histogram,
+    /// Messages the store (in a cluster, its log) could not keep: a queued one's sender was
+    /// refused.
+    pub store_failed: Counter,
     /// The support desk's operators, and the rings nobody has taken yet.
     pub desk_operators: Gauge,
     pub desk_rings: Gauge,
@@ -140,6 +143,7 @@ impl Metrics {
             hub_backlog: Gauge::default(),
             store_pending: Gauge::default(),
             store_commit: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
+            store_failed: Counter::default(),
             desk_operators: Gauge::default(),
             desk_rings: Gauge::default(),
             bus: BusMetrics {
@@ -203,6 +207,11 @@ impl Metrics {
             self.store_pending.clone(),
         );
         r.register("store_commit_seconds", "How long the store takes to commit a batch", self.store_commit.clone());
+        r.register(
+            "store_failed",
+            "Messages the store (in a cluster, its log) could not keep",
+            self.store_failed.clone(),
+        );
         r.register("desk_operators", "Operators in the support desk's pool", self.desk_operators.clone());
         r.register("desk_rings", "Support rings nobody has taken yet", self.desk_rings.clone());
         self

@@ -31,9 +31,14 @@ pub fn server_key(store: &mut store::Store) -> anyhow::Result<crypto::rsa::RsaPr
     if let Some(pem) = store.key(KEY_NAME)? {
         return Ok(crypto::private_key_from_pem(&pem)?);
     }
-    let made = crypto::private_key_to_pem(&crypto::generate(&mut rand::rngs::OsRng));
+    let made = make_key();
     let kept = store.key_or_insert(KEY_NAME, &made)?;
     Ok(crypto::private_key_from_pem(&kept)?)
+}
+
+/// A new key pair for the server, as PEM.
+pub(crate) fn make_key() -> String {
+    crypto::private_key_to_pem(&crypto::generate(&mut rand::rngs::OsRng))
 }
 
 /// The most blocks the server decrypts in a packet from a connection that has not sent `key`

@@ -33,7 +33,8 @@ pub struct ImportReport {
     pub skipped: Vec<(usize, String)>,
 }
 
-fn hash(password: &str) -> Result<String> {
+/// The argon2id PHC string of `password` (never empty).
+pub fn hash(password: &str) -> Result<String> {
     if password.is_empty() {
         return Err(StoreError::EmptyPassword);
     }

@@ -9,10 +9,12 @@ mod accounts;
 mod history;
 mod keys;
 mod migrations;
+mod replica;
 mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
 pub use history::{Identity, Record, Stored};
+pub use replica::{AccountRow, DeviceRow, LogEntry};
 pub use whitelist::{format_mac, parse_mac, Device};
 
 use rusqlite::Connection;
@@ -22,6 +24,8 @@ use tokio::sync::oneshot;
 
 /// The database's file name inside the data folder.
 pub const FILE: &str = "switchboard.db";
+/// A cluster node's copy of the cluster's state, inside its data folder.
+pub const CLUSTER_FILE: &str = "cluster.db";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -62,8 +66,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `dir` and migrates it to the current schema.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_file(dir, FILE)
+    }
+
+    /// Opens (creating if needed) the store in the file `file` of `dir`.
+    pub fn open_file(dir: &Path, file: &str) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
-        let conn = Connection::open(dir.join(FILE))?;
+        let conn = Connection::open(dir.join(file))?;
         // WAL lets readers work while one writes; FULL makes every commit durable (an
         // acknowledged write survives a crash or a power cut).
         conn.pragma_update(None, "journal_mode", "WAL")?;

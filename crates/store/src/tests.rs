@@ -324,3 +324,51 @@ fn boots_are_counted_and_guests_of_older_history_are_nobody() {
         .is_empty());
     assert_eq!(store.conversation(Identity::owner("alice"), "carol", 10, None).unwrap().len(), 1);
 }
+
+#[test]
+fn a_copy_of_a_cluster_log_applies_each_entry_once_with_the_log_s_ids() {
+    let (_dir, mut store) = open();
+    let entries = vec![
+        (3, LogEntry::Kept(record("ann", None, "lobby", false))),
+        (7, LogEntry::Kept(record("ann", Some("Bob"), "one", true))),
+        (9, LogEntry::Kept(record("ann", Some("bob"), "two", true))),
+    ];
+    store.apply_log(&entries, 9).unwrap();
+    // Read again from the start (a consumer made anew): nothing twice.
+    store.apply_log(&entries, 9).unwrap();
+    assert_eq!(store.log_applied().unwrap(), 9);
+    // An entry that is none moves the copy on all the same.
+    store.apply_log(&[], 10).unwrap();
+    assert_eq!(store.log_applied().unwrap(), 10);
+    let ids: Vec<i64> = store.offline_page("BOB", false, None, 10, 1 << 20).unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(ids, [7, 9]);
+    assert_eq!(store.lobby_history(10, None).unwrap()[0].id, 3);
+    store.apply_log(&[(12, LogEntry::Delivered { name: "Bob".into(), upto: 7, images: false })], 12).unwrap();
+    let ids: Vec<i64> = store.offline_page("bob", false, None, 10, 1 << 20).unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(ids, [9]);
+    assert_eq!(
+        store.messages_after(0, 10).unwrap().iter().map(|(id, r)| (*id, r.offline)).collect::<Vec<_>>(),
+        [(3, false), (7, false), (9, true)]
+    );
+    store.clear_copy().unwrap();
+    assert_eq!(store.log_applied().unwrap(), 0);
+    assert!(store.lobby_history(10, None).unwrap().is_empty());
+}
+
+#[test]
+fn a_copy_takes_accounts_and_devices_as_the_cluster_has_them() {
+    let (_dir, mut store) = open();
+    let row = AccountRow { name: "Ann".into(), phc: accounts::hash("pw").unwrap(), created_at: 5 };
+    store.put_account_row(&row).unwrap();
+    assert_eq!(store.account_row("ANN").unwrap(), Some(row));
+    assert_eq!(store.verify("ann", "pw").unwrap(), Verdict::Ok("Ann".into()));
+    store.forget_account(&hub::fold("Ann")).unwrap();
+    assert_eq!(store.verify("ann", "pw").unwrap(), Verdict::NoAccount);
+    store.put_device_row(&DeviceRow { name: "kettle".into(), mac: 42, created_at: 1 }).unwrap();
+    // The MAC address moved to another name: the first gives it up.
+    store.put_device_row(&DeviceRow { name: "toaster".into(), mac: 42, created_at: 2 }).unwrap();
+    assert_eq!(store.device_by_mac(42).unwrap().as_deref(), Some("toaster"));
+    assert_eq!(store.device_rows().unwrap().len(), 1);
+    store.forget_device("toaster").unwrap();
+    assert!(store.whitelist().unwrap().is_empty());
+}

@@ -68,9 +68,11 @@ impl Drop for Nats {
     }
 }
 
-/// A `switchboard serve` process in the cluster, every front door on a loopback port.
+/// A `switchboard serve` process in the cluster, every front door on a loopback port. Its
+/// logs go on to the test's stderr, and to whoever waits for a line.
 pub struct Node {
     child: Child,
+    logs: tokio::sync::broadcast::Sender<String>,
     pub chatos: SocketAddr,
     pub chathack: SocketAddr,
     pub web: SocketAddr,
@@ -79,19 +81,35 @@ pub struct Node {
 
 impl Node {
     pub async fn start(nats: &Nats, name: &str) -> Node {
+        Node::start_with(nats, name, &[]).await
+    }
+
+    /// With more flags for `serve`.
+    pub async fn start_with(nats: &Nats, name: &str, flags: &[&str]) -> Node {
         let data = tempfile::tempdir().unwrap();
         let any = "127.0.0.1:0";
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--cluster", &nats.url(), "--node-name", name])
             .args(["--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any, "--web-addr", any])
             .args(["--nl-addr", any])
+            .args(flags)
             .arg("--data-dir")
             .arg(data.path())
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let (logs, _) = tokio::sync::broadcast::channel(1024);
+        let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, label) = (logs.clone(), name.to_owned());
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                eprintln!("[{label}] {line}");
+                let _ = tx.send(line);
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addrs = std::collections::HashMap::new();
         loop {
@@ -104,7 +122,12 @@ impl Node {
             }
         }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Node { child, chatos: addrs["chatos"], chathack: addrs["chathack"], web: addrs["web"], _data: data }
+        Node { child, logs, chatos: addrs["chatos"], chathack: addrs["chathack"], web: addrs["web"], _data: data }
+    }
+
+    /// Its log lines from now on.
+    pub fn logs(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.logs.subscribe()
     }
 
     /// `kill -9`: the node has no chance to say anything to anyone.
@@ -112,6 +135,41 @@ impl Node {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
+}
+
+/// Waits for a log line that holds `what`.
+async fn logged(logs: &mut tokio::sync::broadcast::Receiver<String>, what: &str) {
+    let wait = async {
+        loop {
+            match logs.recv().await {
+                Ok(line) if line.contains(what) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the node's log ended: {e}"),
+            }
+        }
+    };
+    timeout(WAIT, wait).await.unwrap_or_else(|_| panic!("the node never logged {what:?}"));
+}
+
+/// Runs `switchboard ARGS` with `stdin`: its success, stdout and stderr.
+async fn switchboard(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
+    let out = timeout(WAIT, child.wait_with_output()).await.unwrap().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// Signs a web user out (its name is free at once, with no lingering).
+async fn sign_out(web: Web) {
+    let r = web.http.delete(format!("{}/api/session", web.base)).bearer_auth(&web.token).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
 }
 
 /// Waits on `web`'s WebSocket for `name` to come online (or go, `online: false`).
@@ -219,4 +277,192 @@ async fn a_killed_node_frees_its_names_within_ten_seconds() {
     again.send(&Packet::Cr { pseudo: "alice".into() }).await;
     again.expect_error(ErrorCode::Ok).await;
     assert!(killed.elapsed() < Duration::from_secs(10), "took {:?}", killed.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_later_knows_who_is_already_there() {
+    let nats = Nats::start().await;
+    let one = Node::start(&nats, "one").await;
+    let mut alice = Raw::login(one.chatos, "alice").await;
+    let two = Node::start(&nats, "two").await;
+    let mut dan = Raw::login(two.chatos, "dan").await;
+    dan.send(&Packet::Spm { sender: "dan".into(), recipient: "alice".into(), message: "you were here first".into() })
+        .await;
+    dan.expect_error(ErrorCode::Ok).await;
+    alice
+        .expect(Packet::Spm { sender: "dan".into(), recipient: "alice".into(), message: "you were here first".into() })
+        .await;
+}
+
+/// Logs `login` in over ChatHack with `password` on `addr`; the answer's ACK.
+async fn hack_login(addr: SocketAddr, login: &str, password: &str) -> (Hack, Option<ServerPacket>) {
+    let mut hack = Hack::connect(addr).await;
+    hack.send(&ClientPacket::LoginWithPassword { login: login.into(), password: password.into() }).await;
+    let answer = hack.next().await;
+    (hack, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_to_the_cluster_signs_in_everywhere_and_its_queue_outlives_the_node_it_came_by() {
+    let nats = Nats::start().await;
+    let (one, two, three) =
+        (Node::start(&nats, "one").await, Node::start(&nats, "two").await, Node::start(&nats, "three").await);
+    let mut logs = [one.logs(), two.logs(), three.logs()];
+    let url = nats.url();
+    let (ok, out, err) = switchboard(&["accounts", "--cluster", &url, "add", "Bob", "--password-stdin"], "pw\n").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "added account Bob\n");
+    // Checked as on one node: taken, and look-alikes.
+    let (ok, _, err) = switchboard(&["accounts", "--cluster", &url, "add", "bob", "--password-stdin"], "x\n").await;
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) =
+        switchboard(&["accounts", "--cluster", &url, "add", "b\u{43e}b", "--password-stdin"], "x\n").await;
+    assert!(!ok && err.contains("looks like"), "{err}");
+    let (ok, out, _) = switchboard(&["accounts", "--cluster", &url, "list"], "").await;
+    assert!(ok && out.starts_with("Bob\t"), "{out}");
+    for log in &mut logs {
+        logged(log, "accounts or white-list changed in the cluster").await;
+    }
+
+    // Bob signs in on every node; a wrong password nowhere; a guest may not take his name.
+    let mut watcher = Web::sign_in_at(three.web, json!({ "name": "watcher" })).await;
+    for node in [&one, &two] {
+        let (_, answer) = hack_login(node.chathack, "bob", "wrong").await;
+        assert_eq!(answer, Some(ServerPacket::Ack(2)));
+        let (hack, answer) = hack_login(node.chathack, "bob", "pw").await;
+        assert_eq!(answer, Some(ServerPacket::Ack(3)));
+        presence(&mut watcher, "Bob", true).await;
+        drop(hack);
+        presence(&mut watcher, "Bob", false).await;
+    }
+    let mut guest = Raw::connect(two.chatos).await;
+    guest.send(&Packet::Cr { pseudo: "bob".into() }).await;
+    guest.expect_error(ErrorCode::PseudoUnavailable).await;
+
+    // Queued through node one, answered once JetStream has it; node one dies; Bob signs in
+    // on node three and gets them all, in order.
+    let mut os = Raw::login(one.chatos, "os").await;
+    for i in 0..20 {
+        os.send(&Packet::Spm { sender: "os".into(), recipient: "bob".into(), message: format!("q{i}") }).await;
+        os.expect_error(ErrorCode::Ok).await;
+    }
+    one.kill().await;
+    let mut bob = Web::sign_in_at(three.web, json!({ "name": "bob", "password": "pw" })).await;
+    for i in 0..20 {
+        let m = bob.message().await;
+        assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("os"), Some(format!("q{i}").as_str())), "{m}");
+        assert_eq!(m["replayed"], true, "{m}");
+    }
+    // And his history on any node holds them, with the same ids.
+    let (status, history) = bob.get("/api/history?with=os").await;
+    assert_eq!(status, 200, "{history}");
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, (0..20).map(|i| format!("q{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_in_a_burst_of_queued_messages_loses_none_acknowledged_and_repeats_none() {
+    let nats = Nats::start().await;
+    let (ok, _, err) =
+        switchboard(&["accounts", "--cluster", &nats.url(), "add", "bob", "--password-stdin"], "pw\n").await;
+    assert!(ok, "{err}");
+    let home = Node::start(&nats, "home").await;
+    let mut sentinel = Raw::login(home.chatos, "sentinel").await;
+    const BURST: usize = 2000;
+    for round in 0..3 {
+        // With no message rate: the burst is in the hub at once.
+        let sender = Node::start_with(&nats, &format!("sender{round}"), &["--msg-rate", "0"]).await;
+        // A name of its own each round: the dead node's claims are freed only 6 s later.
+        let os_name = format!("os{round}");
+        let mut os = Raw::login(sender.chatos, &os_name).await;
+        // The whole burst at once, then the answers: the node dies once a few hundred are in.
+        let mut burst = Vec::new();
+        for i in 0..BURST {
+            let spm =
+                Packet::Spm { sender: os_name.clone(), recipient: "bob".into(), message: format!("r{round} m{i}") };
+            burst.extend_from_slice(&spm.to_bytes());
+        }
+        os.send_bytes(&burst).await;
+        let mut acknowledged = 0;
+        while acknowledged < 300 {
+            os.expect_error(ErrorCode::Ok).await;
+            acknowledged += 1;
+        }
+        sender.kill().await;
+        // Every answer written before the kill counts: each one OK said that message is kept.
+        while let Some(answer) = os.next().await {
+            assert_eq!(answer, Packet::error(ErrorCode::Ok));
+            acknowledged += 1;
+        }
+        let mut bob = Web::sign_in_at(home.web, json!({ "name": "bob", "password": "pw" })).await;
+        sentinel.send(&Packet::Spm { sender: "sentinel".into(), recipient: "bob".into(), message: "end".into() }).await;
+        sentinel.expect_error(ErrorCode::Ok).await;
+        let mut got = Vec::new();
+        loop {
+            let m = bob.message().await;
+            if m["text"] == "end" {
+                break;
+            }
+            got.push(m["text"].as_str().unwrap().to_owned());
+        }
+        eprintln!("round {round}: {acknowledged} acknowledged to the sender, {} kept of {BURST}", got.len());
+        // In order from the first, none missing, none twice, none of an earlier round.
+        assert!(got.len() >= acknowledged, "round {round}: {} of {acknowledged} acknowledged", got.len());
+        let want: Vec<String> = (0..got.len()).map(|i| format!("r{round} m{i}")).collect();
+        assert_eq!(got, want, "round {round}");
+        sign_out(bob).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_s_data_folder_is_imported_into_a_cluster() {
+    // A single node's store: an account, a device, history, and a message still queued.
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut store = store::Store::open(data.path()).unwrap();
+        store.add_account("Ann", "pw").unwrap();
+        store.whitelist_add("kettle", 0x0a0b0c0d0e0f).unwrap();
+        let record = |body: &str, offline: bool| store::Record {
+            at_ms: 1,
+            sender: "zed".into(),
+            sender_guest: None,
+            recipient: Some("Ann".into()),
+            recipient_guest: None,
+            kind: 0,
+            body: body.into(),
+            offline,
+        };
+        store.append(&[record("read long ago", false), record("still waiting", true)]).unwrap();
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/src/nlchat/testdata/server-key.pem");
+        store.key_or_insert("nl", &std::fs::read_to_string(key).unwrap()).unwrap();
+    }
+    let nats = Nats::start().await;
+    let dir = data.path().to_str().unwrap();
+    let (ok, out, err) = switchboard(&["cluster", "import", "--data-dir", dir, "--cluster", &nats.url()], "").await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "accounts: 1 imported, 0 skipped\nwhite-list: 1 imported, 0 skipped\n\
+         NL key: imported (operators keep the server key they know)\n\
+         history: 2 messages imported, 1 of them still queued for their recipients\n"
+    );
+    // Again: nothing twice, and the cluster's NL key is the one imported.
+    let (ok, out, _) = switchboard(&["cluster", "import", "--data-dir", dir, "--cluster", &nats.url()], "").await;
+    assert!(ok && out.contains("accounts: 0 imported, 1 skipped") && out.contains("history: not imported"), "{out}");
+    assert!(out.contains("NL key: imported"), "{out}");
+    let (ok, out, _) = switchboard(&["whitelist", "--cluster", &nats.url(), "list"], "").await;
+    assert_eq!((ok, out.as_str()), (true, "kettle\t0a:0b:0c:0d:0e:0f\t11042563100175\n"));
+
+    let node = Node::start(&nats, "one").await;
+    let mut ann = Web::sign_in_at(node.web, json!({ "name": "ann", "password": "pw" })).await;
+    let m = ann.message().await;
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["replayed"].as_bool()),
+        (Some("zed"), Some("still waiting"), Some(true))
+    );
+    let (_, history) = ann.get("/api/history?with=zed").await;
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["read long ago", "still waiting"]);
 }

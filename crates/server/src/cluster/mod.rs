@@ -10,6 +10,7 @@
 //! keyed by its skeleton).
 
 mod names;
+pub mod state;
 
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
@@ -19,9 +20,10 @@ use futures_util::StreamExt;
 use hub::{Caps, Door, HubError, Input, Kept, Node, Remote, SessionId};
 use proto::bus::{self, BusMsg, Refusal};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 const LOBBY: &str = "switchboard.lobby";
@@ -182,22 +184,20 @@ pub(crate) struct Me {
     pub name: String,
 }
 
-/// Connects to the cluster's NATS, makes sure the bucket of names exists, and starts the
-/// bus's tasks. Fails if NATS cannot be reached at start: a node that starts alone would
-/// grant names the others hold.
-pub(crate) async fn start(
-    config: &Config,
-    hub: mpsc::Sender<HubMsg>,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<(Bus, Vec<JoinHandle<()>>)> {
-    let urls: Vec<String> = config.cluster.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect();
-    let me = Me {
-        id: format!("{:016x}", rand::random::<u64>()),
-        name: config.node_name.clone().unwrap_or_else(default_node_name),
-    };
+/// A connection to the cluster's NATS, and what it says of itself (connected, disconnected).
+pub struct Link {
+    pub client: async_nats::Client,
+    events: mpsc::UnboundedReceiver<async_nats::Event>,
+}
+
+/// Connects to the cluster's NATS at `urls` (comma-separated `nats://` or `tls://`), with
+/// a credentials file and a CA if given; reconnects by itself for as long as it lives. Fails
+/// if NATS cannot be reached now.
+pub async fn connect(urls: &str, creds: Option<&Path>, ca: Option<&Path>, name: &str) -> anyhow::Result<Link> {
+    let list: Vec<String> = urls.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect();
     let (events_tx, events) = mpsc::unbounded_channel();
     let mut options = async_nats::ConnectOptions::new()
-        .name(format!("switchboard {}", me.name))
+        .name(name)
         .no_echo()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
@@ -208,19 +208,53 @@ pub(crate) async fn start(
                 let _ = events_tx.send(event);
             }
         });
-    if let Some(creds) = &config.cluster_creds {
+    if let Some(creds) = creds {
         options = options
             .credentials_file(creds)
             .await
             .with_context(|| format!("reading the cluster's credentials {}", creds.display()))?;
     }
-    if let Some(ca) = &config.cluster_ca {
-        options = options.add_root_certificates(ca.clone());
+    if let Some(ca) = ca {
+        options = options.add_root_certificates(ca.to_owned());
     }
-    let client = options
-        .connect(urls.as_slice())
-        .await
-        .with_context(|| format!("connecting to the cluster at {}", config.cluster))?;
+    let client =
+        options.connect(list.as_slice()).await.with_context(|| format!("connecting to the cluster at {urls}"))?;
+    Ok(Link { client, events })
+}
+
+/// This node's connection to the cluster, from its configuration.
+pub(crate) async fn connect_node(config: &Config) -> anyhow::Result<(Link, Me)> {
+    let me = Me {
+        id: format!("{:016x}", rand::random::<u64>()),
+        name: config.node_name.clone().unwrap_or_else(default_node_name),
+    };
+    let link = connect(
+        &config.cluster,
+        config.cluster_creds.as_deref(),
+        config.cluster_ca.as_deref(),
+        &format!("switchboard {}", me.name),
+    )
+    .await?;
+    Ok((link, me))
+}
+
+/// The bus of a node that joined, its tasks, and when the directory holds every name
+/// claimed before it joined.
+pub(crate) struct Started {
+    pub bus: Bus,
+    pub tasks: Vec<JoinHandle<()>>,
+    pub loaded: oneshot::Receiver<()>,
+}
+
+/// Makes sure the bucket of names exists, and starts the bus's tasks.
+pub(crate) async fn start(
+    link: Link,
+    me: Me,
+    config: &Config,
+    hub: mpsc::Sender<HubMsg>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Started> {
+    let Link { client, events } = link;
     metrics.bus.connected.set(1);
     let js = async_nats::jetstream::new(client.clone());
     let kv = bucket(&js, NAMES, "switchboard: who holds each name (keyed by its skeleton)")
@@ -231,6 +265,7 @@ pub(crate) async fn start(
     let (publish, publish_rx) = mpsc::channel(QUEUE);
     let (claims, claims_rx) = mpsc::channel(CLAIMS);
     let (alive_tx, alive_rx) = mpsc::unbounded_channel();
+    let (loaded_tx, loaded) = oneshot::channel();
     let mut inbox_sub = client.subscribe(inbox(&me.id)).await?;
     let mut lobby_sub = client.subscribe(LOBBY).await?;
     let mut alive_sub = client.subscribe(ALIVE).await?;
@@ -267,9 +302,11 @@ pub(crate) async fn start(
     let tasks = vec![
         tokio::spawn(receiving),
         tokio::spawn(publisher(client.clone(), me.clone(), nodes.clone(), publish_rx, hub.clone(), metrics.clone())),
-        tokio::spawn(names::Names::new(kv, client, me, nodes, hub, metrics.clone()).run(claims_rx, alive_rx, events)),
+        tokio::spawn(
+            names::Names::new(kv, client, me, nodes, hub, metrics.clone()).run(claims_rx, alive_rx, events, loaded_tx),
+        ),
     ];
-    Ok((Bus { publish, claims, metrics }, tasks))
+    Ok(Started { bus: Bus { publish, claims, metrics }, tasks, loaded })
 }
 
 /// The key-value bucket `name`, made if it does not exist yet. Made as a stream with the

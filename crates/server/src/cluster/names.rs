@@ -24,7 +24,7 @@ use proto::bus::{self, BusMsg};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// A node not heard from for this long is gone, and its names free.
@@ -59,6 +59,8 @@ pub(crate) struct Names {
     connected: Option<Instant>,
     /// The last revision of the bucket seen, to watch on from after a break.
     seen: u64,
+    /// Told once the directory holds every claim made before this node started.
+    loaded: Option<oneshot::Sender<()>>,
 }
 
 impl Names {
@@ -83,6 +85,7 @@ impl Names {
             heard: HashMap::new(),
             connected: Some(Instant::now()),
             seen: 0,
+            loaded: None,
         }
     }
 
@@ -91,7 +94,14 @@ impl Names {
         mut claims: mpsc::Receiver<Claim>,
         mut alive: mpsc::UnboundedReceiver<(String, String)>,
         mut events: mpsc::UnboundedReceiver<async_nats::Event>,
+        loaded: oneshot::Sender<()>,
     ) {
+        // The first watch reads every claim there is, then what changes: loaded once it has
+        // read the last (at once if there is none).
+        match self.kv.status().await {
+            Ok(status) if status.values() > 0 => self.loaded = Some(loaded),
+            _ => drop(loaded.send(())),
+        }
         let mut beat = tokio::time::interval(BEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = None;
@@ -123,7 +133,7 @@ impl Names {
     /// Watches the bucket from after the last revision seen (all of it, the first time).
     async fn watch(&mut self) -> Option<kv::Watch> {
         let watch = match self.seen {
-            0 => self.kv.watch_all().await,
+            0 => self.kv.watch_all_from_revision(1).await,
             seen => self.kv.watch_all_from_revision(seen + 1).await,
         };
         watch.inspect_err(|e| tracing::warn!(error = %e, "watching the cluster's names")).ok()
@@ -248,6 +258,17 @@ impl Names {
             }
         };
         self.seen = self.seen.max(entry.revision);
+        let last = entry.delta == 0;
+        self.apply(entry).await;
+        // What the hub was told of it is in its queue before anything a user says after.
+        if last {
+            if let Some(loaded) = self.loaded.take() {
+                let _ = loaded.send(());
+            }
+        }
+    }
+
+    async fn apply(&mut self, entry: kv::Entry) {
         let key = entry.key;
         // Another node wrote over one of this node's claims: this node was judged gone.
         if let Some(&(session, revision)) = self.mine.get(&key) {
