@@ -134,7 +134,8 @@ pub fn name_key(folded: &str) -> String {
 
 /// The name as folded that [`name_key`] made `key` of, if it is one.
 pub fn key_name(key: &str) -> Option<String> {
-    if !key.len().is_multiple_of(2) || !key.is_ascii() {
+    // Hex digits only: `from_str_radix` alone would take a sign (`+1`).
+    if !key.len().is_multiple_of(2) || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Option<Vec<u8>> =
@@ -243,7 +244,7 @@ mod tests {
         assert!(DeviceValue::decode(br#"{"name":"k","mac":-1,"created_at":0}"#).is_err());
         assert_eq!(key_name(&name_key("ann")).as_deref(), Some("ann"));
         assert_eq!(key_name(&name_key("é")).as_deref(), Some("é"));
-        for bad in ["6", "zz", "ff", "é0"] {
+        for bad in ["6", "zz", "ff", "é0", "61+16e"] {
             assert_eq!(key_name(bad), None, "{bad}");
         }
     }
