@@ -28,6 +28,8 @@ const MAX_BATCH: usize = 1024;
 /// that a page never makes a WebSocket fall a ring behind.
 pub(crate) const PAGE_MESSAGES: usize = 128;
 pub(crate) const PAGE_BYTES: usize = 256 * 1024;
+/// In a cluster, the most history kept waiting while the log cannot be written.
+const BACKLOG: usize = 16 * 1024;
 
 pub(crate) enum Keep {
     History(Kept),
@@ -81,6 +83,8 @@ async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut carried = None;
+    // In a cluster: history the log could not take (NATS away), written with the next batch.
+    let mut backlog: std::collections::VecDeque<LogMsg> = std::collections::VecDeque::new();
     loop {
         let first = match carried.take() {
             Some(keep) => keep,
@@ -148,14 +152,35 @@ async fn run(
                 vec![stored; n]
             }
             Some((durable, _)) => {
-                let entries: Vec<LogMsg> = records.iter().map(state::log_msg).collect();
+                // History the log could not take before goes first: nobody waits for it.
+                let late = backlog.len();
+                let entries: Vec<LogMsg> = backlog.drain(..).chain(records.iter().map(state::log_msg)).collect();
                 let acked = durable.append(&entries).await;
-                let failed = acked.iter().filter(|a| a.is_err()).count();
-                if let Some(Err(e)) = acked.iter().find(|a| a.is_err()) {
-                    tracing::error!(error = %e, messages = failed, "writing messages to the cluster's log");
-                    metrics.store_failed.inc_by(failed as u64);
+                let mut kept = Vec::with_capacity(n);
+                for (i, (entry, ack)) in entries.into_iter().zip(acked).enumerate() {
+                    let queued = i >= late && records[i - late].offline;
+                    if let Err(e) = &ack {
+                        if queued {
+                            // Its sender is refused: counted, and never written later.
+                            tracing::error!(error = %e, "writing a queued message to the cluster's log");
+                            metrics.store_failed.inc();
+                        } else {
+                            // History waits until NATS is back; past a bound, the oldest goes.
+                            if backlog.len() == BACKLOG {
+                                backlog.pop_front();
+                                metrics.store_failed.inc();
+                            }
+                            backlog.push_back(entry);
+                        }
+                    }
+                    if i >= late {
+                        kept.push(ack.is_ok());
+                    }
                 }
-                acked.iter().map(Result::is_ok).collect()
+                if late == 0 && !backlog.is_empty() {
+                    tracing::warn!(waiting = backlog.len(), "history waits for the cluster's log");
+                }
+                kept
             }
         };
         metrics.store_commit.observe(started.elapsed().as_secs_f64());

@@ -19,7 +19,7 @@ use tokio::time::timeout;
 pub struct Nats {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nats {
@@ -27,7 +27,7 @@ impl Nats {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Nats::spawn(&dir, port).await;
-        Nats { child, port, _dir: dir }
+        Nats { child, port, dir }
     }
 
     async fn spawn(dir: &tempfile::TempDir, port: u16) -> Child {
@@ -55,6 +55,16 @@ impl Nats {
         timeout(WAIT, ready).await.expect("nats-server is not ready");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         child
+    }
+
+    /// `kill -9`, then the same server again: same port, same JetStream store.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    pub async fn restart(&mut self) {
+        self.child = Nats::spawn(&self.dir, self.port).await;
     }
 
     pub fn url(&self) -> String {
@@ -465,4 +475,72 @@ async fn a_single_node_s_data_folder_is_imported_into_a_cluster() {
     let texts: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["read long ago", "still waiting"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_back_by_themselves() {
+    let mut nats = Nats::start().await;
+    let (ok, _, err) =
+        switchboard(&["accounts", "--cluster", &nats.url(), "add", "dora", "--password-stdin"], "pw\n").await;
+    assert!(ok, "{err}");
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut carol = Web::sign_in_at(two.web, json!({ "name": "carol" })).await;
+    let mut alice = Raw::login(one.chatos, "alice").await;
+    let mut bob = Raw::login(one.chatos, "bob").await;
+    presence(&mut carol, "bob", true).await;
+    let (mut logs_one, mut logs_two) = (one.logs(), two.logs());
+
+    nats.kill().await;
+    logged(&mut logs_one, "disconnected from the cluster").await;
+    logged(&mut logs_two, "disconnected from the cluster").await;
+    // Node one's own users: the lobby and direct messages among them go on.
+    alice.send(&Packet::Sma { sender: "alice".into(), message: "still here".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    bob.expect(Packet::Sma { sender: "alice".into(), message: "still here".into() }).await;
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "bob".into(), message: "psst".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    bob.expect(Packet::Spm { sender: "alice".into(), recipient: "bob".into(), message: "psst".into() }).await;
+    // What needs the cluster is refused, never falsely answered OK: a message to queue for
+    // an account, one for another node's user, a new name.
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "dora".into(), message: "later".into() }).await;
+    alice.expect_error(ErrorCode::UnreachableUser).await;
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "carol".into(), message: "hi".into() }).await;
+    alice.expect_error(ErrorCode::UnreachableUser).await;
+    let mut eve = Raw::connect(one.chatos).await;
+    eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
+    eve.expect_error(ErrorCode::PseudoUnavailable).await;
+    let (_, text) = crate::metrics::get(&format!("http://{}/metrics", one.web)).await;
+    let m = crate::metrics::parse(&text);
+    assert_eq!(m["switchboard_bus_connected"], 0.0, "{text}");
+    assert!(m["switchboard_bus_dropped_total"] >= 1.0, "{text}");
+    assert!(m["switchboard_store_failed_total"] >= 1.0, "{text}");
+
+    // NATS comes back: the nodes reconnect by themselves, and the lobby crosses again.
+    nats.restart().await;
+    logged(&mut logs_one, "connected to the cluster").await;
+    logged(&mut logs_two, "connected to the cluster").await;
+    alice.send(&Packet::Sma { sender: "alice".into(), message: "back".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    loop {
+        let m = carol.message().await;
+        if m["text"] == "back" {
+            assert_eq!(m["from"], "alice");
+            break;
+        }
+        // What node one said while NATS was away may come first, late, never after.
+        assert_eq!(m["text"], "still here", "{m}");
+    }
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "dora".into(), message: "later".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    // The lobby's history, on any node, has what was said while NATS was away: node one
+    // wrote it to the log once it could, before the message it just queued.
+    let (_, history) = carol.get("/api/history").await;
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["still here", "back"]);
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "carol".into(), message: "hi".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    assert_eq!(carol.message().await["text"], "hi");
+    eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
+    eve.expect_error(ErrorCode::Ok).await;
 }

@@ -78,6 +78,11 @@ impl Durable {
     /// Writes `entries` to the log; each one's sequence (its message's id) once JetStream
     /// acknowledged it, in order. All are sent before any acknowledgement is awaited.
     pub async fn append(&self, entries: &[LogMsg]) -> Vec<anyhow::Result<u64>> {
+        // Refused at once while NATS is away: the senders must not wait for the
+        // acknowledgements' timeout, nor have their messages written later, once refused.
+        if self.js.client().connection_state() != async_nats::connection::State::Connected {
+            return entries.iter().map(|_| Err(anyhow::anyhow!("the cluster cannot be reached"))).collect();
+        }
         let mut sent = Vec::with_capacity(entries.len());
         for entry in entries {
             let subject = match entry {
@@ -98,6 +103,9 @@ impl Durable {
 
     /// The log's last sequence now.
     pub(crate) async fn last(&self) -> anyhow::Result<u64> {
+        if self.js.client().connection_state() != async_nats::connection::State::Connected {
+            bail!("the cluster cannot be reached");
+        }
         Ok(self.log.get_info().await?.state.last_sequence)
     }
 
@@ -303,9 +311,16 @@ pub(crate) fn copier(
 ) -> (watch::Receiver<u64>, Vec<JoinHandle<()>>) {
     let (tx, rx) = watch::channel(applied);
     let tasks = vec![
-        tokio::spawn(copy_log(durable.clone(), client, copy.clone(), tx)),
-        tokio::spawn(copy_names(durable.accounts.clone(), Table::Accounts, from.0, copy.clone(), hub.clone())),
-        tokio::spawn(copy_names(durable.whitelist, Table::Whitelist, from.1, copy, hub)),
+        tokio::spawn(copy_log(durable.clone(), client.clone(), copy.clone(), tx)),
+        tokio::spawn(copy_names(
+            durable.accounts.clone(),
+            client.clone(),
+            Table::Accounts,
+            from.0,
+            copy.clone(),
+            hub.clone(),
+        )),
+        tokio::spawn(copy_names(durable.whitelist, client, Table::Whitelist, from.1, copy, hub)),
     ];
     (rx, tasks)
 }
@@ -345,7 +360,18 @@ async fn copy_log(durable: Durable, client: async_nats::Client, copy: StoreHandl
         let Ok(messages) = messages else { continue };
         pause = Duration::from_millis(100);
         let mut chunks = messages.ready_chunks(APPLY_BATCH);
-        while let Some(chunk) = chunks.next().await {
+        // A NATS server that restarted lost this consumer: read on from where the copy stands
+        // at once, rather than when the consumer misses its heartbeats.
+        let back = reconnected(&client);
+        tokio::pin!(back);
+        loop {
+            let chunk = tokio::select! {
+                chunk = chunks.next() => match chunk {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+                () = &mut back => break,
+            };
             let mut entries = Vec::with_capacity(chunk.len());
             let mut last = *applied.borrow();
             for message in chunk {
@@ -382,7 +408,28 @@ async fn copy_log(durable: Durable, client: async_nats::Client, copy: StoreHandl
     }
 }
 
-async fn copy_names(kv: kv::Store, table: Table, mut from: u64, copy: StoreHandle, hub: mpsc::Sender<HubMsg>) {
+/// Resolves once `client` has been away from NATS and is back.
+async fn reconnected(client: &async_nats::Client) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut away = false;
+    loop {
+        tick.tick().await;
+        match client.connection_state() {
+            async_nats::connection::State::Connected if away => return,
+            async_nats::connection::State::Connected => {}
+            _ => away = true,
+        }
+    }
+}
+
+async fn copy_names(
+    kv: kv::Store,
+    client: async_nats::Client,
+    table: Table,
+    mut from: u64,
+    copy: StoreHandle,
+    hub: mpsc::Sender<HubMsg>,
+) {
     loop {
         let mut watch = match kv.watch_all_from_revision(from).await {
             Ok(watch) => watch.ready_chunks(APPLY_BATCH),
@@ -392,7 +439,16 @@ async fn copy_names(kv: kv::Store, table: Table, mut from: u64, copy: StoreHandl
                 continue;
             }
         };
-        while let Some(chunk) = watch.next().await {
+        let back = reconnected(&client);
+        tokio::pin!(back);
+        loop {
+            let chunk = tokio::select! {
+                chunk = watch.next() => match chunk {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+                () = &mut back => break,
+            };
             let entries: Vec<kv::Entry> = chunk.into_iter().filter_map(Result::ok).collect();
             let Some(last) = entries.iter().map(|e| e.revision).max() else { continue };
             from = last + 1;
