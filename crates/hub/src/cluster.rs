@@ -15,6 +15,19 @@ use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, Output, Remote, ReplyT
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
+/// The most commands a session may send while its name is claimed; past it, they are
+/// refused (`NotLoggedIn`), as before a login.
+pub(crate) const MAX_WAITING: usize = 256;
+
+/// A session's login waiting for the cluster's answer to its claim: the name, held here
+/// meanwhile, whether it was verified, and what the session sent since.
+#[derive(Debug)]
+pub(crate) struct Claiming {
+    pub name: String,
+    pub verified: bool,
+    pub waiting: Vec<crate::Command>,
+}
+
 /// Another node of the cluster, as the I/O layer numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Node(pub u32);
@@ -90,15 +103,19 @@ impl Elsewhere {
 impl Hub {
     /// The answer to a claim: the login goes through, or the name is taken elsewhere. A
     /// session that left meanwhile released its name already.
-    pub(crate) fn claimed(&mut self, session: SessionId, result: Result<(), HubError>) {
-        let Some((name, verified)) = self.claiming.remove(&session) else { return };
+    pub(crate) fn claimed(&mut self, now: Instant, session: SessionId, result: Result<(), HubError>) {
+        let Some(Claiming { name, verified, waiting }) = self.claiming.remove(&session) else { return };
         if result.is_err() {
             self.unhold(session, &name);
             self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result });
-            return;
+        } else {
+            self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result: Ok(()) });
+            self.logged_in(session, name, verified);
         }
-        self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result: Ok(()) });
-        self.logged_in(session, name, verified);
+        // What the session sent meanwhile, as if it came now.
+        for command in waiting {
+            self.command(now, session, command);
+        }
     }
 
     /// `node` holds `name` now. Recorded even if a session here holds or claims it: the

@@ -14,7 +14,7 @@ impl Hub {
         // A session claiming its name (in a cluster) holds it meanwhile.
         let held = |id: &SessionId| {
             let s = self.sessions.get(id)?;
-            s.name.as_deref().or(self.claiming.get(id).map(|c| c.0.as_str()))
+            s.name.as_deref().or(self.claiming.get(id).map(|c| c.name.as_str()))
         };
         for id in self.claiming.keys() {
             match self.sessions.get(id) {

@@ -204,7 +204,7 @@ pub struct Hub {
     /// In a cluster, sessions whose login claimed a name (held here meanwhile), and whether
     /// it was verified, until the claim is answered. Not in `Session`: a single node pays
     /// nothing for it.
-    claiming: FxHashMap<SessionId, (String, bool)>,
+    claiming: FxHashMap<SessionId, cluster::Claiming>,
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
@@ -309,7 +309,7 @@ impl Hub {
             Input::Offline { session, queued } => self.offline(session, queued),
             Input::PageDelivered { session, last } => self.page_delivered(session, last),
             Input::Services { services } => self.services(services),
-            Input::Claimed { session, result } => self.claimed(session, result),
+            Input::Claimed { session, result } => self.claimed(now, session, result),
             Input::Lost { session } => {
                 if self.sessions.contains_key(&session) {
                     self.close(session, Event::Closing);
@@ -341,8 +341,18 @@ impl Hub {
             return; // already gone: a late packet from a closed connection
         };
         s.last_heard = now;
-        let mark = self.out.len();
         let kind = command.kind();
+        // In a cluster, what a session sends while its name is claimed waits for the answer
+        // (a JPC device sends its first message right behind its HELLO, unanswered).
+        if let Some(claiming) = self.claiming.get_mut(&session) {
+            if claiming.waiting.len() < cluster::MAX_WAITING && !matches!(command, Command::Login { .. }) {
+                claiming.waiting.push(command);
+            } else {
+                self.out.push_back(Output::Reply { to: session, kind, result: Err(HubError::NotLoggedIn) });
+            }
+            return;
+        }
+        let mark = self.out.len();
         let result: Result<Done, HubError> = match command {
             Command::Login { name, verified } => match (&s.name, self.claiming.contains_key(&session)) {
                 (None, false) => self.login(session, name, verified),
@@ -429,8 +439,8 @@ impl Hub {
         let Some(s) = self.sessions.remove(&session) else {
             return; // a parked link end, or already gone
         };
-        if let Some((name, _)) = self.claiming.remove(&session) {
-            self.release(session, &name);
+        if let Some(claiming) = self.claiming.remove(&session) {
+            self.release(session, &claiming.name);
         }
         if let Some(name) = &s.name {
             self.release(session, name);

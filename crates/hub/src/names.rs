@@ -8,6 +8,7 @@
 //! their skeletons (Unicode TS #39, with combining marks dropped, so `ALİCE` looks like
 //! `alice`) are equal, and the hub refuses a name that looks like one reserved or connected.
 
+use crate::cluster::Claiming;
 use crate::{Done, Event, Hub, HubError, Output, SessionId, SUPPORT};
 use precis_core::profile::Profile;
 use precis_profiles::UsernameCaseMapped;
@@ -130,7 +131,7 @@ impl Hub {
         self.names.insert(folded, session);
         self.looks.insert(look, session);
         if self.config.cluster {
-            self.claiming.insert(session, (name.clone(), verified));
+            self.claiming.insert(session, Claiming { name: name.clone(), verified, waiting: Vec::new() });
             self.out.push_back(Output::Claim { session, name });
             return Ok(Done::Later);
         }

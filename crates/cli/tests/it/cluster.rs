@@ -85,6 +85,7 @@ pub struct Node {
     logs: tokio::sync::broadcast::Sender<String>,
     pub chatos: SocketAddr,
     pub chathack: SocketAddr,
+    pub jpc: SocketAddr,
     pub web: SocketAddr,
     _data: tempfile::TempDir,
 }
@@ -132,7 +133,15 @@ impl Node {
             }
         }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Node { child, logs, chatos: addrs["chatos"], chathack: addrs["chathack"], web: addrs["web"], _data: data }
+        Node {
+            child,
+            logs,
+            chatos: addrs["chatos"],
+            chathack: addrs["chathack"],
+            jpc: addrs["jpc"],
+            web: addrs["web"],
+            _data: data,
+        }
     }
 
     /// Its log lines from now on.
@@ -543,4 +552,51 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     assert_eq!(carol.message().await["text"], "hi");
     eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
     eve.expect_error(ErrorCode::Ok).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesh_bridged_by_one_node_and_a_device_on_another_are_reached_from_everywhere() {
+    use crate::jpc::Jpc;
+    use proto::jpc::{Message, IMAGE, TEXT};
+    const LINDSAY: u64 = 0x0a0b0c0d0e0f;
+    let nats = Nats::start().await;
+    let (ok, _, err) =
+        switchboard(&["whitelist", "--cluster", &nats.url(), "add", "lindsay", "0a:0b:0c:0d:0e:0f"], "").await;
+    assert!(ok, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = crate::jpc_client::free_port();
+    let mut ann = crate::peer::peer("ann", p1, None, dir.path()).await;
+    let join = format!("127.0.0.1:{p1}");
+    let bridge = ["--peerchat-addr", "127.0.0.1:0", "--peerchat-join", join.as_str(), "--peerchat-name", "hub"];
+    let two = Node::start(&nats, "two").await;
+    let mut wendy = Web::sign_in_at(two.web, json!({ "name": "wendy" })).await;
+    let one = Node::start_with(&nats, "one", &bridge).await;
+    ann.expect_line("[join] hub").await;
+    presence(&mut wendy, "ann@peerchat", true).await;
+
+    // The mesh, bridged by node one, and the lobby on node two.
+    ann.type_line("hello from the mesh").await;
+    let m = wendy.message().await;
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("ann@peerchat"), Some("hello from the mesh")));
+    wendy.say("lobby", "hi from node two").await;
+    ann.expect_line("<hub> wendy: hi from node two").await;
+
+    // A device on node two, white-listed in the cluster: reached from node one by ChatOS
+    // and by a web page's image, and answering back.
+    let mut lindsay = Jpc::hello_at(two.jpc, LINDSAY, "lindsay").await;
+    let mut os = Raw::login(one.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "Lindsay".into(), message: "from node one".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let tell =
+        Message::Tell { sender: "os".into(), recipient: "lindsay".into(), kind: TEXT, message: "from node one".into() };
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(tell));
+    let pia = Web::sign_in_at(one.web, json!({ "name": "pia" })).await;
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD.encode(crate::web::PIXEL_PNG);
+    let (status, body) = pia.post("/api/messages", json!({ "to": "lindsay", "image": png })).await;
+    assert_eq!(status, 200, "{body}");
+    let image = Message::Tell { sender: "pia".into(), recipient: "lindsay".into(), kind: IMAGE, message: png };
+    assert_eq!(lindsay.next_not_heartbeat().await, Some(image));
+    lindsay.send(&Message::Send { recipient: "os".into(), kind: TEXT, message: "from jpc".into() }).await;
+    os.expect(Packet::Spm { sender: "lindsay".into(), recipient: "os".into(), message: "from jpc".into() }).await;
 }

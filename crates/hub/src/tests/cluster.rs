@@ -252,3 +252,29 @@ fn typing_crosses_to_a_node_whose_session_shows_it() {
         vec![err(ann, HubError::Unreachable)]
     );
 }
+
+#[test]
+fn what_a_session_sends_while_its_claim_is_asked_runs_once_it_is_answered() {
+    let mut t = node();
+    let bob = t.claim(Protocol::ChatOs, "bob");
+    // A JPC device says HELLO and its first message at once: the message waits for the claim.
+    let d = t.connect_as(Protocol::Jpc, HOME);
+    assert_eq!(
+        t.cmd(d, Command::Login { name: "lindsay".into(), verified: true }),
+        vec![Output::Claim { session: d, name: "lindsay".into() }]
+    );
+    let dm = Command::Direct { sender: None, to: "bob".into(), text: "first".into() };
+    assert_eq!(t.cmd(d, dm), vec![]);
+    let out = t.input(Input::Claimed { session: d, result: Ok(()) });
+    let sent = deliver(bob, Event::Direct { from: "lindsay".into(), to: "bob".into(), text: "first".into() });
+    assert_eq!(out.first(), Some(&ok(d)));
+    assert!(out.contains(&sent), "{out:?}");
+    // Refused: what it sent is answered as before any login.
+    let e = t.connect_as(Protocol::Jpc, HOME);
+    t.cmd(e, Command::Login { name: "pc".into(), verified: true });
+    t.cmd(e, Command::Direct { sender: None, to: "bob".into(), text: "x".into() });
+    assert_eq!(
+        t.input(Input::Claimed { session: e, result: Err(HubError::NameTaken) }),
+        vec![err(e, HubError::NameTaken), err(e, HubError::NotLoggedIn)]
+    );
+}
