@@ -71,6 +71,7 @@ enum Op {
     RemoteDirect { node: u8, id: u8, to: u8, image: bool },
     RemoteTyping { node: u8, to: u8, active: bool },
     Answer { id: u8, ok: bool },
+    RemoteLink { node: u8, id: u8, a: u8, b: u8, password: i16, what: u8 },
 }
 
 fn caps_of(caps: u16) -> Caps {
@@ -247,6 +248,15 @@ impl Run {
                 id: 0,
                 command: Remote::Typing { from: "zed".into(), to: name(to), active },
             },
+            Op::RemoteLink { node, id, a, b, password, what } => {
+                let key = key(a, b, password);
+                let command = match what % 3 {
+                    0 => Remote::LinkAsk { key, tag: u64::from(id) },
+                    1 => Remote::LinkAccepted { key },
+                    _ => Remote::LinkAborted { key },
+                };
+                Input::Remote { node: Node(u32::from(node % 3)), id: u64::from(id % 8), command }
+            }
             Op::Answer { id, ok } => {
                 Input::Answer { id: u64::from(id % 8), result: if ok { Ok(()) } else { Err(HubError::Unreachable) } }
             }
@@ -274,7 +284,9 @@ impl Run {
                 }
                 // A session that left releases its claim: it need not be connected.
                 Output::Release { .. } | Output::Queue { .. } | Output::Unpark { .. } | Output::Keep(_) => vec![],
-                Output::Publish { .. } | Output::Forward { .. } | Output::Answer { .. } => vec![],
+                Output::Publish { .. } | Output::Forward { .. } | Output::Answer { .. } | Output::Bridge { .. } => {
+                    vec![]
+                }
             };
             for id in to {
                 assert!(self.live.contains(&id), "{out:?} for {id:?}, not connected");

@@ -11,7 +11,7 @@
 
 use crate::keep::Sent;
 use crate::names::skeleton_digest;
-use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, Output, Remote, ReplyTo, SessionId};
+use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, LinkKey, Output, Remote, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
@@ -49,6 +49,8 @@ struct Waiting {
     kind: Kind,
     /// What the sender gets back once it went through (a web page shows what it sent).
     echo: Option<Event>,
+    /// A private link asked for: refused, it is over, and A is told.
+    link: Option<LinkKey>,
     since: Instant,
 }
 
@@ -155,6 +157,7 @@ impl Hub {
         for id in ids {
             self.answer(id, Err(HubError::Unreachable));
         }
+        self.links_gone(node);
     }
 
     /// A lobby message from another node: to everyone here in the lobby, but never back into
@@ -172,13 +175,34 @@ impl Hub {
     pub(crate) fn forward(&mut self, node: Node, session: SessionId, kind: Kind, echo: Option<Event>, command: Remote) {
         self.elsewhere.next_id += 1;
         let id = self.elsewhere.next_id;
-        self.elsewhere.waiting.insert(id, Waiting { node, session, kind, echo, since: self.now });
+        self.elsewhere.waiting.insert(id, Waiting { node, session, kind, echo, link: None, since: self.now });
+        self.out.push_back(Output::Forward { node, id, command });
+    }
+
+    /// Sends A's ask for the private link `key` to B's node; A's answer waits for it.
+    pub(crate) fn forward_link(&mut self, node: Node, session: SessionId, key: LinkKey, command: Remote) {
+        self.elsewhere.next_id += 1;
+        let id = self.elsewhere.next_id;
+        let waiting = Waiting { node, session, kind: Kind::LinkAsk, echo: None, link: Some(key), since: self.now };
+        self.elsewhere.waiting.insert(id, waiting);
         self.out.push_back(Output::Forward { node, id, command });
     }
 
     /// Another node's answer to the command it was forwarded.
     pub(crate) fn answer(&mut self, id: u64, result: Result<(), HubError>) {
         let Some(w) = self.elsewhere.waiting.remove(&id) else { return };
+        if let (Err(_), Some(key)) = (result, &w.link) {
+            // Refused there (or no answer): the link is over here too, A told after the
+            // answer. The node that refused has nothing to be told.
+            if let Some(link) = self.links.find_mut(key).map(|l| l.id) {
+                let link = self.links.remove(link).expect("just found");
+                if self.sessions.contains_key(&w.session) {
+                    self.out.push_back(Output::Reply { to: w.session, kind: w.kind, result });
+                }
+                self.end_link(link, false);
+                return;
+            }
+        }
         if !self.sessions.contains_key(&w.session) {
             return;
         }
@@ -206,6 +230,12 @@ impl Hub {
                     self.deliver(id, Event::Typing { from, to: name, active });
                 }
             }
+            Remote::LinkAsk { key, tag } => {
+                let result = self.remote_link_ask(node, key, tag);
+                self.out.push_back(Output::Answer { node, id, result });
+            }
+            Remote::LinkAccepted { key } => self.remote_link_accepted(node, key),
+            Remote::LinkAborted { key } => self.remote_link_aborted(node, key),
         }
     }
 

@@ -251,6 +251,13 @@ pub enum Remote {
     Direct(Kept),
     /// Tell `to` that `from` is typing (or stopped); not answered.
     Typing { from: String, to: String, active: bool },
+    /// A (on the sending node) asks `key.b` (here) for a private link, numbered `tag` on A's
+    /// node; answered.
+    LinkAsk { key: LinkKey, tag: u64 },
+    /// B accepted the link `key` on its node: A may connect.
+    LinkAccepted { key: LinkKey },
+    /// The link `key` is over before it opened, or its relay is to stop.
+    LinkAborted { key: LinkKey },
 }
 
 /// Who gets the answer to a command that queued a message, once it is stored.
@@ -382,6 +389,14 @@ pub enum Output {
     /// `link` will never pair: drop whatever end of it was parked.
     Unpark {
         link: LinkId,
+    },
+    /// In a cluster: the other end of `link` is parked on `node`: relay the end parked here
+    /// to it over the bus, as the link numbered `tag` on A's node (`home`: this is A's node).
+    Bridge {
+        link: LinkId,
+        node: Node,
+        home: bool,
+        tag: u64,
     },
     /// Close the session's connection once what was sent to it before is written; the hub
     /// has forgotten the session.

@@ -384,7 +384,7 @@ impl Hub {
                 self.close(session, Event::Closing);
                 return;
             }
-            Command::LinkAsk(key) => self.link_ask(now, session, key).map(none),
+            Command::LinkAsk(key) => self.link_ask(now, session, key),
             Command::LinkAbort(key) => self.link_abort(session, key).map(none),
             Command::DirectAsk { sender, to } => {
                 self.me(session, Some(&sender)).and_then(|me| self.direct_ask(now, session, me, to)).map(none)

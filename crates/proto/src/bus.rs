@@ -25,6 +25,77 @@ pub enum BusMsg {
     Typing { node: String, from: String, to: String, active: bool },
     /// The answer to the sender's message `id`: `None` for done.
     Answer { id: u64, error: Option<Refusal> },
+    /// A asks B (on the node it is sent to) for a private link, numbered `tag` on A's node;
+    /// answer `id`.
+    LinkAsk { node: String, id: u64, key: LinkKey, tag: u64 },
+    /// B accepted the link `key`.
+    LinkAccepted { node: String, key: LinkKey },
+    /// The link `key` is over.
+    LinkAborted { node: String, key: LinkKey },
+}
+
+/// A ChatOS private link: A, B, and A's password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkKey {
+    pub a: String,
+    pub b: String,
+    pub password: i16,
+}
+
+/// What the two nodes of a private link between nodes say to each other about its bytes, on
+/// the link's two subjects (one a way). Binary: a kind byte, a number (big-endian `u64`), and
+/// for data the bytes. Data goes only within the window its receiver has acknowledged (back
+/// pressure), and names its offset in the stream, so a byte lost is seen, never skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkFrame {
+    /// This end listens; sent until it hears the other.
+    Hello,
+    /// Bytes of the stream, from `offset`.
+    Data { offset: u64, bytes: bytes::Bytes },
+    /// The other way's bytes written to this end's socket, up to `total`.
+    Ack { total: u64 },
+    /// This way is over, after `total` bytes.
+    Eof { total: u64 },
+    /// The link is broken: drop it.
+    Reset,
+}
+
+impl LinkFrame {
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        let (kind, n, data): (u8, u64, &[u8]) = match self {
+            LinkFrame::Hello => (0, 0, &[]),
+            LinkFrame::Data { offset, bytes } => (1, *offset, bytes),
+            LinkFrame::Ack { total } => (2, *total, &[]),
+            LinkFrame::Eof { total } => (3, *total, &[]),
+            LinkFrame::Reset => (4, 0, &[]),
+        };
+        let mut out = Vec::with_capacity(9 + data.len());
+        out.push(kind);
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(data);
+        out.into()
+    }
+
+    pub fn decode(frame: bytes::Bytes) -> Result<LinkFrame, BusError> {
+        if frame.len() > MAX_MESSAGE {
+            return Err(BusError::TooLong(frame.len()));
+        }
+        if frame.len() < 9 {
+            return Err(BusError::Link("shorter than its header"));
+        }
+        let n = u64::from_be_bytes(frame[1..9].try_into().expect("eight bytes"));
+        let rest = frame.len() > 9;
+        Ok(match (frame[0], rest) {
+            (0 | 4, false) if n != 0 => return Err(BusError::Link("a number where there is none")),
+            (0, false) => LinkFrame::Hello,
+            (1, _) => LinkFrame::Data { offset: n, bytes: frame.slice(9..) },
+            (2, false) => LinkFrame::Ack { total: n },
+            (3, false) => LinkFrame::Eof { total: n },
+            (4, false) => LinkFrame::Reset,
+            (0..=4, true) => return Err(BusError::Link("bytes after a frame that has none")),
+            _ => return Err(BusError::Link("an unknown kind")),
+        })
+    }
 }
 
 /// A message to keep and deliver, as the hub has it.
@@ -150,6 +221,8 @@ pub enum BusError {
     TooLong(usize),
     #[error("not a message: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not a link frame: {0}")]
+    Link(&'static str),
 }
 
 impl BusMsg {
@@ -246,6 +319,21 @@ mod tests {
         assert_eq!(key_name(&name_key("é")).as_deref(), Some("é"));
         for bad in ["6", "zz", "ff", "é0", "61+16e"] {
             assert_eq!(key_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_frames_byte_by_byte() {
+        let data = LinkFrame::Data { offset: 258, bytes: bytes::Bytes::from_static(b"hi") };
+        assert_eq!(&data.to_bytes()[..], b"\x01\0\0\0\0\0\0\x01\x02hi");
+        assert_eq!(&LinkFrame::Ack { total: 1 }.to_bytes()[..], b"\x02\0\0\0\0\0\0\0\x01");
+        for frame in
+            [LinkFrame::Hello, data, LinkFrame::Ack { total: 7 }, LinkFrame::Eof { total: 9 }, LinkFrame::Reset]
+        {
+            assert_eq!(LinkFrame::decode(frame.to_bytes()).unwrap(), frame);
+        }
+        for bad in [&b""[..], b"\x01\0\0", b"\x05\0\0\0\0\0\0\0\0", b"\x02\0\0\0\0\0\0\0\0x", b"\0\0\0\0\0\0\0\0\x01"] {
+            assert!(LinkFrame::decode(bytes::Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
         }
     }
 

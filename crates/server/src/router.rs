@@ -75,6 +75,8 @@ pub(crate) struct Router {
     bus: Option<Bus>,
     /// Inputs to feed the hub after the current step: answers to what the bus would not take.
     refused: Vec<Input>,
+    /// The hub task's own queue, for what the relays tell it.
+    hub_tx: mpsc::Sender<HubMsg>,
 }
 
 impl Router {
@@ -93,6 +95,7 @@ impl Router {
             bytes_out: [0; 2 * DOORS.len()],
             bus,
             refused: Vec::new(),
+            hub_tx: shared.hub.clone(),
         }
     }
 
@@ -241,6 +244,13 @@ impl Router {
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
+            Output::Bridge { link, node, home, tag } => {
+                let timeout = self.config.link_timeout();
+                match self.bus.as_ref().and_then(|bus| bus.bridge(node, home, tag, timeout)) {
+                    Some(bridge) => self.relays.bridge(link, bridge, self.hub_tx.clone(), self.metrics.clone()),
+                    None => self.broken_links.push(link),
+                }
+            }
             Output::Close { session } => {
                 self.push(session, Out::Close);
                 self.conns.remove(&session);

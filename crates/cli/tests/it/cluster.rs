@@ -600,3 +600,89 @@ async fn a_mesh_bridged_by_one_node_and_a_device_on_another_are_reached_from_eve
     lindsay.send(&Message::Send { recipient: "os".into(), kind: TEXT, message: "from jpc".into() }).await;
     os.expect(Packet::Spm { sender: "lindsay".into(), recipient: "os".into(), message: "from jpc".into() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_link_between_two_nodes_relays_a_megabyte_each_way_and_closes_half_by_half() {
+    use proto::chatos::LinkKey;
+    use rand::RngCore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut watcher = Web::sign_in_at(one.web, json!({ "name": "watcher" })).await;
+    let mut b = Raw::login(two.chatos, "b").await;
+    presence(&mut watcher, "b", true).await;
+    let mut a = Raw::login(one.chatos, "a").await;
+    let k = LinkKey { sender: "a".into(), recipient: "b".into(), password: -77 };
+    // Refused across nodes in ChatOS's words: nobody called ghost, and B asking itself.
+    let ghost = LinkKey { sender: "a".into(), recipient: "ghost".into(), password: 1 };
+    a.send(&Packet::TcpAsk(ghost.clone())).await;
+    a.expect_error(ErrorCode::UnreachableUser).await;
+    a.expect(Packet::TcpAbort(ghost)).await;
+
+    a.send(&Packet::TcpAsk(k.clone())).await;
+    a.expect_error(ErrorCode::Ok).await;
+    b.expect(Packet::TcpAsk(k.clone())).await;
+    let mut b_link = Raw::connect(two.chatos).await;
+    b_link.send(&Packet::TcpAccept(k.clone())).await;
+    b_link.expect_error(ErrorCode::Ok).await;
+    a.expect(Packet::TcpAccept(k.clone())).await;
+    // B writes at once, before A has even connected: nothing of it may be lost.
+    b_link.send_bytes(b"b first ").await;
+    let mut a_link = Raw::connect(one.chatos).await;
+    let mut first = Packet::TcpConnect(k.clone()).to_bytes().to_vec();
+    first.extend_from_slice(b"early ");
+    a_link.send_bytes(&first).await;
+    a_link.expect_error(ErrorCode::Ok).await;
+
+    // A megabyte each way at once: more than the window, so each side waits for the other's
+    // acknowledgements.
+    let mut a_data = vec![0u8; 1 << 20];
+    let mut b_data = vec![0u8; 1 << 20];
+    rand::thread_rng().fill_bytes(&mut a_data);
+    rand::thread_rng().fill_bytes(&mut b_data);
+    let (mut ar, mut aw) = a_link.stream.into_split();
+    let (mut br, mut bw) = b_link.stream.into_split();
+    let (a_sent, b_sent) = (a_data.clone(), b_data.clone());
+    let wa = tokio::spawn(async move {
+        aw.write_all(&a_sent).await.unwrap();
+        aw
+    });
+    let wb = tokio::spawn(async move {
+        bw.write_all(&b_sent).await.unwrap();
+        bw
+    });
+    let mut at_b = vec![0u8; 6 + a_data.len()];
+    let mut at_a = vec![0u8; 8 + b_data.len()];
+    let (rb, ra) = tokio::join!(timeout(WAIT, br.read_exact(&mut at_b)), timeout(WAIT, ar.read_exact(&mut at_a)));
+    rb.unwrap().unwrap();
+    ra.unwrap().unwrap();
+    assert_eq!(&at_b[..6], b"early ");
+    assert!(at_b[6..] == a_data[..], "A's megabyte arrived altered");
+    assert_eq!(&at_a[..8], b"b first ");
+    assert!(at_a[8..] == b_data[..], "B's megabyte arrived altered");
+
+    // A is done writing: B reads the end of A's way, and may still answer.
+    let (mut aw, mut bw) = (wa.await.unwrap(), wb.await.unwrap());
+    aw.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    timeout(WAIT, br.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert!(rest.is_empty());
+    bw.write_all(b"last words").await.unwrap();
+    bw.shutdown().await.unwrap();
+    timeout(WAIT, ar.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert_eq!(rest, b"last words");
+
+    // Both ways over: the pair is free again on both nodes.
+    let again = LinkKey { password: 2, ..k };
+    let freed = async {
+        loop {
+            a.send(&Packet::TcpAsk(again.clone())).await;
+            if a.recv().await == Packet::error(ErrorCode::Ok) {
+                break;
+            }
+            a.recv().await; // the TCPAbort that came with the refusal
+        }
+    };
+    timeout(WAIT, freed).await.expect("the closed link still blocks the pair");
+    b.expect(Packet::TcpAsk(again)).await;
+}

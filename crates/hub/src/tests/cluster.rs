@@ -278,3 +278,91 @@ fn what_a_session_sends_while_its_claim_is_asked_runs_once_it_is_answered() {
         vec![err(e, HubError::NameTaken), err(e, HubError::NotLoggedIn)]
     );
 }
+
+#[test]
+fn a_private_link_between_nodes_is_asked_accepted_and_bridged_by_both() {
+    // Node one has A, node two B; the test carries what the bus would.
+    let (mut one, mut two) = (node(), node());
+    let a = one.claim(Protocol::ChatOs, "a");
+    let b = two.claim(Protocol::ChatOs, "b");
+    one.elsewhere(TWO, Protocol::ChatOs, "b");
+    two.elsewhere(ONE, Protocol::ChatOs, "a");
+    let k = key("a", "b", 7);
+    // A asks: the ask goes to node two, A's answer waits for it.
+    let out = one.cmd(a, Command::LinkAsk(k.clone()));
+    let [Output::Forward { node: TWO, id, command }] = out.as_slice() else { panic!("{out:?}") };
+    assert_eq!(command, &Remote::LinkAsk { key: k.clone(), tag: 1 });
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: *id, command: command.clone() }),
+        vec![deliver(b, Event::LinkAsked(k.clone())), Output::Answer { node: ONE, id: *id, result: Ok(()) }]
+    );
+    assert_eq!(one.input(Input::Answer { id: *id, result: Ok(()) }), vec![ok(a)]);
+    // B accepts on a new connection to its node: parked, bridged, and A is told by node one.
+    let b_link = two.connect();
+    let out = two.cmd(b_link, Command::LinkAccept(k.clone()));
+    assert_eq!(
+        out,
+        vec![
+            ok(b_link),
+            Output::Forward { node: ONE, id: 0, command: Remote::LinkAccepted { key: k.clone() } },
+            Output::Park { session: b_link, link: LinkId(1) },
+            Output::Bridge { link: LinkId(1), node: ONE, home: false, tag: 1 },
+        ]
+    );
+    assert_eq!(
+        one.input(Input::Remote { node: TWO, id: 0, command: Remote::LinkAccepted { key: k.clone() } }),
+        vec![deliver(a, Event::LinkAccepted(k.clone()))]
+    );
+    let a_link = one.connect();
+    assert_eq!(
+        one.cmd(a_link, Command::LinkConnect(k.clone())),
+        vec![
+            ok(a_link),
+            Output::Park { session: a_link, link: LinkId(1) },
+            Output::Bridge { link: LinkId(1), node: TWO, home: true, tag: 1 },
+        ]
+    );
+    // The relay ends on each node by itself.
+    assert_eq!(one.input(Input::LinkClosed { link: LinkId(1) }), vec![]);
+    assert_eq!(two.input(Input::LinkClosed { link: LinkId(1) }), vec![]);
+    one.hub.check_invariants().unwrap();
+    two.hub.check_invariants().unwrap();
+}
+
+#[test]
+fn a_link_between_nodes_is_refused_or_aborted_across_them() {
+    let (mut one, mut two) = (node(), node());
+    let a = one.claim(Protocol::ChatOs, "a");
+    let b = two.claim(Protocol::ChatOs, "b");
+    one.elsewhere(TWO, Protocol::ChatOs, "b");
+    let k = key("a", "b", 7);
+    // Refused there (B left meanwhile, say): A hears the error, then TCPAbort.
+    let out = one.cmd(a, Command::LinkAsk(k.clone()));
+    let [Output::Forward { id, .. }] = out.as_slice() else { panic!("{out:?}") };
+    assert_eq!(
+        one.input(Input::Answer { id: *id, result: Err(HubError::Unreachable) }),
+        vec![err(a, HubError::Unreachable), deliver(a, Event::LinkAborted(k.clone()))]
+    );
+    // Asked again, then A withdraws: node two is told, and tells B.
+    let out = one.cmd(a, Command::LinkAsk(k.clone()));
+    let [Output::Forward { id, command, .. }] = out.as_slice() else { panic!("{out:?}") };
+    two.input(Input::Remote { node: ONE, id: *id, command: command.clone() });
+    one.input(Input::Answer { id: *id, result: Ok(()) });
+    let out = one.cmd(a, Command::LinkAbort(k.clone()));
+    assert!(
+        out.contains(&Output::Forward { node: TWO, id: 0, command: Remote::LinkAborted { key: k.clone() } }),
+        "{out:?}"
+    );
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: 0, command: Remote::LinkAborted { key: k.clone() } }),
+        vec![deliver(b, Event::LinkAborted(k.clone()))]
+    );
+    // A node that goes takes its links with it.
+    let out = one.cmd(a, Command::LinkAsk(k.clone()));
+    let [Output::Forward { id, .. }] = out.as_slice() else { panic!("{out:?}") };
+    one.input(Input::Answer { id: *id, result: Ok(()) });
+    let out = one.input(Input::NodeGone { node: TWO });
+    assert!(out.contains(&deliver(a, Event::LinkAborted(k.clone()))), "{out:?}");
+    one.hub.check_invariants().unwrap();
+    two.hub.check_invariants().unwrap();
+}

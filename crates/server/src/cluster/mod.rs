@@ -9,6 +9,7 @@
 //! `switchboard.alive` (every node's heartbeat). Bucket: `switchboard_names` (a name's claim,
 //! keyed by its skeleton).
 
+pub(crate) mod bridge;
 mod names;
 pub mod state;
 
@@ -85,6 +86,9 @@ pub(crate) struct Bus {
     publish: mpsc::Sender<Publish>,
     claims: mpsc::Sender<Claim>,
     metrics: Arc<Metrics>,
+    client: async_nats::Client,
+    me: Me,
+    nodes: Shared,
 }
 
 impl Bus {
@@ -97,6 +101,17 @@ impl Bus {
             self.metrics.bus.dropped.inc();
         }
         taken
+    }
+
+    /// Where the end of a private link parked here relays to the other node's end: `node`,
+    /// the link numbered `tag` on A's node (`home`: this is A's node). `None` if that node
+    /// is not known.
+    pub(crate) fn bridge(&self, node: Node, home: bool, tag: u64, timeout: Duration) -> Option<bridge::Bridge> {
+        let other = self.nodes.lock().expect("nodes lock").id(node)?.to_owned();
+        let a_node = if home { self.me.id.clone() } else { other };
+        let subject = |way: &str| format!("switchboard.link.{a_node}.{tag}.{way}");
+        let (out, inbound) = if home { (subject("a"), subject("b")) } else { (subject("b"), subject("a")) };
+        Some(bridge::Bridge { client: self.client.clone(), out, inbound, timeout })
     }
 
     /// Hands a claim or a release to the names task; `false` (counted) if it cannot take it.
@@ -262,6 +277,7 @@ pub(crate) async fn start(
         .context("making the cluster's bucket of names")?;
     tracing::info!(node = %me.name, id = %me.id, cluster = %config.cluster, "joined the cluster");
     let nodes: Shared = Arc::default();
+    let (bus_client, bus_me, bus_nodes) = (client.clone(), me.clone(), nodes.clone());
     let (publish, publish_rx) = mpsc::channel(QUEUE);
     let (claims, claims_rx) = mpsc::channel(CLAIMS);
     let (alive_tx, alive_rx) = mpsc::unbounded_channel();
@@ -306,7 +322,11 @@ pub(crate) async fn start(
             names::Names::new(kv, client, me, nodes, hub, metrics.clone()).run(claims_rx, alive_rx, events, loaded_tx),
         ),
     ];
-    Ok(Started { bus: Bus { publish, claims, metrics }, tasks, loaded })
+    Ok(Started {
+        bus: Bus { publish, claims, metrics, client: bus_client, me: bus_me, nodes: bus_nodes },
+        tasks,
+        loaded,
+    })
 }
 
 /// The key-value bucket `name`, made if it does not exist yet. Made as a stream with the
@@ -348,6 +368,14 @@ fn default_node_name() -> String {
     format!("{}-{}", host.trim(), std::process::id())
 }
 
+fn link_key(key: hub::LinkKey) -> bus::LinkKey {
+    bus::LinkKey { a: key.a, b: key.b, password: key.password }
+}
+
+fn hub_link_key(key: bus::LinkKey) -> hub::LinkKey {
+    hub::LinkKey { a: key.a, b: key.b, password: key.password }
+}
+
 /// A message from another node, as the hub's input.
 fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
     Some(match msg {
@@ -376,6 +404,21 @@ fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
             command: Remote::Typing { from, to, active },
         },
         BusMsg::Answer { id, error } => Input::Answer { id, result: error.map_or(Ok(()), |e| Err(hub_error(e))) },
+        BusMsg::LinkAsk { node, id, key, tag } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id,
+            command: Remote::LinkAsk { key: hub_link_key(key), tag },
+        },
+        BusMsg::LinkAccepted { node, key } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::LinkAccepted { key: hub_link_key(key) },
+        },
+        BusMsg::LinkAborted { node, key } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::LinkAborted { key: hub_link_key(key) },
+        },
         BusMsg::Alive { .. } => return None,
     })
 }
@@ -423,6 +466,11 @@ async fn publisher(
                         },
                     },
                     Remote::Typing { from, to, active } => BusMsg::Typing { node: me.id.clone(), from, to, active },
+                    Remote::LinkAsk { key, tag } => {
+                        BusMsg::LinkAsk { node: me.id.clone(), id, key: link_key(key), tag }
+                    }
+                    Remote::LinkAccepted { key } => BusMsg::LinkAccepted { node: me.id.clone(), key: link_key(key) },
+                    Remote::LinkAborted { key } => BusMsg::LinkAborted { node: me.id.clone(), key: link_key(key) },
                 };
                 (to, msg, waiting)
             }
