@@ -10,8 +10,8 @@
 
 use arbitrary::Arbitrary;
 use hub::{
-    Caps, Command, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Node, Output, Queued, Remote, ReplyTo,
-    SessionId,
+    Caps, Command, DeskNews, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Node, Output, Queued, Remote,
+    ReplyTo, SessionId,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
@@ -38,40 +38,172 @@ const NAMES: [&str; 12] = [
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// A door with any capabilities at all (a bit each), and liveness or not.
-    Connect { door: u8, caps: u16, liveness: Option<(u8, u8, bool)>, origin: u8 },
-    Login { session: u8, name: u8, verified: bool },
-    Lobby { session: u8, sender: u8 },
-    Direct { session: u8, to: u8, image: bool },
-    Typing { session: u8, to: u8, active: bool },
-    Alive { session: u8 },
-    LinkAsk { session: u8, a: u8, b: u8, password: i16 },
-    LinkAbort { session: u8, a: u8, b: u8, password: i16 },
-    LinkAccept { session: u8, a: u8, b: u8, password: i16 },
-    LinkConnect { session: u8, a: u8, b: u8, password: i16 },
-    LinkClosed { link: u8 },
-    DirectAsk { session: u8, to: u8 },
-    DirectAnswer { session: u8, to: u8, accept: bool },
-    OperatorKey { session: u8, uuid: u8 },
-    RingAck { session: u8, id: u8 },
-    DeskMsg { session: u8 },
-    DeskState { session: u8, composing: bool },
-    Disassociate { session: u8 },
-    OperatorLeave { session: u8 },
-    Disconnect { session: u8 },
-    Tick { millis: u16 },
-    Reserved { names: u16 },
-    Offline { session: u8, messages: u8 },
-    PageDelivered { session: u8, last: u8 },
-    Claimed { session: u8, granted: Option<bool> },
-    Lost { session: u8 },
-    Joined { node: u8, name: u8, door: u8, caps: u16 },
-    Left { node: u8, name: u8 },
-    NodeGone { node: u8 },
-    RemoteLobby { from: u8, mesh: bool },
-    RemoteDirect { node: u8, id: u8, to: u8, image: bool },
-    RemoteTyping { node: u8, to: u8, active: bool },
-    Answer { id: u8, ok: bool },
-    RemoteLink { node: u8, id: u8, a: u8, b: u8, password: i16, what: u8 },
+    Connect {
+        door: u8,
+        caps: u16,
+        liveness: Option<(u8, u8, bool)>,
+        origin: u8,
+    },
+    Login {
+        session: u8,
+        name: u8,
+        verified: bool,
+    },
+    Lobby {
+        session: u8,
+        sender: u8,
+    },
+    Direct {
+        session: u8,
+        to: u8,
+        image: bool,
+    },
+    Typing {
+        session: u8,
+        to: u8,
+        active: bool,
+    },
+    Alive {
+        session: u8,
+    },
+    LinkAsk {
+        session: u8,
+        a: u8,
+        b: u8,
+        password: i16,
+    },
+    LinkAbort {
+        session: u8,
+        a: u8,
+        b: u8,
+        password: i16,
+    },
+    LinkAccept {
+        session: u8,
+        a: u8,
+        b: u8,
+        password: i16,
+    },
+    LinkConnect {
+        session: u8,
+        a: u8,
+        b: u8,
+        password: i16,
+    },
+    LinkClosed {
+        link: u8,
+    },
+    DirectAsk {
+        session: u8,
+        to: u8,
+    },
+    DirectAnswer {
+        session: u8,
+        to: u8,
+        accept: bool,
+    },
+    OperatorKey {
+        session: u8,
+        uuid: u8,
+    },
+    RingAck {
+        session: u8,
+        id: u8,
+    },
+    DeskMsg {
+        session: u8,
+    },
+    DeskState {
+        session: u8,
+        composing: bool,
+    },
+    Disassociate {
+        session: u8,
+    },
+    OperatorLeave {
+        session: u8,
+    },
+    Disconnect {
+        session: u8,
+    },
+    Tick {
+        millis: u16,
+    },
+    Reserved {
+        names: u16,
+    },
+    Offline {
+        session: u8,
+        messages: u8,
+    },
+    PageDelivered {
+        session: u8,
+        last: u8,
+    },
+    Claimed {
+        session: u8,
+        granted: Option<bool>,
+    },
+    Lost {
+        session: u8,
+    },
+    Joined {
+        node: u8,
+        name: u8,
+        door: u8,
+        caps: u16,
+    },
+    Left {
+        node: u8,
+        name: u8,
+    },
+    NodeGone {
+        node: u8,
+    },
+    RemoteLobby {
+        from: u8,
+        mesh: bool,
+    },
+    RemoteDirect {
+        node: u8,
+        id: u8,
+        to: u8,
+        image: bool,
+    },
+    RemoteTyping {
+        node: u8,
+        to: u8,
+        active: bool,
+    },
+    Answer {
+        id: u8,
+        ok: bool,
+    },
+    RemoteLink {
+        node: u8,
+        id: u8,
+        a: u8,
+        b: u8,
+        password: i16,
+        what: u8,
+    },
+    RemoteDesk {
+        node: u8,
+        id: u8,
+        op: u8,
+        ring: u8,
+        user: u8,
+        what: u8,
+    },
+    DeskNews {
+        node: u8,
+        ring: u8,
+        count: u8,
+        what: u8,
+    },
+    NodeUp {
+        node: u8,
+    },
 }
 
 fn caps_of(caps: u16) -> Caps {
@@ -257,6 +389,31 @@ impl Run {
                 };
                 Input::Remote { node: Node(u32::from(node % 3)), id: u64::from(id % 8), command }
             }
+            Op::RemoteDesk { node, id, op, ring, user, what } => {
+                let (op, ring, user) = (u64::from(op % 8), u64::from(ring % 4), name(user));
+                let command = match what % 6 {
+                    0 => Remote::RingAck { id: ring, op, uuid: "op".into(), echo: "1".into() },
+                    1 => Remote::DeskJoined { op, user, texts: vec!["hi".into()], id: ring, echo: "1".into() },
+                    2 => Remote::DeskWrote { op, texts: vec!["hi".into()] },
+                    3 => Remote::DeskTyping { op, composing: ring % 2 == 0 },
+                    4 => Remote::DeskEnd { user, notice: "over".into() },
+                    _ => Remote::DeskUserLeft { op, user },
+                };
+                Input::Remote { node: Node(u32::from(node % 3)), id: u64::from(id % 8), command }
+            }
+            Op::DeskNews { node, ring, count, what } => {
+                let ring = u64::from(ring % 4);
+                let news = match what % 3 {
+                    0 => DeskNews::Operators { count: u64::from(count % 3) },
+                    1 => DeskNews::Ring { id: ring, expires_in: std::time::Duration::from_secs(60) },
+                    _ => DeskNews::RingOver {
+                        id: ring,
+                        winner: if count % 2 == 0 { String::new() } else { "op".into() },
+                    },
+                };
+                Input::DeskNews { node: Node(u32::from(node % 3)), news }
+            }
+            Op::NodeUp { node } => Input::NodeUp { node: Node(u32::from(node % 3)) },
             Op::Answer { id, ok } => {
                 Input::Answer { id: u64::from(id % 8), result: if ok { Ok(()) } else { Err(HubError::Unreachable) } }
             }
@@ -284,7 +441,11 @@ impl Run {
                 }
                 // A session that left releases its claim: it need not be connected.
                 Output::Release { .. } | Output::Queue { .. } | Output::Unpark { .. } | Output::Keep(_) => vec![],
-                Output::Publish { .. } | Output::Forward { .. } | Output::Answer { .. } | Output::Bridge { .. } => {
+                Output::Publish { .. }
+                | Output::Forward { .. }
+                | Output::Answer { .. }
+                | Output::Bridge { .. }
+                | Output::DeskNews(_) => {
                     vec![]
                 }
             };

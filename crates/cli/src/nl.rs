@@ -50,6 +50,9 @@ enum NlCmd {
         /// The hub's data folder.
         #[arg(long, value_name = "DIR", default_value = "switchboard-data")]
         data_dir: PathBuf,
+        /// Or the cluster's key, which every node of it uses.
+        #[command(flatten)]
+        cluster: crate::cluster::ClusterArgs,
     },
 }
 
@@ -68,9 +71,15 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 const MAX_LINE: usize = 1 << 20;
 
 pub async fn run(args: NlArgs) -> anyhow::Result<()> {
-    if let Some(NlCmd::ServerKey { data_dir }) = args.command {
-        let mut store = store::Store::open(&data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-        let key = server::nl_server_key(&mut store)?;
+    if let Some(NlCmd::ServerKey { data_dir, cluster }) = args.command {
+        let key = match cluster.open().await? {
+            Some(durable) => server::nl_cluster_key(&durable).await?,
+            None => {
+                let mut store =
+                    store::Store::open(&data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+                server::nl_server_key(&mut store)?
+            }
+        };
         print!("{}", crypto::public_key_to_pem(&key.to_public_key()));
         return Ok(());
     }

@@ -158,6 +158,7 @@ impl Hub {
             self.answer(id, Err(HubError::Unreachable));
         }
         self.links_gone(node);
+        self.desk_node_gone(node);
     }
 
     /// A lobby message from another node: to everyone here in the lobby, but never back into
@@ -236,6 +237,15 @@ impl Hub {
             }
             Remote::LinkAccepted { key } => self.remote_link_accepted(node, key),
             Remote::LinkAborted { key } => self.remote_link_aborted(node, key),
+            Remote::RingAck { id: ring, op, uuid, echo } => {
+                let result = self.remote_ring_ack(node, op, ring, uuid, echo);
+                self.out.push_back(Output::Answer { node, id, result });
+            }
+            Remote::DeskJoined { op, user, texts, id, echo } => self.desk_joined(node, op, user, texts, id, echo),
+            Remote::DeskWrote { op, texts } => self.desk_from_user(op, crate::DeskEvent::UserWrote { texts }),
+            Remote::DeskTyping { op, composing } => self.desk_from_user(op, crate::DeskEvent::UserTyping { composing }),
+            Remote::DeskEnd { user, notice } => self.desk_end(node, &user, &notice),
+            Remote::DeskUserLeft { op, user } => self.desk_user_left(node, op, &user),
         }
     }
 

@@ -5,9 +5,16 @@
 //! the operator's reaching the user as direct messages from `support`, until the operator
 //! disassociates or leaves, or the user leaves. A ring nobody answers in time expires; the
 //! user is told, and the next message rings again.
+//!
+//! In a cluster, operators may be on any node: each node tells the others how many it has
+//! (`DeskNews::Operators`). A conversation belongs to the end user's node: its rings go to
+//! every node's operators (`DeskNews::Ring`), the first `ringACK` to reach that node wins
+//! (`Remote::RingAck`), and what the user and an operator on another node say to each other
+//! crosses as forwarded commands.
 
+use crate::cluster::Node;
 use crate::keep::Sent;
-use crate::{fold, DeskEvent, Event, Hub, HubError, Kept, Output, SessionId};
+use crate::{fold, DeskEvent, DeskNews, Event, Hub, HubError, Kept, Output, Remote, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::time::Instant;
@@ -29,8 +36,22 @@ pub mod notice {
 
 pub(crate) struct Operator {
     uuid: String,
-    /// The end user it is associated with (folded name).
-    user: Option<String>,
+    /// The end user it is associated with.
+    user: Option<User>,
+}
+
+/// An operator's end user: here (its folded name), or on another node (as registered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum User {
+    Here(String),
+    There(Node, String),
+}
+
+/// An end user's operator: here, or on another node (its session there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Here(SessionId),
+    There(Node, u64),
 }
 
 struct Ring {
@@ -45,7 +66,7 @@ struct Ring {
 enum State {
     Ringing(u64),
     /// Associated with this operator, under the user's registered name.
-    With(SessionId, String),
+    With(Op, String),
 }
 
 #[derive(Default)]
@@ -57,6 +78,10 @@ pub(crate) struct Desk {
     users: FxHashMap<String, State>,
     /// The hub's services, for `status`.
     services: Vec<(String, bool)>,
+    /// In a cluster: how many operators the other nodes have.
+    elsewhere: FxHashMap<Node, u64>,
+    /// In a cluster: rings of end users on other nodes, and whose.
+    remote_rings: FxHashMap<u64, Node>,
 }
 
 impl Desk {
@@ -72,6 +97,11 @@ impl Desk {
         self.operators.contains_key(&session)
     }
 
+    /// Whether any node has an operator.
+    fn open(&self) -> bool {
+        !self.operators.is_empty() || self.elsewhere.values().any(|&n| n > 0)
+    }
+
     /// Operators exist; each conversation is its operator's and the other way round; each
     /// ring is its user's.
     pub(crate) fn check(&self, exists: impl Fn(SessionId) -> bool) -> Result<(), String> {
@@ -80,7 +110,10 @@ impl Desk {
         }
         for (key, state) in &self.users {
             let consistent = match state {
-                State::With(op, _) => self.operators.get(op).is_some_and(|o| o.user.as_ref() == Some(key)),
+                State::With(Op::Here(op), _) => {
+                    self.operators.get(op).is_some_and(|o| o.user == Some(User::Here(key.clone())))
+                }
+                State::With(Op::There(..), _) => true,
                 State::Ringing(id) => self.rings.get(id).is_some_and(|r| &r.key == key),
             };
             if !consistent {
@@ -88,9 +121,8 @@ impl Desk {
             }
         }
         for (op, operator) in &self.operators {
-            let with = operator.user.as_ref().map(|key| self.users.get(key));
-            if let Some(found) = with {
-                if !matches!(found, Some(State::With(o, _)) if o == op) {
+            if let Some(User::Here(key)) = &operator.user {
+                if !matches!(self.users.get(key), Some(State::With(Op::Here(o), _)) if o == op) {
                     return Err(format!("operator {op:?} is with someone the desk does not know"));
                 }
             }
@@ -128,10 +160,9 @@ impl Hub {
                 for id in stale {
                     self.close(id, Event::Closing);
                 }
+                let was_open = self.desk.open();
                 self.desk.operators.insert(session, Operator { uuid, user: None });
-                if self.desk.operators.len() == 1 {
-                    self.presence(SUPPORT.into(), None, true); // the desk opens
-                }
+                self.operators_changed(was_open);
                 self.deliver(session, Event::Desk(DeskEvent::ServerOnline));
             }
         }
@@ -169,7 +200,7 @@ impl Hub {
         match self.desk.users.get(&key) {
             Some(State::With(op, _)) => {
                 let op = *op;
-                self.deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec![text] }));
+                self.tell_operator(op, DeskEvent::UserWrote { texts: vec![text] });
             }
             Some(State::Ringing(id)) => {
                 let id = *id;
@@ -183,58 +214,262 @@ impl Hub {
     }
 
     fn ring(&mut self, user: String, key: String, text: String) {
-        if self.desk.operators.is_empty() {
+        if !self.desk.open() {
             self.tell_user(&user, notice::NOBODY);
             return;
         }
         self.desk.next_ring += 1;
-        let id = self.desk.next_ring;
+        // Unique in the cluster: numbered from this start's first session id.
+        let id = self.config.first_id + self.desk.next_ring;
         let expires_in = self.config.ring_timeout;
         let deadline = self.now + expires_in;
         self.desk.rings.insert(id, Ring { user, key: key.clone(), backlog: vec![text], deadline });
         self.desk.users.insert(key, State::Ringing(id));
+        self.tell_operators(DeskEvent::Ring { id, expires_in });
+        if self.config.cluster {
+            self.out.push_back(Output::DeskNews(DeskNews::Ring { id, expires_in }));
+        }
+    }
+
+    /// Every operator here gets `event`.
+    fn tell_operators(&mut self, event: DeskEvent) {
         let to = self.operator_ids();
-        self.out.push_back(Output::Broadcast { to, event: Event::Desk(DeskEvent::Ring { id, expires_in }) });
+        if !to.is_empty() {
+            self.out.push_back(Output::Broadcast { to, event: Event::Desk(event) });
+        }
+    }
+
+    /// Ring `id` is over (taken by `winner`, or expired or called off: `winner` empty), for
+    /// the operators of every node.
+    fn ring_over(&mut self, id: u64, winner: String) {
+        self.tell_operators(DeskEvent::RingAckAck { id, echo: None, winner: winner.clone() });
+        if self.config.cluster {
+            self.out.push_back(Output::DeskNews(DeskNews::RingOver { id, winner }));
+        }
+    }
+
+    /// `event` for an end user's operator, here or on its node.
+    fn tell_operator(&mut self, op: Op, event: DeskEvent) {
+        match (op, event) {
+            (Op::Here(op), event) => self.deliver(op, Event::Desk(event)),
+            (Op::There(node, op), DeskEvent::UserWrote { texts }) => {
+                self.out.push_back(Output::Forward { node, id: 0, command: Remote::DeskWrote { op, texts } });
+            }
+            (Op::There(node, op), DeskEvent::UserTyping { composing }) => {
+                self.out.push_back(Output::Forward { node, id: 0, command: Remote::DeskTyping { op, composing } });
+            }
+            (Op::There(..), _) => {}
+        }
+    }
+
+    /// The count of operators here changed from a desk that was open (or not).
+    fn operators_changed(&mut self, was_open: bool) {
+        if self.config.cluster {
+            let count = self.desk.operators.len() as u64;
+            self.out.push_back(Output::DeskNews(DeskNews::Operators { count }));
+        }
+        self.desk_presence(was_open);
+    }
+
+    /// `support` comes online when the first operator of the cluster arrives, and goes
+    /// when the last leaves.
+    fn desk_presence(&mut self, was_open: bool) {
+        let open = self.desk.open();
+        if open != was_open {
+            self.presence(SUPPORT.into(), None, open);
+        }
     }
 
     /// `ringACK`: the first operator to answer gets the end user. `echo` is the ID as the
     /// operator sent it, given back to it in that form.
-    pub(crate) fn ring_ack(&mut self, session: SessionId, id: u64, echo: String) -> Result<(), HubError> {
+    pub(crate) fn ring_ack(&mut self, session: SessionId, id: u64, echo: String) -> Result<crate::Done, HubError> {
         let op = self.desk.operators.get(&session).ok_or(HubError::NotLoggedIn)?;
         if op.user.is_some() {
             return Err(HubError::LinkInProgress); // one conversation at a time
         }
         let uuid = op.uuid.clone();
+        if let Some(&node) = self.desk.remote_rings.get(&id) {
+            // The ring is the end user's node's: the first ringACK to reach it wins.
+            let command = Remote::RingAck { id, op: session.0, uuid, echo };
+            self.forward(node, session, crate::Kind::Desk, None, command);
+            return Ok(crate::Done::Later);
+        }
         let ring = self.desk.rings.swap_remove(&id).ok_or(HubError::NoSuchLink)?;
-        self.desk.operators[&session].user = Some(ring.key.clone());
-        self.desk.users.insert(ring.key, State::With(session, ring.user.clone()));
+        self.desk.operators[&session].user = Some(User::Here(ring.key.clone()));
+        self.desk.users.insert(ring.key, State::With(Op::Here(session), ring.user.clone()));
         for op in self.operator_ids() {
             let echo = (op == session).then(|| echo.clone());
             self.deliver(op, Event::Desk(DeskEvent::RingAckAck { id, echo, winner: uuid.clone() }));
         }
+        if self.config.cluster {
+            self.out.push_back(Output::DeskNews(DeskNews::RingOver { id, winner: uuid }));
+        }
         self.deliver(session, Event::Desk(DeskEvent::UserWrote { texts: ring.backlog }));
+        self.tell_user(&ring.user, notice::JOINED);
+        Ok(crate::Done::Now)
+    }
+
+    /// An operator on `node` answered ring `id` of an end user here (`Remote::RingAck`).
+    pub(crate) fn remote_ring_ack(
+        &mut self,
+        node: Node,
+        op: u64,
+        id: u64,
+        uuid: String,
+        echo: String,
+    ) -> Result<(), HubError> {
+        let ring = self.desk.rings.swap_remove(&id).ok_or(HubError::NoSuchLink)?;
+        self.desk.users.insert(ring.key, State::With(Op::There(node, op), ring.user.clone()));
+        self.tell_operators(DeskEvent::RingAckAck { id, echo: None, winner: uuid.clone() });
+        self.out.push_back(Output::DeskNews(DeskNews::RingOver { id, winner: uuid }));
+        let command = Remote::DeskJoined { op, user: ring.user.clone(), texts: ring.backlog, id, echo };
+        self.out.push_back(Output::Forward { node, id: 0, command });
         self.tell_user(&ring.user, notice::JOINED);
         Ok(())
     }
 
-    /// The associated end user of operator `session`, as registered.
-    fn associated(&self, session: SessionId) -> Option<String> {
-        let key = self.desk.operators.get(&session)?.user.as_ref()?;
-        match self.desk.users.get(key) {
-            Some(State::With(_, name)) => Some(name.clone()),
-            _ => None,
+    /// The end user on `node` whose ring `id` operator `op` here won (`Remote::DeskJoined`).
+    pub(crate) fn desk_joined(&mut self, node: Node, op: u64, user: String, texts: Vec<String>, id: u64, echo: String) {
+        let session = SessionId(op);
+        let Some(operator) = self.desk.operators.get_mut(&session).filter(|o| o.user.is_none()) else {
+            // It left (or took another) meanwhile: the user's node hears it is over.
+            let command = Remote::DeskEnd { user, notice: notice::LEFT.into() };
+            self.out.push_back(Output::Forward { node, id: 0, command });
+            return;
+        };
+        operator.user = Some(User::There(node, user));
+        let winner = operator.uuid.clone();
+        self.deliver(session, Event::Desk(DeskEvent::RingAckAck { id, echo: Some(echo), winner }));
+        self.deliver(session, Event::Desk(DeskEvent::UserWrote { texts }));
+    }
+
+    /// A node is up: it hears how many operators this one has, if any.
+    pub(crate) fn desk_announce(&mut self) {
+        let count = self.desk.operators.len() as u64;
+        if count > 0 {
+            self.out.push_back(Output::DeskNews(DeskNews::Operators { count }));
+        }
+    }
+
+    /// News of the desk from another node.
+    pub(crate) fn desk_news(&mut self, node: Node, news: DeskNews) {
+        match news {
+            DeskNews::Operators { count } => {
+                let was_open = self.desk.open();
+                self.desk.elsewhere.insert(node, count);
+                self.desk_presence(was_open);
+            }
+            DeskNews::Ring { id, expires_in } => {
+                self.desk.remote_rings.insert(id, node);
+                self.tell_operators(DeskEvent::Ring { id, expires_in });
+            }
+            DeskNews::RingOver { id, winner } => {
+                if self.desk.remote_rings.remove(&id).is_some() {
+                    // The winner, if it is here, heard it already with its own ID.
+                    let to: Vec<SessionId> = self
+                        .desk
+                        .operators
+                        .iter()
+                        .filter(|(_, o)| o.uuid != winner || winner.is_empty())
+                        .map(|(&id, _)| id)
+                        .collect();
+                    if !to.is_empty() {
+                        let event = Event::Desk(DeskEvent::RingAckAck { id, echo: None, winner });
+                        self.out.push_back(Output::Broadcast { to, event });
+                    }
+                }
+            }
+        }
+    }
+
+    /// What an end user on another node wrote or typed for operator `op` here.
+    pub(crate) fn desk_from_user(&mut self, op: u64, event: DeskEvent) {
+        if self.desk.operators.get(&SessionId(op)).is_some_and(|o| matches!(o.user, Some(User::There(..)))) {
+            self.deliver(SessionId(op), Event::Desk(event));
+        }
+    }
+
+    /// The operator on another node of the end user `user` here ended the conversation.
+    pub(crate) fn desk_end(&mut self, node: Node, user: &str, notice: &str) {
+        if matches!(self.desk.users.get(&fold(user)), Some(State::With(Op::There(n, _), _)) if *n == node) {
+            self.desk.users.remove(&fold(user));
+            self.tell_user(user, notice);
+        }
+    }
+
+    /// The end user on another node of operator `op` here left.
+    pub(crate) fn desk_user_left(&mut self, node: Node, op: u64, user: &str) {
+        let session = SessionId(op);
+        let Some(operator) = self.desk.operators.get_mut(&session) else { return };
+        if matches!(&operator.user, Some(User::There(n, u)) if *n == node && fold(u) == fold(user)) {
+            operator.user = None;
+            self.deliver(session, Event::Desk(DeskEvent::UserWrote { texts: vec![format!("{user} left.")] }));
+        }
+    }
+
+    /// Node `node` is gone: its operators, rings and conversations with it too.
+    pub(crate) fn desk_node_gone(&mut self, node: Node) {
+        let was_open = self.desk.open();
+        self.desk.elsewhere.remove(&node);
+        let rings: Vec<u64> = self.desk.remote_rings.iter().filter(|(_, n)| **n == node).map(|(&id, _)| id).collect();
+        for id in rings {
+            self.desk.remote_rings.remove(&id);
+            self.tell_operators(DeskEvent::RingAckAck { id, echo: None, winner: String::new() });
+        }
+        let users: Vec<String> = self
+            .desk
+            .users
+            .iter()
+            .filter(|(_, s)| matches!(s, State::With(Op::There(n, _), _) if *n == node))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in users {
+            if let Some(State::With(_, user)) = self.desk.users.remove(&key) {
+                self.tell_user(&user, notice::LEFT);
+            }
+        }
+        let ops: Vec<SessionId> = self
+            .desk
+            .operators
+            .iter()
+            .filter(|(_, o)| matches!(&o.user, Some(User::There(n, _)) if *n == node))
+            .map(|(&id, _)| id)
+            .collect();
+        for op in ops {
+            if let Some(User::There(_, user)) = self.desk.operators[&op].user.take() {
+                self.deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec![format!("{user} left.")] }));
+            }
+        }
+        self.desk_presence(was_open);
+    }
+
+    /// The associated end user of operator `session`, as registered, and its node if it is
+    /// on another.
+    fn associated(&self, session: SessionId) -> Option<(String, Option<Node>)> {
+        match self.desk.operators.get(&session)?.user.as_ref()? {
+            User::Here(key) => match self.desk.users.get(key) {
+                Some(State::With(_, name)) => Some((name.clone(), None)),
+                _ => None,
+            },
+            User::There(node, name) => Some((name.clone(), Some(*node))),
         }
     }
 
     /// `msg` out: to the associated end user, as direct messages from `support`.
     /// Returns what was queued (for a user still being handed what waited for it).
     pub(crate) fn desk_msg(&mut self, session: SessionId, texts: Vec<String>) -> Result<Vec<Kept>, HubError> {
-        let user = self.associated(session).ok_or(HubError::Unreachable)?;
+        let (user, node) = self.associated(session).ok_or(HubError::Unreachable)?;
         let mut queued = Vec::new();
         for text in texts {
             let kept = Kept { sender: SUPPORT.into(), recipient: Some(user.clone()), body: text, ..Kept::default() };
-            if let Sent::Queued(kept) = self.direct_here(kept, None)? {
-                queued.push(kept);
+            match node {
+                // Delivered (or queued) there; nobody waits for the answer.
+                Some(node) => self.out.push_back(Output::Forward { node, id: 0, command: Remote::Direct(kept) }),
+                None => {
+                    if let Sent::Queued(kept) = self.direct_here(kept, None)? {
+                        queued.push(kept);
+                    }
+                }
             }
         }
         Ok(queued)
@@ -242,8 +477,11 @@ impl Hub {
 
     /// `chat_state` out: the associated end user sees support typing, if it shows typing.
     pub(crate) fn desk_state(&mut self, session: SessionId, composing: bool) -> Result<(), HubError> {
-        let user = self.associated(session).ok_or(HubError::Unreachable)?;
-        if let Some((id, name)) = self.reachable(&user, |c| c.typing) {
+        let (user, node) = self.associated(session).ok_or(HubError::Unreachable)?;
+        if let Some(node) = node {
+            let command = Remote::Typing { from: SUPPORT.into(), to: user, active: composing };
+            self.out.push_back(Output::Forward { node, id: 0, command });
+        } else if let Some((id, name)) = self.reachable(&user, |c| c.typing) {
             self.deliver(id, Event::Typing { from: SUPPORT.into(), to: name, active: composing });
         }
         Ok(())
@@ -253,54 +491,59 @@ impl Hub {
     pub(crate) fn typing_to_desk(&mut self, me: &str, active: bool) -> Result<(), HubError> {
         if let Some(State::With(op, _)) = self.desk.users.get(&fold(me)) {
             let op = *op;
-            self.deliver(op, Event::Desk(DeskEvent::UserTyping { composing: active }));
+            self.tell_operator(op, DeskEvent::UserTyping { composing: active });
         }
         Ok(())
     }
 
     /// `disassociate`: the operator ends its conversation.
     pub(crate) fn disassociate(&mut self, session: SessionId) -> Result<(), HubError> {
-        let user = self.associated(session).ok_or(HubError::Unreachable)?;
-        self.end_conversation(session, &user, notice::ENDED);
+        self.associated(session).ok_or(HubError::Unreachable)?;
+        self.end_conversation(session, notice::ENDED);
         Ok(())
     }
 
-    fn end_conversation(&mut self, operator: SessionId, user: &str, notice: &str) {
-        if let Some(op) = self.desk.operators.get_mut(&operator) {
-            op.user = None;
+    /// Operator `operator` ends its conversation: its end user, here or on its node, is
+    /// told `notice`.
+    fn end_conversation(&mut self, operator: SessionId, notice: &str) {
+        let Some(user) = self.desk.operators.get_mut(&operator).and_then(|op| op.user.take()) else { return };
+        match user {
+            User::Here(key) => {
+                if let Some(State::With(_, name)) = self.desk.users.remove(&key) {
+                    self.tell_user(&name, notice);
+                }
+            }
+            User::There(node, name) => {
+                let command = Remote::DeskEnd { user: name, notice: notice.into() };
+                self.out.push_back(Output::Forward { node, id: 0, command });
+            }
         }
-        self.desk.users.remove(&fold(user));
-        self.tell_user(user, notice);
     }
 
     /// A session left: an operator leaves the pool (its end user is told); an end user's
     /// conversation ends (its operator is told) or its ring is called off.
     pub(crate) fn desk_left(&mut self, session: SessionId, name: Option<&str>) {
         if self.desk.operators.contains_key(&session) {
-            if let Some(user) = self.associated(session) {
-                self.end_conversation(session, &user, notice::LEFT);
-            }
+            self.end_conversation(session, notice::LEFT);
+            let was_open = self.desk.open();
             self.desk.operators.swap_remove(&session);
-            if self.desk.operators.is_empty() {
-                self.presence(SUPPORT.into(), None, false); // the desk closes
-            }
+            self.operators_changed(was_open);
             return;
         }
         let Some(name) = name else { return };
         match self.desk.users.remove(&fold(name)) {
-            Some(State::With(op, user)) => {
+            Some(State::With(Op::Here(op), user)) => {
                 if let Some(o) = self.desk.operators.get_mut(&op) {
                     o.user = None;
                 }
                 self.deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec![format!("{user} left.")] }));
             }
+            Some(State::With(Op::There(node, op), user)) => {
+                self.out.push_back(Output::Forward { node, id: 0, command: Remote::DeskUserLeft { op, user } });
+            }
             Some(State::Ringing(id)) => {
                 self.desk.rings.swap_remove(&id);
-                let to = self.operator_ids();
-                self.out.push_back(Output::Broadcast {
-                    to,
-                    event: Event::Desk(DeskEvent::RingAckAck { id, echo: None, winner: String::new() }),
-                });
+                self.ring_over(id, String::new());
             }
             None => {}
         }
@@ -312,13 +555,7 @@ impl Hub {
         for id in due {
             let ring = self.desk.rings.swap_remove(&id).expect("just found");
             self.desk.users.remove(&ring.key);
-            let to = self.operator_ids();
-            if !to.is_empty() {
-                self.out.push_back(Output::Broadcast {
-                    to,
-                    event: Event::Desk(DeskEvent::RingAckAck { id, echo: None, winner: String::new() }),
-                });
-            }
+            self.ring_over(id, String::new());
             self.tell_user(&ring.user, notice::NOBODY);
         }
     }

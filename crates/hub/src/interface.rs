@@ -241,6 +241,16 @@ pub enum Input {
         id: u64,
         result: Result<(), HubError>,
     },
+    /// In a cluster: news of `node`'s desk.
+    DeskNews {
+        node: Node,
+        news: DeskNews,
+    },
+    /// In a cluster: `node` is up (first heard, or heard again after a break): it learns
+    /// what it should know of this one's desk.
+    NodeUp {
+        node: Node,
+    },
 }
 
 /// What one node asks another to do for a session there.
@@ -258,6 +268,31 @@ pub enum Remote {
     LinkAccepted { key: LinkKey },
     /// The link `key` is over before it opened, or its relay is to stop.
     LinkAborted { key: LinkKey },
+    /// Operator `op` (a session on the sending node, `uuid`) answers ring `id` of an end user
+    /// here; answered (`NoSuchLink`: another operator was first, or it is over).
+    RingAck { id: u64, op: u64, uuid: String, echo: String },
+    /// Operator `op` here won ring `id` (its `echo`): it is with `user` now, who wrote `texts`.
+    DeskJoined { op: u64, user: String, texts: Vec<String>, id: u64, echo: String },
+    /// What operator `op`'s end user wrote.
+    DeskWrote { op: u64, texts: Vec<String> },
+    /// Operator `op`'s end user is typing (or stopped).
+    DeskTyping { op: u64, composing: bool },
+    /// The operator of end user `user` here ended the conversation (`notice`: what to tell).
+    DeskEnd { user: String, notice: String },
+    /// Operator `op`'s end user `user` left.
+    DeskUserLeft { op: u64, user: String },
+}
+
+/// What a node tells every other node of its desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskNews {
+    /// It has `count` operators now.
+    Operators { count: u64 },
+    /// An end user there rings: for every operator.
+    Ring { id: u64, expires_in: Duration },
+    /// Ring `id` is over: `winner` (an operator's UUID) took it, or (empty) it expired or was
+    /// called off.
+    RingOver { id: u64, winner: String },
 }
 
 /// Who gets the answer to a command that queued a message, once it is stored.
@@ -459,4 +494,6 @@ pub enum Output {
         id: u64,
         result: Result<(), HubError>,
     },
+    /// In a cluster: news of this node's desk for every other node.
+    DeskNews(DeskNews),
 }

@@ -23,7 +23,7 @@ mod tests;
 pub use cluster::Node;
 pub use desk::{notice, DESK, SUPPORT};
 pub use filter::WordFilter;
-pub use interface::{Command, DeskEvent, Event, HubError, Input, Kind, LinkKey, Output, Remote, ReplyTo};
+pub use interface::{Command, DeskEvent, DeskNews, Event, HubError, Input, Kind, LinkKey, Output, Remote, ReplyTo};
 use keep::Sent;
 pub use keep::{Kept, Queued};
 pub use links::LinkId;
@@ -128,6 +128,9 @@ pub struct Config {
     pub cluster: bool,
     /// How long a command forwarded to another node waits for its answer before it fails.
     pub answer_timeout: Duration,
+    /// Where the desk numbers its rings from: in a cluster, a number no other node's rings
+    /// reach (the server gives this start's first session id).
+    pub first_id: u64,
 }
 
 impl Default for Config {
@@ -140,6 +143,7 @@ impl Default for Config {
             door_names: Vec::new(),
             cluster: false,
             answer_timeout: Duration::from_secs(10),
+            first_id: 0,
         }
     }
 }
@@ -321,6 +325,8 @@ impl Hub {
             Input::Lobby { from, text, mesh } => self.remote_lobby(from, text, mesh),
             Input::Remote { node, id, command } => self.remote(node, id, command),
             Input::Answer { id, result } => self.answer(id, result),
+            Input::DeskNews { node, news } => self.desk_news(node, news),
+            Input::NodeUp { .. } => self.desk_announce(),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);
@@ -376,7 +382,7 @@ impl Hub {
                 self.me(session, None).and_then(|me| self.typing(me, to, active)).map(none)
             }
             Command::OperatorKey { uuid } => self.operator_key(session, uuid).map(none),
-            Command::RingAck { id, echo } => self.ring_ack(session, id, echo).map(none),
+            Command::RingAck { id, echo } => self.ring_ack(session, id, echo),
             Command::DeskMsg { texts } => self.desk_msg(session, texts).map(Done::Queued),
             Command::DeskState { composing } => self.desk_state(session, composing).map(none),
             Command::Disassociate => self.disassociate(session).map(none),

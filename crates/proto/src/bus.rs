@@ -32,6 +32,31 @@ pub enum BusMsg {
     LinkAccepted { node: String, key: LinkKey },
     /// The link `key` is over.
     LinkAborted { node: String, key: LinkKey },
+    /// Operator `op` of the sending node answers ring `ring`; answer `id`.
+    RingAck { node: String, id: u64, ring: u64, op: u64, uuid: String, echo: String },
+    /// Operator `op` (of the node it is sent to) won ring `ring`: it is with `user`.
+    DeskJoined { node: String, op: u64, user: String, texts: Vec<String>, ring: u64, echo: String },
+    /// What operator `op`'s end user wrote.
+    DeskWrote { node: String, op: u64, texts: Vec<String> },
+    /// Operator `op`'s end user is typing, or stopped.
+    DeskTyping { node: String, op: u64, composing: bool },
+    /// The operator of `user` ended the conversation; tell the user `notice`.
+    DeskEnd { node: String, user: String, notice: String },
+    /// Operator `op`'s end user `user` left.
+    DeskUserLeft { node: String, op: u64, user: String },
+    /// The sending node's desk: its operators (`operators`), a ring (`ring` with
+    /// `expires_ms`), or a ring over (`ring` with `winner`, empty if nobody).
+    Desk {
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operators: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ring: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        winner: Option<String>,
+    },
 }
 
 /// A ChatOS private link: A, B, and A's password.

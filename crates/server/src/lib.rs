@@ -28,7 +28,7 @@ mod web;
 
 pub use config::Config;
 pub use metrics::Metrics;
-pub use nl::server_key as nl_server_key;
+pub use nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
 
 use anyhow::Context;
 use cluster::state::{self, Durable};
@@ -158,8 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let mut copy = Store::open_file(&config.data_dir, store::CLUSTER_FILE)
                 .with_context(|| format!("opening this node's copy in {}", config.data_dir.display()))?;
             let from = state::open_copy(&durable, &mut copy).await.context("copying the cluster's accounts")?;
-            let pem = durable.nl_key(nl::make_key).await.context("the cluster's NL Chat key pair")?;
-            let nl_key = proto::nlchat::crypto::private_key_from_pem(&pem).context("the cluster's NL Chat key pair")?;
+            let nl_key = nl::cluster_key(&durable).await.context("the cluster's NL Chat key pair")?;
             let first_session = u64::from(durable.next_boot().await.context("counting the cluster's starts")?) << 32;
             let (reserved, applied) = (copy.reserved_names()?, copy.log_applied()?);
             let joined = Joined { link, me, durable, from, applied };
@@ -207,6 +206,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ring_timeout: Duration::from_secs(config.ring_timeout_secs),
         door_names: DOORS.iter().map(|door| door.name).collect(),
         cluster: !config.cluster.is_empty(),
+        // Rings are numbered from 1 on a single node, from this start's ids in a cluster.
+        first_id: if config.cluster.is_empty() { 0 } else { first_session },
         ..hub::Config::default()
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });

@@ -36,6 +36,12 @@ pub fn server_key(store: &mut store::Store) -> anyhow::Result<crypto::rsa::RsaPr
     Ok(crypto::private_key_from_pem(&kept)?)
 }
 
+/// The cluster's key pair (every node's), made and kept first if there is none yet.
+pub async fn cluster_key(durable: &crate::cluster::state::Durable) -> anyhow::Result<crypto::rsa::RsaPrivateKey> {
+    let pem = durable.nl_key(make_key).await?;
+    Ok(crypto::private_key_from_pem(&pem)?)
+}
+
 /// A new key pair for the server, as PEM.
 pub(crate) fn make_key() -> String {
     crypto::private_key_to_pem(&crypto::generate(&mut rand::rngs::OsRng))

@@ -304,6 +304,11 @@ impl Router {
                     bus.publish(Publish::Answer { node, id, result });
                 }
             }
+            Output::DeskNews(news) => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Desk(news));
+                }
+            }
         }
     }
 

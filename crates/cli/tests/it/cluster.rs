@@ -87,6 +87,7 @@ pub struct Node {
     pub chathack: SocketAddr,
     pub jpc: SocketAddr,
     pub web: SocketAddr,
+    pub nl: SocketAddr,
     _data: tempfile::TempDir,
 }
 
@@ -140,6 +141,7 @@ impl Node {
             chathack: addrs["chathack"],
             jpc: addrs["jpc"],
             web: addrs["web"],
+            nl: addrs["nl"],
             _data: data,
         }
     }
@@ -236,6 +238,44 @@ async fn users_on_three_nodes_meet_as_on_one() {
     bob.say("Alice", "back").await;
     alice.expect(Packet::Spm { sender: "bob".into(), recipient: "alice".into(), message: "back".into() }).await;
     assert_eq!(bob.message().await["text"], "back", "a web page sees what it sent");
+    // ChatHack's direct connections, brokered on node three between two of its users.
+    let mut dave = Hack::guest(three.chathack, "dave").await;
+    carol.send(&ClientPacket::Ask { sender: "carol".into(), receiver: "dave".into() }).await;
+    dave.expect(ServerPacket::Asked { login: "carol".into() }).await;
+    let address: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    dave.send(&ClientPacket::Accept { sender: "dave".into(), receiver: "carol".into(), port: 40404, address, id: -7 })
+        .await;
+    carol.expect(ServerPacket::Accepted { login: "dave".into(), port: 40404, address, id: -7 }).await;
+
+    // The desk: its operator on node three, Alice writing to it from node one.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, pem, err) = switchboard(&["nl", "server-key", "--cluster", &nats.url()], "").await;
+    assert!(ok, "{err}");
+    let pem_file = dir.path().join("server.pem");
+    std::fs::write(&pem_file, pem).unwrap();
+    let addr = three.nl.to_string();
+    let mut op = crate::support::Proc::spawn(
+        &["nl", "--addr", &addr, "--server-key", pem_file.to_str().unwrap(), "--uuid", "op"],
+        dir.path(),
+    );
+    op.expect_line("[server] online").await;
+    presence(&mut bob, "support", true).await; // node two hears node three's desk open
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "support".into(), message: "hello?".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    let ring = op.expect_line("[ring ").await;
+    let id = ring.trim_start_matches("[ring ").split(']').next().unwrap().to_owned();
+    op.type_line(&format!("/take {id}")).await;
+    op.expect_line("[msg] hello?").await;
+    let spm = |text: &str| Packet::Spm { sender: "support".into(), recipient: "alice".into(), message: text.into() };
+    alice.expect(spm(hub::notice::JOINED)).await;
+    op.type_line("hi alice").await;
+    alice.expect(spm("hi alice")).await;
+    alice.send(&Packet::Spm { sender: "alice".into(), recipient: "support".into(), message: "thanks".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    op.expect_line("[msg] thanks").await;
+    op.type_line("/end").await;
+    alice.expect(spm(hub::notice::ENDED)).await;
+
     // ChatHack carries no direct messages: unreachable from another node too.
     alice.send(&Packet::Spm { sender: "alice".into(), recipient: "carol".into(), message: "x".into() }).await;
     alice.expect_error(ErrorCode::UnreachableUser).await;

@@ -366,3 +366,66 @@ fn a_link_between_nodes_is_refused_or_aborted_across_them() {
     one.hub.check_invariants().unwrap();
     two.hub.check_invariants().unwrap();
 }
+
+#[test]
+fn the_desk_rings_operators_on_other_nodes_and_the_conversation_crosses() {
+    let (mut one, mut two) = (node(), node());
+    let ann = one.claim(Protocol::ChatOs, "ann");
+    // An operator on node two: node one hears of it.
+    let op = two.connect_as(Protocol::Nl, HOME);
+    let out = two.cmd(op, Command::OperatorKey { uuid: "op-2".into() });
+    assert!(out.contains(&Output::DeskNews(DeskNews::Operators { count: 1 })), "{out:?}");
+    one.input(Input::DeskNews { node: TWO, news: DeskNews::Operators { count: 1 } });
+    // Ann rings: the ring is node one's, and goes to every node.
+    let expires_in = Duration::from_secs(60);
+    let out = one.cmd(ann, dm("support", "help!"));
+    assert!(out.contains(&Output::DeskNews(DeskNews::Ring { id: 1, expires_in })), "{out:?}");
+    assert_eq!(
+        two.input(Input::DeskNews { node: ONE, news: DeskNews::Ring { id: 1, expires_in } }),
+        vec![Output::Broadcast { to: vec![op], event: Event::Desk(DeskEvent::Ring { id: 1, expires_in }) }]
+    );
+    // The operator answers: its node asks Ann's, where the first answer wins.
+    let out = two.cmd(op, Command::RingAck { id: 1, echo: "1".into() });
+    let [Output::Forward { node: ONE, id, command }] = out.as_slice() else { panic!("{out:?}") };
+    let out = one.input(Input::Remote { node: TWO, id: *id, command: command.clone() });
+    let joined =
+        Remote::DeskJoined { op: op.0, user: "ann".into(), texts: vec!["help!".into()], id: 1, echo: "1".into() };
+    assert!(out.contains(&Output::Forward { node: TWO, id: 0, command: joined.clone() }), "{out:?}");
+    assert!(out.contains(&Output::DeskNews(DeskNews::RingOver { id: 1, winner: "op-2".into() })), "{out:?}");
+    assert!(out.contains(&from_support(ann, "ann", notice::JOINED)), "{out:?}");
+    assert!(out.contains(&Output::Answer { node: TWO, id: *id, result: Ok(()) }), "{out:?}");
+    // A second answer to the same ring is too late.
+    let late = Remote::RingAck { id: 1, op: 99, uuid: "op-3".into(), echo: "1".into() };
+    assert_eq!(
+        one.input(Input::Remote { node: TWO, id: 77, command: late }),
+        vec![Output::Answer { node: TWO, id: 77, result: Err(HubError::NoSuchLink) }]
+    );
+    let won = Event::Desk(DeskEvent::RingAckAck { id: 1, echo: Some("1".into()), winner: "op-2".into() });
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: 0, command: joined }),
+        vec![deliver(op, won), deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec!["help!".into()] }))]
+    );
+    assert_eq!(two.input(Input::Answer { id: *id, result: Ok(()) }), vec![ok(op)]);
+    // Both ways.
+    let out = one.cmd(ann, dm("support", "thanks"));
+    let wrote = Remote::DeskWrote { op: op.0, texts: vec!["thanks".into()] };
+    assert!(out.contains(&Output::Forward { node: TWO, id: 0, command: wrote.clone() }), "{out:?}");
+    assert_eq!(
+        two.input(Input::Remote { node: ONE, id: 0, command: wrote }),
+        vec![deliver(op, Event::Desk(DeskEvent::UserWrote { texts: vec!["thanks".into()] }))]
+    );
+    let out = two.cmd(op, Command::DeskMsg { texts: vec!["hello".into()] });
+    let [_, Output::Forward { node: ONE, id: 0, command }] = out.as_slice() else { panic!("{out:?}") };
+    let out = one.input(Input::Remote { node: TWO, id: 0, command: command.clone() });
+    assert!(out.contains(&from_support(ann, "ann", "hello")), "{out:?}");
+    // The operator ends it: Ann is told on her node.
+    let out = two.cmd(op, Command::Disassociate);
+    let end = Remote::DeskEnd { user: "ann".into(), notice: notice::ENDED.into() };
+    assert!(out.contains(&Output::Forward { node: ONE, id: 0, command: end.clone() }), "{out:?}");
+    assert_eq!(
+        one.input(Input::Remote { node: TWO, id: 0, command: end }),
+        vec![from_support(ann, "ann", notice::ENDED)]
+    );
+    one.hub.check_invariants().unwrap();
+    two.hub.check_invariants().unwrap();
+}

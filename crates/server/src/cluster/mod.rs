@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 const LOBBY: &str = "switchboard.lobby";
 const ALIVE: &str = "switchboard.alive";
+const DESK: &str = "switchboard.desk";
 const NAMES: &str = "switchboard_names";
 
 /// A node's inbox.
@@ -72,6 +73,7 @@ pub(crate) enum Publish {
     Lobby { from: String, text: String, mesh: bool },
     Forward { node: Node, id: u64, command: Remote },
     Answer { node: Node, id: u64, result: Result<(), HubError> },
+    Desk(hub::DeskNews),
 }
 
 /// What the hub task hands the names task.
@@ -285,6 +287,7 @@ pub(crate) async fn start(
     let mut inbox_sub = client.subscribe(inbox(&me.id)).await?;
     let mut lobby_sub = client.subscribe(LOBBY).await?;
     let mut alive_sub = client.subscribe(ALIVE).await?;
+    let mut desk_sub = client.subscribe(DESK).await?;
     let receiving = {
         let (nodes, hub, metrics) = (nodes.clone(), hub.clone(), metrics.clone());
         async move {
@@ -293,6 +296,7 @@ pub(crate) async fn start(
                     Some(m) = inbox_sub.next() => m,
                     Some(m) = lobby_sub.next() => m,
                     Some(m) = alive_sub.next() => m,
+                    Some(m) = desk_sub.next() => m,
                     else => return,
                 };
                 let msg = match BusMsg::decode(&message.payload) {
@@ -414,6 +418,51 @@ fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
             id: 0,
             command: Remote::LinkAccepted { key: hub_link_key(key) },
         },
+        BusMsg::RingAck { node, id, ring, op, uuid, echo } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id,
+            command: Remote::RingAck { id: ring, op, uuid, echo },
+        },
+        BusMsg::DeskJoined { node, op, user, texts, ring, echo } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DeskJoined { op, user, texts, id: ring, echo },
+        },
+        BusMsg::DeskWrote { node, op, texts } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DeskWrote { op, texts },
+        },
+        BusMsg::DeskTyping { node, op, composing } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DeskTyping { op, composing },
+        },
+        BusMsg::DeskEnd { node, user, notice } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DeskEnd { user, notice },
+        },
+        BusMsg::DeskUserLeft { node, op, user } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DeskUserLeft { op, user },
+        },
+        BusMsg::Desk { node, operators, ring, expires_ms, winner } => {
+            let news = match (operators, ring, expires_ms, winner) {
+                (Some(count), None, None, None) => hub::DeskNews::Operators { count },
+                (None, Some(id), Some(ms), None) => {
+                    hub::DeskNews::Ring { id, expires_in: std::time::Duration::from_millis(ms) }
+                }
+                (None, Some(id), None, Some(winner)) => hub::DeskNews::RingOver { id, winner },
+                _ => {
+                    metrics.bus.bad.inc();
+                    tracing::warn!("news of a desk that is none");
+                    return None;
+                }
+            };
+            Input::DeskNews { node: nodes.lock().expect("nodes lock").node(&node), news }
+        }
         BusMsg::LinkAborted { node, key } => Input::Remote {
             node: nodes.lock().expect("nodes lock").node(&node),
             id: 0,
@@ -471,12 +520,41 @@ async fn publisher(
                     }
                     Remote::LinkAccepted { key } => BusMsg::LinkAccepted { node: me.id.clone(), key: link_key(key) },
                     Remote::LinkAborted { key } => BusMsg::LinkAborted { node: me.id.clone(), key: link_key(key) },
+                    Remote::RingAck { id: ring, op, uuid, echo } => {
+                        BusMsg::RingAck { node: me.id.clone(), id, ring, op, uuid, echo }
+                    }
+                    Remote::DeskJoined { op, user, texts, id: ring, echo } => {
+                        BusMsg::DeskJoined { node: me.id.clone(), op, user, texts, ring, echo }
+                    }
+                    Remote::DeskWrote { op, texts } => BusMsg::DeskWrote { node: me.id.clone(), op, texts },
+                    Remote::DeskTyping { op, composing } => BusMsg::DeskTyping { node: me.id.clone(), op, composing },
+                    Remote::DeskEnd { user, notice } => BusMsg::DeskEnd { node: me.id.clone(), user, notice },
+                    Remote::DeskUserLeft { op, user } => BusMsg::DeskUserLeft { node: me.id.clone(), op, user },
                 };
                 (to, msg, waiting)
             }
             Publish::Answer { node, id, result } => {
                 let Some(to) = nodes.lock().expect("nodes lock").id(node).map(inbox) else { continue };
                 (to, BusMsg::Answer { id, error: result.err().map(refusal) }, None)
+            }
+            Publish::Desk(news) => {
+                let node = me.id.clone();
+                let msg = match news {
+                    hub::DeskNews::Operators { count } => {
+                        BusMsg::Desk { node, operators: Some(count), ring: None, expires_ms: None, winner: None }
+                    }
+                    hub::DeskNews::Ring { id, expires_in } => BusMsg::Desk {
+                        node,
+                        operators: None,
+                        ring: Some(id),
+                        expires_ms: Some(expires_in.as_millis() as u64),
+                        winner: None,
+                    },
+                    hub::DeskNews::RingOver { id, winner } => {
+                        BusMsg::Desk { node, operators: None, ring: Some(id), expires_ms: None, winner: Some(winner) }
+                    }
+                };
+                (DESK.to_owned(), msg, None)
             }
         };
         match client.publish(subject, msg.to_bytes().into()).await {

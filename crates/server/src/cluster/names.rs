@@ -122,6 +122,8 @@ impl Names {
                     if self.heard.insert(node.clone(), Instant::now()).is_none() {
                         tracing::info!(%node, %name, "a node of the cluster is up");
                         self.count_nodes(Instant::now());
+                        let up = self.nodes.lock().expect("nodes lock").node(&node);
+                        self.tell(Input::NodeUp { node: up }).await;
                     }
                 }
                 Some(event) = events.recv() => self.on_event(event, &mut watch),
