@@ -204,6 +204,12 @@ enum Op {
     NodeUp {
         node: u8,
     },
+    RemoteDirectLink {
+        node: u8,
+        from: u8,
+        to: u8,
+        what: u8,
+    },
 }
 
 fn caps_of(caps: u16) -> Caps {
@@ -414,6 +420,19 @@ impl Run {
                 Input::DeskNews { node: Node(u32::from(node % 3)), news }
             }
             Op::NodeUp { node } => Input::NodeUp { node: Node(u32::from(node % 3)) },
+            Op::RemoteDirectLink { node, from, to, what } => {
+                let (from, to) = (name(from), name(to));
+                let command = match what % 3 {
+                    0 => Remote::DirectAsk { from, to },
+                    1 => Remote::DirectAnswer { from, to, answer: hub::DirectAnswer::Deny },
+                    _ => Remote::DirectAnswer {
+                        from,
+                        to,
+                        answer: hub::DirectAnswer::Accept { port: 1, address: [127, 0, 0, 1].into(), id: 1 },
+                    },
+                };
+                Input::Remote { node: Node(u32::from(node % 3)), id: 0, command }
+            }
             Op::Answer { id, ok } => {
                 Input::Answer { id: u64::from(id % 8), result: if ok { Ok(()) } else { Err(HubError::Unreachable) } }
             }

@@ -159,6 +159,7 @@ impl Hub {
         }
         self.links_gone(node);
         self.desk_node_gone(node);
+        self.asks_gone(node);
     }
 
     /// A lobby message from another node: to everyone here in the lobby, but never back into
@@ -246,6 +247,8 @@ impl Hub {
             Remote::DeskTyping { op, composing } => self.desk_from_user(op, crate::DeskEvent::UserTyping { composing }),
             Remote::DeskEnd { user, notice } => self.desk_end(node, &user, &notice),
             Remote::DeskUserLeft { op, user } => self.desk_user_left(node, op, &user),
+            Remote::DirectAsk { from, to } => self.remote_direct_ask(node, from, to),
+            Remote::DirectAnswer { from, to, answer } => self.remote_direct_answer(node, from, to, answer),
         }
     }
 

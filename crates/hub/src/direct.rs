@@ -2,15 +2,27 @@
 //! id for A) or denies, and the hub passes each step on. The two clients then connect to each
 //! other; the hub never sees their bytes. An ask waits at most the link timeout; an ask to a
 //! client that leaves, or that expires, is answered "denied" so that A is not left waiting.
+//!
+//! In a cluster A and B may be on different nodes: A's node passes the ask to B's
+//! (`Remote::DirectAsk`) and keeps it to deny if B's node goes or never answers; B's node
+//! keeps it with A on the other node, and passes B's answer back (`Remote::DirectAnswer`).
 
-use crate::{fold, Caps, Event, Hub, HubError, SessionId};
+use crate::cluster::Node;
+use crate::{fold, Caps, Event, Hub, HubError, Output, Remote, SessionId};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// One side of an ask: a session here, or a name on another node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Side {
+    Here(SessionId),
+    There(Node, String),
+}
+
 struct Ask {
-    a: SessionId,
-    b: SessionId,
+    a: Side,
+    b: Side,
     /// B's name as registered, for the "denied" A gets if B never answers.
     b_name: String,
     deadline: Instant,
@@ -23,7 +35,8 @@ pub(crate) struct Asks {
 }
 
 /// B's answer to an ask.
-pub(crate) enum Answer {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
     Accept { port: i32, address: IpAddr, id: i64 },
     Deny,
 }
@@ -38,27 +51,71 @@ impl Hub {
         to: String,
     ) -> Result<(), HubError> {
         let can = |c: Caps| c.direct_links;
-        let Some((b, b_name)) = self.reachable(&to, can).filter(|(b, _)| *b != session) else {
-            self.deliver(session, Event::DirectDenied { from: to });
-            return Err(HubError::Unreachable);
-        };
         let deadline = now + self.config.link_timeout;
-        self.asks.by_pair.insert((fold(&me), fold(&b_name)), Ask { a: session, b, b_name, deadline });
-        self.deliver(b, Event::DirectAsked { from: me });
-        Ok(())
+        if let Some((b, b_name)) = self.reachable(&to, can).filter(|(b, _)| *b != session) {
+            let ask = Ask { a: Side::Here(session), b: Side::Here(b), b_name, deadline };
+            self.asks.by_pair.insert((fold(&me), fold(&ask.b_name)), ask);
+            self.deliver(b, Event::DirectAsked { from: me });
+            return Ok(());
+        }
+        match self.elsewhere.holder(&to).filter(|h| h.caps.direct_links) {
+            Some(h) => {
+                let (node, b_name) = (h.node, h.name.clone());
+                let ask = Ask { a: Side::Here(session), b: Side::There(node, b_name.clone()), b_name, deadline };
+                self.asks.by_pair.insert((fold(&me), fold(&ask.b_name)), ask);
+                let command = Remote::DirectAsk { from: me, to };
+                self.out.push_back(Output::Forward { node, id: 0, command });
+                Ok(())
+            }
+            None => {
+                self.deliver(session, Event::DirectDenied { from: to });
+                Err(HubError::Unreachable)
+            }
+        }
+    }
+
+    /// A, on `node`, asks `to` here (`Remote::DirectAsk`).
+    pub(crate) fn remote_direct_ask(&mut self, node: Node, from: String, to: String) {
+        let Some((b, b_name)) = self.reachable(&to, |c| c.direct_links) else {
+            let command = Remote::DirectAnswer { from: to, to: from, answer: Answer::Deny };
+            self.out.push_back(Output::Forward { node, id: 0, command });
+            return;
+        };
+        let deadline = self.now + self.config.link_timeout;
+        let ask = Ask { a: Side::There(node, from.clone()), b: Side::Here(b), b_name, deadline };
+        self.asks.by_pair.insert((fold(&from), fold(&ask.b_name)), ask);
+        self.deliver(b, Event::DirectAsked { from });
     }
 
     /// B (`me`) answers the ask of `to`.
     pub(crate) fn direct_answer(&mut self, me: String, to: String, answer: Answer) -> Result<(), HubError> {
         let ask = self.asks.by_pair.remove(&(fold(&to), fold(&me))).ok_or(HubError::NoSuchLink)?;
-        let event = match answer {
-            Answer::Accept { port, address, id } => Event::DirectAccepted { from: me, port, address, id },
-            Answer::Deny => Event::DirectDenied { from: me },
-        };
-        if self.sessions.contains_key(&ask.a) {
-            self.deliver(ask.a, event);
+        match ask.a {
+            Side::Here(a) => {
+                if self.sessions.contains_key(&a) {
+                    self.deliver(a, answer_event(me, answer));
+                }
+            }
+            Side::There(node, a_name) => {
+                let command = Remote::DirectAnswer { from: me, to: a_name, answer };
+                self.out.push_back(Output::Forward { node, id: 0, command });
+            }
         }
         Ok(())
+    }
+
+    /// B, on `node`, answered A here (`Remote::DirectAnswer`).
+    pub(crate) fn remote_direct_answer(&mut self, node: Node, from: String, to: String, answer: Answer) {
+        let pair = (fold(&to), fold(&from));
+        if !self.asks.by_pair.get(&pair).is_some_and(|ask| matches!(&ask.b, Side::There(n, _) if *n == node)) {
+            return; // over already: A left, or it expired
+        }
+        let ask = self.asks.by_pair.remove(&pair).expect("just seen");
+        if let Side::Here(a) = ask.a {
+            if self.sessions.contains_key(&a) {
+                self.deliver(a, answer_event(ask.b_name, answer));
+            }
+        }
     }
 
     /// Asks past their deadline are answered "denied".
@@ -68,34 +125,61 @@ impl Hub {
 
     /// `session` left: its own asks are dropped, asks to it are answered "denied".
     pub(crate) fn drop_asks(&mut self, session: SessionId) {
-        self.asks.by_pair.retain(|_, ask| ask.a != session);
-        self.deny_asks(|ask| ask.b == session);
+        self.asks.by_pair.retain(|_, ask| ask.a != Side::Here(session));
+        self.deny_asks(|ask| ask.b == Side::Here(session));
+    }
+
+    /// Node `node` is gone: asks with it are over, A's answered "denied".
+    pub(crate) fn asks_gone(&mut self, node: Node) {
+        self.asks.by_pair.retain(|_, ask| !matches!(ask.a, Side::There(n, _) if n == node));
+        self.deny_asks(|ask| matches!(ask.b, Side::There(n, _) if n == node));
     }
 
     fn deny_asks(&mut self, matches: impl Fn(&Ask) -> bool) {
-        let mut gone: Vec<(SessionId, String)> = Vec::new();
+        let mut gone: Vec<(Side, String)> = Vec::new();
         self.asks.by_pair.retain(|_, ask| {
             let keep = !matches(ask);
             if !keep {
-                gone.push((ask.a, ask.b_name.clone()));
+                gone.push((ask.a.clone(), ask.b_name.clone()));
             }
             keep
         });
-        gone.sort();
+        gone.sort_by(|x, y| x.1.cmp(&y.1));
         for (a, from) in gone {
-            if self.sessions.contains_key(&a) {
-                self.deliver(a, Event::DirectDenied { from });
+            match a {
+                Side::Here(a) if self.sessions.contains_key(&a) => self.deliver(a, Event::DirectDenied { from }),
+                Side::Here(_) => {}
+                Side::There(node, to) => {
+                    let command = Remote::DirectAnswer { from, to, answer: Answer::Deny };
+                    self.out.push_back(Output::Forward { node, id: 0, command });
+                }
             }
         }
     }
 }
 
+fn answer_event(from: String, answer: Answer) -> Event {
+    match answer {
+        Answer::Accept { port, address, id } => Event::DirectAccepted { from, port, address, id },
+        Answer::Deny => Event::DirectDenied { from },
+    }
+}
+
 impl Asks {
-    /// Every pending ask is between two sessions that exist.
+    /// Every pending ask's sides here exist, and one of them is here.
     pub(crate) fn check(&self, exists: impl Fn(SessionId) -> bool) -> Result<(), String> {
-        match self.by_pair.values().find(|ask| !exists(ask.a) || !exists(ask.b)) {
-            Some(ask) => Err(format!("a direct-link ask between {:?} and {:?}, one of them gone", ask.a, ask.b)),
-            None => Ok(()),
+        for ask in self.by_pair.values() {
+            for side in [&ask.a, &ask.b] {
+                if let Side::Here(s) = side {
+                    if !exists(*s) {
+                        return Err(format!("a direct-link ask with {s:?}, who is gone"));
+                    }
+                }
+            }
+            if matches!((&ask.a, &ask.b), (Side::There(..), Side::There(..))) {
+                return Err("a direct-link ask with neither side here".into());
+            }
         }
+        Ok(())
     }
 }

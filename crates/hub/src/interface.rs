@@ -281,6 +281,10 @@ pub enum Remote {
     DeskEnd { user: String, notice: String },
     /// Operator `op`'s end user `user` left.
     DeskUserLeft { op: u64, user: String },
+    /// ChatHack: A (`from`, on the sending node) asks `to` here for a direct link.
+    DirectAsk { from: String, to: String },
+    /// ChatHack: B (`from`) answered the ask of A (`to`, here).
+    DirectAnswer { from: String, to: String, answer: crate::DirectAnswer },
 }
 
 /// What a node tells every other node of its desk.

@@ -10,6 +10,7 @@ mod chat;
 mod cluster;
 mod desk;
 mod direct;
+pub use direct::Answer as DirectAnswer;
 mod filter;
 mod interface;
 mod invariants;

@@ -44,6 +44,16 @@ pub enum BusMsg {
     DeskEnd { node: String, user: String, notice: String },
     /// Operator `op`'s end user `user` left.
     DeskUserLeft { node: String, op: u64, user: String },
+    /// ChatHack: A (`from`) asks `to` for a direct link.
+    DirectAsk { node: String, from: String, to: String },
+    /// ChatHack: B (`from`) answers A (`to`): accepted (with where A connects), or denied.
+    DirectAnswer {
+        node: String,
+        from: String,
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accept: Option<DirectAccept>,
+    },
     /// The sending node's desk: its operators (`operators`), a ring (`ring` with
     /// `expires_ms`), or a ring over (`ring` with `winner`, empty if nobody).
     Desk {
@@ -57,6 +67,14 @@ pub enum BusMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         winner: Option<String>,
     },
+}
+
+/// Where A connects to B, and with what id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectAccept {
+    pub port: i32,
+    pub address: std::net::IpAddr,
+    pub id: i64,
 }
 
 /// A ChatOS private link: A, B, and A's password.

@@ -726,3 +726,27 @@ async fn a_private_link_between_two_nodes_relays_a_megabyte_each_way_and_closes_
     timeout(WAIT, freed).await.expect("the closed link still blocks the pair");
     b.expect(Packet::TcpAsk(again)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chathack_direct_connections_are_brokered_between_nodes() {
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut watcher = Web::sign_in_at(one.web, json!({ "name": "watcher" })).await;
+    let mut b = Hack::guest(two.chathack, "b").await;
+    presence(&mut watcher, "b", true).await;
+    let mut a = Hack::guest(one.chathack, "a").await;
+    a.send(&ClientPacket::Ask { sender: "a".into(), receiver: "B".into() }).await;
+    b.expect(ServerPacket::Asked { login: "a".into() }).await;
+    let address: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    b.send(&ClientPacket::Accept { sender: "b".into(), receiver: "a".into(), port: 40404, address, id: -7 }).await;
+    a.expect(ServerPacket::Accepted { login: "b".into(), port: 40404, address, id: -7 }).await;
+    a.send(&ClientPacket::Ask { sender: "a".into(), receiver: "b".into() }).await;
+    b.expect(ServerPacket::Asked { login: "a".into() }).await;
+    b.send(&ClientPacket::Deny { sender: "b".into(), receiver: "a".into() }).await;
+    a.expect(ServerPacket::Denied { login: "b".into() }).await;
+    // Asked, then B leaves: A is not left waiting.
+    a.send(&ClientPacket::Ask { sender: "a".into(), receiver: "b".into() }).await;
+    b.expect(ServerPacket::Asked { login: "a".into() }).await;
+    drop(b);
+    a.expect(ServerPacket::Denied { login: "b".into() }).await;
+}

@@ -448,6 +448,23 @@ fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
             id: 0,
             command: Remote::DeskUserLeft { op, user },
         },
+        BusMsg::DirectAsk { node, from, to } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DirectAsk { from, to },
+        },
+        BusMsg::DirectAnswer { node, from, to, accept } => Input::Remote {
+            node: nodes.lock().expect("nodes lock").node(&node),
+            id: 0,
+            command: Remote::DirectAnswer {
+                from,
+                to,
+                answer: match accept {
+                    Some(a) => hub::DirectAnswer::Accept { port: a.port, address: a.address, id: a.id },
+                    None => hub::DirectAnswer::Deny,
+                },
+            },
+        },
         BusMsg::Desk { node, operators, ring, expires_ms, winner } => {
             let news = match (operators, ring, expires_ms, winner) {
                 (Some(count), None, None, None) => hub::DeskNews::Operators { count },
@@ -530,6 +547,16 @@ async fn publisher(
                     Remote::DeskTyping { op, composing } => BusMsg::DeskTyping { node: me.id.clone(), op, composing },
                     Remote::DeskEnd { user, notice } => BusMsg::DeskEnd { node: me.id.clone(), user, notice },
                     Remote::DeskUserLeft { op, user } => BusMsg::DeskUserLeft { node: me.id.clone(), op, user },
+                    Remote::DirectAsk { from, to } => BusMsg::DirectAsk { node: me.id.clone(), from, to },
+                    Remote::DirectAnswer { from, to, answer } => {
+                        let accept = match answer {
+                            hub::DirectAnswer::Accept { port, address, id } => {
+                                Some(bus::DirectAccept { port, address, id })
+                            }
+                            hub::DirectAnswer::Deny => None,
+                        };
+                        BusMsg::DirectAnswer { node: me.id.clone(), from, to, accept }
+                    }
                 };
                 (to, msg, waiting)
             }
