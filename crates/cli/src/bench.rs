@@ -48,17 +48,24 @@ pub struct BenchArgs {
     /// The ChatOS clients connect with TLS (to a hub with a self-signed certificate).
     #[arg(long, conflicts_with = "addr")]
     tls: bool,
+    /// Load a cluster of this many nodes instead of one hub: a `nats-server -js` on a
+    /// loopback port and that many `serve --cluster` processes, the clients spread over them
+    /// in turn; the CPU and memory counted are every node's and nats-server's.
+    #[arg(long, value_name = "K", conflicts_with_all = ["addr", "web", "tls"])]
+    cluster_nodes: Option<usize>,
 }
 
-/// The server under load: one this bench started, or one it was pointed at.
+/// The server under load: one this bench started, or one it was pointed at, or a cluster.
 struct Server {
-    addr: String,
+    /// The ChatOS door of each node; client `i` connects to node `i % len`.
+    addrs: Vec<String>,
     /// How the ChatOS clients connect to `addr`.
     connect: Connect,
     /// The web front door, for `--web`.
     web: Option<String>,
-    pid: Option<u32>,
-    _child: Option<tokio::process::Child>,
+    /// Every process whose CPU and memory count (with a cluster, nats-server's too).
+    pids: Vec<u32>,
+    _children: Vec<tokio::process::Child>,
     data: Option<std::path::PathBuf>,
 }
 
@@ -67,15 +74,18 @@ impl Server {
         if let Some(addr) = &args.addr {
             let connect = Connect::default();
             return Ok(Server {
-                addr: addr.clone(),
+                addrs: vec![addr.clone()],
                 connect,
                 web: None,
-                pid: args.server_pid,
-                _child: None,
+                pids: args.server_pid.into_iter().collect(),
+                _children: Vec::new(),
                 data: None,
             });
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+        if let Some(k) = args.cluster_nodes {
+            return Server::cluster(k.max(1), data).await;
+        }
         // With TLS, a self-signed certificate, and every TLS door on a port of the system's.
         let mut tls = Vec::new();
         if args.tls {
@@ -124,12 +134,73 @@ impl Server {
         let addr = addr.context("the server said nothing of its ChatOS door")?;
         let connect = Connect { tls: args.tls, ca: args.tls.then(|| data.join("tls/self-signed.crt")) };
         tokio::time::sleep(Duration::from_millis(200)).await;
-        Ok(Server { addr, connect, web, pid, _child: Some(child), data: Some(data) })
+        Ok(Server {
+            addrs: vec![addr],
+            connect,
+            web,
+            pids: pid.into_iter().collect(),
+            _children: vec![child],
+            data: Some(data),
+        })
     }
 
-    /// What the server uses now, zero if its process is unknown.
+    /// A `nats-server -js` on a loopback port and `k` nodes joined to it.
+    async fn cluster(k: usize, data: std::path::PathBuf) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let store = data.join("nats");
+        std::fs::create_dir_all(&store)?;
+        let mut nats = tokio::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&store)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting nats-server (Debian's nats-server package)")?;
+        let mut lines = BufReader::new(nats.stderr.take().context("nats-server stderr")?).lines();
+        while let Some(line) = lines.next_line().await? {
+            if line.contains("Server is ready") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = format!("nats://127.0.0.1:{port}");
+        let (mut addrs, mut pids, mut children) = (Vec::new(), nats.id().into_iter().collect::<Vec<_>>(), vec![nats]);
+        for node in 0..k {
+            let mut child = tokio::process::Command::new(std::env::current_exe()?)
+                .args(["serve", "--cluster", &url, "--node-name", &format!("bench{node}"), "--msg-rate", "0"])
+                .args(["--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
+                .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--data-dir"])
+                .arg(data.join(format!("node{node}")))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            pids.extend(child.id());
+            let mut lines = BufReader::new(child.stdout.take().context("node stdout")?).lines();
+            while let Some(line) = lines.next_line().await? {
+                if let Some(a) = line.strip_prefix("listening chatos ") {
+                    addrs.push(a.to_owned());
+                } else if line == "ready" {
+                    break;
+                }
+            }
+            children.push(child);
+        }
+        anyhow::ensure!(addrs.len() == k, "a node said nothing of its ChatOS door");
+        tokio::time::sleep(Duration::from_millis(1500)).await; // every node has heard the others
+        Ok(Server { addrs, connect: Connect::default(), web: None, pids, _children: children, data: Some(data) })
+    }
+
+    /// What the server's processes use now, zero if they are unknown.
     fn usage(&self) -> anyhow::Result<Usage> {
-        self.pid.map_or(Ok(Usage::default()), usage)
+        let mut sum = Usage::default();
+        for &pid in &self.pids {
+            let u = usage(pid)?;
+            sum.rss += u.rss;
+            sum.anon += u.anon;
+            sum.cpu += u.cpu;
+        }
+        Ok(sum)
     }
 }
 
@@ -155,8 +226,8 @@ struct Run {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | p50 ms | p99 ms | server RSS / N | idle anon RSS per connection |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | server CPU µs/message | p50 ms | p99 ms | server RSS / N | idle anon RSS per connection |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.clients {
         if n < 2 {
             bail!("a lobby needs at least 2 clients");
@@ -165,7 +236,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let r = one(&args, n, messages).await.with_context(|| format!("the run with {n} clients"))?;
         let secs = r.wall.as_secs_f64();
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} KB | {:.2} KB |",
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} KB | {:.2} KB |",
             r.clients,
             messages,
             r.deliveries,
@@ -174,6 +245,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.deliveries as f64 / secs,
             r.cpu,
             r.deliveries as f64 / r.cpu.max(0.01),
+            r.cpu * 1e6 / messages as f64,
             r.p50.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
             r.rss_kb as f64 / n as f64,
@@ -214,7 +286,6 @@ fn usage(pid: u32) -> anyhow::Result<Usage> {
 
 async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run> {
     let server = Server::start(args).await?;
-    let addr = server.addr.clone();
     let before = server.usage()?;
 
     // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
@@ -222,8 +293,10 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     let chatos_clients = if args.web { senders } else { n };
     let mut conns = Vec::with_capacity(n);
     for chunk in (0..chatos_clients).collect::<Vec<_>>().chunks(100) {
-        let logins: Vec<_> =
-            chunk.iter().map(|&i| tokio::spawn(login(server.connect.clone(), addr.clone(), i))).collect();
+        let logins: Vec<_> = chunk
+            .iter()
+            .map(|&i| tokio::spawn(login(server.connect.clone(), server.addrs[i % server.addrs.len()].clone(), i)))
+            .collect();
         for login in logins {
             conns.push(login.await??);
         }

@@ -22,6 +22,9 @@ pub struct ClusterArgs {
     /// The CA (PEM) that signed the cluster's NATS servers' certificates, for `tls://`.
     #[arg(long, value_name = "FILE", global = true)]
     pub cluster_ca: Option<PathBuf>,
+    /// How many NATS servers keep each bucket and the log, if this command makes them.
+    #[arg(long, value_name = "N", default_value_t = 1, global = true)]
+    pub cluster_replicas: usize,
 }
 
 impl ClusterArgs {
@@ -35,7 +38,7 @@ impl ClusterArgs {
             "switchboard admin",
         )
         .await?;
-        Ok(Some(Durable::open(link.client).await.context("opening the cluster's state")?))
+        Ok(Some(Durable::open(link.client, self.cluster_replicas).await.context("opening the cluster's state")?))
     }
 }
 

@@ -150,6 +150,10 @@ pub struct ServeArgs {
     /// This node's name in the cluster [default: the host name and the process id].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
+    /// How many NATS servers keep each of the cluster's buckets and its log, when this node
+    /// makes them [default: 1; 3 with a three-server NATS cluster].
+    #[arg(long, value_name = "N")]
+    cluster_replicas: Option<usize>,
 }
 
 /// Networks, as `--conn-limit-exempt` and `--metrics-allow` take them.
@@ -215,6 +219,7 @@ impl ServeArgs {
             cluster_creds,
             cluster_ca,
             node_name,
+            cluster_replicas,
         } = self;
         c.chatos_addr = chatos_addr.unwrap_or(c.chatos_addr);
         c.chathack_addr = chathack_addr.unwrap_or(c.chathack_addr);
@@ -259,6 +264,7 @@ impl ServeArgs {
         c.cluster_creds = cluster_creds.or(c.cluster_creds);
         c.cluster_ca = cluster_ca.or(c.cluster_ca);
         c.node_name = node_name.or(c.node_name);
+        c.cluster_replicas = cluster_replicas.unwrap_or(c.cluster_replicas);
         Ok(c)
     }
 }

@@ -112,6 +112,9 @@ pub struct Config {
     /// This node's name in the cluster (its logs and the others'); the host name and the
     /// process id by default.
     pub node_name: Option<String>,
+    /// How many NATS servers keep each of the cluster's buckets and its log, for those a node
+    /// makes (the first node to start): 1, or 3 with a three-server NATS cluster.
+    pub cluster_replicas: usize,
 }
 
 impl Default for Config {
@@ -160,6 +163,7 @@ impl Default for Config {
             cluster_creds: None,
             cluster_ca: None,
             node_name: None,
+            cluster_replicas: 1,
         }
     }
 }

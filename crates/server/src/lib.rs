@@ -154,12 +154,39 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         false => {
             let (link, me) = cluster::connect_node(&config).await?;
             metrics.bus.connected.set(1);
-            let durable = Durable::open(link.client.clone()).await.context("opening the cluster's state")?;
+            let max_payload = link.client.server_info().max_payload;
+            if max_payload < proto::bus::MAX_MESSAGE {
+                tracing::warn!(
+                    max_payload,
+                    "NATS takes messages of at most {max_payload} bytes: images larger than that will not cross \
+                     nodes (set max_payload: 8MB in nats-server's configuration)"
+                );
+            }
             let mut copy = Store::open_file(&config.data_dir, store::CLUSTER_FILE)
                 .with_context(|| format!("opening this node's copy in {}", config.data_dir.display()))?;
-            let from = state::open_copy(&durable, &mut copy).await.context("copying the cluster's accounts")?;
-            let nl_key = nl::cluster_key(&durable).await.context("the cluster's NL Chat key pair")?;
-            let first_session = u64::from(durable.next_boot().await.context("counting the cluster's starts")?) << 32;
+            // Nodes that start together make the buckets together, and a NATS cluster elects
+            // their leaders meanwhile: what times out is tried again, for a while.
+            let mut attempt = 0;
+            let (durable, from, nl_key, first_session) = loop {
+                let opened = async {
+                    let durable = Durable::open(link.client.clone(), config.cluster_replicas)
+                        .await
+                        .context("opening the cluster's state")?;
+                    let from = state::open_copy(&durable, &mut copy).await.context("copying the cluster's accounts")?;
+                    let nl_key = nl::cluster_key(&durable).await.context("the cluster's NL Chat key pair")?;
+                    let boot = durable.next_boot().await.context("counting the cluster's starts")?;
+                    anyhow::Ok((durable, from, nl_key, u64::from(boot) << 32))
+                };
+                match opened.await {
+                    Ok(opened) => break opened,
+                    Err(e) if attempt < 30 => {
+                        attempt += 1;
+                        tracing::warn!(error = %format!("{e:#}"), attempt, "the cluster's state is not ready: trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             let (reserved, applied) = (copy.reserved_names()?, copy.log_applied()?);
             let joined = Joined { link, me, durable, from, applied };
             (StoreHandle::spawn(copy), None, reserved, nl_key, first_session, Some(joined))

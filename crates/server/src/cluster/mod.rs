@@ -274,7 +274,7 @@ pub(crate) async fn start(
     let Link { client, events } = link;
     metrics.bus.connected.set(1);
     let js = async_nats::jetstream::new(client.clone());
-    let kv = bucket(&js, NAMES, "switchboard: who holds each name (keyed by its skeleton)")
+    let kv = bucket(&js, NAMES, "switchboard: who holds each name (keyed by its skeleton)", config.cluster_replicas)
         .await
         .context("making the cluster's bucket of names")?;
     tracing::info!(node = %me.name, id = %me.id, cluster = %config.cluster, "joined the cluster");
@@ -340,6 +340,7 @@ async fn bucket(
     js: &async_nats::jetstream::Context,
     name: &str,
     description: &str,
+    replicas: usize,
 ) -> anyhow::Result<async_nats::jetstream::kv::Store> {
     use async_nats::jetstream::stream;
     if let Ok(kv) = js.get_key_value(name).await {
@@ -356,6 +357,7 @@ async fn bucket(
             deny_delete: true,
             allow_direct: true,
             discard: stream::DiscardPolicy::New,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await;

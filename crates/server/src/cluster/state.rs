@@ -48,7 +48,8 @@ pub struct Durable {
 
 impl Durable {
     /// Opens the cluster's buckets and log, making those that do not exist yet.
-    pub async fn open(client: async_nats::Client) -> anyhow::Result<Durable> {
+    /// `replicas`: how many NATS servers keep each (for those it makes).
+    pub async fn open(client: async_nats::Client, replicas: usize) -> anyhow::Result<Durable> {
         let js = jetstream::new(client);
         let log = match js.get_stream(LOG).await {
             Ok(log) => log,
@@ -61,6 +62,7 @@ impl Durable {
                     max_message_size: bus::MAX_MESSAGE as i32,
                     deny_delete: true,
                     allow_direct: true,
+                    num_replicas: replicas,
                     ..Default::default()
                 })
                 .await
@@ -68,9 +70,9 @@ impl Durable {
         };
         Ok(Durable {
             log,
-            accounts: bucket(&js, ACCOUNTS, "switchboard: accounts, by name").await?,
-            whitelist: bucket(&js, WHITELIST, "switchboard: the JPC white-list, by name").await?,
-            keys: bucket(&js, KEYS, "switchboard: the server's keys, and the count of starts").await?,
+            accounts: bucket(&js, ACCOUNTS, "switchboard: accounts, by name", replicas).await?,
+            whitelist: bucket(&js, WHITELIST, "switchboard: the JPC white-list, by name", replicas).await?,
+            keys: bucket(&js, KEYS, "switchboard: the server's keys, and the count of starts", replicas).await?,
             js,
         })
     }
