@@ -750,3 +750,42 @@ async fn chathack_direct_connections_are_brokered_between_nodes() {
     drop(b);
     a.expect(ServerPacket::Denied { login: "b".into() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chatos_clients_on_two_nodes_fetch_a_file_over_their_private_link() {
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let dir = tempfile::tempdir().unwrap();
+    let (share, downloads) = (dir.path().join("share"), dir.path().join("downloads"));
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::create_dir_all(&downloads).unwrap();
+    // Three megabytes: three times the window each way, so back-pressure is exercised.
+    let content: Vec<u8> = (0..750_000u32).flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()).collect();
+    std::fs::write(share.join("big.bin"), &content).unwrap();
+    let (addr_one, addr_two) = (one.chatos.to_string(), two.chatos.to_string());
+    let share_arg = share.to_str().unwrap();
+    let mut watcher = Web::sign_in_at(two.web, json!({ "name": "watcher" })).await;
+    let mut alice = crate::support::Proc::spawn(
+        &["chatos", "--addr", &addr_one, "--pseudo", "alice", "--share", share_arg],
+        dir.path(),
+    );
+    alice.expect_line("connected as alice").await;
+    presence(&mut watcher, "alice", true).await;
+    let mut bob = crate::support::Proc::spawn(&["chatos", "--addr", &addr_two, "--pseudo", "bob"], &downloads);
+    bob.expect_line("connected as bob").await;
+    bob.type_line("@alice from node two").await;
+    alice.expect_line("[private] bob: from node two").await;
+    bob.type_line("/connect alice").await;
+    alice.expect_line("[link] bob asks for a private connection").await;
+    alice.type_line("/accept bob").await;
+    alice.expect_line("[link] private connection with bob open").await;
+    bob.expect_line("[link] private connection with alice open").await;
+    bob.type_line("/get alice big.bin").await;
+    bob.expect_line("[file] alice:big.bin saved as big.bin (3000000 bytes)").await;
+    assert!(std::fs::read(downloads.join("big.bin")).unwrap() == content, "the file arrived altered");
+    // The link was bridged by both nodes.
+    for node in [&one, &two] {
+        let (_, text) = crate::metrics::get(&format!("http://{}/metrics", node.web)).await;
+        assert_eq!(crate::metrics::parse(&text)["switchboard_links_relayed_total"], 1.0, "{text}");
+    }
+}
