@@ -789,3 +789,37 @@ async fn two_chatos_clients_on_two_nodes_fetch_a_file_over_their_private_link() 
         assert_eq!(crate::metrics::parse(&text)["switchboard_links_relayed_total"], 1.0, "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_long_enough_loses_its_names_and_never_takes_them_back() {
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut watcher = Web::sign_in_at(two.web, json!({ "name": "watcher" })).await;
+    let mut alice = Raw::login(one.chatos, "alice").await;
+    presence(&mut watcher, "alice", true).await;
+    // Node one stops dead (as a node whose network is cut): node two judges it gone and
+    // frees its names; another alice takes the name on node two.
+    let pid = one.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    timeout(Duration::from_secs(10), presence(&mut watcher, "alice", false)).await.expect("alice still held");
+    let mut other = Raw::login(two.chatos, "alice").await;
+    // Node one comes back: it sees its claim taken, and closes the session that held it. It
+    // does not judge node two gone from its own stale view of it either: node two's users
+    // stay.
+    let mut logs = one.logs();
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    alice.expect_closed().await;
+    // Its first beat after the break is where it would judge node two by its stale view.
+    logged(&mut logs, "this node did not run for a while").await;
+    other.send(&Packet::Sma { sender: "alice".into(), message: "still mine".into() }).await;
+    other.expect_error(ErrorCode::Ok).await;
+    loop {
+        let m = watcher.message().await;
+        if m["text"] == "still mine" {
+            break;
+        }
+    }
+    let mut again = Raw::connect(one.chatos).await;
+    again.send(&Packet::Cr { pseudo: "alice".into() }).await;
+    again.expect_error(ErrorCode::PseudoUnavailable).await;
+}

@@ -61,6 +61,8 @@ pub(crate) struct Names {
     seen: u64,
     /// Told once the directory holds every claim made before this node started.
     loaded: Option<oneshot::Sender<()>>,
+    /// When this node last beat.
+    last_beat: Instant,
 }
 
 impl Names {
@@ -86,6 +88,7 @@ impl Names {
             connected: Some(Instant::now()),
             seen: 0,
             loaded: None,
+            last_beat: Instant::now(),
         }
     }
 
@@ -323,6 +326,17 @@ impl Names {
             return;
         }
         let now = Instant::now();
+        // A node that did not run for a while (stopped, a stalled VM) saw nobody meanwhile:
+        // its view of the others is stale, not theirs of being alive. Everyone gets a new
+        // lease, as after a reconnection; if it was away long enough, the others judged it
+        // gone, and the watch tells it which of its names it lost.
+        let stalled = now - self.last_beat;
+        self.last_beat = now;
+        if stalled > 3 * BEAT {
+            tracing::warn!(?stalled, "this node did not run for a while: the others get a new lease");
+            self.connected = Some(now);
+            return;
+        }
         self.count_nodes(now);
         let gone: HashSet<String> =
             self.directory.values().map(|e| e.node.clone()).filter(|node| !self.alive(node)).collect();
