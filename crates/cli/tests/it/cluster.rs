@@ -20,21 +20,41 @@ pub struct Nats {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// With TLS: the CA that signed its certificate.
+    pub ca: Option<std::path::PathBuf>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Nats {
     pub async fn start() -> Nats {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Nats::spawn(&dir, port).await;
-        Nats { child, port, dir }
+        Nats::start_with(None).await
     }
 
-    async fn spawn(dir: &tempfile::TempDir, port: u16) -> Child {
+    /// With TLS, a certificate for 127.0.0.1 from `pki`.
+    pub async fn start_tls(pki: &crate::tls::Pki) -> Nats {
+        Nats::start_with(Some(pki)).await
+    }
+
+    async fn start_with(pki: Option<&crate::tls::Pki>) -> Nats {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let tls = pki.map(|pki| pki.issue("nats", &["127.0.0.1"]));
+        let child = Nats::spawn(&dir, port, tls.as_ref()).await;
+        Nats { child, port, dir, ca: pki.map(|pki| pki.ca.clone()), tls }
+    }
+
+    async fn spawn(
+        dir: &tempfile::TempDir,
+        port: u16,
+        tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Child {
         let config = dir.path().join("nats.conf");
         let store = dir.path().join("jetstream");
         // Images cross nodes whole: up to 5.6 MB of base64 in one message.
-        let text = format!("listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{ store_dir: {store:?} }}\n");
+        let mut text = format!("listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{ store_dir: {store:?} }}\n");
+        if let Some((cert, key)) = tls {
+            text.push_str(&format!("tls {{ cert_file: {cert:?}, key_file: {key:?} }}\n"));
+        }
         std::fs::write(&config, text).unwrap();
         let mut child = Command::new("nats-server")
             .arg("-c")
@@ -64,11 +84,12 @@ impl Nats {
     }
 
     pub async fn restart(&mut self) {
-        self.child = Nats::spawn(&self.dir, self.port).await;
+        self.child = Nats::spawn(&self.dir, self.port, self.tls.as_ref()).await;
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 
@@ -102,6 +123,7 @@ impl Node {
         let any = "127.0.0.1:0";
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--cluster", &nats.url(), "--node-name", name])
+            .args(nats.ca.iter().flat_map(|ca| [std::ffi::OsStr::new("--cluster-ca"), ca.as_os_str()]))
             .args(["--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any, "--web-addr", any])
             .args(["--nl-addr", any])
             .args(flags)
@@ -822,4 +844,36 @@ async fn a_node_cut_off_long_enough_loses_its_names_and_never_takes_them_back() 
     let mut again = Raw::connect(one.chatos).await;
     again.send(&Packet::Cr { pseudo: "alice".into() }).await;
     again.expect_error(ErrorCode::PseudoUnavailable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_speak_tls_to_nats_and_refuse_a_certificate_they_cannot_trust() {
+    let pki = crate::tls::Pki::new("cluster test CA");
+    let nats = Nats::start_tls(&pki).await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut bob = Web::sign_in_at(two.web, json!({ "name": "bob" })).await;
+    let mut alice = Raw::login(one.chatos, "alice").await;
+    presence(&mut bob, "alice", true).await;
+    alice.send(&Packet::Sma { sender: "alice".into(), message: "over TLS".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    assert_eq!(bob.message().await["text"], "over TLS");
+    // The accounts command too.
+    let ca = pki.ca.to_str().unwrap();
+    let (ok, _, err) = switchboard(
+        &["accounts", "--cluster", &nats.url(), "--cluster-ca", ca, "add", "dora", "--password-stdin"],
+        "pw\n",
+    )
+    .await;
+    assert!(ok, "{err}");
+    // Without the CA, a node does not trust NATS's certificate, and says so.
+    let data = tempfile::tempdir().unwrap();
+    let any = "127.0.0.1:0";
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--cluster", &nats.url(), "--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any])
+        .args(["--web-addr", any, "--nl-addr", any, "--data-dir"])
+        .arg(data.path())
+        .output();
+    let out = timeout(WAIT, out).await.unwrap().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("certificate"), "{err}");
 }
