@@ -210,6 +210,9 @@ enum Op {
         to: u8,
         what: u8,
     },
+    QueuedElsewhere {
+        name: u8,
+    },
 }
 
 fn caps_of(caps: u16) -> Caps {
@@ -420,6 +423,7 @@ impl Run {
                 Input::DeskNews { node: Node(u32::from(node % 3)), news }
             }
             Op::NodeUp { node } => Input::NodeUp { node: Node(u32::from(node % 3)) },
+            Op::QueuedElsewhere { name: n } => Input::Queued { name: name(n) },
             Op::RemoteDirectLink { node, from, to, what } => {
                 let (from, to) = (name(from), name(to));
                 let command = match what % 3 {

@@ -251,6 +251,12 @@ pub enum Input {
     NodeUp {
         node: Node,
     },
+    /// In a cluster: a message joined `name`'s queue (queued by any node, which may not yet
+    /// have known that a session here had just taken the name): if one here holds it, it is
+    /// handed over.
+    Queued {
+        name: String,
+    },
 }
 
 /// What one node asks another to do for a session there.

@@ -110,6 +110,20 @@ impl Hub {
         self.out.push_back(Output::FetchOffline { session, name, images, delivered });
     }
 
+    /// A message joined `name`'s queue in the store: the session here that holds the name
+    /// (and so drained its queue at login) gets it, through its queue as at login.
+    pub(crate) fn queued_for(&mut self, name: &str) {
+        let Some(&session) = self.names.get(&fold(name)) else { return };
+        let Some(s) = self.sessions.get(&session) else { return };
+        if s.name.is_none() || !s.verified || !(s.caps.direct || s.caps.images) {
+            return; // still claiming it (its drain starts at login), or a guest's
+        }
+        match s.drain.is_some() {
+            true => self.queued_behind_drain(session),
+            false => self.start_drain(session),
+        }
+    }
+
     /// A message for `recipient` joins its queue while it drains, behind the rest.
     pub(crate) fn queued_behind_drain(&mut self, recipient: SessionId) {
         if let Some(drain) = self.sessions.get_mut(&recipient).and_then(|s| s.drain.as_mut()) {

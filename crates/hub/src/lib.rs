@@ -328,6 +328,7 @@ impl Hub {
             Input::Answer { id, result } => self.answer(id, result),
             Input::DeskNews { node, news } => self.desk_news(node, news),
             Input::NodeUp { .. } => self.desk_announce(),
+            Input::Queued { name } => self.queued_for(&name),
             Input::Tick => {
                 for link in self.links.expire(now) {
                     self.abort_link(link);

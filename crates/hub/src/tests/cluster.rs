@@ -429,3 +429,30 @@ fn the_desk_rings_operators_on_other_nodes_and_the_conversation_crosses() {
     one.hub.check_invariants().unwrap();
     two.hub.check_invariants().unwrap();
 }
+
+#[test]
+fn a_message_queued_by_another_node_for_a_name_held_here_is_handed_over() {
+    let mut t = node();
+    // Everything out, fetches of queues included.
+    let all = |t: &mut T, input: Input| {
+        t.hub.handle(t.now, input);
+        t.all()
+    };
+    let d = t.connect_as(Protocol::Jpc, HOME);
+    t.cmd(d, Command::Login { name: "lindsay".into(), verified: true });
+    let out = all(&mut t, Input::Claimed { session: d, result: Ok(()) });
+    let fetch = Output::FetchOffline { session: d, name: "lindsay".into(), images: true, delivered: None };
+    assert!(out.contains(&fetch), "{out:?}");
+    // The queue was empty at login: the drain ends.
+    assert_eq!(all(&mut t, Input::Offline { session: d, queued: vec![] }), vec![]);
+    // Another node, which did not know yet that lindsay is here, queued a message for it.
+    assert_eq!(all(&mut t, Input::Queued { name: "Lindsay".into() }), vec![fetch.clone()]);
+    // While that fetch is out, another: asked again behind it rather than lost.
+    assert_eq!(all(&mut t, Input::Queued { name: "lindsay".into() }), vec![]);
+    assert_eq!(all(&mut t, Input::Offline { session: d, queued: vec![] }), vec![fetch]);
+    assert_eq!(all(&mut t, Input::Offline { session: d, queued: vec![] }), vec![]);
+    // Nobody here holds it, or a guest does: nothing.
+    assert_eq!(all(&mut t, Input::Queued { name: "ghost".into() }), vec![]);
+    t.claim(Protocol::ChatOs, "guest");
+    assert_eq!(all(&mut t, Input::Queued { name: "guest".into() }), vec![]);
+}

@@ -313,7 +313,7 @@ pub(crate) fn copier(
 ) -> (watch::Receiver<u64>, Vec<JoinHandle<()>>) {
     let (tx, rx) = watch::channel(applied);
     let tasks = vec![
-        tokio::spawn(copy_log(durable.clone(), client.clone(), copy.clone(), tx)),
+        tokio::spawn(copy_log(durable.clone(), client.clone(), copy.clone(), tx, hub.clone())),
         tokio::spawn(copy_names(
             durable.accounts.clone(),
             client.clone(),
@@ -336,7 +336,13 @@ pub(crate) async fn caught_up(applied: &mut watch::Receiver<u64>, last: u64) -> 
     }
 }
 
-async fn copy_log(durable: Durable, client: async_nats::Client, copy: StoreHandle, applied: watch::Sender<u64>) {
+async fn copy_log(
+    durable: Durable,
+    client: async_nats::Client,
+    copy: StoreHandle,
+    applied: watch::Sender<u64>,
+    hub: mpsc::Sender<HubMsg>,
+) {
     let mut pause = Duration::from_millis(100);
     loop {
         let from = *applied.borrow() + 1;
@@ -394,9 +400,23 @@ async fn copy_log(durable: Durable, client: async_nats::Client, copy: StoreHandl
             if last == *applied.borrow() {
                 continue;
             }
+            // Names whose queues grew: a session here may hold one since before the message
+            // was queued (by a node that did not know yet), and is handed it.
+            let mut queued: Vec<String> = entries
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    LogEntry::Kept(Record { offline: true, recipient: Some(to), .. }) => Some(hub::fold(to)),
+                    _ => None,
+                })
+                .collect();
+            queued.sort();
+            queued.dedup();
             match copy.call(move |s| s.apply_log(&entries, last)).await {
                 Ok(Ok(())) => {
                     applied.send_replace(last);
+                    for name in queued {
+                        let _ = hub.send(HubMsg::Cluster(hub::Input::Queued { name })).await;
+                    }
                 }
                 Ok(Err(e)) => {
                     // Read again from where the copy stands.
