@@ -129,7 +129,7 @@ impl Names {
                         self.tell(Input::NodeUp { node: up }).await;
                     }
                 }
-                Some(event) = events.recv() => self.on_event(event, &mut watch),
+                Some(event) = events.recv() => self.on_event(event, &mut watch).await,
                 _ = beat.tick() => self.on_beat().await,
             }
         }
@@ -144,9 +144,12 @@ impl Names {
         watch.inspect_err(|e| tracing::warn!(error = %e, "watching the cluster's names")).ok()
     }
 
-    fn on_event(&mut self, event: async_nats::Event, watch: &mut Option<kv::Watch>) {
+    async fn on_event(&mut self, event: async_nats::Event, watch: &mut Option<kv::Watch>) {
         match event {
             async_nats::Event::Connected => {
+                // The client subscribes again to what it listened to before anything else it
+                // sends: once NATS answers a flush, this node hears the others again.
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
                 tracing::info!("connected to the cluster");
                 self.metrics.bus.connected.set(1);
                 // Everyone gets a new lease: nobody was heard while this node was away.
