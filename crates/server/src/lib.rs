@@ -268,11 +268,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => (None, None, None),
         Some(Joined { link, me, durable, from, applied }) => {
             let client = link.client.clone();
-            let (mut applied, tasks) =
-                state::copier(durable.clone(), client, store.clone(), applied, from, shared.hub.clone());
-            listeners.extend(tasks);
             // The copy holds the log as it stands before this node serves anyone.
             let last = durable.last().await.context("reading the cluster's log")?;
+            let (mut applied, tasks) =
+                state::copier(durable.clone(), client, store.clone(), applied, last, from, shared.hub.clone());
+            listeners.extend(tasks);
             tracing::info!(from = *applied.borrow(), to = last, "copying the cluster's log");
             applied.wait_for(|&a| a >= last).await.context("copying the cluster's log")?;
             let started = cluster::start(link, me, &shared.config, shared.hub.clone(), shared.metrics.clone()).await?;

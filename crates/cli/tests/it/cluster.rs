@@ -877,3 +877,34 @@ async fn nodes_speak_tls_to_nats_and_refuse_a_certificate_they_cannot_trust() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("certificate"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_starts_on_a_long_log_of_messages_queued_for_many_names() {
+    // More names with queued messages than the hub task's queue holds, before any node ran.
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut store = store::Store::open(data.path()).unwrap();
+        let records: Vec<store::Record> = (0..6000)
+            .map(|i| store::Record {
+                at_ms: 1,
+                sender: "zed".into(),
+                sender_guest: None,
+                recipient: Some(format!("user{i}")),
+                recipient_guest: None,
+                kind: 0,
+                body: "waiting".into(),
+                offline: true,
+            })
+            .collect();
+        store.append(&records).unwrap();
+    }
+    let nats = Nats::start().await;
+    let dir = data.path().to_str().unwrap();
+    let (ok, out, err) = switchboard(&["cluster", "import", "--data-dir", dir, "--cluster", &nats.url()], "").await;
+    assert!(ok && out.contains("6000 messages imported"), "{out}{err}");
+    // It copies the whole log, then serves.
+    let node = Node::start(&nats, "one").await;
+    let mut os = Raw::login(node.chatos, "os").await;
+    os.send(&Packet::Sma { sender: "os".into(), message: "up".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+}

@@ -302,18 +302,20 @@ pub async fn open_copy(durable: &Durable, store: &mut Store) -> anyhow::Result<(
 
 /// Starts the copier: the log into the copy, in order, and what changes in the buckets
 /// (after which the hub learns the names now reserved). The receiver tells how far the copy
-/// has applied the log.
+/// has applied the log. Past `started` (the log's end when this node started, before it
+/// served anyone), the hub hears of each name whose queue grew.
 pub(crate) fn copier(
     durable: Durable,
     client: async_nats::Client,
     copy: StoreHandle,
     applied: u64,
+    started: u64,
     from: (u64, u64),
     hub: mpsc::Sender<HubMsg>,
 ) -> (watch::Receiver<u64>, Vec<JoinHandle<()>>) {
     let (tx, rx) = watch::channel(applied);
     let tasks = vec![
-        tokio::spawn(copy_log(durable.clone(), client.clone(), copy.clone(), tx, hub.clone())),
+        tokio::spawn(copy_log(durable.clone(), client.clone(), copy.clone(), tx, started, hub.clone())),
         tokio::spawn(copy_names(
             durable.accounts.clone(),
             client.clone(),
@@ -341,6 +343,7 @@ async fn copy_log(
     client: async_nats::Client,
     copy: StoreHandle,
     applied: watch::Sender<u64>,
+    started: u64,
     hub: mpsc::Sender<HubMsg>,
 ) {
     let mut pause = Duration::from_millis(100);
@@ -402,8 +405,11 @@ async fn copy_log(
             }
             // Names whose queues grew: a session here may hold one since before the message
             // was queued (by a node that did not know yet), and is handed it.
+            // (Not while catching up at start: the hub task is not reading yet, and nobody here
+            // has a name.)
             let mut queued: Vec<String> = entries
                 .iter()
+                .filter(|(seq, _)| *seq > started)
                 .filter_map(|(_, e)| match e {
                     LogEntry::Kept(Record { offline: true, recipient: Some(to), .. }) => Some(hub::fold(to)),
                     _ => None,
