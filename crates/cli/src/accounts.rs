@@ -2,12 +2,11 @@
 //! Works whether or not the hub is running (SQLite in WAL mode takes both). With `--cluster`,
 //! the cluster's accounts in JetStream: every node knows of a change within a moment.
 
-use crate::cluster::ClusterArgs;
+use crate::cluster::{ClusterArgs, Staged};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
-use store::Store;
 
 #[derive(clap::Args)]
 pub struct AccountsArgs {
@@ -47,14 +46,7 @@ enum AccountsCmd {
 pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
     // In a cluster, the change is made in a scratch copy of its accounts (with every check),
     // then written to the cluster.
-    let cluster = args.cluster.open().await?;
-    let (_scratch, mut store) = match &cluster {
-        Some(durable) => crate::cluster::stage(durable).await.map(|(dir, store)| (Some(dir), store))?,
-        None => (
-            None,
-            Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
-        ),
-    };
+    let Staged { mut store, cluster, .. } = Staged::open(&args.cluster, &args.data_dir).await?;
     match args.command {
         AccountsCmd::Add { name, password_stdin } => {
             // Fail before asking, if the name is taken.

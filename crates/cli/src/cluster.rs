@@ -42,14 +42,28 @@ impl ClusterArgs {
     }
 }
 
-/// A scratch store holding the cluster's accounts and white-list: a change is made there
-/// first, with every check a data folder's store makes (valid names, look-alikes, MAC
-/// addresses), and only what it made is then written to the cluster.
-pub async fn stage(durable: &Durable) -> anyhow::Result<(tempfile::TempDir, Store)> {
-    let dir = tempfile::tempdir()?;
-    let mut store = Store::open(dir.path())?;
-    durable.copy_names(&mut store).await.context("reading the cluster's accounts")?;
-    Ok((dir, store))
+/// Where `accounts` and `whitelist` make their change: the data folder's store, or with
+/// `--cluster` a scratch store holding the cluster's accounts and white-list, where the change
+/// is made first, with every check a data folder's store makes (valid names, look-alikes, MAC
+/// addresses), and only what it made is then written to the cluster (the `Durable`).
+pub struct Staged {
+    pub store: Store,
+    pub cluster: Option<Durable>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Staged {
+    pub async fn open(cluster: &ClusterArgs, data_dir: &std::path::Path) -> anyhow::Result<Staged> {
+        let Some(durable) = cluster.open().await? else {
+            let store =
+                Store::open(data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+            return Ok(Staged { store, cluster: None, _scratch: None });
+        };
+        let dir = tempfile::tempdir()?;
+        let mut store = Store::open(dir.path())?;
+        durable.copy_names(&mut store).await.context("reading the cluster's accounts")?;
+        Ok(Staged { store, cluster: Some(durable), _scratch: Some(dir) })
+    }
 }
 
 #[derive(clap::Args)]

@@ -2,10 +2,10 @@
 //! white-listed name is reserved on every protocol. Works whether or not the hub is running.
 //! With `--cluster`, the cluster's white-list in JetStream.
 
-use crate::cluster::ClusterArgs;
-use anyhow::{bail, Context};
+use crate::cluster::{ClusterArgs, Staged};
+use anyhow::bail;
 use std::path::PathBuf;
-use store::{format_mac, parse_mac, Store};
+use store::{format_mac, parse_mac};
 
 #[derive(clap::Args)]
 pub struct WhitelistArgs {
@@ -34,14 +34,7 @@ enum WhitelistCmd {
 
 pub async fn run(args: WhitelistArgs) -> anyhow::Result<()> {
     // In a cluster, the change is made in a scratch copy (with every check), then written.
-    let cluster = args.cluster.open().await?;
-    let (_scratch, mut store) = match &cluster {
-        Some(durable) => crate::cluster::stage(durable).await.map(|(dir, store)| (Some(dir), store))?,
-        None => (
-            None,
-            Store::open(&args.data_dir).with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
-        ),
-    };
+    let Staged { mut store, cluster, .. } = Staged::open(&args.cluster, &args.data_dir).await?;
     match args.command {
         WhitelistCmd::Add { name, mac } => {
             let Some(mac) = parse_mac(&mac) else {

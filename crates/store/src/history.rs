@@ -65,37 +65,41 @@ fn stored(r: &Row<'_>) -> rusqlite::Result<Stored> {
 
 const COLUMNS: &str = "id, at_ms, sender, recipient, kind, body";
 
+/// Keeps `r` (as message `id`, or the next id), and queues it for its recipient if it is to
+/// be; returns its id. A message kept already under `id` is passed over.
+pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, id: Option<i64>, r: &Record) -> Result<i64> {
+    let mut message = tx.prepare_cached(
+        "INSERT OR IGNORE INTO messages
+             (id, at_ms, sender, sender_key, sender_guest, recipient, recipient_key, recipient_guest, kind, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let recipient_key = r.recipient.as_deref().map(fold);
+    let inserted = message.execute(params![
+        id,
+        r.at_ms,
+        r.sender,
+        fold(&r.sender),
+        r.sender_guest,
+        r.recipient,
+        recipient_key,
+        r.recipient_guest,
+        i64::from(r.kind),
+        r.body
+    ])?;
+    let id = id.unwrap_or_else(|| tx.last_insert_rowid());
+    if let (1, true, Some(key)) = (inserted, r.offline, &recipient_key) {
+        tx.prepare_cached("INSERT INTO offline (key, message) VALUES (?1, ?2)")?.execute(params![key, id])?;
+    }
+    Ok(id)
+}
+
 impl Store {
     /// Writes `batch` in one transaction and returns the messages' ids, in order.
     pub fn append(&mut self, batch: &[Record]) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
         let mut ids = Vec::with_capacity(batch.len());
-        {
-            let mut message = tx.prepare_cached(
-                "INSERT INTO messages
-                     (at_ms, sender, sender_key, sender_guest, recipient, recipient_key, recipient_guest, kind, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut queue = tx.prepare_cached("INSERT INTO offline (key, message) VALUES (?1, ?2)")?;
-            for r in batch {
-                let recipient_key = r.recipient.as_deref().map(fold);
-                message.execute(params![
-                    r.at_ms,
-                    r.sender,
-                    fold(&r.sender),
-                    r.sender_guest,
-                    r.recipient,
-                    recipient_key,
-                    r.recipient_guest,
-                    i64::from(r.kind),
-                    r.body
-                ])?;
-                let id = tx.last_insert_rowid();
-                if let (true, Some(key)) = (r.offline, &recipient_key) {
-                    queue.execute(params![key, id])?;
-                }
-                ids.push(id);
-            }
+        for r in batch {
+            ids.push(insert(&tx, None, r)?);
         }
         tx.commit()?;
         Ok(ids)

@@ -45,12 +45,6 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut last = applied;
         {
-            let mut message = tx.prepare_cached(
-                "INSERT OR IGNORE INTO messages
-                     (id, at_ms, sender, sender_key, sender_guest, recipient, recipient_key, recipient_guest, kind, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            let mut queue = tx.prepare_cached("INSERT INTO offline (key, message) VALUES (?1, ?2)")?;
             let mut delivered = tx.prepare_cached(
                 "DELETE FROM offline WHERE key = ?1 AND message <= ?2
                    AND message IN (SELECT id FROM messages WHERE kind <= ?3)",
@@ -63,22 +57,7 @@ impl Store {
                 last = seq;
                 match entry {
                     LogEntry::Kept(r) => {
-                        let recipient_key = r.recipient.as_deref().map(fold);
-                        message.execute(params![
-                            seq,
-                            r.at_ms,
-                            r.sender,
-                            fold(&r.sender),
-                            r.sender_guest,
-                            r.recipient,
-                            recipient_key,
-                            r.recipient_guest,
-                            i64::from(r.kind),
-                            r.body
-                        ])?;
-                        if let (true, Some(key)) = (r.offline, &recipient_key) {
-                            queue.execute(params![key, seq])?;
-                        }
+                        crate::history::insert(&tx, Some(seq), r)?;
                     }
                     LogEntry::Delivered { name, upto, images } => {
                         delivered.execute(params![fold(name), upto, i64::from(*images)])?;
