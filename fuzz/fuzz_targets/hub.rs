@@ -216,20 +216,7 @@ enum Op {
 }
 
 fn caps_of(caps: u16) -> Caps {
-    let bit = |i: u16| caps & (1 << i) != 0;
-    Caps {
-        lobby: bit(0),
-        lobby_echo: bit(1),
-        direct: bit(2),
-        relay_links: bit(3),
-        direct_links: bit(4),
-        images: bit(5),
-        direct_echo: bit(6),
-        typing: bit(7),
-        presence: bit(8),
-        mesh: bit(9),
-        operator: bit(10),
-    }
+    Caps::from_bits(caps)
 }
 
 fn name(i: u8) -> String {

@@ -80,6 +80,45 @@ pub struct Caps {
 }
 
 impl Caps {
+    /// As bits (`lobby` is bit 0, then in the order of the fields): how they cross between
+    /// the nodes of a cluster.
+    pub fn bits(self) -> u16 {
+        [
+            self.lobby,
+            self.lobby_echo,
+            self.direct,
+            self.relay_links,
+            self.direct_links,
+            self.images,
+            self.direct_echo,
+            self.typing,
+            self.presence,
+            self.mesh,
+            self.operator,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0, |bits, (i, &on)| bits | (u16::from(on) << i))
+    }
+
+    /// From [`Caps::bits`]; bits past the last field are ignored.
+    pub fn from_bits(bits: u16) -> Caps {
+        let bit = |i: u16| bits & (1 << i) != 0;
+        Caps {
+            lobby: bit(0),
+            lobby_echo: bit(1),
+            direct: bit(2),
+            relay_links: bit(3),
+            direct_links: bit(4),
+            images: bit(5),
+            direct_echo: bit(6),
+            typing: bit(7),
+            presence: bit(8),
+            mesh: bit(9),
+            operator: bit(10),
+        }
+    }
+
     /// Carries nothing: a door sets what its protocol can.
     pub const NONE: Caps = Caps {
         lobby: false,

@@ -126,43 +126,6 @@ impl Bus {
     }
 }
 
-/// A session's capabilities as bits, for its claim.
-fn caps_bits(c: Caps) -> u16 {
-    [
-        c.lobby,
-        c.lobby_echo,
-        c.direct,
-        c.relay_links,
-        c.direct_links,
-        c.images,
-        c.direct_echo,
-        c.typing,
-        c.presence,
-        c.mesh,
-        c.operator,
-    ]
-    .iter()
-    .enumerate()
-    .fold(0, |bits, (i, &on)| bits | (u16::from(on) << i))
-}
-
-fn caps_from_bits(bits: u16) -> Caps {
-    let bit = |i: u16| bits & (1 << i) != 0;
-    Caps {
-        lobby: bit(0),
-        lobby_echo: bit(1),
-        direct: bit(2),
-        relay_links: bit(3),
-        direct_links: bit(4),
-        images: bit(5),
-        direct_echo: bit(6),
-        typing: bit(7),
-        presence: bit(8),
-        mesh: bit(9),
-        operator: bit(10),
-    }
-}
-
 fn refusal(e: HubError) -> Refusal {
     match e {
         HubError::NameTaken => Refusal::NameTaken,
@@ -613,9 +576,9 @@ mod tests {
             Caps { operator: true, ..Caps::NONE },
             Caps { mesh: true, lobby: true, typing: true, presence: true, ..Caps::NONE },
         ] {
-            assert_eq!(caps_from_bits(caps_bits(caps)), caps);
+            assert_eq!(Caps::from_bits(caps.bits()), caps);
         }
-        assert_eq!(caps_bits(Caps { lobby: true, ..Caps::NONE }), 1);
+        assert_eq!(Caps { lobby: true, ..Caps::NONE }.bits(), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! over or deleted by another (this node was cut off long enough to be judged gone), the
 //! session holding it is `Lost`: a node that comes back never keeps a claim it lost.
 
-use super::{caps_bits, caps_from_bits, Claim, Me, Shared, ALIVE};
+use super::{Claim, Me, Shared, ALIVE};
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
@@ -169,7 +169,7 @@ impl Names {
         match claim {
             Claim::Claim { session, name, door, caps } => {
                 let key = bus::claim_key(&hub::skeleton(&name));
-                let value = bus::Claim { node: self.me.id.clone(), name, door: door.0, caps: caps_bits(caps) };
+                let value = bus::Claim { node: self.me.id.clone(), name, door: door.0, caps: caps.bits() };
                 let result = match self.connected {
                     Some(_) => self.claim(&key, value).await,
                     None => Err(HubError::Unavailable),
@@ -309,7 +309,7 @@ impl Names {
         };
         let node = self.nodes.lock().expect("nodes lock").node(&claim.node);
         self.directory.insert(key, Entry { node: claim.node, name: claim.name.clone(), revision: entry.revision });
-        let (door, caps) = (hub::Door(claim.door), caps_from_bits(claim.caps));
+        let (door, caps) = (hub::Door(claim.door), hub::Caps::from_bits(claim.caps));
         self.tell(Input::Joined { node, name: claim.name, door, caps }).await;
     }
 
