@@ -391,7 +391,8 @@ impl Hub {
         let kind = command.kind();
         // In a cluster, what a session sends while its name is claimed waits for the answer
         // (a JPC device sends its first message right behind its HELLO, unanswered).
-        if let Some(claiming) = self.claiming.get_mut(&session) {
+        let claiming = if self.config.cluster { self.claiming.get_mut(&session) } else { None };
+        if let Some(claiming) = claiming {
             if claiming.waiting.len() < cluster::MAX_WAITING && !matches!(command, Command::Login { .. }) {
                 claiming.waiting.push(command);
             } else {

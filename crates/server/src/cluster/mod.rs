@@ -347,89 +347,20 @@ fn hub_link_key(key: bus::LinkKey) -> hub::LinkKey {
 
 /// A message from another node, as the hub's input.
 fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
-    Some(match msg {
+    let numbered = |node: &str| nodes.lock().expect("nodes lock").node(node);
+    // A command for a session here, from `node`, answered if `id` is not 0.
+    let (node, id, command) = match msg {
         BusMsg::Lobby { from, text, mesh, at, .. } => {
             let lag = now_ms() - at;
             if lag >= 0 {
                 metrics.bus.lag.observe(lag as f64 / 1000.0);
             }
-            Input::Lobby { from, text, mesh }
+            return Some(Input::Lobby { from, text, mesh });
         }
-        BusMsg::Direct { node, id, msg } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id,
-            command: Remote::Direct(Kept {
-                sender: msg.sender,
-                sender_guest: msg.sender_guest.map(SessionId),
-                recipient: Some(msg.recipient),
-                recipient_guest: None,
-                image: msg.image,
-                body: msg.body,
-            }),
-        },
-        BusMsg::Typing { node, from, to, active } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::Typing { from, to, active },
-        },
-        BusMsg::Answer { id, error } => Input::Answer { id, result: error.map_or(Ok(()), |e| Err(hub_error(e))) },
-        BusMsg::LinkAsk { node, id, key, tag } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id,
-            command: Remote::LinkAsk { key: hub_link_key(key), tag },
-        },
-        BusMsg::LinkAccepted { node, key } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::LinkAccepted { key: hub_link_key(key) },
-        },
-        BusMsg::RingAck { node, id, ring, op, uuid, echo } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id,
-            command: Remote::RingAck { id: ring, op, uuid, echo },
-        },
-        BusMsg::DeskJoined { node, op, user, texts, ring, echo } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DeskJoined { op, user, texts, id: ring, echo },
-        },
-        BusMsg::DeskWrote { node, op, texts } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DeskWrote { op, texts },
-        },
-        BusMsg::DeskTyping { node, op, composing } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DeskTyping { op, composing },
-        },
-        BusMsg::DeskEnd { node, user, notice } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DeskEnd { user, notice },
-        },
-        BusMsg::DeskUserLeft { node, op, user } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DeskUserLeft { op, user },
-        },
-        BusMsg::DirectAsk { node, from, to } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DirectAsk { from, to },
-        },
-        BusMsg::DirectAnswer { node, from, to, accept } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::DirectAnswer {
-                from,
-                to,
-                answer: match accept {
-                    Some(a) => hub::DirectAnswer::Accept { port: a.port, address: a.address, id: a.id },
-                    None => hub::DirectAnswer::Deny,
-                },
-            },
-        },
+        BusMsg::Answer { id, error } => {
+            return Some(Input::Answer { id, result: error.map_or(Ok(()), |e| Err(hub_error(e))) });
+        }
+        BusMsg::Alive { .. } => return None,
         BusMsg::Desk { node, operators, ring, expires_ms, winner } => {
             let news = match (operators, ring, expires_ms, winner) {
                 (Some(count), None, None, None) => hub::DeskNews::Operators { count },
@@ -443,15 +374,41 @@ fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
                     return None;
                 }
             };
-            Input::DeskNews { node: nodes.lock().expect("nodes lock").node(&node), news }
+            return Some(Input::DeskNews { node: numbered(&node), news });
         }
-        BusMsg::LinkAborted { node, key } => Input::Remote {
-            node: nodes.lock().expect("nodes lock").node(&node),
-            id: 0,
-            command: Remote::LinkAborted { key: hub_link_key(key) },
-        },
-        BusMsg::Alive { .. } => return None,
-    })
+        BusMsg::Direct { node, id, msg } => {
+            let kept = Kept {
+                sender: msg.sender,
+                sender_guest: msg.sender_guest.map(SessionId),
+                recipient: Some(msg.recipient),
+                recipient_guest: None,
+                image: msg.image,
+                body: msg.body,
+            };
+            (node, id, Remote::Direct(kept))
+        }
+        BusMsg::Typing { node, from, to, active } => (node, 0, Remote::Typing { from, to, active }),
+        BusMsg::LinkAsk { node, id, key, tag } => (node, id, Remote::LinkAsk { key: hub_link_key(key), tag }),
+        BusMsg::LinkAccepted { node, key } => (node, 0, Remote::LinkAccepted { key: hub_link_key(key) }),
+        BusMsg::LinkAborted { node, key } => (node, 0, Remote::LinkAborted { key: hub_link_key(key) }),
+        BusMsg::RingAck { node, id, ring, op, uuid, echo } => (node, id, Remote::RingAck { id: ring, op, uuid, echo }),
+        BusMsg::DeskJoined { node, op, user, texts, ring, echo } => {
+            (node, 0, Remote::DeskJoined { op, user, texts, id: ring, echo })
+        }
+        BusMsg::DeskWrote { node, op, texts } => (node, 0, Remote::DeskWrote { op, texts }),
+        BusMsg::DeskTyping { node, op, composing } => (node, 0, Remote::DeskTyping { op, composing }),
+        BusMsg::DeskEnd { node, user, notice } => (node, 0, Remote::DeskEnd { user, notice }),
+        BusMsg::DeskUserLeft { node, op, user } => (node, 0, Remote::DeskUserLeft { op, user }),
+        BusMsg::DirectAsk { node, from, to } => (node, 0, Remote::DirectAsk { from, to }),
+        BusMsg::DirectAnswer { node, from, to, accept } => {
+            let answer = match accept {
+                Some(a) => hub::DirectAnswer::Accept { port: a.port, address: a.address, id: a.id },
+                None => hub::DirectAnswer::Deny,
+            };
+            (node, 0, Remote::DirectAnswer { from, to, answer })
+        }
+    };
+    Some(Input::Remote { node: numbered(&node), id, command })
 }
 
 /// Publishes what the hub task hands over, in order. A command for another node's session
