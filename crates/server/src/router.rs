@@ -121,8 +121,10 @@ impl Router {
                 }
                 _ = tick.tick() => self.step(now(), Input::Tick),
             }
-            self.wakers.drain(..).for_each(Waker::wake);
+            // The figures first: a connection woken to write a delivery is counted already
+            // when its peer reads it (and may read /metrics next).
             self.update_metrics();
+            self.wakers.drain(..).for_each(Waker::wake);
         }
         self.shutdown();
     }

@@ -59,6 +59,10 @@ async fn the_figures_by_protocol_and_tls_match_what_was_sent() {
     secure.send(&Packet::Sma { sender: "secure".into(), message: "back".into() }).await;
     secure.expect_error(ErrorCode::Ok).await;
     plain.expect(Packet::Sma { sender: "secure".into(), message: "back".into() }).await;
+    // History is written behind the lobby: a read of it waits until what came before is in
+    // the store (and touches no ChatOS figure).
+    let reader = crate::web::Web::sign_in(&hub, "reader").await;
+    assert_eq!(reader.get("/api/history").await.0, 200);
 
     let (status, text) = get(&format!("http://{}/metrics", hub.web)).await;
     assert_eq!(status, 200);
