@@ -1,12 +1,13 @@
 //! Fuzzes the three ChatHack decoders with arbitrary bytes: no input may panic, and the same
 //! bytes fed whole or in two reads must decode to the same items (packets and oversized skips)
-//! and end in the same error, if any.
+//! and end in the same error, if any. A file seen coming (for a progress bar) is never bigger
+//! than the bound, and never says more of it arrived than there is.
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use proto::chathack::{Codec, Decoded};
+use proto::chathack::{Codec, Decoded, DirectPacket};
 use proto::DecodeError;
 
 type Decode<T> = fn(&mut Codec, &mut BytesMut) -> Result<Option<Decoded<T>>, DecodeError>;
@@ -39,4 +40,7 @@ fuzz_target!(|data: &[u8]| {
     check(max, rest, cut, Codec::decode_client);
     check(max, rest, cut, Codec::decode_server);
     check(max, rest, cut, Codec::decode_direct);
+    if let Some((_, size, arrived)) = DirectPacket::file_coming(rest, max) {
+        assert!(size <= max && arrived < size && arrived < rest.len());
+    }
 });

@@ -215,6 +215,21 @@ impl ServerPacket {
 }
 
 impl DirectPacket {
+    /// When `src` starts with a file still arriving (its head read, not all its bytes): the
+    /// file's name, its size and the bytes of it there, for a progress bar. Reads nothing off
+    /// `src`.
+    pub fn file_coming(src: &[u8], max: usize) -> Option<(String, usize, usize)> {
+        let mut c = Cursor::new(src);
+        if c.i8().ok()? != 8 {
+            return None;
+        }
+        c.str32(max).ok()?;
+        let name = c.str32(max).ok()?;
+        let size = usize::try_from(c.i32().ok()?).ok().filter(|&s| s <= max)?;
+        let arrived = src.len() - c.position();
+        (arrived < size).then_some((name, size, arrived))
+    }
+
     fn parse(opcode: i8, c: &mut Cursor<'_>, max: usize) -> Result<Self, Short> {
         Ok(match opcode {
             9 => DirectPacket::Open { login: c.str32(max)?, id: c.i64()? },

@@ -171,6 +171,21 @@ fn text() -> impl Strategy<Value = String> + Clone {
     "\\PC{0,40}"
 }
 
+#[test]
+fn a_file_coming_is_told_from_its_head_until_its_last_byte() {
+    let file = DirectPacket::File { login: "ann".into(), name: "a.txt".into(), data: Bytes::from_static(b"12345") };
+    let bytes = file.to_bytes();
+    let head = bytes.len() - 5;
+    for end in 0..=bytes.len() {
+        let want = (head..bytes.len()).contains(&end).then(|| ("a.txt".to_owned(), 5, end - head));
+        assert_eq!(DirectPacket::file_coming(&bytes[..end], 1024), want, "after {end} bytes");
+    }
+    // Over the bound, or another packet: nothing to show.
+    assert_eq!(DirectPacket::file_coming(&bytes[..head], 4), None);
+    let message = DirectPacket::Message { login: "ann".into(), message: "hi".into() }.to_bytes();
+    assert_eq!(DirectPacket::file_coming(&message, 1024), None);
+}
+
 fn addr() -> impl Strategy<Value = IpAddr> {
     prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from)]
 }
