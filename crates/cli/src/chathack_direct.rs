@@ -2,6 +2,7 @@
 //! connection we open to a peer that accepted, the reading of messages and files, and the
 //! saving of files under a safe name.
 
+use crate::ui::{Meter, Screen, To};
 use bytes::{Bytes, BytesMut};
 use proto::chathack::{Codec, Decoded, DirectPacket};
 use std::io::IsTerminal;
@@ -22,15 +23,19 @@ pub(crate) struct Direct {
 }
 
 impl Direct {
-    /// Sends one packet; a file shows a progress bar when stdout is a terminal.
-    pub async fn send(&mut self, packet: &DirectPacket) -> std::io::Result<()> {
+    /// Sends one packet; a file shows a progress bar: on the full screen, its `meter`; in
+    /// line mode, one of indicatif's when stdout is a terminal.
+    pub async fn send(&mut self, packet: &DirectPacket, mut meter: Option<Meter>) -> std::io::Result<()> {
         let bytes = packet.to_bytes();
-        let bar = (matches!(packet, DirectPacket::File { .. }) && std::io::stdout().is_terminal())
+        let bar = (meter.is_none() && matches!(packet, DirectPacket::File { .. }) && std::io::stdout().is_terminal())
             .then(|| indicatif::ProgressBar::new(bytes.len() as u64));
         for chunk in bytes.chunks(4096) {
             self.write.write_all(chunk).await?;
             if let Some(bar) = &bar {
                 bar.inc(chunk.len() as u64);
+            }
+            if let Some(m) = &mut meter {
+                m.add(chunk.len() as u64);
             }
         }
         if let Some(bar) = bar {
@@ -73,13 +78,13 @@ pub(crate) enum DirectEvent {
 }
 
 /// Takes the connections peers open to us.
-pub(crate) async fn accept(listener: TcpListener, max: usize, events: mpsc::Sender<DirectEvent>) {
+pub(crate) async fn accept(listener: TcpListener, max: usize, events: mpsc::Sender<DirectEvent>, screen: Screen) {
     while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(incoming(stream, max, events.clone()));
+        tokio::spawn(incoming(stream, max, events.clone(), screen.clone()));
     }
 }
 
-async fn incoming(stream: TcpStream, max: usize, events: mpsc::Sender<DirectEvent>) {
+async fn incoming(stream: TcpStream, max: usize, events: mpsc::Sender<DirectEvent>, screen: Screen) {
     let _ = stream.set_nodelay(true);
     let (mut read, write) = stream.into_split();
     let (mut codec, mut buf) = (Codec::new(max), BytesMut::new());
@@ -103,7 +108,7 @@ async fn incoming(stream: TcpStream, max: usize, events: mpsc::Sender<DirectEven
         return;
     }
     if accepted.await == Ok(true) {
-        read_packets(read, buf, codec, peer, events).await;
+        read_packets(read, buf, codec, peer, events, screen).await;
     }
 }
 
@@ -115,6 +120,7 @@ pub(crate) async fn connect(
     id: i64,
     max: usize,
     events: mpsc::Sender<DirectEvent>,
+    screen: Screen,
 ) {
     let opened = async {
         let stream = TcpStream::connect(addr).await?;
@@ -126,7 +132,7 @@ pub(crate) async fn connect(
     match opened.await {
         Ok((read, direct)) => {
             if events.send(DirectEvent::Open { peer: peer.clone(), direct }).await.is_ok() {
-                read_packets(read, BytesMut::new(), Codec::new(max), peer, events).await;
+                read_packets(read, BytesMut::new(), Codec::new(max), peer, events, screen).await;
             }
         }
         Err(e) => {
@@ -141,9 +147,21 @@ async fn read_packets(
     mut codec: Codec,
     peer: String,
     events: mpsc::Sender<DirectEvent>,
+    screen: Screen,
 ) {
+    // A file arriving shows its progress on the full screen.
+    let mut meter: Option<(Meter, usize)> = None;
     loop {
-        let event = match codec.decode_direct(&mut buf) {
+        let decoded = codec.decode_direct(&mut buf);
+        if let Ok(Some(Decoded::Packet(DirectPacket::File { name, data, .. }))) = &decoded {
+            // Its bar ends full, even when the whole file came in one read.
+            let (mut m, _) = meter.take().unwrap_or_else(|| {
+                let label = format!("{name} from {peer}");
+                (Meter::new(&screen, To::Person(peer.clone()), label, data.len() as u64), data.len())
+            });
+            m.set(data.len() as u64);
+        }
+        let event = match decoded {
             Ok(Some(Decoded::Packet(DirectPacket::Message { message, .. }))) => {
                 Some(DirectEvent::Message { peer: peer.clone(), message })
             }
@@ -155,10 +173,21 @@ async fn read_packets(
                 let why = format!("sent more than {} bytes at once: refused", codec.max());
                 Some(DirectEvent::Refused { peer: peer.clone(), why })
             }
-            Ok(None) => match read.read_buf(&mut buf).await {
-                Ok(n) if n > 0 => continue,
-                _ => break,
-            },
+            Ok(None) => {
+                if !screen.plain() {
+                    if let Some((name, size, arrived)) = DirectPacket::file_coming(&buf, codec.max()) {
+                        let (m, _) = meter.get_or_insert_with(|| {
+                            let label = format!("{name} from {peer}");
+                            (Meter::new(&screen, To::Person(peer.clone()), label, size as u64), size)
+                        });
+                        m.set(arrived as u64);
+                    }
+                }
+                match read.read_buf(&mut buf).await {
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
             Err(e) => {
                 let _ = events.send(DirectEvent::Refused { peer: peer.clone(), why: format!("bad packet: {e}") }).await;
                 break;

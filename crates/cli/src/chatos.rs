@@ -1,9 +1,11 @@
 //! `switchboard chatos`: a ChatOS client for a person at a terminal or a script. Plain lines go
 //! to the lobby, `@name text` is private, `/connect`, `/accept`, `/refuse` manage private
-//! connections and `/get` fetches a file over one. Every event prints as one line on stdout.
+//! connections and `/get` fetches a file over one. On a terminal, the full-screen UI (a buffer
+//! per person); in line mode, every event prints as one line on stdout.
 
 use crate::chatos_link::{self, LinkCmd, LinkEvent};
 use crate::connect::{Connect, Stream};
+use crate::ui::{self, Input, Screen, To};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
 use hub::fold;
@@ -11,7 +13,7 @@ use proto::chatos::{Codec, ErrorCode, LinkKey, Packet};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::io::WriteHalf;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -27,7 +29,17 @@ pub struct ChatosArgs {
     share: Option<PathBuf>,
     #[command(flatten)]
     connect: Connect,
+    #[command(flatten)]
+    ui: ui::UiArgs,
 }
+
+const COMMANDS: &[ui::Command] = &[
+    ui::Command { name: "/connect", args: "name", what: "ask name for a private connection (to fetch files)" },
+    ui::Command { name: "/accept", args: "name", what: "accept name's private connection" },
+    ui::Command { name: "/refuse", args: "name", what: "refuse name's private connection" },
+    ui::Command { name: "/get", args: "name remote-path [local-path]", what: "fetch a file name shares" },
+    ui::Command { name: "/quit", args: "", what: "leave" },
+];
 
 const HELP: &str = "text: to everyone | @name text: private | /connect name | /accept name | /refuse name | \
 /get name remote-path [local-path] | /quit";
@@ -86,23 +98,38 @@ struct Client {
     /// Open private connections, by folded peer.
     links: HashMap<String, mpsc::Sender<LinkCmd>>,
     events: mpsc::Sender<LinkEvent>,
+    screen: Screen,
 }
 
 pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
+    let cfg = ui::Config {
+        app: "chatos",
+        main: "lobby",
+        me: args.pseudo.clone(),
+        commands: COMMANDS,
+        private: Some(|to, text| format!("@{to} {text}")),
+        at_private: true,
+        echoed: false,
+        main_talks: true,
+        typing: false,
+    };
+    let (screen, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     let (stream, _) = args.connect.connect(&args.addr).await?;
     let (read, mut write) = tokio::io::split(stream);
     let mut reader = PacketReader::new(read);
     write.write_all(&Packet::Cr { pseudo: args.pseudo.clone() }.to_bytes()).await?;
     match reader.next().await? {
-        Some(Packet::Error(1)) => println!("connected as {}", args.pseudo),
+        Some(Packet::Error(1)) => screen.status("", format!("connected as {}", args.pseudo)),
         Some(Packet::Error(code)) => {
-            println!("error: {}", meaning(code));
+            screen.error(To::Main, meaning(code));
+            screen.linger(&mut lines).await;
             bail!("{}", meaning(code));
         }
         other => bail!("unexpected answer to the connection request: {other:?}"),
     }
 
     let (packets_tx, mut packets) = mpsc::channel(64);
+    let said = screen.clone();
     tokio::spawn(async move {
         loop {
             match reader.next().await {
@@ -113,7 +140,7 @@ pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    println!("error: {e}");
+                    said.error(To::Main, e.to_string());
                     break;
                 }
             }
@@ -130,28 +157,31 @@ pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
         asking: HashMap::new(),
         links: HashMap::new(),
         events,
+        screen: screen.clone(),
     };
-    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
-            line = stdin.next_line() => match line? {
-                Some(line) => {
+            line = lines.recv() => match line {
+                Some(Input::Line(line)) => {
                     if !client.on_line(line.trim()).await? {
                         break;
                     }
                 }
+                Some(Input::Typing(_)) => {}
                 None => break,
             },
             packet = packets.recv() => match packet {
                 Some(p) => client.on_packet(p).await?,
                 None => {
-                    println!("disconnected by the server");
+                    screen.note(To::Main, "", "disconnected by the server".into());
+                    screen.linger(&mut lines).await;
                     break;
                 }
             },
             Some(event) = link_events.recv() => client.on_link_event(event),
         }
     }
+    screen.close().await;
     Ok(())
 }
 
@@ -168,7 +198,7 @@ impl Client {
         }
         if let Some(rest) = line.strip_prefix('@') {
             let Some((to, text)) = rest.split_once(' ') else {
-                println!("error: write @name text");
+                self.screen.error(To::Active, "write @name text".into());
                 return Ok(true);
             };
             self.send(Packet::Spm { sender: me, recipient: to.into(), message: text.trim().into() }).await?;
@@ -183,7 +213,7 @@ impl Client {
         let name = words.next();
         match (command, name) {
             ("/quit", _) => return Ok(false),
-            ("/help", _) => println!("{HELP}"),
+            ("/help", _) => self.screen.note(To::Active, "", HELP.into()),
             ("/connect", Some(b)) => {
                 let password = rand::random::<i16>();
                 self.asking.insert(fold(b), Pending { name: b.into(), password });
@@ -194,17 +224,17 @@ impl Client {
                     let key = LinkKey { sender: p.name.clone(), recipient: me, password: p.password };
                     self.open_link(Packet::TcpAccept(key), p.name);
                 }
-                None => println!("error: {a} has not asked for a private connection"),
+                None => self.screen.error(To::Active, format!("{a} has not asked for a private connection")),
             },
             ("/refuse", Some(a)) => match self.asked_by.remove(&fold(a)) {
                 Some(p) => {
                     self.send(Packet::TcpAbort(LinkKey { sender: p.name, recipient: me, password: p.password })).await?
                 }
-                None => println!("error: {a} has not asked for a private connection"),
+                None => self.screen.error(To::Active, format!("{a} has not asked for a private connection")),
             },
             ("/get", Some(peer)) => {
                 let Some(remote) = words.next() else {
-                    println!("error: write /get name remote-path [local-path]");
+                    self.screen.error(To::Active, "write /get name remote-path [local-path]".into());
                     return Ok(true);
                 };
                 let local = words.next().map(PathBuf::from);
@@ -212,20 +242,29 @@ impl Client {
                     Some(link) => {
                         let _ = link.send(LinkCmd::Get { remote: remote.into(), local }).await;
                     }
-                    None => println!("error: no private connection with {peer} (/connect {peer} first)"),
+                    None => self
+                        .screen
+                        .error(To::Active, format!("no private connection with {peer} (/connect {peer} first)")),
                 }
             }
-            _ => println!("error: unknown command {line} ({HELP})"),
+            _ => self.screen.error(To::Active, format!("unknown command {line} ({HELP})")),
         }
         Ok(true)
     }
 
     async fn on_packet(&mut self, packet: Packet) -> anyhow::Result<()> {
         match packet {
-            Packet::Sma { sender, message } => println!("[lobby] {sender}: {message}"),
-            Packet::Spm { sender, message, .. } => println!("[private] {sender}: {message}"),
+            Packet::Sma { sender, message } => {
+                let plain = format!("[lobby] {sender}: {message}");
+                self.screen.chat(To::Main, &sender, &message, plain);
+            }
+            Packet::Spm { sender, message, .. } => {
+                let plain = format!("[private] {sender}: {message}");
+                self.screen.chat(To::Person(sender.clone()), &sender, &message, plain);
+            }
             Packet::TcpAsk(k) => {
-                println!("[link] {0} asks for a private connection: /accept {0} or /refuse {0}", k.sender);
+                let ask = format!("{0} asks for a private connection: /accept {0} or /refuse {0}", k.sender);
+                self.screen.note(To::Person(k.sender.clone()), "[link]", ask);
                 self.asked_by.insert(fold(&k.sender), Pending { name: k.sender, password: k.password });
             }
             Packet::TcpAccept(k) => {
@@ -240,10 +279,11 @@ impl Client {
                 let other = if fold(&k.sender) == fold(&self.me) { k.recipient } else { k.sender };
                 self.asking.remove(&fold(&other));
                 self.asked_by.remove(&fold(&other));
-                println!("[link] no private connection with {other}: refused or cancelled");
+                let text = format!("no private connection with {other}: refused or cancelled");
+                self.screen.note(To::Person(other), "[link]", text);
             }
             Packet::Error(1) | Packet::Cr { .. } | Packet::TcpConnect(_) => {}
-            Packet::Error(code) => println!("error: {}", meaning(code)),
+            Packet::Error(code) => self.screen.error(To::Active, meaning(code)),
         }
         Ok(())
     }
@@ -251,7 +291,7 @@ impl Client {
     /// Opens the new connection of a private link in the background and sends `first` on it.
     fn open_link(&self, first: Packet, peer: String) {
         let (addr, share, events) = (self.addr.clone(), self.share.clone(), self.events.clone());
-        let connect = self.connect.clone();
+        let (connect, screen) = (self.connect.clone(), self.screen.clone());
         tokio::spawn(async move {
             let opened = async {
                 let (stream, _) = connect.connect(&addr).await?;
@@ -264,8 +304,8 @@ impl Client {
                 }
             };
             match opened.await {
-                Ok((stream, leftover)) => chatos_link::spawn(stream, leftover, peer, share, events),
-                Err(e) => println!("error: private connection with {peer} failed: {e}"),
+                Ok((stream, leftover)) => chatos_link::spawn(stream, leftover, peer, share, events, screen),
+                Err(e) => screen.error(To::Person(peer.clone()), format!("private connection with {peer} failed: {e}")),
             }
         });
     }
@@ -274,12 +314,12 @@ impl Client {
         match event {
             LinkEvent::Open { peer, cmds } => {
                 // Announced only once registered, so a /get typed after the line finds it.
-                println!("[link] private connection with {peer} open");
+                self.screen.note(To::Person(peer.clone()), "[link]", format!("private connection with {peer} open"));
                 self.links.insert(fold(&peer), cmds);
             }
             LinkEvent::Closed { peer } => {
                 self.links.remove(&fold(&peer));
-                println!("[link] private connection with {peer} closed");
+                self.screen.note(To::Person(peer.clone()), "[link]", format!("private connection with {peer} closed"));
             }
         }
     }

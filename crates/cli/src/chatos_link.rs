@@ -4,6 +4,7 @@
 //! going one way never blocks one coming the other way.
 
 use crate::connect::Stream;
+use crate::ui::{Meter, Screen, To};
 use anyhow::{bail, Context};
 use bytes::{Buf, BytesMut};
 use proto::chatos::{FetchRequest, FetchResponse, ResponseHead};
@@ -38,16 +39,18 @@ pub(crate) fn spawn(
     peer: String,
     share: Option<PathBuf>,
     events: mpsc::Sender<LinkEvent>,
+    screen: Screen,
 ) {
     let (read, write) = tokio::io::split(stream);
     let (cmds, rx) = mpsc::channel(16);
     let awaited = Awaited::default();
-    tokio::spawn(writer(write, rx, share, awaited.clone()));
+    let link = Link { peer: peer.clone(), screen: screen.clone() };
+    tokio::spawn(writer(write, rx, share, awaited.clone(), link.clone()));
     let reader_cmds = cmds.clone();
     tokio::spawn(async move {
         let _ = events.send(LinkEvent::Open { peer: peer.clone(), cmds }).await;
-        if let Err(e) = reader(read, leftover, &peer, reader_cmds, awaited).await {
-            println!("error: private connection with {peer}: {e:#}");
+        if let Err(e) = reader(read, leftover, &link, reader_cmds, awaited).await {
+            screen.error(To::Person(peer.clone()), format!("private connection with {peer}: {e:#}"));
         }
         let _ = events.send(LinkEvent::Closed { peer }).await;
     });
@@ -61,10 +64,17 @@ async fn fill(read: &mut ReadHalf<Stream>, buf: &mut BytesMut) -> anyhow::Result
     Ok(())
 }
 
+/// Who is at the other end, and where to say what goes on.
+#[derive(Clone)]
+struct Link {
+    peer: String,
+    screen: Screen,
+}
+
 async fn reader(
     mut read: ReadHalf<Stream>,
     mut buf: BytesMut,
-    peer: &str,
+    link: &Link,
     cmds: mpsc::Sender<LinkCmd>,
     awaited: Awaited,
 ) -> anyhow::Result<()> {
@@ -97,6 +107,9 @@ async fn reader(
         } else {
             None
         };
+        let (peer, to) = (&link.peer, To::Person(link.peer.clone()));
+        let mut meter =
+            file.is_some().then(|| Meter::new(&link.screen, to.clone(), format!("{peer}:{remote}"), head.len));
         let mut left = head.len;
         while left > 0 {
             if buf.is_empty() {
@@ -108,13 +121,17 @@ async fn reader(
             }
             buf.advance(n);
             left -= n as u64;
+            if let Some(m) = &mut meter {
+                m.add(n as u64);
+            }
         }
         match file {
             Some(mut f) => {
                 f.flush().await?;
-                println!("[file] {peer}:{remote} saved as {} ({} bytes)", local.display(), head.len);
+                let text = format!("{peer}:{remote} saved as {} ({} bytes)", local.display(), head.len);
+                link.screen.note(to, "[file]", text);
             }
-            None => println!("[file] {peer} has no file {remote} ({})", head.status),
+            None => link.screen.note(to, "[file]", format!("{peer} has no file {remote} ({})", head.status)),
         }
     }
 }
@@ -124,6 +141,7 @@ async fn writer(
     mut rx: mpsc::Receiver<LinkCmd>,
     share: Option<PathBuf>,
     awaited: Awaited,
+    link: Link,
 ) {
     while let Some(cmd) = rx.recv().await {
         let result = match cmd {
@@ -134,7 +152,7 @@ async fn writer(
                 FetchRequest { path: remote }.encode(&mut req);
                 write.write_all(&req).await.map_err(anyhow::Error::from)
             }
-            LinkCmd::Serve { path } => serve(&mut write, share.as_deref(), &path).await,
+            LinkCmd::Serve { path } => serve(&mut write, share.as_deref(), &path, &link).await,
         };
         if result.is_err() {
             break;
@@ -159,7 +177,12 @@ fn resolve(share: &Path, requested: &str) -> Option<PathBuf> {
     (full.starts_with(&root) && full.is_file()).then_some(full)
 }
 
-async fn serve(write: &mut WriteHalf<Stream>, share: Option<&Path>, requested: &str) -> anyhow::Result<()> {
+async fn serve(
+    write: &mut WriteHalf<Stream>,
+    share: Option<&Path>,
+    requested: &str,
+    link: &Link,
+) -> anyhow::Result<()> {
     let found = share.and_then(|s| resolve(s, requested));
     let Some(path) = found else {
         write.write_all(&FetchResponse::NotFound.head()).await?;
@@ -172,8 +195,22 @@ async fn serve(write: &mut WriteHalf<Stream>, share: Option<&Path>, requested: &
     let text = looks_like_text(&sniff[..n]);
     write.write_all(&FetchResponse::Found { text, len }.head()).await?;
     write.write_all(&sniff[..n]).await?;
-    let sent = tokio::io::copy(&mut (&mut file).take(len - n as u64), write).await?;
-    if n as u64 + sent != len {
+    let label = format!("{requested} to {}", link.peer);
+    let mut meter = Meter::new(&link.screen, To::Person(link.peer.clone()), label, len);
+    meter.add(n as u64);
+    let mut sent = n as u64;
+    let mut chunk = vec![0; 64 * 1024];
+    while sent < len {
+        let want = chunk.len().min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+        let got = file.read(&mut chunk[..want]).await?;
+        if got == 0 {
+            break;
+        }
+        write.write_all(&chunk[..got]).await?;
+        sent += got as u64;
+        meter.add(got as u64);
+    }
+    if sent != len {
         bail!("{} changed while being sent", path.display());
     }
     Ok(())

@@ -1,9 +1,12 @@
 //! `switchboard jpc`: a JPC client. It says HELLO with this machine's MAC address (or
 //! `--mac`), prints every TELL with its sender, saves images into `--downloads`, sends
 //! `@name text` and `/image name FILE`, keeps heartbeats going, and when the server goes away
-//! (closed, CLOSE, ERROR, or 5 s of silence) reconnects by itself with back-off.
+//! (closed, CLOSE, ERROR, or 5 s of silence) reconnects by itself with back-off. On a
+//! terminal, the full-screen UI shows images inline (`--images`); in line mode, every event
+//! is one line on stdout.
 
 use crate::connect::{Connect, Stream};
+use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use base64::Engine;
 use bytes::BytesMut;
@@ -11,7 +14,7 @@ use proto::jpc::{error_meaning, Codec, Item, Message, IMAGE, TEXT};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use store::{format_mac, parse_mac};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -25,9 +28,19 @@ pub struct JpcArgs {
     /// Where received images are saved.
     #[arg(long, value_name = "DIR", default_value = ".")]
     downloads: PathBuf,
+    /// How images are drawn on the full screen (they are saved in every case).
+    #[arg(long, value_enum, default_value_t = ui::Images::Auto)]
+    images: ui::Images,
     #[command(flatten)]
     connect: Connect,
+    #[command(flatten)]
+    ui: ui::UiArgs,
 }
+
+const COMMANDS: &[ui::Command] = &[
+    ui::Command { name: "/image", args: "name FILE", what: "send an image to name" },
+    ui::Command { name: "/quit", args: "", what: "say CLOSE and leave" },
+];
 
 /// Heartbeats go out this often; a server silent for `SILENCE` is taken as gone.
 const BEAT: Duration = Duration::from_secs(2);
@@ -53,28 +66,34 @@ pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
         None => this_machine().context("no MAC address found on this machine: give one with --mac")?,
     };
     std::fs::create_dir_all(&args.downloads)?;
-    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if lines_tx.send(line).await.is_err() {
-                break;
-            }
-        }
-    });
+    let cfg = ui::Config {
+        app: "jpc",
+        main: "jpc",
+        me: format_mac(mac),
+        commands: COMMANDS,
+        private: Some(|to, text| format!("@{to} {text}")),
+        at_private: true,
+        echoed: false,
+        main_talks: false,
+        typing: false,
+    };
+    let (screen, mut lines) = Screen::start(cfg, &args.ui, args.images);
     let mut backoff = BACKOFF.0;
     loop {
         match args.connect.connect(&args.addr).await {
             Ok((stream, _)) => {
-                println!("[jpc] connected to {} as {}", args.addr, format_mac(mac));
-                match session(stream, mac, &args.downloads, &mut lines).await {
-                    Ok(End::Quit) => return Ok(()),
-                    Ok(End::Lost(why)) => println!("[jpc] disconnected: {why}"),
-                    Err(e) => println!("[jpc] disconnected: {e:#}"),
+                screen.status("[jpc]", format!("connected to {} as {}", args.addr, format_mac(mac)));
+                match session(stream, mac, &args.downloads, &mut lines, &screen).await {
+                    Ok(End::Quit) => {
+                        screen.close().await;
+                        return Ok(());
+                    }
+                    Ok(End::Lost(why)) => screen.status("[jpc]", format!("disconnected: {why}")),
+                    Err(e) => screen.status("[jpc]", format!("disconnected: {e:#}")),
                 }
                 backoff = BACKOFF.0;
             }
-            Err(e) => println!("[jpc] cannot connect to {}: {e:#}; again in {backoff:?}", args.addr),
+            Err(e) => screen.status("[jpc]", format!("cannot connect to {}: {e:#}; again in {backoff:?}", args.addr)),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF.1);
@@ -90,7 +109,8 @@ async fn session(
     stream: Stream,
     mac: u64,
     downloads: &Path,
-    lines: &mut mpsc::Receiver<String>,
+    lines: &mut mpsc::Receiver<Input>,
+    screen: &Screen,
 ) -> anyhow::Result<End> {
     let (mut read, mut write) = tokio::io::split(stream);
     write.write_all(&Message::Hello { mac }.to_bytes()).await?;
@@ -101,8 +121,12 @@ async fn session(
         tokio::select! {
             _ = beat.tick() => write.write_all(&Message::Heartbeat { id: mac }.to_bytes()).await?,
             line = lines.recv() => {
-                let Some(line) = line else { return Ok(End::Quit) };
-                if let Some(message) = command(line.trim()) {
+                let line = match line {
+                    Some(Input::Line(line)) => line,
+                    Some(Input::Typing(_)) => continue,
+                    None => return Ok(End::Quit),
+                };
+                if let Some(message) = command(line.trim(), screen) {
                     if message == Message::Close {
                         let _ = write.write_all(&message.to_bytes()).await;
                         return Ok(End::Quit);
@@ -124,11 +148,14 @@ async fn session(
                     match item {
                         Item::Message(Message::Tell { sender, kind: IMAGE, message, .. }) => {
                             images += 1;
-                            save_image(downloads, &sender, images, &message);
+                            save_image(downloads, &sender, images, &message, screen);
                         }
-                        Item::Message(Message::Tell { sender, message, .. }) => println!("[tell] {sender}: {message}"),
+                        Item::Message(Message::Tell { sender, message, .. }) => {
+                            let plain = format!("[tell] {sender}: {message}");
+                            screen.chat(To::Person(sender.clone()), &sender, &message, plain);
+                        }
                         Item::Message(Message::Close) => return Ok(End::Lost("the server said CLOSE")),
-                        Item::Message(Message::Error { code }) => println!("error: {}", error_meaning(code)),
+                        Item::Message(Message::Error { code }) => screen.error(To::Active, error_meaning(code).into()),
                         Item::Message(_) | Item::Dropped(_) | Item::Malformed(_) => {}
                     }
                 }
@@ -138,7 +165,7 @@ async fn session(
 }
 
 /// What a typed line asks to send; `Close` for `/quit`.
-fn command(line: &str) -> Option<Message> {
+fn command(line: &str, screen: &Screen) -> Option<Message> {
     if line == "/quit" {
         return Some(Message::Close);
     }
@@ -150,7 +177,7 @@ fn command(line: &str) -> Option<Message> {
                 Some(Message::Send { recipient: to.into(), kind: IMAGE, message })
             }
             Err(e) => {
-                println!("error: reading {path:?}: {e} (write /image name FILE)");
+                screen.error(To::Active, format!("reading {path:?}: {e} (write /image name FILE)"));
                 None
             }
         };
@@ -159,17 +186,18 @@ fn command(line: &str) -> Option<Message> {
         Some((to, text)) => Some(Message::Send { recipient: to.into(), kind: TEXT, message: text.trim().into() }),
         None if line.is_empty() => None,
         None => {
-            println!("error: write @name text, /image name FILE, or /quit");
+            screen.error(To::Active, "write @name text, /image name FILE, or /quit".into());
             None
         }
     }
 }
 
 /// Saves a received image, named after its sender and the kind of image its bytes say it is.
-fn save_image(downloads: &Path, sender: &str, n: usize, base64_text: &str) {
+fn save_image(downloads: &Path, sender: &str, n: usize, base64_text: &str, screen: &Screen) {
+    let to = To::Person(sender.into());
     let bytes = match base64::engine::general_purpose::STANDARD.decode(base64_text.trim()) {
         Ok(bytes) => bytes,
-        Err(e) => return println!("error: an image from {sender} that is not base64: {e}"),
+        Err(e) => return screen.error(to, format!("an image from {sender} that is not base64: {e}")),
     };
     let ext = match bytes.as_slice() {
         [0x89, b'P', b'N', b'G', ..] => "png",
@@ -180,7 +208,10 @@ fn save_image(downloads: &Path, sender: &str, n: usize, base64_text: &str) {
     };
     let safe: String = sender.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
     match crate::chathack_direct::save(downloads, &format!("image-{safe}-{n}.{ext}"), &bytes) {
-        Ok(path) => println!("[image] {sender}: saved as {} ({} bytes)", path.display(), bytes.len()),
-        Err(e) => println!("error: saving an image from {sender}: {e}"),
+        Ok(path) => {
+            let plain = format!("[image] {sender}: saved as {} ({} bytes)", path.display(), bytes.len());
+            screen.image(to, sender, &path, bytes, plain);
+        }
+        Err(e) => screen.error(to, format!("saving an image from {sender}: {e}")),
     }
 }

@@ -12,7 +12,7 @@ mod jpc;
 mod nl;
 mod peer;
 mod serve;
-mod term;
+mod ui;
 mod whitelist;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ui::LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => logs.init(),
@@ -87,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Many connections need many descriptors: take the hard limit.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
+    let ran = rt.block_on(async {
         match cli.command {
             Cmd::Serve(args) => serve::run(*args).await,
             Cmd::Chatos(args) => chatos::run(args).await,
@@ -100,5 +100,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Whitelist(args) => whitelist::run(args).await,
             Cmd::Cluster(args) => cluster::run(args).await,
         }
-    })
+    });
+    // A client that ended on an error has not closed its screen.
+    ui::restore();
+    // Not waiting for a read of stdin that may never end.
+    rt.shutdown_background();
+    ran
 }

@@ -9,7 +9,7 @@
 //! or away it says so and sends `key` every few seconds until the server answers again.
 
 use crate::connect::{Connect, Stream};
-use crate::term::{Input, Term};
+use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use bytes::BytesMut;
 use proto::line::{Line, LineDecoder};
@@ -41,7 +41,17 @@ pub struct NlArgs {
     silence_secs: u64,
     #[command(flatten)]
     connect: Connect,
+    #[command(flatten)]
+    ui: ui::UiArgs,
 }
+
+const COMMANDS: &[ui::Command] = &[
+    ui::Command { name: "/take", args: "ID", what: "take ring ID (Ctrl-T takes the last one)" },
+    ui::Command { name: "/end", args: "", what: "end the conversation with the end user" },
+    ui::Command { name: "/typing", args: "", what: "tell the end user you are typing" },
+    ui::Command { name: "/paused", args: "", what: "tell the end user you stopped typing" },
+    ui::Command { name: "/quit", args: "", what: "leave the desk" },
+];
 
 #[derive(clap::Subcommand)]
 enum NlCmd {
@@ -54,13 +64,6 @@ enum NlCmd {
         #[command(flatten)]
         cluster: crate::cluster::ClusterArgs,
     },
-}
-
-/// Prints a line above what the operator is typing.
-macro_rules! say {
-    ($term:expr, $($arg:tt)*) => {
-        $term.say(&format!($($arg)*))
-    };
 }
 
 /// While the server is silent or away, `key` goes out this often.
@@ -94,21 +97,34 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
         key: mine,
         server,
     };
-    let (term, mut lines) = Term::start();
-    say!(term, "[nl] operator {}", me.uuid);
+    let cfg = ui::Config {
+        app: "nl",
+        main: "desk",
+        me: "support".into(),
+        commands: COMMANDS,
+        private: None,
+        at_private: false,
+        echoed: false,
+        main_talks: true,
+        typing: true,
+    };
+    let (term, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
+    term.note(To::Main, "[nl]", format!("operator {}", me.uuid));
     let silence = Duration::from_secs(args.silence_secs);
     let mut rings = HashMap::new();
     loop {
         match args.connect.connect(&addr).await {
             Ok((stream, _)) => match console(stream, &me, &term, silence, &mut lines, &mut rings).await {
                 Ok(true) => {
-                    term.close();
+                    term.close().await;
                     return Ok(());
                 }
-                Ok(false) => say!(term, "[server] gone: trying again every {}s", RETRY.as_secs()),
-                Err(e) => say!(term, "[server] gone ({e:#}): trying again every {}s", RETRY.as_secs()),
+                Ok(false) => term.status("[server]", format!("gone: trying again every {}s", RETRY.as_secs())),
+                Err(e) => term.status("[server]", format!("gone ({e:#}): trying again every {}s", RETRY.as_secs())),
             },
-            Err(e) => say!(term, "[server] cannot connect to {addr}: {e:#}; again in {}s", RETRY.as_secs()),
+            Err(e) => {
+                term.status("[server]", format!("cannot connect to {addr}: {e:#}; again in {}s", RETRY.as_secs()))
+            }
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -147,7 +163,7 @@ fn new_uuid() -> String {
 async fn console(
     stream: Stream,
     me: &Me,
-    term: &Term,
+    term: &Screen,
     silence: Duration,
     lines: &mut mpsc::Receiver<Input>,
     rings: &mut HashMap<String, RingId>,
@@ -188,7 +204,7 @@ async fn console(
             // Once silent, the wait is for the server's next word, however long.
             got = tokio::time::timeout(if silent { FOREVER } else { silence }, read.read_buf(&mut buf)) => match got {
                 Err(_) => {
-                    say!(term, "[server] silent: sending key every {}s until it answers", RETRY.as_secs());
+                    term.status("[server]", format!("silent: sending key every {}s until it answers", RETRY.as_secs()));
                     silent = true;
                     retry.reset();
                 }
@@ -196,7 +212,7 @@ async fn console(
                 Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(_)) => {
                     if std::mem::take(&mut silent) {
-                        say!(term, "[server] back");
+                        term.status("[server]", "back".into());
                     }
                     heard(&mut decoder, &mut buf, me, term, &mut write, rings).await?;
                 }
@@ -213,7 +229,7 @@ enum Typed {
 }
 
 /// What a line the operator typed asks for.
-fn typed(line: &str, me: &Me, term: &Term, rings: &HashMap<String, RingId>) -> Typed {
+fn typed(line: &str, me: &Me, term: &Screen, rings: &HashMap<String, RingId>) -> Typed {
     let uuid = me.uuid.clone();
     let state = |state| Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state };
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -222,7 +238,7 @@ fn typed(line: &str, me: &Me, term: &Term, rings: &HashMap<String, RingId>) -> T
         "/take" => {
             let id = rings.get(rest.trim()).cloned().or_else(|| rest.trim().parse::<u64>().ok().map(RingId::number));
             let Some(id) = id else {
-                say!(term, "error: /take ID, with the ID of a ring");
+                term.error(To::Active, "/take ID, with the ID of a ring".into());
                 return Typed::Nothing;
             };
             vec![Command::RingAck { id, uuid }]
@@ -232,7 +248,8 @@ fn typed(line: &str, me: &Me, term: &Term, rings: &HashMap<String, RingId>) -> T
         "/paused" => vec![state(ChatState::Paused)],
         "/quit" => return Typed::Quit,
         w if w.starts_with('/') => {
-            say!(term, "error: unknown command {w}: /take ID, /end, /typing, /paused, /quit, or text to send");
+            let text = format!("unknown command {w}: /take ID, /end, /typing, /paused, /quit, or text to send");
+            term.error(To::Active, text);
             return Typed::Nothing;
         }
         // The user sees support typing while the message goes out.
@@ -249,7 +266,7 @@ async fn heard(
     decoder: &mut LineDecoder,
     buf: &mut BytesMut,
     me: &Me,
-    term: &Term,
+    term: &Screen,
     write: &mut WriteHalf<Stream>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
@@ -262,7 +279,7 @@ async fn heard(
         let command = match crypto::decrypt(&raw.messages, &me.key).and_then(|json| Command::parse(&json)) {
             Ok(c) => c,
             Err(e) => {
-                say!(term, "error: a packet from the server that does not open: {e}");
+                term.error(To::Main, format!("a packet from the server that does not open: {e}"));
                 continue;
             }
         };
@@ -281,34 +298,41 @@ fn id_text(id: &RingId) -> String {
 async fn shown(
     command: Command,
     me: &Me,
-    term: &Term,
+    term: &Screen,
     write: &mut WriteHalf<Stream>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
     match command {
         Command::Ring { id, .. } => {
             let text = id_text(&id);
-            say!(term, "[ring {text}] someone wants support: /take {text}");
+            term.note(To::Main, "", format!("[ring {text}] someone wants support: /take {text}"));
+            term.ring(&text, true);
             rings.insert(text, id);
         }
         Command::RingAckAck { id, uuid } => {
             let text = id_text(&id);
             rings.remove(&text);
-            match uuid.as_str() {
-                "" => say!(term, "[ring {text}] expired: nobody took it"),
-                u if u == me.uuid => say!(term, "[ring {text}] yours: you are talking with the end user"),
-                u => say!(term, "[ring {text}] taken by {u}"),
-            }
+            term.ring(&text, false);
+            let what = match uuid.as_str() {
+                "" => "expired: nobody took it".to_owned(),
+                u if u == me.uuid => "yours: you are talking with the end user".to_owned(),
+                u => format!("taken by {u}"),
+            };
+            term.note(To::Main, "", format!("[ring {text}] {what}"));
         }
-        Command::Msg { msg, .. } => msg.iter().for_each(|m| say!(term, "[msg] {m}")),
-        Command::ChatState { state: ChatState::Composing, .. } => say!(term, "[typing] the end user is typing"),
-        Command::ChatState { state: ChatState::Paused, .. } => say!(term, "[paused] the end user stopped typing"),
+        Command::Msg { msg, .. } => msg.iter().for_each(|m| term.chat(To::Main, "user", m, format!("[msg] {m}"))),
+        Command::ChatState { state: ChatState::Composing, .. } => {
+            term.typing(Some("the end user is typing".into()), "[typing] the end user is typing")
+        }
+        Command::ChatState { state: ChatState::Paused, .. } => {
+            term.typing(None, "[paused] the end user stopped typing")
+        }
         Command::Status { services } => {
             let list: Vec<String> = services.iter().map(|s| format!("{} {}", s.name, s.status)).collect();
-            say!(term, "[status] {}", list.join(", "));
+            term.note(To::Main, "[status]", list.join(", "));
         }
         Command::Probe { .. } => me.send(write, &Command::ProbeAck { uuid: me.uuid.clone() }).await?,
-        Command::ServerOnline => say!(term, "[server] online"),
+        Command::ServerOnline => term.status("[server]", "online".into()),
         _ => {}
     }
     Ok(())

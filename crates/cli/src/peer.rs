@@ -3,15 +3,17 @@
 //! listed. It answers `join` with `join-reply` and `who` with the peers it is connected to
 //! (less the asker). A line typed goes to every connected peer; `/who` lists the mesh; `/quit`
 //! (or the end of input) sends `leave` to all. A peer that leaves, or whose connection breaks,
-//! is dropped. Every event is one line on stdout, for people and scripts alike:
+//! is dropped. On a terminal, the full-screen UI (the mesh's peers listed on the right); in
+//! line mode, every event is one line on stdout, for scripts:
 //! `[join] NAME IP:PORT`, `[leave] NAME`, `[gone] NAME`, `<NAME> text`, `[who] ...`.
 
+use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use bytes::BytesMut;
 use proto::peerchat::{Codec, Info, Item, Message, PeerAddr, DEFAULT_AGE, DEFAULT_ZIP};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -34,7 +36,14 @@ pub struct PeerArgs {
     /// The address to listen on.
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     bind: IpAddr,
+    #[command(flatten)]
+    ui: ui::UiArgs,
 }
+
+const COMMANDS: &[ui::Command] = &[
+    ui::Command { name: "/who", args: "", what: "list the peers of the mesh" },
+    ui::Command { name: "/quit", args: "", what: "say leave to every peer and stop" },
+];
 
 /// Lines waiting for a slow peer before it is dropped.
 const BACKLOG: usize = 1024;
@@ -86,28 +95,42 @@ pub async fn run(args: PeerArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let cfg = ui::Config {
+        app: "peer",
+        main: "mesh",
+        me: me.name.clone(),
+        commands: COMMANDS,
+        private: None,
+        at_private: false,
+        echoed: false,
+        main_talks: true,
+        typing: false,
+    };
+    let (screen, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     let typing = tx.clone();
     tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if typing.send(Ev::Typed(Some(line))).await.is_err() {
-                return;
+        while let Some(said) = lines.recv().await {
+            if let Input::Line(line) = said {
+                if typing.send(Ev::Typed(Some(line))).await.is_err() {
+                    return;
+                }
             }
         }
         let _ = typing.send(Ev::Typed(None)).await;
     });
-    println!("[peer] {} listening on port {}", me.name, me.port);
+    screen.status("[peer]", format!("{} listening on port {}", me.name, me.port));
     if let Some(target) = &args.join {
         let stream = TcpStream::connect(target).await.with_context(|| format!("joining {target}"))?;
         let addr = stream.peer_addr()?;
         tx.send(Ev::Open { stream, addr, outgoing: true, ask_who: true }).await?;
     }
-    let mut node = Node { me, peers: HashMap::new(), next: 0, events: tx };
+    let mut node = Node { me, peers: HashMap::new(), next: 0, events: tx, screen: screen.clone() };
     while let Some(ev) = rx.recv().await {
         if !node.on(ev).await {
             break;
         }
     }
+    screen.close().await;
     Ok(())
 }
 
@@ -116,6 +139,7 @@ struct Node {
     peers: HashMap<u64, Peer>,
     next: u64,
     events: mpsc::Sender<Ev>,
+    screen: Screen,
 }
 
 impl Node {
@@ -129,7 +153,7 @@ impl Node {
             }
             Ev::Closed(id) => {
                 if let Some(p) = self.peers.remove(&id) {
-                    println!("[gone] {}", p.name());
+                    self.gone(&p.name(), "[gone]", p.name());
                 }
             }
             Ev::Typed(Some(line)) => return self.typed(line.trim_end()).await,
@@ -179,7 +203,7 @@ impl Node {
     fn send(&mut self, id: u64, m: &Message) {
         let Some(p) = self.peers.get(&id) else { return };
         if p.tx.try_send(m.to_line()).is_err() {
-            println!("[gone] {} (too slow)", p.name());
+            self.gone(&p.name(), "[gone]", format!("{} (too slow)", p.name()));
             self.drop_peer(id);
         }
     }
@@ -194,13 +218,13 @@ impl Node {
         let Some(peer) = self.peers.get_mut(&id) else { return };
         match m {
             Message::Join(info) => {
-                println!("[join] {} {}:{}", info.name, peer.addr.ip().to_canonical(), info.port);
+                self.screen.joined(&info, peer.addr);
                 peer.info = Some(info);
                 let reply = Message::JoinReply(self.me.clone());
                 self.send(id, &reply);
             }
             Message::JoinReply(info) => {
-                println!("[join] {} {}:{}", info.name, peer.addr.ip().to_canonical(), info.port);
+                self.screen.joined(&info, peer.addr);
                 peer.info = Some(info);
                 if std::mem::take(&mut peer.ask_who) {
                     self.send(id, &Message::Who);
@@ -223,10 +247,14 @@ impl Node {
                 }
             }
             Message::Leave => {
-                println!("[leave] {}", peer.name());
+                let name = peer.name();
+                self.gone(&name, "[leave]", name.clone());
                 self.drop_peer(id);
             }
-            Message::Message(text) => println!("<{}> {text}", peer.name()),
+            Message::Message(text) => {
+                let name = peer.name();
+                self.screen.chat(To::Main, &name, &text, format!("<{name}> {text}"));
+            }
         }
     }
 
@@ -238,13 +266,13 @@ impl Node {
         if is_me || known {
             return;
         }
-        let events = self.events.clone();
+        let (events, screen) = (self.events.clone(), self.screen.clone());
         tokio::spawn(async move {
             match TcpStream::connect(target).await {
                 Ok(stream) => {
                     let _ = events.send(Ev::Open { stream, addr: target, outgoing: true, ask_who: false }).await;
                 }
-                Err(e) => println!("[error] cannot reach {target}: {e}"),
+                Err(e) => screen.note(To::Main, "[error]", format!("cannot reach {target}: {e}")),
             }
         });
     }
@@ -261,9 +289,9 @@ impl Node {
                 peers.sort_by_key(|p| p.name());
                 for p in &peers {
                     let (ip, port) = p.listens().expect("joined");
-                    println!("[who] {} {ip}:{port}", p.name());
+                    self.screen.note(To::Active, "[who]", format!("{} {ip}:{port}", p.name()));
                 }
-                println!("[who] {} peers", peers.len());
+                self.screen.note(To::Active, "[who]", format!("{} peers", peers.len()));
             }
             text => {
                 let m = Message::Message(text.to_owned());
@@ -284,6 +312,21 @@ impl Node {
             p.reader.abort();
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        println!("[peer] left the mesh");
+        self.screen.status("[peer]", "left the mesh".into());
+    }
+
+    /// `name` left or broke off: `{tag} {text}`.
+    fn gone(&self, name: &str, tag: &str, text: String) {
+        self.screen.note(To::Main, tag, text);
+        self.screen.person(name, false, None);
+    }
+}
+
+impl Screen {
+    /// A peer joined (or answered our join), listening at the socket's address and its port.
+    fn joined(&self, info: &Info, addr: SocketAddr) {
+        let at = format!("{}:{}", addr.ip().to_canonical(), info.port);
+        self.note(To::Main, "[join]", format!("{} {at}", info.name));
+        self.person(&info.name, true, Some(at));
     }
 }

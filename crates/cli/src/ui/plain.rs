@@ -1,8 +1,10 @@
-//! Line input for a chat console that also knows when the person is typing. On a terminal
-//! the keys are read one by one (raw mode, with a small line editor), so typing can be told
-//! the moment it starts and when it pauses; what the console prints goes above the line
-//! being typed, which is then drawn again. From a pipe (a script), input is plain lines.
+//! Line mode (`--plain`, or a pipe): every event is one line on stdout, input is plain lines.
+//! A console that tells when the person is typing (the NL one) reads the keys one by one on a
+//! terminal (raw mode, with a small line editor), so typing can be told the moment it starts
+//! and when it pauses; what it prints goes above the line being typed, which is then drawn
+//! again.
 
+use super::Input;
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use crossterm::terminal;
 use std::io::{IsTerminal, Write};
@@ -11,14 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-/// After this long without a key, a person who was typing has paused.
-const PAUSE: Duration = Duration::from_secs(4);
-
-pub enum Input {
-    Line(String),
-    /// Started (`true`) or stopped typing.
-    Typing(bool),
-}
+use super::model::PAUSE;
 
 /// The console's screen: where it prints, and the line being typed.
 #[derive(Clone)]
@@ -29,10 +24,13 @@ pub struct Term {
 
 impl Term {
     /// Starts reading input; the receiver ends when input does (end of file, Ctrl-D, Ctrl-C).
-    pub fn start() -> (Term, mpsc::Receiver<Input>) {
+    /// With `typing`, keys are read one by one on a terminal.
+    pub fn start(typing: bool) -> (Term, mpsc::Receiver<Input>) {
         let (tx, rx) = mpsc::channel(64);
-        let raw =
-            std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && terminal::enable_raw_mode().is_ok();
+        let raw = typing
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+            && terminal::enable_raw_mode().is_ok();
         if !raw {
             tokio::spawn(async move {
                 let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();

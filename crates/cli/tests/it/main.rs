@@ -23,4 +23,5 @@ mod serve;
 mod shutdown;
 mod support;
 mod tls;
+mod tui;
 mod web;

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Writes the hub's NL public key where a console can read it.
-fn server_pem(hub: &Hub) -> PathBuf {
+pub fn server_pem(hub: &Hub) -> PathBuf {
     let mut store = store::Store::open(&hub.data_dir()).unwrap();
     let key = server::nl_server_key(&mut store).unwrap();
     let path = hub.data_dir().join("server-pub.pem");
@@ -98,7 +98,7 @@ impl NlRaw {
 }
 
 /// Messages and typing notices on a web user's WebSocket, passing over presence.
-async fn next_desk_event(web: &mut Web) -> Value {
+pub async fn next_desk_event(web: &mut Web) -> Value {
     loop {
         let e = web.event().await;
         if e["type"] != "presence" {
@@ -334,9 +334,10 @@ async fn a_console_waits_out_a_server_restart() {
 async fn on_a_terminal_the_console_says_typing_as_the_keys_come() {
     let hub = start().await;
     let pem = server_pem(&hub);
-    // `script` gives the console a real terminal; what the test writes arrives as keys.
+    // `script` gives the console a real terminal; what the test writes arrives as keys. On a
+    // terminal `--plain` keeps line mode (the full screen's own test is in `tui.rs`).
     let console = format!(
-        "{} nl --addr {} --server-key {} --uuid op",
+        "{} nl --plain --addr {} --server-key {} --uuid op",
         env!("CARGO_BIN_EXE_switchboard"),
         hub.nl,
         pem.to_str().unwrap()
