@@ -272,6 +272,9 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let running = server::start(config).await?;
+    // The signals are ours before anyone is told the hub is up: a SIGINT sent right after
+    // "ready" must stop it cleanly, not kill it.
+    let signals = Signals::new()?;
     // One line on stdout per front door, for scripts that start the hub on port 0. Written
     // without println!, which would panic if whoever started the hub closed its stdout.
     let mut out = std::io::stdout().lock();
@@ -284,28 +287,43 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = writeln!(out, "ready");
     let _ = out.flush();
     drop(out);
-    run_until_stopped(&running).await?;
+    run_until_stopped(&running, signals).await;
     tracing::info!("stopping: closing connections");
     running.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
 
+/// The signals the hub answers: stop (SIGTERM, SIGINT) and load TLS again (SIGHUP).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Serves until SIGINT or SIGTERM. SIGHUP loads the TLS certificate and key again: new
 /// connections get them, open ones keep theirs; if they cannot be loaded, the ones in use stay.
-async fn run_until_stopped(running: &server::Running) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+async fn run_until_stopped(running: &server::Running, signals: Signals) {
+    let Signals { mut term, mut int, mut hup } = signals;
     loop {
         tokio::select! {
             _ = term.recv() => {
                 tracing::info!("SIGTERM");
-                return Ok(());
+                return;
             }
             _ = int.recv() => {
                 tracing::info!("SIGINT");
-                return Ok(());
+                return;
             }
             _ = hup.recv() => match running.reload_tls() {
                 Ok(()) => tracing::info!("SIGHUP: the TLS certificate and key are loaded again"),
