@@ -98,7 +98,7 @@ impl Desk {
     }
 
     /// Whether any node has an operator.
-    fn open(&self) -> bool {
+    pub(crate) fn open(&self) -> bool {
         !self.operators.is_empty() || self.elsewhere.values().any(|&n| n > 0)
     }
 

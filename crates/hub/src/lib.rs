@@ -309,6 +309,11 @@ impl Hub {
         self.desk.operators()
     }
 
+    /// Whether the desk has an operator, here or on another node of the cluster.
+    pub fn desk_open(&self) -> bool {
+        self.desk.open()
+    }
+
     /// Rings nobody has taken yet.
     pub fn desk_rings(&self) -> usize {
         self.desk.rings()

@@ -63,9 +63,9 @@ pub(crate) enum HubMsg {
         session: SessionId,
         last: i64,
     },
-    /// Who is online, and how many operators the desk has, for the web's list of users.
+    /// Who is online, and whether the desk is open (on any node), for the web's list of users.
     Roster {
-        reply: tokio::sync::oneshot::Sender<(Vec<(String, &'static str)>, usize)>,
+        reply: tokio::sync::oneshot::Sender<(Vec<(String, &'static str)>, bool)>,
     },
     /// Answer once every message the hub kept before this one is in the store: a read of
     /// the store that follows sees them (the web's history after sending).

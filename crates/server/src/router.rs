@@ -176,7 +176,7 @@ impl Router {
             HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
             HubMsg::PageDelivered { session, last } => self.step(now, Input::PageDelivered { session, last }),
             HubMsg::Roster { reply } => {
-                let _ = reply.send((self.hub.roster(), self.hub.desk_operators()));
+                let _ = reply.send((self.hub.roster(), self.hub.desk_open()));
             }
             HubMsg::Written { reply } => {
                 let _ = self.keeper.send(Keep::Written(reply));

@@ -7,7 +7,7 @@ use crate::support::{Hack, Raw, WAIT};
 use crate::web::Web;
 use proto::chathack::{ClientPacket, ServerPacket};
 use proto::chatos::{ErrorCode, Packet};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -282,6 +282,16 @@ async fn users_on_three_nodes_meet_as_on_one() {
     );
     op.expect_line("[server] online").await;
     presence(&mut bob, "support", true).await; // node two hears node three's desk open
+                                               // Alice's node must have heard it too before she writes, or she is told nobody is there;
+                                               // its web users see the desk online, in their list as in their events.
+    let mut observer = Web::sign_in_at(one.web, json!({ "name": "observer" })).await;
+    let desk_online =
+        |users: &Value| users["users"][0] == json!({ "name": "support", "protocol": "desk", "online": true });
+    if !desk_online(&observer.get("/api/users").await.1) {
+        presence(&mut observer, "support", true).await;
+    }
+    let (_, users) = observer.get("/api/users").await;
+    assert!(desk_online(&users), "{users}");
     alice.send(&Packet::Spm { sender: "alice".into(), recipient: "support".into(), message: "hello?".into() }).await;
     alice.expect_error(ErrorCode::Ok).await;
     let ring = op.expect_line("[ring ").await;

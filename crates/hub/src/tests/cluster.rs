@@ -375,7 +375,9 @@ fn the_desk_rings_operators_on_other_nodes_and_the_conversation_crosses() {
     let op = two.connect_as(Protocol::Nl, HOME);
     let out = two.cmd(op, Command::OperatorKey { uuid: "op-2".into() });
     assert!(out.contains(&Output::DeskNews(DeskNews::Operators { count: 1 })), "{out:?}");
+    assert!(!one.hub.desk_open());
     one.input(Input::DeskNews { node: TWO, news: DeskNews::Operators { count: 1 } });
+    assert!(one.hub.desk_open() && one.hub.desk_operators() == 0, "open, by another node's operator");
     // Ann rings: the ring is node one's, and goes to every node.
     let expires_in = Duration::from_secs(60);
     let out = one.cmd(ann, dm("support", "help!"));

@@ -337,7 +337,7 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     session(&web, &headers, None)?;
     let (tx, rx) = oneshot::channel();
     web.shared.hub.send(HubMsg::Roster { reply: tx }).await.map_err(|_| stopping())?;
-    let (online, operators) = rx.await.map_err(|_| stopping())?;
+    let (online, desk_open) = rx.await.map_err(|_| stopping())?;
     let offline = web
         .shared
         .store
@@ -349,8 +349,8 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
         stopping()
     })?;
     let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
-    // The desk first: online while it has operators, and written to even when not.
-    let desk = User { name: hub::SUPPORT.into(), protocol: hub::DESK.into(), online: operators > 0 };
+    // The desk first: online while it has operators (on any node), and written to even when not.
+    let desk = User { name: hub::SUPPORT.into(), protocol: hub::DESK.into(), online: desk_open };
     let mut users: Vec<User> = std::iter::once(desk)
         .chain(online.into_iter().map(|(name, via)| User { name, protocol: via.into(), online: true }))
         .collect();
