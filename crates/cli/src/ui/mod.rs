@@ -240,7 +240,20 @@ fn enter() -> std::io::Result<Term> {
     )?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
+        match ACTIVE.try_lock() {
+            Ok(mut active) => {
+                if std::mem::take(&mut *active) {
+                    give_back();
+                }
+            }
+            // Held while drawing: maybe by this very thread, panicking in the middle of it.
+            Err(std::sync::TryLockError::WouldBlock) => give_back(),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                if std::mem::take(&mut *p.into_inner()) {
+                    give_back();
+                }
+            }
+        }
         hook(info);
     }));
     Terminal::new(CrosstermBackend::new(std::io::stdout()))
@@ -250,15 +263,20 @@ fn enter() -> std::io::Result<Term> {
 pub fn restore() {
     let mut active = ACTIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if std::mem::take(&mut *active) {
-        let _ = execute!(
-            std::io::stdout(),
-            event::DisableBracketedPaste,
-            event::DisableMouseCapture,
-            terminal::LeaveAlternateScreen,
-            cursor::Show
-        );
-        let _ = terminal::disable_raw_mode();
+        give_back();
     }
+}
+
+/// The terminal as it was before the full screen.
+fn give_back() {
+    let _ = execute!(
+        std::io::stdout(),
+        event::DisableBracketedPaste,
+        event::DisableMouseCapture,
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = terminal::disable_raw_mode();
 }
 
 /// Whether the full screen holds the terminal (logs then go nowhere, not over it).
