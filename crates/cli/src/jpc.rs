@@ -95,7 +95,10 @@ pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
             }
             Err(e) => screen.status("[jpc]", format!("cannot connect to {}: {e:#}; again in {backoff:?}", args.addr)),
         }
-        tokio::time::sleep(backoff).await;
+        if !screen.pause(backoff, &mut lines).await {
+            screen.close().await;
+            return Ok(());
+        }
         backoff = (backoff * 2).min(BACKOFF.1);
     }
 }

@@ -126,7 +126,10 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
                 term.status("[server]", format!("cannot connect to {addr}: {e:#}; again in {}s", RETRY.as_secs()))
             }
         }
-        tokio::time::sleep(RETRY).await;
+        if !term.pause(RETRY, &mut lines).await {
+            term.close().await;
+            return Ok(());
+        }
     }
 }
 

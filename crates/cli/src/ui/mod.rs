@@ -195,6 +195,31 @@ impl Screen {
         self.send(Event::Ring { id: id.into(), open });
     }
 
+    /// Waits `pause` before trying to connect again. On the full screen the person may quit
+    /// meanwhile (`false`), and a line typed is answered that it cannot go yet; in line mode
+    /// lines wait, to go once connected.
+    pub async fn pause(&self, pause: Duration, input: &mut mpsc::Receiver<Input>) -> bool {
+        if self.plain() {
+            tokio::time::sleep(pause).await;
+            return true;
+        }
+        let slept = tokio::time::sleep(pause);
+        tokio::pin!(slept);
+        loop {
+            tokio::select! {
+                _ = &mut slept => return true,
+                said = input.recv() => match said {
+                    None => return false,
+                    Some(Input::Line(_)) => {
+                        let text = "not connected: not sent (Ctrl-C quits)".into();
+                        self.send(Event::Note { to: To::Active, text, error: true });
+                    }
+                    Some(Input::Typing(_)) => {}
+                },
+            }
+        }
+    }
+
     /// Gives the terminal back as it was (the client is quitting).
     pub async fn close(&self) {
         match &self.0 {
@@ -238,6 +263,8 @@ fn enter() -> std::io::Result<Term> {
         event::EnableMouseCapture,
         event::EnableBracketedPaste
     )?;
+    // The window's title is kept (xterm's title stack), to be put back on the way out.
+    let _ = std::io::stdout().write_all(b"\x1b[22;0t");
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         match ACTIVE.try_lock() {
@@ -269,6 +296,7 @@ pub fn restore() {
 
 /// The terminal as it was before the full screen.
 fn give_back() {
+    let _ = std::io::stdout().write_all(b"\x1b[23;0t");
     let _ = execute!(
         std::io::stdout(),
         event::DisableBracketedPaste,

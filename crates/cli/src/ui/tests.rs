@@ -331,3 +331,23 @@ fn the_desk_shows_rings_and_ctrl_t_takes_the_last() {
     assert_eq!(m.tick(6.0), Some(Effect::Typing(false)));
     insta::assert_snapshot!("desk", screen(&mut m, 80, 8));
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_to_reconnect_on_the_full_screen_ends_when_the_person_quits() {
+    let (tx, mut msgs) = tokio::sync::mpsc::unbounded_channel();
+    let screen = super::Screen(super::Mode::Full(tx));
+    let (input, mut typed) = tokio::sync::mpsc::channel(4);
+    input.send(super::Input::Line("hello?".into())).await.unwrap();
+    drop(input);
+    let start = tokio::time::Instant::now();
+    assert!(!screen.pause(std::time::Duration::from_secs(8), &mut typed).await, "the person quit");
+    assert_eq!(start.elapsed(), std::time::Duration::ZERO, "at once, not after the pause");
+    match msgs.try_recv() {
+        Ok(super::Msg::Event(Event::Note { text, error: true, .. })) => assert!(text.contains("not sent"), "{text}"),
+        _ => panic!("the line typed meanwhile is answered"),
+    }
+    // Nobody quits: the whole pause, then on.
+    let (_input, mut typed) = tokio::sync::mpsc::channel(4);
+    assert!(screen.pause(std::time::Duration::from_secs(8), &mut typed).await);
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(8));
+}
