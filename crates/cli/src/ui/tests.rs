@@ -351,3 +351,15 @@ async fn waiting_to_reconnect_on_the_full_screen_ends_when_the_person_quits() {
     assert!(screen.pause(std::time::Duration::from_secs(8), &mut typed).await);
     assert_eq!(start.elapsed(), std::time::Duration::from_secs(8));
 }
+
+#[test]
+fn a_line_longer_than_the_screen_scrolls_sideways_to_keep_the_cursor_in_view() {
+    let mut m = chatos();
+    m.paste(&"word ".repeat(20_000));
+    let text = screen(&mut m, 40, 3);
+    let input = text.lines().last().unwrap();
+    assert!(input.starts_with("[lobby] ") && input.ends_with("word"), "{input}");
+    m.key(ctrl('a'), 0.0);
+    let start = screen(&mut m, 40, 3);
+    assert!(start.lines().last().unwrap().starts_with("[lobby] word word"), "{start}");
+}

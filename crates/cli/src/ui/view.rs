@@ -284,17 +284,18 @@ fn draw_input(f: &mut Frame, m: &Model, area: Rect) {
     }
     let b = m.shown();
     let prompt = format!("[{}] ", b.name);
-    let text = b.input.text();
-    let before: String = text.chars().take(b.input.cursor()).collect();
+    let text: Vec<char> = b.input.text().chars().collect();
+    let cursor = b.input.cursor();
     let room = (area.width as usize).saturating_sub(prompt.width() + 1).max(1);
-    // Scrolled sideways so that the cursor shows.
-    let mut skip = 0;
-    while before.chars().skip(skip).collect::<String>().width() > room {
-        skip += 1;
+    // Scrolled sideways so that the cursor shows: as many characters before it as fit.
+    let (mut skip, mut before) = (cursor, 0);
+    while skip > 0 && before + text[skip - 1].width().unwrap_or(0) <= room {
+        skip -= 1;
+        before += text[skip].width().unwrap_or(0);
     }
-    let shown: String = text.chars().skip(skip).collect();
+    let shown: String = text[skip..].iter().take(room * 2).collect();
     let line = Line::from(vec![Span::styled(prompt.clone(), Style::new().fg(Color::Cyan)), Span::raw(shown)]);
     f.render_widget(Paragraph::new(line), area);
-    let x = area.x + (prompt.width() + before.chars().skip(skip).collect::<String>().width()) as u16;
+    let x = area.x + (prompt.width() + before) as u16;
     f.set_cursor_position(Position { x: x.min(area.x + area.width - 1), y: area.y });
 }
