@@ -577,11 +577,11 @@ impl Model {
         let (private, name) = (shown.private, shown.name.clone());
         let me = self.cfg.me.clone();
         let clock = self.clock.clone();
-        // `@name text` in any buffer is private to name: shown in name's buffer.
+        // `@name text` in any buffer is private to name: shown in name's buffer (the server's
+        // answer, where it was typed: where the person is looking).
         let at = line.strip_prefix('@').and_then(|r| r.split_once(' ')).filter(|_| self.cfg.at_private);
         if let Some((to, text)) = at {
             let i = self.person_buffer(to);
-            self.active = i;
             self.buffers[i].push(&clock, LineKind::Chat { from: me, text: text.trim().into(), own: true });
             return vec![Effect::Send(line.into())];
         }

@@ -108,6 +108,8 @@ fn text_typed_in_a_person_s_buffer_goes_privately_and_shows_as_ours() {
     // `@name text` from the lobby lands in name's buffer too; plain text is the lobby's.
     typed(&mut m, "@bob again");
     assert_eq!(enter(&mut m), vec![Effect::Send("@bob again".into())]);
+    m.apply(Event::Note { to: To::Active, text: "unreachable user".into(), error: true }, 0.0);
+    assert!(screen_of(&mut m, 0).contains("!! │ unreachable user"), "answered where it was typed");
     typed(&mut m, "hello all");
     assert_eq!(enter(&mut m), vec![Effect::Send("hello all".into())]);
     assert!(screen_of(&mut m, 1).contains("ann » again"));
