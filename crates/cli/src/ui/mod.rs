@@ -97,6 +97,8 @@ impl Screen {
         };
         match enter() {
             Ok(terminal) => {
+                let welcome = "/help lists the commands · Alt-1..9 or Ctrl-N/P show the buffers · Ctrl-C quits";
+                let _ = tx.send(Msg::Event(Event::Note { to: To::Main, text: welcome.into(), error: false }));
                 tokio::spawn(run(Model::new(cfg), terminal, msgs, input, picker));
             }
             Err(e) => {

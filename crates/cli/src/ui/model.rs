@@ -7,7 +7,7 @@
 use super::editor::Editor;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_image::protocol::Protocol;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// After this long without a key, a person who was typing has paused.
@@ -153,11 +153,14 @@ impl Progress {
 pub struct Buffer {
     pub name: String,
     pub private: bool,
-    pub lines: Vec<Line>,
+    pub lines: VecDeque<Line>,
     /// Messages arrived while another buffer was shown.
     pub unread: usize,
-    /// Rows scrolled up from the bottom.
+    /// Rows scrolled up from the bottom of `lines[..end]`.
     pub scroll: usize,
+    /// While scrolled up, the lines there were then: those that come after do not move the
+    /// view.
+    pub end: Option<usize>,
     pub input: Editor,
     history: Vec<String>,
     /// The line of `history` shown, and what was typed before Up was pressed.
@@ -169,9 +172,10 @@ impl Buffer {
         Buffer {
             name: name.into(),
             private,
-            lines: Vec::new(),
+            lines: VecDeque::new(),
             unread: 0,
             scroll: 0,
+            end: None,
             input: Editor::default(),
             history: Vec::new(),
             recalled: None,
@@ -180,9 +184,30 @@ impl Buffer {
 
     fn push(&mut self, clock: &str, kind: LineKind) {
         if self.lines.len() == SCROLLBACK {
-            self.lines.remove(0);
+            self.lines.pop_front();
+            self.end = self.end.map(|end| end.saturating_sub(1));
         }
-        self.lines.push(Line { clock: clock.into(), kind });
+        self.lines.push_back(Line { clock: clock.into(), kind });
+    }
+
+    /// The lines the view ends with: all of them, or those there were when scrolled up.
+    pub fn shown_end(&self) -> usize {
+        self.end.unwrap_or(self.lines.len()).min(self.lines.len())
+    }
+
+    /// Lines that came while scrolled up.
+    pub fn below(&self) -> usize {
+        self.lines.len() - self.shown_end()
+    }
+
+    fn scroll_by(&mut self, up: isize) {
+        if self.scroll == 0 && up > 0 {
+            self.end = Some(self.lines.len());
+        }
+        self.scroll = self.scroll.saturating_add_signed(up);
+        if self.scroll == 0 {
+            self.end = None;
+        }
     }
 }
 
@@ -383,8 +408,7 @@ impl Model {
     }
 
     fn scroll(&mut self, up: isize) {
-        let b = self.shown_mut();
-        b.scroll = b.scroll.saturating_add_signed(up);
+        self.shown_mut().scroll_by(up);
     }
 
     /// Scrolls the shown buffer by `rows` (mouse wheel: up is positive).
@@ -395,7 +419,9 @@ impl Model {
     /// The bottom of the view never goes past the last line: the view says how far it can go.
     pub fn clamp_scroll(&mut self, most: usize) {
         let b = self.shown_mut();
-        b.scroll = b.scroll.min(most);
+        if b.scroll > most {
+            b.scroll_by(most as isize - b.scroll as isize);
+        }
     }
 
     /// Text pasted: one line goes into the input; several wait for a confirmation.
@@ -483,7 +509,7 @@ impl Model {
                 self.last_key = None;
                 let b = &mut self.buffers[self.current];
                 b.recalled = None;
-                b.scroll = 0;
+                b.scroll_by(-(b.scroll as isize));
                 if !line.trim().is_empty() && b.history.last() != Some(&line) {
                     if b.history.len() == HISTORY {
                         b.history.remove(0);

@@ -254,6 +254,17 @@ fn pages_scroll_back_and_come_down_no_further_than_the_last_line() {
     let up = screen(&mut m, 60, 8);
     assert!(!up.contains("line 29") && up.contains("line 23"), "{up}");
     assert!(up.contains("scrolled up: PageDown"));
+    // What comes meanwhile does not move the view; the bar counts it.
+    m.apply(chat(To::Main, "carol", "new one"), 0.0);
+    m.apply(chat(To::Main, "carol", "new two"), 0.0);
+    let still = screen(&mut m, 60, 8);
+    let (rows, rows_before) = (still.lines().take(6).collect::<Vec<_>>(), up.lines().take(6).collect::<Vec<_>>());
+    assert_eq!(rows, rows_before, "{still}");
+    assert!(still.contains("scrolled up, 2 new: PageDown"), "{still}");
+    m.key(key(KeyCode::PageDown), 0.0);
+    let down = screen(&mut m, 60, 8);
+    assert!(down.contains("new two") && !down.contains("scrolled"), "{down}");
+    m.key(key(KeyCode::PageUp), 0.0);
     for _ in 0..20 {
         m.key(key(KeyCode::PageUp), 0.0);
     }

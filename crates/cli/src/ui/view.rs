@@ -79,7 +79,7 @@ fn draw_messages(f: &mut Frame, m: &mut Model, area: Rect) {
     let want = height + b.scroll;
     let mut rows: Vec<Row> = Vec::new(); // bottom first
     let mut all = true;
-    for i in (0..b.lines.len()).rev() {
+    for i in (0..b.shown_end()).rev() {
         if rows.len() >= want {
             all = false;
             break;
@@ -257,7 +257,10 @@ fn bar_line(m: &Model, width: usize) -> Line<'static> {
     }
     let mut right = Vec::new();
     if m.shown().scroll > 0 {
-        right.push("scrolled up: PageDown".to_owned());
+        match m.shown().below() {
+            0 => right.push("scrolled up: PageDown".to_owned()),
+            n => right.push(format!("scrolled up, {n} new: PageDown")),
+        }
     }
     if let Some(t) = &m.typing {
         right.push(t.clone());
