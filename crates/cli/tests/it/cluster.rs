@@ -608,6 +608,7 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     nats.restart().await;
     logged(&mut logs_one, "connected to the cluster").await;
     logged(&mut logs_two, "connected to the cluster").await;
+    eprintln!("test: NATS is back; alice says \"back\" in the lobby on node one");
     alice.send(&Packet::Sma { sender: "alice".into(), message: "back".into() }).await;
     alice.expect_error(ErrorCode::Ok).await;
     loop {
@@ -627,6 +628,7 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     let texts: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["still here", "back"]);
+    eprintln!("test: alice writes to carol on node two");
     alice.send(&Packet::Spm { sender: "alice".into(), recipient: "carol".into(), message: "hi".into() }).await;
     alice.expect_error(ErrorCode::Ok).await;
     assert_eq!(carol.message().await["text"], "hi");
