@@ -391,8 +391,13 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
+                let paused = model.tick(now);
+                // Nothing to draw again unless the minute changed.
+                if paused.is_none() && clock() == model.clock {
+                    continue;
+                }
                 model.clock = clock();
-                effects.extend(model.tick(now));
+                effects.extend(paused);
             }
         }
         for effect in effects {
