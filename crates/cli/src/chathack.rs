@@ -76,16 +76,11 @@ pub async fn run(args: ChathackArgs) -> anyhow::Result<()> {
         true => Some(rpassword::prompt_password("password: ")?),
         false => None,
     };
+    // Private text goes over the direct connection; the server echoes the lobby.
     let cfg = ui::Config {
-        app: "chathack",
-        main: "lobby",
-        me: args.login.clone(),
-        commands: COMMANDS,
         private: Some(|to, text| format!("/msg {to} {text}")),
-        at_private: false,
         echoed: true,
-        main_talks: true,
-        typing: false,
+        ..ui::Config::new("chathack", "lobby", args.login.clone(), COMMANDS)
     };
     let (screen, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     let login = match (args.password_stdin, asked) {

@@ -102,17 +102,7 @@ struct Client {
 }
 
 pub async fn run(args: ChatosArgs) -> anyhow::Result<()> {
-    let cfg = ui::Config {
-        app: "chatos",
-        main: "lobby",
-        me: args.pseudo.clone(),
-        commands: COMMANDS,
-        private: Some(|to, text| format!("@{to} {text}")),
-        at_private: true,
-        echoed: false,
-        main_talks: true,
-        typing: false,
-    };
+    let cfg = ui::Config::new("chatos", "lobby", args.pseudo.clone(), COMMANDS).at_private();
     let (screen, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     let (stream, _) = args.connect.connect(&args.addr).await?;
     let (read, mut write) = tokio::io::split(stream);

@@ -66,17 +66,8 @@ pub async fn run(args: JpcArgs) -> anyhow::Result<()> {
         None => this_machine().context("no MAC address found on this machine: give one with --mac")?,
     };
     std::fs::create_dir_all(&args.downloads)?;
-    let cfg = ui::Config {
-        app: "jpc",
-        main: "jpc",
-        me: format_mac(mac),
-        commands: COMMANDS,
-        private: Some(|to, text| format!("@{to} {text}")),
-        at_private: true,
-        echoed: false,
-        main_talks: false,
-        typing: false,
-    };
+    // JPC has no lobby: text typed in the main buffer is no message.
+    let cfg = ui::Config { main_talks: false, ..ui::Config::new("jpc", "jpc", format_mac(mac), COMMANDS).at_private() };
     let (screen, mut lines) = Screen::start(cfg, &args.ui, args.images);
     let mut backoff = BACKOFF.0;
     loop {

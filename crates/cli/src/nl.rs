@@ -97,17 +97,7 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
         key: mine,
         server,
     };
-    let cfg = ui::Config {
-        app: "nl",
-        main: "desk",
-        me: "support".into(),
-        commands: COMMANDS,
-        private: None,
-        at_private: false,
-        echoed: false,
-        main_talks: true,
-        typing: true,
-    };
+    let cfg = ui::Config { typing: true, ..ui::Config::new("nl", "desk", "support".into(), COMMANDS) };
     let (term, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     term.note(To::Main, "[nl]", format!("operator {}", me.uuid));
     let silence = Duration::from_secs(args.silence_secs);

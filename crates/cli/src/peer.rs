@@ -95,17 +95,7 @@ pub async fn run(args: PeerArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let cfg = ui::Config {
-        app: "peer",
-        main: "mesh",
-        me: me.name.clone(),
-        commands: COMMANDS,
-        private: None,
-        at_private: false,
-        echoed: false,
-        main_talks: true,
-        typing: false,
-    };
+    let cfg = ui::Config::new("peer", "mesh", me.name.clone(), COMMANDS);
     let (screen, mut lines) = Screen::start(cfg, &args.ui, ui::Images::Off);
     let typing = tx.clone();
     tokio::spawn(async move {

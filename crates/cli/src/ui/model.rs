@@ -46,6 +46,29 @@ pub struct Config {
     pub typing: bool,
 }
 
+impl Config {
+    /// A client whose main buffer talks, with no private message of its own, no echo of
+    /// its own lines and no typing state: the other fields say where one differs.
+    pub fn new(app: &'static str, main: &'static str, me: String, commands: &'static [Command]) -> Config {
+        Config {
+            app,
+            main,
+            me,
+            commands,
+            private: None,
+            at_private: false,
+            echoed: false,
+            main_talks: true,
+            typing: false,
+        }
+    }
+
+    /// `@name text` is private to name (ChatOS, JPC), and so is text typed in name's buffer.
+    pub fn at_private(self) -> Config {
+        Config { private: Some(|to, text| format!("@{to} {text}")), at_private: true, ..self }
+    }
+}
+
 /// Which buffer an event belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum To {

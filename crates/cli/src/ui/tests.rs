@@ -14,17 +14,7 @@ const COMMANDS: &[Command] = &[
 ];
 
 fn chatos() -> Model {
-    let mut m = Model::new(Config {
-        app: "chatos",
-        main: "lobby",
-        me: "ann".into(),
-        commands: COMMANDS,
-        private: Some(|to, text| format!("@{to} {text}")),
-        at_private: true,
-        echoed: false,
-        main_talks: true,
-        typing: false,
-    });
+    let mut m = Model::new(Config::new("chatos", "lobby", "ann".into(), COMMANDS).at_private());
     m.clock = "14:02".into();
     m
 }
@@ -317,17 +307,8 @@ fn a_private_buffer_with_a_file_coming() {
 
 #[test]
 fn the_desk_shows_rings_and_ctrl_t_takes_the_last() {
-    let mut m = Model::new(Config {
-        app: "nl",
-        main: "desk",
-        me: "support".into(),
-        commands: &[Command { name: "/take", args: "ID", what: "take ring ID" }],
-        private: None,
-        at_private: false,
-        echoed: false,
-        main_talks: true,
-        typing: true,
-    });
+    const TAKE: &[Command] = &[Command { name: "/take", args: "ID", what: "take ring ID" }];
+    let mut m = Model::new(Config { typing: true, ..Config::new("nl", "desk", "support".into(), TAKE) });
     m.clock = "09:15".into();
     assert_eq!(m.key(ctrl('t'), 0.0), Vec::<Effect>::new(), "no ring yet");
     m.apply(Event::Note { to: To::Main, text: "[ring 41] someone wants support: /take 41".into(), error: false }, 0.0);
