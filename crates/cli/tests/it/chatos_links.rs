@@ -6,6 +6,49 @@ use proto::chatos::{ErrorCode, LinkKey, Packet};
 use rand::RngCore;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Sends a megabyte of random bytes each way at once between the two ends of an open link
+/// (more than any window: each side also waits for the other to read), and checks that each
+/// end read the other's whole, after `at_b_head` and `at_a_head`: bytes that were on their
+/// way first. Gives back both ends' halves, still open.
+pub async fn megabyte_each_way(
+    a_link: Raw,
+    b_link: Raw,
+    at_b_head: &[u8],
+    at_a_head: &[u8],
+) -> (OwnedReadHalf, OwnedWriteHalf, OwnedReadHalf, OwnedWriteHalf) {
+    let mut a_data = vec![0u8; 1 << 20];
+    let mut b_data = vec![0u8; 1 << 20];
+    rand::thread_rng().fill_bytes(&mut a_data);
+    rand::thread_rng().fill_bytes(&mut b_data);
+    let (mut ar, mut aw) = a_link.stream.into_split();
+    let (mut br, mut bw) = b_link.stream.into_split();
+    let (a_sent, b_sent) = (a_data.clone(), b_data.clone());
+    // The writers hand their halves back: dropping one would close that way of the link.
+    let wa = tokio::spawn(async move {
+        aw.write_all(&a_sent).await.unwrap();
+        aw
+    });
+    let wb = tokio::spawn(async move {
+        bw.write_all(&b_sent).await.unwrap();
+        bw
+    });
+    let mut at_b = vec![0u8; at_b_head.len() + a_data.len()];
+    let mut at_a = vec![0u8; at_a_head.len() + b_data.len()];
+    let (rb, ra) = tokio::join!(
+        tokio::time::timeout(WAIT, br.read_exact(&mut at_b)),
+        tokio::time::timeout(WAIT, ar.read_exact(&mut at_a))
+    );
+    rb.unwrap().unwrap();
+    ra.unwrap().unwrap();
+    let (aw, bw) = (wa.await.unwrap(), wb.await.unwrap());
+    assert_eq!(&at_b[..at_b_head.len()], at_b_head);
+    assert!(at_b[at_b_head.len()..] == a_data[..], "A's megabyte arrived altered");
+    assert_eq!(&at_a[..at_a_head.len()], at_a_head);
+    assert!(at_a[at_a_head.len()..] == b_data[..], "B's megabyte arrived altered");
+    (ar, aw, br, bw)
+}
 
 fn key(a: &str, b: &str, password: i16) -> LinkKey {
     LinkKey { sender: a.into(), recipient: b.into(), password }
@@ -55,34 +98,7 @@ async fn accept_connect_and_relay_a_megabyte_each_way() {
     a_link.send_bytes(&first).await;
     a_link.expect_error(ErrorCode::Ok).await;
 
-    let mut a_data = vec![0u8; 1 << 20];
-    let mut b_data = vec![0u8; 1 << 20];
-    rand::thread_rng().fill_bytes(&mut a_data);
-    rand::thread_rng().fill_bytes(&mut b_data);
-    let (mut ar, mut aw) = a_link.stream.into_split();
-    let (mut br, mut bw) = b_link.stream.into_split();
-    let (a_sent, b_sent) = (a_data.clone(), b_data.clone());
-    // The writers hand their halves back: dropping one would close that way of the link.
-    let wa = tokio::spawn(async move {
-        aw.write_all(&a_sent).await.unwrap();
-        aw
-    });
-    let wb = tokio::spawn(async move {
-        bw.write_all(&b_sent).await.unwrap();
-        bw
-    });
-    let mut at_b = vec![0u8; 6 + a_data.len()];
-    let mut at_a = vec![0u8; b_data.len()];
-    let (rb, ra) = tokio::join!(
-        tokio::time::timeout(WAIT, br.read_exact(&mut at_b)),
-        tokio::time::timeout(WAIT, ar.read_exact(&mut at_a))
-    );
-    rb.unwrap().unwrap();
-    ra.unwrap().unwrap();
-    let (aw, bw) = (wa.await.unwrap(), wb.await.unwrap());
-    assert_eq!(&at_b[..6], b"early ");
-    assert!(at_b[6..] == a_data[..], "A's megabyte arrived altered");
-    assert!(at_a == b_data, "B's megabyte arrived altered");
+    let (ar, aw, br, bw) = megabyte_each_way(a_link, b_link, b"early ", b"").await;
 
     // While the link is open, a second one between a and b is refused.
     a.send(&Packet::TcpAsk(key("a", "b", 1))).await;

@@ -686,7 +686,6 @@ async fn a_mesh_bridged_by_one_node_and_a_device_on_another_are_reached_from_eve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_link_between_two_nodes_relays_a_megabyte_each_way_and_closes_half_by_half() {
     use proto::chatos::LinkKey;
-    use rand::RngCore;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let nats = Nats::start().await;
     let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
@@ -718,33 +717,10 @@ async fn a_private_link_between_two_nodes_relays_a_megabyte_each_way_and_closes_
 
     // A megabyte each way at once: more than the window, so each side waits for the other's
     // acknowledgements.
-    let mut a_data = vec![0u8; 1 << 20];
-    let mut b_data = vec![0u8; 1 << 20];
-    rand::thread_rng().fill_bytes(&mut a_data);
-    rand::thread_rng().fill_bytes(&mut b_data);
-    let (mut ar, mut aw) = a_link.stream.into_split();
-    let (mut br, mut bw) = b_link.stream.into_split();
-    let (a_sent, b_sent) = (a_data.clone(), b_data.clone());
-    let wa = tokio::spawn(async move {
-        aw.write_all(&a_sent).await.unwrap();
-        aw
-    });
-    let wb = tokio::spawn(async move {
-        bw.write_all(&b_sent).await.unwrap();
-        bw
-    });
-    let mut at_b = vec![0u8; 6 + a_data.len()];
-    let mut at_a = vec![0u8; 8 + b_data.len()];
-    let (rb, ra) = tokio::join!(timeout(WAIT, br.read_exact(&mut at_b)), timeout(WAIT, ar.read_exact(&mut at_a)));
-    rb.unwrap().unwrap();
-    ra.unwrap().unwrap();
-    assert_eq!(&at_b[..6], b"early ");
-    assert!(at_b[6..] == a_data[..], "A's megabyte arrived altered");
-    assert_eq!(&at_a[..8], b"b first ");
-    assert!(at_a[8..] == b_data[..], "B's megabyte arrived altered");
+    let (mut ar, mut aw, mut br, mut bw) =
+        crate::chatos_links::megabyte_each_way(a_link, b_link, b"early ", b"b first ").await;
 
     // A is done writing: B reads the end of A's way, and may still answer.
-    let (mut aw, mut bw) = (wa.await.unwrap(), wb.await.unwrap());
     aw.shutdown().await.unwrap();
     let mut rest = Vec::new();
     timeout(WAIT, br.read_to_end(&mut rest)).await.unwrap().unwrap();
