@@ -11,6 +11,7 @@ mod doors;
 mod io;
 mod jpc;
 mod keeper;
+mod lock;
 pub mod metrics;
 mod msg;
 mod nl;
@@ -130,10 +131,14 @@ pub struct Running {
     listeners: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
     keeper: JoinHandle<()>,
+    /// The data folder is this server's while it runs.
+    _lock: lock::DataLock,
 }
 
 /// Opens the store, binds every front door, and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // Before anything in the folder is opened: a second hub on it stops here.
+    let data_lock = lock::DataLock::acquire(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
     let (store, version, reserved, nl_key, first_session, joined) = match config.cluster.is_empty() {
         true => {
@@ -303,7 +308,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         listeners.push(tokio::spawn((door.serve)(listener, shared.clone(), tls)));
     }
     tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
-    Ok(Running { listening, metrics_addr, metrics: shared.metrics.clone(), shared, listeners, router, keeper })
+    Ok(Running {
+        listening,
+        metrics_addr,
+        metrics: shared.metrics.clone(),
+        shared,
+        listeners,
+        router,
+        keeper,
+        _lock: data_lock,
+    })
 }
 
 /// A node that joined a cluster, before it serves.

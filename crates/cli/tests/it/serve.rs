@@ -89,3 +89,44 @@ async fn a_closed_stdout_does_not_kill_the_hub() {
     assert!(child.try_wait().unwrap().is_none(), "the hub died when its stdout was closed");
     let _a = Raw::login(addr, "still-serving").await;
 }
+
+/// A hub holds its data folder: a second `serve` on it stops at once, saying which folder and
+/// which process holds it, while `accounts` still works beside the running hub.
+#[tokio::test]
+async fn a_second_hub_on_one_data_folder_stops_at_once_and_admin_commands_still_work() {
+    let hub = crate::support::start().await;
+    let data = hub.data_dir();
+    let second = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
+        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT, second).await.expect("the second hub kept running").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the second hub started: {stdout}");
+    assert!(!stdout.contains("ready"), "{stdout}");
+    assert!(stderr.contains(&data.display().to_string()), "the error names the folder: {stderr}");
+    assert!(stderr.contains(&format!("process {}", std::process::id())), "and the holder: {stderr}");
+
+    let add = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["accounts", "add", "carol", "--password-stdin", "--data-dir"])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut add = add;
+    tokio::io::AsyncWriteExt::write_all(add.stdin.as_mut().unwrap(), b"pw\n").await.unwrap();
+    drop(add.stdin.take());
+    let added = tokio::time::timeout(WAIT, add.wait_with_output()).await.unwrap().unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // The running hub signs the new account in.
+    let web = crate::web::Web::sign_in_with(&hub, serde_json::json!({ "name": "carol", "password": "pw" })).await;
+    assert_eq!(web.name, "carol");
+    hub.stop().await;
+}
