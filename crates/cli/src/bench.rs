@@ -107,6 +107,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--nl-addr",
                 "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
                 // The bench's clients send as fast as they are let: no message rate for them.
                 "--msg-rate",
                 "0",
@@ -169,7 +171,8 @@ impl Server {
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
                 .args(["serve", "--cluster", &url, "--node-name", &format!("bench{node}"), "--msg-rate", "0"])
                 .args(["--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
-                .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--data-dir"])
+                .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+                .arg("--data-dir")
                 .arg(data.join(format!("node{node}")))
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())

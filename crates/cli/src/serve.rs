@@ -129,11 +129,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT")]
     web_tls_addr: Option<SocketAddr>,
     /// Networks that may read /metrics and /healthz, as CIDR, comma-separated, or `none`
-    /// [default: 127.0.0.1/8,::1/128].
+    /// [default: 127.0.0.0/8,::1/128].
     #[arg(long, value_name = "CIDR,...", value_parser = networks)]
     metrics_allow: Option<Networks>,
-    /// Serve /metrics and /healthz on a listener of their own, not on the web front door
-    /// [default: none].
+    /// Where /metrics (only there) and /healthz (there and on the web door) are served
+    /// [default: 127.0.0.1:7790].
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
     /// Join a cluster: its NATS servers (with JetStream), `nats://HOST:PORT` or `tls://...`,
@@ -259,7 +259,7 @@ impl ServeArgs {
         c.nl_tls_addr = nl_tls_addr.or(c.nl_tls_addr);
         c.web_tls_addr = web_tls_addr.or(c.web_tls_addr);
         c.metrics_allow = metrics_allow.map_or(c.metrics_allow, |e| e.0);
-        c.metrics_addr = metrics_addr.or(c.metrics_addr);
+        c.metrics_addr = metrics_addr.unwrap_or(c.metrics_addr);
         c.cluster = cluster.unwrap_or(c.cluster);
         c.cluster_creds = cluster_creds.or(c.cluster_creds);
         c.cluster_ca = cluster_ca.or(c.cluster_ca);
@@ -281,9 +281,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for listening in &running.listening {
         let _ = writeln!(out, "listening {listening}");
     }
-    if let Some(addr) = running.metrics_addr {
-        let _ = writeln!(out, "listening metrics {addr}");
-    }
+    let _ = writeln!(out, "listening metrics {}", running.metrics_addr);
     let _ = writeln!(out, "ready");
     let _ = out.flush();
     drop(out);

@@ -16,6 +16,8 @@ pub const DEFAULT_JPC_PORT: u16 = 27272;
 pub const DEFAULT_WEB_PORT: u16 = 8080;
 /// The NL Chat front door's default port.
 pub const DEFAULT_NL_PORT: u16 = 7702;
+/// The default port of `/metrics` and `/healthz`'s own listener, on loopback.
+pub const DEFAULT_METRICS_PORT: u16 = 7790;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -99,9 +101,9 @@ pub struct Config {
     pub web_tls_addr: Option<SocketAddr>,
     /// Networks that may read `/metrics` and `/healthz` (CIDR); loopback by default.
     pub metrics_allow: Vec<ipnet::IpNet>,
-    /// A listener of their own for `/metrics` and `/healthz`; none by default (they are on
-    /// the web front door).
-    pub metrics_addr: Option<SocketAddr>,
+    /// The listener of `/metrics` (only there) and `/healthz` (there and on the web front
+    /// door); loopback by default, as NATS's monitoring port is.
+    pub metrics_addr: SocketAddr,
     /// The cluster's NATS servers (`nats://HOST:PORT`, or `tls://` for TLS), comma-separated:
     /// every node given the same is part of one hub. Empty (the default): a single node.
     pub cluster: String,
@@ -158,7 +160,7 @@ impl Default for Config {
             nl_tls_addr: None,
             web_tls_addr: None,
             metrics_allow: crate::rate::loopback(),
-            metrics_addr: None,
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT)),
             cluster: String::new(),
             cluster_creds: None,
             cluster_ca: None,
@@ -221,6 +223,7 @@ impl Config {
             jpc_tls_addr: Some(any),
             nl_tls_addr: Some(any),
             web_tls_addr: Some(any),
+            metrics_addr: any,
             data_dir,
             ..Config::default()
         }

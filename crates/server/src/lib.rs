@@ -124,8 +124,8 @@ pub struct Running {
     /// Where the front doors listen, in the order of the table of doors, each door's plain
     /// listener before its TLS one.
     pub listening: Vec<Listening>,
-    /// Where `/metrics` and `/healthz` are served on a listener of their own, if they are.
-    pub metrics_addr: Option<SocketAddr>,
+    /// Where `/metrics` and `/healthz` are served on a listener of their own.
+    pub metrics_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
@@ -292,15 +292,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let _ = loaded.await;
     }
     let mut listening = Vec::new();
-    let mut metrics_addr = None;
-    if let Some(addr) = shared.config.metrics_addr {
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener to {addr}"))?;
-        let addr = listener.local_addr()?;
-        tracing::info!(%addr, "serving /metrics and /healthz");
-        metrics_addr = Some(addr);
-        listeners.push(tokio::spawn(ops::serve(listener, shared.clone())));
-    }
+    let addr = shared.config.metrics_addr;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener to {addr}"))?;
+    let metrics_addr = listener.local_addr()?;
+    tracing::info!(addr = %metrics_addr, "serving /metrics and /healthz");
+    listeners.push(tokio::spawn(ops::serve(listener, shared.clone())));
     for (door, tls, listener) in bound {
         let addr = listener.local_addr()?;
         tracing::info!(door = door.name, tls, %addr, "listening");

@@ -2,7 +2,9 @@
 //! (OpenMetrics) text format, and `GET /healthz`, 200 while the store answers (every front
 //! door is bound before either is served), 503 when it does not. Both are answered only to
 //! the networks in `metrics_allow` (loopback by default), as Prosody's mod_http_openmetrics
-//! does; on the web front door, or on a listener of their own (`metrics_addr`).
+//! does. `/metrics` is served only on a listener of its own (`metrics_addr`, on loopback by
+//! default, as NATS's monitoring port), never on the public web port; `/healthz` there and
+//! on the web front door, where orchestrators look for it.
 
 use crate::Shared;
 use axum::extract::{ConnectInfo, State};
@@ -19,9 +21,14 @@ use tokio::net::TcpListener;
 /// How long the store has to answer a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// `/metrics` and `/healthz`, to merge into a router.
-pub(crate) fn routes(shared: Arc<Shared>) -> Router {
+/// `/metrics` and `/healthz`: the operators' own listener.
+fn routes(shared: Arc<Shared>) -> Router {
     Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(shared)
+}
+
+/// `/healthz` alone, for the web front door, where orchestrators expect it.
+pub(crate) fn health(shared: Arc<Shared>) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(shared)
 }
 
 /// Whether `peer` may see the figures.

@@ -109,6 +109,8 @@ pub struct Node {
     pub jpc: SocketAddr,
     pub web: SocketAddr,
     pub nl: SocketAddr,
+    /// Where its `/metrics` are.
+    pub metrics: SocketAddr,
     _data: tempfile::TempDir,
 }
 
@@ -125,7 +127,7 @@ impl Node {
             .args(["serve", "--cluster", &nats.url(), "--node-name", name])
             .args(nats.ca.iter().flat_map(|ca| [std::ffi::OsStr::new("--cluster-ca"), ca.as_os_str()]))
             .args(["--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any, "--web-addr", any])
-            .args(["--nl-addr", any])
+            .args(["--nl-addr", any, "--metrics-addr", any])
             .args(flags)
             .arg("--data-dir")
             .arg(data.path())
@@ -164,6 +166,7 @@ impl Node {
             jpc: addrs["jpc"],
             web: addrs["web"],
             nl: addrs["nl"],
+            metrics: addrs["metrics"],
             _data: data,
         }
     }
@@ -336,7 +339,7 @@ async fn users_on_three_nodes_meet_as_on_one() {
 
     // The bus, as /metrics shows it on node one: connected, two other nodes heard, its
     // lobby message and direct message published, the others' received.
-    let (status, text) = crate::metrics::get(&format!("http://{}/metrics", one.web)).await;
+    let (status, text) = crate::metrics::get(&format!("http://{}/metrics", one.metrics)).await;
     assert_eq!(status, 200);
     let m = crate::metrics::parse(&text);
     assert_eq!(m["switchboard_bus_connected"], 1.0, "{text}");
@@ -598,7 +601,7 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     let mut eve = Raw::connect(one.chatos).await;
     eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
     eve.expect_error(ErrorCode::PseudoUnavailable).await;
-    let (_, text) = crate::metrics::get(&format!("http://{}/metrics", one.web)).await;
+    let (_, text) = crate::metrics::get(&format!("http://{}/metrics", one.metrics)).await;
     let m = crate::metrics::parse(&text);
     assert_eq!(m["switchboard_bus_connected"], 0.0, "{text}");
     assert!(m["switchboard_bus_dropped_total"] >= 1.0, "{text}");
@@ -803,7 +806,7 @@ async fn two_chatos_clients_on_two_nodes_fetch_a_file_over_their_private_link() 
     assert!(std::fs::read(downloads.join("big.bin")).unwrap() == content, "the file arrived altered");
     // The link was bridged by both nodes.
     for node in [&one, &two] {
-        let (_, text) = crate::metrics::get(&format!("http://{}/metrics", node.web)).await;
+        let (_, text) = crate::metrics::get(&format!("http://{}/metrics", node.metrics)).await;
         assert_eq!(crate::metrics::parse(&text)["switchboard_links_relayed_total"], 1.0, "{text}");
     }
 }
@@ -866,7 +869,7 @@ async fn nodes_speak_tls_to_nats_and_refuse_a_certificate_they_cannot_trust() {
     let any = "127.0.0.1:0";
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--cluster", &nats.url(), "--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any])
-        .args(["--web-addr", any, "--nl-addr", any, "--data-dir"])
+        .args(["--web-addr", any, "--nl-addr", any, "--metrics-addr", any, "--data-dir"])
         .arg(data.path())
         .output();
     let out = timeout(WAIT, out).await.unwrap().unwrap();

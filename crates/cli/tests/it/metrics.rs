@@ -1,6 +1,6 @@
 //! What operators read: `/metrics` in the Prometheus text format, with figures by protocol and
 //! TLS that match a known exchange, and `/healthz`, 200 while the store answers and 503 while
-//! it does not; both only to the networks allowed, on the web door or a listener of their own.
+//! it does not; both only to the networks allowed, `/metrics` only on a listener of its own.
 
 use crate::support::{start_with, Raw, WAIT};
 use crate::web::answer;
@@ -64,7 +64,7 @@ async fn the_figures_by_protocol_and_tls_match_what_was_sent() {
     let reader = crate::web::Web::sign_in(&hub, "reader").await;
     assert_eq!(reader.get("/api/history").await.0, 200);
 
-    let (status, text) = get(&format!("http://{}/metrics", hub.web)).await;
+    let (status, text) = get(&format!("http://{}/metrics", hub.ops)).await;
     assert_eq!(status, 200);
     let m = parse(&text);
     let figure = |name: &str, tls: bool| {
@@ -115,21 +115,22 @@ async fn healthz_says_whether_the_store_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_allowed_networks_read_them_and_they_may_have_a_listener_of_their_own() {
-    let hub = start_with(|c| c.metrics_allow = vec!["10.0.0.0/8".parse().unwrap()]).await;
-    let (status, body) = get(&format!("http://{}/metrics", hub.web)).await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(get(&format!("http://{}/healthz", hub.web)).await.0, 403);
-    hub.stop().await;
-
-    let hub = start_with(|c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
-    let own = hub.running.as_ref().unwrap().metrics_addr.unwrap();
-    let (status, text) = get(&format!("http://{own}/metrics")).await;
+async fn the_figures_have_a_listener_of_their_own_and_only_allowed_networks_read_them() {
+    let hub = start_with(|_| {}).await;
+    let (status, text) = get(&format!("http://{}/metrics", hub.ops)).await;
     assert_eq!(status, 200);
     parse(&text);
-    assert_eq!(get(&format!("http://{own}/healthz")).await.0, 200);
-    // Not on the web door, then.
+    assert_eq!(get(&format!("http://{}/healthz", hub.ops)).await.0, 200);
+    // Never on the public web port; health is there too, where orchestrators look for it.
     let (status, body) = answer(reqwest::get(format!("http://{}/metrics", hub.web)).await.unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(get(&format!("http://{}/healthz", hub.web)).await.0, 200);
+    hub.stop().await;
+
+    let hub = start_with(|c| c.metrics_allow = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let (status, body) = get(&format!("http://{}/metrics", hub.ops)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(get(&format!("http://{}/healthz", hub.ops)).await.0, 403);
+    assert_eq!(get(&format!("http://{}/healthz", hub.web)).await.0, 403);
     hub.stop().await;
 }

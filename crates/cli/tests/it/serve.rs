@@ -11,7 +11,7 @@ async fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchboard.toml");
     let data = dir.path().join("data");
-    let toml = format!("chatos_addr = \"127.0.0.1:0\"\nchathack_addr = \"127.0.0.1:0\"\njpc_addr = \"127.0.0.1:0\"\nweb_addr = \"127.0.0.1:0\"\nnl_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\n");
+    let toml = format!("chatos_addr = \"127.0.0.1:0\"\nchathack_addr = \"127.0.0.1:0\"\njpc_addr = \"127.0.0.1:0\"\nweb_addr = \"127.0.0.1:0\"\nnl_addr = \"127.0.0.1:0\"\nmetrics_addr = \"127.0.0.1:0\"\ndata_dir = {data:?}\n");
     std::fs::write(&config, toml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--config", config.to_str().unwrap(), "--max-string", "16"])
@@ -65,7 +65,7 @@ async fn a_closed_stdout_does_not_kill_the_hub() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
-        .args(["--nl-addr", "127.0.0.1:0"])
+        .args(["--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
         .arg("--chatos-addr")
         .arg(addr.to_string())
         .arg("--data-dir")

@@ -28,6 +28,8 @@ pub struct Hub {
     pub web: SocketAddr,
     pub nl: SocketAddr,
     pub peerchat: Option<SocketAddr>,
+    /// The operators' listener: `/metrics` and `/healthz`.
+    pub ops: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -83,6 +85,7 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hu
         web: running.addr("web").unwrap(),
         nl: running.addr("nl").unwrap(),
         peerchat: running.addr("peerchat"),
+        ops: running.metrics_addr,
         running: Some(running),
         dir,
     }
@@ -342,7 +345,7 @@ pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (
 pub async fn serve_doors(data: &std::path::Path, chatos: &str, jpc: &str, nl: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", nl])
+        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", nl, "--metrics-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())

@@ -246,7 +246,7 @@ async fn serve_tls(data: &Path, cert: &Path, key: &Path) -> (tokio::process::Chi
         .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
         .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--chatos-tls-addr", "127.0.0.1:0"])
         .args(["--chathack-tls-addr", "127.0.0.1:0", "--jpc-tls-addr", "127.0.0.1:0", "--nl-tls-addr", "127.0.0.1:0"])
-        .args(["--web-tls-addr", "127.0.0.1:0", "--tls-cert"])
+        .args(["--web-tls-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--tls-cert"])
         .arg(cert)
         .arg("--tls-key")
         .arg(key)

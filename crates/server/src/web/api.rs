@@ -43,11 +43,8 @@ const WS_GOODBYE: Duration = Duration::from_secs(5);
 
 pub(super) fn routes(web: Web) -> Router {
     let body_limit = web.shared.config.web_max_body();
-    // The operators' figures and health, here unless they have a listener of their own.
-    let ops = match web.shared.config.metrics_addr {
-        None => crate::ops::routes(web.shared.clone()),
-        Some(_) => Router::new(),
-    };
+    // Health, where orchestrators look for it; the figures have a listener of their own.
+    let ops = crate::ops::health(web.shared.clone());
     Router::new()
         .route("/api/openapi.json", get(assets::openapi))
         .route("/api/session", post(create_session).delete(delete_session))
