@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Largest image the web client may send, in bytes before base64 [default: 4194304].
     #[arg(long, value_name = "BYTES")]
     web_max_image: Option<usize>,
+    /// Seconds an HTTP request's body has to arrive whole after its head (which has 10 s)
+    /// [default: 20].
+    #[arg(long, value_name = "SECS")]
+    web_body_timeout_secs: Option<u64>,
     /// Password sign-ins (web, ChatHack) one address may try per window [default: 5].
     #[arg(long, value_name = "N")]
     login_attempts: Option<u32>,
@@ -182,6 +186,7 @@ impl ServeArgs {
             web_addr,
             web_linger_secs,
             web_max_image,
+            web_body_timeout_secs,
             login_attempts,
             login_window_secs,
             nl_addr,
@@ -229,6 +234,7 @@ impl ServeArgs {
         c.web_addr = web_addr.unwrap_or(c.web_addr);
         c.web_linger_secs = web_linger_secs.unwrap_or(c.web_linger_secs);
         c.web_max_image = web_max_image.unwrap_or(c.web_max_image);
+        c.web_body_timeout_secs = web_body_timeout_secs.unwrap_or(c.web_body_timeout_secs);
         c.login_attempts = login_attempts.unwrap_or(c.login_attempts);
         c.login_window_secs = login_window_secs.unwrap_or(c.login_window_secs);
         c.nl_addr = nl_addr.unwrap_or(c.nl_addr);

@@ -84,6 +84,10 @@ pub enum ErrorCode {
     TooManyAttempts,
     /// The path exists, not with this method (HTTP 405).
     MethodNotAllowed,
+    /// The request's body did not arrive whole in time (HTTP 408).
+    Timeout,
+    /// Not from here: a WebSocket opened by a page of another origin (HTTP 403).
+    Forbidden,
 }
 
 /// The body of every 4xx answer.

@@ -35,6 +35,9 @@ pub struct Config {
     /// Largest image the web client may send, in bytes (before base64). Keep its base64 within
     /// `jpc_max_frame`, or JPC devices cannot receive the largest ones.
     pub web_max_image: usize,
+    /// Seconds an HTTP request's body has to arrive whole once its head has (which has 10 s):
+    /// past them it is answered 408 and the connection closed, however steadily it trickles.
+    pub web_body_timeout_secs: u64,
     /// Sign-ins with a password (web, ChatHack) one address may try per window; past them,
     /// more are refused unchecked until the window ends. A success starts afresh.
     pub login_attempts: u32,
@@ -128,6 +131,7 @@ impl Default for Config {
             web_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_WEB_PORT)),
             web_linger_secs: 30,
             web_max_image: 4 << 20,
+            web_body_timeout_secs: 20,
             login_attempts: 5,
             login_window_secs: 60,
             nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),
@@ -192,6 +196,10 @@ impl Config {
             silence: Duration::from_secs(self.nl_probe_secs + self.nl_probe_grace_secs),
             quiet_first: true,
         }
+    }
+
+    pub fn web_body_timeout(&self) -> Duration {
+        Duration::from_secs(self.web_body_timeout_secs.max(1))
     }
 
     pub fn web_linger(&self) -> Duration {

@@ -11,6 +11,7 @@ mod chatos_clients;
 mod chatos_links;
 mod cluster;
 mod history;
+mod http_limits;
 mod jpc;
 mod jpc_client;
 mod limits;

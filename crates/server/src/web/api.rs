@@ -4,10 +4,9 @@
 use super::session::{Attached, Gone, WebSession, WsItem};
 use super::{assets, Web};
 use crate::msg::HubMsg;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +28,8 @@ use tokio::sync::{broadcast, oneshot};
 
 /// The most history one request returns.
 const MAX_HISTORY: usize = 500;
+/// The largest body of a sign-in: a name and a password, in JSON.
+const SESSION_BODY: usize = 4 * 1024;
 /// The largest message the page may send on its WebSocket (typing notices only).
 const WS_MAX_IN: usize = 16 * 1024;
 /// A WebSocket's buffers: small while it is idle, since a signed-in user mostly is; the
@@ -42,7 +43,6 @@ const WS_PING: Duration = Duration::from_secs(20);
 const WS_GOODBYE: Duration = Duration::from_secs(5);
 
 pub(super) fn routes(web: Web) -> Router {
-    let body_limit = web.shared.config.web_max_body();
     // Health, where orchestrators look for it; the figures have a listener of their own.
     let ops = crate::ops::health(web.shared.clone());
     Router::new()
@@ -57,7 +57,6 @@ pub(super) fn routes(web: Web) -> Router {
         .route("/{file}", get(assets::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
         .merge(ops)
 }
@@ -69,12 +68,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ApiError(status, code, error) = self;
         match code {
-            ErrorCode::BadRequest | ErrorCode::TooLarge => {
+            ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::Timeout => {
                 tracing::info!(status = status.as_u16(), ?code, %error, "bad web request")
             }
             _ => tracing::debug!(status = status.as_u16(), ?code, %error, "refused a web request"),
         }
-        (status, Json(ErrorBody { code, error })).into_response()
+        let mut response = (status, Json(ErrorBody { code, error })).into_response();
+        if matches!(code, ErrorCode::TooLarge | ErrorCode::Timeout) {
+            // What is left of the body is never read: the connection cannot carry another
+            // request.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -120,15 +125,37 @@ fn refused(code: ErrorCode, to: Option<&str>) -> ApiError {
     ApiError(status, code, error)
 }
 
-/// The request body as `T`, or why not (too large: 413; not that JSON: 400).
-fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "the request body is too large".into())
+/// The request body as `T`, read only now (after the caller checked what it could without
+/// it), or why not. It must be at most `limit` bytes: a `Content-Length` over that is
+/// answered 413 at once, nothing of the body read; a body that grows past it is answered 413
+/// there. It must arrive whole within `web_body_timeout_secs` of its head, else 408, however
+/// steadily it trickles in. Not that JSON: 400.
+async fn parse<T: for<'de> Deserialize<'de>>(web: &Web, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<T> {
+    let too_large = || {
+        ApiError(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, format!("the request body is over {limit} bytes"))
+    };
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| bad(format!("reading the request body: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        _ => bad(r.body_text()),
-    })?;
-    serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))
+        Ok(bytes)
+    };
+    let timeout = web.shared.config.web_body_timeout();
+    let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
+        let error = format!("the request body did not arrive whole within {} s", timeout.as_secs());
+        ApiError(StatusCode::REQUEST_TIMEOUT, ErrorCode::Timeout, error)
+    })??;
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("malformed JSON: {e}")))
 }
 
 /// The session of the request's bearer token (`Authorization: Bearer …`, or `?token=` where
@@ -150,9 +177,10 @@ fn session(web: &Web, headers: &HeaderMap, query_token: Option<&str>) -> ApiResu
 async fn create_session(
     State(web): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
-    let req: SessionRequest = parse(body)?;
+    let req: SessionRequest = parse(&web, &headers, body, SESSION_BODY).await?;
     let mut name = req.name.trim().to_owned();
     if !hub::valid_name(&name) || name.eq_ignore_ascii_case(LOBBY) {
         return Err(refused(ErrorCode::InvalidName, None));
@@ -200,13 +228,10 @@ async fn delete_session(State(web): State<Web>, headers: HeaderMap) -> ApiResult
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn send_message(
-    State(web): State<Web>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn send_message(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
+    // Signed in first: a stranger's body is never read.
     let me = session(&web, &headers, None)?;
-    let req: MessageRequest = parse(body)?;
+    let req: MessageRequest = parse(&web, &headers, body, web.shared.config.web_max_body()).await?;
     let to = req.to.trim().to_owned();
     let lobby = to.eq_ignore_ascii_case(LOBBY);
     let config = &web.shared.config;
