@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// [default: 20].
     #[arg(long, value_name = "SECS")]
     web_body_timeout_secs: Option<u64>,
+    /// Origins whose pages may open the WebSocket besides the hub's own, comma-separated
+    /// (`https://chat.example.org`, or `*` for any) [default: none].
+    #[arg(long, value_name = "ORIGIN,...", value_delimiter = ',')]
+    web_origins: Option<Vec<String>>,
     /// Password sign-ins (web, ChatHack) one address may try per window [default: 5].
     #[arg(long, value_name = "N")]
     login_attempts: Option<u32>,
@@ -187,6 +191,7 @@ impl ServeArgs {
             web_linger_secs,
             web_max_image,
             web_body_timeout_secs,
+            web_origins,
             login_attempts,
             login_window_secs,
             nl_addr,
@@ -235,6 +240,7 @@ impl ServeArgs {
         c.web_linger_secs = web_linger_secs.unwrap_or(c.web_linger_secs);
         c.web_max_image = web_max_image.unwrap_or(c.web_max_image);
         c.web_body_timeout_secs = web_body_timeout_secs.unwrap_or(c.web_body_timeout_secs);
+        c.web_origins = web_origins.unwrap_or(c.web_origins);
         c.login_attempts = login_attempts.unwrap_or(c.login_attempts);
         c.login_window_secs = login_window_secs.unwrap_or(c.login_window_secs);
         c.nl_addr = nl_addr.unwrap_or(c.nl_addr);

@@ -38,6 +38,9 @@ pub struct Config {
     /// Seconds an HTTP request's body has to arrive whole once its head has (which has 10 s):
     /// past them it is answered 408 and the connection closed, however steadily it trickles.
     pub web_body_timeout_secs: u64,
+    /// Origins whose pages may open the WebSocket besides the hub's own (`https://HOST[:PORT]`,
+    /// or `*` for any); none by default.
+    pub web_origins: Vec<String>,
     /// Sign-ins with a password (web, ChatHack) one address may try per window; past them,
     /// more are refused unchecked until the window ends. A success starts afresh.
     pub login_attempts: u32,
@@ -132,6 +135,7 @@ impl Default for Config {
             web_linger_secs: 30,
             web_max_image: 4 << 20,
             web_body_timeout_secs: 20,
+            web_origins: Vec::new(),
             login_attempts: 5,
             login_window_secs: 60,
             nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),

@@ -82,3 +82,43 @@ async fn a_body_that_trickles_in_is_cut_off_at_its_deadline() {
     crate::web::Web::sign_in(&hub, "ann").await;
     hub.stop().await;
 }
+
+/// Opens the WebSocket of `token` as a page of `origin` would; its HTTP status.
+async fn ws_status(hub: &crate::support::Hub, token: &str, origin: Option<&str>) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/ws?token={token}", hub.web).into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await.unwrap() {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("opening the WebSocket: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_opens_from_the_hub_s_own_pages_and_the_origins_allowed_only() {
+    let hub = start_with(|c| c.web_origins = vec!["https://chat.example.org".into()]).await;
+    let ann = crate::web::Web::sign_in(&hub, "ann").await;
+    let own = format!("http://{}", hub.web);
+    assert_eq!(ws_status(&hub, &ann.token, Some(&own)).await, 101, "the hub's own page");
+    assert_eq!(ws_status(&hub, &ann.token, Some(&format!("https://{}", hub.web))).await, 101, "behind TLS");
+    assert_eq!(ws_status(&hub, &ann.token, Some("https://chat.example.org")).await, 101, "an origin allowed");
+    assert_eq!(ws_status(&hub, &ann.token, None).await, 101, "not a browser");
+    assert_eq!(ws_status(&hub, &ann.token, Some("https://evil.example")).await, 403);
+    assert_eq!(ws_status(&hub, &ann.token, Some("null")).await, 403, "a sandboxed or file page");
+    let lookalike = format!("http://{}.evil.example", hub.web.ip());
+    assert_eq!(ws_status(&hub, &ann.token, Some(&lookalike)).await, 403);
+    // The refusal is the API's JSON error.
+    let upgrade = reqwest::Client::new()
+        .get(format!("http://{}/ws?token={}", hub.web, ann.token))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("origin", "https://evil.example");
+    let (status, body) = crate::web::answer(upgrade.send().await.unwrap()).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    hub.stop().await;
+}

@@ -399,6 +399,10 @@ async fn websocket(
 ) -> ApiResult<Response> {
     let tls = tls.is_some_and(|t| t.0 .0);
     let me = session(&web, &headers, q.token.as_deref())?;
+    if !same_origin(&headers, &web.shared.config.web_origins) {
+        let error = "a page of another origin may not open this WebSocket (see web_origins)".into();
+        return Err(ApiError(StatusCode::FORBIDDEN, ErrorCode::Forbidden, error));
+    }
     let ws = ws.map_err(|e| bad(e.body_text()))?;
     let shared = web.shared.clone();
     let ws = ws
@@ -411,6 +415,23 @@ async fn websocket(
         run_socket(socket, &me, &shared, attached, tls).await;
         me.detach();
     }))
+}
+
+/// Whether a WebSocket's upgrade may go on, by its `Origin`: none (not a browser's page),
+/// the request's own host (the page the hub serves, however it is reached: the scheme is not
+/// compared, so a proxy in front that speaks TLS changes nothing), or one of `allowed`
+/// (`https://chat.example.org`, or `*` for any). A bearer token is not sent by a browser on
+/// its own, so this is hardening: a page elsewhere cannot use a token it stole.
+fn same_origin(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    let origin = origin.trim().trim_end_matches('/');
+    if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    host.is_some_and(|host| !authority.is_empty() && host.trim().eq_ignore_ascii_case(authority))
 }
 
 /// What a WebSocket has yet to write: events' JSON, pings, and the ends of pages of queued
