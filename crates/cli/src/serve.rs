@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Password sign-ins (web, ChatHack) one address may try per window [default: 5].
     #[arg(long, value_name = "N")]
     login_attempts: Option<u32>,
+    /// Wrong passwords for one account, from anywhere, per window before addresses that failed
+    /// at it are held back from it (its owner's are not); 0 for no guard [default: 10].
+    #[arg(long, value_name = "N")]
+    login_account_attempts: Option<u32>,
     /// The length of that window, in seconds [default: 60].
     #[arg(long, value_name = "SECS")]
     login_window_secs: Option<u64>,
@@ -193,6 +197,7 @@ impl ServeArgs {
             web_body_timeout_secs,
             web_origins,
             login_attempts,
+            login_account_attempts,
             login_window_secs,
             nl_addr,
             nl_max_line,
@@ -242,6 +247,7 @@ impl ServeArgs {
         c.web_body_timeout_secs = web_body_timeout_secs.unwrap_or(c.web_body_timeout_secs);
         c.web_origins = web_origins.unwrap_or(c.web_origins);
         c.login_attempts = login_attempts.unwrap_or(c.login_attempts);
+        c.login_account_attempts = login_account_attempts.unwrap_or(c.login_account_attempts);
         c.login_window_secs = login_window_secs.unwrap_or(c.login_window_secs);
         c.nl_addr = nl_addr.unwrap_or(c.nl_addr);
         c.nl_max_line = nl_max_line.unwrap_or(c.nl_max_line);

@@ -1,7 +1,8 @@
 //! The ChatHack front door: client packets to hub commands, hub events and answers to server
 //! packets. A login with a password is checked by the store, on its own thread, while the
 //! connection reads nothing more; the hub then gets a verified login or the client ACK 2.
-//! Past `login_attempts` from one address in a window, a password login gets ACK 2 unchecked.
+//! A password login held back by the throttle (too many from one address, or from an address
+//! that failed at a guarded account: `throttle.rs`) gets ACK 2 unchecked.
 //! A global message over the bound is answered ACK 1 and skipped, the connection goes on; a
 //! packet that breaks the framing is answered ACK 1 and the connection closed.
 
@@ -14,8 +15,8 @@ use proto::chathack::{ack, ClientPacket, Codec, Decoded, ServerPacket};
 use proto::DecodeError;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use store::Verdict;
+use tokio::time::Instant;
 use tracing::{debug, error, info};
 
 static ACKS: [[u8; 1]; 5] = [[0], [1], [2], [3], [4]];
@@ -80,19 +81,23 @@ impl Door for ChatHack {
         };
         Ok(Some(match packet {
             ClientPacket::LoginWithPassword { login, password } => {
-                let origin = self.origin;
-                if let Err(left) = shared.logins.attempt(origin, Instant::now()) {
-                    info!(%origin, login, retry_in = left.as_secs(), "chathack: too many password attempts; refused unchecked");
+                let (origin, account) = (self.origin, hub::fold(&login));
+                if let Err(refused) = shared.logins.attempt(origin, &account, Instant::now()) {
+                    info!(%origin, login, ?refused, "chathack: too many password attempts; refused unchecked");
                     return Ok(Some(Act::Reply(ack(ack::BAD_LOGIN))));
                 }
                 let shared = shared.clone();
                 Act::Later(Box::pin(async move {
                     match shared.store.call(move |s| s.verify(&login, &password)).await {
                         Ok(Ok(Verdict::Ok(name))) => {
-                            shared.logins.succeeded(origin);
+                            shared.logins.succeeded(origin, &account, Instant::now());
                             Act::Hub(Command::Login { name, verified: true })
                         }
-                        Ok(Ok(Verdict::WrongPassword | Verdict::NoAccount)) => Act::Reply(ack(ack::BAD_LOGIN)),
+                        Ok(Ok(Verdict::WrongPassword)) => {
+                            shared.logins.failed(origin, &account, Instant::now());
+                            Act::Reply(ack(ack::BAD_LOGIN))
+                        }
+                        Ok(Ok(Verdict::NoAccount)) => Act::Reply(ack(ack::BAD_LOGIN)),
                         Ok(Err(e)) => {
                             error!(error = %e, "checking a password");
                             Act::Reply(ack(ack::BAD_LOGIN))

@@ -44,6 +44,11 @@ pub struct Config {
     /// Sign-ins with a password (web, ChatHack) one address may try per window; past them,
     /// more are refused unchecked until the window ends. A success starts afresh.
     pub login_attempts: u32,
+    /// Wrong passwords for one account (from anywhere) per window before it is guarded: then
+    /// addresses that failed at it are refused unchecked for it, for a window, doubling while
+    /// the guessing goes on (up to 64 windows). Other addresses (its owner's) still get in. 0:
+    /// no guard.
+    pub login_account_attempts: u32,
     /// The length of that window, in seconds.
     pub login_window_secs: u64,
     /// Where the NL Chat front door (the support desk's operators) listens.
@@ -137,6 +142,7 @@ impl Default for Config {
             web_body_timeout_secs: 20,
             web_origins: Vec::new(),
             login_attempts: 5,
+            login_account_attempts: 10,
             login_window_secs: 60,
             nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),
             nl_max_line: proto::nlchat::DEFAULT_MAX_LINE,

@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     pub nl_decrypt: Arc<tokio::sync::Semaphore>,
     /// The PeerChat mesh the hub's peer is in.
     pub mesh: peerchat::Mesh,
-    /// Password attempts per address.
+    /// Password attempts per address and per account.
     pub logins: throttle::LoginThrottle,
     /// Each session's chat messages, if limited.
     pub msg_rate: Option<rate::Gcra>,
@@ -243,7 +243,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ..hub::Config::default()
     });
     hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
-    let logins = throttle::LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_window_secs));
+    let window = Duration::from_secs(config.login_window_secs);
+    let logins = throttle::LoginThrottle::new(config.login_attempts, config.login_account_attempts, window);
     let msg_rate = rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);
     let exempt = config.conn_limit_exempt.clone();
     let conn_limits = rate::ConnLimits::new(config.max_conns_per_ip, config.max_new_conns_per_ip, exempt);

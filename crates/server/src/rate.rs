@@ -129,7 +129,7 @@ impl ConnLimits {
 
 /// The address a connection counts under: an IPv4 address, or an IPv6 /64 (one host's
 /// share of a network).
-fn key(ip: IpAddr) -> NonZeroU64 {
+pub(crate) fn key(ip: IpAddr) -> NonZeroU64 {
     let k = match ip {
         IpAddr::V4(v4) => 0xffff_ffff_0000_0000 | u64::from(u32::from(v4)),
         IpAddr::V6(v6) => (u128::from(v6) >> 64) as u64,

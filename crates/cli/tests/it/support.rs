@@ -294,7 +294,10 @@ pub struct Hack {
 
 impl Hack {
     pub async fn connect(addr: SocketAddr) -> Hack {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Hack::from_stream(TcpStream::connect(addr).await.unwrap())
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Hack {
         stream.set_nodelay(true).unwrap();
         Hack { stream, buf: BytesMut::new(), codec: proto::chathack::Codec::default() }
     }

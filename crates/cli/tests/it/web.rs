@@ -530,3 +530,63 @@ async fn password_guessing_is_throttled_per_address_on_the_web_and_chathack() {
     assert_eq!(hack("secret").await, Some(ServerPacket::Ack(3)));
     hub.stop().await;
 }
+
+/// A web client whose connections come from `ip` (one of loopback's many addresses).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap()
+}
+
+/// A ChatHack login with a password from `ip`: the server's answer.
+async fn hack_from(hub: &Hub, ip: [u8; 4], login: &str, password: &str) -> Option<ServerPacket> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+    let mut hack = Hack::from_stream(socket.connect(hub.chathack).await.unwrap());
+    hack.send(&ClientPacket::LoginWithPassword { login: login.into(), password: password.into() }).await;
+    hack.next().await
+}
+
+#[tokio::test]
+async fn guesses_at_one_account_from_many_addresses_are_held_back_and_its_owner_still_gets_in() {
+    let hub = start_prepared(
+        |store| {
+            store.add_account("ann", "secret").unwrap();
+            store.add_account("bob", "hunter2").unwrap();
+        },
+        |c| {
+            c.login_attempts = 5;
+            c.login_account_attempts = 10;
+        },
+    )
+    .await;
+    let url = format!("http://{}/api/session", hub.web);
+    let sign_in = |ip: [u8; 4], name: &str, password: &str| {
+        let r = client_from(ip).post(&url).json(&json!({ "name": name, "password": password }));
+        async move { answer(r.send().await.unwrap()).await.0 }
+    };
+    // Twelve addresses, five wrong passwords each: once ten failed, every other address gets
+    // one guess, not five.
+    let (mut checked, mut held) = (0, 0);
+    for a in 2..14u8 {
+        for guess in 0..5 {
+            match sign_in([127, 0, 0, a], "ann", &format!("guess{a}.{guess}")).await {
+                401 => checked += 1,
+                429 => held += 1,
+                other => panic!("{other}"),
+            }
+        }
+    }
+    assert_eq!((checked, held), (10 + 10, 40));
+    // Every address that guessed is held back from ann, her password or not, on either door;
+    // from an address that never failed, she gets in.
+    assert_eq!(sign_in([127, 0, 0, 13], "ann", "secret").await, 429);
+    assert_eq!(hack_from(&hub, [127, 0, 0, 13], "ann", "secret").await, Some(ServerPacket::Ack(2)));
+    assert_eq!(sign_in([127, 0, 0, 50], "ann", "secret").await, 201);
+    // Wrong passwords on ChatHack count as well: ten addresses, one guess each, guard bob;
+    // he gets in on ChatHack from another.
+    for a in 60..70u8 {
+        assert_eq!(hack_from(&hub, [127, 0, 0, a], "bob", "guess").await, Some(ServerPacket::Ack(2)));
+    }
+    assert_eq!(sign_in([127, 0, 0, 60], "bob", "hunter2").await, 429, "one attempt of five: the account's guard");
+    assert_eq!(hack_from(&hub, [127, 0, 0, 70], "bob", "hunter2").await, Some(ServerPacket::Ack(3)));
+    hub.stop().await;
+}

@@ -188,24 +188,29 @@ async fn create_session(
     let account = req.password.is_some();
     let origin = peer.ip().to_canonical();
     if let Some(password) = req.password {
-        if let Err(left) = web.shared.logins.attempt(origin, std::time::Instant::now()) {
-            tracing::info!(%origin, name, retry_in = left.as_secs(), "web: too many password attempts; refused unchecked");
-            let error = format!("too many sign-in attempts: try again in {} s", left.as_secs().max(1));
+        let (logins, account) = (&web.shared.logins, hub::fold(&name));
+        if let Err(refused) = logins.attempt(origin, &account, tokio::time::Instant::now()) {
+            let left = refused.retry_in().as_secs().max(1);
+            tracing::info!(%origin, name, ?refused, "web: too many password attempts; refused unchecked");
+            let error = format!("too many sign-in attempts: try again in {left} s");
             return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, error));
         }
         let checked = name.clone();
         let verdict = web.shared.store.call(move |s| s.verify(&checked, &password)).await.map_err(|_| stopping())?;
         match verdict {
             Ok(store::Verdict::Ok(registered)) => {
-                web.shared.logins.succeeded(origin);
+                logins.succeeded(origin, &account, tokio::time::Instant::now());
                 name = registered;
             }
-            Ok(_) => {
+            Ok(verdict) => {
+                if verdict == store::Verdict::WrongPassword {
+                    logins.failed(origin, &account, tokio::time::Instant::now());
+                }
                 return Err(ApiError(
                     StatusCode::UNAUTHORIZED,
                     ErrorCode::WrongPassword,
                     "wrong name or password".into(),
-                ))
+                ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "checking a web sign-in");
