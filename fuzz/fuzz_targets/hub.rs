@@ -326,6 +326,10 @@ impl Run {
             Op::Reserved { names } => Input::Reserved {
                 names: (0..NAMES.len()).filter(|i| names & (1 << i) != 0).map(|i| NAMES[i].to_owned()).collect(),
             },
+            // One in five pages could not be read.
+            Op::Offline { session, messages } if messages % 5 == 4 => {
+                Input::OfflineFailed { session: self.session(session) }
+            }
             Op::Offline { session, messages } => {
                 let queued = (0..messages % 4)
                     .map(|i| Queued {

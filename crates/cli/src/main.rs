@@ -8,6 +8,7 @@ mod chatos;
 mod chatos_link;
 mod cluster;
 mod connect;
+mod data;
 mod jpc;
 mod nl;
 mod peer;
@@ -58,6 +59,8 @@ enum Cmd {
     Whitelist(whitelist::WhitelistArgs),
     /// A cluster's state in JetStream: import a single node's data folder into it.
     Cluster(cluster::ClusterCmdArgs),
+    /// The data folder's store: check it, or recover what can be read of a damaged one.
+    Store(data::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Accounts(args) => accounts::run(args).await,
             Cmd::Whitelist(args) => whitelist::run(args).await,
             Cmd::Cluster(args) => cluster::run(args).await,
+            Cmd::Store(args) => data::run(args).await,
         }
     });
     // A client that ended on an error has not closed its screen.

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Folder of the embedded store, created if missing [default: ./switchboard-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Seconds the integrity check of the store at start may take; a damaged store is not
+    /// served; 0 skips the check [default: 10].
+    #[arg(long, value_name = "SECS")]
+    store_check_secs: Option<u64>,
     /// Longest ChatOS string accepted, in bytes [default: 1024].
     #[arg(long, value_name = "BYTES")]
     max_string: Option<usize>,
@@ -208,6 +212,7 @@ impl ServeArgs {
             peerchat_join,
             peerchat_name,
             data_dir,
+            store_check_secs,
             max_string,
             chathack_max,
             jpc_max_frame,
@@ -258,6 +263,7 @@ impl ServeArgs {
         c.peerchat_join = peerchat_join.or(c.peerchat_join);
         c.peerchat_name = peerchat_name.unwrap_or(c.peerchat_name);
         c.data_dir = data_dir.unwrap_or(c.data_dir);
+        c.store_check_secs = store_check_secs.unwrap_or(c.store_check_secs);
         c.max_string = max_string.unwrap_or(c.max_string);
         c.outbound_limit = outbound_limit.unwrap_or(c.outbound_limit);
         c.link_timeout_secs = link_timeout_secs.unwrap_or(c.link_timeout_secs);

@@ -184,6 +184,13 @@ pub enum Input {
         session: SessionId,
         queued: Vec<Queued>,
     },
+    /// The next page of `session`'s queue could not be read (the store failed; answering
+    /// `Output::FetchOffline`): nothing was taken out of the queue. The session is told once,
+    /// its queue stays (and what comes for it meanwhile joins it, in order), and the fetch is
+    /// asked again later.
+    OfflineFailed {
+        session: SessionId,
+    },
     /// `session`'s connection wrote the page of queued messages up to id `last` (answering
     /// `Output::Page`): they may leave the queue, and the next page come.
     PageDelivered {

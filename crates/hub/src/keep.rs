@@ -3,7 +3,19 @@
 //! decides; the I/O layer writes, stamps the time, and answers the sender of a queued message
 //! once the message is safely stored.
 
-use crate::{fold, Done, Event, Hub, Output, SessionId};
+use crate::{fold, Done, Event, Hub, Output, SessionId, SUPPORT};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// How long after a failed read of a queue's page it is read again; twice as long after each
+/// failure in a row, up to `REFETCH_MAX`.
+pub const REFETCH_FIRST: Duration = Duration::from_secs(15);
+pub const REFETCH_MAX: Duration = Duration::from_secs(300);
+
+/// What a session is told when its queue cannot be read, from `support`, once.
+pub const QUEUE_UNREADABLE: &str = "Some of the messages kept for you while you were away cannot be read \
+    right now. They stay kept, and so does what is sent to you meanwhile: it all comes, in order, once they \
+    can be read.";
 
 /// A message to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +118,7 @@ impl Hub {
         let Some(s) = self.sessions.get_mut(&session) else { return };
         let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
         drain.queued_since_fetch = false;
+        drain.delivered = delivered;
         let images = s.caps.images;
         self.out.push_back(Output::FetchOffline { session, name, images, delivered });
     }
@@ -139,6 +152,7 @@ impl Hub {
     pub(crate) fn offline(&mut self, session: SessionId, queued: Vec<Queued>) {
         let Some(s) = self.sessions.get_mut(&session) else { return };
         let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        drain.failures = 0;
         if queued.is_empty() {
             if drain.queued_since_fetch {
                 self.fetch(session, None);
@@ -152,6 +166,37 @@ impl Hub {
             q.kept.recipient = Some(name.clone()); // as registered
         }
         self.out.push_back(Output::Page { to: session, queued });
+    }
+
+    /// The page asked for could not be read: nothing left the queue, and it is no sign that
+    /// the queue is empty. The session stays draining (so what comes for it keeps joining the
+    /// queue, in order), is told once, and the same fetch is asked again later.
+    pub(crate) fn offline_failed(&mut self, now: Instant, session: SessionId) {
+        let Some(s) = self.sessions.get_mut(&session) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        let wait = REFETCH_FIRST.saturating_mul(1 << drain.failures.min(8)).min(REFETCH_MAX);
+        drain.failures = drain.failures.saturating_add(1);
+        let first = !std::mem::replace(&mut drain.told, true);
+        let direct = s.caps.direct;
+        self.refetch.0.insert((now + wait, session));
+        if first && direct {
+            let text = QUEUE_UNREADABLE.into();
+            self.deliver(session, Event::Direct { from: SUPPORT.into(), to: name, text });
+        }
+    }
+
+    /// Asks again for the pages that could not be read, once it is time.
+    pub(crate) fn retry_fetches(&mut self, now: Instant) {
+        while let Some(&(due, session)) = self.refetch.0.first() {
+            if due > now {
+                return;
+            }
+            self.refetch.0.pop_first();
+            let delivered = self.sessions.get(&session).and_then(|s| s.drain.as_ref()).map(|d| d.delivered);
+            if let Some(delivered) = delivered {
+                self.fetch(session, delivered);
+            }
+        }
     }
 
     /// `session`'s connection wrote the page up to `last`: those leave the queue, and the
@@ -169,4 +214,14 @@ pub(crate) struct Drain {
     /// A message joined the queue after the last fetch was asked for: an empty answer to that
     /// fetch does not mean the queue is empty.
     queued_since_fetch: bool,
+    /// What the last fetch takes out of the queue first: asked again if it fails.
+    delivered: Option<i64>,
+    /// Fetches failed in a row.
+    failures: u32,
+    /// The session was told that its queue cannot be read.
+    told: bool,
 }
+
+/// Sessions whose queue is to be fetched again, by when (a session that left is passed over).
+#[derive(Debug, Default)]
+pub(crate) struct Refetch(BTreeSet<(Instant, SessionId)>);

@@ -26,7 +26,7 @@ pub use desk::{notice, DESK, SUPPORT};
 pub use filter::WordFilter;
 pub use interface::{Command, DeskEvent, DeskNews, Event, HubError, Input, Kind, LinkKey, Output, Remote, ReplyTo};
 use keep::Sent;
-pub use keep::{Kept, Queued};
+pub use keep::{Kept, Queued, QUEUE_UNREADABLE, REFETCH_FIRST};
 pub use links::LinkId;
 use names::skeleton_digest;
 pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME};
@@ -249,6 +249,8 @@ pub struct Hub {
     /// it was verified, until the claim is answered. Not in `Session`: a single node pays
     /// nothing for it.
     claiming: FxHashMap<SessionId, cluster::Claiming>,
+    /// Queues whose page could not be read, by when to ask for it again, soonest first.
+    refetch: keep::Refetch,
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
@@ -272,6 +274,7 @@ impl Hub {
             desk: desk::Desk::default(),
             elsewhere: cluster::Elsewhere::default(),
             claiming: FxHashMap::default(),
+            refetch: keep::Refetch::default(),
             now: Instant::now(),
             out: VecDeque::new(),
         }
@@ -356,6 +359,7 @@ impl Hub {
             }
             Input::Reserved { names } => self.reserve(&names),
             Input::Offline { session, queued } => self.offline(session, queued),
+            Input::OfflineFailed { session } => self.offline_failed(now, session),
             Input::PageDelivered { session, last } => self.page_delivered(session, last),
             Input::Services { services } => self.services(services),
             Input::Claimed { session, result } => self.claimed(now, session, result),
@@ -382,6 +386,7 @@ impl Hub {
                 self.check_liveness(now);
                 self.check_logins(now);
                 self.expire_forwards(now);
+                self.retry_fetches(now);
             }
         }
     }

@@ -100,6 +100,7 @@ impl Door for ChatHack {
                         Ok(Ok(Verdict::NoAccount)) => Act::Reply(ack(ack::BAD_LOGIN)),
                         Ok(Err(e)) => {
                             error!(error = %e, "checking a password");
+                            shared.metrics.store_read_failed("checking a password", &e);
                             Act::Reply(ack(ack::BAD_LOGIN))
                         }
                         Err(_) => Act::Stop,

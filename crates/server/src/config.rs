@@ -69,6 +69,10 @@ pub struct Config {
     pub peerchat_name: String,
     /// Folder of the embedded store; created if missing.
     pub data_dir: PathBuf,
+    /// Seconds the integrity check of the store at start may take (`PRAGMA quick_check`): a
+    /// damaged store is refused, one too big to check in time is served unchecked past it.
+    /// 0 skips the check.
+    pub store_check_secs: u64,
     /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
     pub max_string: usize,
     /// Longest ChatHack message, file, login or password accepted, in bytes. The original: 1024.
@@ -153,6 +157,7 @@ impl Default for Config {
             peerchat_join: None,
             peerchat_name: "switchboard".into(),
             data_dir: PathBuf::from("switchboard-data"),
+            store_check_secs: 10,
             max_string: proto::chatos::DEFAULT_MAX_STRING,
             chathack_max: proto::chathack::DEFAULT_MAX,
             jpc_max_frame: proto::jpc::DEFAULT_MAX_FRAME,

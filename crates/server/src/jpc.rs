@@ -93,7 +93,7 @@ impl Door for Jpc {
         Ok(Some(match (self.hello, message) {
             (false, Message::Hello { mac }) => {
                 self.hello = true;
-                let store = shared.store.clone();
+                let (store, metrics) = (shared.store.clone(), shared.metrics.clone());
                 Act::Later(Box::pin(async move {
                     match store.call(move |s| s.device_by_mac(mac)).await {
                         Ok(Ok(Some(name))) => Act::Hub(Command::Login { name, verified: true }),
@@ -103,6 +103,7 @@ impl Door for Jpc {
                         }
                         Ok(Err(e)) => {
                             error!(error = %e, "reading the white-list");
+                            metrics.store_read_failed("reading the white-list", &e);
                             Act::Refuse(refusal(error_code::UNKNOWN))
                         }
                         Err(_) => Act::Stop,

@@ -39,14 +39,18 @@ pub(crate) enum Keep {
     /// it to the hub for `session`. It goes through the keeper, after the writes sent before
     /// it, so that a message queued just before the fetch was asked for is in the store when
     /// the fetch looks.
-    Fetch {
-        session: SessionId,
-        name: String,
-        images: bool,
-        delivered: Option<i64>,
-    },
+    Fetch(Wanted),
     /// Answer once what was sent before this is written (or could not be).
     Written(oneshot::Sender<()>),
+}
+
+/// A page of `name`'s queue for `session` (images only if `images`), once the messages up to
+/// `delivered` are out of it.
+pub(crate) struct Wanted {
+    pub session: SessionId,
+    pub name: String,
+    pub images: bool,
+    pub delivered: Option<i64>,
 }
 
 /// The cluster's state, and how far this node's copy of its log has got.
@@ -94,8 +98,8 @@ async fn run(
             },
         };
         let first = match first {
-            Keep::Fetch { session, name, images, delivered } => {
-                if !fetch(&store, cluster.as_mut(), &hub, session, name, images, delivered).await {
+            Keep::Fetch(wanted) => {
+                if !fetch(&store, cluster.as_mut(), &hub, &metrics, wanted).await {
                     return;
                 }
                 continue;
@@ -117,7 +121,7 @@ async fn run(
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 // A fetch, or a wait for what is written, waits for this batch.
-                Ok(after @ (Keep::Fetch { .. } | Keep::Written(_))) => {
+                Ok(after @ (Keep::Fetch(_) | Keep::Written(_))) => {
                     carried = Some(after);
                     break;
                 }
@@ -131,7 +135,7 @@ async fn run(
             .filter_map(|k| match k {
                 Keep::History(kept) => Some(record(kept, false, at_ms)),
                 Keep::Queued(kept, _) => Some(record(kept, true, at_ms)),
-                Keep::Fetch { .. } | Keep::Written(_) => None,
+                Keep::Fetch(_) | Keep::Written(_) => None,
             })
             .collect();
         let n = records.len();
@@ -145,6 +149,7 @@ async fn run(
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, messages = n, "writing messages to the store");
                         metrics.store_failed.inc_by(n as u64);
+                        metrics.store_fault(format!("writing messages: {e}"));
                         false
                     }
                     Err(_) => false, // the store is gone: the server is stopping
@@ -164,6 +169,7 @@ async fn run(
                             // Its sender is refused: counted, and never written later.
                             tracing::error!(error = %e, "writing a queued message to the cluster's log");
                             metrics.store_failed.inc();
+                            metrics.store_fault(format!("writing a queued message to the cluster's log: {e}"));
                         } else {
                             // History waits until NATS is back; past a bound, the oldest goes.
                             if backlog.len() == BACKLOG {
@@ -189,7 +195,7 @@ async fn run(
         for keep in batch {
             let kept = match keep {
                 Keep::History(_) | Keep::Queued(..) => stored.next().unwrap_or(false),
-                Keep::Fetch { .. } | Keep::Written(_) => continue,
+                Keep::Fetch(_) | Keep::Written(_) => continue,
             };
             if let Keep::Queued(_, Some(reply)) = keep {
                 let result = if kept { Ok(()) } else { Err(HubError::Unavailable) };
@@ -208,11 +214,10 @@ async fn fetch(
     store: &StoreHandle,
     cluster: Option<&mut Cluster>,
     hub: &mpsc::Sender<HubMsg>,
-    session: SessionId,
-    name: String,
-    images: bool,
-    mut delivered: Option<i64>,
+    metrics: &Metrics,
+    wanted: Wanted,
 ) -> bool {
+    let Wanted { session, name, images, mut delivered } = wanted;
     if let Some((durable, applied)) = cluster {
         // What was delivered leaves the queue in the log, for every node's copy; then this
         // node's copy catches up with the log as it stands, and the page is read from it.
@@ -225,17 +230,22 @@ async fn fetch(
             state::caught_up(applied, last).await
         };
         if let Err(e) = caught_up.await {
-            // Nothing leaves the queue: it waits for the session's next login.
+            // Nothing leaves the queue: the hub asks again later.
             tracing::error!(error = %e, %name, "reading a queue from the cluster");
-            return hub.send(HubMsg::Offline { session, queued: Vec::new() }).await.is_ok();
+            metrics.store_read_failed("reading a queue from the cluster", &e);
+            return hub.send(HubMsg::Offline { session, queued: None }).await.is_ok();
         }
     }
+    let who = name.clone();
     let page = move |s: &mut store::Store| s.offline_page(&name, images, delivered, PAGE_MESSAGES, PAGE_BYTES);
     let queued = match store.call(page).await {
-        Ok(Ok(stored)) => stored.into_iter().map(queued).collect(),
+        Ok(Ok(stored)) => Some(stored.into_iter().map(queued).collect()),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "fetching queued messages");
-            Vec::new()
+            // Not an empty page: the queue is there, unread. Nothing left it; the hub asks
+            // again later, and tells its owner.
+            tracing::error!(error = %e, name = who, "reading a page of a queue");
+            metrics.store_read_failed("reading a page of a queue", &e);
+            None
         }
         Err(_) => return false, // the store is gone: the server is stopping
     };
@@ -265,14 +275,19 @@ mod tests {
             keep.send(Keep::History(Kept { recipient: None, ..kept.clone() })).unwrap();
         }
         keep.send(Keep::Queued(kept.clone(), Some(ReplyTo::Session(SessionId(1), hub::Kind::Direct)))).unwrap();
-        keep.send(Keep::Fetch { session: SessionId(2), name: "Lindsay".into(), images: false, delivered: None })
-            .unwrap();
+        keep.send(Keep::Fetch(Wanted {
+            session: SessionId(2),
+            name: "Lindsay".into(),
+            images: false,
+            delivered: None,
+        }))
+        .unwrap();
         let Some(HubMsg::Stored { reply: ReplyTo::Session(SessionId(1), _), result: Ok(()) }) =
             from_keeper.recv().await
         else {
             panic!("no answer for the queued message")
         };
-        let Some(HubMsg::Offline { session: SessionId(2), queued }) = from_keeper.recv().await else {
+        let Some(HubMsg::Offline { session: SessionId(2), queued: Some(queued) }) = from_keeper.recv().await else {
             panic!("no answer for the fetch")
         };
         assert_eq!(queued.into_iter().map(|q| q.kept).collect::<Vec<_>>(), [kept]);

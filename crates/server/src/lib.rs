@@ -28,6 +28,7 @@ mod transport;
 mod web;
 
 pub use config::Config;
+pub use lock::DataLock;
 pub use metrics::Metrics;
 pub use nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
 
@@ -142,8 +143,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
     let (store, version, reserved, nl_key, first_session, joined) = match config.cluster.is_empty() {
         true => {
-            let store = Store::open(&config.data_dir)
+            let path = config.data_dir.join(store::FILE);
+            let mut store = Store::open(&config.data_dir)
+                .map_err(|e| damaged(&path, &e, false))
                 .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+            check(&mut store, &path, config.store_check_secs, false)?;
             // The version first: a change committed after it, even before the names are
             // read, shows as a new version to the watcher, which then reads the names again.
             let version = store.data_version()?;
@@ -167,7 +171,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                      nodes (set max_payload: 8MB in nats-server's configuration)"
                 );
             }
+            let copy_path = config.data_dir.join(store::CLUSTER_FILE);
             let mut copy = Store::open_file(&config.data_dir, store::CLUSTER_FILE)
+                .map_err(|e| damaged(&copy_path, &e, true))
                 .with_context(|| format!("opening this node's copy in {}", config.data_dir.display()))?;
             // Nodes that start together make the buckets together, and a NATS cluster elects
             // their leaders meanwhile: what times out is tried again, for a while.
@@ -192,6 +198,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     Err(e) => return Err(e),
                 }
             };
+            check(&mut copy, &config.data_dir.join(store::CLUSTER_FILE), config.store_check_secs, true)?;
             let (reserved, applied) = (copy.reserved_names()?, copy.log_applied()?);
             let joined = Joined { link, me, durable, from, applied };
             (StoreHandle::spawn(copy), None, reserved, nl_key, first_session, Some(joined))
@@ -268,7 +275,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     let mut listeners = Vec::new();
     if let Some(version) = version {
-        listeners.push(tokio::spawn(watch_accounts(store.clone(), version, shared.hub.clone())));
+        listeners.push(tokio::spawn(watch_accounts(
+            store.clone(),
+            version,
+            shared.hub.clone(),
+            shared.metrics.clone(),
+        )));
     }
     let (durable, bus, loaded) = match joined {
         None => (None, None, None),
@@ -315,6 +327,58 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         keeper,
         _lock: data_lock,
     })
+}
+
+/// Checks the store's file (`path`) for damage, for at most `secs` (0: not at all), and
+/// refuses a damaged one. `copy`: a cluster node's copy, made anew from the cluster if removed.
+fn check(store: &mut Store, path: &std::path::Path, secs: u64, copy: bool) -> anyhow::Result<()> {
+    if secs == 0 {
+        tracing::warn!(store = %path.display(), "the store is not checked (store_check_secs = 0)");
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    match store.check(Duration::from_secs(secs)).with_context(|| format!("checking {}", path.display()))? {
+        store::Check::Ok => {
+            tracing::info!(store = %path.display(), took_ms = started.elapsed().as_millis() as u64, "the store is sound");
+            Ok(())
+        }
+        store::Check::Unfinished => {
+            tracing::warn!(
+                store = %path.display(),
+                secs,
+                "the store's check did not finish in store_check_secs (a big store): served checked only so far"
+            );
+            Ok(())
+        }
+        store::Check::Damaged(problems) => Err(recovery(path, &problems.join("; "), copy)),
+    }
+}
+
+/// `error` opening the store at `path`, with how to recover if it says the file is damaged.
+fn damaged(path: &std::path::Path, error: &store::StoreError, copy: bool) -> anyhow::Error {
+    match error.is_damage() {
+        true => recovery(path, &error.to_string(), copy),
+        false => anyhow::anyhow!("{error}"),
+    }
+}
+
+/// Why a damaged store is not served, and how to get it back.
+fn recovery(path: &std::path::Path, problems: &str, copy: bool) -> anyhow::Error {
+    let p = path.display();
+    let how = match copy {
+        true => format!(
+            "it is only this node's copy of the cluster's state: remove {p} (and {p}-wal, {p}-shm) and start the \
+             node again; it is copied anew from the cluster"
+        ),
+        false => format!(
+            "to recover what can be read into a new store (the damaged file is kept beside it):\n  \
+             switchboard store recover --data-dir {}\n\
+             or put a backup in its place. To serve it as it is anyway (what is damaged is lost, or answered as \
+             an error): --store-check-secs 0",
+            path.parent().unwrap_or(path).display()
+        ),
+    };
+    anyhow::anyhow!("the store {p} is damaged (SQLite's check: {problems}): it is not served.\n{how}")
 }
 
 /// A node that joined a cluster, before it serves.
@@ -399,7 +463,7 @@ pub(crate) async fn accept_loop<F, Fut>(
 /// Tells the hub when the reserved names (accounts and white-listed devices) change:
 /// `switchboard accounts` and `switchboard whitelist` may change them while the hub runs,
 /// from another process.
-async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubMsg>) {
+async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubMsg>, metrics: Arc<Metrics>) {
     let mut last = Some(version);
     loop {
         tokio::time::sleep(ACCOUNTS_POLL).await;
@@ -418,7 +482,10 @@ async fn watch_accounts(store: StoreHandle, version: i64, hub: mpsc::Sender<HubM
                 }
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "reading the accounts"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the accounts");
+                metrics.store_read_failed("reading the accounts", &e);
+            }
             Err(_) => return, // the store is gone: the server is stopping
         }
     }

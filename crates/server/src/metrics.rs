@@ -84,6 +84,10 @@ pub struct Metrics {
     /// Messages the store (in a cluster, its log) could not keep: a queued one's sender was
     /// refused.
     pub store_failed: Counter,
+    /// Reads of the store that failed (a queue's page, history, a password, a device).
+    pub store_read_failed: Counter,
+    /// The store's last failure, a read or a write, and when: `/healthz` reports it.
+    store_fault: std::sync::Mutex<Option<(tokio::time::Instant, String)>>,
     /// The support desk's operators, and the rings nobody has taken yet.
     pub desk_operators: Gauge,
     pub desk_rings: Gauge,
@@ -144,6 +148,8 @@ impl Metrics {
             store_pending: Gauge::default(),
             store_commit: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             store_failed: Counter::default(),
+            store_read_failed: Counter::default(),
+            store_fault: std::sync::Mutex::default(),
             desk_operators: Gauge::default(),
             desk_rings: Gauge::default(),
             bus: BusMetrics {
@@ -212,9 +218,34 @@ impl Metrics {
             "Messages the store (in a cluster, its log) could not keep",
             self.store_failed.clone(),
         );
+        r.register(
+            "store_read_failed",
+            "Reads of the store that failed (a queue's page, history, a password, a device)",
+            self.store_read_failed.clone(),
+        );
         r.register("desk_operators", "Operators in the support desk's pool", self.desk_operators.clone());
         r.register("desk_rings", "Support rings nobody has taken yet", self.desk_rings.clone());
         self
+    }
+
+    /// The store failed (`why`: what it was doing and the error), reading or writing: for
+    /// `/healthz`. The caller logs it and counts it.
+    pub fn store_fault(&self, why: String) {
+        *self.store_fault.lock().expect("store fault lock") = Some((tokio::time::Instant::now(), why));
+    }
+
+    /// A read of the store failed: counted, and kept for `/healthz`.
+    pub fn store_read_failed(&self, what: &str, error: &dyn std::fmt::Display) {
+        self.store_read_failed.inc();
+        self.store_fault(format!("{what}: {error}"));
+    }
+
+    /// The store's last failure, if it was within `within`: how long ago, and why.
+    pub fn store_fault_within(&self, within: std::time::Duration) -> Option<(std::time::Duration, String)> {
+        let fault = self.store_fault.lock().expect("store fault lock");
+        let (at, why) = fault.as_ref()?;
+        let ago = at.elapsed();
+        (ago < within).then(|| (ago, why.clone()))
     }
 
     /// The figures of `door`'s plain or TLS connections.

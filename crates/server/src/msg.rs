@@ -53,10 +53,11 @@ pub(crate) enum HubMsg {
     /// From the cluster: what the other nodes hold and send, and the answers to this node's
     /// claims and commands.
     Cluster(hub::Input),
-    /// The next page of what the store had queued for `session`'s name.
+    /// The next page of what the store had queued for `session`'s name; `None`: it could
+    /// not be read (nothing left the queue).
     Offline {
         session: SessionId,
-        queued: Vec<hub::Queued>,
+        queued: Option<Vec<hub::Queued>>,
     },
     /// The connection of `session` wrote the page of queued messages up to `last`.
     PageDelivered {

@@ -1,6 +1,7 @@
 //! What operators ask of a running hub: `GET /metrics`, every figure in the Prometheus
-//! (OpenMetrics) text format, and `GET /healthz`, 200 while the store answers (every front
-//! door is bound before either is served), 503 when it does not. Both are answered only to
+//! (OpenMetrics) text format, and `GET /healthz`, 200 while the store answers and has not
+//! failed (a read or a write) in the last minute (every front door is bound before either is
+//! served), 503 with why when it does not or has. Both are answered only to
 //! the networks in `metrics_allow` (loopback by default), as Prosody's mod_http_openmetrics
 //! does. `/metrics` is served only on a listener of its own (`metrics_addr`, on loopback by
 //! default, as NATS's monitoring port), never on the public web port; `/healthz` there and
@@ -20,6 +21,9 @@ use tokio::net::TcpListener;
 
 /// How long the store has to answer a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a failure of the store (a read, or a write: a damaged file, a full disk) keeps
+/// the hub unhealthy.
+pub(crate) const FAULT_WINDOW: Duration = Duration::from_secs(60);
 
 /// `/metrics` and `/healthz`: the operators' own listener.
 fn routes(shared: Arc<Shared>) -> Router {
@@ -59,7 +63,10 @@ async fn healthz(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectIn
     }
     let store = shared.store.call(|s| s.data_version());
     let failure = match tokio::time::timeout(HEALTH_TIMEOUT, store).await {
-        Ok(Ok(Ok(_))) => return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        Ok(Ok(Ok(_))) => match shared.metrics.store_fault_within(FAULT_WINDOW) {
+            None => return (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response(),
+            Some((ago, why)) => format!("the store failed {} s ago: {why}", ago.as_secs()),
+        },
         Ok(Ok(Err(e))) => e.to_string(),
         Ok(Err(e)) => e.to_string(),
         Err(_) => "the store does not answer".to_owned(),

@@ -173,7 +173,8 @@ impl Router {
                 }
             }
             HubMsg::Cluster(input) => self.step(now, input),
-            HubMsg::Offline { session, queued } => self.step(now, Input::Offline { session, queued }),
+            HubMsg::Offline { session, queued: Some(queued) } => self.step(now, Input::Offline { session, queued }),
+            HubMsg::Offline { session, queued: None } => self.step(now, Input::OfflineFailed { session }),
             HubMsg::PageDelivered { session, last } => self.step(now, Input::PageDelivered { session, last }),
             HubMsg::Roster { reply } => {
                 let _ = reply.send((self.hub.roster(), self.hub.desk_open()));
@@ -266,7 +267,7 @@ impl Router {
                 let _ = self.keeper.send(Keep::Queued(kept, reply));
             }
             Output::FetchOffline { session, name, images, delivered } => {
-                let _ = self.keeper.send(Keep::Fetch { session, name, images, delivered });
+                let _ = self.keeper.send(Keep::Fetch(crate::keeper::Wanted { session, name, images, delivered }));
             }
             Output::Page { to, queued } => {
                 let (Some(c), Some(last)) = (self.conns.get(&to), queued.last().map(|q| q.id)) else { return };

@@ -156,7 +156,7 @@ impl Store {
 
     /// The next page of the messages queued for `name` while it was offline, oldest first:
     /// at most `max_messages`, and no more than `max_bytes` of bodies (but always one, however
-    /// large); images only if `images`. First, in the same transaction, the messages up to
+    /// large); images only if `images`. First, committed on its own, the messages up to
     /// `delivered` (the last id of the page its connection wrote) leave the queue; they stay
     /// in the history. Nothing leaves the queue unless it was written to its recipient.
     pub fn offline_page(
@@ -168,33 +168,34 @@ impl Store {
         max_bytes: usize,
     ) -> Result<Vec<Stored>> {
         let (key, max_kind) = (fold(name), i64::from(images));
-        let tx = self.conn.transaction()?;
         if let Some(last) = delivered {
-            tx.execute(
-                "DELETE FROM offline WHERE key = ?1 AND message <= ?2
-                   AND message IN (SELECT id FROM messages WHERE kind <= ?3)",
-                params![key, last, max_kind],
-            )?;
+            // Committed on its own, before the next page is read: what was written to its
+            // recipient leaves the queue even if that page cannot be read (a damaged part of
+            // the file). Each candidate's kind is looked up by its id: only the messages just
+            // delivered are read, never the whole history.
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM offline WHERE key = ?1 AND message <= ?2
+                   AND (SELECT kind FROM messages WHERE id = offline.message) <= ?3",
+                )?
+                .execute(params![key, last, max_kind])?;
         }
         let mut page = Vec::new();
-        {
-            let mut stmt = tx.prepare_cached(
-                "SELECT m.id, m.at_ms, m.sender, m.recipient, m.kind, m.body
-                 FROM offline JOIN messages m ON m.id = offline.message
-                 WHERE offline.key = ?1 AND m.kind <= ?2 ORDER BY offline.message LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![key, max_kind, max_messages.max(1) as i64], stored)?;
-            let mut bytes = 0;
-            for row in rows {
-                let row = row?;
-                bytes += row.body.len();
-                if bytes > max_bytes && !page.is_empty() {
-                    break;
-                }
-                page.push(row);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.id, m.at_ms, m.sender, m.recipient, m.kind, m.body
+             FROM offline JOIN messages m ON m.id = offline.message
+             WHERE offline.key = ?1 AND m.kind <= ?2 ORDER BY offline.message LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![key, max_kind, max_messages.max(1) as i64], stored)?;
+        let mut bytes = 0;
+        for row in rows {
+            let row = row?;
+            bytes += row.body.len();
+            if bytes > max_bytes && !page.is_empty() {
+                break;
             }
+            page.push(row);
         }
-        tx.commit()?;
         Ok(page)
     }
 

@@ -9,11 +9,13 @@ mod accounts;
 mod history;
 mod keys;
 mod migrations;
+mod recover;
 mod replica;
 mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
 pub use history::{Identity, Record, Stored};
+pub use recover::{recover, Recovered, TableCopy};
 pub use replica::{AccountRow, DeviceRow, LogEntry};
 pub use whitelist::{format_mac, parse_mac, Device};
 
@@ -55,9 +57,37 @@ pub enum StoreError {
     NoSuchDevice(String),
     #[error("the store has stopped")]
     Gone,
+    #[error("cannot recover the store: {0}")]
+    Recover(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// The database file is damaged (or not a database at all).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Sql(e) if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ))
+    }
+
+    /// A fault of the store itself (its file, its disk), not a refusal of what was asked
+    /// (no such account, a name taken): what makes a server unhealthy.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, StoreError::Sql(_) | StoreError::Io { .. } | StoreError::Gone)
+    }
+}
+
+/// What the integrity check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Ok,
+    /// The problems SQLite reports (the first few).
+    Damaged(Vec<String>),
+    /// It did not finish in the time it had.
+    Unfinished,
+}
 
 pub struct Store {
     conn: Connection,
@@ -129,6 +159,42 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(u32::try_from(boots).unwrap_or(u32::MAX))
+    }
+
+    /// Checks the database file's pages and indexes (`PRAGMA quick_check`: every b-tree page
+    /// read and checked, indexes against their tables' rows counted; not the slower
+    /// `integrity_check`), for at most `budget`: a store too big to check in that time is
+    /// checked no further (`Unfinished`).
+    pub fn check(&mut self, budget: std::time::Duration) -> Result<Check> {
+        // No deadline at all for a budget past the clock's end.
+        let deadline = std::time::Instant::now().checked_add(budget);
+        self.conn.progress_handler(10_000, Some(move || deadline.is_some_and(|d| std::time::Instant::now() > d)))?;
+        let found = (|| {
+            let mut stmt = self.conn.prepare("PRAGMA quick_check(8)")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()
+        })();
+        self.conn.progress_handler(0, None::<fn() -> bool>)?;
+        match found {
+            Ok(rows) if rows == ["ok"] => Ok(Check::Ok),
+            Ok(rows) => Ok(Check::Damaged(rows)),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => Ok(Check::Unfinished),
+            Err(e) => {
+                let e = StoreError::from(e);
+                match e.is_damage() {
+                    true => Ok(Check::Damaged(vec![e.to_string()])),
+                    false => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Caps the database file at the pages it has now: past them, writes fail as on a full
+    /// disk (`SQLITE_FULL`, "database or disk is full"). How a full disk is tested.
+    pub fn cap_at_current_size(&self) -> Result<()> {
+        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
     }
 
     /// The journal mode in force (`wal`).

@@ -372,3 +372,57 @@ fn a_copy_takes_accounts_and_devices_as_the_cluster_has_them() {
     store.forget_device("toaster").unwrap();
     assert!(store.whitelist().unwrap().is_empty());
 }
+
+#[test]
+fn the_check_finds_a_sound_store_sound_a_damaged_one_damaged_and_stops_at_its_budget() {
+    let (dir, mut store) = open();
+    let long = "x".repeat(3000);
+    let batch: Vec<Record> = (0..500).map(|_| record("bob", Some("ann"), &long, true)).collect();
+    store.append(&batch).unwrap();
+    assert_eq!(store.check(std::time::Duration::from_secs(60)).unwrap(), Check::Ok);
+    assert_eq!(store.check(std::time::Duration::ZERO).unwrap(), Check::Unfinished, "no time to check it all");
+    drop(store);
+    // Two pages in the middle of the file overwritten.
+    let file = dir.path().join("data").join(FILE);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 8192].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 7 + 13) as u8);
+    std::fs::write(&file, bytes).unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let Check::Damaged(problems) = store.check(std::time::Duration::from_secs(60)).unwrap() else {
+        panic!("the damage went unseen")
+    };
+    assert!(!problems.is_empty() && problems.len() <= 8, "{problems:?}");
+}
+
+#[test]
+fn a_damaged_store_is_recovered_but_for_what_cannot_be_read() {
+    let (dir, mut store) = open();
+    store.add_account("ann", "secret").unwrap();
+    let long = "x".repeat(3000);
+    let batch: Vec<Record> = (0..1000).map(|_| record("bob", Some("ann"), &long, true)).collect();
+    store.append(&batch).unwrap();
+    drop(store);
+    let data = dir.path().join("data");
+    let file = data.join(FILE);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 8192].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 7 + 13) as u8);
+    std::fs::write(&file, bytes).unwrap();
+
+    let into = data.join("recovered.db");
+    let report = recover(&file, &into).unwrap();
+    let table = |name: &str| report.tables.iter().find(|t| t.table == name).unwrap().clone();
+    assert_eq!(table("accounts").rows, 1);
+    let messages = table("messages");
+    assert!(messages.skipped >= 1 && (990..1000).contains(&messages.rows), "{report:?}");
+    assert_eq!(table("offline").rows, 1000, "the queue's own pages were whole");
+    assert_eq!(report.orphans, 1000 - messages.rows, "queued messages whose message was lost left the queue");
+    let mut recovered = Store::open_file(&data, "recovered.db").unwrap();
+    assert_eq!(recovered.check(std::time::Duration::from_secs(60)).unwrap(), Check::Ok);
+    assert_eq!(recovered.queued_count("ann").unwrap(), messages.rows);
+    assert_eq!(recovered.verify("ann", "secret").unwrap(), Verdict::Ok("ann".into()));
+    let page = recovered.offline_page("ann", false, None, 2000, usize::MAX).unwrap();
+    assert_eq!(page.len(), messages.rows, "every message left reads");
+    assert!(recover(&file, &into).is_err(), "a file in the way is not overwritten");
+}

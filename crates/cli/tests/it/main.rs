@@ -10,6 +10,7 @@ mod chatos_bad_input;
 mod chatos_clients;
 mod chatos_links;
 mod cluster;
+mod damaged;
 mod history;
 mod http_limits;
 mod jpc;

@@ -134,3 +134,31 @@ async fn the_figures_have_a_listener_of_their_own_and_only_allowed_networks_read
     assert_eq!(get(&format!("http://{}/healthz", hub.web)).await.0, 403);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_503_while_the_store_cannot_write() {
+    let hub = crate::support::start_with_accounts(&[("ann", "secret")]).await;
+    let url = format!("http://{}/healthz", hub.web);
+    assert_eq!(get(&url).await.0, 200);
+    // The disk is full: a message for ann, who is away, cannot be kept, and its sender is told.
+    let store = hub.running.as_ref().unwrap().store().clone();
+    store.call(|s| s.cap_at_current_size()).await.unwrap().unwrap();
+    let bob = crate::web::Web::sign_in(&hub, "bob").await;
+    let long = "x".repeat(1000);
+    let mut refused = false;
+    for _ in 0..50 {
+        let (status, body) = bob.post("/api/messages", serde_json::json!({ "to": "ann", "text": long })).await;
+        if status == 503 {
+            assert_eq!(body["code"], "unavailable", "{body}");
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(refused, "the store never filled up");
+    let (status, body) = get(&url).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the store failed") && body.contains("full"), "{body}");
+    assert!(hub.metrics().store_failed.get() >= 1);
+    hub.stop().await;
+}

@@ -38,16 +38,7 @@ pub async fn start() -> Hub {
 }
 
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current().name().unwrap_or("?").to_owned();
-            PANICKED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("thread {thread}: {info}"));
-            default(info);
-        }));
-    });
-    start_in(tempfile::tempdir().unwrap(), tweak).await
+    start_in_dir(tempfile::tempdir().unwrap(), tweak).await
 }
 
 /// Starts a server whose store already holds these accounts.
@@ -71,13 +62,28 @@ pub async fn start_prepared(prepare: impl FnOnce(&mut store::Store), tweak: impl
     let mut store = store::Store::open(&dir.path().join("data")).unwrap();
     prepare(&mut store);
     drop(store);
-    start_in(dir, tweak).await
+    start_in_dir(dir, tweak).await
 }
 
-async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hub {
+/// The configuration of a hub for a test, on the data folder `data` in `dir`.
+pub fn config_in(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::loopback(dir.path().join("data"));
     tweak(&mut config);
-    let running = server::start(config).await.unwrap();
+    config
+}
+
+/// Starts a server on the data folder `data` in `dir`, configured by `tweak`.
+pub async fn start_in_dir(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Hub {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current().name().unwrap_or("?").to_owned();
+            PANICKED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("thread {thread}: {info}"));
+            default(info);
+        }));
+    });
+    let running = server::start(config_in(&dir, tweak)).await.unwrap();
     Hub {
         chatos: running.addr("chatos").unwrap(),
         chathack: running.addr("chathack").unwrap(),
@@ -109,7 +115,7 @@ impl Hub {
     pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> Hub {
         self.running.take().unwrap().shutdown(Duration::from_secs(2)).await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        start_in(dir, tweak).await
+        start_in_dir(dir, tweak).await
     }
 
     /// Stops the server and checks that nothing in it panicked.

@@ -105,6 +105,51 @@ fn an_empty_page_ends_the_drain_only_if_nothing_joined_the_queue_after_its_fetch
 }
 
 #[test]
+fn a_page_that_cannot_be_read_is_no_end_of_the_queue_its_owner_is_told_once_and_it_is_asked_again() {
+    let mut t = t();
+    t.input(Input::Reserved { names: vec!["lindsay".into()] });
+    let a = t.login("a");
+    let dev = t.connect_as(Protocol::Web, HOME);
+    let fetch = |delivered| Output::FetchOffline { session: dev, name: "lindsay".into(), images: true, delivered };
+    assert_eq!(t.cmd_all(dev, Command::Login { name: "lindsay".into(), verified: true }), vec![ok(dev), fetch(None)]);
+    let page = vec![Queued { id: 9, at_ms: 0, kept: kept("a", Some("lindsay"), false, "one") }];
+    assert!(matches!(t.all_input(Input::Offline { session: dev, queued: page })[..], [Output::Page { .. }]));
+    assert_eq!(t.all_input(Input::PageDelivered { session: dev, last: 9 }), vec![fetch(Some(9))]);
+    // The next page fails: she is told, from support, and nothing else happens yet (her
+    // page has no liveness to keep: time passes freely here).
+    let told = from_support(dev, "lindsay", QUEUE_UNREADABLE);
+    assert_eq!(t.all_input(Input::OfflineFailed { session: dev }), vec![told]);
+    // What comes for her meanwhile still joins her queue, behind the rest.
+    let out = t.cmd_all(a, dm("lindsay", "meanwhile"));
+    assert!(matches!(out[..], [Output::Queue { reply: Some(_), .. }]), "{out:?}");
+    // The same fetch (what was delivered comes out of the queue first) is asked again later,
+    // twice as late after a second failure, which she is not told again.
+    t.now += REFETCH_FIRST - Duration::from_millis(1);
+    assert_eq!(t.all_input(Input::Tick), vec![]);
+    t.now += Duration::from_millis(1);
+    assert_eq!(t.all_input(Input::Tick), vec![fetch(Some(9))]);
+    assert_eq!(t.all_input(Input::OfflineFailed { session: dev }), vec![]);
+    t.now += REFETCH_FIRST * 2 - Duration::from_millis(1);
+    assert_eq!(t.all_input(Input::Tick), vec![]);
+    t.now += Duration::from_millis(1);
+    assert_eq!(t.all_input(Input::Tick), vec![fetch(Some(9))]);
+    // It reads: the drain goes on, and ends with the queue.
+    let page = vec![Queued { id: 12, at_ms: 0, kept: kept("a", Some("lindsay"), false, "meanwhile") }];
+    assert!(matches!(t.all_input(Input::Offline { session: dev, queued: page })[..], [Output::Page { .. }]));
+    assert_eq!(t.all_input(Input::PageDelivered { session: dev, last: 12 }), vec![fetch(Some(12))]);
+    assert_eq!(t.all_input(Input::Offline { session: dev, queued: vec![] }), vec![]);
+    assert_eq!(t.cmd(a, dm("lindsay", "live"))[0], ok(a));
+    // Gone while a fetch waits to be asked again: it is not.
+    t.input(Input::Disconnected { session: dev });
+    let dev2 = t.connect_as(Protocol::Web, HOME);
+    t.cmd_all(dev2, Command::Login { name: "lindsay".into(), verified: true });
+    t.all_input(Input::OfflineFailed { session: dev2 });
+    t.input(Input::Disconnected { session: dev2 });
+    t.now += REFETCH_FIRST;
+    assert_eq!(t.all_input(Input::Tick), vec![]);
+}
+
+#[test]
 fn a_desk_reply_of_several_messages_to_a_draining_user_is_answered_after_the_last_is_stored() {
     let mut t = t();
     t.input(Input::Reserved { names: vec!["ann".into()] });

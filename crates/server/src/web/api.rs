@@ -214,6 +214,7 @@ async fn create_session(
             }
             Err(e) => {
                 tracing::error!(error = %e, "checking a web sign-in");
+                web.shared.metrics.store_read_failed("checking a password", &e);
                 return Err(stopping());
             }
         }
@@ -328,6 +329,7 @@ async fn history(
         .map_err(|_| stopping())?
         .map_err(|e| {
             tracing::error!(error = %e, "reading history");
+            web.shared.metrics.store_read_failed("reading history", &e);
             stopping()
         })?;
     let messages: Vec<Message> = stored
@@ -353,6 +355,7 @@ async fn conversations(State(web): State<Web>, headers: HeaderMap) -> ApiResult<
     let partners = web.shared.store.call(move |s| s.partners(me.identity(), 200)).await.map_err(|_| stopping())?;
     let partners = partners.map_err(|e| {
         tracing::error!(error = %e, "reading conversations");
+        web.shared.metrics.store_read_failed("reading conversations", &e);
         stopping()
     })?;
     Ok(Json(serde_json::json!({ "conversations": partners })))
@@ -373,6 +376,7 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
         .map_err(|_| stopping())?;
     let (devices, accounts) = offline.map_err(|e| {
         tracing::error!(error = %e, "reading the white-list");
+        web.shared.metrics.store_read_failed("reading the white-list and accounts", &e);
         stopping()
     })?;
     let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
