@@ -270,5 +270,15 @@ mod tests {
         assert_eq!(limits.msg_rate, 0);
         assert_eq!(limits.conn_limit_exempt, ["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]);
         assert!(toml::from_str::<Config>("conn_limit_exempt = [\"10.0.0.0/33\"]").is_err());
+        let hardened: Config = toml::from_str(
+            "web_body_timeout_secs = 5\nweb_origins = [\"https://chat.example.org\"]\nlogin_account_attempts = 3\n\
+             store_check_secs = 0\nmetrics_addr = \"0.0.0.0:9100\"\n",
+        )
+        .unwrap();
+        assert_eq!(hardened.web_body_timeout(), Duration::from_secs(5));
+        assert_eq!(hardened.web_origins, ["https://chat.example.org"]);
+        assert_eq!((hardened.login_account_attempts, hardened.store_check_secs), (3, 0));
+        assert_eq!(hardened.metrics_addr, "0.0.0.0:9100".parse().unwrap());
+        assert_eq!(Config::default().metrics_addr, "127.0.0.1:7790".parse().unwrap(), "loopback by default");
     }
 }
