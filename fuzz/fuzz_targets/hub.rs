@@ -478,9 +478,10 @@ impl Run {
 
 fuzz_target!(|run: (bool, Vec<Op>)| {
     let (cluster, ops) = run;
+    let now = Instant::now();
     let mut run = Run {
-        hub: Hub::new(hub::Config { cluster, ..hub::Config::default() }),
-        now: Instant::now(),
+        hub: Hub::new(hub::Config { cluster, ..hub::Config::default() }, now),
+        now,
         next: 0,
         live: HashSet::new(),
         all: Vec::new(),

@@ -11,9 +11,10 @@
 
 use crate::keep::Sent;
 use crate::names::skeleton_digest;
+use crate::timers::Due;
 use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, LinkKey, Output, Remote, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The most commands a session may send while its name is claimed; past it, they are
 /// refused (`NotLoggedIn`), as before a login.
@@ -66,6 +67,11 @@ pub(crate) struct Elsewhere {
 }
 
 impl Elsewhere {
+    /// When each forwarded command's answer is given up on, after `timeout`.
+    pub(crate) fn deadlines(&self, timeout: Duration) -> impl Iterator<Item = Instant> + '_ {
+        self.waiting.values().map(move |w| w.since + timeout)
+    }
+
     /// Who holds `name` on another node, if anyone.
     pub(crate) fn holder(&self, name: &str) -> Option<&Held> {
         self.held.get(&fold(name))
@@ -178,6 +184,7 @@ impl Hub {
         self.elsewhere.next_id += 1;
         let id = self.elsewhere.next_id;
         self.elsewhere.waiting.insert(id, Waiting { node, session, kind, echo, link: None, since: self.now });
+        self.timers.at(self.now + self.config.answer_timeout, Due::Forwards);
         self.out.push_back(Output::Forward { node, id, command });
     }
 
@@ -187,6 +194,7 @@ impl Hub {
         let id = self.elsewhere.next_id;
         let waiting = Waiting { node, session, kind: Kind::LinkAsk, echo: None, link: Some(key), since: self.now };
         self.elsewhere.waiting.insert(id, waiting);
+        self.timers.at(self.now + self.config.answer_timeout, Due::Forwards);
         self.out.push_back(Output::Forward { node, id, command });
     }
 

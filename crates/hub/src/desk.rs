@@ -14,6 +14,7 @@
 
 use crate::cluster::Node;
 use crate::keep::Sent;
+use crate::timers::Due;
 use crate::{fold, DeskEvent, DeskNews, Event, Hub, HubError, Kept, Output, Remote, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -85,6 +86,11 @@ pub(crate) struct Desk {
 }
 
 impl Desk {
+    /// When each ring nobody took runs out.
+    pub(crate) fn deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.rings.values().map(|r| r.deadline)
+    }
+
     pub fn operators(&self) -> usize {
         self.operators.len()
     }
@@ -224,6 +230,7 @@ impl Hub {
         let expires_in = self.config.ring_timeout;
         let deadline = self.now + expires_in;
         self.desk.rings.insert(id, Ring { user, key: key.clone(), backlog: vec![text], deadline });
+        self.timers.at(deadline, Due::Rings);
         self.desk.users.insert(key, State::Ringing(id));
         self.tell_operators(DeskEvent::Ring { id, expires_in });
         if self.config.cluster {

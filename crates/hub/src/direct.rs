@@ -8,6 +8,7 @@
 //! keeps it with A on the other node, and passes B's answer back (`Remote::DirectAnswer`).
 
 use crate::cluster::Node;
+use crate::timers::Due;
 use crate::{fold, Caps, Event, Hub, HubError, Output, Remote, SessionId};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
@@ -34,6 +35,13 @@ pub(crate) struct Asks {
     by_pair: FxHashMap<(String, String), Ask>,
 }
 
+impl Asks {
+    /// When each pending ask runs out.
+    pub(crate) fn deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.by_pair.values().map(|ask| ask.deadline)
+    }
+}
+
 /// B's answer to an ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -55,6 +63,7 @@ impl Hub {
         if let Some((b, b_name)) = self.reachable(&to, can).filter(|(b, _)| *b != session) {
             let ask = Ask { a: Side::Here(session), b: Side::Here(b), b_name, deadline };
             self.asks.by_pair.insert((fold(&me), fold(&ask.b_name)), ask);
+            self.timers.at(deadline, Due::Asks);
             self.deliver(b, Event::DirectAsked { from: me });
             return Ok(());
         }
@@ -63,6 +72,7 @@ impl Hub {
                 let (node, b_name) = (h.node, h.name.clone());
                 let ask = Ask { a: Side::Here(session), b: Side::There(node, b_name.clone()), b_name, deadline };
                 self.asks.by_pair.insert((fold(&me), fold(&ask.b_name)), ask);
+                self.timers.at(deadline, Due::Asks);
                 let command = Remote::DirectAsk { from: me, to };
                 self.out.push_back(Output::Forward { node, id: 0, command });
                 Ok(())
@@ -84,6 +94,7 @@ impl Hub {
         let deadline = self.now + self.config.link_timeout;
         let ask = Ask { a: Side::There(node, from.clone()), b: Side::Here(b), b_name, deadline };
         self.asks.by_pair.insert((fold(&from), fold(&ask.b_name)), ask);
+        self.timers.at(deadline, Due::Asks);
         self.deliver(b, Event::DirectAsked { from });
     }
 

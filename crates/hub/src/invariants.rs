@@ -1,14 +1,16 @@
 //! What must hold of the hub between any two inputs, whatever they were: checked by the
 //! state-machine fuzz target after every step, and by the tests.
 
+use crate::timers::Due;
 use crate::{fold, skeleton_digest, Hub, SessionId};
+use std::time::Instant;
 
 impl Hub {
     /// `Err` with what does not hold: one session per name, and every name held by a live
     /// session that has it; every table of sessions (lobby, watchers, liveness, look-alikes)
     /// holds only live ones; unfinished links and pending asks are between live sessions;
     /// the desk's operators, rings and conversations agree; only named sessions drain queues;
-    /// what is known of other nodes agrees with itself.
+    /// what is known of other nodes agrees with itself; every deadline has its timer.
     pub fn check_invariants(&self) -> Result<(), String> {
         let exists = |s: SessionId| self.sessions.contains_key(&s);
         // A session claiming its name (in a cluster) holds it meanwhile.
@@ -51,9 +53,36 @@ impl Hub {
         if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {
             return Err(format!("{id:?} drains a queue with no name"));
         }
+        self.check_timers()?;
         self.elsewhere.check()?;
         self.links.check(exists)?;
         self.asks.check(exists)?;
         self.desk.check(exists)
+    }
+
+    /// Every deadline has its timer, set for no later than it: nothing due is slept through.
+    fn check_timers(&self) -> Result<(), String> {
+        let timers = &self.timers;
+        let unset =
+            |due: Due, at: Instant| (!timers.set_by(due, at)).then(|| format!("{due:?} at {at:?} has no timer"));
+        let tables = [
+            (Due::Links, self.links.deadlines().collect::<Vec<_>>()),
+            (Due::Asks, self.asks.deadlines().collect()),
+            (Due::Rings, self.desk.deadlines().collect()),
+            (Due::Forwards, self.elsewhere.deadlines(self.config.answer_timeout).collect()),
+        ];
+        for (due, deadlines) in tables {
+            if let Some(e) = deadlines.into_iter().find_map(|at| unset(due, at)) {
+                return Err(e);
+            }
+        }
+        for (&id, l) in &self.live {
+            let s = &self.sessions[&id];
+            let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
+            if let Some(e) = unset(Due::Live(id), (s.last_heard + l.silence).min(since + l.ping_every)) {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 }

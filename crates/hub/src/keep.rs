@@ -225,3 +225,10 @@ pub(crate) struct Drain {
 /// Sessions whose queue is to be fetched again, by when (a session that left is passed over).
 #[derive(Debug, Default)]
 pub(crate) struct Refetch(BTreeSet<(Instant, SessionId)>);
+
+impl Refetch {
+    /// When the next is due.
+    pub fn next(&self) -> Option<Instant> {
+        self.0.first().map(|&(due, _)| due)
+    }
+}

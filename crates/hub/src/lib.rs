@@ -1,7 +1,8 @@
 //! The hub: sessions, one namespace of names across protocols, the lobby, direct messages and
 //! the broker for relayed private links. A deterministic state machine: it does no I/O and
-//! reads no clock. Feed it [`Input`]s with [`Hub::handle`] (time passed in as `now`) and drain
-//! what it decided with [`Hub::poll_output`].
+//! reads no clock. Feed it [`Input`]s with [`Hub::handle`] (time passed in as `now`), drain
+//! what it decided with [`Hub::poll_output`], and wake it with [`Input::Tick`] when
+//! [`Hub::poll_timeout`] says.
 //!
 //! The hub knows no wire format: it speaks in [`Event`]s and [`HubError`]s, and each front door
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
@@ -20,6 +21,7 @@ mod live;
 mod names;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use cluster::Node;
 pub use desk::{notice, DESK, SUPPORT};
@@ -251,13 +253,16 @@ pub struct Hub {
     claiming: FxHashMap<SessionId, cluster::Claiming>,
     /// Queues whose page could not be read, by when to ask for it again, soonest first.
     refetch: keep::Refetch,
+    /// When the hub next needs waking, and what for.
+    timers: timers::Timers,
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
 }
 
 impl Hub {
-    pub fn new(config: Config) -> Self {
+    /// A hub configured by `config`, started at `now`.
+    pub fn new(config: Config, now: Instant) -> Self {
         Hub {
             config,
             sessions: FxHashMap::default(),
@@ -275,7 +280,8 @@ impl Hub {
             elsewhere: cluster::Elsewhere::default(),
             claiming: FxHashMap::default(),
             refetch: keep::Refetch::default(),
-            now: Instant::now(),
+            timers: timers::Timers::default(),
+            now,
             out: VecDeque::new(),
         }
     }
@@ -283,6 +289,14 @@ impl Hub {
     /// The next decision, in the order the hub made them.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
+    }
+
+    /// When the hub must next be given [`Input::Tick`] (a link's step, an ask, a ring, a
+    /// forwarded command or a login running out, a session to ping or to close, a queue to
+    /// read again); `None` while nothing waits. Earlier is harmless: a tick finds what is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let login = self.unnamed.front().map(|&(deadline, _)| deadline);
+        [self.timers.next(), login, self.refetch.next()].into_iter().flatten().min()
     }
 
     /// Sessions connected, named or not (parked link ends are not sessions).
@@ -347,6 +361,7 @@ impl Hub {
                 self.unnamed.push_back((now + self.config.login_timeout, session));
                 if let Some(liveness) = liveness {
                     self.live.insert(session, liveness);
+                    self.timers.at(now + liveness.ping_every.min(liveness.silence), timers::Due::Live(session));
                 }
             }
             Input::Command { session, command } => self.command(now, session, command),
@@ -378,14 +393,24 @@ impl Hub {
             Input::NodeUp { .. } => self.desk_announce(),
             Input::Queued { name } => self.queued_for(&name),
             Input::Tick => {
-                for link in self.links.expire(now) {
-                    self.abort_link(link);
+                // Only the tables with something due are looked at.
+                let fired = self.timers.fired(now);
+                if fired.links {
+                    for link in self.links.expire(now) {
+                        self.abort_link(link);
+                    }
                 }
-                self.expire_asks(now);
-                self.expire_rings(now);
-                self.check_liveness(now);
+                if fired.asks {
+                    self.expire_asks(now);
+                }
+                if fired.rings {
+                    self.expire_rings(now);
+                }
+                self.check_liveness(now, &fired.live);
                 self.check_logins(now);
-                self.expire_forwards(now);
+                if fired.forwards {
+                    self.expire_forwards(now);
+                }
                 self.retry_fetches(now);
             }
         }

@@ -2,6 +2,7 @@
 //! (A, B, password) under folded names, with at most one link per pair of names.
 
 use crate::cluster::Node;
+use crate::timers::Due;
 use crate::{fold, Done, Event, Hub, HubError, LinkKey, Output, Remote, SessionId};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
@@ -92,6 +93,11 @@ pub(crate) struct Links {
 impl Links {
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// When each unfinished link runs out.
+    pub(crate) fn deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.by_id.values().filter(|l| l.state != State::Open).map(|l| l.deadline)
     }
 
     /// Whether a link between `a` and `b`, either way round, is pending or open.
@@ -193,8 +199,9 @@ impl Hub {
         match result {
             Ok((a, (chat, b))) => {
                 let key = LinkKey { a, b, password: key.password };
-                let id =
-                    self.links.insert(key.clone(), [Chat::Here(session), chat], now + self.config.link_timeout, None);
+                let deadline = now + self.config.link_timeout;
+                let id = self.links.insert(key.clone(), [Chat::Here(session), chat], deadline, None);
+                self.timers.at(deadline, Due::Links);
                 match chat {
                     Chat::Here(b_id) => {
                         self.deliver(b_id, Event::LinkAsked(key));
@@ -225,6 +232,7 @@ impl Hub {
         let key = LinkKey { a: key.a, b, password: key.password };
         let deadline = self.now + self.config.link_timeout;
         self.links.insert(key.clone(), [Chat::There(node), Chat::Here(b_id)], deadline, Some(tag));
+        self.timers.at(deadline, Due::Links);
         self.deliver(b_id, Event::LinkAsked(key));
         Ok(())
     }
@@ -239,8 +247,10 @@ impl Hub {
         }
         link.state = State::Accepted;
         link.deadline = now + timeout;
-        if let Chat::Here(a) = link.chats[0] {
-            let key = link.key.clone();
+        let a = link.chats[0];
+        let key = link.key.clone();
+        self.timers.at(now + timeout, Due::Links);
+        if let Chat::Here(a) = a {
             self.deliver(a, Event::LinkAccepted(key));
         }
     }
@@ -324,6 +334,7 @@ impl Hub {
         link.state = State::Accepted;
         link.deadline = now + timeout;
         let (id, a_chat, key, tag) = (link.id, link.chats[0], link.key.clone(), link.tag);
+        self.timers.at(now + timeout, Due::Links);
         match a_chat {
             Chat::Here(a) if self.sessions.contains_key(&a) => self.deliver(a, Event::LinkAccepted(key)),
             Chat::Here(_) => {}

@@ -4,26 +4,32 @@
 //! connection that has not logged in within `login_timeout` is closed: silent connections
 //! cost a file descriptor each. Time is an input, as ever.
 
+use crate::timers::Due;
 use crate::{Event, Hub, Output, SessionId};
 use std::collections::VecDeque;
 use std::time::Instant;
 
 impl Hub {
-    /// On every tick: ping the live sessions that are due, close the silent ones.
-    pub(crate) fn check_liveness(&mut self, now: Instant) {
+    /// The live sessions whose timer came (`fired`, in order): ping those that are due, close
+    /// the silent ones, and set each one's timer for when it is next due (one heard from since
+    /// is not due yet: its timer is set again, later).
+    pub(crate) fn check_liveness(&mut self, now: Instant, fired: &[SessionId]) {
         let mut silent = Vec::new();
         let mut due = Vec::new();
-        for (&id, l) in &self.live {
-            let Some(s) = self.sessions.get(&id) else { continue };
+        for &id in fired {
+            let (Some(l), Some(s)) = (self.live.get(&id), self.sessions.get(&id)) else { continue };
             let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
             if now.saturating_duration_since(s.last_heard) >= l.silence {
                 silent.push(id);
-            } else if now.saturating_duration_since(since) >= l.ping_every {
+                continue;
+            }
+            let pinged = now.saturating_duration_since(since) >= l.ping_every;
+            if pinged {
                 due.push(id);
             }
+            let since = if pinged { now } else { since };
+            self.timers.at((s.last_heard + l.silence).min(since + l.ping_every), Due::Live(id));
         }
-        silent.sort();
-        due.sort();
         for id in due {
             if let Some(s) = self.sessions.get_mut(&id) {
                 s.last_ping = now;
@@ -35,8 +41,8 @@ impl Hub {
         }
     }
 
-    /// On every tick: close the sessions that have not logged in in time (an NL operator is
-    /// in once it sent its `key`).
+    /// On a tick: close the sessions that have not logged in in time (an NL operator is in once
+    /// it sent its `key`).
     pub(crate) fn check_logins(&mut self, now: Instant) {
         while let Some(&(deadline, id)) = self.unnamed.front() {
             if deadline > now {

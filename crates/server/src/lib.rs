@@ -238,18 +238,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
         None => hub::WordFilter::default(),
     };
-    let mut hub = hub::Hub::new(hub::Config {
-        link_timeout: config.link_timeout(),
-        login_timeout: config.login_timeout(),
-        word_filter,
-        ring_timeout: Duration::from_secs(config.ring_timeout_secs),
-        door_names: DOORS.iter().map(|door| door.name).collect(),
-        cluster: !config.cluster.is_empty(),
-        // Rings are numbered from 1 on a single node, from this start's ids in a cluster.
-        first_id: if config.cluster.is_empty() { 0 } else { first_session },
-        ..hub::Config::default()
-    });
-    hub.handle(std::time::Instant::now(), hub::Input::Reserved { names: reserved });
+    let mut hub = hub::Hub::new(
+        hub::Config {
+            link_timeout: config.link_timeout(),
+            login_timeout: config.login_timeout(),
+            word_filter,
+            ring_timeout: Duration::from_secs(config.ring_timeout_secs),
+            door_names: DOORS.iter().map(|door| door.name).collect(),
+            cluster: !config.cluster.is_empty(),
+            // Rings are numbered from 1 on a single node, from this start's ids in a cluster.
+            first_id: if config.cluster.is_empty() { 0 } else { first_session },
+            ..hub::Config::default()
+        },
+        router::now(),
+    );
+    hub.handle(router::now(), hub::Input::Reserved { names: reserved });
     let window = Duration::from_secs(config.login_window_secs);
     let logins = throttle::LoginThrottle::new(config.login_attempts, config.login_account_attempts, window);
     let msg_rate = rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);

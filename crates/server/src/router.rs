@@ -17,11 +17,9 @@ use hub::{Command, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionI
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
-/// How often the hub is told that time passed.
-const TICK: Duration = Duration::from_millis(250);
 /// How many queued inputs the hub task takes before it looks at the clock and its tick again.
 const BATCH: usize = 512;
 
@@ -33,7 +31,7 @@ fn services(config: &crate::Config, up: bool) -> Input {
 }
 
 /// The time for the hub: tokio's clock, so that tests may pause and advance it.
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -101,9 +99,15 @@ impl Router {
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>) {
         self.step(now(), services(&self.config, true));
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Asleep until the hub's next deadline, or the next message: no tick while nothing
+        // is due.
+        let wake = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(wake);
         loop {
+            let deadline = self.hub.poll_timeout();
+            if let Some(deadline) = deadline {
+                wake.as_mut().reset(tokio::time::Instant::from_std(deadline));
+            }
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
@@ -119,7 +123,7 @@ impl Router {
                         }
                     }
                 }
-                _ = tick.tick() => self.step(now(), Input::Tick),
+                _ = &mut wake, if deadline.is_some() => self.step(now(), Input::Tick),
             }
             // The figures first: a connection woken to write a delivery is counted already
             // when its peer reads it (and may read /metrics next).

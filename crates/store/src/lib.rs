@@ -235,6 +235,13 @@ impl StoreHandle {
                 let _ = tx.send(f(store));
             }))
             .map_err(|_| StoreError::Gone)?;
+        #[cfg(feature = "paused-clock")]
+        {
+            // A blocking task holds a paused clock still until the store has answered.
+            let answer = tokio::task::spawn_blocking(move || rx.blocking_recv()).await;
+            answer.map_err(|_| StoreError::Gone)?.map_err(|_| StoreError::Gone)
+        }
+        #[cfg(not(feature = "paused-clock"))]
         rx.await.map_err(|_| StoreError::Gone)
     }
 }

@@ -294,37 +294,42 @@ async fn typing_and_presence_reach_web_users() {
     hub.stop().await;
 }
 
-#[tokio::test]
+/// On tokio's paused clock: reachable for the whole linger, gone right after it.
+#[tokio::test(start_paused = true)]
 async fn a_session_with_no_page_open_lingers_then_ends() {
-    let hub = start_with(|c| c.web_linger_secs = 1).await;
+    let hub = start().await; // 30 s
     let http = reqwest::Client::new();
-    let signed_in = std::time::Instant::now();
     let (_, session) = answer(
         http.post(format!("http://{}/api/session", hub.web)).json(&json!({"name": "ann"})).send().await.unwrap(),
     )
     .await;
     let token = session["token"].as_str().unwrap();
     let mut os = Raw::login(hub.chatos, "os").await;
-    // Reachable while it lingers, then gone.
     let there = Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "there?".into() };
-    let ended = async {
-        loop {
-            os.send(&there).await;
-            match os.recv().await {
-                p if p == Packet::error(proto::chatos::ErrorCode::Ok) => {}
-                p if p == Packet::error(proto::chatos::ErrorCode::UnreachableUser) => return signed_in.elapsed(),
-                p => panic!("unexpected {p:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let lingered = tokio::time::timeout(WAIT, ended).await.expect("the session never ended");
-    assert!(lingered >= Duration::from_secs(1), "ended after {lingered:?}, before its second of lingering");
+    tokio::time::sleep(Duration::from_millis(29_900)).await;
+    os.send(&there).await;
+    assert_eq!(os.recv().await, Packet::error(proto::chatos::ErrorCode::Ok), "still there as it lingers");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    os.send(&there).await;
+    assert_eq!(os.recv().await, Packet::error(proto::chatos::ErrorCode::UnreachableUser), "gone after 30 s");
     let r = http.get(format!("http://{}/api/users", hub.web)).bearer_auth(token).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     // The name is free again.
     let r = http.post(format!("http://{}/api/session", hub.web)).json(&json!({"name": "ann"})).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
+    // A request puts it off: a minute of one every 20 s keeps it, then it lingers its 30 s.
+    let token = answer(r).await.1["token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let r = http.get(format!("http://{}/api/users", hub.web)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(29_900)).await;
+    os.send(&there).await;
+    assert_eq!(os.recv().await, Packet::error(proto::chatos::ErrorCode::Ok));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    os.send(&there).await;
+    assert_eq!(os.recv().await, Packet::error(proto::chatos::ErrorCode::UnreachableUser));
     hub.stop().await;
 }
 
@@ -471,16 +476,10 @@ async fn a_page_that_opens_late_gets_what_came_before_marked_replayed() {
 /// Password guessing is held back per address, across the web and ChatHack: past the
 /// attempts of a window, even the right password is refused unchecked until the window ends;
 /// a right password before that starts afresh. Guests are never held back.
-#[tokio::test]
+/// On tokio's paused clock: the minute's window passes in no time.
+#[tokio::test(start_paused = true)]
 async fn password_guessing_is_throttled_per_address_on_the_web_and_chathack() {
-    let hub = start_prepared(
-        |store| store.add_account("ann", "secret").unwrap(),
-        |c| {
-            c.login_attempts = 3;
-            c.login_window_secs = 2;
-        },
-    )
-    .await;
+    let hub = start_prepared(|store| store.add_account("ann", "secret").unwrap(), |c| c.login_attempts = 3).await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/api/session", hub.web);
     let sign_in = |password: &str| {
@@ -526,7 +525,7 @@ async fn password_guessing_is_throttled_per_address_on_the_web_and_chathack() {
     assert_eq!(status, 201);
 
     // Once the window is over, the right password works again.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(hack("secret").await, Some(ServerPacket::Ack(3)));
     hub.stop().await;
 }

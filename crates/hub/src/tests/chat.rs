@@ -69,7 +69,7 @@ fn lobby_across_protocols_with_echo_where_the_protocol_wants_it() {
 #[test]
 fn the_word_filter_censors_the_lobby() {
     let mut t = T {
-        hub: Hub::new(Config { word_filter: WordFilter::from_lines("darn"), ..config() }),
+        hub: Hub::new(Config { word_filter: WordFilter::from_lines("darn"), ..config() }, Instant::now()),
         now: Instant::now(),
         next: 0,
     };

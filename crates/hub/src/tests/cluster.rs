@@ -6,7 +6,7 @@ use super::*;
 
 /// A hub that is a node of a cluster.
 fn node() -> T {
-    T { hub: Hub::new(Config { cluster: true, ..config() }), now: Instant::now(), next: 0 }
+    T { hub: Hub::new(Config { cluster: true, ..config() }, Instant::now()), now: Instant::now(), next: 0 }
 }
 
 const ONE: Node = Node(1);

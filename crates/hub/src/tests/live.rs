@@ -26,7 +26,8 @@ fn jpc_sessions_are_pinged_and_closed_when_silent() {
 
 #[test]
 fn a_connection_that_does_not_log_in_in_time_is_closed() {
-    let mut t = T { hub: Hub::new(Config { login_timeout: Duration::from_secs(3), ..config() }), ..t() };
+    let mut t =
+        T { hub: Hub::new(Config { login_timeout: Duration::from_secs(3), ..config() }, Instant::now()), ..t() };
     let silent = t.connect();
     let named = t.connect();
     t.login_session(named, "ann");

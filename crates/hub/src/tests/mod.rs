@@ -20,7 +20,8 @@ struct T {
 }
 
 fn t() -> T {
-    T { hub: Hub::new(config()), now: Instant::now(), next: 0 }
+    let now = Instant::now();
+    T { hub: Hub::new(config(), now), now, next: 0 }
 }
 
 /// The hub's configuration in these tests: its defaults, and the doors' names.

@@ -18,16 +18,15 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, oneshot, watch};
+use tokio::time::Instant;
 
 /// Events a WebSocket may be behind before it is closed as too slow (the ring is allocated
 /// whole, per session: kept small).
 const WS_BACKLOG: usize = 256;
 /// A session's own queue may hold this many times the outbound limit (see `Sessions::open`).
 const PUMP_SLACK: usize = 8;
-/// How often a session checks whether it has lingered long enough.
-const LINGER_CHECK: Duration = Duration::from_millis(250);
 
 /// The hub task is gone: the server is stopping, or the session ended.
 #[derive(Debug)]
@@ -215,6 +214,15 @@ impl WebSession {
     fn lingered(&self, linger: Duration) -> bool {
         self.sockets.load(Ordering::Relaxed) == 0 && self.last_request.lock().expect("session lock").elapsed() >= linger
     }
+
+    /// When the session will have lingered long enough, if nothing happens meanwhile: a
+    /// linger from its last request, or (to look again) from now while a WebSocket is open.
+    fn linger_ends(&self, linger: Duration) -> Instant {
+        match self.sockets.load(Ordering::Relaxed) {
+            0 => *self.last_request.lock().expect("session lock") + linger,
+            _ => Instant::now() + linger.max(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// 32 random bytes, hex.
@@ -230,7 +238,10 @@ fn new_token() -> String {
 /// WebSocket, closed by the hub, overflowed, or the server stops.
 async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>) {
     let linger = shared.config.web_linger();
-    let mut check = tokio::time::interval(LINGER_CHECK);
+    // Asleep until the session could have lingered long enough: its last request (or the
+    // close of its last WebSocket) and the linger time; a WebSocket open then puts it off.
+    let wake = tokio::time::sleep_until(web.linger_ends(linger));
+    tokio::pin!(wake);
     let reason = 'run: loop {
         tokio::select! {
             _ = std::future::poll_fn(|cx| web.outbox.poll(cx, true)) => {
@@ -252,10 +263,11 @@ async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>
                 }
             }
             _ = web.stop.notified() => break 'run "signed out",
-            _ = check.tick() => {
+            _ = &mut wake => {
                 if web.lingered(linger) {
                     break 'run "idle";
                 }
+                wake.as_mut().reset(web.linger_ends(linger));
             }
         }
     };
