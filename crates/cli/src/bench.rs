@@ -86,54 +86,23 @@ impl Server {
         if let Some(k) = args.cluster_nodes {
             return Server::cluster(k.max(1), data).await;
         }
-        // With TLS, a self-signed certificate, and every TLS door on a port of the system's.
-        let mut tls = Vec::new();
-        if args.tls {
-            tls.extend(["--tls-self-signed".to_owned(), "127.0.0.1".to_owned()]);
-            for door in ["chatos", "chathack", "jpc", "nl", "web"] {
-                tls.extend([format!("--{door}-tls-addr"), "127.0.0.1:0".to_owned()]);
-            }
-        }
+        // With TLS, a self-signed certificate (every TLS door is on a loopback port too).
+        let tls: &[&str] = if args.tls { &["--tls-self-signed", "127.0.0.1"] } else { &[] };
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--chatos-addr",
-                "127.0.0.1:0",
-                "--chathack-addr",
-                "127.0.0.1:0",
-                "--jpc-addr",
-                "127.0.0.1:0",
-                "--web-addr",
-                "127.0.0.1:0",
-                "--nl-addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                // The bench's clients send as fast as they are let: no message rate for them.
-                "--msg-rate",
-                "0",
-                "--data-dir",
-            ])
+            // The bench's clients send as fast as they are let: no message rate for them.
+            .args(["serve", "--loopback", "--msg-rate", "0", "--data-dir"])
             .arg(&data)
-            .args(&tls)
+            .args(tls)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id();
         let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
-        let (mut addr, mut web) = (None, None);
-        while let Some(line) = lines.next_line().await? {
-            let chatos = if args.tls { "listening chatos-tls " } else { "listening chatos " };
-            if let Some(a) = line.strip_prefix(chatos) {
-                addr = Some(a.to_owned());
-            } else if let Some(a) = line.strip_prefix("listening web ") {
-                web = Some(a.to_owned());
-            } else if line == "ready" {
-                break; // every door is listening
-            }
-        }
-        let addr = addr.context("the server said nothing of its ChatOS door")?;
+        let addrs = server::Addresses::read(&mut lines).await?.context("the server stopped before it was ready")?;
+        let chatos = if args.tls { "chatos-tls" } else { "chatos" };
+        let addr = addrs.get(chatos).context("the server said nothing of its ChatOS door")?.to_string();
+        let web = addrs.get("web").map(|a| a.to_string());
         let connect = Connect { tls: args.tls, ca: args.tls.then(|| data.join("tls/self-signed.crt")) };
         tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(Server {
@@ -169,10 +138,8 @@ impl Server {
         let (mut addrs, mut pids, mut children) = (Vec::new(), nats.id().into_iter().collect::<Vec<_>>(), vec![nats]);
         for node in 0..k {
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
-                .args(["serve", "--cluster", &url, "--node-name", &format!("bench{node}"), "--msg-rate", "0"])
-                .args(["--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
-                .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
-                .arg("--data-dir")
+                .args(["serve", "--loopback", "--cluster", &url, "--node-name", &format!("bench{node}")])
+                .args(["--msg-rate", "0", "--data-dir"])
                 .arg(data.join(format!("node{node}")))
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())
@@ -180,13 +147,8 @@ impl Server {
                 .spawn()?;
             pids.extend(child.id());
             let mut lines = BufReader::new(child.stdout.take().context("node stdout")?).lines();
-            while let Some(line) = lines.next_line().await? {
-                if let Some(a) = line.strip_prefix("listening chatos ") {
-                    addrs.push(a.to_owned());
-                } else if line == "ready" {
-                    break;
-                }
-            }
+            let ready = server::Addresses::read(&mut lines).await?.context("a node stopped before it was ready")?;
+            addrs.extend(ready.get("chatos").map(|a| a.to_string()));
             children.push(child);
         }
         anyhow::ensure!(addrs.len() == k, "a node said nothing of its ChatOS door");

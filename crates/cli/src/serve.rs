@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use server::Config;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +12,11 @@ pub struct ServeArgs {
     /// A TOML configuration file (fields as the flags below, with `_` for `-`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Every listener on 127.0.0.1 with a port the system picks (each front door, its TLS
+    /// door with a certificate, the operators' listener); the flags below still win. For
+    /// tests and scripts, which read where from the readiness lines.
+    #[arg(long)]
+    loopback: bool,
     /// Where the ChatOS front door listens [default: 0.0.0.0:7700].
     #[arg(long, value_name = "HOST:PORT")]
     chatos_addr: Option<SocketAddr>,
@@ -190,8 +194,12 @@ impl ServeArgs {
             Some(path) => Config::load(path).with_context(|| format!("reading {}", path.display()))?,
             None => Config::default(),
         };
+        if self.loopback {
+            c.on_loopback();
+        }
         let ServeArgs {
             config: _,
+            loopback: _,
             chatos_addr,
             chathack_addr,
             jpc_addr,
@@ -299,16 +307,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The signals are ours before anyone is told the hub is up: a SIGINT sent right after
     // "ready" must stop it cleanly, not kill it.
     let signals = Signals::new()?;
-    // One line on stdout per front door, for scripts that start the hub on port 0. Written
+    // One line on stdout per listener, for scripts that start the hub on port 0. Written
     // without println!, which would panic if whoever started the hub closed its stdout.
-    let mut out = std::io::stdout().lock();
-    for listening in &running.listening {
-        let _ = writeln!(out, "listening {listening}");
-    }
-    let _ = writeln!(out, "listening metrics {}", running.metrics_addr);
-    let _ = writeln!(out, "ready");
-    let _ = out.flush();
-    drop(out);
+    running.announce(&mut std::io::stdout().lock());
     run_until_stopped(&running, signals).await;
     tracing::info!("stopping: closing connections");
     running.shutdown(Duration::from_secs(5)).await;

@@ -231,25 +231,32 @@ impl Config {
         self.web_max_image_base64() + 64 * 1024
     }
 
-    /// A configuration for tests: every front door on 127.0.0.1 with a port the system picks,
-    /// its TLS one too (if a certificate is given).
+    /// A configuration for tests: every listener on loopback (`on_loopback`), the store in
+    /// `data_dir`.
     pub fn loopback(data_dir: PathBuf) -> Config {
+        let mut config = Config { data_dir, ..Config::default() };
+        config.on_loopback();
+        config
+    }
+
+    /// Every front door, its TLS one (with a certificate) and the operators' listener on
+    /// 127.0.0.1 with a port the system picks (`serve --loopback`: tests, the bench).
+    pub fn on_loopback(&mut self) {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Config {
-            chatos_addr: any,
-            chathack_addr: any,
-            jpc_addr: any,
-            web_addr: any,
-            nl_addr: any,
-            chatos_tls_addr: Some(any),
-            chathack_tls_addr: Some(any),
-            jpc_tls_addr: Some(any),
-            nl_tls_addr: Some(any),
-            web_tls_addr: Some(any),
-            metrics_addr: any,
-            data_dir,
-            ..Config::default()
+        for addr in [&mut self.chatos_addr, &mut self.chathack_addr, &mut self.jpc_addr, &mut self.web_addr] {
+            *addr = any;
         }
+        self.nl_addr = any;
+        for tls in [
+            &mut self.chatos_tls_addr,
+            &mut self.chathack_tls_addr,
+            &mut self.jpc_tls_addr,
+            &mut self.nl_tls_addr,
+            &mut self.web_tls_addr,
+        ] {
+            *tls = Some(any);
+        }
+        self.metrics_addr = any;
     }
 }
 

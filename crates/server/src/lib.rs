@@ -19,6 +19,7 @@ mod ops;
 mod outbox;
 mod peerchat;
 mod rate;
+mod ready;
 mod relay;
 mod router;
 mod spec;
@@ -31,6 +32,7 @@ pub use config::Config;
 pub use lock::DataLock;
 pub use metrics::Metrics;
 pub use nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
+pub use ready::Addresses;
 
 use anyhow::Context;
 use cluster::state::{self, Durable};

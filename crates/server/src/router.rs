@@ -103,10 +103,14 @@ impl Router {
         // is due.
         let wake = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(wake);
+        let mut armed = None;
         loop {
             let deadline = self.hub.poll_timeout();
-            if let Some(deadline) = deadline {
-                wake.as_mut().reset(tokio::time::Instant::from_std(deadline));
+            if deadline != armed {
+                if let Some(deadline) = deadline {
+                    wake.as_mut().reset(tokio::time::Instant::from_std(deadline));
+                }
+                armed = deadline;
             }
             tokio::select! {
                 msg = rx.recv() => {

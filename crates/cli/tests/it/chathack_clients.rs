@@ -10,7 +10,8 @@ use tokio::net::TcpStream;
 
 /// A `switchboard serve` process on loopback ports; its ChatHack address.
 async fn serve(data: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
-    serve_process(data, "127.0.0.1:0", "127.0.0.1:0").await
+    let (child, addrs) = serve_process(data, &[]).await;
+    (child, addrs.of("chathack"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,12 +122,9 @@ impl Node {
     /// With more flags for `serve`.
     pub async fn start_with(nats: &Nats, name: &str, flags: &[&str]) -> Node {
         let data = tempfile::tempdir().unwrap();
-        let any = "127.0.0.1:0";
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--cluster", &nats.url(), "--node-name", name])
+            .args(["serve", "--loopback", "--cluster", &nats.url(), "--node-name", name])
             .args(nats.ca.iter().flat_map(|ca| [std::ffi::OsStr::new("--cluster-ca"), ca.as_os_str()]))
-            .args(["--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any, "--web-addr", any])
-            .args(["--nl-addr", any, "--metrics-addr", any])
             .args(flags)
             .arg("--data-dir")
             .arg(data.path())
@@ -147,26 +144,18 @@ impl Node {
             }
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut addrs = std::collections::HashMap::new();
-        loop {
-            let line = timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("the node exited");
-            if let Some((door, addr)) = line.strip_prefix("listening ").and_then(|rest| rest.split_once(' ')) {
-                addrs.insert(door.to_owned(), addr.parse::<SocketAddr>().unwrap());
-            }
-            if line == "ready" {
-                break;
-            }
-        }
+        let addrs =
+            timeout(WAIT, server::Addresses::read(&mut lines)).await.unwrap().unwrap().expect("the node exited");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Node {
             child,
             logs,
-            chatos: addrs["chatos"],
-            chathack: addrs["chathack"],
-            jpc: addrs["jpc"],
-            web: addrs["web"],
-            nl: addrs["nl"],
-            metrics: addrs["metrics"],
+            chatos: addrs.of("chatos"),
+            chathack: addrs.of("chathack"),
+            jpc: addrs.of("jpc"),
+            web: addrs.of("web"),
+            nl: addrs.of("nl"),
+            metrics: addrs.of("metrics"),
             _data: data,
         }
     }
@@ -866,10 +855,8 @@ async fn nodes_speak_tls_to_nats_and_refuse_a_certificate_they_cannot_trust() {
     assert!(ok, "{err}");
     // Without the CA, a node does not trust NATS's certificate, and says so.
     let data = tempfile::tempdir().unwrap();
-    let any = "127.0.0.1:0";
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--cluster", &nats.url(), "--chatos-addr", any, "--chathack-addr", any, "--jpc-addr", any])
-        .args(["--web-addr", any, "--nl-addr", any, "--metrics-addr", any, "--data-dir"])
+        .args(["serve", "--loopback", "--cluster", &nats.url(), "--data-dir"])
         .arg(data.path())
         .output();
     let out = timeout(WAIT, out).await.unwrap().unwrap();

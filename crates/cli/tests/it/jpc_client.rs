@@ -13,7 +13,7 @@ pub fn free_port() -> u16 {
 /// A `switchboard serve` process whose ChatOS and JPC doors are at these fixed addresses, so
 /// that a restart finds them again.
 pub async fn serve(data: &std::path::Path, chatos: SocketAddr, jpc: SocketAddr) -> tokio::process::Child {
-    serve_process(data, &chatos.to_string(), &jpc.to_string()).await.0
+    serve_process(data, &["--chatos-addr", &chatos.to_string(), "--jpc-addr", &jpc.to_string()]).await.0
 }
 
 /// Logs `os` in on ChatOS and sends `text` to lindsay, retrying until the hub knows her.

@@ -2,7 +2,7 @@
 //! against the hub, with end users on the web and ChatOS: rings, the first answer winning,
 //! messages and typing both ways, `/end`, probes, expiry, and garbage that changes nothing.
 
-use crate::support::{serve_doors, start, start_with, Hub, Proc, Raw};
+use crate::support::{serve_process, start, start_with, Hub, Proc, Raw};
 use crate::web::Web;
 use bytes::BytesMut;
 use futures_util::SinkExt;
@@ -323,7 +323,8 @@ async fn a_console_waits_out_a_server_restart() {
     let data = dir.path().join("data");
     let port = crate::jpc_client::free_port();
     let nl = format!("127.0.0.1:{port}");
-    let serve = || serve_doors(&data, "127.0.0.1:0", "127.0.0.1:0", &nl);
+    let flags = ["--nl-addr", nl.as_str()];
+    let serve = || serve_process(&data, &flags);
     let (mut hub, _) = serve().await;
     let mut store = store::Store::open(&data).unwrap();
     let key = server::nl_server_key(&mut store).unwrap();

@@ -64,9 +64,7 @@ async fn a_closed_stdout_does_not_kill_the_hub() {
     drop(reader);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
-        .args(["--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
-        .arg("--chatos-addr")
+        .args(["serve", "--loopback", "--chatos-addr"])
         .arg(addr.to_string())
         .arg("--data-dir")
         .arg(dir.path().join("data"))
@@ -97,9 +95,7 @@ async fn a_second_hub_on_one_data_folder_stops_at_once_and_admin_commands_still_
     let hub = crate::support::start().await;
     let data = hub.data_dir();
     let second = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
+        .args(["serve", "--loopback", "--data-dir"])
         .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -343,18 +343,13 @@ impl Hack {
     }
 }
 
-/// Starts `switchboard serve` on `data` with its ChatOS and JPC doors where asked (port 0 for
-/// any) and the others on any port; returns once it has said where it listens, with the
-/// ChatHack address.
-pub async fn serve_process(data: &std::path::Path, chatos: &str, jpc: &str) -> (Child, SocketAddr) {
-    serve_doors(data, chatos, jpc, "127.0.0.1:0").await
-}
-
-/// [`serve_process`], with the NL door where asked too.
-pub async fn serve_doors(data: &std::path::Path, chatos: &str, jpc: &str, nl: &str) -> (Child, SocketAddr) {
+/// Starts `switchboard serve --loopback` on `data`, with `flags` after (which win: a door at
+/// a fixed address, say); returns once it has said where it listens. Its logs go nowhere,
+/// what else it prints is read as a terminal would.
+pub async fn serve_process(data: &std::path::Path, flags: &[&str]) -> (Child, server::Addresses) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chatos-addr", chatos, "--chathack-addr", "127.0.0.1:0", "--jpc-addr", jpc])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", nl, "--metrics-addr", "127.0.0.1:0"])
+        .args(["serve", "--loopback"])
+        .args(flags)
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
@@ -363,17 +358,7 @@ pub async fn serve_doors(data: &std::path::Path, chatos: &str, jpc: &str, nl: &s
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut chathack = None;
-    loop {
-        let line = timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("the hub exited");
-        if let Some(addr) = line.strip_prefix("listening chathack ") {
-            chathack = Some(addr.parse().unwrap());
-        }
-        if line == "ready" {
-            break; // the last of its readiness lines
-        }
-    }
-    // Keep reading what else it prints, as a terminal would.
+    let addrs = timeout(WAIT, server::Addresses::read(&mut lines)).await.unwrap().unwrap().expect("the hub exited");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, chathack.expect("a chathack readiness line"))
+    (child, addrs)
 }

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A CA of its own, and certificates it signs, as PEM files in a folder.
@@ -242,34 +242,9 @@ async fn the_clients_refuse_a_certificate_for_another_name_or_from_an_unknown_ca
 /// Starts `switchboard serve` with TLS from these files, its ChatOS TLS door on a port of the
 /// system's; returns the process and that door's address.
 async fn serve_tls(data: &Path, cert: &Path, key: &Path) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--chatos-addr", "127.0.0.1:0", "--chathack-addr", "127.0.0.1:0", "--jpc-addr", "127.0.0.1:0"])
-        .args(["--web-addr", "127.0.0.1:0", "--nl-addr", "127.0.0.1:0", "--chatos-tls-addr", "127.0.0.1:0"])
-        .args(["--chathack-tls-addr", "127.0.0.1:0", "--jpc-tls-addr", "127.0.0.1:0", "--nl-tls-addr", "127.0.0.1:0"])
-        .args(["--web-tls-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--tls-cert"])
-        .arg(cert)
-        .arg("--tls-key")
-        .arg(key)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = None;
-    loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("the hub exited");
-        if let Some(a) = line.strip_prefix("listening chatos-tls ") {
-            addr = Some(a.to_owned());
-        }
-        if line == "ready" {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr.expect("a chatos-tls line"))
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (child, addrs) = crate::support::serve_process(data, &["--tls-cert", cert, "--tls-key", key]).await;
+    (child, addrs.of("chatos-tls").to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
