@@ -108,7 +108,7 @@ impl Hub {
     /// `session` just logged in under a reserved name: its queue is handed over, a page at a
     /// time, before anything new for it.
     pub(crate) fn start_drain(&mut self, session: SessionId) {
-        self.sessions.get_mut(&session).expect("caller checked").drain = Some(Drain::default());
+        self.sessions.get_mut(&session).expect("caller checked").drain = Some(Box::default());
         self.fetch(session, None);
     }
 

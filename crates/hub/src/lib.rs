@@ -219,7 +219,7 @@ struct Session {
     last_ping: Instant,
     /// What was queued for the session's name is being handed to it, a page at a time; new
     /// direct messages join the queue meanwhile, so that they come after the older ones.
-    drain: Option<Drain>,
+    drain: Option<Box<Drain>>,
 }
 
 pub struct Hub {

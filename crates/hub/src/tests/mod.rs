@@ -239,3 +239,10 @@ fn from_support(to: SessionId, name: &str, text: &str) -> Output {
 fn dm(to: &str, text: &str) -> Command {
     Command::Direct { sender: None, to: to.into(), text: text.into() }
 }
+
+#[test]
+fn a_session_costs_the_hub_few_bytes() {
+    // Every connected session has one: what is rare (a queue being handed over) is boxed.
+    let size = std::mem::size_of::<crate::Session>();
+    assert!(size <= 96, "a session is {size} bytes");
+}
