@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Kind, SessionId};
 use proto::chathack::{ack, ClientPacket, Codec, Decoded, ServerPacket};
 use proto::DecodeError;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use store::Verdict;
 use tokio::time::Instant;
@@ -24,6 +24,22 @@ static ACKS: [[u8; 1]; 5] = [[0], [1], [2], [3], [4]];
 fn ack(code: i8) -> Bytes {
     Bytes::from_static(&ACKS[code as usize])
 }
+
+crate::settings::settings! {
+    /// The ChatHack front door: `[doors.chathack]`.
+    pub struct ChathackConfig, flags ChathackFlags {
+        /// Where the ChatHack front door listens.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 7701)), flag "chathack-addr", value "HOST:PORT",
+            legacy "chathack_addr";
+        /// Where the ChatHack TLS door listens (with a certificate).
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 7711))), flag "chathack-tls-addr",
+            value "HOST:PORT", legacy "chathack_tls_addr";
+        /// Longest ChatHack message, file, login or password accepted, in bytes, as the
+        /// original.
+        max: usize = proto::chathack::DEFAULT_MAX, flag "chathack-max", value "BYTES", legacy "chathack_max";
+    }
+}
+crate::doors::listen!(ChathackConfig: addr, tls_addr);
 
 /// The ChatHack door: logins with or without a password, the lobby, and direct links the
 /// hub only brokers.
@@ -36,11 +52,6 @@ pub(crate) static SPEC: Spec = Spec {
     encode_reply,
     encode_queued: |queued| encode_event(&queued.event()),
     goodbye: spec::no_goodbye,
-    addr: |config| Some(config.chathack_addr),
-    bound: |config, addr| config.chathack_addr = addr,
-    tls_port: Some(7711),
-    tls_addr: |config| config.chathack_tls_addr,
-    tls_bound: |config, addr| config.chathack_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
         Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = ChatHack::new(&shared, peer.ip().to_canonical());
@@ -58,7 +69,7 @@ pub(crate) struct ChatHack {
 
 impl ChatHack {
     pub fn new(shared: &Shared, origin: IpAddr) -> Self {
-        ChatHack { codec: Codec::new(shared.config.chathack_max), origin }
+        ChatHack { codec: Codec::new(shared.config.doors.chathack.max), origin }
     }
 }
 

@@ -13,11 +13,29 @@ use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Kind, LinkKey, SessionId};
 use proto::chatos::{Codec, ErrorCode, Packet};
 use proto::DecodeError;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::debug;
 
 /// Every ERROR packet, ready to send without an allocation (index = code).
 static ERROR_PACKETS: [[u8; 2]; 9] = [[8, 0], [8, 1], [8, 2], [8, 3], [8, 4], [8, 5], [8, 6], [8, 7], [8, 8]];
+
+crate::settings::settings! {
+    /// The ChatOS front door: `[doors.chatos]`.
+    pub struct ChatosConfig, flags ChatosFlags {
+        /// Where the ChatOS front door listens.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 7700)), flag "chatos-addr", value "HOST:PORT",
+            legacy "chatos_addr";
+        /// Where the ChatOS TLS door listens (with a certificate).
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 7710))), flag "chatos-tls-addr",
+            value "HOST:PORT", legacy "chatos_tls_addr";
+        /// Longest ChatOS string (pseudonym, message) accepted, in bytes, as the original; a
+        /// web message's text too (it must reach ChatOS users).
+        max_string: usize = proto::chatos::DEFAULT_MAX_STRING, flag "max-string", value "BYTES",
+            legacy "max_string";
+    }
+}
+crate::doors::listen!(ChatosConfig: addr, tls_addr);
 
 /// The ChatOS door: pseudonyms, the lobby, private messages and relayed private links.
 pub(crate) static SPEC: Spec = Spec {
@@ -29,11 +47,6 @@ pub(crate) static SPEC: Spec = Spec {
     encode_reply: |kind, result| Some(encode_reply(kind, result)),
     encode_queued: |queued| encode_event(&queued.event()),
     goodbye: spec::no_goodbye,
-    addr: |config| Some(config.chatos_addr),
-    bound: |config, addr| config.chatos_addr = addr,
-    tls_port: Some(7710),
-    tls_addr: |config| config.chatos_tls_addr,
-    tls_bound: |config, addr| config.chatos_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
         Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = ChatOs::new(&shared);
@@ -96,7 +109,7 @@ pub(crate) struct ChatOs {
 
 impl ChatOs {
     pub fn new(shared: &Shared) -> Self {
-        ChatOs { codec: Codec::new(shared.config.max_string) }
+        ChatOs { codec: Codec::new(shared.config.doors.chatos.max_string) }
     }
 }
 

@@ -1,199 +1,126 @@
-//! The hub's configuration: one TOML file, every field documented, every field also a flag of
-//! `switchboard serve`, and defaults that work with no file at all.
+//! The hub's configuration, defined once (`settings!`): every setting's doc, default, flag and
+//! TOML name in one place. One TOML file, every field optional and documented, unknown ones
+//! refused; every field also a flag of `switchboard serve`, which wins over the file; defaults
+//! that work with no file at all. Each door's settings are its own (`[doors.NAME]`, declared
+//! in its door file); their flat names of before (`chatos_addr = …` at the top) are still
+//! taken. `docs/settings.md` is the table of them all, checked against this by a test.
 
-use serde::Deserialize;
+use crate::doors::{Doors, DoorsFlags};
+use crate::settings::{settings, Described};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The ChatOS front door's default port.
-pub const DEFAULT_CHATOS_PORT: u16 = 7700;
-/// The ChatHack front door's default port.
-pub const DEFAULT_CHATHACK_PORT: u16 = 7701;
-/// The JPC front door's default port, as the original's.
-pub const DEFAULT_JPC_PORT: u16 = 27272;
-/// The web client's default port.
-pub const DEFAULT_WEB_PORT: u16 = 8080;
-/// The NL Chat front door's default port.
-pub const DEFAULT_NL_PORT: u16 = 7702;
-/// The default port of `/metrics` and `/healthz`'s own listener, on loopback.
-pub const DEFAULT_METRICS_PORT: u16 = 7790;
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Where the ChatOS front door listens.
-    pub chatos_addr: SocketAddr,
-    /// Where the ChatHack front door listens.
-    pub chathack_addr: SocketAddr,
-    /// Where the JPC front door listens.
-    pub jpc_addr: SocketAddr,
-    /// Where the web client and its HTTP API are served.
-    pub web_addr: SocketAddr,
-    /// Seconds a web session stays signed in with no WebSocket open and no request.
-    pub web_linger_secs: u64,
-    /// Largest image the web client may send, in bytes (before base64). Keep its base64 within
-    /// `jpc_max_frame`, or JPC devices cannot receive the largest ones.
-    pub web_max_image: usize,
-    /// Seconds an HTTP request's body has to arrive whole once its head has (which has 10 s):
-    /// past them it is answered 408 and the connection closed, however steadily it trickles.
-    pub web_body_timeout_secs: u64,
-    /// Origins whose pages may open the WebSocket besides the hub's own (`https://HOST[:PORT]`,
-    /// or `*` for any); none by default.
-    pub web_origins: Vec<String>,
-    /// Sign-ins with a password (web, ChatHack) one address may try per window; past them,
-    /// more are refused unchecked until the window ends. A success starts afresh.
-    pub login_attempts: u32,
-    /// Wrong passwords for one account (from anywhere) per window before it is guarded: then
-    /// addresses that failed at it are refused unchecked for it, for a window, doubling while
-    /// the guessing goes on (up to 64 windows). Other addresses (its owner's) still get in. 0:
-    /// no guard.
-    pub login_account_attempts: u32,
-    /// The length of that window, in seconds.
-    pub login_window_secs: u64,
-    /// Where the NL Chat front door (the support desk's operators) listens.
-    pub nl_addr: SocketAddr,
-    /// Longest NL raw packet line accepted, in bytes.
-    pub nl_max_line: usize,
-    /// Seconds of silence after which an operator is probed.
-    pub nl_probe_secs: u64,
-    /// Seconds a probed operator has to answer before it leaves the pool.
-    pub nl_probe_grace_secs: u64,
-    /// Seconds a support ring waits for an operator to answer.
-    pub ring_timeout_secs: u64,
-    /// Where the hub listens as a PeerChat peer; none (no bridge) by default.
-    pub peerchat_addr: Option<SocketAddr>,
-    /// A peer of a PeerChat mesh to join through (needs `peerchat_addr`).
-    pub peerchat_join: Option<SocketAddr>,
-    /// The hub's name in the mesh.
-    pub peerchat_name: String,
-    /// Folder of the embedded store; created if missing.
-    pub data_dir: PathBuf,
-    /// Seconds the integrity check of the store at start may take (`PRAGMA quick_check`): a
-    /// damaged store is refused, one too big to check in time is served unchecked past it.
-    /// 0 skips the check.
-    pub store_check_secs: u64,
-    /// Longest ChatOS string (pseudonym or message) accepted, in bytes. The original: 1024.
-    pub max_string: usize,
-    /// Longest ChatHack message, file, login or password accepted, in bytes. The original: 1024.
-    pub chathack_max: usize,
-    /// Longest JPC frame accepted, in bytes of JSON (an image travels base64 inside one).
-    pub jpc_max_frame: usize,
-    /// Bytes a connection may have queued and unsent before it is dropped as too slow.
-    pub outbound_limit: usize,
-    /// Seconds a private-link request may wait for its accept, then its connect.
-    pub link_timeout_secs: u64,
-    /// Seconds a connection may take to log in (an NL operator: to send its `key`), and a
-    /// partial packet may wait for its next byte, before the connection is closed.
-    pub login_timeout_secs: u64,
-    /// A file of words (one a line, `#` for comments) censored as `****` in lobby messages;
-    /// none by default.
-    pub word_filter: Option<PathBuf>,
-    /// Chat messages (lobby and direct, every protocol) a session may send a second, sustained;
-    /// over it, its connection is read no further until it may. 0: no limit.
-    pub msg_rate: u32,
-    /// Chat messages a session may send at once, before `msg_rate` paces it.
-    pub msg_burst: u32,
-    /// Connections one address (an IPv6 /64) may have open at once; 0: no limit.
-    pub max_conns_per_ip: u32,
-    /// New connections one address may open a minute; 0: no limit.
-    pub max_new_conns_per_ip: u32,
-    /// Networks whose connections are not limited (CIDR); loopback by default.
-    pub conn_limit_exempt: Vec<ipnet::IpNet>,
-    /// The server's TLS certificate (PEM; a chain is allowed, the server's first) and key:
-    /// with them, every front door but PeerChat also listens with TLS.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Instead, host names (or addresses) to make a self-signed certificate for, kept in the
-    /// data folder (`tls/`) and reused while the names stay the same.
-    pub tls_self_signed: Vec<String>,
-    /// Where the TLS listeners listen; with a certificate and no address, on all addresses
-    /// on ports 7710 (ChatOS), 7711 (ChatHack), 27273 (JPC), 7712 (NL Chat), 8443 (web).
-    pub chatos_tls_addr: Option<SocketAddr>,
-    pub chathack_tls_addr: Option<SocketAddr>,
-    pub jpc_tls_addr: Option<SocketAddr>,
-    pub nl_tls_addr: Option<SocketAddr>,
-    pub web_tls_addr: Option<SocketAddr>,
-    /// Networks that may read `/metrics` and `/healthz` (CIDR); loopback by default.
-    pub metrics_allow: Vec<ipnet::IpNet>,
-    /// The listener of `/metrics` (only there) and `/healthz` (there and on the web front
-    /// door); loopback by default, as NATS's monitoring port is.
-    pub metrics_addr: SocketAddr,
-    /// The cluster's NATS servers (`nats://HOST:PORT`, or `tls://` for TLS), comma-separated:
-    /// every node given the same is part of one hub. Empty (the default): a single node.
-    pub cluster: String,
-    /// A NATS credentials file (a JWT and its NKey seed) for the cluster, if it wants one.
-    pub cluster_creds: Option<PathBuf>,
-    /// The CA (PEM) that signed the NATS servers' certificates, if not a well-known one.
-    pub cluster_ca: Option<PathBuf>,
-    /// This node's name in the cluster (its logs and the others'); the host name and the
-    /// process id by default.
-    pub node_name: Option<String>,
-    /// How many NATS servers keep each of the cluster's buckets and its log, for those a node
-    /// makes (the first node to start): 1, or 3 with a three-server NATS cluster.
-    pub cluster_replicas: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            chatos_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATOS_PORT)),
-            chathack_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_CHATHACK_PORT)),
-            jpc_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_JPC_PORT)),
-            web_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_WEB_PORT)),
-            web_linger_secs: 30,
-            web_max_image: 4 << 20,
-            web_body_timeout_secs: 20,
-            web_origins: Vec::new(),
-            login_attempts: 5,
-            login_account_attempts: 10,
-            login_window_secs: 60,
-            nl_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_NL_PORT)),
-            nl_max_line: proto::nlchat::DEFAULT_MAX_LINE,
-            nl_probe_secs: 7,
-            nl_probe_grace_secs: 3,
-            ring_timeout_secs: 60,
-            peerchat_addr: None,
-            peerchat_join: None,
-            peerchat_name: "switchboard".into(),
-            data_dir: PathBuf::from("switchboard-data"),
-            store_check_secs: 10,
-            max_string: proto::chatos::DEFAULT_MAX_STRING,
-            chathack_max: proto::chathack::DEFAULT_MAX,
-            jpc_max_frame: proto::jpc::DEFAULT_MAX_FRAME,
-            outbound_limit: 1 << 20,
-            link_timeout_secs: 30,
-            login_timeout_secs: 30,
-            word_filter: None,
-            msg_rate: 20,
-            msg_burst: 100,
-            max_conns_per_ip: 32,
-            max_new_conns_per_ip: 60,
-            conn_limit_exempt: crate::rate::loopback(),
-            tls_cert: None,
-            tls_key: None,
-            tls_self_signed: Vec::new(),
-            chatos_tls_addr: None,
-            chathack_tls_addr: None,
-            jpc_tls_addr: None,
-            nl_tls_addr: None,
-            web_tls_addr: None,
-            metrics_allow: crate::rate::loopback(),
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT)),
-            cluster: String::new(),
-            cluster_creds: None,
-            cluster_ca: None,
-            node_name: None,
-            cluster_replicas: 1,
-        }
+settings! {
+    /// The hub's configuration: the doors' tables, then the hub's own settings.
+    pub struct Config, flags ConfigFlags {
+        table doors: Doors, flags DoorsFlags;
+        /// Folder of the embedded store; created if missing.
+        data_dir: PathBuf = PathBuf::from("switchboard-data"), flag "data-dir", value "DIR";
+        /// Seconds the integrity check of the store at start may take (`PRAGMA quick_check`):
+        /// a damaged store is not served; one too big to check in time is served checked
+        /// only so far. 0 skips the check.
+        store_check_secs: u64 = 10, flag "store-check-secs", value "SECS";
+        /// Seconds a support ring waits for an operator to answer.
+        ring_timeout_secs: u64 = 60, flag "ring-timeout-secs", value "SECS";
+        /// Sign-ins with a password (web, ChatHack) one address (an IPv6 /64) may try per
+        /// window; past them, more are refused unchecked until the window ends. A success
+        /// starts afresh.
+        login_attempts: u32 = 5, flag "login-attempts", value "N";
+        /// Wrong passwords for one account (from anywhere) per window before it is guarded:
+        /// addresses that failed at it are then refused unchecked for it, for a window,
+        /// doubling while the guessing goes on (up to 64 windows); others (its owner's) still
+        /// get in. 0: no guard.
+        login_account_attempts: u32 = 10, flag "login-account-attempts", value "N";
+        /// The length of those windows, in seconds.
+        login_window_secs: u64 = 60, flag "login-window-secs", value "SECS";
+        /// Bytes a connection may have queued and unsent before it is dropped as too slow.
+        outbound_limit: usize = 1 << 20, flag "outbound-limit", value "BYTES";
+        /// Seconds a private-link request may wait for its accept, then its connect.
+        link_timeout_secs: u64 = 30, flag "link-timeout-secs", value "SECS";
+        /// Seconds a connection may take to log in (an NL operator: to send its `key`), and a
+        /// partial packet may wait for its next byte, before the connection is closed.
+        login_timeout_secs: u64 = 30, flag "login-timeout-secs", value "SECS";
+        /// A file of words (one a line, `#` for comments) censored as `****` in lobby
+        /// messages.
+        word_filter: Option<PathBuf> = None, flag "word-filter", value "FILE";
+        /// Chat messages (lobby and direct, every protocol) a session may send a second,
+        /// sustained; over it, its connection is read no further until it may. 0: no limit.
+        msg_rate: u32 = 20, flag "msg-rate", value "N";
+        /// Chat messages a session may send at once, before the rate paces it.
+        msg_burst: u32 = 100, flag "msg-burst", value "N";
+        /// Connections one address (an IPv6 /64) may have open at once; 0: no limit.
+        max_conns_per_ip: u32 = 32, flag "max-conns-per-ip", value "N";
+        /// New connections one address may open a minute; 0: no limit.
+        max_new_conns_per_ip: u32 = 60, flag "max-new-conns-per-ip", value "N";
+        /// Networks whose connections those two do not count (CIDR; `none` on the command
+        /// line for none).
+        conn_limit_exempt: Vec<ipnet::IpNet> = crate::rate::loopback(), flag "conn-limit-exempt",
+            value "CIDR,...";
+        /// The server's TLS certificate (PEM; a chain is allowed, the server's first): with it
+        /// and its key, every front door but PeerChat also listens with TLS.
+        tls_cert: Option<PathBuf> = None, flag "tls-cert", value "FILE";
+        /// The TLS certificate's key (PEM).
+        tls_key: Option<PathBuf> = None, flag "tls-key", value "FILE";
+        /// Instead, host names (or addresses) to make a self-signed certificate for, kept in
+        /// the data folder (`tls/`) and reused while the names stay the same.
+        tls_self_signed: Vec<String> = Vec::new(), flag "tls-self-signed", value "NAME,...";
+        /// Networks that may read `/metrics` and `/healthz` (CIDR; `none` on the command line
+        /// for none).
+        metrics_allow: Vec<ipnet::IpNet> = crate::rate::loopback(), flag "metrics-allow", value "CIDR,...";
+        /// The operators' listener: `/metrics` (only there) and `/healthz` (there and on the
+        /// web door); on loopback, as NATS's monitoring port is.
+        metrics_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT)), flag "metrics-addr",
+            value "HOST:PORT";
+        /// The cluster's NATS servers (`nats://HOST:PORT`, or `tls://` for TLS),
+        /// comma-separated: every node given the same is part of one hub. Empty: a single
+        /// node.
+        cluster: String = String::new(), flag "cluster", value "URL,...";
+        /// A NATS credentials file (a JWT and its NKey seed) for the cluster, if it wants one.
+        cluster_creds: Option<PathBuf> = None, flag "cluster-creds", value "FILE";
+        /// The CA (PEM) that signed the NATS servers' certificates, if not a well-known one.
+        cluster_ca: Option<PathBuf> = None, flag "cluster-ca", value "FILE";
+        /// This node's name in the cluster (its logs and the others'); none: the host name
+        /// and the process id.
+        node_name: Option<String> = None, flag "node-name", value "NAME";
+        /// How many NATS servers keep each of the cluster's buckets and its log, for those a
+        /// node makes (the first to start): 1, or 3 with a three-server NATS cluster.
+        cluster_replicas: usize = 1, flag "cluster-replicas", value "N";
     }
 }
 
+/// The default port of `/metrics` and `/healthz`'s own listener, on loopback.
+pub const DEFAULT_METRICS_PORT: u16 = 7790;
+
 impl Config {
-    /// Reads a TOML file; fields it leaves out keep their defaults.
+    /// Reads a TOML file; fields it leaves out keep their defaults. A door's setting under
+    /// its flat name of before (`chatos_addr`, `max_string`) is taken as the one in its
+    /// table (`[doors.chatos] addr`, `max_string`); both at once is an error.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)?;
-        Ok(toml::from_str(&text)?)
+        Config::parse(&std::fs::read_to_string(path)?)
+    }
+
+    /// [`Config::load`], from the file's text.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        for (door, legacy) in Doors::legacy() {
+            for (old, field) in legacy {
+                let Some(value) = table.remove(*old) else { continue };
+                let doors = table.entry("doors").or_insert_with(|| toml::Table::new().into());
+                let toml::Value::Table(doors) = doors else { anyhow::bail!("`doors` is a table of doors") };
+                let door_table = doors.entry(door).or_insert_with(|| toml::Table::new().into());
+                let toml::Value::Table(door_table) = door_table else { anyhow::bail!("`doors.{door}` is a table") };
+                if door_table.insert((*field).to_owned(), value).is_some() {
+                    anyhow::bail!("`{old}` and `doors.{door}.{field}` are one setting: give it once");
+                }
+            }
+        }
+        Ok(table.try_into()?)
+    }
+
+    /// Every setting, as `docs/settings.md` lists them.
+    pub fn settings() -> Vec<Described> {
+        Config::described("")
     }
 
     pub fn link_timeout(&self) -> Duration {
@@ -204,33 +131,6 @@ impl Config {
         Duration::from_secs(self.login_timeout_secs)
     }
 
-    /// When operators are probed and removed, for the hub.
-    pub fn nl_probe(&self) -> hub::Liveness {
-        hub::Liveness {
-            ping_every: Duration::from_secs(self.nl_probe_secs),
-            silence: Duration::from_secs(self.nl_probe_secs + self.nl_probe_grace_secs),
-            quiet_first: true,
-        }
-    }
-
-    pub fn web_body_timeout(&self) -> Duration {
-        Duration::from_secs(self.web_body_timeout_secs.max(1))
-    }
-
-    pub fn web_linger(&self) -> Duration {
-        Duration::from_secs(self.web_linger_secs)
-    }
-
-    /// The longest base64 text of an image the web client may send.
-    pub fn web_max_image_base64(&self) -> usize {
-        self.web_max_image.div_ceil(3) * 4
-    }
-
-    /// The largest HTTP request body: an image, and room for the JSON around it.
-    pub fn web_max_body(&self) -> usize {
-        self.web_max_image_base64() + 64 * 1024
-    }
-
     /// A configuration for tests: every listener on loopback (`on_loopback`), the store in
     /// `data_dir`.
     pub fn loopback(data_dir: PathBuf) -> Config {
@@ -239,25 +139,36 @@ impl Config {
         config
     }
 
-    /// Every front door, its TLS one (with a certificate) and the operators' listener on
-    /// 127.0.0.1 with a port the system picks (`serve --loopback`: tests, the bench).
+    /// Every front door that listens, its TLS door (bound with a certificate) and the
+    /// operators' listener on 127.0.0.1 with a port the system picks (`serve --loopback`:
+    /// tests, the bench). A door that is off (the PeerChat bridge) stays off.
     pub fn on_loopback(&mut self) {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        for addr in [&mut self.chatos_addr, &mut self.chathack_addr, &mut self.jpc_addr, &mut self.web_addr] {
-            *addr = any;
-        }
-        self.nl_addr = any;
-        for tls in [
-            &mut self.chatos_tls_addr,
-            &mut self.chathack_tls_addr,
-            &mut self.jpc_tls_addr,
-            &mut self.nl_tls_addr,
-            &mut self.web_tls_addr,
-        ] {
-            *tls = Some(any);
+        for spec in crate::doors::DOORS {
+            let listen = self.doors.listen_mut(spec.door);
+            let (plain, tls) = listen.addrs();
+            if plain.is_some() {
+                listen.bound(false, any);
+            }
+            if tls.is_some() {
+                listen.bound(true, any);
+            }
         }
         self.metrics_addr = any;
     }
+}
+
+/// The table of every setting, in Markdown: what `docs/settings.md` holds.
+pub fn settings_table() -> String {
+    let mut out = String::from("| TOML (`[doors.NAME]` for a door's) | flag | default | what |\n|---|---|---|---|\n");
+    for s in Config::settings() {
+        let toml = match s.legacy {
+            Some(old) => format!("`{}` (or `{old}`)", s.toml),
+            None => format!("`{}`", s.toml),
+        };
+        out.push_str(&format!("| {toml} | `{}` | `{}` | {} |\n", s.flag, s.default, s.doc.replace('|', "\\|")));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -266,26 +177,66 @@ mod tests {
 
     #[test]
     fn toml_fields_and_defaults() {
-        let c: Config = toml::from_str("chatos_addr = \"127.0.0.1:9000\"\nlink_timeout_secs = 5\n").unwrap();
-        assert_eq!(c.chatos_addr, "127.0.0.1:9000".parse().unwrap());
+        let c = Config::parse("link_timeout_secs = 5\n[doors.chatos]\naddr = \"127.0.0.1:9000\"\n").unwrap();
+        assert_eq!(c.doors.chatos.addr, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.link_timeout(), Duration::from_secs(5));
-        assert_eq!(c.max_string, 1024);
-        assert!(toml::from_str::<Config>("chatos_adr = \"127.0.0.1:9000\"").is_err(), "unknown fields are refused");
-        assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
-        let limits: Config =
-            toml::from_str("msg_rate = 0\nconn_limit_exempt = [\"10.0.0.0/8\", \"fd00::/8\"]\n").unwrap();
+        assert_eq!(c.doors.chatos.max_string, 1024);
+        assert!(Config::parse("link_timeout_sec = 5").is_err(), "unknown fields are refused");
+        assert!(Config::parse("[doors.chatos]\nadr = \"127.0.0.1:9000\"").is_err(), "in a door's table too");
+        assert!(Config::parse("[doors.nosuch]\naddr = \"127.0.0.1:9000\"").is_err(), "and unknown doors");
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        let limits = Config::parse("msg_rate = 0\nconn_limit_exempt = [\"10.0.0.0/8\", \"fd00::/8\"]\n").unwrap();
         assert_eq!(limits.msg_rate, 0);
         assert_eq!(limits.conn_limit_exempt, ["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]);
-        assert!(toml::from_str::<Config>("conn_limit_exempt = [\"10.0.0.0/33\"]").is_err());
-        let hardened: Config = toml::from_str(
-            "web_body_timeout_secs = 5\nweb_origins = [\"https://chat.example.org\"]\nlogin_account_attempts = 3\n\
-             store_check_secs = 0\nmetrics_addr = \"0.0.0.0:9100\"\n",
+        assert!(Config::parse("conn_limit_exempt = [\"10.0.0.0/33\"]").is_err());
+        let hardened = Config::parse(
+            "login_account_attempts = 3\nstore_check_secs = 0\nmetrics_addr = \"0.0.0.0:9100\"\n\
+             [doors.web]\nbody_timeout_secs = 5\norigins = [\"https://chat.example.org\"]\n",
         )
         .unwrap();
-        assert_eq!(hardened.web_body_timeout(), Duration::from_secs(5));
-        assert_eq!(hardened.web_origins, ["https://chat.example.org"]);
+        assert_eq!(hardened.doors.web.body_timeout(), Duration::from_secs(5));
+        assert_eq!(hardened.doors.web.origins, ["https://chat.example.org"]);
         assert_eq!((hardened.login_account_attempts, hardened.store_check_secs), (3, 0));
         assert_eq!(hardened.metrics_addr, "0.0.0.0:9100".parse().unwrap());
         assert_eq!(Config::default().metrics_addr, "127.0.0.1:7790".parse().unwrap(), "loopback by default");
+    }
+
+    #[test]
+    fn the_flat_names_of_before_are_still_taken() {
+        let old = "chatos_addr = \"127.0.0.1:9000\"\nmax_string = 16\nweb_linger_secs = 5\nnl_probe_secs = 2\n\
+                   peerchat_addr = \"127.0.0.1:9001\"\npeerchat_name = \"hub\"\njpc_tls_addr = \"127.0.0.1:9002\"\n\
+                   chathack_max = 64\nlink_timeout_secs = 9\n";
+        let c = Config::parse(old).unwrap();
+        let new = Config::parse(
+            "link_timeout_secs = 9\n[doors.chatos]\naddr = \"127.0.0.1:9000\"\nmax_string = 16\n\
+             [doors.web]\nlinger_secs = 5\n[doors.nl]\nprobe_secs = 2\n\
+             [doors.peerchat]\naddr = \"127.0.0.1:9001\"\nname = \"hub\"\n\
+             [doors.jpc]\ntls_addr = \"127.0.0.1:9002\"\n[doors.chathack]\nmax = 64\n",
+        )
+        .unwrap();
+        assert_eq!(c, new);
+        // Every door setting has its flat name of before, and each is taken.
+        for s in Config::settings().iter().filter(|s| s.toml.starts_with("doors.")) {
+            assert!(s.legacy.is_some(), "{} has no flat name", s.toml);
+        }
+        let both = Config::parse("max_string = 16\n[doors.chatos]\nmax_string = 32\n").unwrap_err();
+        assert!(both.to_string().contains("give it once"), "{both}");
+    }
+
+    #[test]
+    fn the_docs_table_of_settings_is_this_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/settings.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let (head, table) =
+            doc.split_once("\n| TOML").map(|(h, _)| (h, settings_table())).unwrap_or(("", settings_table()));
+        let want = format!("{}\n{}", head, table);
+        if std::env::var_os("SWITCHBOARD_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+            return;
+        }
+        assert_eq!(
+            doc, want,
+            "docs/settings.md is not the table of settings: SWITCHBOARD_WRITE_DOCS=1 cargo test writes it"
+        );
     }
 }

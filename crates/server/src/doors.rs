@@ -1,22 +1,131 @@
-//! The front doors, listed once. Each protocol's door file declares its [`Spec`]: its name,
-//! what its sessions can carry (the hub decides by that alone), how it encodes the hub's
-//! events and answers, what it says when the hub stops, and where it listens by the
-//! configuration. Binding, the desk's `status`, the web's list of users, the router's
-//! encoding and the test support read [`DOORS`]; a door is known by its index there
-//! ([`hub::Door`]).
+//! The front doors, listed once. Each protocol's door file declares its [`Spec`] (its name,
+//! what its sessions can carry, how it encodes the hub's events and answers, what it says when
+//! the hub stops, how it serves a listener) and its settings (`[doors.NAME]` in the TOML file,
+//! with its flags: where it listens, its bounds). The one line of a door in [`doors!`] puts
+//! both in their tables: [`DOORS`] (binding, the desk's `status`, the web's list of users, the
+//! router's encoding, the figures and the test support read it; a door is known by its index
+//! there, [`hub::Door`]) and [`Doors`], the doors' part of the configuration.
 
+use crate::settings::Described;
 use crate::spec::Spec;
 use hub::Door;
+use std::net::SocketAddr;
 
-/// Every door. A door's place here is its [`hub::Door`].
-pub(crate) static DOORS: [&Spec; 6] = [
-    &crate::chatos::SPEC,
-    &crate::chathack::SPEC,
-    &crate::jpc::SPEC,
-    &crate::web::SPEC,
-    &crate::nl::SPEC,
-    &crate::peerchat::SPEC,
-];
+/// Where a door listens: its plain listener, and its TLS one (bound only when the server has
+/// a certificate); each written back once bound, with the port the system chose for port 0.
+pub(crate) trait Listen {
+    fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>);
+    fn bound(&mut self, tls: bool, at: SocketAddr);
+}
+
+/// A door's address setting: always there, or optional (a door that is off by default).
+pub(crate) trait Addr {
+    fn addr(&self) -> Option<SocketAddr>;
+    fn set(&mut self, at: SocketAddr);
+}
+
+impl Addr for SocketAddr {
+    fn addr(&self) -> Option<SocketAddr> {
+        Some(*self)
+    }
+    fn set(&mut self, at: SocketAddr) {
+        *self = at;
+    }
+}
+
+impl Addr for Option<SocketAddr> {
+    fn addr(&self) -> Option<SocketAddr> {
+        *self
+    }
+    fn set(&mut self, at: SocketAddr) {
+        *self = Some(at);
+    }
+}
+
+/// `Listen` for a door's settings, from its address fields (and its TLS one, if it has TLS).
+macro_rules! listen {
+    ($config:ty: $addr:ident $(, $tls:ident)?) => {
+        impl $crate::doors::Listen for $config {
+            fn addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+                let tls: Option<std::net::SocketAddr> = None $( .or($crate::doors::Addr::addr(&self.$tls)) )?;
+                ($crate::doors::Addr::addr(&self.$addr), tls)
+            }
+            fn bound(&mut self, tls: bool, at: std::net::SocketAddr) {
+                match tls {
+                    false => $crate::doors::Addr::set(&mut self.$addr, at),
+                    true => { $( $crate::doors::Addr::set(&mut self.$tls, at); )? }
+                }
+            }
+        }
+    };
+}
+pub(crate) use listen;
+
+/// The table of doors: `name: Settings, Flags => SPEC`, in the order of their index.
+macro_rules! doors {
+    ($( $name:ident : $config:ty, $flags:ty => $spec:expr ),* $(,)?) => {
+        /// Every door. A door's place here is its [`hub::Door`].
+        pub(crate) static DOORS: [&Spec; [$(stringify!($name)),*].len()] = [$( &$spec ),*];
+
+        /// The doors' settings: `[doors.NAME]` in the TOML file.
+        #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Doors {
+            $( pub $name: $config, )*
+        }
+
+        /// The doors' flags.
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct DoorsFlags {
+            $( #[command(flatten)] pub $name: $flags, )*
+        }
+
+        impl DoorsFlags {
+            /// Sets in `doors` what was given.
+            pub fn apply(self, doors: &mut Doors) {
+                $( self.$name.apply(&mut doors.$name); )*
+            }
+        }
+
+        impl Doors {
+            /// Every door's settings, as the docs list them (`doors.NAME.…`).
+            pub fn described(table: &str) -> Vec<Described> {
+                let mut all = Vec::new();
+                $( all.extend(<$config>::described(&format!("{table}.{}", stringify!($name)))); )*
+                all
+            }
+
+            /// Each door's name and its settings' flat TOML names of before, with theirs now.
+            pub fn legacy() -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
+                vec![$( (stringify!($name), <$config>::legacy()), )*]
+            }
+
+            /// Where door `door` listens.
+            pub(crate) fn listen(&self, door: Door) -> &dyn Listen {
+                let all: [&dyn Listen; DOORS.len()] = [$( &self.$name ),*];
+                all[usize::from(door.0)]
+            }
+
+            pub(crate) fn listen_mut(&mut self, door: Door) -> &mut dyn Listen {
+                let all: [&mut dyn Listen; DOORS.len()] = [$( &mut self.$name ),*];
+                all.into_iter().nth(usize::from(door.0)).expect("a door of the table")
+            }
+
+            /// The doors' names, in the table's order.
+            #[cfg(test)]
+            pub(crate) const NAMES: [&'static str; DOORS.len()] = [$(stringify!($name)),*];
+        }
+    };
+}
+
+doors! {
+    chatos: crate::chatos::ChatosConfig, crate::chatos::ChatosFlags => crate::chatos::SPEC,
+    chathack: crate::chathack::ChathackConfig, crate::chathack::ChathackFlags => crate::chathack::SPEC,
+    jpc: crate::jpc::JpcConfig, crate::jpc::JpcFlags => crate::jpc::SPEC,
+    web: crate::web::WebConfig, crate::web::WebFlags => crate::web::SPEC,
+    nl: crate::nl::NlConfig, crate::nl::NlFlags => crate::nl::SPEC,
+    peerchat: crate::peerchat::PeerchatConfig, crate::peerchat::PeerchatFlags => crate::peerchat::SPEC,
+}
 
 /// The door of that index.
 pub(crate) fn spec(door: Door) -> &'static Spec {
@@ -32,6 +141,7 @@ mod tests {
         let mut names = std::collections::HashSet::new();
         for (i, spec) in DOORS.iter().enumerate() {
             assert_eq!(usize::from(spec.door.0), i, "{}", spec.name);
+            assert_eq!(Doors::NAMES[i], spec.name, "its settings are its own");
             assert!(names.insert(spec.name), "{} twice", spec.name);
         }
     }

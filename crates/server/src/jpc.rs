@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Liveness, SessionId};
 use proto::jpc::{error_code, Codec, Item, Message, IMAGE};
 use proto::DecodeError;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, error};
@@ -27,6 +28,22 @@ fn refusal(code: i64) -> Bytes {
     dst.freeze()
 }
 
+crate::settings::settings! {
+    /// The JPC front door: `[doors.jpc]`.
+    pub struct JpcConfig, flags JpcFlags {
+        /// Where the JPC front door listens, on the original's port.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 27272)), flag "jpc-addr", value "HOST:PORT",
+            legacy "jpc_addr";
+        /// Where the JPC TLS door listens (with a certificate).
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 27273))), flag "jpc-tls-addr",
+            value "HOST:PORT", legacy "jpc_tls_addr";
+        /// Longest JPC frame accepted, in bytes of JSON, an image's base64 included.
+        max_frame: usize = proto::jpc::DEFAULT_MAX_FRAME, flag "jpc-max-frame", value "BYTES",
+            legacy "jpc_max_frame";
+    }
+}
+crate::doors::listen!(JpcConfig: addr, tls_addr);
+
 /// The JPC door: white-listed devices, direct messages and images, heartbeats.
 pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(2),
@@ -41,11 +58,6 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued: |queued| encode_event(&queued.event()),
     // The original client reconnects only after a CLOSE; on a bare end of stream it spins.
     goodbye: || encode_event(&Event::Closing),
-    addr: |config| Some(config.jpc_addr),
-    bound: |config, addr| config.jpc_addr = addr,
-    tls_port: Some(27273),
-    tls_addr: |config| config.jpc_tls_addr,
-    tls_bound: |config, addr| config.jpc_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
         Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = Jpc::new(&shared);
@@ -62,7 +74,7 @@ pub(crate) struct Jpc {
 
 impl Jpc {
     pub fn new(shared: &Shared) -> Self {
-        Jpc { codec: Codec::new(shared.config.jpc_max_frame), hello: false }
+        Jpc { codec: Codec::new(shared.config.doors.jpc.max_frame), hello: false }
     }
 }
 

@@ -22,13 +22,14 @@ mod rate;
 mod ready;
 mod relay;
 mod router;
+mod settings;
 mod spec;
 mod throttle;
 mod tls;
 mod transport;
 mod web;
 
-pub use config::Config;
+pub use config::{Config, ConfigFlags};
 pub use lock::DataLock;
 pub use metrics::Metrics;
 pub use nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
@@ -206,7 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             (StoreHandle::spawn(copy), None, reserved, nl_key, first_session, Some(joined))
         }
     };
-    if config.peerchat_join.is_some() && config.peerchat_addr.is_none() {
+    if config.doors.peerchat.join.is_some() && config.doors.peerchat.addr.is_none() {
         anyhow::bail!("joining a PeerChat mesh (peerchat_join) needs a port to listen on (peerchat_addr)");
     }
     // Every door the configuration gives an address, bound; the configuration then holds
@@ -216,20 +217,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let tls = tls::Tls::from_config(&config).context("the TLS certificate")?;
     let mut bound = Vec::new();
     for door in DOORS {
-        if let Some(addr) = (door.addr)(&config) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the {} front door to {addr}", door.name))?;
-            (door.bound)(&mut config, listener.local_addr()?);
-            bound.push((door, false, listener));
-        }
-        let tls_addr = (door.tls_addr)(&config).or(door.tls_port.map(|port| SocketAddr::from(([0, 0, 0, 0], port))));
-        if let (true, Some(addr)) = (tls.is_some(), tls_addr) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the {} TLS front door to {addr}", door.name))?;
-            (door.tls_bound)(&mut config, listener.local_addr()?);
-            bound.push((door, true, listener));
+        let (plain, tls_at) = config.doors.listen(door.door).addrs();
+        let tls_at = tls_at.filter(|_| tls.is_some());
+        for (at, secure) in [(plain, false), (tls_at, true)] {
+            let Some(addr) = at else { continue };
+            let what = if secure { "TLS front door" } else { "front door" };
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("binding the {} {what} to {addr}", door.name))?;
+            config.doors.listen_mut(door.door).bound(secure, listener.local_addr()?);
+            bound.push((door, secure, listener));
         }
     }
 

@@ -19,6 +19,7 @@ use proto::line::{Line, LineDecoder};
 use proto::nlchat::crypto::{self, rsa::RsaPublicKey};
 use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
 use proto::DecodeError;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::debug;
@@ -58,23 +59,48 @@ struct Operator {
     key: RsaPublicKey,
 }
 
+crate::settings::settings! {
+    /// The NL Chat front door, the support desk's operators: `[doors.nl]`.
+    pub struct NlConfig, flags NlFlags {
+        /// Where the NL Chat front door (the support desk's operators) listens.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 7702)), flag "nl-addr", value "HOST:PORT",
+            legacy "nl_addr";
+        /// Where the NL Chat TLS door listens (with a certificate).
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 7712))), flag "nl-tls-addr",
+            value "HOST:PORT", legacy "nl_tls_addr";
+        /// Longest NL raw packet line accepted, in bytes.
+        max_line: usize = proto::nlchat::DEFAULT_MAX_LINE, flag "nl-max-line", value "BYTES", legacy "nl_max_line";
+        /// Seconds of silence after which an operator is probed.
+        probe_secs: u64 = 7, flag "nl-probe-secs", value "SECS", legacy "nl_probe_secs";
+        /// Seconds a probed operator has to answer before it leaves the pool.
+        probe_grace_secs: u64 = 3, flag "nl-probe-grace-secs", value "SECS", legacy "nl_probe_grace_secs";
+    }
+}
+crate::doors::listen!(NlConfig: addr, tls_addr);
+
+impl NlConfig {
+    /// When operators are probed and removed, for the hub.
+    pub fn probe(&self) -> hub::Liveness {
+        hub::Liveness {
+            ping_every: std::time::Duration::from_secs(self.probe_secs),
+            silence: std::time::Duration::from_secs(self.probe_secs + self.probe_grace_secs),
+            quiet_first: true,
+        }
+    }
+}
+
 /// The NL side of a connection.
 /// The NL Chat door: the support desk's operators, probed when silent.
 pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(4),
     name: "nl",
     caps: Caps { operator: true, ..Caps::NONE },
-    liveness: |config| Some(config.nl_probe()),
+    liveness: |config| Some(config.doors.nl.probe()),
     encode_event,
     encode_reply: spec::no_reply,
     encode_queued: |queued| encode_event(&queued.event()),
     // Operators were told already: every service went offline in their `status`.
     goodbye: spec::no_goodbye,
-    addr: |config| Some(config.nl_addr),
-    bound: |config, addr| config.nl_addr = addr,
-    tls_port: Some(7712),
-    tls_addr: |config| config.nl_tls_addr,
-    tls_bound: |config, addr| config.nl_tls_addr = Some(addr),
     serve: |listener, shared, tls| {
         Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
             let door = NlDoor::new(&shared);
@@ -91,7 +117,7 @@ pub(crate) struct NlDoor {
 
 impl NlDoor {
     pub fn new(shared: &Shared) -> Self {
-        NlDoor { lines: LineDecoder::new(shared.config.nl_max_line), operator: Arc::default() }
+        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
     }
 }
 

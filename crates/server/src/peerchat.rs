@@ -22,6 +22,20 @@ use tracing::{debug, info, warn};
 /// What the names of the mesh's peers end with in the hub (`ann@peerchat`).
 pub(crate) const MESH_SUFFIX: &str = "@peerchat";
 
+crate::settings::settings! {
+    /// The hub as a PeerChat peer, bridging a mesh into the lobby: `[doors.peerchat]`. Peers
+    /// speak plain TCP to each other: no TLS door.
+    pub struct PeerchatConfig, flags PeerchatFlags {
+        /// Where the hub listens as a PeerChat peer; none: no bridge.
+        addr: Option<SocketAddr> = None, flag "peerchat-addr", value "HOST:PORT", legacy "peerchat_addr";
+        /// A peer of a PeerChat mesh to join through (needs an address of its own).
+        join: Option<SocketAddr> = None, flag "peerchat-join", value "HOST:PORT", legacy "peerchat_join";
+        /// The hub's name in the mesh.
+        name: String = "switchboard".into(), flag "peerchat-name", value "NAME", legacy "peerchat_name";
+    }
+}
+crate::doors::listen!(PeerchatConfig: addr);
+
 /// The PeerChat door: the hub as a peer of a mesh, each mesh peer one session in the lobby.
 /// It listens only if `peerchat_addr` is set, and then also joins the mesh through
 /// `peerchat_join`, if set.
@@ -35,13 +49,8 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued: |queued| encode_event(&queued.event()),
     // A `leave`: else the mesh keeps listing the hub (and twice once it is back).
     goodbye: || Some(Message::Leave.to_line().into()),
-    addr: |config| config.peerchat_addr,
-    bound: |config, addr| config.peerchat_addr = Some(addr),
-    tls_port: None, // PeerChat peers speak plain TCP to each other
-    tls_addr: |_| None,
-    tls_bound: |_, _| {},
     serve: |listener, shared, _| {
-        let join = shared.config.peerchat_join;
+        let join = shared.config.doors.peerchat.join;
         let bridge = bridge(shared.clone(), join);
         let accept = crate::accept_loop(listener, shared, &SPEC, false, |stream, peer, shared, ticket| {
             let door = PeerDoor::new(&shared, peer.ip(), false, false);
@@ -125,8 +134,8 @@ pub(crate) struct PeerDoor {
 
 impl PeerDoor {
     pub fn new(shared: &Shared, origin: IpAddr, outgoing: bool, ask_who: bool) -> Self {
-        let port = shared.config.peerchat_addr.map_or(0, |a| a.port());
-        let me = Info { name: shared.config.peerchat_name.clone(), age: 0, zip: DEFAULT_ZIP.into(), port };
+        let port = shared.config.doors.peerchat.addr.map_or(0, |a| a.port());
+        let me = Info { name: shared.config.doors.peerchat.name.clone(), age: 0, zip: DEFAULT_ZIP.into(), port };
         let origin = origin.to_canonical();
         PeerDoor { codec: Codec::default(), me, outgoing, ask_who, name: None, pending: None, origin }
     }
@@ -220,7 +229,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
 pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     *shared.mesh.connect.lock().expect("mesh lock") = Some(tx);
-    let own_port = shared.config.peerchat_addr.map(|a| a.port());
+    let own_port = shared.config.doors.peerchat.addr.map(|a| a.port());
     if let Some(target) = join {
         match TcpStream::connect(target).await {
             Ok(stream) => {

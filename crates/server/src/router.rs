@@ -26,7 +26,7 @@ const BATCH: usize = 512;
 /// The hub's services, as the desk's `status` lists them: every front door, and the
 /// PeerChat bridge if there is one.
 fn services(config: &crate::Config, up: bool) -> Input {
-    let listening = DOORS.iter().filter(|door| (door.addr)(config).is_some());
+    let listening = DOORS.iter().filter(|door| config.doors.listen(door.door).addrs().0.is_some());
     Input::Services { services: listening.map(|door| (door.name.to_owned(), up)).collect() }
 }
 

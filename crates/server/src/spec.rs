@@ -1,11 +1,11 @@
 //! What the rest of the server knows of a protocol: a door's [`Spec`], declared in its door
-//! file and listed in the table of doors (`doors.rs`).
+//! file and listed in the table of doors (`doors.rs`), beside its settings (where it listens
+//! is there, `doors::Listen`).
 
 use crate::{Config, Shared};
 use bytes::Bytes;
 use hub::{Caps, Door, Event, HubError, Kind, Liveness, Queued};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -31,17 +31,6 @@ pub(crate) struct Spec {
     pub encode_queued: fn(&Queued) -> Option<Bytes>,
     /// What a connection hears when the hub stops, before it is closed.
     pub goodbye: fn() -> Option<Bytes>,
-    /// Where it listens by the configuration; `None`: it does not.
-    pub addr: fn(&Config) -> Option<SocketAddr>,
-    /// Records where it listens once bound (port 0 asks the system for one).
-    pub bound: fn(&mut Config, SocketAddr),
-    /// The port of its TLS listener, on all addresses, when the server has a certificate and
-    /// the configuration says nothing; `None`: it has no TLS listener.
-    pub tls_port: Option<u16>,
-    /// Where its TLS listener listens by the configuration, if it says.
-    pub tls_addr: fn(&Config) -> Option<SocketAddr>,
-    /// Records where its TLS listener listens once bound.
-    pub tls_bound: fn(&mut Config, SocketAddr),
     /// Serves the connections of a listener of its until the server stops (`true`: a TLS
     /// listener, whose connections go through the handshake first).
     pub serve: fn(TcpListener, Arc<Shared>, bool) -> Serving,

@@ -148,7 +148,7 @@ fn artifact(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
-    let hub = start_prepared(|s| s.whitelist_add("lindsay", LINDSAY).unwrap(), |c| c.web_max_image = 2000).await;
+    let hub = start_prepared(|s| s.whitelist_add("lindsay", LINDSAY).unwrap(), |c| c.doors.web.max_image = 2000).await;
     // Lindsay is a real `switchboard jpc` device client: it keeps its heartbeats going however
     // long the browser takes, and saves the images it gets.
     let downloads = tempfile::tempdir().unwrap();

@@ -58,7 +58,7 @@ async fn a_body_larger_than_its_route_takes_is_refused_unread_and_a_stranger_s_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_trickles_in_is_cut_off_at_its_deadline() {
-    let hub = start_with(|c| c.web_body_timeout_secs = 1).await;
+    let hub = start_with(|c| c.doors.web.body_timeout_secs = 1).await;
     let stream = post(hub.web, "/api/session", 4000, "{").await;
     let (mut reader, mut writer) = stream.into_split();
     // One byte every 100 ms, steadily: never silent long enough for a timeout between reads.
@@ -99,7 +99,7 @@ async fn ws_status(hub: &crate::support::Hub, token: &str, origin: Option<&str>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_opens_from_the_hub_s_own_pages_and_the_origins_allowed_only() {
-    let hub = start_with(|c| c.web_origins = vec!["https://chat.example.org".into()]).await;
+    let hub = start_with(|c| c.doors.web.origins = vec!["https://chat.example.org".into()]).await;
     let ann = crate::web::Web::sign_in(&hub, "ann").await;
     let own = format!("http://{}", hub.web);
     assert_eq!(ws_status(&hub, &ann.token, Some(&own)).await, 101, "the hub's own page");

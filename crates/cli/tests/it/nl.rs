@@ -247,7 +247,7 @@ async fn an_unanswered_ring_expires_and_the_end_user_is_told() {
 
 #[tokio::test]
 async fn plaintext_garbage_and_wrong_keys_change_nothing() {
-    let hub = start_with(|c| c.nl_max_line = 4096).await;
+    let hub = start_with(|c| c.doors.nl.max_line = 4096).await;
     let mut op = NlRaw::connect(&hub, "op").await;
     // A key too small to seal a 214-byte block, so that nothing could be sent to it, is
     // refused (and counted) rather than taken; so is a packet of more than 8 blocks (a good

@@ -152,9 +152,9 @@ async fn the_hub_bridges_a_mesh_into_its_lobby_both_ways_and_never_echoes_it_bac
     bob.expect_line("[join] ann").await;
     ann.expect_line("[join] bob").await;
     let hub = crate::support::start_with(|c| {
-        c.peerchat_addr = Some("127.0.0.1:0".parse().unwrap());
-        c.peerchat_join = Some(format!("127.0.0.1:{p1}").parse().unwrap());
-        c.peerchat_name = "hub".into();
+        c.doors.peerchat.addr = Some("127.0.0.1:0".parse().unwrap());
+        c.doors.peerchat.join = Some(format!("127.0.0.1:{p1}").parse().unwrap());
+        c.doors.peerchat.name = "hub".into();
     })
     .await;
     let hub_port = hub.peerchat.unwrap().port();

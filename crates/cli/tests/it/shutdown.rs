@@ -23,9 +23,9 @@ async fn peerchat_neighbours_hear_the_hub_leave() {
     let port = free_port();
     let mut ann = peer("ann", port, None, dir.path()).await;
     let hub = crate::support::start_with(|c| {
-        c.peerchat_addr = Some("127.0.0.1:0".parse().unwrap());
-        c.peerchat_join = Some(format!("127.0.0.1:{port}").parse().unwrap());
-        c.peerchat_name = "hub".into();
+        c.doors.peerchat.addr = Some("127.0.0.1:0".parse().unwrap());
+        c.doors.peerchat.join = Some(format!("127.0.0.1:{port}").parse().unwrap());
+        c.doors.peerchat.name = "hub".into();
     })
     .await;
     ann.expect_line("[join] hub").await;

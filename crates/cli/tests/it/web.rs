@@ -335,7 +335,7 @@ async fn a_session_with_no_page_open_lingers_then_ends() {
 
 #[tokio::test]
 async fn bad_requests_get_4xx_and_a_json_error() {
-    let hub = start_with(|c| c.web_max_image = 1000).await;
+    let hub = start_with(|c| c.doors.web.max_image = 1000).await;
     let ann = Web::sign_in(&hub, "ann").await;
     let base = format!("http://{}", hub.web);
     let http = reqwest::Client::new();

@@ -150,7 +150,7 @@ async fn parse<T: for<'de> Deserialize<'de>>(web: &Web, headers: &HeaderMap, bod
         }
         Ok(bytes)
     };
-    let timeout = web.shared.config.web_body_timeout();
+    let timeout = web.shared.config.doors.web.body_timeout();
     let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
         let error = format!("the request body did not arrive whole within {} s", timeout.as_secs());
         ApiError(StatusCode::REQUEST_TIMEOUT, ErrorCode::Timeout, error)
@@ -237,7 +237,7 @@ async fn delete_session(State(web): State<Web>, headers: HeaderMap) -> ApiResult
 async fn send_message(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
     // Signed in first: a stranger's body is never read.
     let me = session(&web, &headers, None)?;
-    let req: MessageRequest = parse(&web, &headers, body, web.shared.config.web_max_body()).await?;
+    let req: MessageRequest = parse(&web, &headers, body, web.shared.config.doors.web.max_body()).await?;
     let to = req.to.trim().to_owned();
     let lobby = to.eq_ignore_ascii_case(LOBBY);
     let config = &web.shared.config;
@@ -246,11 +246,11 @@ async fn send_message(State(web): State<Web>, headers: HeaderMap, body: Body) ->
             if text.trim().is_empty() {
                 return Err(bad("the message is empty"));
             }
-            if text.len() > config.max_string {
+            if text.len() > config.doors.chatos.max_string {
                 return Err(ApiError(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::TooLarge,
-                    format!("the message is too long: at most {} bytes", config.max_string),
+                    format!("the message is too long: at most {} bytes", config.doors.chatos.max_string),
                 ));
             }
             match lobby {
@@ -262,11 +262,11 @@ async fn send_message(State(web): State<Web>, headers: HeaderMap, body: Body) ->
             if lobby {
                 return Err(bad("images go to a person, not to the lobby"));
             }
-            if image.len() > config.web_max_image_base64() {
+            if image.len() > config.doors.web.max_image_base64() {
                 return Err(ApiError(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::TooLarge,
-                    format!("the image is too large: at most {} bytes", config.web_max_image),
+                    format!("the image is too large: at most {} bytes", config.doors.web.max_image),
                 ));
             }
             if base64::engine::general_purpose::STANDARD.decode(&image).is_err() {
@@ -408,7 +408,7 @@ async fn websocket(
 ) -> ApiResult<Response> {
     let tls = tls.is_some_and(|t| t.0 .0);
     let me = session(&web, &headers, q.token.as_deref())?;
-    if !same_origin(&headers, &web.shared.config.web_origins) {
+    if !same_origin(&headers, &web.shared.config.doors.web.origins) {
         let error = "a page of another origin may not open this WebSocket (see web_origins)".into();
         return Err(ApiError(StatusCode::FORBIDDEN, ErrorCode::Forbidden, error));
     }

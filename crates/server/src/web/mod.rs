@@ -35,6 +35,50 @@ pub(crate) struct Web {
 /// one, is closed (slowloris).
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+crate::settings::settings! {
+    /// The web client, its HTTP API and WebSocket: `[doors.web]`.
+    pub struct WebConfig, flags WebFlags {
+        /// Where the web client and its HTTP API are served.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 8080)), flag "web-addr", value "HOST:PORT",
+            legacy "web_addr";
+        /// Where the web client is served over HTTPS (and WSS), with a certificate.
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 8443))), flag "web-tls-addr",
+            value "HOST:PORT", legacy "web_tls_addr";
+        /// Seconds a web session stays signed in with no page open and no request.
+        linger_secs: u64 = 30, flag "web-linger-secs", value "SECS", legacy "web_linger_secs";
+        /// Largest image the web client may send, in bytes before base64. Keep its base64
+        /// within the JPC frame bound, or devices cannot receive the largest.
+        max_image: usize = 4 << 20, flag "web-max-image", value "BYTES", legacy "web_max_image";
+        /// Seconds an HTTP request's body has to arrive whole after its head (which has 10 s):
+        /// past them it is answered 408 and the connection closed, however steadily it trickles.
+        body_timeout_secs: u64 = 20, flag "web-body-timeout-secs", value "SECS", legacy "web_body_timeout_secs";
+        /// Origins whose pages may open the WebSocket besides the hub's own
+        /// (`https://HOST[:PORT]`, or `*` for any).
+        origins: Vec<String> = Vec::new(), flag "web-origins", value "ORIGIN,...", legacy "web_origins";
+    }
+}
+crate::doors::listen!(WebConfig: addr, tls_addr);
+
+impl WebConfig {
+    pub fn linger(&self) -> Duration {
+        Duration::from_secs(self.linger_secs)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs.max(1))
+    }
+
+    /// The longest base64 text of an image the web client may send.
+    pub fn max_image_base64(&self) -> usize {
+        self.max_image.div_ceil(3) * 4
+    }
+
+    /// The largest body of a message: an image, and room for the JSON around it.
+    pub fn max_body(&self) -> usize {
+        self.max_image_base64() + 64 * 1024
+    }
+}
+
 /// The web door: the web client's users, each a session whatever its number of WebSockets.
 pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(3),
@@ -55,11 +99,6 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued,
     // Its pages hear `closing` from their session.
     goodbye: spec::no_goodbye,
-    addr: |config| Some(config.web_addr),
-    bound: |config, addr| config.web_addr = addr,
-    tls_port: Some(8443),
-    tls_addr: |config| config.web_tls_addr,
-    tls_bound: |config, addr| config.web_tls_addr = Some(addr),
     serve: |listener, shared, tls| Box::pin(serve(listener, shared, tls)),
 };
 

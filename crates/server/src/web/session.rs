@@ -237,7 +237,7 @@ fn new_token() -> String {
 /// and to the session's WebSockets, until the session ends: signed out, lingered without a
 /// WebSocket, closed by the hub, overflowed, or the server stops.
 async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>) {
-    let linger = shared.config.web_linger();
+    let linger = shared.config.doors.web.linger();
     // Asleep until the session could have lingered long enough: its last request (or the
     // close of its last WebSocket) and the linger time; a WebSocket open then puts it off.
     let wake = tokio::time::sleep_until(web.linger_ends(linger));
