@@ -52,12 +52,8 @@ pub(crate) static SPEC: Spec = Spec {
     encode_reply,
     encode_queued: |queued| encode_event(&queued.event()),
     goodbye: spec::no_goodbye,
-    serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
-            let door = ChatHack::new(&shared, peer.ip().to_canonical());
-            conn::serve(stream, peer, shared, door, ticket)
-        }))
-    },
+    serve: conn::accept::<ChatHack>,
+    state: spec::no_state,
 };
 
 /// The ChatHack side of a connection.
@@ -67,14 +63,12 @@ pub(crate) struct ChatHack {
     origin: IpAddr,
 }
 
-impl ChatHack {
-    pub fn new(shared: &Shared, origin: IpAddr) -> Self {
-        ChatHack { codec: Codec::new(shared.config.doors.chathack.max), origin }
-    }
-}
-
 impl Door for ChatHack {
     const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(shared: &Shared, peer: SocketAddr) -> Self {
+        ChatHack { codec: Codec::new(shared.config.doors.chathack.max), origin: peer.ip().to_canonical() }
+    }
 
     fn next(
         &mut self,

@@ -47,12 +47,8 @@ pub(crate) static SPEC: Spec = Spec {
     encode_reply: |kind, result| Some(encode_reply(kind, result)),
     encode_queued: |queued| encode_event(&queued.event()),
     goodbye: spec::no_goodbye,
-    serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
-            let door = ChatOs::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        }))
-    },
+    serve: conn::accept::<ChatOs>,
+    state: spec::no_state,
 };
 
 pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Bytes {
@@ -107,14 +103,12 @@ pub(crate) struct ChatOs {
     codec: Codec,
 }
 
-impl ChatOs {
-    pub fn new(shared: &Shared) -> Self {
-        ChatOs { codec: Codec::new(shared.config.doors.chatos.max_string) }
-    }
-}
-
 impl Door for ChatOs {
     const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(shared: &Shared, _: SocketAddr) -> Self {
+        ChatOs { codec: Codec::new(shared.config.doors.chatos.max_string) }
+    }
 
     fn next(&mut self, rbuf: &mut BytesMut, session: SessionId, _: &Arc<Shared>) -> Result<Option<Act>, DecodeError> {
         let Some(packet) = self.codec.decode(rbuf)? else { return Ok(None) };

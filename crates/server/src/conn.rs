@@ -61,6 +61,11 @@ pub(crate) trait Door: Send + 'static {
     /// The door's entry in the table of doors.
     const SPEC: &'static Spec;
 
+    /// The door's side of a connection its listener accepted from `peer`.
+    fn accepted(shared: &Shared, peer: SocketAddr) -> Self
+    where
+        Self: Sized;
+
     /// Takes one frame off the front of `rbuf` and says what to do with it. `Ok(None)`: the
     /// buffer holds no whole frame. `Err`: the bytes break the protocol; the connection is
     /// closed once the answers to its earlier frames, and [`Door::last_words`], are written.
@@ -126,6 +131,20 @@ struct Driver<D> {
     tat: u64,
     /// What the connection counts under in its address's limits.
     ticket: Ticket,
+}
+
+/// A door's listener served: every connection it accepts (under its address's limits, through
+/// the TLS handshake on a TLS listener) gets a task of its own, driven by `D`. What the
+/// `serve` of every door on this driver is.
+pub(crate) fn accept<D: Door>(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: bool,
+) -> crate::spec::Serving {
+    Box::pin(crate::accept_loop(listener, shared, D::SPEC, tls, |stream, peer, shared, ticket| {
+        let door = D::accepted(&shared, peer);
+        serve(stream, peer, shared, door, ticket)
+    }))
 }
 
 /// Sets a new connection up and returns its task. Only the driver is captured, so the task's

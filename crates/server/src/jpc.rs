@@ -6,7 +6,7 @@
 //! long or cut, is dropped and counted; the connection stays.
 
 use crate::conn::{self, Act, Door};
-use crate::spec::Spec;
+use crate::spec::{self, Spec};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Liveness, SessionId};
@@ -58,12 +58,8 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued: |queued| encode_event(&queued.event()),
     // The original client reconnects only after a CLOSE; on a bare end of stream it spins.
     goodbye: || encode_event(&Event::Closing),
-    serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
-            let door = Jpc::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        }))
-    },
+    serve: conn::accept::<Jpc>,
+    state: spec::no_state,
 };
 
 /// The JPC side of a connection.
@@ -72,14 +68,12 @@ pub(crate) struct Jpc {
     hello: bool,
 }
 
-impl Jpc {
-    pub fn new(shared: &Shared) -> Self {
-        Jpc { codec: Codec::new(shared.config.doors.jpc.max_frame), hello: false }
-    }
-}
-
 impl Door for Jpc {
     const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(shared: &Shared, _: SocketAddr) -> Self {
+        Jpc { codec: Codec::new(shared.config.doors.jpc.max_frame), hello: false }
+    }
 
     fn next(
         &mut self,

@@ -65,13 +65,8 @@ pub(crate) struct Shared {
     pub hub: mpsc::Sender<HubMsg>,
     pub relays: Arc<Relays>,
     pub metrics: Arc<Metrics>,
-    /// The server's NL Chat key pair.
-    pub nl_key: Arc<proto::nlchat::crypto::rsa::RsaPrivateKey>,
-    /// Permits for NL decryptions running at once (one per core): RSA is slow, and
-    /// strangers may send packets, so this bounds the threads and CPU they can take.
-    pub nl_decrypt: Arc<tokio::sync::Semaphore>,
-    /// The PeerChat mesh the hub's peer is in.
-    pub mesh: peerchat::Mesh,
+    /// What each door keeps for itself, by its index (`Spec::state`).
+    states: Vec<spec::State>,
     /// Password attempts per address and per account.
     pub logins: throttle::LoginThrottle,
     /// Each session's chat messages, if limited.
@@ -86,6 +81,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// What door `door` keeps for itself, as the type it made it of.
+    pub fn state<T: std::any::Any>(&self, door: hub::Door) -> &T {
+        self.states[usize::from(door.0)].downcast_ref().expect("a door's state is of its own type")
+    }
+
     pub fn new_session(&self) -> SessionId {
         SessionId(self.next_session.fetch_add(1, Ordering::Relaxed) + 1)
     }
@@ -144,7 +144,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Before anything in the folder is opened: a second hub on it stops here.
     let data_lock = lock::DataLock::acquire(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new(&DOORS.map(|door| door.name), !config.cluster.is_empty()));
-    let (store, version, reserved, nl_key, first_session, joined) = match config.cluster.is_empty() {
+    let (store, version, reserved, first_session, joined) = match config.cluster.is_empty() {
         true => {
             let path = config.data_dir.join(store::FILE);
             let mut store = Store::open(&config.data_dir)
@@ -156,11 +156,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let version = store.data_version()?;
             let reserved = store.reserved_names()?;
             let mut store = store;
-            let nl_key = nl::server_key(&mut store).context("the NL Chat key pair")?;
             // Session ids never repeat, not even across restarts: a guest's history is its
             // session's.
             let first_session = u64::from(store.next_boot().context("counting the server's starts")?) << 32;
-            (StoreHandle::spawn(store), Some(version), reserved, nl_key, first_session, None)
+            (StoreHandle::spawn(store), Some(version), reserved, first_session, None)
         }
         // In a cluster, its state is the one in JetStream: this node reads a copy of it.
         false => {
@@ -178,18 +177,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let mut copy = Store::open_file(&config.data_dir, store::CLUSTER_FILE)
                 .map_err(|e| damaged(&copy_path, &e, true))
                 .with_context(|| format!("opening this node's copy in {}", config.data_dir.display()))?;
+            check(&mut copy, &copy_path, config.store_check_secs, true)?;
             // Nodes that start together make the buckets together, and a NATS cluster elects
             // their leaders meanwhile: what times out is tried again, for a while.
             let mut attempt = 0;
-            let (durable, from, nl_key, first_session) = loop {
+            let (durable, from, first_session) = loop {
                 let opened = async {
                     let durable = Durable::open(link.client.clone(), config.cluster_replicas)
                         .await
                         .context("opening the cluster's state")?;
                     let from = state::open_copy(&durable, &mut copy).await.context("copying the cluster's accounts")?;
-                    let nl_key = nl::cluster_key(&durable).await.context("the cluster's NL Chat key pair")?;
                     let boot = durable.next_boot().await.context("counting the cluster's starts")?;
-                    anyhow::Ok((durable, from, nl_key, u64::from(boot) << 32))
+                    anyhow::Ok((durable, from, u64::from(boot) << 32))
                 };
                 match opened.await {
                     Ok(opened) => break opened,
@@ -201,10 +200,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     Err(e) => return Err(e),
                 }
             };
-            check(&mut copy, &config.data_dir.join(store::CLUSTER_FILE), config.store_check_secs, true)?;
             let (reserved, applied) = (copy.reserved_names()?, copy.log_applied()?);
             let joined = Joined { link, me, durable, from, applied };
-            (StoreHandle::spawn(copy), None, reserved, nl_key, first_session, Some(joined))
+            (StoreHandle::spawn(copy), None, reserved, first_session, Some(joined))
         }
     };
     if config.doors.peerchat.join.is_some() && config.doors.peerchat.addr.is_none() {
@@ -236,6 +234,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
         None => hub::WordFilter::default(),
     };
+    // What each door keeps for itself (in a cluster, from its state, which answered above).
+    let mut states = Vec::new();
+    for door in DOORS {
+        let startup = spec::Startup { store: &store, cluster: joined.as_ref().map(|j| &j.durable) };
+        states.push((door.state)(startup).await.with_context(|| format!("the {} door", door.name))?);
+    }
     let mut hub = hub::Hub::new(
         hub::Config {
             link_timeout: config.link_timeout(),
@@ -262,11 +266,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub: tx,
         relays: Arc::default(),
         metrics,
-        nl_key: Arc::new(nl_key),
-        nl_decrypt: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-        )),
-        mesh: peerchat::Mesh::default(),
+        states,
         logins,
         msg_rate,
         conn_limits,

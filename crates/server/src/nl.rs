@@ -24,6 +24,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::debug;
 
+/// What the NL door keeps: the server's key pair, and permits for decryptions at once (one
+/// per core): RSA is slow, and strangers may send packets, so this bounds the threads and
+/// CPU they can take.
+pub(crate) struct Keys {
+    key: Arc<crypto::rsa::RsaPrivateKey>,
+    decrypt: Arc<tokio::sync::Semaphore>,
+}
+
 /// The name the server's NL key pair is kept under in the store.
 pub(crate) const KEY_NAME: &str = "nl";
 
@@ -101,11 +109,18 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued: |queued| encode_event(&queued.event()),
     // Operators were told already: every service went offline in their `status`.
     goodbye: spec::no_goodbye,
-    serve: |listener, shared, tls| {
-        Box::pin(crate::accept_loop(listener, shared, &SPEC, tls, |stream, peer, shared, ticket| {
-            let door = NlDoor::new(&shared);
-            conn::serve(stream, peer, shared, door, ticket)
-        }))
+    serve: conn::accept::<NlDoor>,
+    // The server's key pair: the store's (a cluster's, on a node), made once.
+    state: |startup| {
+        Box::pin(async move {
+            let key = match startup.cluster {
+                None => startup.store.call(server_key).await??,
+                Some(durable) => cluster_key(durable).await?,
+            };
+            let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+            let keys = Keys { key: Arc::new(key), decrypt: Arc::new(tokio::sync::Semaphore::new(cores)) };
+            Ok(Arc::new(keys) as spec::State)
+        })
     },
 };
 
@@ -115,14 +130,12 @@ pub(crate) struct NlDoor {
     operator: Arc<Mutex<Option<Operator>>>,
 }
 
-impl NlDoor {
-    pub fn new(shared: &Shared) -> Self {
-        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
-    }
-}
-
 impl Door for NlDoor {
     const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(shared: &Shared, _: SocketAddr) -> Self {
+        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
+    }
 
     fn next(
         &mut self,
@@ -141,8 +154,9 @@ impl Door for NlDoor {
                 Some(Line::Text(line)) => {
                     let (operator, shared) = (self.operator.clone(), shared.clone());
                     return Ok(Some(Act::Later(Box::pin(async move {
-                        let server = shared.nl_key.clone();
-                        let Ok(permit) = shared.nl_decrypt.clone().acquire_owned().await else { return Act::Stop };
+                        let keys = shared.state::<Keys>(SPEC.door);
+                        let server = keys.key.clone();
+                        let Ok(permit) = keys.decrypt.clone().acquire_owned().await else { return Act::Stop };
                         let opened = tokio::task::spawn_blocking(move || {
                             let _permit = permit;
                             open(&line, &server, &operator)

@@ -49,18 +49,21 @@ pub(crate) static SPEC: Spec = Spec {
     encode_queued: |queued| encode_event(&queued.event()),
     // A `leave`: else the mesh keeps listing the hub (and twice once it is back).
     goodbye: || Some(Message::Leave.to_line().into()),
+    // Its peers' connections, and the bridge that joins the mesh and reaches the peers it lists.
     serve: |listener, shared, _| {
-        let join = shared.config.doors.peerchat.join;
-        let bridge = bridge(shared.clone(), join);
-        let accept = crate::accept_loop(listener, shared, &SPEC, false, |stream, peer, shared, ticket| {
-            let door = PeerDoor::new(&shared, peer.ip(), false, false);
-            conn::serve(stream, peer, shared, door, ticket)
-        });
+        let bridge = bridge(shared.clone(), shared.config.doors.peerchat.join);
+        let accept = conn::accept::<PeerDoor>(listener, shared, false);
         Box::pin(async move {
             tokio::join!(accept, bridge);
         })
     },
+    state: |_| Box::pin(async { Ok(Arc::new(Mesh::default()) as spec::State) }),
 };
+
+/// The PeerChat door's own state: the mesh.
+fn mesh(shared: &Shared) -> &Mesh {
+    shared.state(SPEC.door)
+}
 
 /// The mesh as the hub's peer knows it: where each joined peer listens, and a way to ask
 /// for a connection to a peer a `who-reply` named.
@@ -144,7 +147,7 @@ impl PeerDoor {
         if self.name.is_some() {
             return Act::Nothing; // a second join on one connection changes nothing
         }
-        let name = shared.mesh.enter(session, self.origin, info.port, &info.name);
+        let name = mesh(shared).enter(session, self.origin, info.port, &info.name);
         debug!(session = session.0, %name, port = info.port, "peerchat: joined");
         self.name = Some(name.clone());
         Act::Hub(Command::Login { name, verified: false })
@@ -153,6 +156,10 @@ impl PeerDoor {
 
 impl Door for PeerDoor {
     const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(shared: &Shared, peer: SocketAddr) -> Self {
+        PeerDoor::new(shared, peer.ip(), false, false)
+    }
 
     fn next(
         &mut self,
@@ -185,9 +192,9 @@ impl Door for PeerDoor {
                 login
             }
             Message::JoinReply(_) => Act::Nothing,
-            Message::Who => Act::Reply(Message::WhoReply(shared.mesh.others(session)).to_line().into()),
+            Message::Who => Act::Reply(Message::WhoReply(mesh(shared).others(session)).to_line().into()),
             Message::WhoReply(peers) => {
-                if let Some(connect) = shared.mesh.connect.lock().expect("mesh lock").as_ref() {
+                if let Some(connect) = mesh(shared).connect.lock().expect("mesh lock").as_ref() {
                     for p in peers {
                         if let Ok(ip) = p.ip.parse::<IpAddr>() {
                             let _ = connect.send(SocketAddr::new(ip.to_canonical(), p.port));
@@ -212,7 +219,7 @@ impl Door for PeerDoor {
     }
 
     fn closed(&mut self, session: SessionId, shared: &Shared) {
-        shared.mesh.peers.lock().expect("mesh lock").remove(&session);
+        mesh(shared).peers.lock().expect("mesh lock").remove(&session);
     }
 }
 
@@ -228,7 +235,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
 /// server stops.
 pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    *shared.mesh.connect.lock().expect("mesh lock") = Some(tx);
+    *mesh(&shared).connect.lock().expect("mesh lock") = Some(tx);
     let own_port = shared.config.doors.peerchat.addr.map(|a| a.port());
     if let Some(target) = join {
         match TcpStream::connect(target).await {
@@ -241,7 +248,7 @@ pub(crate) async fn bridge(shared: Arc<Shared>, join: Option<SocketAddr>) {
     }
     while let Some(target) = rx.recv().await {
         let is_me = Some(target.port()) == own_port && (target.ip().is_loopback() || target.ip().is_unspecified());
-        if is_me || shared.mesh.knows(target) {
+        if is_me || mesh(&shared).knows(target) {
             continue;
         }
         match TcpStream::connect(target).await {

@@ -2,16 +2,33 @@
 //! file and listed in the table of doors (`doors.rs`), beside its settings (where it listens
 //! is there, `doors::Listen`).
 
+use crate::cluster::state::Durable;
 use crate::{Config, Shared};
 use bytes::Bytes;
 use hub::{Caps, Door, Event, HubError, Kind, Liveness, Queued};
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use store::StoreHandle;
 use tokio::net::TcpListener;
 
 /// A door's accept loop, running until the server stops.
 pub(crate) type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a door keeps for itself while the server runs (NL Chat's key pair, the PeerChat
+/// mesh), made at start by its `state` and reached with `Shared::state`.
+pub(crate) type State = Arc<dyn Any + Send + Sync>;
+
+/// What a door's state is made from at start: the store, and in a cluster the cluster's
+/// durable state.
+pub(crate) struct Startup<'a> {
+    pub store: &'a StoreHandle,
+    pub cluster: Option<&'a Durable>,
+}
+
+/// A door's state in the making.
+pub(crate) type Making<'a> = Pin<Box<dyn Future<Output = anyhow::Result<State>> + Send + 'a>>;
 
 /// What the rest of the server knows of a protocol.
 pub(crate) struct Spec {
@@ -34,6 +51,13 @@ pub(crate) struct Spec {
     /// Serves the connections of a listener of its until the server stops (`true`: a TLS
     /// listener, whose connections go through the handshake first).
     pub serve: fn(TcpListener, Arc<Shared>, bool) -> Serving,
+    /// Makes what it keeps for itself while the server runs.
+    pub state: for<'a> fn(Startup<'a>) -> Making<'a>,
+}
+
+/// For a door that keeps nothing of its own.
+pub(crate) fn no_state(_: Startup<'_>) -> Making<'_> {
+    Box::pin(async { Ok(Arc::new(()) as State) })
 }
 
 /// For a protocol that answers nothing.

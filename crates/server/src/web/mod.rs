@@ -100,6 +100,7 @@ pub(crate) static SPEC: Spec = Spec {
     // Its pages hear `closing` from their session.
     goodbye: spec::no_goodbye,
     serve: |listener, shared, tls| Box::pin(serve(listener, shared, tls)),
+    state: spec::no_state,
 };
 
 /// The web front door's routes: the page, the HTTP API and the WebSocket, with sessions of
