@@ -12,6 +12,7 @@ const PROTOCOLS = {
   chatos: 'ChatOS',
   chathack: 'ChatHack',
   jpc: 'JPC',
+  nl: 'NL Chat',
   account: 'account',
   desk: 'desk',
   peerchat: 'PeerChat',

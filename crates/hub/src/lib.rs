@@ -19,6 +19,8 @@ mod keep;
 mod links;
 mod live;
 mod names;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 mod timers;

@@ -136,6 +136,19 @@ pub(crate) fn spec(door: Door) -> &'static Spec {
 mod tests {
     use super::*;
 
+    /// The hub's tests connect sessions as each door would: with its caps and liveness.
+    #[test]
+    fn the_hub_s_tests_know_each_door_as_the_table_declares_it() {
+        let config = crate::Config::default();
+        assert_eq!(hub::testing::Protocol::ALL.len(), DOORS.len());
+        for protocol in hub::testing::Protocol::ALL {
+            let spec = spec(protocol.door());
+            assert_eq!(spec.name, protocol.name());
+            assert_eq!(spec.caps, protocol.caps(), "{}", spec.name);
+            assert_eq!((spec.liveness)(&config), protocol.liveness(), "{}", spec.name);
+        }
+    }
+
     #[test]
     fn each_door_is_at_its_own_index_under_its_own_name() {
         let mut names = std::collections::HashSet::new();

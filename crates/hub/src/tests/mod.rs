@@ -49,58 +49,7 @@ fn deliver(to: SessionId, event: Event) -> Output {
     Output::Deliver { to, event }
 }
 
-/// The protocols of these tests: what the server's table of doors declares for each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    ChatOs,
-    ChatHack,
-    Jpc,
-    Web,
-    Nl,
-    PeerChat,
-}
-
-impl Protocol {
-    const ALL: [Protocol; 6] =
-        [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl, Protocol::PeerChat];
-
-    fn door(self) -> Door {
-        Door(self as u8)
-    }
-
-    fn name(self) -> &'static str {
-        ["chatos", "chathack", "jpc", "web", "nl", "peerchat"][self as usize]
-    }
-
-    fn caps(self) -> Caps {
-        match self {
-            Protocol::ChatOs => Caps { lobby: true, direct: true, relay_links: true, ..Caps::NONE },
-            Protocol::ChatHack => Caps { lobby: true, lobby_echo: true, direct_links: true, ..Caps::NONE },
-            Protocol::Jpc => Caps { direct: true, images: true, ..Caps::NONE },
-            Protocol::Web => Caps {
-                lobby: true,
-                lobby_echo: true,
-                direct: true,
-                images: true,
-                direct_echo: true,
-                typing: true,
-                presence: true,
-                ..Caps::NONE
-            },
-            Protocol::Nl => Caps { operator: true, ..Caps::NONE },
-            Protocol::PeerChat => Caps { lobby: true, mesh: true, ..Caps::NONE },
-        }
-    }
-
-    fn liveness(self) -> Option<Liveness> {
-        let (ping, silence, quiet_first) = match self {
-            Protocol::Jpc => (2, 5, false),
-            Protocol::Nl => (7, 10, true),
-            _ => return None,
-        };
-        Some(Liveness { ping_every: Duration::from_secs(ping), silence: Duration::from_secs(silence), quiet_first })
-    }
-}
+use crate::testing::Protocol;
 
 const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));

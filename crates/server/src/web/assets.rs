@@ -45,3 +45,30 @@ pub(super) async fn file(Path(name): Path<String>) -> Result<Response, ApiError>
 pub(super) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The protocols a user of `/api/users` may have: every door's name, the desk's, and an
+    /// offline account's.
+    fn protocols() -> Vec<&'static str> {
+        let mut all: Vec<&str> = crate::doors::DOORS.iter().map(|d| d.name).collect();
+        all.extend([hub::DESK, "account"]);
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn the_api_document_and_the_page_name_every_door() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let listed = doc["components"]["schemas"]["User"]["properties"]["protocol"]["enum"].as_array().unwrap();
+        let mut listed: Vec<&str> = listed.iter().map(|p| p.as_str().unwrap()).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, protocols(), "web/openapi.json's User.protocol");
+        let (_, _, app) = FILES.iter().find(|(name, _, _)| *name == "app.js").unwrap();
+        for protocol in protocols() {
+            assert!(app.contains(&format!("\n  {protocol}: '")), "web/app.js has no label for {protocol}");
+        }
+    }
+}
