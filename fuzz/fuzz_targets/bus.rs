@@ -6,14 +6,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::bus::{key_name, name_key, AccountValue, BusMsg, Claim, DeviceValue, LinkFrame, LogMsg};
+use proto::bus::{key_name, name_key, AccountValue, BusMsg, Holding, DeviceValue, LinkFrame, LogMsg};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = BusMsg::decode(data) {
         assert_eq!(BusMsg::decode(&msg.to_bytes()).unwrap(), msg);
     }
-    if let Ok(claim) = Claim::decode(data) {
-        assert_eq!(Claim::decode(&claim.to_bytes()).unwrap(), claim);
+    if let Ok(claim) = Holding::decode(data) {
+        assert_eq!(Holding::decode(&claim.to_bytes()).unwrap(), claim);
     }
     if let Ok(entry) = LogMsg::decode(data) {
         assert_eq!(LogMsg::decode(&entry.to_bytes()).unwrap(), entry);

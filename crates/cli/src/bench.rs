@@ -5,7 +5,7 @@
 //! that only listen are web users instead (signed in over the HTTP API, each with a
 //! WebSocket), to measure the web's fan-out.
 
-use crate::connect::{Connect, Stream};
+use crate::clients::connect::{Connect, Stream};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
 use proto::chatos::{Codec, Packet};

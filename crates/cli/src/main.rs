@@ -1,20 +1,10 @@
 //! `switchboard`: the hub (`serve`), its clients (one per protocol), and its load test.
 
-mod accounts;
+mod admin;
 mod bench;
-mod chathack;
-mod chathack_direct;
-mod chatos;
-mod chatos_link;
-mod cluster;
-mod connect;
-mod data;
-mod jpc;
-mod nl;
-mod peer;
+mod clients;
 mod serve;
 mod ui;
-mod whitelist;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -42,25 +32,25 @@ enum Cmd {
     /// Start the hub with every front door on its default (or configured) address.
     Serve(Box<serve::ServeArgs>),
     /// A ChatOS client for a person at a terminal or a script on stdin/stdout.
-    Chatos(chatos::ChatosArgs),
+    Chatos(clients::chatos::ChatosArgs),
     /// A ChatHack client, with direct connections to other clients for messages and files.
-    Chathack(chathack::ChathackArgs),
+    Chathack(clients::chathack::ChathackArgs),
     /// A JPC client: a white-listed device that receives messages and images.
-    Jpc(jpc::JpcArgs),
+    Jpc(clients::jpc::JpcArgs),
     /// An NL Chat operator console for the support desk; `nl server-key` prints the hub's key.
-    Nl(nl::NlArgs),
+    Nl(clients::nl::NlArgs),
     /// A PeerChat peer: no server; it joins a mesh of peers, or starts one.
-    Peer(peer::PeerArgs),
+    Peer(clients::peer::PeerArgs),
     /// Load a hub with N ChatOS clients and measure lobby fan-out and memory per connection.
     Bench(bench::BenchArgs),
     /// Manage accounts: names with a password, reserved on every protocol.
-    Accounts(accounts::AccountsArgs),
+    Accounts(admin::accounts::AccountsArgs),
     /// Manage the JPC white-list: devices by MAC address, their names reserved on every protocol.
-    Whitelist(whitelist::WhitelistArgs),
+    Whitelist(admin::whitelist::WhitelistArgs),
     /// A cluster's state in JetStream: import a single node's data folder into it.
-    Cluster(cluster::ClusterCmdArgs),
+    Cluster(admin::cluster::ClusterCmdArgs),
     /// The data folder's store: check it, or recover what can be read of a damaged one.
-    Store(data::StoreArgs),
+    Store(admin::data::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,16 +83,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let ran = rt.block_on(async {
         match cli.command {
             Cmd::Serve(args) => serve::run(*args).await,
-            Cmd::Chatos(args) => chatos::run(args).await,
-            Cmd::Chathack(args) => chathack::run(args).await,
-            Cmd::Jpc(args) => jpc::run(args).await,
-            Cmd::Nl(args) => nl::run(args).await,
-            Cmd::Peer(args) => peer::run(args).await,
+            Cmd::Chatos(args) => clients::chatos::run(args).await,
+            Cmd::Chathack(args) => clients::chathack::run(args).await,
+            Cmd::Jpc(args) => clients::jpc::run(args).await,
+            Cmd::Nl(args) => clients::nl::run(args).await,
+            Cmd::Peer(args) => clients::peer::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
-            Cmd::Accounts(args) => accounts::run(args).await,
-            Cmd::Whitelist(args) => whitelist::run(args).await,
-            Cmd::Cluster(args) => cluster::run(args).await,
-            Cmd::Store(args) => data::run(args).await,
+            Cmd::Accounts(args) => admin::accounts::run(args).await,
+            Cmd::Whitelist(args) => admin::whitelist::run(args).await,
+            Cmd::Cluster(args) => admin::cluster::run(args).await,
+            Cmd::Store(args) => admin::data::run(args).await,
         }
     });
     // A client that ended on an error has not closed its screen.

@@ -171,7 +171,7 @@ pub enum Refusal {
 /// A name's claim, the value of its key in the names bucket: which node holds it, and for
 /// a session of which door, that carries what (a bit each, as the server numbers them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claim {
+pub struct Holding {
     pub node: String,
     pub name: String,
     pub door: u8,
@@ -278,12 +278,12 @@ impl BusMsg {
     }
 }
 
-impl Claim {
+impl Holding {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a claim serializes")
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Claim, BusError> {
+    pub fn decode(bytes: &[u8]) -> Result<Holding, BusError> {
         decode(bytes)
     }
 }
@@ -382,8 +382,8 @@ mod tests {
 
     #[test]
     fn claims_and_their_keys() {
-        let claim = Claim { node: "n1".into(), name: "Ann".into(), door: 3, caps: 0b1_0101 };
-        assert_eq!(Claim::decode(&claim.to_bytes()).unwrap(), claim);
+        let claim = Holding { node: "n1".into(), name: "Ann".into(), door: 3, caps: 0b1_0101 };
+        assert_eq!(Holding::decode(&claim.to_bytes()).unwrap(), claim);
         assert_eq!(claim_key("ann"), "616e6e");
         assert_eq!(claim_key("é"), "c3a9");
     }

@@ -55,7 +55,7 @@ settings! {
         max_new_conns_per_ip: u32 = 60, flag "max-new-conns-per-ip", value "N";
         /// Networks whose connections those two do not count (CIDR; `none` on the command
         /// line for none).
-        conn_limit_exempt: Vec<ipnet::IpNet> = crate::rate::loopback(), flag "conn-limit-exempt",
+        conn_limit_exempt: Vec<ipnet::IpNet> = crate::limits::rate::loopback(), flag "conn-limit-exempt",
             value "CIDR,...";
         /// The server's TLS certificate (PEM; a chain is allowed, the server's first): with it
         /// and its key, every front door but PeerChat also listens with TLS.
@@ -67,7 +67,7 @@ settings! {
         tls_self_signed: Vec<String> = Vec::new(), flag "tls-self-signed", value "NAME,...";
         /// Networks that may read `/metrics` and `/healthz` (CIDR; `none` on the command line
         /// for none).
-        metrics_allow: Vec<ipnet::IpNet> = crate::rate::loopback(), flag "metrics-allow", value "CIDR,...";
+        metrics_allow: Vec<ipnet::IpNet> = crate::limits::rate::loopback(), flag "metrics-allow", value "CIDR,...";
         /// The operators' listener: `/metrics` (only there) and `/healthz` (there and on the
         /// web door); on loopback, as NATS's monitoring port is.
         metrics_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT)), flag "metrics-addr",

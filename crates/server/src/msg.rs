@@ -2,7 +2,7 @@
 //! the keeper (a message stored, a page of a queue), by the web (who is online), and by the
 //! server (stop). One bounded channel carries them all; the hub task is its one reader.
 
-use crate::outbox::Outbox;
+use crate::net::outbox::Outbox;
 use bytes::Bytes;
 use hub::{Command, Door, HubError, LinkId, ReplyTo, SessionId};
 use std::net::IpAddr;

@@ -3,14 +3,14 @@
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
 
-use crate::cluster::{Bus, Claim, Publish};
+use crate::cluster::{Bus, Naming, Publish};
+use crate::doors::spec::Spec;
 use crate::doors::{spec, DOORS};
 use crate::keeper::Keep;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use crate::outbox::{Out, Outbox, Overflow};
-use crate::relay::Relays;
-use crate::spec::Spec;
+use crate::net::outbox::{Outbox, Outgoing, Overflow};
+use crate::net::relay::Relays;
 use crate::Shared;
 use bytes::Bytes;
 use hub::{Command, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
@@ -154,14 +154,14 @@ impl Router {
                 self.step(now, Input::Command { session, command });
                 if verdict_awaited {
                     // Not parked: tell the connection to read on.
-                    self.push(session, Out::Resume);
+                    self.push(session, Outgoing::Resume);
                 }
             }
             HubMsg::Hangup { session, last_words } => {
                 if let Some(bytes) = last_words {
                     self.push_bytes(session, &bytes, false);
                 }
-                self.push(session, Out::Close);
+                self.push(session, Outgoing::Close);
             }
             HubMsg::Write { session, bytes } => self.push_bytes(session, &bytes, false),
             HubMsg::Disconnected { session } => {
@@ -247,7 +247,7 @@ impl Router {
             }
             Output::Park { session, link } => {
                 self.relays.open(link);
-                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Out::Park(link), c.limit));
+                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit));
                 match parked {
                     Some(Ok(waker)) => self.wakers.extend(waker),
                     // Gone, or overflowed: this end will never reach the relay.
@@ -263,7 +263,7 @@ impl Router {
                 }
             }
             Output::Close { session } => {
-                self.push(session, Out::Close);
+                self.push(session, Outgoing::Close);
                 self.conns.remove(&session);
             }
             Output::Keep(kept) => {
@@ -285,18 +285,18 @@ impl Router {
                 }
                 self.deliveries[c.figure()] += queued.len() as u64;
                 self.bytes_out[c.figure()] += page.len() as u64;
-                self.push(to, Out::Page { bytes: page.freeze(), last });
+                self.push(to, Outgoing::Page { bytes: page.freeze(), last });
             }
             Output::Claim { session, name } => {
                 let Some(c) = self.conns.get(&session) else { return };
-                let claim = Claim::Claim { session, name, door: c.spec.door, caps: c.spec.caps };
+                let claim = Naming::Claim { session, name, door: c.spec.door, caps: c.spec.caps };
                 if !self.bus.as_ref().is_some_and(|bus| bus.claim(claim)) {
                     self.refused.push(Input::Claimed { session, result: Err(HubError::Unavailable) });
                 }
             }
             Output::Release { session, name } => {
                 if let Some(bus) = &self.bus {
-                    bus.claim(Claim::Release { session, name });
+                    bus.claim(Naming::Release { session, name });
                 }
             }
             Output::Publish { from, text, mesh } => {
@@ -332,7 +332,7 @@ impl Router {
         }
     }
 
-    fn push(&mut self, session: SessionId, out: Out) {
+    fn push(&mut self, session: SessionId, out: Outgoing) {
         if let Some(c) = self.conns.get(&session) {
             let pushed = c.outbox.push(out, c.limit);
             self.pushed(session, pushed, false);
@@ -360,8 +360,8 @@ impl Router {
         self.step(now(), services(&self.config, false));
         // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
-            let last_words = (c.spec.goodbye)().map(|bytes| c.outbox.push(Out::Bytes(bytes), usize::MAX));
-            for pushed in last_words.into_iter().chain([c.outbox.push(Out::Close, usize::MAX)]) {
+            let last_words = (c.spec.goodbye)().map(|bytes| c.outbox.push(Outgoing::Bytes(bytes), usize::MAX));
+            for pushed in last_words.into_iter().chain([c.outbox.push(Outgoing::Close, usize::MAX)]) {
                 if let Ok(Some(w)) = pushed {
                     w.wake();
                 }

@@ -8,7 +8,7 @@
 //! before it said hello resets the link: its two sockets close, and no byte is skipped.
 
 use crate::msg::HubMsg;
-use crate::transport::Transport;
+use crate::net::transport::Transport;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use hub::LinkId;

@@ -65,7 +65,7 @@ impl Nodes {
     }
 }
 
-type Shared = Arc<Mutex<Nodes>>;
+type Known = Arc<Mutex<Nodes>>;
 
 /// What the hub task hands the bus to publish.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ pub(crate) enum Publish {
 
 /// What the hub task hands the names task.
 #[derive(Debug)]
-pub(crate) enum Claim {
+pub(crate) enum Naming {
     Claim { session: SessionId, name: String, door: Door, caps: Caps },
     Release { session: SessionId, name: String },
 }
@@ -86,11 +86,11 @@ pub(crate) enum Claim {
 /// The hub task's end of the bus: nothing here waits.
 pub(crate) struct Bus {
     publish: mpsc::Sender<Publish>,
-    claims: mpsc::Sender<Claim>,
+    claims: mpsc::Sender<Naming>,
     metrics: Arc<Metrics>,
     client: async_nats::Client,
     me: Me,
-    nodes: Shared,
+    nodes: Known,
 }
 
 impl Bus {
@@ -117,7 +117,7 @@ impl Bus {
     }
 
     /// Hands a claim or a release to the names task; `false` (counted) if it cannot take it.
-    pub(crate) fn claim(&self, c: Claim) -> bool {
+    pub(crate) fn claim(&self, c: Naming) -> bool {
         let taken = self.claims.try_send(c).is_ok();
         if !taken {
             self.metrics.bus.dropped.inc();
@@ -241,7 +241,7 @@ pub(crate) async fn start(
         .await
         .context("making the cluster's bucket of names")?;
     tracing::info!(node = %me.name, id = %me.id, cluster = %config.cluster, "joined the cluster");
-    let nodes: Shared = Arc::default();
+    let nodes: Known = Arc::default();
     let (bus_client, bus_me, bus_nodes) = (client.clone(), me.clone(), nodes.clone());
     let (publish, publish_rx) = mpsc::channel(QUEUE);
     let (claims, claims_rx) = mpsc::channel(CLAIMS);
@@ -346,7 +346,7 @@ fn hub_link_key(key: bus::LinkKey) -> hub::LinkKey {
 }
 
 /// A message from another node, as the hub's input.
-fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
+fn received(msg: BusMsg, nodes: &Known, metrics: &Metrics) -> Option<Input> {
     let numbered = |node: &str| nodes.lock().expect("nodes lock").node(node);
     // A command for a session here, from `node`, answered if `id` is not 0.
     let (node, id, command) = match msg {
@@ -418,7 +418,7 @@ fn received(msg: BusMsg, nodes: &Shared, metrics: &Metrics) -> Option<Input> {
 async fn publisher(
     client: async_nats::Client,
     me: Me,
-    nodes: Shared,
+    nodes: Known,
     mut rx: mpsc::Receiver<Publish>,
     hub: mpsc::Sender<HubMsg>,
     metrics: Arc<Metrics>,

@@ -14,7 +14,7 @@
 //! over or deleted by another (this node was cut off long enough to be judged gone), the
 //! session holding it is `Lost`: a node that comes back never keeps a claim it lost.
 
-use super::{Claim, Me, Shared, ALIVE};
+use super::{Known, Me, Naming, ALIVE};
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
@@ -44,7 +44,7 @@ pub(crate) struct Names {
     kv: kv::Store,
     client: async_nats::Client,
     me: Me,
-    nodes: Shared,
+    nodes: Known,
     hub: mpsc::Sender<HubMsg>,
     metrics: Arc<Metrics>,
     /// This node's claims: key → the session and the claim's revision.
@@ -70,7 +70,7 @@ impl Names {
         kv: kv::Store,
         client: async_nats::Client,
         me: Me,
-        nodes: Shared,
+        nodes: Known,
         hub: mpsc::Sender<HubMsg>,
         metrics: Arc<Metrics>,
     ) -> Names {
@@ -94,7 +94,7 @@ impl Names {
 
     pub(crate) async fn run(
         mut self,
-        mut claims: mpsc::Receiver<Claim>,
+        mut claims: mpsc::Receiver<Naming>,
         mut alive: mpsc::UnboundedReceiver<(String, String)>,
         mut events: mpsc::UnboundedReceiver<async_nats::Event>,
         loaded: oneshot::Sender<()>,
@@ -165,11 +165,11 @@ impl Names {
         }
     }
 
-    async fn on_claim(&mut self, claim: Claim) {
+    async fn on_claim(&mut self, claim: Naming) {
         match claim {
-            Claim::Claim { session, name, door, caps } => {
+            Naming::Claim { session, name, door, caps } => {
                 let key = bus::claim_key(&hub::skeleton(&name));
-                let value = bus::Claim { node: self.me.id.clone(), name, door: door.0, caps: caps.bits() };
+                let value = bus::Holding { node: self.me.id.clone(), name, door: door.0, caps: caps.bits() };
                 let result = match self.connected {
                     Some(_) => self.claim(&key, value).await,
                     None => Err(HubError::Unavailable),
@@ -186,7 +186,7 @@ impl Names {
                 }
                 let _ = self.hub.send(HubMsg::Cluster(Input::Claimed { session, result: result.map(drop) })).await;
             }
-            Claim::Release { session, name } => {
+            Naming::Release { session, name } => {
                 let key = bus::claim_key(&hub::skeleton(&name));
                 if self.mine.get(&key).is_some_and(|&(s, _)| s == session) {
                     let (_, revision) = self.mine.remove(&key).expect("just seen");
@@ -198,7 +198,7 @@ impl Names {
 
     /// Creates the claim `key`, or takes it over from a node that is gone (or from this node,
     /// whose release failed): the claim's revision.
-    async fn claim(&mut self, key: &str, value: bus::Claim) -> Result<u64, HubError> {
+    async fn claim(&mut self, key: &str, value: bus::Holding) -> Result<u64, HubError> {
         let bytes = bytes::Bytes::from(value.to_bytes());
         let exists = match self.kv.create(key, bytes.clone()).await {
             Ok(revision) => return Ok(revision),
@@ -217,7 +217,7 @@ impl Names {
                 return Err(HubError::Unavailable);
             }
         };
-        let holder = bus::Claim::decode(&entry.value).map(|c| c.node).unwrap_or_default();
+        let holder = bus::Holding::decode(&entry.value).map(|c| c.node).unwrap_or_default();
         if holder != self.me.id && self.alive(&holder) {
             return Err(HubError::NameTaken);
         }
@@ -281,7 +281,7 @@ impl Names {
         // Another node wrote over one of this node's claims: this node was judged gone.
         if let Some(&(session, revision)) = self.mine.get(&key) {
             let others = match entry.operation {
-                Operation::Put => bus::Claim::decode(&entry.value).map_or(true, |c| c.node != self.me.id),
+                Operation::Put => bus::Holding::decode(&entry.value).map_or(true, |c| c.node != self.me.id),
                 Operation::Delete | Operation::Purge => true,
             };
             if others && entry.revision > revision {
@@ -298,7 +298,7 @@ impl Names {
         if entry.operation != Operation::Put {
             return;
         }
-        let claim = match bus::Claim::decode(&entry.value) {
+        let claim = match bus::Holding::decode(&entry.value) {
             Ok(claim) if claim.node != self.me.id => claim,
             Ok(_) => return,
             Err(e) => {

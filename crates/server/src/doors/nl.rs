@@ -10,8 +10,8 @@
 //! Nothing a stranger sends ends the connection: garbage, plaintext, a packet for someone
 //! else or encrypted to another key is logged, counted and ignored.
 
-use crate::conn::{self, Act, Door};
-use crate::spec::{self, Spec};
+use crate::doors::spec::{self, Spec};
+use crate::net::conn::{self, Act, Protocol};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, DeskEvent, Event, SessionId};
@@ -84,7 +84,7 @@ crate::settings::settings! {
         probe_grace_secs: u64 = 3, flag "nl-probe-grace-secs", value "SECS", legacy "nl_probe_grace_secs";
     }
 }
-crate::doors::listen!(NlConfig: addr, tls_addr);
+crate::doors::spec::listen!(NlConfig: addr, tls_addr);
 
 impl NlConfig {
     /// When operators are probed and removed, for the hub.
@@ -130,7 +130,7 @@ pub(crate) struct NlDoor {
     operator: Arc<Mutex<Option<Operator>>>,
 }
 
-impl Door for NlDoor {
+impl Protocol for NlDoor {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, _: SocketAddr) -> Self {

@@ -5,8 +5,8 @@
 //! client only beats after it has read something). A frame with a bad CRC, or that is too
 //! long or cut, is dropped and counted; the connection stays.
 
-use crate::conn::{self, Act, Door};
-use crate::spec::{self, Spec};
+use crate::doors::spec::{self, Spec};
+use crate::net::conn::{self, Act, Protocol};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Liveness, SessionId};
@@ -42,7 +42,7 @@ crate::settings::settings! {
             legacy "jpc_max_frame";
     }
 }
-crate::doors::listen!(JpcConfig: addr, tls_addr);
+crate::doors::spec::listen!(JpcConfig: addr, tls_addr);
 
 /// The JPC door: white-listed devices, direct messages and images, heartbeats.
 pub(crate) static SPEC: Spec = Spec {
@@ -68,7 +68,7 @@ pub(crate) struct Jpc {
     hello: bool,
 }
 
-impl Door for Jpc {
+impl Protocol for Jpc {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, _: SocketAddr) -> Self {

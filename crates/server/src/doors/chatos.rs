@@ -6,8 +6,8 @@
 //! bad UTF-8) leaves the stream impossible to resynchronise: the connection is closed once the
 //! answers to its earlier packets are written. Everything it sent before stays accepted.
 
-use crate::conn::{self, Act, Door};
-use crate::spec::{self, Spec};
+use crate::doors::spec::{self, Spec};
+use crate::net::conn::{self, Act, Protocol};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Kind, LinkKey, SessionId};
@@ -35,7 +35,7 @@ crate::settings::settings! {
             legacy "max_string";
     }
 }
-crate::doors::listen!(ChatosConfig: addr, tls_addr);
+crate::doors::spec::listen!(ChatosConfig: addr, tls_addr);
 
 /// The ChatOS door: pseudonyms, the lobby, private messages and relayed private links.
 pub(crate) static SPEC: Spec = Spec {
@@ -103,7 +103,7 @@ pub(crate) struct ChatOs {
     codec: Codec,
 }
 
-impl Door for ChatOs {
+impl Protocol for ChatOs {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, _: SocketAddr) -> Self {

@@ -148,7 +148,7 @@ impl LoginThrottle {
 
     /// Counts an attempt from `ip` at the account `account` (folded), or refuses it unchecked.
     pub fn attempt(&self, ip: IpAddr, account: &str, now: Instant) -> Result<(), Refused> {
-        let key = crate::rate::key(ip).get();
+        let key = crate::limits::rate::key(ip).get();
         let mut state = self.state.lock().expect("throttle lock");
         let window = self.window;
         if let Some(a) = state.accounts.get_mut(account) {
@@ -174,7 +174,7 @@ impl LoginThrottle {
 
     /// The password `ip` gave for the existing account `account` was wrong.
     pub fn failed(&self, ip: IpAddr, account: &str, now: Instant) {
-        let key = crate::rate::key(ip).get();
+        let key = crate::limits::rate::key(ip).get();
         let mut state = self.state.lock().expect("throttle lock");
         let (window, limit) = (self.window, self.account_limit);
         let Some(a) = state.account(account, now, window) else {
@@ -209,7 +209,7 @@ impl LoginThrottle {
 
     /// The password was right: `ip` starts afresh, and is trusted by the account.
     pub fn succeeded(&self, ip: IpAddr, account: &str, now: Instant) {
-        let key = crate::rate::key(ip).get();
+        let key = crate::limits::rate::key(ip).get();
         let mut state = self.state.lock().expect("throttle lock");
         state.addresses.remove(&key);
         if let Some(a) = state.account(account, now, self.window) {

@@ -20,7 +20,7 @@ const COPY_MAX: usize = 2048;
 
 /// What the connection task is asked to do, in order.
 #[derive(Debug)]
-pub(crate) enum Out {
+pub(crate) enum Outgoing {
     Bytes(Bytes),
     /// A page of queued messages, up to message `last`: not counted against the outbound
     /// limit (the next page comes only once this one is written, so pages never pile up).
@@ -42,7 +42,7 @@ pub(crate) struct Overflow;
 
 enum Item {
     Copied(Vec<u8>),
-    Out(Out),
+    Out(Outgoing),
 }
 
 #[derive(Default)]
@@ -75,15 +75,15 @@ impl Outbox {
                 buf.extend_from_slice(data);
                 q.items.push_back(Item::Copied(buf));
             }
-            _ => q.items.push_back(Item::Out(Out::Bytes(data.clone()))),
+            _ => q.items.push_back(Item::Out(Outgoing::Bytes(data.clone()))),
         }
         Ok(if was_empty { q.waker.take() } else { None })
     }
 
-    /// Queues `out`, like [`Outbox::push_bytes`]; only `Out::Bytes` counts against `limit`.
-    pub fn push(&self, out: Out, limit: usize) -> Result<Option<Waker>, Overflow> {
+    /// Queues `out`, like [`Outbox::push_bytes`]; only `Outgoing::Bytes` counts against `limit`.
+    pub fn push(&self, out: Outgoing, limit: usize) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
-        if let Out::Bytes(b) = &out {
+        if let Outgoing::Bytes(b) = &out {
             q.reserve(b.len(), limit)?;
         } else if q.overflowed {
             return Err(Overflow);
@@ -114,7 +114,7 @@ impl Outbox {
     /// Everything queued, and whether the outbox overflowed (then the connection must close).
     /// The connection task takes a batch only once it has written the previous one, so that
     /// the limit bounds everything not yet written.
-    pub fn take(&self) -> (Vec<Out>, bool) {
+    pub fn take(&self) -> (Vec<Outgoing>, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
         q.bytes = 0;
         let items = std::mem::take(&mut q.items);
@@ -123,7 +123,7 @@ impl Outbox {
         let items = items
             .into_iter()
             .map(|item| match item {
-                Item::Copied(buf) => Out::Bytes(Bytes::from(buf)),
+                Item::Copied(buf) => Outgoing::Bytes(Bytes::from(buf)),
                 Item::Out(out) => out,
             })
             .collect();
@@ -164,7 +164,7 @@ mod tests {
     fn overflow_is_final_and_taking_frees_room() {
         let o = Outbox::default();
         assert!(o.push_bytes(&bytes(6), 10).is_ok());
-        assert!(o.push(Out::Resume, 10).is_ok());
+        assert!(o.push(Outgoing::Resume, 10).is_ok());
         let (items, overflowed) = o.take();
         assert_eq!((items.len(), overflowed), (2, false));
         assert!(o.push_bytes(&bytes(10), 10).is_ok());
@@ -173,7 +173,7 @@ mod tests {
         let big = Outbox::default();
         assert!(big.push_bytes(&bytes(50), 10).is_ok());
         assert!(big.push_bytes(&bytes(1), 10).is_err());
-        assert!(o.push(Out::Close, 10).is_err());
+        assert!(o.push(Outgoing::Close, 10).is_err());
         let (items, overflowed) = o.take();
         assert!(items.is_empty() && overflowed);
     }
@@ -185,14 +185,14 @@ mod tests {
         for data in [bytes(3), bytes(4), big.clone(), bytes(5)] {
             o.push_bytes(&data, usize::MAX).unwrap();
         }
-        o.push(Out::Close, usize::MAX).unwrap();
+        o.push(Outgoing::Close, usize::MAX).unwrap();
         o.push_bytes(&bytes(1), usize::MAX).unwrap();
         let (items, _) = o.take();
         let shape: Vec<String> = items
             .iter()
             .map(|out| match out {
-                Out::Bytes(b) if b.as_ptr() == big.as_ptr() => "shared".into(),
-                Out::Bytes(b) => b.len().to_string(),
+                Outgoing::Bytes(b) if b.as_ptr() == big.as_ptr() => "shared".into(),
+                Outgoing::Bytes(b) => b.len().to_string(),
                 other => format!("{other:?}"),
             })
             .collect();

@@ -1,8 +1,8 @@
 //! Socket helpers shared by the connection drivers: one bounded read into a buffer that holds
 //! no memory while idle, and the wait for what to do next.
 
-use crate::outbox::Outbox;
-use crate::transport::{Read, Transport};
+use crate::net::outbox::Outbox;
+use crate::net::transport::{Read, Transport};
 use bytes::BytesMut;
 use prometheus_client::metrics::counter::Counter;
 use std::cell::RefCell;

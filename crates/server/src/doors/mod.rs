@@ -6,60 +6,17 @@
 //! router's encoding, the figures and the test support read it; a door is known by its index
 //! there, [`hub::Door`]) and [`Doors`], the doors' part of the configuration.
 
+pub(crate) mod chathack;
+pub(crate) mod chatos;
+pub(crate) mod jpc;
+pub(crate) mod nl;
+pub(crate) mod peerchat;
+pub(crate) mod spec;
+pub(crate) mod web;
+
+use crate::doors::spec::Spec;
 use crate::settings::Described;
-use crate::spec::Spec;
 use hub::Door;
-use std::net::SocketAddr;
-
-/// Where a door listens: its plain listener, and its TLS one (bound only when the server has
-/// a certificate); each written back once bound, with the port the system chose for port 0.
-pub(crate) trait Listen {
-    fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>);
-    fn bound(&mut self, tls: bool, at: SocketAddr);
-}
-
-/// A door's address setting: always there, or optional (a door that is off by default).
-pub(crate) trait Addr {
-    fn addr(&self) -> Option<SocketAddr>;
-    fn set(&mut self, at: SocketAddr);
-}
-
-impl Addr for SocketAddr {
-    fn addr(&self) -> Option<SocketAddr> {
-        Some(*self)
-    }
-    fn set(&mut self, at: SocketAddr) {
-        *self = at;
-    }
-}
-
-impl Addr for Option<SocketAddr> {
-    fn addr(&self) -> Option<SocketAddr> {
-        *self
-    }
-    fn set(&mut self, at: SocketAddr) {
-        *self = Some(at);
-    }
-}
-
-/// `Listen` for a door's settings, from its address fields (and its TLS one, if it has TLS).
-macro_rules! listen {
-    ($config:ty: $addr:ident $(, $tls:ident)?) => {
-        impl $crate::doors::Listen for $config {
-            fn addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
-                let tls: Option<std::net::SocketAddr> = None $( .or($crate::doors::Addr::addr(&self.$tls)) )?;
-                ($crate::doors::Addr::addr(&self.$addr), tls)
-            }
-            fn bound(&mut self, tls: bool, at: std::net::SocketAddr) {
-                match tls {
-                    false => $crate::doors::Addr::set(&mut self.$addr, at),
-                    true => { $( $crate::doors::Addr::set(&mut self.$tls, at); )? }
-                }
-            }
-        }
-    };
-}
-pub(crate) use listen;
 
 /// The table of doors: `name: Settings, Flags => SPEC`, in the order of their index.
 macro_rules! doors {
@@ -101,13 +58,13 @@ macro_rules! doors {
             }
 
             /// Where door `door` listens.
-            pub(crate) fn listen(&self, door: Door) -> &dyn Listen {
-                let all: [&dyn Listen; DOORS.len()] = [$( &self.$name ),*];
+            pub(crate) fn listen(&self, door: Door) -> &dyn spec::Listen {
+                let all: [&dyn spec::Listen; DOORS.len()] = [$( &self.$name ),*];
                 all[usize::from(door.0)]
             }
 
-            pub(crate) fn listen_mut(&mut self, door: Door) -> &mut dyn Listen {
-                let all: [&mut dyn Listen; DOORS.len()] = [$( &mut self.$name ),*];
+            pub(crate) fn listen_mut(&mut self, door: Door) -> &mut dyn spec::Listen {
+                let all: [&mut dyn spec::Listen; DOORS.len()] = [$( &mut self.$name ),*];
                 all.into_iter().nth(usize::from(door.0)).expect("a door of the table")
             }
 
@@ -119,12 +76,12 @@ macro_rules! doors {
 }
 
 doors! {
-    chatos: crate::chatos::ChatosConfig, crate::chatos::ChatosFlags => crate::chatos::SPEC,
-    chathack: crate::chathack::ChathackConfig, crate::chathack::ChathackFlags => crate::chathack::SPEC,
-    jpc: crate::jpc::JpcConfig, crate::jpc::JpcFlags => crate::jpc::SPEC,
-    web: crate::web::WebConfig, crate::web::WebFlags => crate::web::SPEC,
-    nl: crate::nl::NlConfig, crate::nl::NlFlags => crate::nl::SPEC,
-    peerchat: crate::peerchat::PeerchatConfig, crate::peerchat::PeerchatFlags => crate::peerchat::SPEC,
+    chatos: chatos::ChatosConfig, chatos::ChatosFlags => chatos::SPEC,
+    chathack: chathack::ChathackConfig, chathack::ChathackFlags => chathack::SPEC,
+    jpc: jpc::JpcConfig, jpc::JpcFlags => jpc::SPEC,
+    web: web::WebConfig, web::WebFlags => web::SPEC,
+    nl: nl::NlConfig, nl::NlFlags => nl::SPEC,
+    peerchat: peerchat::PeerchatConfig, peerchat::PeerchatFlags => peerchat::SPEC,
 }
 
 /// The door of that index.

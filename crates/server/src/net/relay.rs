@@ -6,7 +6,7 @@
 use crate::cluster::bridge::Bridge;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use crate::transport::Transport;
+use crate::net::transport::Transport;
 use bytes::BytesMut;
 use hub::LinkId;
 use rustc_hash::FxHashMap;

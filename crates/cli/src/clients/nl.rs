@@ -8,7 +8,7 @@
 //! answers probes by itself, and ends a conversation with `/end`. When the server goes silent
 //! or away it says so and sends `key` every few seconds until the server answers again.
 
-use crate::connect::{Connect, Stream};
+use crate::clients::connect::{Connect, Stream};
 use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use bytes::BytesMut;
@@ -62,7 +62,7 @@ enum NlCmd {
         data_dir: PathBuf,
         /// Or the cluster's key, which every node of it uses.
         #[command(flatten)]
-        cluster: crate::cluster::ClusterArgs,
+        cluster: crate::admin::cluster::ClusterArgs,
     },
 }
 

@@ -6,13 +6,11 @@ mod api;
 mod assets;
 mod session;
 
-use crate::spec::{self, Spec};
-use crate::transport::Transport;
+use crate::doors::spec::{self, Spec};
+use crate::net::transport::Transport;
 use crate::Shared;
-use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use hub::{Caps, Event, HubError};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use proto::web::{ErrorCode, Message, ServerEvent};
 use session::Sessions;
 use std::net::SocketAddr;
@@ -29,11 +27,6 @@ pub(crate) struct Web {
     shared: Arc<Shared>,
     sessions: Arc<Sessions>,
 }
-
-/// How long a client has to send a request's head (its request line and headers), counted
-/// from when the connection is ready for one: a connection that sends none, or only part of
-/// one, is closed (slowloris).
-pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 crate::settings::settings! {
     /// The web client, its HTTP API and WebSocket: `[doors.web]`.
@@ -57,7 +50,7 @@ crate::settings::settings! {
         origins: Vec<String> = Vec::new(), flag "web-origins", value "ORIGIN,...", legacy "web_origins";
     }
 }
-crate::doors::listen!(WebConfig: addr, tls_addr);
+crate::doors::spec::listen!(WebConfig: addr, tls_addr);
 
 impl WebConfig {
     pub fn linger(&self) -> Duration {
@@ -113,7 +106,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
 /// WebSocket upgrades) by hyper, with a timeout on request heads.
 async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let app = app(shared.clone());
-    crate::accept_loop(listener, shared, &SPEC, tls, move |stream, peer, shared, ticket| {
+    crate::net::listen::accept_loop(listener, shared, &SPEC, tls, move |stream, peer, shared, ticket| {
         serve_connection(Held { stream, shared, ticket }, peer, app.clone())
     })
     .await;
@@ -122,21 +115,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
 /// One HTTP connection, until it closes or upgrades (a WebSocket then lives on on its own,
 /// holding the socket).
 async fn serve_connection(stream: Held, peer: SocketAddr, app: axum::Router) {
-    let shared = stream.shared.clone();
-    let tls = Tls(stream.stream.is_tls());
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(tls);
-        let mut app = app.clone();
-        async move { tower_service::Service::call(&mut app, request.map(axum::body::Body::new)).await }
-    });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
-    if let Err(e) = served {
+    let (shared, tls) = (stream.shared.clone(), stream.stream.is_tls());
+    if let Err(e) = crate::http::serve(stream, peer, tls, app).await {
         tracing::debug!(%peer, error = %e, "web connection ended");
         if e.is_timeout() {
             shared.metrics.timed_out.inc();
@@ -151,10 +131,6 @@ struct Held {
     shared: Arc<Shared>,
     ticket: crate::Ticket,
 }
-
-/// Whether a request came over TLS (a request extension).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tls(pub bool);
 
 impl Held {
     fn metrics(&self) -> &crate::metrics::DoorMetrics {

@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Response};
 
 /// Name, media type, contents.
 const FILES: &[(&str, &str, &str)] = &[
-    ("index.html", "text/html; charset=utf-8", include_str!("../../../../web/index.html")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../../web/app.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_str!("../../../../web/api.js")),
-    ("favicon.svg", "image/svg+xml", include_str!("../../../../web/favicon.svg")),
+    ("index.html", "text/html; charset=utf-8", include_str!("../../../../../web/index.html")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../../../web/style.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../../../web/app.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_str!("../../../../../web/api.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../../../../../web/favicon.svg")),
 ];
 
-const OPENAPI: &str = include_str!("../../../../web/openapi.json");
+const OPENAPI: &str = include_str!("../../../../../web/openapi.json");
 
 /// Images may be inline data; scripts and connections only from here.
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \

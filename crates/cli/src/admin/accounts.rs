@@ -2,7 +2,7 @@
 //! Works whether or not the hub is running (SQLite in WAL mode takes both). With `--cluster`,
 //! the cluster's accounts in JetStream: every node knows of a change within a moment.
 
-use crate::cluster::{ClusterArgs, Staged};
+use crate::admin::cluster::{ClusterArgs, Staged};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;

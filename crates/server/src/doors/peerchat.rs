@@ -5,8 +5,8 @@
 //! their author. The hub never sends a mesh message back into the mesh (every peer heard it
 //! from its author): the hub keeps mesh sessions out of the broadcast of a mesh message.
 
-use crate::conn::{self, Act, Door};
-use crate::spec::{self, Spec};
+use crate::doors::spec::{self, Spec};
+use crate::net::conn::{self, Act, Protocol};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, SessionId, MAX_NAME};
@@ -34,7 +34,7 @@ crate::settings::settings! {
         name: String = "switchboard".into(), flag "peerchat-name", value "NAME", legacy "peerchat_name";
     }
 }
-crate::doors::listen!(PeerchatConfig: addr);
+crate::doors::spec::listen!(PeerchatConfig: addr);
 
 /// The PeerChat door: the hub as a peer of a mesh, each mesh peer one session in the lobby.
 /// It listens only if `peerchat_addr` is set, and then also joins the mesh through
@@ -154,7 +154,7 @@ impl PeerDoor {
     }
 }
 
-impl Door for PeerDoor {
+impl Protocol for PeerDoor {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, peer: SocketAddr) -> Self {
@@ -262,8 +262,8 @@ fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_w
     let _ = stream.set_nodelay(true);
     shared.metrics.door(SPEC.door, false).open.inc();
     let door = PeerDoor::new(shared, target.ip(), true, ask_who);
-    let stream = crate::transport::Transport::Plain(stream);
-    tokio::spawn(crate::conn::serve(stream, target, shared.clone(), door, None));
+    let stream = crate::net::transport::Transport::Plain(stream);
+    tokio::spawn(crate::net::conn::serve(stream, target, shared.clone(), door, None));
 }
 
 #[cfg(test)]

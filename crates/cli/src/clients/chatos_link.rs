@@ -3,7 +3,7 @@
 //! task takes requests and responses off the link, a writer task sends ours, so a large file
 //! going one way never blocks one coming the other way.
 
-use crate::connect::Stream;
+use crate::clients::connect::Stream;
 use crate::ui::{Meter, Screen, To};
 use anyhow::{bail, Context};
 use bytes::{Buf, BytesMut};

@@ -2,7 +2,7 @@
 //! white-listed name is reserved on every protocol. Works whether or not the hub is running.
 //! With `--cluster`, the cluster's white-list in JetStream.
 
-use crate::cluster::{ClusterArgs, Staged};
+use crate::admin::cluster::{ClusterArgs, Staged};
 use anyhow::bail;
 use std::path::PathBuf;
 use store::{format_mac, parse_mac};

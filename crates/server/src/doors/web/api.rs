@@ -403,7 +403,7 @@ async fn websocket(
     State(web): State<Web>,
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
-    tls: Option<axum::Extension<super::Tls>>,
+    tls: Option<axum::Extension<crate::http::Tls>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let tls = tls.is_some_and(|t| t.0 .0);

@@ -6,8 +6,8 @@
 //! A global message over the bound is answered ACK 1 and skipped, the connection goes on; a
 //! packet that breaks the framing is answered ACK 1 and the connection closed.
 
-use crate::conn::{self, Act, Door};
-use crate::spec::{self, Spec};
+use crate::doors::spec::{self, Spec};
+use crate::net::conn::{self, Act, Protocol};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, Event, HubError, Kind, SessionId};
@@ -39,7 +39,7 @@ crate::settings::settings! {
         max: usize = proto::chathack::DEFAULT_MAX, flag "chathack-max", value "BYTES", legacy "chathack_max";
     }
 }
-crate::doors::listen!(ChathackConfig: addr, tls_addr);
+crate::doors::spec::listen!(ChathackConfig: addr, tls_addr);
 
 /// The ChatHack door: logins with or without a password, the lobby, and direct links the
 /// hub only brokers.
@@ -63,7 +63,7 @@ pub(crate) struct ChatHack {
     origin: IpAddr,
 }
 
-impl Door for ChatHack {
+impl Protocol for ChatHack {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, peer: SocketAddr) -> Self {

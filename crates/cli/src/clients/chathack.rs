@@ -4,8 +4,8 @@
 //! full-screen UI (a buffer per person, text typed there goes with `/msg`); in line mode,
 //! every event prints as one line on stdout.
 
-use crate::chathack_direct::{self, Direct, DirectEvent};
-use crate::connect::{Connect, Stream};
+use crate::clients::chathack_direct::{self, Direct, DirectEvent};
+use crate::clients::connect::{Connect, Stream};
 use crate::ui::{self, Input, Meter, Screen, To};
 use anyhow::{bail, Context};
 use bytes::BytesMut;

@@ -5,7 +5,7 @@
 //! The handshake happens before a connection reaches its door: one that fails, sends
 //! garbage, or takes longer than [`HANDSHAKE_TIMEOUT`] is closed, logged at debug and counted
 //! (`tls_handshake_failures`), and the hub never hears of it. Once it is done, the connection
-//! is a [`Transport::Tls`](crate::transport::Transport), driven like a plain one.
+//! is a [`Transport::Tls`](crate::net::transport::Transport), driven like a plain one.
 
 use crate::metrics::DoorMetrics;
 use crate::Config;

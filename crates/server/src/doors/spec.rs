@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hub::{Caps, Door, Event, HubError, Kind, Liveness, Queued};
 use std::any::Any;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use store::StoreHandle;
@@ -74,3 +75,53 @@ pub(crate) fn no_goodbye() -> Option<Bytes> {
 pub(crate) fn no_liveness(_: &Config) -> Option<Liveness> {
     None
 }
+
+/// Where a door listens: its plain listener, and its TLS one (bound only when the server has
+/// a certificate); each written back once bound, with the port the system chose for port 0.
+pub(crate) trait Listen {
+    fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>);
+    fn bound(&mut self, tls: bool, at: SocketAddr);
+}
+
+/// A door's address setting: always there, or optional (a door that is off by default).
+pub(crate) trait Addr {
+    fn addr(&self) -> Option<SocketAddr>;
+    fn set(&mut self, at: SocketAddr);
+}
+
+impl Addr for SocketAddr {
+    fn addr(&self) -> Option<SocketAddr> {
+        Some(*self)
+    }
+    fn set(&mut self, at: SocketAddr) {
+        *self = at;
+    }
+}
+
+impl Addr for Option<SocketAddr> {
+    fn addr(&self) -> Option<SocketAddr> {
+        *self
+    }
+    fn set(&mut self, at: SocketAddr) {
+        *self = Some(at);
+    }
+}
+
+/// `Listen` for a door's settings, from its address fields (and its TLS one, if it has TLS).
+macro_rules! listen {
+    ($config:ty: $addr:ident $(, $tls:ident)?) => {
+        impl $crate::doors::spec::Listen for $config {
+            fn addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+                let tls: Option<std::net::SocketAddr> = None $( .or($crate::doors::spec::Addr::addr(&self.$tls)) )?;
+                ($crate::doors::spec::Addr::addr(&self.$addr), tls)
+            }
+            fn bound(&mut self, tls: bool, at: std::net::SocketAddr) {
+                match tls {
+                    false => $crate::doors::spec::Addr::set(&mut self.$addr, at),
+                    true => { $( $crate::doors::spec::Addr::set(&mut self.$tls, at); )? }
+                }
+            }
+        }
+    };
+}
+pub(crate) use listen;

@@ -8,12 +8,12 @@
 //! Nothing is kept across an await but the driver itself and, while one is pending, one boxed
 //! future: an idle connection's task stays small (BENCHMARKS.md).
 
-use crate::io::{read_once, release_if_empty, wait, Wake};
+use crate::doors::spec::Spec;
 use crate::metrics::DoorMetrics;
 use crate::msg::HubMsg;
-use crate::outbox::{Out, Outbox};
-use crate::spec::Spec;
-use crate::transport::{Read, Transport};
+use crate::net::io::{read_once, release_if_empty, wait, Wake};
+use crate::net::outbox::{Outbox, Outgoing};
+use crate::net::transport::{Read, Transport};
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
 use hub::{Command, LinkId, SessionId};
@@ -57,7 +57,7 @@ pub(crate) enum Act {
 }
 
 /// A protocol's side of a connection.
-pub(crate) trait Door: Send + 'static {
+pub(crate) trait Protocol: Send + 'static {
     /// The door's entry in the table of doors.
     const SPEC: &'static Spec;
 
@@ -136,12 +136,12 @@ struct Driver<D> {
 /// A door's listener served: every connection it accepts (under its address's limits, through
 /// the TLS handshake on a TLS listener) gets a task of its own, driven by `D`. What the
 /// `serve` of every door on this driver is.
-pub(crate) fn accept<D: Door>(
+pub(crate) fn accept<D: Protocol>(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     tls: bool,
-) -> crate::spec::Serving {
-    Box::pin(crate::accept_loop(listener, shared, D::SPEC, tls, |stream, peer, shared, ticket| {
+) -> crate::doors::spec::Serving {
+    Box::pin(crate::net::listen::accept_loop(listener, shared, D::SPEC, tls, |stream, peer, shared, ticket| {
         let door = D::accepted(&shared, peer);
         serve(stream, peer, shared, door, ticket)
     }))
@@ -149,7 +149,7 @@ pub(crate) fn accept<D: Door>(
 
 /// Sets a new connection up and returns its task. Only the driver is captured, so the task's
 /// future is little more than the driver itself.
-pub(crate) fn serve<D: Door>(
+pub(crate) fn serve<D: Protocol>(
     stream: Transport,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -215,7 +215,7 @@ fn send_or_wait(hub: &mpsc::Sender<HubMsg>, msg: HubMsg) -> Option<Later> {
     }
 }
 
-impl<D: Door> Driver<D> {
+impl<D: Protocol> Driver<D> {
     /// The figures of this connection's door, plain or TLS.
     fn metrics(&self) -> &DoorMetrics {
         self.shared.metrics.door(D::SPEC.door, self.stream.is_tls())
@@ -333,22 +333,22 @@ impl<D: Door> Driver<D> {
         let mut resumed = false;
         for item in items {
             match item {
-                Out::Bytes(b) => {
+                Outgoing::Bytes(b) => {
                     let b = self.door.outgoing(b);
                     if !b.is_empty() {
                         self.wbuf.push_back(b);
                     }
                 }
-                Out::Page { bytes, last } => {
+                Outgoing::Page { bytes, last } => {
                     let bytes = self.door.outgoing(bytes);
                     if !bytes.is_empty() {
                         self.wbuf.push_back(bytes);
                     }
                     self.page = NonZeroI64::new(last);
                 }
-                Out::Resume => resumed = true,
-                Out::Park(link) => *after_flush = Some(End::Park(link)),
-                Out::Close => *after_flush = Some(End::Closed),
+                Outgoing::Resume => resumed = true,
+                Outgoing::Park(link) => *after_flush = Some(End::Park(link)),
+                Outgoing::Close => *after_flush = Some(End::Closed),
             }
         }
         self.flush().map_err(drop)?;
@@ -448,5 +448,28 @@ impl<D: Door> Driver<D> {
             }
         };
         self.later = wait.map(Box::new);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection is one such future, idle most of the time: ARCHITECTURE.md says how
+    /// big it is, and this holds it to that.
+    #[tokio::test]
+    async fn a_connection_task_is_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = crate::start(crate::Config::loopback(dir.path().join("data"))).await.unwrap();
+        let addr = running.addr("chatos").unwrap();
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let peer = stream.local_addr().unwrap();
+        let shared = running.shared.clone();
+        let door = <crate::doors::chatos::ChatOs as Protocol>::accepted(&shared, peer);
+        let task = serve(Transport::Plain(stream), peer, shared, door, None);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 264, "a ChatOS connection's task is {size} bytes");
+        drop(task);
+        running.shutdown(std::time::Duration::from_secs(1)).await;
     }
 }

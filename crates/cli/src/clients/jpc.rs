@@ -5,7 +5,7 @@
 //! terminal, the full-screen UI shows images inline (`--images`); in line mode, every event
 //! is one line on stdout.
 
-use crate::connect::{Connect, Stream};
+use crate::clients::connect::{Connect, Stream};
 use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use base64::Engine;
@@ -201,7 +201,7 @@ fn save_image(downloads: &Path, sender: &str, n: usize, base64_text: &str, scree
         _ => "bin",
     };
     let safe: String = sender.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
-    match crate::chathack_direct::save(downloads, &format!("image-{safe}-{n}.{ext}"), &bytes) {
+    match crate::clients::chathack_direct::save(downloads, &format!("image-{safe}-{n}.{ext}"), &bytes) {
         Ok(path) => {
             let plain = format!("[image] {sender}: saved as {} ({} bytes)", path.display(), bytes.len());
             screen.image(to, sender, &path, bytes, plain);

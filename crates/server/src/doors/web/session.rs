@@ -9,7 +9,7 @@
 //! flight, even when a message to an offline name is answered only once it is stored.
 
 use crate::msg::HubMsg;
-use crate::outbox::{Out, Outbox};
+use crate::net::outbox::{Outbox, Outgoing};
 use crate::Shared;
 use hub::{Command, SessionId};
 use proto::web::{ErrorCode, ServerEvent};
@@ -251,14 +251,14 @@ async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>
                 }
                 for out in items {
                     match out {
-                        Out::Bytes(bytes) => {
+                        Outgoing::Bytes(bytes) => {
                             for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                                 dispatch(&web, line);
                             }
                         }
-                        Out::Page { bytes, last } => hand_page(&web, &bytes, last),
-                        Out::Close => break 'run "closed by the server",
-                        Out::Park(_) | Out::Resume => {}
+                        Outgoing::Page { bytes, last } => hand_page(&web, &bytes, last),
+                        Outgoing::Close => break 'run "closed by the server",
+                        Outgoing::Park(_) | Outgoing::Resume => {}
                     }
                 }
             }

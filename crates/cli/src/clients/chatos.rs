@@ -3,8 +3,8 @@
 //! connections and `/get` fetches a file over one. On a terminal, the full-screen UI (a buffer
 //! per person); in line mode, every event prints as one line on stdout.
 
-use crate::chatos_link::{self, LinkCmd, LinkEvent};
-use crate::connect::{Connect, Stream};
+use crate::clients::chatos_link::{self, LinkCmd, LinkEvent};
+use crate::clients::connect::{Connect, Stream};
 use crate::ui::{self, Input, Screen, To};
 use anyhow::{bail, Context};
 use bytes::BytesMut;
