@@ -250,7 +250,14 @@ async fn two_people_chat_in_the_browser_and_send_an_image_to_a_jpc_device() {
     // Back to the conversation with the device, for the record.
     click(&ann, "#conversations button[data-conversation='lindsay']").await;
     find(&ann, "#messages img.inline-image").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let drawn = "return [...document.querySelectorAll('#messages img.inline-image')]
+                 .every(img => img.complete && img.naturalWidth > 0)";
+    let loaded = async {
+        while ann.execute(drawn, vec![]).await.unwrap() != serde_json::Value::Bool(true) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, loaded).await.expect("the images never loaded");
     let png = ann.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
     std::fs::write(artifact("web-chat.png"), &png).unwrap();
