@@ -239,4 +239,29 @@ mod tests {
             "docs/settings.md is not the table of settings: SWITCHBOARD_WRITE_DOCS=1 cargo test writes it"
         );
     }
+
+    /// README.md and the docs link only to files of the repository, each one there.
+    #[test]
+    fn every_link_of_the_docs_is_to_a_file_of_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+        let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md"), root.join("BENCHMARKS.md")];
+        pages.extend(std::fs::read_dir(root.join("docs")).unwrap().map(|e| e.unwrap().path()));
+        let mut links = 0;
+        for page in pages {
+            let text = std::fs::read_to_string(&page).unwrap();
+            for (at, _) in text.match_indices("](") {
+                let target: String = text[at + 2..].chars().take_while(|&c| c != ')').collect();
+                if target.starts_with("http://") || target.starts_with("https://") || target.starts_with('#') {
+                    continue;
+                }
+                let file = page.parent().unwrap().join(target.split('#').next().unwrap());
+                let file = file.canonicalize().unwrap_or_else(|_| panic!("{}: no such file {target}", page.display()));
+                assert!(file.starts_with(&root), "{}: {target} is outside the repository", page.display());
+                links += 1;
+            }
+        }
+        assert!(links >= 6, "the links were found");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(!readme.contains("../"), "README.md names a path outside the repository");
+    }
 }
