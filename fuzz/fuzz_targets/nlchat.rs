@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 
 const KEY: &str = include_str!("../../crates/proto/src/nlchat/testdata/server-key.pem");
 
-fn key() -> &'static crypto::rsa::RsaPrivateKey {
-    static K: OnceLock<crypto::rsa::RsaPrivateKey> = OnceLock::new();
-    K.get_or_init(|| crypto::private_key_from_pem(KEY).unwrap())
+fn key() -> &'static crypto::Opener {
+    static K: OnceLock<crypto::Opener> = OnceLock::new();
+    K.get_or_init(|| crypto::Opener::new(&crypto::private_key_from_pem(KEY).unwrap()).unwrap())
 }
 
 fn lines(max: usize, chunks: &[&[u8]]) -> Vec<Line> {

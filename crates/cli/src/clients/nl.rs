@@ -13,7 +13,7 @@ use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
 use bytes::BytesMut;
 use proto::line::{Line, LineDecoder};
-use proto::nlchat::crypto::{self, rsa::RsaPrivateKey, rsa::RsaPublicKey};
+use proto::nlchat::crypto;
 use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_CLIENT, TO_SERVER};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -89,12 +89,13 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
     let (addr, key_file) = (args.addr.expect("required"), args.server_key.expect("required"));
     let pem = std::fs::read_to_string(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
     let server = crypto::public_key_from_pem(&pem)
+        .and_then(|key| crypto::Sealer::new(&key))
         .with_context(|| format!("{} is not an RSA public key", key_file.display()))?;
     let mine = crypto::generate(&mut rand::rngs::OsRng);
     let me = Me {
         uuid: args.uuid.unwrap_or_else(new_uuid),
         public_pem: crypto::public_key_to_pem(&mine.to_public_key()),
-        key: mine,
+        key: crypto::Opener::new(&mine).context("this console's key")?,
         server,
     };
     let cfg = ui::Config { typing: true, ..ui::Config::new("nl", "desk", "support".into(), COMMANDS) };
@@ -125,14 +126,14 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
 
 struct Me {
     uuid: String,
-    key: RsaPrivateKey,
+    key: crypto::Opener,
     public_pem: String,
-    server: RsaPublicKey,
+    server: crypto::Sealer,
 }
 
 impl Me {
     async fn send(&self, write: &mut WriteHalf<Stream>, command: &Command) -> std::io::Result<()> {
-        let messages = crypto::encrypt(&command.to_json(), &self.server, &mut rand::rngs::OsRng);
+        let messages = crypto::encrypt(&command.to_json(), &self.server);
         write.write_all(&RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() }.to_line()).await
     }
 

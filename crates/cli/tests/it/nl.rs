@@ -9,7 +9,7 @@ use futures_util::SinkExt;
 use hub::notice;
 use proto::chatos::{ErrorCode, Packet};
 use proto::line::{Line, LineDecoder};
-use proto::nlchat::crypto::{self, rsa::RsaPrivateKey, rsa::RsaPublicKey};
+use proto::nlchat::crypto::{self, rsa::RsaPrivateKey};
 use proto::nlchat::{Command, RawPacket, TO_SERVER};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -38,10 +38,14 @@ async fn console(hub: &Hub, uuid: &str) -> Proc {
     p
 }
 
-/// One key pair for every raw operator: making one is slow.
-fn operator_key() -> &'static RsaPrivateKey {
-    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| crypto::generate(&mut rand::rngs::OsRng))
+/// One key pair for every raw operator (making one is slow), and it ready to open blocks.
+fn operator_key() -> &'static (RsaPrivateKey, crypto::Opener) {
+    static KEY: OnceLock<(RsaPrivateKey, crypto::Opener)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = crypto::generate(&mut rand::rngs::OsRng);
+        let opener = crypto::Opener::new(&key).unwrap();
+        (key, opener)
+    })
 }
 
 /// An NL operator spoken to packet by packet.
@@ -49,14 +53,14 @@ pub struct NlRaw {
     stream: TcpStream,
     buf: BytesMut,
     lines: LineDecoder,
-    server: RsaPublicKey,
+    server: crypto::Sealer,
     uuid: String,
 }
 
 impl NlRaw {
     pub async fn connect(hub: &Hub, uuid: &str) -> NlRaw {
         let mut store = store::Store::open(&hub.data_dir()).unwrap();
-        let server = server::nl_server_key(&mut store).unwrap().to_public_key();
+        let server = crypto::Sealer::new(&server::nl_server_key(&mut store).unwrap().to_public_key()).unwrap();
         let stream = TcpStream::connect(hub.nl).await.unwrap();
         NlRaw { stream, buf: BytesMut::new(), lines: LineDecoder::new(1 << 20), server, uuid: uuid.into() }
     }
@@ -64,7 +68,7 @@ impl NlRaw {
     /// Connects and joins the pool, expecting `server_online` and `status`.
     pub async fn join(hub: &Hub, uuid: &str) -> NlRaw {
         let mut op = NlRaw::connect(hub, uuid).await;
-        let key = crypto::public_key_to_pem(&operator_key().to_public_key());
+        let key = crypto::public_key_to_pem(&operator_key().0.to_public_key());
         op.send(&Command::Key { uuid: uuid.into(), key }).await;
         assert_eq!(op.next().await, Some(Command::ServerOnline));
         assert!(matches!(op.next().await, Some(Command::Status { .. })));
@@ -72,7 +76,7 @@ impl NlRaw {
     }
 
     pub async fn send(&mut self, c: &Command) {
-        let messages = crypto::encrypt(&c.to_json(), &self.server, &mut rand::rngs::OsRng);
+        let messages = crypto::encrypt(&c.to_json(), &self.server);
         let raw = RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() };
         self.stream.write_all(&raw.to_line()).await.unwrap();
     }
@@ -85,7 +89,7 @@ impl NlRaw {
                     let Line::Text(line) = line else { panic!("an oversized line from the server") };
                     let raw = RawPacket::parse(&line).unwrap();
                     assert_eq!((raw.to.as_str(), raw.uuid.as_str()), ("bob", self.uuid.as_str()));
-                    return Some(Command::parse(&crypto::decrypt(&raw.messages, operator_key()).unwrap()).unwrap());
+                    return Some(Command::parse(&crypto::decrypt(&raw.messages, &operator_key().1).unwrap()).unwrap());
                 }
                 match self.stream.read_buf(&mut self.buf).await {
                     Ok(0) | Err(_) => return None,
@@ -254,7 +258,7 @@ async fn plaintext_garbage_and_wrong_keys_change_nothing() {
     // key, padded) before the connection's operator is known.
     let small = RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap().to_public_key();
     op.send(&Command::Key { uuid: "op".into(), key: crypto::public_key_to_pem(&small) }).await;
-    let padded = crypto::public_key_to_pem(&operator_key().to_public_key()) + &" ".repeat(8 * 214);
+    let padded = crypto::public_key_to_pem(&operator_key().0.to_public_key()) + &" ".repeat(8 * 214);
     op.send(&Command::Key { uuid: "op".into(), key: padded }).await;
     let refused = async {
         while hub.metrics().total(|d| d.bad_input.get()) < 2 {
@@ -262,8 +266,8 @@ async fn plaintext_garbage_and_wrong_keys_change_nothing() {
         }
     };
     tokio::time::timeout(Duration::from_secs(10), refused).await.expect("the small key is refused");
-    let wrong = crypto::generate(&mut rand::rngs::OsRng).to_public_key();
-    let sealed_wrong = crypto::encrypt(&Command::ServerOnline.to_json(), &wrong, &mut rand::rngs::OsRng);
+    let wrong = crypto::Sealer::new(&crypto::generate(&mut rand::rngs::OsRng).to_public_key()).unwrap();
+    let sealed_wrong = crypto::encrypt(&Command::ServerOnline.to_json(), &wrong);
     let mut lines: Vec<Vec<u8>> = vec![
         b"hello there\n".to_vec(),
         b"{\"type\":\"key\",\"UUID\":\"op\",\"key\":\"plaintext\"}\n".to_vec(),
@@ -276,20 +280,20 @@ async fn plaintext_garbage_and_wrong_keys_change_nothing() {
         b"\n\r\n".to_vec(),
     ];
     // A packet bounced back to the server ("to": "bob") is never decrypted.
-    let bounced = crypto::encrypt("{\"type\":\"disconnect\",\"UUID\":\"op\"}", &op.server, &mut rand::rngs::OsRng);
+    let bounced = crypto::encrypt("{\"type\":\"disconnect\",\"UUID\":\"op\"}", &op.server);
     lines.push(RawPacket { messages: bounced, uuid: "op".into(), to: "bob".into() }.to_line());
     for line in &lines {
         op.stream.write_all(line).await.unwrap();
     }
     op.stream.write_all(b"\n").await.unwrap();
     // A command that is valid JSON but not a command, then a key: the operator is in.
-    let mut typeless = crypto::encrypt("{\"what\":1}", &op.server, &mut rand::rngs::OsRng);
+    let mut typeless = crypto::encrypt("{\"what\":1}", &op.server);
     typeless.truncate(1);
     op.stream
         .write_all(&RawPacket { messages: typeless, uuid: "op".into(), to: TO_SERVER.into() }.to_line())
         .await
         .unwrap();
-    let key = crypto::public_key_to_pem(&operator_key().to_public_key());
+    let key = crypto::public_key_to_pem(&operator_key().0.to_public_key());
     op.send(&Command::Key { uuid: "op".into(), key }).await;
     assert_eq!(op.next().await, Some(Command::ServerOnline));
     assert!(matches!(op.next().await, Some(Command::Status { .. })));

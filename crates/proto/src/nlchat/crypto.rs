@@ -5,13 +5,19 @@
 //! Blocks are cut at character boundaries, so that each is valid UTF-8 on its own (a client
 //! that decodes block by block reads them too); on input, blocks are joined as bytes before
 //! decoding, so a sender that cuts inside a character is read as well.
+//!
+//! Keys are made, read and written with the `rsa` crate; blocks are sealed ([`Sealer`]) and
+//! opened ([`Opener`]) with aws-lc, whose RSA is constant-time (and ten times as fast). The
+//! `rsa` crate's decryption is not constant-time (RUSTSEC-2023-0071, the Marvin attack, even
+//! with its blinding): anyone may send the server blocks to open and time the answer, so it
+//! never opens one.
 
 use super::NlError;
 use base64::Engine;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::rand_core::CryptoRngCore;
-use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use rsa::{RsaPrivateKey, RsaPublicKey};
 
 pub use rsa;
 
@@ -21,10 +27,6 @@ pub const BLOCK: usize = 214;
 pub const MAX_BLOCKS: usize = 128;
 /// The key size used.
 pub const KEY_BITS: usize = 2048;
-
-fn oaep() -> Oaep {
-    Oaep::new::<sha1::Sha1>()
-}
 
 /// Cuts `text` into pieces of at most [`BLOCK`] bytes, each ending at a character boundary.
 pub fn blocks(text: &str) -> Vec<&str> {
@@ -42,27 +44,78 @@ pub fn blocks(text: &str) -> Vec<&str> {
     out
 }
 
+/// A public key made ready to seal blocks, by aws-lc's RSA-OAEP (SHA-1, MGF1-SHA-1, no
+/// label).
+pub struct Sealer {
+    key: aws_lc_rs::rsa::OaepPublicEncryptingKey,
+}
+
+impl Sealer {
+    pub fn new(key: &RsaPublicKey) -> Result<Sealer, NlError> {
+        let der = key.to_public_key_der().map_err(|_| NlError::Key)?;
+        let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(der.as_bytes()).map_err(|_| NlError::Key)?;
+        let key = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(key).map_err(|_| NlError::Key)?;
+        Ok(Sealer { key })
+    }
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
 /// Encrypts a command for the holder of `key`: the `messages` of a raw packet.
-pub fn encrypt(json: &str, key: &RsaPublicKey, rng: &mut impl CryptoRngCore) -> Vec<String> {
+pub fn encrypt(json: &str, key: &Sealer) -> Vec<String> {
+    let mut sealed = vec![0; key.key.ciphertext_size()];
     blocks(json)
         .into_iter()
         .map(|block| {
-            let sealed = key.encrypt(rng, oaep(), block.as_bytes()).expect("a block fits a 2048-bit key");
+            let sealed = key
+                .key
+                .encrypt(&aws_lc_rs::rsa::OAEP_SHA1_MGF1SHA1, block.as_bytes(), &mut sealed, None)
+                .expect("a block fits a key of 2048 bits or more");
             base64::engine::general_purpose::STANDARD.encode(sealed)
         })
         .collect()
 }
 
+/// A private key made ready to open blocks, by aws-lc's constant-time RSA-OAEP (SHA-1,
+/// MGF1-SHA-1, no label).
+pub struct Opener {
+    key: aws_lc_rs::rsa::OaepPrivateDecryptingKey,
+}
+
+impl Opener {
+    pub fn new(key: &RsaPrivateKey) -> Result<Opener, NlError> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let der = key.to_pkcs8_der().map_err(|_| NlError::Key)?;
+        let key = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(der.as_bytes()).map_err(|_| NlError::Key)?;
+        let key = aws_lc_rs::rsa::OaepPrivateDecryptingKey::new(key).map_err(|_| NlError::Key)?;
+        Ok(Opener { key })
+    }
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener(..)")
+    }
+}
+
 /// Decrypts the `messages` of a raw packet with `key` into the command JSON.
-pub fn decrypt(messages: &[String], key: &RsaPrivateKey) -> Result<String, NlError> {
+pub fn decrypt(messages: &[String], key: &Opener) -> Result<String, NlError> {
     if messages.len() > MAX_BLOCKS {
         return Err(NlError::TooManyBlocks(MAX_BLOCKS));
     }
     let mut plain = Vec::new();
+    let mut opened = vec![0; key.key.key_size_bytes()];
     for block in messages {
         let sealed = base64::engine::general_purpose::STANDARD.decode(block.trim()).map_err(|_| NlError::Base64)?;
-        let opened = key.decrypt(oaep(), &sealed).map_err(|_| NlError::Decrypt)?;
-        plain.extend_from_slice(&opened);
+        let block = key
+            .key
+            .decrypt(&aws_lc_rs::rsa::OAEP_SHA1_MGF1SHA1, &sealed, &mut opened, None)
+            .map_err(|_| NlError::Decrypt)?;
+        plain.extend_from_slice(block);
     }
     String::from_utf8(plain).map_err(|_| NlError::Utf8)
 }

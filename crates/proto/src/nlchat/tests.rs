@@ -12,9 +12,9 @@ const SERVER_PUB: &str = include_str!("testdata/server-pub.pem");
 const PYTHON_PACKET: &str = include_str!("testdata/python-packet.json");
 const PYTHON_COMMAND: &str = include_str!("testdata/python-command.json");
 
-fn server_key() -> &'static crypto::rsa::RsaPrivateKey {
-    static KEY: OnceLock<crypto::rsa::RsaPrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| crypto::private_key_from_pem(SERVER_KEY).unwrap())
+fn server_key() -> &'static crypto::Opener {
+    static KEY: OnceLock<crypto::Opener> = OnceLock::new();
+    KEY.get_or_init(|| crypto::Opener::new(&crypto::private_key_from_pem(SERVER_KEY).unwrap()).unwrap())
 }
 
 fn rng() -> rand::rngs::OsRng {
@@ -23,7 +23,7 @@ fn rng() -> rand::rngs::OsRng {
 
 fn round_trip(json: &str) -> Vec<String> {
     let public = crypto::public_key_from_pem(SERVER_PUB).unwrap();
-    let sealed = encrypt(json, &public, &mut rng());
+    let sealed = encrypt(json, &crypto::Sealer::new(&public).unwrap());
     assert_eq!(decrypt(&sealed, server_key()).unwrap(), json);
     sealed
 }
@@ -78,7 +78,7 @@ fn blocks_cut_inside_a_character_are_joined_before_decoding() {
 #[test]
 fn wrong_keys_and_garbage_blocks_are_refused() {
     let other = crypto::generate(&mut rng());
-    let sealed = encrypt("{\"type\":\"server_online\"}", &other.to_public_key(), &mut rng());
+    let sealed = encrypt("{\"type\":\"server_online\"}", &crypto::Sealer::new(&other.to_public_key()).unwrap());
     assert_eq!(decrypt(&sealed, server_key()), Err(NlError::Decrypt));
     assert_eq!(decrypt(&["not base64!".into()], server_key()), Err(NlError::Base64));
     assert_eq!(decrypt(&["AAAA".into()], server_key()), Err(NlError::Decrypt));
@@ -106,8 +106,9 @@ fn keys_in_both_pem_spellings() {
     use rsa::pkcs1::EncodeRsaPublicKey;
     let pkcs1 = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
     assert_eq!(crypto::public_key_from_pem(&pkcs1).unwrap(), key);
-    let private = crypto::private_key_to_pem(server_key());
-    assert_eq!(&crypto::private_key_from_pem(&private).unwrap(), server_key());
+    let server = crypto::private_key_from_pem(SERVER_KEY).unwrap();
+    let private = crypto::private_key_to_pem(&server);
+    assert_eq!(crypto::private_key_from_pem(&private).unwrap(), server);
 }
 
 #[test]

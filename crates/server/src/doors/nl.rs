@@ -16,7 +16,7 @@ use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Caps, Command, DeskEvent, Event, SessionId};
 use proto::line::{Line, LineDecoder};
-use proto::nlchat::crypto::{self, rsa::RsaPublicKey};
+use proto::nlchat::crypto;
 use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
 use proto::DecodeError;
 use std::net::SocketAddr;
@@ -28,7 +28,8 @@ use tracing::debug;
 /// per core): RSA is slow, and strangers may send packets, so this bounds the threads and
 /// CPU they can take.
 pub(crate) struct Keys {
-    key: Arc<crypto::rsa::RsaPrivateKey>,
+    /// The server's private key, ready to open blocks in constant time.
+    key: Arc<crypto::Opener>,
     decrypt: Arc<tokio::sync::Semaphore>,
 }
 
@@ -64,7 +65,7 @@ const BLOCKS_BEFORE_KEY: usize = 8;
 /// The operator a connection speaks for, once it sent `key`.
 struct Operator {
     uuid: String,
-    key: RsaPublicKey,
+    key: crypto::Sealer,
 }
 
 crate::settings::settings! {
@@ -118,7 +119,8 @@ pub(crate) static SPEC: Spec = Spec {
                 Some(durable) => cluster_key(durable).await?,
             };
             let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-            let keys = Keys { key: Arc::new(key), decrypt: Arc::new(tokio::sync::Semaphore::new(cores)) };
+            let opener = crypto::Opener::new(&key).map_err(|e| anyhow::anyhow!("the server's NL key: {e}"))?;
+            let keys = Keys { key: Arc::new(opener), decrypt: Arc::new(tokio::sync::Semaphore::new(cores)) };
             Ok(Arc::new(keys) as spec::State)
         })
     },
@@ -189,7 +191,7 @@ impl Protocol for NlDoor {
             if matches!(command["type"].as_str(), Some("msg" | "chat_state" | "probe")) {
                 command["UUID"] = op.uuid.clone().into();
             }
-            let messages = crypto::encrypt(&command.to_string(), &op.key, &mut rand::rngs::OsRng);
+            let messages = crypto::encrypt(&command.to_string(), &op.key);
             out.extend(RawPacket { messages, uuid: op.uuid.clone(), to: TO_CLIENT.into() }.to_line());
         }
         Bytes::from(out)
@@ -198,11 +200,7 @@ impl Protocol for NlDoor {
 
 /// Opens one raw packet: `Ok(None)` for what is not for the server or not a command the
 /// server takes, `Err` for what is broken.
-fn open(
-    line: &[u8],
-    server: &crypto::rsa::RsaPrivateKey,
-    operator: &Mutex<Option<Operator>>,
-) -> Result<Option<Command>, NlError> {
+fn open(line: &[u8], server: &crypto::Opener, operator: &Mutex<Option<Operator>>) -> Result<Option<Command>, NlError> {
     let raw = RawPacket::parse(line)?;
     if raw.to != TO_SERVER {
         return Ok(None); // bounced back to us: never decrypted (the text's reason for `to`)
@@ -215,7 +213,7 @@ fn open(
     let command = Nl::parse(&json)?;
     let mut operator = operator.lock().expect("operator lock");
     if let Nl::Key { uuid, key } = command {
-        let key = crypto::public_key_from_pem(&key)?;
+        let key = crypto::Sealer::new(&crypto::public_key_from_pem(&key)?)?;
         if operator.as_ref().is_some_and(|op| op.uuid != uuid) {
             return Ok(None); // one operator per connection
         }
