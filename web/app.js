@@ -264,7 +264,7 @@ function renderHeader() {
     // ChatOS and ChatHack carry no images: say so before anyone tries.
     const images = !u?.online || u.protocol === 'web' || u.protocol === 'jpc';
     $('attach-label').classList.toggle('disabled', !images);
-    $('attach-label').title = images ? 'Send an image' : `${PROTOCOLS[u.protocol]} cannot receive images`;
+    $('attach-label').title = images ? 'Send an image' : `${PROTOCOLS[u.protocol] ?? u.protocol} cannot receive images`;
     $('image-input').disabled = !images;
   }
 }

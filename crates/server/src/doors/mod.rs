@@ -93,14 +93,14 @@ pub(crate) fn spec(door: Door) -> &'static Spec {
 mod tests {
     use super::*;
 
-    /// The hub's tests connect sessions as each door would: with its caps and liveness.
+    /// The hub's tests connect sessions as each door would: with its caps and liveness. (A
+    /// door they do not use need not be among theirs.)
     #[test]
     fn the_hub_s_tests_know_each_door_as_the_table_declares_it() {
         let config = crate::Config::default();
-        assert_eq!(hub::testing::Protocol::ALL.len(), DOORS.len());
         for protocol in hub::testing::Protocol::ALL {
             let spec = spec(protocol.door());
-            assert_eq!(spec.name, protocol.name());
+            assert_eq!(spec.name, protocol.name(), "the hub's tests' door {:?}", protocol.door());
             assert_eq!(spec.caps, protocol.caps(), "{}", spec.name);
             assert_eq!((spec.liveness)(&config), protocol.liveness(), "{}", spec.name);
         }
