@@ -34,7 +34,8 @@ async fn console(hub: &Hub, uuid: &str) -> Proc {
     let mut p =
         Proc::spawn(&["nl", "--addr", &addr, "--server-key", pem.to_str().unwrap(), "--uuid", uuid], &hub.data_dir());
     p.expect_line("[server] online").await;
-    p.expect_line("[status] chatos online, chathack online, jpc online, web online, nl online").await;
+    let services: Vec<String> = hub.services().iter().map(|s| format!("{s} online")).collect();
+    p.expect_line(&format!("[status] {}", services.join(", "))).await;
     p
 }
 
@@ -397,9 +398,10 @@ async fn operators_hear_every_service_go_offline_when_the_hub_stops() {
         }
         seen
     });
+    let services = hub.services();
     hub.stop().await;
     let seen = reading.await.unwrap();
-    let offline: Vec<proto::nlchat::Service> = ["chatos", "chathack", "jpc", "web", "nl"]
+    let offline: Vec<proto::nlchat::Service> = services
         .iter()
         .map(|name| proto::nlchat::Service { name: name.to_string(), status: "offline".into() })
         .collect();

@@ -102,6 +102,13 @@ impl Hub {
         self.dir.path().join("data")
     }
 
+    /// The hub's services, as the desk's `status` lists them: every door that listens.
+    pub fn services(&self) -> Vec<&'static str> {
+        let mut doors: Vec<&str> = self.running.as_ref().unwrap().listening.iter().map(|l| l.door).collect();
+        doors.dedup();
+        doors
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.running.as_ref().unwrap().metrics
     }
