@@ -83,9 +83,14 @@ async fn a_closed_stdout_does_not_kill_the_hub() {
         }
     };
     drop(tokio::time::timeout(WAIT, up).await.expect("the hub never listened"));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(child.try_wait().unwrap().is_none(), "the hub died when its stdout was closed");
-    let _a = Raw::login(addr, "still-serving").await;
+    let mut a = Raw::login(addr, "still-serving").await;
+    // The hub answers SIGTERM only once it has written its readiness lines: a clean exit on
+    // it shows that those writes failed without killing it (a panic would exit with 101).
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("the server did not stop").unwrap();
+    assert!(status.success(), "the hub died when its stdout was closed: {status:?}");
+    a.expect_closed().await;
 }
 
 /// A hub holds its data folder: a second `serve` on it stops at once, saying which folder and
