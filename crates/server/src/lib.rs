@@ -114,6 +114,9 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
+    /// What the doors serve beside their listeners (`Spec::also`): not aborted at shutdown,
+    /// they end once the hub's last words are delivered.
+    also: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
     keeper: JoinHandle<()>,
     /// The data folder is this server's while it runs.
@@ -177,6 +180,9 @@ impl Running {
         // The router is gone, and with it the keeper's queue: what it holds is written now.
         let _ = tokio::time::timeout(grace, self.keeper).await;
         let deadline = tokio::time::Instant::now() + grace;
+        for task in self.also {
+            let _ = tokio::time::timeout_at(deadline, task).await;
+        }
         while self.metrics.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

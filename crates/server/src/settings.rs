@@ -16,6 +16,8 @@ pub trait Setting: Sized {
     fn from_flag(flag: Self::Flag) -> Self;
     /// The value as the docs and `--help` say it (`none` for nothing).
     fn show(&self) -> String;
+    /// What the flag means given bare, with no value (a switch: `true`); `None`: it needs one.
+    const BARE: Option<&'static str> = None;
 }
 
 fn parsed<T: std::str::FromStr>(text: &str) -> Result<T, String>
@@ -42,6 +44,21 @@ macro_rules! plain {
     )*};
 }
 plain!(u32, u64, usize, SocketAddr);
+
+/// A switch: `--flag` alone is `--flag true`.
+impl Setting for bool {
+    type Flag = bool;
+    fn parse(flag: &str) -> Result<bool, String> {
+        parsed(flag)
+    }
+    fn from_flag(flag: bool) -> bool {
+        flag
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+    const BARE: Option<&'static str> = Some("true");
+}
 
 impl Setting for String {
     type Flag = String;
@@ -188,6 +205,8 @@ macro_rules! settings {
                     long = $flag,
                     value_name = $value,
                     value_parser = |s: &str| <$ty as $crate::settings::Setting>::parse(s),
+                    num_args = match <$ty as $crate::settings::Setting>::BARE { Some(_) => 0..=1, None => 1..=1 },
+                    default_missing_value = <$ty as $crate::settings::Setting>::BARE,
                     help = $crate::settings::help(
                         concat!($($doc, " "),+),
                         &$crate::settings::Setting::show(&{ let default: $ty = $default; default }),
@@ -254,6 +273,8 @@ mod tests {
             nets: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap()], flag "ex-nets", value "CIDR,...";
             /// A size.
             max: usize = 1024, flag "ex-max", value "BYTES", legacy "ex_max";
+            /// A switch.
+            plain: bool = false, flag "ex-plain", value "BOOL";
         }
     }
 
@@ -276,6 +297,12 @@ mod tests {
         assert!(config.nets.is_empty());
         flags(&["t", "--ex-nets", "10.0.0.0/8,fd00::/8"]).apply(&mut config);
         assert_eq!(config.nets.len(), 2);
+        assert!(!config.plain);
+        flags(&["t", "--ex-plain"]).apply(&mut config);
+        assert!(config.plain, "a switch given bare is on");
+        flags(&["t", "--ex-plain", "false"]).apply(&mut config);
+        assert!(!config.plain, "and may be given its value");
+        assert!(flags(&["t", "--ex-plain", "--ex-max", "8"]).max == Some(8), "a bare switch takes no next flag");
         let mut command = <ExampleFlags as clap::Args>::augment_args(clap::Command::new("t"));
         assert!(command.clone().try_get_matches_from(["t", "--ex-max", "lots"]).is_err());
         let help = command.render_help().to_string();

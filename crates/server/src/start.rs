@@ -117,7 +117,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // What each door keeps for itself (in a cluster, from its state, which answered above).
     let mut states = Vec::new();
     for door in DOORS {
-        let startup = doors::spec::Startup { store: &store, cluster: joined.as_ref().map(|j| &j.durable) };
+        let startup =
+            doors::spec::Startup { config: &config, store: &store, cluster: joined.as_ref().map(|j| &j.durable) };
         states.push((door.state)(startup).await.with_context(|| format!("the {} door", door.name))?);
     }
     let mut hub = hub::Hub::new(
@@ -197,6 +198,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         listening.push(Listening { door: door.name, tls, addr });
         listeners.push(tokio::spawn((door.serve)(listener, shared.clone(), tls)));
     }
+    let also = DOORS.iter().flat_map(|door| (door.also)(&shared)).map(tokio::spawn).collect();
     tracing::info!(data_dir = %shared.config.data_dir.display(), "switchboard is up");
     Ok(Running {
         listening,
@@ -204,6 +206,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: shared.metrics.clone(),
         shared,
         listeners,
+        also,
         router,
         keeper,
         _lock: data_lock,

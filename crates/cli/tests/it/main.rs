@@ -27,3 +27,4 @@ mod support;
 mod tls;
 mod tui;
 mod web;
+mod xmpp;

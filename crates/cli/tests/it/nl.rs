@@ -40,7 +40,7 @@ async fn console(hub: &Hub, uuid: &str) -> Proc {
 }
 
 /// One key pair for every raw operator (making one is slow), and it ready to open blocks.
-fn operator_key() -> &'static (RsaPrivateKey, crypto::Opener) {
+pub fn operator_key() -> &'static (RsaPrivateKey, crypto::Opener) {
     static KEY: OnceLock<(RsaPrivateKey, crypto::Opener)> = OnceLock::new();
     KEY.get_or_init(|| {
         let key = crypto::generate(&mut rand::rngs::OsRng);

@@ -54,6 +54,7 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     serve: conn::accept::<ChatHack>,
     state: spec::no_state,
+    also: spec::nothing_else,
 };
 
 /// The ChatHack side of a connection.

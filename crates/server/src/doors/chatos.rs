@@ -49,6 +49,7 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     serve: conn::accept::<ChatOs>,
     state: spec::no_state,
+    also: spec::nothing_else,
 };
 
 pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Bytes {

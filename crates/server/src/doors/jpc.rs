@@ -60,6 +60,7 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: || encode_event(&Event::Closing),
     serve: conn::accept::<Jpc>,
     state: spec::no_state,
+    also: spec::nothing_else,
 };
 
 /// The JPC side of a connection.

@@ -58,6 +58,7 @@ pub(crate) static SPEC: Spec = Spec {
         })
     },
     state: |_| Box::pin(async { Ok(Arc::new(Mesh::default()) as spec::State) }),
+    also: spec::nothing_else,
 };
 
 /// The PeerChat door's own state: the mesh.

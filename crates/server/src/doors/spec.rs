@@ -24,6 +24,7 @@ pub(crate) type State = Arc<dyn Any + Send + Sync>;
 /// What a door's state is made from at start: the store, and in a cluster the cluster's
 /// durable state.
 pub(crate) struct Startup<'a> {
+    pub config: &'a Config,
     pub store: &'a StoreHandle,
     pub cluster: Option<&'a Durable>,
 }
@@ -54,6 +55,15 @@ pub(crate) struct Spec {
     pub serve: fn(TcpListener, Arc<Shared>, bool) -> Serving,
     /// Makes what it keeps for itself while the server runs.
     pub state: for<'a> fn(Startup<'a>) -> Making<'a>,
+    /// What else it serves while the server runs, beside its listeners (NL Chat's operators
+    /// over an XMPP server): tasks started once the hub runs, which end by themselves once
+    /// the hub has stopped and what it said last is delivered.
+    pub also: fn(&Arc<Shared>) -> Vec<Serving>,
+}
+
+/// For a door that serves only its listeners.
+pub(crate) fn nothing_else(_: &Arc<Shared>) -> Vec<Serving> {
+    Vec::new()
 }
 
 /// For a door that keeps nothing of its own.

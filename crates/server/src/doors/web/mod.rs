@@ -94,6 +94,7 @@ pub(crate) static SPEC: Spec = Spec {
     goodbye: spec::no_goodbye,
     serve: |listener, shared, tls| Box::pin(serve(listener, shared, tls)),
     state: spec::no_state,
+    also: spec::nothing_else,
 };
 
 /// The web front door's routes: the page, the HTTP API and the WebSocket, with sessions of

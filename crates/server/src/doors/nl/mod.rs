@@ -20,9 +20,12 @@ use proto::nlchat::crypto;
 use proto::nlchat::{ChatState, Command as Nl, Io, NlError, RawPacket, RingId, Service, TO_CLIENT, TO_SERVER};
 use proto::DecodeError;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::debug;
+
+mod xmpp;
 
 /// What the NL door keeps: the server's key pair, and permits for decryptions at once (one
 /// per core): RSA is slow, and strangers may send packets, so this bounds the threads and
@@ -31,6 +34,8 @@ pub(crate) struct Keys {
     /// The server's private key, ready to open blocks in constant time.
     key: Arc<crypto::Opener>,
     decrypt: Arc<tokio::sync::Semaphore>,
+    /// The XMPP account operators also reach the desk through, if one is configured.
+    xmpp: Option<Arc<xmpp::Account>>,
 }
 
 /// The name the server's NL key pair is kept under in the store.
@@ -83,6 +88,24 @@ crate::settings::settings! {
         probe_secs: u64 = 7, flag "nl-probe-secs", value "SECS", legacy "nl_probe_secs";
         /// Seconds a probed operator has to answer before it leaves the pool.
         probe_grace_secs: u64 = 3, flag "nl-probe-grace-secs", value "SECS", legacy "nl_probe_grace_secs";
+        /// The XMPP account through which the desk also serves operators, as the original NL
+        /// system did: a full JID (`desk@example.org/switchboard`), whose resource is the one
+        /// the operators' client sends to. None: no XMPP.
+        xmpp_jid: Option<String> = None, flag "nl-xmpp-jid", value "JID",
+            legacy "nl_xmpp_jid";
+        /// A file whose first line is the password of that XMPP account.
+        xmpp_password_file: Option<PathBuf> = None, flag "nl-xmpp-password-file", value "FILE",
+            legacy "nl_xmpp_password_file";
+        /// The XMPP server to connect to; none: the JID's domain, port 5222 (no DNS SRV lookup).
+        xmpp_server: Option<String> = None, flag "nl-xmpp-server", value "HOST:PORT",
+            legacy "nl_xmpp_server";
+        /// The CA (PEM) that the XMPP server's certificate must be signed by; none: the Mozilla
+        /// roots of the web.
+        xmpp_ca: Option<PathBuf> = None, flag "nl-xmpp-ca", value "FILE",
+            legacy "nl_xmpp_ca";
+        /// Speak to the XMPP server without TLS: only for a server on loopback (tests).
+        xmpp_insecure_plain: bool = false, flag "nl-xmpp-insecure-plain", value "BOOL",
+            legacy "nl_xmpp_insecure_plain";
     }
 }
 crate::doors::spec::listen!(NlConfig: addr, tls_addr);
@@ -111,6 +134,8 @@ pub(crate) static SPEC: Spec = Spec {
     // Operators were told already: every service went offline in their `status`.
     goodbye: spec::no_goodbye,
     serve: conn::accept::<NlDoor>,
+    // Operators over XMPP, if an account is configured.
+    also: xmpp::serve,
     // The server's key pair: the store's (a cluster's, on a node), made once.
     state: |startup| {
         Box::pin(async move {
@@ -120,7 +145,9 @@ pub(crate) static SPEC: Spec = Spec {
             };
             let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
             let opener = crypto::Opener::new(&key).map_err(|e| anyhow::anyhow!("the server's NL key: {e}"))?;
-            let keys = Keys { key: Arc::new(opener), decrypt: Arc::new(tokio::sync::Semaphore::new(cores)) };
+            let xmpp = xmpp::Account::from_config(&startup.config.doors.nl, startup.cluster.is_some())?;
+            let decrypt = Arc::new(tokio::sync::Semaphore::new(cores));
+            let keys = Keys { key: Arc::new(opener), decrypt, xmpp: xmpp.map(Arc::new) };
             Ok(Arc::new(keys) as spec::State)
         })
     },
@@ -132,11 +159,23 @@ pub(crate) struct NlDoor {
     operator: Arc<Mutex<Option<Operator>>>,
 }
 
+impl NlDoor {
+    /// The door's side of a full JID on the XMPP session.
+    fn over_xmpp(shared: &Shared) -> NlDoor {
+        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
+    }
+
+    /// The operator it speaks for, if its `key` opened.
+    fn take_operator(&mut self) -> Option<Operator> {
+        self.operator.lock().expect("operator lock").take()
+    }
+}
+
 impl Protocol for NlDoor {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, _: SocketAddr) -> Self {
-        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
+        NlDoor::over_xmpp(shared)
     }
 
     fn next(
@@ -186,16 +225,26 @@ impl Protocol for NlDoor {
         let Some(op) = operator.as_ref() else { return Bytes::new() };
         let mut out = Vec::new();
         for line in plain.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(mut command) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
-            // The hub does not know UUIDs: a command about the recipient itself gets its own.
-            if matches!(command["type"].as_str(), Some("msg" | "chat_state" | "probe")) {
-                command["UUID"] = op.uuid.clone().into();
+            if let Some(packet) = seal(line, op) {
+                out.extend_from_slice(packet.as_bytes());
+                out.push(b'\n');
             }
-            let messages = crypto::encrypt(&command.to_string(), &op.key);
-            out.extend(RawPacket { messages, uuid: op.uuid.clone(), to: TO_CLIENT.into() }.to_line());
         }
         Bytes::from(out)
     }
+}
+
+/// One plain command line as a raw packet for `op` (without its newline): encrypted to its
+/// key, addressed with its UUID and `"to": "bob"`. The hub does not know UUIDs: a command
+/// about the recipient itself gets its own.
+fn seal(line: &[u8], op: &Operator) -> Option<String> {
+    let mut command = serde_json::from_slice::<serde_json::Value>(line).ok()?;
+    if matches!(command["type"].as_str(), Some("msg" | "chat_state" | "probe")) {
+        command["UUID"] = op.uuid.clone().into();
+    }
+    let messages = crypto::encrypt(&command.to_string(), &op.key);
+    let line = RawPacket { messages, uuid: op.uuid.clone(), to: TO_CLIENT.into() }.to_line();
+    String::from_utf8(line).ok().map(|line| line.trim_end().to_owned())
 }
 
 /// Opens one raw packet: `Ok(None)` for what is not for the server or not a command the

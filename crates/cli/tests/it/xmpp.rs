@@ -1,0 +1,439 @@
+//! NL Chat over XMPP: a real Prosody (Debian's `prosody`, which `scripts/test` installs) on a
+//! loopback port with a virtual host of its own, the hub logged into it as `desk@desk.test`,
+//! and operators that are real XMPP clients (tokio-xmpp) speaking NL raw packets as chat
+//! bodies, beside operators on the TCP door: one pool.
+
+use crate::nl::{next_desk_event, operator_key, NlRaw};
+use crate::support::{start_with, Hub, Raw, WAIT};
+use crate::web::Web;
+use futures_util::StreamExt;
+use hub::notice;
+use proto::chatos::{ErrorCode, Packet};
+use proto::nlchat::crypto;
+use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_SERVER};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command as Process};
+use tokio::time::timeout;
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::jid::{FullJid, Jid};
+use tokio_xmpp::parsers::message::{Lang, Message, MessageType};
+use tokio_xmpp::parsers::presence::Presence;
+use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::{Client, Event, Stanza};
+
+/// The test virtual host.
+pub const HOST: &str = "desk.test";
+/// The hub's full JID, as the original operators' client knows it.
+pub const HUB_JID: &str = "desk@desk.test/switchboard";
+const HUB_PASSWORD: &str = "desk-secret";
+
+/// A Prosody of the test's own: its configuration, data and log in a folder of its own.
+pub struct Prosody {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    /// With TLS: the CA that signed its certificate for `desk.test`.
+    pub ca: Option<PathBuf>,
+}
+
+impl Prosody {
+    /// Starts Prosody with the hub's account and `accounts` (`name`, `password`) made.
+    pub async fn start(pki: Option<&crate::tls::Pki>, accounts: &[(&str, &str)]) -> Prosody {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let d = dir.path().display();
+        let ssl = match pki {
+            Some(pki) => {
+                let (cert, key) = pki.issue("prosody", &[HOST]);
+                format!("ssl = {{ certificate = {cert:?}; key = {key:?} }}\n")
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            r#"run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}/certs"
+plugin_paths = {{ }}
+interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {port} }}
+c2s_direct_tls_ports = {{ }}
+s2s_ports = {{ }}
+http_ports = {{ }}
+https_ports = {{ }}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence"; "smacks" }}
+modules_disabled = {{ "s2s"; "offline" }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+log = {{ info = "*console" }}
+VirtualHost "{HOST}"
+{ssl}"#
+        );
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+        std::fs::write(dir.path().join("prosody.cfg.lua"), config).unwrap();
+        let mut prosody = Prosody { child: None, port, dir, ca: pki.map(|pki| pki.ca.clone()) };
+        prosody.register("desk", HUB_PASSWORD);
+        for (name, password) in accounts {
+            prosody.register(name, password);
+        }
+        prosody.spawn().await;
+        prosody
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("prosody.cfg.lua")
+    }
+
+    /// Makes an account with `prosodyctl`, as its admin would.
+    pub fn register(&self, name: &str, password: &str) {
+        let status = std::process::Command::new("prosodyctl")
+            .arg("--config")
+            .arg(self.config())
+            .args(["register", name, HOST, password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("prosodyctl (Debian's prosody package; scripts/test installs it)");
+        assert!(status.success(), "prosodyctl register {name}");
+    }
+
+    async fn spawn(&mut self) {
+        let mut child = Process::new("prosody")
+            .arg("--config")
+            .arg(self.config())
+            .arg("-F")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("prosody (Debian's prosody package; scripts/test installs it)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("Activated service 'c2s'") {
+                    return;
+                }
+            }
+            panic!("prosody exited before it listened");
+        };
+        timeout(WAIT, ready).await.expect("prosody did not listen");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+    }
+
+    /// Stops it (SIGTERM: it closes every stream) and starts it again on the same port.
+    pub async fn restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        timeout(WAIT, child.wait()).await.expect("prosody did not stop").unwrap();
+        self.spawn().await;
+    }
+
+    /// The hub's settings to log into it as `desk@desk.test/switchboard`.
+    pub fn configure(&self, config: &mut server::Config) {
+        let nl = &mut config.doors.nl;
+        let password = self.dir.path().join("desk.password");
+        std::fs::write(&password, format!("{HUB_PASSWORD}\n")).unwrap();
+        nl.xmpp_jid = Some(HUB_JID.into());
+        nl.xmpp_password_file = Some(password);
+        nl.xmpp_server = Some(format!("127.0.0.1:{}", self.port));
+        match &self.ca {
+            Some(ca) => nl.xmpp_ca = Some(ca.clone()),
+            None => nl.xmpp_insecure_plain = true,
+        }
+    }
+}
+
+/// An XMPP client, logged in and online.
+pub struct Xmpp {
+    client: Client,
+}
+
+impl Xmpp {
+    pub async fn login(prosody: &Prosody, jid: &str, password: &str) -> Xmpp {
+        let jid = FullJid::new(jid).unwrap();
+        let dns = DnsConfig::Addr { addr: format!("127.0.0.1:{}", prosody.port) };
+        let mut client = Client::new_plaintext(jid.clone(), password, dns, Timeouts::tight());
+        let online = async {
+            loop {
+                match client.next().await.expect("the XMPP stream ended") {
+                    Event::Online { .. } => return,
+                    Event::Disconnected(e) => panic!("{jid}: {e}"),
+                    Event::Stanza(_) => {}
+                }
+            }
+        };
+        timeout(WAIT, online).await.expect("not online");
+        client.send_stanza(Presence::available().into()).await.unwrap();
+        Xmpp { client }
+    }
+
+    /// A chat message with `body` to `to`.
+    pub async fn send_body(&mut self, to: &str, kind: MessageType, body: &str) {
+        let message = Message::new_with_type(kind, Some(Jid::new(to).unwrap())).with_body(Lang::default(), body.into());
+        self.client.send_stanza(message.into()).await.unwrap();
+    }
+
+    /// The next chat body from `from`, passing over everything else.
+    pub async fn next_body_from(&mut self, from: &str) -> String {
+        let from = Jid::new(from).unwrap();
+        let next = async {
+            loop {
+                match self.client.next().await.expect("the XMPP stream ended") {
+                    Event::Stanza(Stanza::Message(m))
+                        if m.from.as_ref() == Some(&from) && m.type_ == MessageType::Chat =>
+                    {
+                        if let Some((_, body)) = m.get_best_body_cloned(vec![]) {
+                            return body;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        };
+        timeout(Duration::from_secs(15), next).await.expect("timed out waiting for a message")
+    }
+
+    /// Logs out: its resource goes unavailable.
+    pub async fn log_out(self) {
+        let _ = self.client.send_end().await;
+    }
+}
+
+/// An NL operator on XMPP, speaking to the hub's full JID.
+pub struct XmppOperator {
+    pub xmpp: Xmpp,
+    uuid: String,
+    server: crypto::Sealer,
+}
+
+impl XmppOperator {
+    /// Logs in as `jid` and joins the pool, expecting `server_online` and `status`.
+    pub async fn join(hub: &Hub, prosody: &Prosody, jid: &str, password: &str, uuid: &str) -> XmppOperator {
+        let xmpp = Xmpp::login(prosody, jid, password).await;
+        let mut store = store::Store::open(&hub.data_dir()).unwrap();
+        let server = crypto::Sealer::new(&server::nl_server_key(&mut store).unwrap().to_public_key()).unwrap();
+        let mut op = XmppOperator { xmpp, uuid: uuid.into(), server };
+        // As the original client does: `key` again every second until the hub answers (it
+        // may not be logged into the XMPP server yet, and a message to it then bounces).
+        let answered = async {
+            loop {
+                op.key().await;
+                if let Ok(body) = timeout(Duration::from_secs(1), op.xmpp.next_body_from(HUB_JID)).await {
+                    return op.open(&body);
+                }
+            }
+        };
+        assert_eq!(timeout(WAIT, answered).await.expect("the hub never answered"), Command::ServerOnline);
+        assert!(matches!(op.next().await, Command::Status { .. }));
+        op
+    }
+
+    pub async fn key(&mut self) {
+        let key = crypto::public_key_to_pem(&operator_key().0.to_public_key());
+        self.send(&Command::Key { uuid: self.uuid.clone(), key }).await;
+    }
+
+    pub async fn send(&mut self, c: &Command) {
+        let messages = crypto::encrypt(&c.to_json(), &self.server);
+        let raw = RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() };
+        let line = String::from_utf8(raw.to_line()).unwrap();
+        self.xmpp.send_body(HUB_JID, MessageType::Chat, line.trim_end()).await;
+    }
+
+    /// The next command for this operator, from the hub's full JID.
+    pub async fn next(&mut self) -> Command {
+        let body = self.xmpp.next_body_from(HUB_JID).await;
+        self.open(&body)
+    }
+
+    fn open(&self, body: &str) -> Command {
+        let raw = RawPacket::parse(body.as_bytes()).unwrap();
+        assert_eq!((raw.to.as_str(), raw.uuid.as_str()), ("bob", self.uuid.as_str()));
+        Command::parse(&crypto::decrypt(&raw.messages, &operator_key().1).unwrap()).unwrap()
+    }
+}
+
+async fn hub_on(prosody: &Prosody) -> Hub {
+    start_with(|c| prosody.configure(c)).await
+}
+
+fn spm(to: &str, text: &str) -> Packet {
+    Packet::Spm { sender: "support".into(), recipient: to.into(), message: text.into() }
+}
+
+/// An operator on its own XMPP account and one on the TCP door are one pool: both are rung,
+/// the XMPP one takes the ChatOS user's conversation, and talk and typing flow both ways.
+#[tokio::test]
+async fn an_xmpp_operator_and_a_tcp_operator_share_one_pool() {
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let mut xo = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let mut tcp = NlRaw::join(&hub, "uuid-tom").await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "hello?".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let Command::Ring { id, .. } = xo.next().await else { panic!("the XMPP operator was not rung") };
+    assert!(matches!(tcp.next().await, Some(Command::Ring { .. })), "the TCP operator is rung too");
+    xo.send(&Command::RingAck { id: id.clone(), uuid: "uuid-olga".into() }).await;
+    let won = Command::RingAckAck { id: id.clone(), uuid: "uuid-olga".into() };
+    assert_eq!(xo.next().await, won);
+    assert_eq!(tcp.next().await, Some(won), "every operator hears who won");
+    os.expect(spm("os", notice::JOINED)).await;
+    assert_eq!(xo.next().await, Command::Msg { msg: vec!["hello?".into()], io: Io::In, uuid: "uuid-olga".into() });
+    xo.send(&Command::ChatState { uuid: "uuid-olga".into(), io: Io::Out, state: ChatState::Composing }).await;
+    xo.send(&Command::Msg { msg: vec!["hi os, olga here".into()], io: Io::Out, uuid: "uuid-olga".into() }).await;
+    os.expect(spm("os", "hi os, olga here")).await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "thanks".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    assert_eq!(xo.next().await, Command::Msg { msg: vec!["thanks".into()], io: Io::In, uuid: "uuid-olga".into() });
+    hub.stop().await;
+}
+
+/// The original system: the operator logs into the hub's own account, its UUID as the
+/// resource, and is answered there; a web user reaches it. When its resource goes
+/// unavailable it leaves the pool at once (the web sees the desk close), and the hub's other
+/// resources' presence and its own echoes change nothing.
+#[tokio::test]
+async fn an_operator_on_the_hubs_own_account_is_answered_at_its_resource_and_leaves_when_unavailable() {
+    let prosody = Prosody::start(None, &[]).await;
+    // No probe in the test's time: only the presence can tell the operator left.
+    let hub = start_with(|c| {
+        prosody.configure(c);
+        c.doors.nl.probe_secs = 600;
+    })
+    .await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    let mut op = XmppOperator::join(&hub, &prosody, "desk@desk.test/uuid-1", HUB_PASSWORD, "uuid-1").await;
+    assert_eq!(ann.event().await, json!({ "type": "presence", "name": "support", "protocol": "desk", "online": true }));
+    // Another resource of the same account, which is no operator, comes and goes.
+    let other = Xmpp::login(&prosody, "desk@desk.test/phone", HUB_PASSWORD).await;
+    other.log_out().await;
+    ann.say("support", "is anyone there?").await;
+    let Command::Ring { id, .. } = op.next().await else { panic!("not rung") };
+    op.send(&Command::RingAck { id: id.clone(), uuid: "uuid-1".into() }).await;
+    assert_eq!(op.next().await, Command::RingAckAck { id, uuid: "uuid-1".into() });
+    assert_eq!(
+        op.next().await,
+        Command::Msg { msg: vec!["is anyone there?".into()], io: Io::In, uuid: "uuid-1".into() }
+    );
+    op.send(&Command::Msg { msg: vec!["yes".into()], io: Io::Out, uuid: "uuid-1".into() }).await;
+    loop {
+        let e = next_desk_event(&mut ann).await;
+        if e["type"] == "message" && e["text"] == "yes" {
+            assert_eq!(e["from"], "support");
+            break;
+        }
+    }
+    op.xmpp.log_out().await;
+    loop {
+        let e = ann.event().await;
+        if e == json!({ "type": "presence", "name": "support", "protocol": "desk", "online": false }) {
+            break;
+        }
+    }
+    hub.stop().await;
+}
+
+/// Bodies that are not an operator's packets change nothing: garbage, a packet of another
+/// message type, one over the line bound, a stranger's packets that are not `key`. The
+/// operator there all along is still rung afterwards.
+#[tokio::test]
+async fn garbage_and_strangers_change_nothing() {
+    let prosody = Prosody::start(None, &[("olga", "olga-pw"), ("eve", "eve-pw")]).await;
+    let hub = start_with(|c| {
+        prosody.configure(c);
+        c.doors.nl.max_line = 4096;
+    })
+    .await;
+    let mut op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let mut eve = Xmpp::login(&prosody, "eve@desk.test/x", "eve-pw").await;
+    eve.send_body(HUB_JID, MessageType::Chat, "this is no JSON").await;
+    eve.send_body(HUB_JID, MessageType::Chat, &"x".repeat(5000)).await;
+    eve.send_body(HUB_JID, MessageType::Chat, r#"{"messages": ["AAAA"], "UUID": "e", "to": "alice"}"#).await;
+    eve.send_body(HUB_JID, MessageType::Normal, r#"{"messages": [], "UUID": "e", "to": "alice"}"#).await;
+    // The operator's own packet, but sent as a headline: not a chat, ignored.
+    let probe_ack = Command::ProbeAck { uuid: "uuid-olga".into() };
+    let sealed = crypto::encrypt(&probe_ack.to_json(), &op.server);
+    let raw = RawPacket { messages: sealed, uuid: "uuid-olga".into(), to: TO_SERVER.into() };
+    op.xmpp.send_body(HUB_JID, MessageType::Headline, String::from_utf8(raw.to_line()).unwrap().trim_end()).await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "hi".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    assert!(matches!(op.next().await, Command::Ring { id: RingId(_), .. }), "the pool is as it was");
+    // Each is counted as bad input once it is looked at (a stranger's on a thread of its own).
+    let counted = async {
+        while hub.metrics().door(hub::Door(4), false).bad_input.get() < 5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    timeout(WAIT, counted).await.expect("the garbage is counted as bad input");
+    hub.stop().await;
+}
+
+/// Prosody restarted in the middle of a conversation: the hub logs in again, the operator
+/// hears `server_online`, and what the end user wrote while the server was away reaches it.
+#[tokio::test]
+async fn prosody_restarted_mid_conversation_loses_nothing() {
+    let mut prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let mut op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "first".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let Command::Ring { id, .. } = op.next().await else { panic!("not rung") };
+    op.send(&Command::RingAck { id: id.clone(), uuid: "uuid-olga".into() }).await;
+    assert_eq!(op.next().await, Command::RingAckAck { id, uuid: "uuid-olga".into() });
+    assert_eq!(op.next().await, Command::Msg { msg: vec!["first".into()], io: Io::In, uuid: "uuid-olga".into() });
+    os.expect(spm("os", notice::JOINED)).await;
+    prosody.restart().await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "still there?".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    // The operator's client logs in again by itself (tokio-xmpp reconnects), as the hub does.
+    // It hears the message (queued while the hub was away) and that the hub is back, in the
+    // order they were queued, and nothing else.
+    let msg = Command::Msg { msg: vec!["still there?".into()], io: Io::In, uuid: "uuid-olga".into() };
+    let mut heard = vec![op.next().await, op.next().await];
+    heard.sort_by_key(|c| matches!(c, Command::Msg { .. }));
+    assert_eq!(heard, [Command::ServerOnline, msg]);
+    op.send(&Command::Msg { msg: vec!["yes".into()], io: Io::Out, uuid: "uuid-olga".into() }).await;
+    os.expect(spm("os", "yes")).await;
+    hub.stop().await;
+}
+
+/// Over STARTTLS with Prosody's certificate checked against the CA given: the whole way works.
+#[tokio::test]
+async fn over_starttls_with_the_servers_certificate_checked() {
+    let pki = crate::tls::Pki::new("xmpp test CA");
+    let prosody = Prosody::start(Some(&pki), &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let mut op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "over TLS".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    assert!(matches!(op.next().await, Command::Ring { .. }));
+    hub.stop().await;
+}
+
+/// When the hub stops, an XMPP operator hears every service go offline, as a TCP one does,
+/// before the hub logs out of the XMPP server.
+#[tokio::test]
+async fn xmpp_operators_hear_every_service_go_offline_when_the_hub_stops() {
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let mut op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let services = hub.services();
+    hub.stop().await;
+    let offline: Vec<proto::nlchat::Service> = services
+        .iter()
+        .map(|name| proto::nlchat::Service { name: name.to_string(), status: "offline".into() })
+        .collect();
+    assert_eq!(op.next().await, Command::Status { services: offline });
+}

@@ -1,0 +1,439 @@
+//! NL Chat over XMPP, the original system's transport: the hub logs into an XMPP server as a
+//! client (`[doors.nl] xmpp_jid`), and each NL raw packet travels as the body of a
+//! `<message type='chat'>` between the hub's full JID and an operator's full JID. An operator
+//! is a full JID whose `key` opened: from then on it is a hub session of the NL door like a
+//! TCP connection (one pool of operators whatever the transport), answered at that full JID,
+//! and its own task ([`operator`]) drives it as the connection driver drives a socket.
+//!
+//! This task holds the XMPP session (tokio-xmpp: STARTTLS with the server's certificate
+//! checked, SASL, resource binding, stream management, reconnection with backoff): it hands
+//! each chat body to the task of the full JID it came from (starting one for a JID not seen
+//! yet, at most [`STRANGERS`] at once that have not sent `key`), sends what operators' tasks
+//! give it, answers XEP-0199 pings and pings the server, and ends an operator whose resource
+//! goes unavailable or to whom a message bounced. When the session comes back after a loss,
+//! every operator still in the pool, and every one dropped meanwhile, hears `server_online`.
+//! What it ignores (other message types, stanzas of its own echoed back, presence of other
+//! resources, bodies over the line bound) is logged and counted as bad input.
+
+use super::{NlConfig, Operator};
+use crate::Shared;
+use anyhow::Context;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, BufStream};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::rustls;
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::error::ProtocolError;
+use tokio_xmpp::jid::{FullJid, Jid};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::message::{Lang, Message, MessageType};
+use tokio_xmpp::parsers::ping::Ping;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
+use tokio_xmpp::xmlstream::{
+    initiate_stream, FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream,
+    XmppStreamElement,
+};
+use tokio_xmpp::Stanza;
+use tracing::{debug, info, warn};
+
+mod operator;
+
+/// At most this many full JIDs that have not sent `key` have a task at once: a stranger's
+/// flood of resources costs the hub this much, no more.
+const STRANGERS: usize = 16;
+/// Operators dropped from the pool that are told `server_online` when the XMPP session comes
+/// back after a loss (their client sends `key` again when it hears it).
+const REMEMBERED: usize = 256;
+/// How often the hub pings the XMPP server (XEP-0199) on a quiet session.
+const PING_EVERY: Duration = Duration::from_secs(60);
+/// Stanzas waiting for the XMPP session (while it reconnects, say), per direction.
+const QUEUE: usize = 256;
+
+/// The XMPP account the desk serves operators through.
+pub(crate) struct Account {
+    jid: FullJid,
+    password: String,
+    server: String,
+    /// `None`: plaintext (`xmpp_insecure_plain`).
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Account {
+    /// The account the settings name, its password read; `None` if none is named.
+    pub fn from_config(nl: &NlConfig, cluster: bool) -> anyhow::Result<Option<Account>> {
+        let Some(jid) = &nl.xmpp_jid else { return Ok(None) };
+        anyhow::ensure!(
+            !cluster,
+            "doors.nl.xmpp_jid: NL Chat over XMPP is served by a single hub, not yet by a cluster node"
+        );
+        let jid = FullJid::new(jid).map_err(|e| {
+            anyhow::anyhow!("doors.nl.xmpp_jid {jid:?} is no full JID (user@domain/resource, the resource the operators send to): {e}")
+        })?;
+        let path = nl.xmpp_password_file.as_ref().context("doors.nl.xmpp_jid needs doors.nl.xmpp_password_file")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let password = text.lines().next().unwrap_or_default().to_owned();
+        anyhow::ensure!(!password.is_empty(), "{}: its first line, the XMPP password, is empty", path.display());
+        let server = nl.xmpp_server.clone().unwrap_or_else(|| format!("{}:5222", jid.domain()));
+        let tls = match nl.xmpp_insecure_plain {
+            true => None,
+            false => Some(client_config(nl.xmpp_ca.as_deref())?),
+        };
+        Ok(Some(Account { jid, password, server, tls }))
+    }
+}
+
+/// What the XMPP server's certificate is checked against: `ca`, or the Mozilla roots.
+fn client_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let cas = CertificateDer::pem_file_iter(path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .with_context(|| format!("reading the XMPP server's CA {}", path.display()))?;
+            let (added, _) = roots.add_parsable_certificates(cas);
+            anyhow::ensure!(added > 0, "no CA certificate in {}", path.display());
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A byte stream to the XMPP server, plain or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Connects to the configured server (no DNS SRV lookup) and, unless told to speak plainly,
+/// goes to TLS with STARTTLS and checks the server's certificate for the JID's domain.
+#[derive(Clone)]
+struct Connector {
+    server: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("server", &self.server).field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+impl ServerConnector for Connector {
+    type Stream = BufStream<Box<dyn Io>>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
+        use sasl::common::ChannelBinding;
+        let tcp = TcpStream::connect(&self.server).await?;
+        tcp.set_nodelay(true)?;
+        let domain = jid.domain().to_string();
+        let header = || StreamHeader { to: Some(Cow::Owned(domain.clone())), from: None, id: None };
+        let Some(config) = &self.tls else {
+            let io: Box<dyn Io> = Box::new(tcp);
+            return Ok((initiate_stream(BufStream::new(io), ns, header(), timeouts).await?, ChannelBinding::None));
+        };
+        let pending = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
+        let (features, mut stream): (_, XmppStream<_>) = pending.recv_features().await?;
+        if !features.can_starttls() {
+            return Err(ProtocolError::NoTls.into());
+        }
+        stream.send(&XmppStreamElement::Starttls(starttls::Nonza::Request(starttls::Request))).await?;
+        loop {
+            match stream.next().await {
+                Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_))))) => break,
+                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(ReadError::HardError(e))) => return Err(e.into()),
+                Some(Err(ReadError::ParseError(e))) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into())
+                }
+                None | Some(Err(ReadError::StreamFooterReceived)) => return Err(tokio_xmpp::Error::Disconnected),
+            }
+        }
+        let tcp = stream.into_inner().into_inner();
+        let name = rustls::pki_types::ServerName::try_from(domain.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await?;
+        // SCRAM's channel binding, with TLS 1.3 (RFC 9266).
+        let (_, connection) = tls.get_ref();
+        let binding = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => connection
+                .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
+                .map_or(ChannelBinding::None, ChannelBinding::TlsExporter),
+            _ => ChannelBinding::None,
+        };
+        let io: Box<dyn Io> = Box::new(tls);
+        Ok((initiate_stream(BufStream::new(io), ns, header(), timeouts).await?, binding))
+    }
+}
+
+/// The NL door's `also`: the XMPP session, if an account is configured.
+pub(crate) fn serve(shared: &Arc<Shared>) -> Vec<crate::doors::spec::Serving> {
+    let keys = shared.state::<super::Keys>(super::SPEC.door);
+    match &keys.xmpp {
+        Some(account) => vec![Box::pin(run(shared.clone(), account.clone()))],
+        None => Vec::new(),
+    }
+}
+
+/// What an operator's task hears from the XMPP session.
+enum Input {
+    /// A chat body from its full JID.
+    Body(String),
+    /// Its resource went unavailable, or a message to it bounced: it is gone.
+    Gone,
+    /// The XMPP session came back after a loss: it hears `server_online`.
+    Back,
+}
+
+/// What an operator's task gives the XMPP session.
+enum Output {
+    /// A raw packet for its full JID.
+    Packet(FullJid, Bytes),
+    /// The task ended; `Some`: an operator dropped from the pool, to be told when the XMPP
+    /// session comes back.
+    Ended(FullJid, Option<Operator>),
+}
+
+/// Every full JID with a task, and whether it is an operator yet.
+#[derive(Default)]
+struct Tasks {
+    by_jid: FxHashMap<FullJid, operator::Entry>,
+    /// Operators dropped from the pool, for `server_online` on the session's return.
+    dropped: FxHashMap<FullJid, Operator>,
+}
+
+async fn run(shared: Arc<Shared>, account: Arc<Account>) {
+    let connector = Connector { server: account.server.clone(), tls: account.tls.clone() };
+    let timeouts = Timeouts { read_timeout: PING_EVERY, response_timeout: Duration::from_secs(20) };
+    let jid: Jid = account.jid.clone().into();
+    let mut stream = StanzaStream::new_c2s(connector, jid, account.password.clone(), timeouts, QUEUE);
+    let (out_tx, mut out_rx) = mpsc::channel::<Output>(QUEUE);
+    let mut out_tx = Some(out_tx);
+    let mut tasks = Tasks::default();
+    let mut me: Option<FullJid> = None;
+    // Bound and not interrupted.
+    let mut online = false;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pings = 0u64;
+    let tls = account.tls.is_some();
+    info!(jid = %account.jid, server = %account.server, tls, "nl: connecting to the XMPP server");
+    loop {
+        tokio::select! {
+            // The hub stopped: no new JID; strangers are forgotten, and operators end once
+            // the hub's last words to them are sent.
+            () = shared.hub.closed(), if out_tx.is_some() => {
+                out_tx = None;
+                for entry in tasks.by_jid.values().filter(|entry| !entry.is_operator()) {
+                    let _ = entry.tx.try_send(Input::Gone);
+                }
+                if !online {
+                    break; // nobody can be told anything
+                }
+            }
+            // While the session is away, what operators' tasks give waits in their queue
+            // (and then their outboxes), in order, and this loop never waits on a send.
+            output = out_rx.recv(), if online => match output {
+                Some(Output::Packet(to, packet)) => {
+                    let body = String::from_utf8_lossy(&packet).trim_end().to_owned();
+                    let message = Message::chat(Some(Jid::from(to))).with_body(Lang::default(), body);
+                    stream.send(Box::new(Stanza::Message(message))).await;
+                }
+                Some(Output::Ended(jid, operator)) => {
+                    if tasks.by_jid.get(&jid).is_some_and(|entry| entry.tx.is_closed()) {
+                        tasks.by_jid.remove(&jid);
+                    }
+                    // Dropped while the session was away: it may not have heard its probes.
+                    if let Some(operator) = operator.filter(|_| !online) {
+                        if tasks.dropped.len() < REMEMBERED {
+                            tasks.dropped.insert(jid, operator);
+                        }
+                    }
+                }
+                // Every operator's task ended after the hub stopped.
+                None => break,
+            },
+            _ = ping.tick(), if online => {
+                if let Some(me) = &me {
+                    pings += 1;
+                    if let Ok(server) = Jid::new(me.domain().as_str()) {
+                        let iq = Iq::from_get(format!("ping-{pings}"), Ping).with_to(server);
+                        stream.send(Box::new(Stanza::Iq(iq))).await;
+                    }
+                }
+            }
+            event = stream.next() => match event {
+                None => {
+                    warn!("nl: the XMPP session ended for good");
+                    break;
+                }
+                Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
+                    let bound = bound_jid.try_as_full().ok().cloned();
+                    let again = me.is_some();
+                    info!(jid = %bound_jid, again, "nl: online on the XMPP server");
+                    me = bound;
+                    online = true;
+                    stream.send(Box::new(Stanza::Presence(Presence::available()))).await;
+                    if again {
+                        // Lost state: the operators may have missed what was said meanwhile.
+                        for entry in tasks.by_jid.values() {
+                            let _ = entry.tx.try_send(Input::Back);
+                        }
+                        for (jid, operator) in tasks.dropped.drain() {
+                            let line = super::encode_event(&hub::Event::Desk(hub::DeskEvent::ServerOnline));
+                            if let Some(packet) = line.and_then(|line| super::seal(&line, &operator)) {
+                                let message = Message::chat(Some(Jid::from(jid))).with_body(Lang::default(), packet);
+                                stream.send(Box::new(Stanza::Message(message))).await;
+                            }
+                        }
+                    }
+                }
+                Some(Event::Stream(StreamEvent::Suspended)) => {
+                    warn!("nl: the XMPP session is interrupted: reconnecting");
+                    online = false;
+                    if out_tx.is_none() {
+                        break;
+                    }
+                }
+                Some(Event::Stream(StreamEvent::Resumed)) => {
+                    info!("nl: the XMPP session resumed, nothing lost");
+                    online = true;
+                }
+                Some(Event::Stanza(stanza)) => {
+                    let answer = on_stanza(stanza, me.as_ref(), &mut tasks, out_tx.as_ref(), &shared, tls);
+                    if let Some(answer) = answer {
+                        stream.send(Box::new(answer)).await;
+                    }
+                }
+            },
+        }
+    }
+    // Offline, then the stream closed (with what is queued sent first).
+    stream.send(Box::new(Stanza::Presence(Presence::unavailable()))).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.close()).await;
+    info!("nl: logged out of the XMPP server");
+}
+
+/// Acts on one stanza from the XMPP server; returns the answer to send, if any.
+fn on_stanza(
+    stanza: Stanza,
+    me: Option<&FullJid>,
+    tasks: &mut Tasks,
+    out: Option<&mpsc::Sender<Output>>,
+    shared: &Arc<Shared>,
+    tls: bool,
+) -> Option<Stanza> {
+    let metrics = shared.metrics.door(super::SPEC.door, tls);
+    match stanza {
+        Stanza::Iq(Iq::Get { from, id, payload, .. }) => {
+            let to = from?;
+            if payload.is("ping", tokio_xmpp::parsers::ns::PING) {
+                return Some(Stanza::Iq(Iq::empty_result(to, id)));
+            }
+            let error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", "");
+            Some(Stanza::Iq(Iq::from_error(id, error).with_to(to)))
+        }
+        Stanza::Iq(Iq::Set { from, id, .. }) => {
+            let error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", "");
+            Some(Stanza::Iq(Iq::from_error(id, error).with_to(from?)))
+        }
+        Stanza::Iq(_) => None, // answers to our pings
+        Stanza::Presence(presence) => {
+            let from = presence.from.as_ref().and_then(|j| j.try_as_full().ok())?;
+            if presence.type_ == PresenceType::Unavailable {
+                if let Some(entry) = tasks.by_jid.remove(from) {
+                    debug!(jid = %from, "nl: an operator's resource went unavailable");
+                    let _ = entry.tx.try_send(Input::Gone);
+                }
+            }
+            None
+        }
+        Stanza::Message(message) => {
+            let from = message.from.as_ref().and_then(|j| j.try_as_full().ok()).cloned();
+            let Some(from) = from.filter(|from| Some(from) != me) else {
+                debug!(from = ?message.from, "nl: a message of the hub's own, or from no full JID: ignored");
+                return None;
+            };
+            match message.type_ {
+                MessageType::Chat => {}
+                MessageType::Error => {
+                    // A message to it bounced: it is not there.
+                    if let Some(entry) = tasks.by_jid.remove(&from) {
+                        debug!(jid = %from, "nl: a message to an operator bounced: it is gone");
+                        let _ = entry.tx.try_send(Input::Gone);
+                    }
+                    return None;
+                }
+                other => {
+                    debug!(jid = %from, kind = ?other, "nl: a message that is not a chat: ignored");
+                    metrics.bad_input.inc();
+                    return None;
+                }
+            }
+            let (_, body) = message.get_best_body_cloned(vec![])?;
+            metrics.bytes_in.inc_by(body.len() as u64);
+            if body.len() > shared.config.doors.nl.max_line {
+                debug!(jid = %from, bytes = body.len(), "nl: a body over the line bound: ignored");
+                metrics.bad_input.inc();
+                return None;
+            }
+            deliver(from, body, tasks, out?, shared, tls);
+            None
+        }
+    }
+}
+
+/// Hands a body to its JID's task, starting one if there is room for a stranger.
+fn deliver(
+    from: FullJid,
+    body: String,
+    tasks: &mut Tasks,
+    out: &mpsc::Sender<Output>,
+    shared: &Arc<Shared>,
+    tls: bool,
+) {
+    let metrics = shared.metrics.door(super::SPEC.door, tls);
+    if let Some(entry) = tasks.by_jid.get(&from) {
+        match entry.tx.try_send(Input::Body(body)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                debug!(jid = %from, "nl: an operator sends faster than the hub reads: dropped");
+                metrics.dropped_frames.inc();
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(Input::Body(body))) => {
+                tasks.by_jid.remove(&from);
+                return deliver(from, body, tasks, out, shared, tls);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+    tasks.by_jid.retain(|_, entry| !entry.tx.is_closed());
+    let strangers = tasks.by_jid.values().filter(|entry| !entry.is_operator()).count();
+    if strangers >= STRANGERS {
+        debug!(jid = %from, "nl: too many full JIDs that sent no key: ignored");
+        metrics.bad_input.inc();
+        return;
+    }
+    let entry = operator::spawn(from.clone(), shared.clone(), out.clone(), tls);
+    let _ = entry.tx.try_send(Input::Body(body));
+    tasks.by_jid.insert(from, entry);
+}
