@@ -19,6 +19,7 @@ mod settings;
 mod start;
 
 pub use config::{Config, ConfigFlags};
+pub use doors::nl::xmpp::Account as XmppAccount;
 pub use doors::nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
 pub use lock::DataLock;
 pub use metrics::Metrics;

@@ -7,19 +7,18 @@
 //! from a script, `/typing` and `/paused`; and around each message it sends),
 //! answers probes by itself, and ends a conversation with `/end`. When the server goes silent
 //! or away it says so and sends `key` every few seconds until the server answers again.
+//! It reaches the desk over the hub's NL door (`--addr`) or, as NL Chat's original client
+//! did, over an XMPP server (`--xmpp-jid`, to the hub's full JID `--to`).
 
-use crate::clients::connect::{Connect, Stream};
+use crate::clients::connect::Connect;
+use crate::clients::nl_link::{Heard, Link};
 use crate::ui::{self, Input, Screen, To};
 use anyhow::Context;
-use bytes::BytesMut;
-use proto::line::{Line, LineDecoder};
 use proto::nlchat::crypto;
 use proto::nlchat::{ChatState, Command, Io, RawPacket, RingId, TO_CLIENT, TO_SERVER};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::WriteHalf;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 #[derive(clap::Args)]
@@ -28,7 +27,7 @@ pub struct NlArgs {
     #[command(subcommand)]
     command: Option<NlCmd>,
     /// The hub's NL Chat front door.
-    #[arg(long, value_name = "HOST:PORT", required = true)]
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "xmpp_jid", conflicts_with = "xmpp_jid")]
     addr: Option<String>,
     /// The server's public key, a PEM file (`switchboard nl server-key` prints it).
     #[arg(long, value_name = "PEM", required = true)]
@@ -42,7 +41,33 @@ pub struct NlArgs {
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
+    xmpp: XmppArgs,
+    #[command(flatten)]
     ui: ui::UiArgs,
+}
+
+/// Reaching the desk over an XMPP server instead of the NL door.
+#[derive(clap::Args)]
+struct XmppArgs {
+    /// Over XMPP, as this account: a bare JID (the UUID is then the resource, as the original
+    /// client has it) or a full one.
+    #[arg(long, value_name = "JID", requires_all = ["xmpp_password_file", "to"])]
+    xmpp_jid: Option<String>,
+    /// A file whose first line is that account's password.
+    #[arg(long, value_name = "FILE", requires = "xmpp_jid")]
+    xmpp_password_file: Option<PathBuf>,
+    /// The hub's full JID, which it serves the desk as (its `--nl-xmpp-jid`).
+    #[arg(long, value_name = "JID", requires = "xmpp_jid")]
+    to: Option<String>,
+    /// The XMPP server [default: the JID's domain, port 5222].
+    #[arg(long, value_name = "HOST:PORT", requires = "xmpp_jid")]
+    xmpp_server: Option<String>,
+    /// Trust only this CA (PEM) for the XMPP server's certificate [default: the Mozilla roots].
+    #[arg(long, value_name = "FILE", requires = "xmpp_jid")]
+    xmpp_ca: Option<PathBuf>,
+    /// Speak to the XMPP server without TLS (a server on loopback only).
+    #[arg(long, requires = "xmpp_jid")]
+    xmpp_insecure_plain: bool,
 }
 
 const COMMANDS: &[ui::Command] = &[
@@ -70,8 +95,6 @@ enum NlCmd {
 const RETRY: Duration = Duration::from_secs(3);
 /// A wait with no end to speak of.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-/// The longest line read from the server.
-const MAX_LINE: usize = 1 << 20;
 
 pub async fn run(args: NlArgs) -> anyhow::Result<()> {
     if let Some(NlCmd::ServerKey { data_dir, cluster }) = args.command {
@@ -86,7 +109,7 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
         print!("{}", crypto::public_key_to_pem(&key.to_public_key()));
         return Ok(());
     }
-    let (addr, key_file) = (args.addr.expect("required"), args.server_key.expect("required"));
+    let key_file = args.server_key.expect("required");
     let pem = std::fs::read_to_string(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
     let server = crypto::public_key_from_pem(&pem)
         .and_then(|key| crypto::Sealer::new(&key))
@@ -103,9 +126,29 @@ pub async fn run(args: NlArgs) -> anyhow::Result<()> {
     term.note(To::Main, "[nl]", format!("operator {}", me.uuid));
     let silence = Duration::from_secs(args.silence_secs);
     let mut rings = HashMap::new();
+    if let Some(jid) = &args.xmpp.xmpp_jid {
+        let x = &args.xmpp;
+        let jid = if jid.contains('/') { jid.clone() } else { format!("{jid}/{}", me.uuid) };
+        let password = x.xmpp_password_file.as_deref().expect("required with --xmpp-jid");
+        let account = server::XmppAccount::new(
+            &jid,
+            password,
+            x.xmpp_server.clone(),
+            x.xmpp_ca.as_deref(),
+            x.xmpp_insecure_plain,
+        )?;
+        let hub = x.to.as_deref().expect("required with --xmpp-jid");
+        let hub = tokio_xmpp::jid::Jid::new(hub).with_context(|| format!("--to {hub:?}"))?;
+        term.note(To::Main, "[xmpp]", format!("{} via {}, to {hub}", account.jid(), account.server()));
+        let link = Link::xmpp(account.session(tokio_xmpp::xmlstream::Timeouts::tight()), hub);
+        let ended = console(link, &me, &term, silence, &mut lines, &mut rings).await;
+        term.close().await;
+        return ended.map(drop);
+    }
+    let addr = args.addr.expect("required without --xmpp-jid");
     loop {
         match args.connect.connect(&addr).await {
-            Ok((stream, _)) => match console(stream, &me, &term, silence, &mut lines, &mut rings).await {
+            Ok((stream, _)) => match console(Link::tcp(stream), &me, &term, silence, &mut lines, &mut rings).await {
                 Ok(true) => {
                     term.close().await;
                     return Ok(());
@@ -132,9 +175,9 @@ struct Me {
 }
 
 impl Me {
-    async fn send(&self, write: &mut WriteHalf<Stream>, command: &Command) -> std::io::Result<()> {
+    async fn send(&self, link: &mut Link, command: &Command) -> std::io::Result<()> {
         let messages = crypto::encrypt(&command.to_json(), &self.server);
-        write.write_all(&RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() }.to_line()).await
+        link.send(&RawPacket { messages, uuid: self.uuid.clone(), to: TO_SERVER.into() }).await
     }
 
     fn key_command(&self) -> Command {
@@ -155,16 +198,15 @@ fn new_uuid() -> String {
 
 /// One connection: `Ok(true)` when the operator quit, `Ok(false)` when the server went away.
 async fn console(
-    stream: Stream,
+    mut link: Link,
     me: &Me,
     term: &Screen,
     silence: Duration,
     lines: &mut mpsc::Receiver<Input>,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<bool> {
-    let (mut read, mut write) = tokio::io::split(stream);
-    me.send(&mut write, &me.key_command()).await?;
-    let (mut decoder, mut buf) = (LineDecoder::new(MAX_LINE), BytesMut::new());
+    let write = &mut link;
+    me.send(write, &me.key_command()).await?;
     let mut silent = false;
     let mut retry = tokio::time::interval(RETRY);
     loop {
@@ -174,44 +216,46 @@ async fn console(
                     Some(Input::Line(line)) => line,
                     Some(Input::Typing(typing)) => {
                         let state = if typing { ChatState::Composing } else { ChatState::Paused };
-                        me.send(&mut write, &Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state }).await?;
+                        me.send(write, &Command::ChatState { uuid: me.uuid.clone(), io: Io::Out, state }).await?;
                         continue;
                     }
                     None => {
-                        let _ = me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await;
+                        let _ = me.send(write, &Command::Disconnect { uuid: me.uuid.clone() }).await;
                         return Ok(true);
                     }
                 };
                 match typed(line.trim(), me, term, rings) {
                     Typed::Send(commands) => {
                         for c in &commands {
-                            me.send(&mut write, c).await?;
+                            me.send(write, c).await?;
                         }
                     }
                     Typed::Quit => {
-                        me.send(&mut write, &Command::Disconnect { uuid: me.uuid.clone() }).await?;
+                        me.send(write, &Command::Disconnect { uuid: me.uuid.clone() }).await?;
                         return Ok(true);
                     }
                     Typed::Nothing => {}
                 }
             }
             // Once silent, the wait is for the server's next word, however long.
-            got = tokio::time::timeout(if silent { FOREVER } else { silence }, read.read_buf(&mut buf)) => match got {
+            got = tokio::time::timeout(if silent { FOREVER } else { silence }, write.next()) => match got {
                 Err(_) => {
                     term.status("[server]", format!("silent: sending key every {}s until it answers", RETRY.as_secs()));
                     silent = true;
                     retry.reset();
                 }
-                Ok(Ok(0)) => return Ok(false),
+                Ok(Ok(None)) => return Ok(false),
                 Ok(Err(e)) => return Err(e.into()),
-                Ok(Ok(_)) => {
+                // The XMPP session came back with its state lost: the desk hears `key` again.
+                Ok(Ok(Some(Heard::Back))) => me.send(write, &me.key_command()).await?,
+                Ok(Ok(Some(Heard::Packet(line)))) => {
                     if std::mem::take(&mut silent) {
                         term.status("[server]", "back".into());
                     }
-                    heard(&mut decoder, &mut buf, me, term, &mut write, rings).await?;
+                    heard(&line, me, term, write, rings).await?;
                 }
             },
-            _ = retry.tick(), if silent => me.send(&mut write, &me.key_command()).await?,
+            _ = retry.tick(), if silent => me.send(write, &me.key_command()).await?,
         }
     }
 }
@@ -255,31 +299,26 @@ fn typed(line: &str, me: &Me, term: &Screen, rings: &HashMap<String, RingId>) ->
     })
 }
 
-/// Acts on every whole line the server sent.
+/// Acts on a raw packet the server sent.
 async fn heard(
-    decoder: &mut LineDecoder,
-    buf: &mut BytesMut,
+    line: &[u8],
     me: &Me,
     term: &Screen,
-    write: &mut WriteHalf<Stream>,
+    write: &mut Link,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
-    while let Some(line) = decoder.decode(buf) {
-        let Line::Text(line) = line else { continue };
-        let Ok(raw) = RawPacket::parse(&line) else { continue };
-        if raw.to != TO_CLIENT || raw.uuid != me.uuid {
-            continue; // not for this operator (the original drops these too)
-        }
-        let command = match crypto::decrypt(&raw.messages, &me.key).and_then(|json| Command::parse(&json)) {
-            Ok(c) => c,
-            Err(e) => {
-                term.error(To::Main, format!("a packet from the server that does not open: {e}"));
-                continue;
-            }
-        };
-        shown(command, me, term, write, rings).await?;
+    let Ok(raw) = RawPacket::parse(line) else { return Ok(()) };
+    if raw.to != TO_CLIENT || raw.uuid != me.uuid {
+        return Ok(()); // not for this operator (the original drops these too)
     }
-    Ok(())
+    let command = match crypto::decrypt(&raw.messages, &me.key).and_then(|json| Command::parse(&json)) {
+        Ok(c) => c,
+        Err(e) => {
+            term.error(To::Main, format!("a packet from the server that does not open: {e}"));
+            return Ok(());
+        }
+    };
+    shown(command, me, term, write, rings).await
 }
 
 fn id_text(id: &RingId) -> String {
@@ -293,7 +332,7 @@ async fn shown(
     command: Command,
     me: &Me,
     term: &Screen,
-    write: &mut WriteHalf<Stream>,
+    write: &mut Link,
     rings: &mut HashMap<String, RingId>,
 ) -> anyhow::Result<()> {
     match command {

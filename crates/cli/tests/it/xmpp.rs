@@ -4,7 +4,7 @@
 //! bodies, beside operators on the TCP door: one pool.
 
 use crate::nl::{next_desk_event, operator_key, NlRaw};
-use crate::support::{start_with, Hub, Raw, WAIT};
+use crate::support::{start_with, Hub, Proc, Raw, WAIT};
 use crate::web::Web;
 use futures_util::StreamExt;
 use hub::notice;
@@ -436,4 +436,48 @@ async fn xmpp_operators_hear_every_service_go_offline_when_the_hub_stops() {
         .map(|name| proto::nlchat::Service { name: name.to_string(), status: "offline".into() })
         .collect();
     assert_eq!(op.next().await, Command::Status { services: offline });
+}
+
+/// `switchboard nl` over XMPP: the console logs into an account of its own (its UUID the
+/// resource, as the original client has it), writes to the hub's full JID, joins the pool,
+/// takes a ChatOS user's ring and talks with them.
+#[tokio::test]
+async fn the_operator_console_over_xmpp() {
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let pem = crate::nl::server_pem(&hub);
+    let password = hub.data_dir().join("olga.password");
+    std::fs::write(&password, "olga-pw\n").unwrap();
+    let server = format!("127.0.0.1:{}", prosody.port);
+    let args = [
+        "nl",
+        "--xmpp-jid",
+        "olga@desk.test",
+        "--xmpp-password-file",
+        password.to_str().unwrap(),
+        "--to",
+        HUB_JID,
+        "--xmpp-server",
+        &server,
+        "--xmpp-insecure-plain",
+        "--server-key",
+        pem.to_str().unwrap(),
+        "--uuid",
+        "uuid-console",
+        "--silence-secs",
+        "1",
+    ];
+    let mut console = Proc::spawn(&args, &hub.data_dir());
+    console.expect_line("[xmpp] olga@desk.test/uuid-console via").await;
+    console.expect_line("[server] online").await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "help me".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    console.expect_line("[ring 1]").await;
+    console.type_line("/take 1").await;
+    console.expect_line("[msg] help me").await;
+    os.expect(spm("os", notice::JOINED)).await;
+    console.type_line("hello from XMPP").await;
+    os.expect(spm("os", "hello from XMPP")).await;
+    hub.stop().await;
 }

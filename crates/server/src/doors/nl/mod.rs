@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::debug;
 
-mod xmpp;
+pub(crate) mod xmpp;
 
 /// What the NL door keeps: the server's key pair, and permits for decryptions at once (one
 /// per core): RSA is slow, and strangers may send packets, so this bounds the threads and

@@ -59,8 +59,9 @@ const PING_EVERY: Duration = Duration::from_secs(60);
 /// Stanzas waiting for the XMPP session (while it reconnects, say), per direction.
 const QUEUE: usize = 256;
 
-/// The XMPP account the desk serves operators through.
-pub(crate) struct Account {
+/// An XMPP account to log into: the one the desk serves operators through, or an operator
+/// console's (`switchboard nl --xmpp-jid`).
+pub struct Account {
     jid: FullJid,
     password: String,
     server: String,
@@ -76,19 +77,50 @@ impl Account {
             !cluster,
             "doors.nl.xmpp_jid: NL Chat over XMPP is served by a single hub, not yet by a cluster node"
         );
-        let jid = FullJid::new(jid).map_err(|e| {
-            anyhow::anyhow!("doors.nl.xmpp_jid {jid:?} is no full JID (user@domain/resource, the resource the operators send to): {e}")
-        })?;
         let path = nl.xmpp_password_file.as_ref().context("doors.nl.xmpp_jid needs doors.nl.xmpp_password_file")?;
+        let account = Account::new(jid, path, nl.xmpp_server.clone(), nl.xmpp_ca.as_deref(), nl.xmpp_insecure_plain)
+            .context("doors.nl.xmpp_jid")?;
+        Ok(Some(account))
+    }
+
+    /// The account `jid` (a full JID), its password the first line of `password_file`, on
+    /// `server` (default: the JID's domain, port 5222), over STARTTLS with the certificate
+    /// checked against `ca` (default: the Mozilla roots), or plainly if `plain`.
+    pub fn new(
+        jid: &str,
+        password_file: &Path,
+        server: Option<String>,
+        ca: Option<&Path>,
+        plain: bool,
+    ) -> anyhow::Result<Account> {
+        let jid =
+            FullJid::new(jid).map_err(|e| anyhow::anyhow!("{jid:?} is no full JID (user@domain/resource): {e}"))?;
+        let path = password_file;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let password = text.lines().next().unwrap_or_default().to_owned();
         anyhow::ensure!(!password.is_empty(), "{}: its first line, the XMPP password, is empty", path.display());
-        let server = nl.xmpp_server.clone().unwrap_or_else(|| format!("{}:5222", jid.domain()));
-        let tls = match nl.xmpp_insecure_plain {
+        let server = server.unwrap_or_else(|| format!("{}:5222", jid.domain()));
+        let tls = match plain {
             true => None,
-            false => Some(client_config(nl.xmpp_ca.as_deref())?),
+            false => Some(client_config(ca)?),
         };
-        Ok(Some(Account { jid, password, server, tls }))
+        Ok(Account { jid, password, server, tls })
+    }
+
+    pub fn jid(&self) -> &FullJid {
+        &self.jid
+    }
+
+    /// Where it connects (`HOST:PORT`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Its session, which connects (and reconnects) by itself: events and stanzas come out
+    /// of it, and every stanza sent waits in it, in order, for the session to be up.
+    pub fn session(&self, timeouts: Timeouts) -> StanzaStream {
+        let connector = Connector { server: self.server.clone(), tls: self.tls.clone() };
+        StanzaStream::new_c2s(connector, self.jid.clone().into(), self.password.clone(), timeouts, QUEUE)
     }
 }
 
@@ -221,10 +253,8 @@ struct Tasks {
 }
 
 async fn run(shared: Arc<Shared>, account: Arc<Account>) {
-    let connector = Connector { server: account.server.clone(), tls: account.tls.clone() };
     let timeouts = Timeouts { read_timeout: PING_EVERY, response_timeout: Duration::from_secs(20) };
-    let jid: Jid = account.jid.clone().into();
-    let mut stream = StanzaStream::new_c2s(connector, jid, account.password.clone(), timeouts, QUEUE);
+    let mut stream = account.session(timeouts);
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(QUEUE);
     let mut out_tx = Some(out_tx);
     let mut tasks = Tasks::default();
