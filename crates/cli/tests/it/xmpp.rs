@@ -481,3 +481,74 @@ async fn the_operator_console_over_xmpp() {
     os.expect(spm("os", "hello from XMPP")).await;
     hub.stop().await;
 }
+
+/// Over XMPP as over TCP: a packet of many blocks each way, `disassociate` ending the
+/// conversation (the end user is told), and `disconnect` leaving the pool at once (no probe
+/// comes in the test's time: only the `disconnect` can close the desk).
+#[tokio::test]
+async fn long_packets_disassociate_and_disconnect_over_xmpp() {
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = start_with(|c| {
+        prosody.configure(c);
+        c.doors.nl.probe_secs = 600;
+    })
+    .await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    let mut olga = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let long: String = "é and more text ".repeat(60);
+    ann.say("support", &long).await;
+    let Command::Ring { id, .. } = olga.next().await else { panic!("not rung") };
+    olga.send(&Command::RingAck { id: id.clone(), uuid: "uuid-olga".into() }).await;
+    assert_eq!(olga.next().await, Command::RingAckAck { id, uuid: "uuid-olga".into() });
+    let Command::Msg { msg, .. } = olga.next().await else { panic!("no message") };
+    assert_eq!(msg, vec![long.clone()], "many blocks, one packet, to XMPP");
+    let reply = "ü".repeat(500);
+    olga.send(&Command::Msg { msg: vec![reply.clone()], io: Io::Out, uuid: "uuid-olga".into() }).await;
+    loop {
+        let e = next_desk_event(&mut ann).await;
+        if e["type"] == "message" && e["text"] == reply.as_str() {
+            break;
+        }
+    }
+    olga.send(&Command::Disassociate { uuid: "uuid-olga".into() }).await;
+    loop {
+        let e = next_desk_event(&mut ann).await;
+        if e["type"] == "message" && e["text"] == notice::ENDED {
+            break;
+        }
+    }
+    olga.send(&Command::Disconnect { uuid: "uuid-olga".into() }).await;
+    loop {
+        let e = ann.event().await;
+        if e == json!({ "type": "presence", "name": "support", "protocol": "desk", "online": false }) {
+            break;
+        }
+    }
+    hub.stop().await;
+}
+
+/// A silent XMPP operator is probed after `probe_secs` and removed `probe_grace_secs` later
+/// (the desk closes); one that answers stays.
+#[tokio::test]
+async fn a_silent_xmpp_operator_is_probed_then_removed() {
+    let prosody = Prosody::start(None, &[("sam", "sam-pw")]).await;
+    let hub = start_with(|c| {
+        prosody.configure(c);
+        c.doors.nl.probe_secs = 1;
+        c.doors.nl.probe_grace_secs = 1;
+    })
+    .await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    let mut sam = XmppOperator::join(&hub, &prosody, "sam@desk.test/desk", "sam-pw", "uuid-sam").await;
+    assert_eq!(ann.event().await, json!({ "type": "presence", "name": "support", "protocol": "desk", "online": true }));
+    // Answered once: still there.
+    assert_eq!(sam.next().await, Command::Probe { uuid: "uuid-sam".into() });
+    sam.send(&Command::ProbeAck { uuid: "uuid-sam".into() }).await;
+    assert_eq!(sam.next().await, Command::Probe { uuid: "uuid-sam".into() }, "probed again, so still in the pool");
+    // Not answered: removed.
+    assert_eq!(
+        ann.event().await,
+        json!({ "type": "presence", "name": "support", "protocol": "desk", "online": false })
+    );
+    hub.stop().await;
+}
