@@ -91,6 +91,8 @@ pub struct Metrics {
     /// The support desk's operators, and the rings nobody has taken yet.
     pub desk_operators: Gauge,
     pub desk_rings: Gauge,
+    /// 1 while the desk is logged into its XMPP server (`doors.nl.xmpp_jid`).
+    pub desk_xmpp: Gauge,
     /// The bus between the nodes of a cluster (listed only in a cluster).
     pub bus: BusMetrics,
     registry: Registry,
@@ -152,6 +154,7 @@ impl Metrics {
             store_fault: std::sync::Mutex::default(),
             desk_operators: Gauge::default(),
             desk_rings: Gauge::default(),
+            desk_xmpp: Gauge::default(),
             bus: BusMetrics {
                 connected: Gauge::default(),
                 published: Counter::default(),
@@ -225,6 +228,11 @@ impl Metrics {
         );
         r.register("desk_operators", "Operators in the support desk's pool", self.desk_operators.clone());
         r.register("desk_rings", "Support rings nobody has taken yet", self.desk_rings.clone());
+        r.register(
+            "desk_xmpp_online",
+            "1 while the desk is logged into its XMPP server (on a cluster's node: while it holds the session)",
+            self.desk_xmpp.clone(),
+        );
         self
     }
 

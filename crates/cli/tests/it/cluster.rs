@@ -173,7 +173,7 @@ impl Node {
 }
 
 /// Waits for a log line that holds `what`.
-async fn logged(logs: &mut tokio::sync::broadcast::Receiver<String>, what: &str) {
+pub async fn logged(logs: &mut tokio::sync::broadcast::Receiver<String>, what: &str) {
     let wait = async {
         loop {
             match logs.recv().await {

@@ -136,11 +136,28 @@ VirtualHost "{HOST}"
         self.spawn().await;
     }
 
-    /// The hub's settings to log into it as `desk@desk.test/switchboard`.
-    pub fn configure(&self, config: &mut server::Config) {
-        let nl = &mut config.doors.nl;
+    /// The file of the hub's password.
+    fn password_file(&self) -> PathBuf {
         let password = self.dir.path().join("desk.password");
         std::fs::write(&password, format!("{HUB_PASSWORD}\n")).unwrap();
+        password
+    }
+
+    /// `serve`'s flags to log into it as `desk@desk.test/switchboard`, plainly.
+    pub fn flags(&self) -> Vec<String> {
+        let password = self.password_file().display().to_string();
+        let server = format!("127.0.0.1:{}", self.port);
+        ["--nl-xmpp-jid", HUB_JID, "--nl-xmpp-password-file", &password, "--nl-xmpp-server", &server]
+            .into_iter()
+            .chain(["--nl-xmpp-insecure-plain"])
+            .map(String::from)
+            .collect()
+    }
+
+    /// The hub's settings to log into it as `desk@desk.test/switchboard`.
+    pub fn configure(&self, config: &mut server::Config) {
+        let password = self.password_file();
+        let nl = &mut config.doors.nl;
         nl.xmpp_jid = Some(HUB_JID.into());
         nl.xmpp_password_file = Some(password);
         nl.xmpp_server = Some(format!("127.0.0.1:{}", self.port));
@@ -217,10 +234,17 @@ pub struct XmppOperator {
 impl XmppOperator {
     /// Logs in as `jid` and joins the pool, expecting `server_online` and `status`.
     pub async fn join(hub: &Hub, prosody: &Prosody, jid: &str, password: &str, uuid: &str) -> XmppOperator {
-        let xmpp = Xmpp::login(prosody, jid, password).await;
         let mut store = store::Store::open(&hub.data_dir()).unwrap();
         let server = crypto::Sealer::new(&server::nl_server_key(&mut store).unwrap().to_public_key()).unwrap();
+        let xmpp = Xmpp::login(prosody, jid, password).await;
         let mut op = XmppOperator { xmpp, uuid: uuid.into(), server };
+        op.rejoin().await;
+        op
+    }
+
+    /// `key` until the hub answers (`server_online`, then `status`).
+    pub async fn rejoin(&mut self) {
+        let op = self;
         // As the original client does: `key` again every second until the hub answers (it
         // may not be logged into the XMPP server yet, and a message to it then bounces).
         let answered = async {
@@ -233,7 +257,6 @@ impl XmppOperator {
         };
         assert_eq!(timeout(WAIT, answered).await.expect("the hub never answered"), Command::ServerOnline);
         assert!(matches!(op.next().await, Command::Status { .. }));
-        op
     }
 
     pub async fn key(&mut self) {
@@ -551,4 +574,47 @@ async fn a_silent_xmpp_operator_is_probed_then_removed() {
         json!({ "type": "presence", "name": "support", "protocol": "desk", "online": false })
     );
     hub.stop().await;
+}
+
+/// In a cluster one node at a time holds the XMPP session, under a lease in JetStream: the
+/// second node waits, and when the holder is killed it takes the session over; the operator,
+/// sending `key` again as the original client does when the server falls silent, is back in
+/// the pool and rung for an end user on the surviving node.
+#[tokio::test]
+async fn in_a_cluster_one_node_holds_the_session_and_another_takes_it_over() {
+    use crate::cluster::{Nats, Node};
+    let nats = Nats::start().await;
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let flags = prosody.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = Node::start_with(&nats, "a", &flags).await;
+    // The operator needs the cluster's NL key.
+    let out = Process::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["nl", "server-key", "--cluster", &nats.url()])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let key = crypto::public_key_from_pem(std::str::from_utf8(&out.stdout).unwrap()).unwrap();
+    let xmpp = Xmpp::login(&prosody, "olga@desk.test/laptop", "olga-pw").await;
+    let mut op = XmppOperator { xmpp, uuid: "uuid-olga".into(), server: crypto::Sealer::new(&key).unwrap() };
+    op.rejoin().await;
+    let b = Node::start_with(&nats, "b", &flags).await;
+    let mut b_logs = b.logs();
+    let online = |text: &str| crate::metrics::parse(text)["switchboard_desk_xmpp_online"];
+    assert_eq!(online(&crate::metrics::get(&format!("http://{}/metrics", a.metrics)).await.1), 1.0);
+    assert_eq!(online(&crate::metrics::get(&format!("http://{}/metrics", b.metrics)).await.1), 0.0, "one holder");
+    a.kill().await;
+    crate::cluster::logged(&mut b_logs, "nl: this node holds the XMPP session").await;
+    op.rejoin().await;
+    let mut os = Raw::login(b.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "support".into(), message: "anyone?".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    loop {
+        match op.next().await {
+            Command::Ring { .. } => break,
+            Command::Probe { uuid } => op.send(&Command::ProbeAck { uuid }).await,
+            _ => {}
+        }
+    }
 }

@@ -305,6 +305,18 @@ async fn bucket(
     description: &str,
     replicas: usize,
 ) -> anyhow::Result<async_nats::jetstream::kv::Store> {
+    bucket_of(js, name, description, replicas, None).await
+}
+
+/// [`bucket`], or with `age`, one kept in memory whose entries age out unless written again
+/// within `age` (leases).
+pub(crate) async fn bucket_of(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+    description: &str,
+    replicas: usize,
+    age: Option<Duration>,
+) -> anyhow::Result<async_nats::jetstream::kv::Store> {
     use async_nats::jetstream::stream;
     if let Ok(kv) = js.get_key_value(name).await {
         return Ok(kv);
@@ -315,7 +327,8 @@ async fn bucket(
             description: Some(description.into()),
             subjects: vec![format!("$KV.{name}.>")],
             max_messages_per_subject: 1,
-            storage: stream::StorageType::File,
+            storage: if age.is_some() { stream::StorageType::Memory } else { stream::StorageType::File },
+            max_age: age.unwrap_or_default(),
             allow_rollup: true,
             deny_delete: true,
             allow_direct: true,

@@ -26,6 +26,9 @@ pub const ACCOUNTS: &str = "switchboard_accounts";
 pub const WHITELIST: &str = "switchboard_whitelist";
 pub const KEYS: &str = "switchboard_keys";
 pub const LOG: &str = "switchboard_log";
+/// Leases: what one node at a time may hold (NL Chat's XMPP session), each an entry that ages
+/// out unless its holder renews it.
+pub const LEASES: &str = "switchboard_leases";
 const KEPT: &str = "switchboard.log.kept";
 const DELIVERED: &str = "switchboard.log.delivered";
 /// The NL Chat key pair's key in the keys bucket, and the counter of starts.
@@ -44,6 +47,7 @@ pub struct Durable {
     accounts: kv::Store,
     whitelist: kv::Store,
     keys: kv::Store,
+    replicas: usize,
 }
 
 impl Durable {
@@ -74,7 +78,15 @@ impl Durable {
             whitelist: bucket(&js, WHITELIST, "switchboard: the JPC white-list, by name", replicas).await?,
             keys: bucket(&js, KEYS, "switchboard: the server's keys, and the count of starts", replicas).await?,
             js,
+            replicas,
         })
+    }
+
+    /// The bucket of leases, made if there is none yet: an entry not renewed for `age` is
+    /// gone, and another node may take it.
+    pub(crate) async fn leases(&self, age: Duration) -> anyhow::Result<kv::Store> {
+        let what = "switchboard: what one node at a time holds (NL Chat's XMPP session)";
+        super::bucket_of(&self.js, LEASES, what, self.replicas, Some(age)).await.context("opening the cluster's leases")
     }
 
     /// Writes `entries` to the log; each one's sequence (its message's id) once JetStream

@@ -36,6 +36,8 @@ pub(crate) struct Keys {
     decrypt: Arc<tokio::sync::Semaphore>,
     /// The XMPP account operators also reach the desk through, if one is configured.
     xmpp: Option<Arc<xmpp::Account>>,
+    /// In a cluster: the lease that lets one node at a time hold the XMPP session.
+    lease: Option<xmpp::Lease>,
 }
 
 /// The name the server's NL key pair is kept under in the store.
@@ -145,9 +147,18 @@ pub(crate) static SPEC: Spec = Spec {
             };
             let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
             let opener = crypto::Opener::new(&key).map_err(|e| anyhow::anyhow!("the server's NL key: {e}"))?;
-            let xmpp = xmpp::Account::from_config(&startup.config.doors.nl, startup.cluster.is_some())?;
+            let xmpp = xmpp::Account::from_config(&startup.config.doors.nl)?;
+            // In a cluster, one node at a time holds the XMPP session.
+            let lease = match (startup.cluster, &xmpp) {
+                (Some(durable), Some(_)) => {
+                    let node =
+                        startup.config.node_name.clone().unwrap_or_else(|| format!("pid {}", std::process::id()));
+                    Some(xmpp::Lease::open(durable, node).await?)
+                }
+                _ => None,
+            };
             let decrypt = Arc::new(tokio::sync::Semaphore::new(cores));
-            let keys = Keys { key: Arc::new(opener), decrypt, xmpp: xmpp.map(Arc::new) };
+            let keys = Keys { key: Arc::new(opener), decrypt, xmpp: xmpp.map(Arc::new), lease };
             Ok(Arc::new(keys) as spec::State)
         })
     },

@@ -71,12 +71,8 @@ pub struct Account {
 
 impl Account {
     /// The account the settings name, its password read; `None` if none is named.
-    pub fn from_config(nl: &NlConfig, cluster: bool) -> anyhow::Result<Option<Account>> {
+    pub fn from_config(nl: &NlConfig) -> anyhow::Result<Option<Account>> {
         let Some(jid) = &nl.xmpp_jid else { return Ok(None) };
-        anyhow::ensure!(
-            !cluster,
-            "doors.nl.xmpp_jid: NL Chat over XMPP is served by a single hub, not yet by a cluster node"
-        );
         let path = nl.xmpp_password_file.as_ref().context("doors.nl.xmpp_jid needs doors.nl.xmpp_password_file")?;
         let account = Account::new(jid, path, nl.xmpp_server.clone(), nl.xmpp_ca.as_deref(), nl.xmpp_insecure_plain)
             .context("doors.nl.xmpp_jid")?;
@@ -216,12 +212,94 @@ impl ServerConnector for Connector {
     }
 }
 
-/// The NL door's `also`: the XMPP session, if an account is configured.
+/// The NL door's `also`: the XMPP session, if an account is configured; on a cluster's
+/// node, only while the node holds its lease.
 pub(crate) fn serve(shared: &Arc<Shared>) -> Vec<crate::doors::spec::Serving> {
     let keys = shared.state::<super::Keys>(super::SPEC.door);
-    match &keys.xmpp {
-        Some(account) => vec![Box::pin(run(shared.clone(), account.clone()))],
-        None => Vec::new(),
+    match (&keys.xmpp, &keys.lease) {
+        (Some(account), None) => vec![Box::pin(run(shared.clone(), account.clone()))],
+        (Some(account), Some(lease)) => vec![Box::pin(held(shared.clone(), account.clone(), lease.clone()))],
+        (None, _) => Vec::new(),
+    }
+}
+
+/// How long a lease lives unless renewed; another node takes the session over within this of
+/// its holder's death.
+const LEASE_AGE: Duration = Duration::from_secs(6);
+/// How often the holder renews it, and the others try for it.
+const LEASE_BEAT: Duration = Duration::from_secs(2);
+/// A holder that could not renew for this long gives the session up, before the lease could
+/// have aged out and another node taken it: two nodes never hold one JID's session.
+const LEASE_GIVE_UP: Duration = Duration::from_secs(4);
+/// The lease's key.
+const LEASE_KEY: &str = "nl-xmpp";
+
+/// The right to hold the XMPP session, in a cluster: one node at a time (two on one full JID
+/// would throw each other off the XMPP server).
+#[derive(Clone)]
+pub(crate) struct Lease {
+    kv: async_nats::jetstream::kv::Store,
+    /// This node, as the lease names its holder.
+    node: String,
+}
+
+impl Lease {
+    pub async fn open(durable: &crate::cluster::state::Durable, node: String) -> anyhow::Result<Lease> {
+        Ok(Lease { kv: durable.leases(LEASE_AGE).await?, node })
+    }
+
+    /// Waits until this node holds the lease; its revision.
+    async fn acquire(&self) -> u64 {
+        loop {
+            if let Ok(revision) = self.kv.create(LEASE_KEY, self.node.clone().into()).await {
+                return revision;
+            }
+            tokio::time::sleep(LEASE_BEAT).await;
+        }
+    }
+
+    /// Renews the lease from `revision` on, until it is lost (taken, or not renewed in time).
+    async fn keep(&self, mut revision: u64) {
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(LEASE_BEAT).await;
+            match self.kv.update(LEASE_KEY, self.node.clone().into(), revision).await {
+                Ok(next) => (revision, renewed) = (next, tokio::time::Instant::now()),
+                Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => return,
+                Err(e) => {
+                    warn!(error = %e, "nl: the XMPP session's lease could not be renewed");
+                    if renewed.elapsed() >= LEASE_GIVE_UP {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives it back, so that another node need not wait for it to age out.
+    async fn release(&self, revision: u64) {
+        let _ = self.kv.delete_expect_revision(LEASE_KEY, Some(revision)).await;
+    }
+}
+
+/// On a cluster's node: the XMPP session while this node holds the lease, given up the
+/// moment the lease is lost, and taken again when it can be.
+async fn held(shared: Arc<Shared>, account: Arc<Account>, lease: Lease) {
+    loop {
+        let revision = tokio::select! {
+            revision = lease.acquire() => revision,
+            () = shared.hub.closed() => return,
+        };
+        info!(node = %lease.node, "nl: this node holds the XMPP session");
+        let session = run(shared.clone(), account.clone());
+        tokio::pin!(session);
+        tokio::select! {
+            () = &mut session => {
+                lease.release(revision).await;
+                return;
+            }
+            () = lease.keep(revision) => warn!("nl: the XMPP session's lease is lost: this node lets the session go"),
+        }
     }
 }
 
@@ -253,6 +331,14 @@ struct Tasks {
 }
 
 async fn run(shared: Arc<Shared>, account: Arc<Account>) {
+    /// The gauge says offline however the session ends (its future dropped, too).
+    struct Offline<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+    impl Drop for Offline<'_> {
+        fn drop(&mut self) {
+            self.0.set(0);
+        }
+    }
+    let _offline = Offline(&shared.metrics.desk_xmpp);
     let timeouts = Timeouts { read_timeout: PING_EVERY, response_timeout: Duration::from_secs(20) };
     let mut stream = account.session(timeouts);
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(QUEUE);
@@ -321,6 +407,7 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
                     info!(jid = %bound_jid, again, "nl: online on the XMPP server");
                     me = bound;
                     online = true;
+                    shared.metrics.desk_xmpp.set(1);
                     stream.send(Box::new(Stanza::Presence(Presence::available()))).await;
                     if again {
                         // Lost state: the operators may have missed what was said meanwhile.
@@ -339,6 +426,7 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
                 Some(Event::Stream(StreamEvent::Suspended)) => {
                     warn!("nl: the XMPP session is interrupted: reconnecting");
                     online = false;
+                    shared.metrics.desk_xmpp.set(0);
                     if out_tx.is_none() {
                         break;
                     }
@@ -346,6 +434,7 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
                 Some(Event::Stream(StreamEvent::Resumed)) => {
                     info!("nl: the XMPP session resumed, nothing lost");
                     online = true;
+                    shared.metrics.desk_xmpp.set(1);
                 }
                 Some(Event::Stanza(stanza)) => {
                     let answer = on_stanza(stanza, me.as_ref(), &mut tasks, out_tx.as_ref(), &shared, tls);
