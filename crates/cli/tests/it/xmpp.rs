@@ -43,6 +43,12 @@ pub struct Prosody {
 impl Prosody {
     /// Starts Prosody with the hub's account and `accounts` (`name`, `password`) made.
     pub async fn start(pki: Option<&crate::tls::Pki>, accounts: &[(&str, &str)]) -> Prosody {
+        Prosody::start_with(pki, accounts, false).await
+    }
+
+    /// With `offline`: messages to a resource that is away are kept for the account, as most
+    /// servers do (Prosody's `offline` module), rather than bounced.
+    pub async fn start_with(pki: Option<&crate::tls::Pki>, accounts: &[(&str, &str)], offline: bool) -> Prosody {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let d = dir.path().display();
@@ -53,6 +59,7 @@ impl Prosody {
             }
             None => String::new(),
         };
+        let offline = if offline { "" } else { "\"offline\"" };
         let config = format!(
             r#"run_as_root = true
 pidfile = "{d}/prosody.pid"
@@ -66,7 +73,7 @@ s2s_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence"; "smacks" }}
-modules_disabled = {{ "s2s"; "offline" }}
+modules_disabled = {{ "s2s"; {offline} }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
@@ -129,10 +136,19 @@ VirtualHost "{HOST}"
 
     /// Stops it (SIGTERM: it closes every stream) and starts it again on the same port.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    pub async fn stop(&mut self) {
         let mut child = self.child.take().unwrap();
         let pid = child.id().unwrap().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         timeout(WAIT, child.wait()).await.expect("prosody did not stop").unwrap();
+    }
+
+    /// Starts it again after [`Prosody::stop`].
+    pub async fn start_again(&mut self) {
         self.spawn().await;
     }
 
@@ -381,7 +397,7 @@ async fn garbage_and_strangers_change_nothing() {
     eve.send_body(HUB_JID, MessageType::Chat, "this is no JSON").await;
     eve.send_body(HUB_JID, MessageType::Chat, &"x".repeat(5000)).await;
     eve.send_body(HUB_JID, MessageType::Chat, r#"{"messages": ["AAAA"], "UUID": "e", "to": "alice"}"#).await;
-    eve.send_body(HUB_JID, MessageType::Normal, r#"{"messages": [], "UUID": "e", "to": "alice"}"#).await;
+    eve.send_body(HUB_JID, MessageType::Groupchat, r#"{"messages": [], "UUID": "e", "to": "alice"}"#).await;
     // The operator's own packet, but sent as a headline: not a chat, ignored.
     let probe_ack = Command::ProbeAck { uuid: "uuid-olga".into() };
     let sealed = crypto::encrypt(&probe_ack.to_json(), &op.server);
@@ -617,4 +633,40 @@ async fn in_a_cluster_one_node_holds_the_session_and_another_takes_it_over() {
             _ => {}
         }
     }
+}
+
+/// An operator dropped from the pool while the XMPP server was away (it could not answer the
+/// hub's probes) is taken back with the key it gave once the hub is logged in again: it hears
+/// `server_online` and `status` without sending `key`, and the desk opens again.
+#[tokio::test]
+async fn an_operator_dropped_while_the_server_was_away_is_taken_back() {
+    let mut prosody = Prosody::start_with(None, &[("olga", "olga-pw")], true).await;
+    let hub = start_with(|c| {
+        prosody.configure(c);
+        c.doors.nl.probe_secs = 1;
+        c.doors.nl.probe_grace_secs = 1;
+    })
+    .await;
+    let mut ann = Web::sign_in(&hub, "ann").await;
+    let op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let desk = |online: bool| json!({ "type": "presence", "name": "support", "protocol": "desk", "online": online });
+    assert_eq!(ann.event().await, desk(true));
+    let XmppOperator { xmpp, uuid, server } = op;
+    drop(xmpp);
+    prosody.stop().await;
+    assert_eq!(ann.event().await, desk(false), "dropped for its unanswered probes");
+    prosody.start_again().await;
+    // The operator's client logs in again; it sends no `key`.
+    let xmpp = Xmpp::login(&prosody, "olga@desk.test/laptop", "olga-pw").await;
+    let mut op = XmppOperator { xmpp, uuid, server };
+    let first = loop {
+        match op.next().await {
+            Command::Probe { uuid } => op.send(&Command::ProbeAck { uuid }).await,
+            other => break other,
+        }
+    };
+    assert_eq!(first, Command::ServerOnline);
+    assert!(matches!(op.next().await, Command::Status { .. }));
+    assert_eq!(ann.event().await, desk(true), "back in the pool");
+    hub.stop().await;
 }

@@ -171,9 +171,10 @@ pub(crate) struct NlDoor {
 }
 
 impl NlDoor {
-    /// The door's side of a full JID on the XMPP session.
-    fn over_xmpp(shared: &Shared) -> NlDoor {
-        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::default() }
+    /// The door's side of a full JID on the XMPP session (`known`: an operator whose key it
+    /// gave already).
+    fn over_xmpp(shared: &Shared, known: Option<Operator>) -> NlDoor {
+        NlDoor { lines: LineDecoder::new(shared.config.doors.nl.max_line), operator: Arc::new(Mutex::new(known)) }
     }
 
     /// The operator it speaks for, if its `key` opened.
@@ -186,7 +187,7 @@ impl Protocol for NlDoor {
     const SPEC: &'static Spec = &SPEC;
 
     fn accepted(shared: &Shared, _: SocketAddr) -> Self {
-        NlDoor::over_xmpp(shared)
+        NlDoor::over_xmpp(shared, None)
     }
 
     fn next(

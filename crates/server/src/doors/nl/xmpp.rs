@@ -11,7 +11,8 @@
 //! yet, at most [`STRANGERS`] at once that have not sent `key`), sends what operators' tasks
 //! give it, answers XEP-0199 pings and pings the server, and ends an operator whose resource
 //! goes unavailable or to whom a message bounced. When the session comes back after a loss,
-//! every operator still in the pool, and every one dropped meanwhile, hears `server_online`.
+//! every operator still in the pool hears `server_online`, and every one dropped meanwhile
+//! (its probes unanswerable) is taken back with the key it gave.
 //! What it ignores (other message types, stanzas of its own echoed back, presence of other
 //! resources, bodies over the line bound) is logged and counted as bad input.
 
@@ -51,8 +52,8 @@ mod operator;
 /// At most this many full JIDs that have not sent `key` have a task at once: a stranger's
 /// flood of resources costs the hub this much, no more.
 const STRANGERS: usize = 16;
-/// Operators dropped from the pool that are told `server_online` when the XMPP session comes
-/// back after a loss (their client sends `key` again when it hears it).
+/// Operators dropped from the pool while the XMPP session was away, taken back with their key
+/// when it comes back.
 const REMEMBERED: usize = 256;
 /// How often the hub pings the XMPP server (XEP-0199) on a quiet session.
 const PING_EVERY: Duration = Duration::from_secs(60);
@@ -313,20 +314,20 @@ enum Input {
     Back,
 }
 
-/// What an operator's task gives the XMPP session.
-enum Output {
-    /// A raw packet for its full JID.
-    Packet(FullJid, Bytes),
-    /// The task ended; `Some`: an operator dropped from the pool, to be told when the XMPP
-    /// session comes back.
-    Ended(FullJid, Option<Operator>),
+/// Where an operator's task gives what it has for the XMPP session: raw packets for its full
+/// JID (held while the session is away), and, once, that it ended (`Some`: an operator dropped
+/// from the pool, to take back if the session was away meanwhile).
+#[derive(Clone)]
+struct Outs {
+    packets: mpsc::Sender<(FullJid, Bytes)>,
+    ended: mpsc::UnboundedSender<(FullJid, Option<Operator>)>,
 }
 
 /// Every full JID with a task, and whether it is an operator yet.
 #[derive(Default)]
 struct Tasks {
     by_jid: FxHashMap<FullJid, operator::Entry>,
-    /// Operators dropped from the pool, for `server_online` on the session's return.
+    /// Operators dropped from the pool while the session was away, to take back on its return.
     dropped: FxHashMap<FullJid, Operator>,
 }
 
@@ -341,8 +342,9 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
     let _offline = Offline(&shared.metrics.desk_xmpp);
     let timeouts = Timeouts { read_timeout: PING_EVERY, response_timeout: Duration::from_secs(20) };
     let mut stream = account.session(timeouts);
-    let (out_tx, mut out_rx) = mpsc::channel::<Output>(QUEUE);
-    let mut out_tx = Some(out_tx);
+    let (packets, mut packets_rx) = mpsc::channel(QUEUE);
+    let (ended, mut ended_rx) = mpsc::unbounded_channel();
+    let mut out_tx = Some(Outs { packets, ended });
     let mut tasks = Tasks::default();
     let mut me: Option<FullJid> = None;
     // Bound and not interrupted.
@@ -367,13 +369,13 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
             }
             // While the session is away, what operators' tasks give waits in their queue
             // (and then their outboxes), in order, and this loop never waits on a send.
-            output = out_rx.recv(), if online => match output {
-                Some(Output::Packet(to, packet)) => {
-                    let body = String::from_utf8_lossy(&packet).trim_end().to_owned();
-                    let message = Message::chat(Some(Jid::from(to))).with_body(Lang::default(), body);
-                    stream.send(Box::new(Stanza::Message(message))).await;
+            packet = packets_rx.recv(), if online => {
+                if let Some((to, packet)) = packet {
+                    stream.send(Box::new(Stanza::Message(chat(to, &packet)))).await;
                 }
-                Some(Output::Ended(jid, operator)) => {
+            }
+            gone = ended_rx.recv() => match gone {
+                Some((jid, operator)) => {
                     if tasks.by_jid.get(&jid).is_some_and(|entry| entry.tx.is_closed()) {
                         tasks.by_jid.remove(&jid);
                     }
@@ -384,8 +386,13 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
                         }
                     }
                 }
-                // Every operator's task ended after the hub stopped.
-                None => break,
+                // Every operator's task ended after the hub stopped: their last words out.
+                None => {
+                    while let Ok((to, packet)) = packets_rx.try_recv() {
+                        stream.send(Box::new(Stanza::Message(chat(to, &packet)))).await;
+                    }
+                    break;
+                }
             },
             _ = ping.tick(), if online => {
                 if let Some(me) = &me {
@@ -414,11 +421,17 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
                         for entry in tasks.by_jid.values() {
                             let _ = entry.tx.try_send(Input::Back);
                         }
-                        for (jid, operator) in tasks.dropped.drain() {
-                            let line = super::encode_event(&hub::Event::Desk(hub::DeskEvent::ServerOnline));
-                            if let Some(packet) = line.and_then(|line| super::seal(&line, &operator)) {
-                                let message = Message::chat(Some(Jid::from(jid))).with_body(Lang::default(), packet);
-                                stream.send(Box::new(Stanza::Message(message))).await;
+                        // Those dropped while it was away (they could not answer probes) are
+                        // taken back with the key they gave: they hear `server_online` and
+                        // `status`, as after a `key` (the original client waits for `status`),
+                        // and a probe finds out whether they are still there.
+                        if let Some(out) = &out_tx {
+                            for (jid, operator) in tasks.dropped.drain() {
+                                tasks.by_jid.retain(|_, entry| !entry.tx.is_closed());
+                                if let std::collections::hash_map::Entry::Vacant(vacant) = tasks.by_jid.entry(jid) {
+                                    let jid = vacant.key().clone();
+                                    vacant.insert(operator::spawn(jid, shared.clone(), out.clone(), tls, Some(operator)));
+                                }
                             }
                         }
                     }
@@ -451,12 +464,18 @@ async fn run(shared: Arc<Shared>, account: Arc<Account>) {
     info!("nl: logged out of the XMPP server");
 }
 
+/// A chat message with a raw packet for `to`.
+fn chat(to: FullJid, packet: &[u8]) -> Message {
+    let body = String::from_utf8_lossy(packet).trim_end().to_owned();
+    Message::chat(Some(Jid::from(to))).with_body(Lang::default(), body)
+}
+
 /// Acts on one stanza from the XMPP server; returns the answer to send, if any.
 fn on_stanza(
     stanza: Stanza,
     me: Option<&FullJid>,
     tasks: &mut Tasks,
-    out: Option<&mpsc::Sender<Output>>,
+    out: Option<&Outs>,
     shared: &Arc<Shared>,
     tls: bool,
 ) -> Option<Stanza> {
@@ -492,7 +511,8 @@ fn on_stanza(
                 return None;
             };
             match message.type_ {
-                MessageType::Chat => {}
+                // The original server took both (its client sends `chat`).
+                MessageType::Chat | MessageType::Normal => {}
                 MessageType::Error => {
                     // A message to it bounced: it is not there.
                     if let Some(entry) = tasks.by_jid.remove(&from) {
@@ -521,14 +541,7 @@ fn on_stanza(
 }
 
 /// Hands a body to its JID's task, starting one if there is room for a stranger.
-fn deliver(
-    from: FullJid,
-    body: String,
-    tasks: &mut Tasks,
-    out: &mpsc::Sender<Output>,
-    shared: &Arc<Shared>,
-    tls: bool,
-) {
+fn deliver(from: FullJid, body: String, tasks: &mut Tasks, out: &Outs, shared: &Arc<Shared>, tls: bool) {
     let metrics = shared.metrics.door(super::SPEC.door, tls);
     if let Some(entry) = tasks.by_jid.get(&from) {
         match entry.tx.try_send(Input::Body(body)) {
@@ -552,7 +565,7 @@ fn deliver(
         metrics.bad_input.inc();
         return;
     }
-    let entry = operator::spawn(from.clone(), shared.clone(), out.clone(), tls);
+    let entry = operator::spawn(from.clone(), shared.clone(), out.clone(), tls, None);
     let _ = entry.tx.try_send(Input::Body(body));
     tasks.by_jid.insert(from, entry);
 }

@@ -5,8 +5,8 @@
 //! an operator in the pool, only once its `key` opened; a JID that sends no `key` within the
 //! login timeout is forgotten.
 
-use super::{Input, Output};
-use crate::doors::nl::NlDoor;
+use super::{Input, Outs};
+use crate::doors::nl::{NlDoor, Operator};
 use crate::msg::HubMsg;
 use crate::net::conn::{Act, Protocol};
 use crate::net::outbox::{Outbox, Outgoing};
@@ -36,11 +36,13 @@ impl Entry {
     }
 }
 
-/// Starts the task of `jid`, which gives its packets to `out`.
-pub(super) fn spawn(jid: FullJid, shared: Arc<Shared>, out: mpsc::Sender<Output>, tls: bool) -> Entry {
+/// Starts the task of `jid`, which gives its packets to `out`; with `known`, an operator whose
+/// key is known already, in the pool at once.
+pub(super) fn spawn(jid: FullJid, shared: Arc<Shared>, out: Outs, tls: bool, known: Option<Operator>) -> Entry {
     let (tx, inbox) = mpsc::channel(INBOX);
     let keyed = Arc::new(AtomicBool::new(false));
-    let door = NlDoor::over_xmpp(&shared);
+    let uuid = known.as_ref().map(|op| op.uuid.clone());
+    let door = NlDoor::over_xmpp(&shared, known);
     let session = shared.new_session();
     let task = Task {
         jid,
@@ -56,14 +58,14 @@ pub(super) fn spawn(jid: FullJid, shared: Arc<Shared>, out: mpsc::Sender<Output>
         tls,
         shared,
     };
-    tokio::spawn(task.run());
+    tokio::spawn(task.run(uuid));
     Entry { tx, keyed }
 }
 
 struct Task {
     jid: FullJid,
     shared: Arc<Shared>,
-    out: mpsc::Sender<Output>,
+    out: Outs,
     inbox: mpsc::Receiver<Input>,
     door: NlDoor,
     session: SessionId,
@@ -89,8 +91,15 @@ enum End {
 }
 
 impl Task {
-    async fn run(mut self) {
+    /// `rejoin`: the UUID of an operator whose key is known, which joins the pool at once.
+    async fn run(mut self, rejoin: Option<String>) {
         let deadline = tokio::time::Instant::now() + self.shared.config.login_timeout();
+        if let Some(uuid) = rejoin {
+            debug!(jid = %self.jid, "nl: an XMPP operator dropped while the session was away is taken back");
+            if !self.command(Command::OperatorKey { uuid }).await {
+                return;
+            }
+        }
         let end = loop {
             let outbox = &self.outbox;
             tokio::select! {
@@ -129,7 +138,7 @@ impl Task {
         };
         let Task { jid, out, inbox, .. } = self;
         drop(inbox); // the XMPP session sees the task gone
-        let _ = out.send(Output::Ended(jid, operator)).await;
+        let _ = out.ended.send((jid, operator));
     }
 
     /// One chat body, one raw packet; `false`: the task ends (the hub is gone).
@@ -233,8 +242,8 @@ impl Task {
     async fn send(&mut self, plain: Bytes) {
         let sealed = self.door.outgoing(plain);
         for line in sealed.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let packet = Output::Packet(self.jid.clone(), Bytes::copy_from_slice(line));
-            if self.out.send(packet).await.is_err() {
+            let packet = (self.jid.clone(), Bytes::copy_from_slice(line));
+            if self.out.packets.send(packet).await.is_err() {
                 return;
             }
         }
