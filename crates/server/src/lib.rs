@@ -23,6 +23,7 @@ pub use doors::nl::xmpp::Account as XmppAccount;
 pub use doors::nl::{cluster_key as nl_cluster_key, server_key as nl_server_key};
 pub use lock::DataLock;
 pub use metrics::Metrics;
+pub use net::tls::client_config as tls_client_config;
 pub use ready::Addresses;
 pub use start::start;
 

@@ -4,9 +4,8 @@
 //! that says why.
 
 use anyhow::{bail, Context};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -51,23 +50,7 @@ impl Connect {
     }
 
     fn config(&self) -> anyhow::Result<Arc<ClientConfig>> {
-        let mut roots = RootCertStore::empty();
-        match &self.ca {
-            Some(path) => {
-                let cas = CertificateDer::pem_file_iter(path)
-                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                    .with_context(|| format!("reading the CA {}", path.display()))?;
-                let (added, _) = roots.add_parsable_certificates(cas);
-                anyhow::ensure!(added > 0, "no CA certificate in {}", path.display());
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        server::tls_client_config(self.ca.as_deref())
     }
 }
 

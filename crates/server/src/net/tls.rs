@@ -139,3 +139,25 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
+
+/// How the server's clients (NL Chat's XMPP session) and `switchboard`'s check a server's
+/// certificate: against the CA in `ca` (PEM) alone, or the Mozilla roots.
+pub fn client_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let cas = CertificateDer::pem_file_iter(path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .with_context(|| format!("reading the CA {}", path.display()))?;
+            let (added, _) = roots.add_parsable_certificates(cas);
+            anyhow::ensure!(added > 0, "no CA certificate in {}", path.display());
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}

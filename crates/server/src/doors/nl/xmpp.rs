@@ -99,7 +99,7 @@ impl Account {
         let server = server.unwrap_or_else(|| format!("{}:5222", jid.domain()));
         let tls = match plain {
             true => None,
-            false => Some(client_config(ca)?),
+            false => Some(crate::net::tls::client_config(ca).context("the XMPP server's CA")?),
         };
         Ok(Account { jid, password, server, tls })
     }
@@ -119,28 +119,6 @@ impl Account {
         let connector = Connector { server: self.server.clone(), tls: self.tls.clone() };
         StanzaStream::new_c2s(connector, self.jid.clone().into(), self.password.clone(), timeouts, QUEUE)
     }
-}
-
-/// What the XMPP server's certificate is checked against: `ca`, or the Mozilla roots.
-fn client_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let cas = CertificateDer::pem_file_iter(path)
-                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                .with_context(|| format!("reading the XMPP server's CA {}", path.display()))?;
-            let (added, _) = roots.add_parsable_certificates(cas);
-            anyhow::ensure!(added > 0, "no CA certificate in {}", path.display());
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 /// A byte stream to the XMPP server, plain or TLS.
