@@ -6,6 +6,7 @@
 use crate::nl::{next_desk_event, operator_key, NlRaw};
 use crate::support::{start_with, Hub, Proc, Raw, WAIT};
 use crate::web::Web;
+use futures_util::SinkExt;
 use futures_util::StreamExt;
 use hub::notice;
 use proto::chatos::{ErrorCode, Packet};
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command as Process};
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::jid::{FullJid, Jid};
 use tokio_xmpp::parsers::message::{Lang, Message, MessageType};
@@ -398,6 +400,11 @@ async fn garbage_and_strangers_change_nothing() {
     eve.send_body(HUB_JID, MessageType::Chat, &"x".repeat(5000)).await;
     eve.send_body(HUB_JID, MessageType::Chat, r#"{"messages": ["AAAA"], "UUID": "e", "to": "alice"}"#).await;
     eve.send_body(HUB_JID, MessageType::Groupchat, r#"{"messages": [], "UUID": "e", "to": "alice"}"#).await;
+    // A packet for a client (`"to": "bob"`), from the operator itself: not for the hub, and
+    // never decrypted (counted as nothing).
+    let sealed = crypto::encrypt(&Command::ProbeAck { uuid: "uuid-olga".into() }.to_json(), &op.server);
+    let bounced = RawPacket { messages: sealed, uuid: "uuid-olga".into(), to: "bob".into() };
+    op.xmpp.send_body(HUB_JID, MessageType::Chat, String::from_utf8(bounced.to_line()).unwrap().trim_end()).await;
     // The operator's own packet, but sent as a headline: not a chat, ignored.
     let probe_ack = Command::ProbeAck { uuid: "uuid-olga".into() };
     let sealed = crypto::encrypt(&probe_ack.to_json(), &op.server);
@@ -546,6 +553,18 @@ async fn long_packets_disassociate_and_disconnect_over_xmpp() {
     loop {
         let e = next_desk_event(&mut ann).await;
         if e["type"] == "message" && e["text"] == reply.as_str() {
+            break;
+        }
+    }
+    // Typing both ways: the web user's reaches the XMPP operator, the operator's the web.
+    ann.ws.send(WsMessage::Text(r#"{"type":"typing","to":"support","active":true}"#.into())).await.unwrap();
+    let typing = Command::ChatState { uuid: "uuid-olga".into(), io: Io::In, state: ChatState::Composing };
+    assert_eq!(olga.next().await, typing);
+    olga.send(&Command::ChatState { uuid: "uuid-olga".into(), io: Io::Out, state: ChatState::Composing }).await;
+    loop {
+        let e = next_desk_event(&mut ann).await;
+        if e["type"] == "typing" {
+            assert_eq!((&e["from"], &e["active"]), (&json!("support"), &json!(true)));
             break;
         }
     }

@@ -547,3 +547,28 @@ fn deliver(from: FullJid, body: String, tasks: &mut Tasks, out: &Outs, shared: &
     let _ = entry.tx.try_send(Input::Body(body));
     tasks.by_jid.insert(from, entry);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_is_read_from_its_settings_and_its_server_defaults_to_the_domain_on_5222() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("pw");
+        std::fs::write(&password, "secret\nignored\n").unwrap();
+        let account = Account::new("desk@example.org/switchboard", &password, None, None, false).unwrap();
+        assert_eq!((account.server(), account.password.as_str()), ("example.org:5222", "secret"));
+        assert!(account.tls.is_some(), "TLS unless told otherwise");
+        let plain = Account::new("desk@example.org/s", &password, Some("127.0.0.1:1".into()), None, true).unwrap();
+        assert_eq!((plain.server(), plain.tls.is_none()), ("127.0.0.1:1", true));
+        let bare = Account::new("desk@example.org", &password, None, None, true).err().unwrap();
+        assert!(bare.to_string().contains("no full JID"), "{bare}");
+        std::fs::write(&password, "\n").unwrap();
+        assert!(Account::new("desk@example.org/s", &password, None, None, true).is_err(), "an empty password");
+        let mut nl = NlConfig::default();
+        assert!(Account::from_config(&nl).unwrap().is_none(), "no JID, no XMPP");
+        nl.xmpp_jid = Some("desk@example.org/s".into());
+        assert!(Account::from_config(&nl).is_err(), "a JID needs its password file");
+    }
+}
