@@ -689,3 +689,64 @@ async fn an_operator_dropped_while_the_server_was_away_is_taken_back() {
     assert_eq!(ann.event().await, desk(true), "back in the pool");
     hub.stop().await;
 }
+
+/// The hub is a proper XMPP client: it answers XEP-0199 pings, and any other request with
+/// `service-unavailable` (RFC 6120 § 8.4).
+#[tokio::test]
+async fn the_hub_answers_pings_and_refuses_other_requests() {
+    use tokio_xmpp::minidom::Element;
+    use tokio_xmpp::parsers::stanza_error::DefinedCondition;
+    use tokio_xmpp::{IqRequest, IqResponse};
+    let prosody = Prosody::start(None, &[("olga", "olga-pw")]).await;
+    let hub = hub_on(&prosody).await;
+    let mut op = XmppOperator::join(&hub, &prosody, "olga@desk.test/laptop", "olga-pw", "uuid-olga").await;
+    let to = Some(Jid::new(HUB_JID).unwrap());
+    let ping = op.xmpp.client.send_iq(to.clone(), IqRequest::Get(Element::builder("ping", "urn:xmpp:ping").build()));
+    let answer = timeout(WAIT, ping.await).await.expect("no answer to a ping");
+    assert!(matches!(answer, Ok(IqResponse::Result(_))), "{answer:?}");
+    let version = Element::builder("query", "jabber:iq:version").build();
+    let asked = op.xmpp.client.send_iq(to, IqRequest::Get(version));
+    match timeout(WAIT, asked.await).await.expect("no answer to a request") {
+        Ok(IqResponse::Error(e)) => assert_eq!(e.defined_condition, DefinedCondition::ServiceUnavailable),
+        other => panic!("{other:?}"),
+    }
+    hub.stop().await;
+}
+
+/// STARTTLS checks the server's certificate: signed by a CA other than the one given, it is
+/// refused, and the hub says why (and keeps trying, never logging in over it).
+#[tokio::test]
+async fn a_certificate_the_ca_did_not_sign_is_refused() {
+    let pki = crate::tls::Pki::new("prosody's CA");
+    let prosody = Prosody::start(Some(&pki), &[]).await;
+    let other = crate::tls::Pki::new("another CA");
+    let dir = tempfile::tempdir().unwrap();
+    let password = prosody.password_file();
+    let server = format!("127.0.0.1:{}", prosody.port);
+    let mut child = Process::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--loopback", "--nl-xmpp-jid", HUB_JID, "--nl-xmpp-server", &server])
+        .arg("--nl-xmpp-password-file")
+        .arg(&password)
+        .arg("--nl-xmpp-ca")
+        .arg(&other.ca)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let refused = async {
+        while let Some(line) = logs.next_line().await.unwrap() {
+            assert!(!line.contains("online on the XMPP server"), "logged in over a certificate it should refuse");
+            if line.contains("Failed to connect") && line.contains("UnknownIssuer") {
+                return line;
+            }
+        }
+        panic!("the hub exited");
+    };
+    let line = timeout(WAIT, refused).await.expect("the hub never said why it cannot connect");
+    assert!(line.contains("Retrying"), "{line}");
+}
