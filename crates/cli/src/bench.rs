@@ -3,7 +3,11 @@
 //! memory an idle connection costs the server. Each N gets a fresh `switchboard serve`
 //! process, so that its CPU time and RSS are the server's alone. With `--web`, the clients
 //! that only listen are web users instead (signed in over the HTTP API, each with a
-//! WebSocket), to measure the web's fan-out.
+//! WebSocket), to measure the web's fan-out. With `--nats`, every N runs twice: against the
+//! hub, then the same load against a `nats-server` (N subscribers of one subject, the senders
+//! publishing to it), and the two are set side by side. With `--instructions`, the hub runs
+//! under callgrind and the instructions it spends (in user space) per delivery are counted: a
+//! figure that holds still where times swing.
 
 use crate::clients::connect::{Connect, Stream};
 use anyhow::{bail, Context};
@@ -53,7 +57,38 @@ pub struct BenchArgs {
     /// in turn; the CPU and memory counted are every node's and nats-server's.
     #[arg(long, value_name = "K", conflicts_with_all = ["addr", "web", "tls"])]
     cluster_nodes: Option<usize>,
+    /// Also run each N against Debian's `nats-server` (N connections subscribed to one
+    /// subject, the senders publishing to it, none hearing itself), and print the ratio of
+    /// deliveries per server-CPU-second.
+    #[arg(long, conflicts_with_all = ["addr", "web", "tls", "cluster_nodes"])]
+    nats: bool,
+    /// Run each server under `valgrind --tool=callgrind` and report the instructions it runs
+    /// in user space per delivery, counted from the end of the logins to the end of the load
+    /// (times are meaningless under valgrind; use a smaller --messages). Not with --nats:
+    /// callgrind 3.19 aborts on the signals of Go's runtime.
+    #[arg(long, conflicts_with_all = ["addr", "cluster_nodes", "nats"])]
+    instructions: bool,
 }
+
+/// Which server a run loads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Hub,
+    /// `nats-server`: clients speak NATS, the lobby is a subject.
+    Nats,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Hub => "switchboard",
+            Target::Nats => "nats-server",
+        }
+    }
+}
+
+/// The subject that is the lobby on NATS.
+const SUBJECT: &str = "lobby";
 
 /// The server under load: one this bench started, or one it was pointed at, or a cluster.
 struct Server {
@@ -67,10 +102,12 @@ struct Server {
     pids: Vec<u32>,
     _children: Vec<tokio::process::Child>,
     data: Option<std::path::PathBuf>,
+    /// Under callgrind: the file its counts are dumped to.
+    callgrind: Option<std::path::PathBuf>,
 }
 
 impl Server {
-    async fn start(args: &BenchArgs) -> anyhow::Result<Server> {
+    async fn start(args: &BenchArgs, target: Target) -> anyhow::Result<Server> {
         if let Some(addr) = &args.addr {
             let connect = Connect::default();
             return Ok(Server {
@@ -80,15 +117,21 @@ impl Server {
                 pids: args.server_pid.into_iter().collect(),
                 _children: Vec::new(),
                 data: None,
+                callgrind: None,
             });
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
         if let Some(k) = args.cluster_nodes {
             return Server::cluster(k.max(1), data).await;
         }
+        std::fs::create_dir_all(&data)?;
+        let callgrind = args.instructions.then(|| data.join("callgrind.out"));
+        if target == Target::Nats {
+            return Server::nats(data, callgrind).await;
+        }
         // With TLS, a self-signed certificate (every TLS door is on a loopback port too).
         let tls: &[&str] = if args.tls { &["--tls-self-signed", "127.0.0.1"] } else { &[] };
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        let mut child = command(std::env::current_exe()?, callgrind.as_deref())
             // The bench's clients send as fast as they are let: no message rate for them.
             .args(["serve", "--loopback", "--msg-rate", "0", "--data-dir"])
             .arg(&data)
@@ -112,7 +155,57 @@ impl Server {
             pids: pid.into_iter().collect(),
             _children: vec![child],
             data: Some(data),
+            callgrind,
         })
+    }
+
+    /// A `nats-server` on a loopback port, without JetStream: what the lobby is compared with.
+    async fn nats(data: std::path::PathBuf, callgrind: Option<std::path::PathBuf>) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut nats = command("nats-server".into(), callgrind.as_deref())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting nats-server (Debian's nats-server package)")?;
+        ready_on_stderr(&mut nats).await?;
+        Ok(Server {
+            addrs: vec![format!("127.0.0.1:{port}")],
+            connect: Connect::default(),
+            web: None,
+            pids: nats.id().into_iter().collect(),
+            _children: vec![nats],
+            data: Some(data),
+            callgrind,
+        })
+    }
+
+    /// Counts instructions from zero, under callgrind.
+    async fn count(&self) -> anyhow::Result<()> {
+        match self.callgrind {
+            Some(_) => callgrind_control("-z", self.pids[0]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The instructions counted since [`Server::count`], under callgrind.
+    async fn counted(&self) -> anyhow::Result<Option<u64>> {
+        let Some(file) = &self.callgrind else { return Ok(None) };
+        callgrind_control("-d", self.pids[0]).await?;
+        // Each dump is a file of its own, `FILE.N`, its total on a `summary:` line.
+        let dir = file.parent().context("callgrind's folder")?;
+        let mut total = None;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let dumped = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("callgrind.out."));
+            if dumped {
+                let text = std::fs::read_to_string(&path)?;
+                let summary =
+                    text.lines().find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")));
+                total = summary.and_then(|v| v.split_whitespace().next()?.parse().ok());
+            }
+        }
+        total.context("callgrind dumped no summary").map(Some)
     }
 
     /// A `nats-server -js` on a loopback port and `k` nodes joined to it.
@@ -127,13 +220,7 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .context("starting nats-server (Debian's nats-server package)")?;
-        let mut lines = BufReader::new(nats.stderr.take().context("nats-server stderr")?).lines();
-        while let Some(line) = lines.next_line().await? {
-            if line.contains("Server is ready") {
-                break;
-            }
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ready_on_stderr(&mut nats).await?;
         let url = format!("nats://127.0.0.1:{port}");
         let (mut addrs, mut pids, mut children) = (Vec::new(), nats.id().into_iter().collect::<Vec<_>>(), vec![nats]);
         for node in 0..k {
@@ -153,7 +240,8 @@ impl Server {
         }
         anyhow::ensure!(addrs.len() == k, "a node said nothing of its ChatOS door");
         tokio::time::sleep(Duration::from_millis(1500)).await; // every node has heard the others
-        Ok(Server { addrs, connect: Connect::default(), web: None, pids, _children: children, data: Some(data) })
+        let (connect, web, data, callgrind) = (Connect::default(), None, Some(data), None);
+        Ok(Server { addrs, connect, web, pids, _children: children, data, callgrind })
     }
 
     /// What the server's processes use now, zero if they are unknown.
@@ -167,6 +255,45 @@ impl Server {
         }
         Ok(sum)
     }
+}
+
+/// `program`, or valgrind's callgrind running it with nothing counted until it is told.
+fn command(program: std::path::PathBuf, callgrind: Option<&std::path::Path>) -> tokio::process::Command {
+    match callgrind {
+        None => tokio::process::Command::new(program),
+        Some(out) => {
+            let mut c = tokio::process::Command::new("valgrind");
+            c.arg("--tool=callgrind").arg(format!("--callgrind-out-file={}", out.display()));
+            c.arg(format!("--log-file={}.log", out.display()));
+            c.arg(program);
+            c
+        }
+    }
+}
+
+async fn callgrind_control(flag: &str, pid: u32) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new("callgrind_control")
+        .args([flag, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .context("running callgrind_control (Debian's valgrind package)")?;
+    anyhow::ensure!(status.success(), "callgrind_control {flag} failed");
+    Ok(())
+}
+
+/// Waits for nats-server's "Server is ready" on its stderr, then drains the rest.
+async fn ready_on_stderr(nats: &mut tokio::process::Child) -> anyhow::Result<()> {
+    let mut lines = BufReader::new(nats.stderr.take().context("nats-server stderr")?).lines();
+    loop {
+        match lines.next_line().await? {
+            Some(line) if line.contains("Server is ready") => break,
+            Some(_) => {}
+            None => bail!("nats-server stopped before it was ready"),
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(())
 }
 
 impl Drop for Server {
@@ -188,33 +315,66 @@ struct Run {
     p99: Duration,
     rss_kb: u64,
     idle_kb: u64,
+    /// Under callgrind, the server's instructions over the load.
+    instructions: Option<u64>,
+}
+
+impl Run {
+    fn per_cpu_second(&self) -> f64 {
+        self.deliveries as f64 / self.cpu.max(0.01)
+    }
+
+    fn instructions_per_delivery(&self) -> Option<f64> {
+        self.instructions.map(|i| i as f64 / self.deliveries.max(1) as f64)
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    println!("| N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | server CPU µs/message | p50 ms | p99 ms | server RSS / N | idle anon RSS per connection |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| server | N | messages | deliveries | lost | wall s | deliveries/s | server CPU s | deliveries/server-CPU-s | server CPU µs/message | p50 ms | p99 ms | server RSS / N | idle anon RSS per connection | instructions/delivery |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let targets: &[Target] = if args.nats { &[Target::Hub, Target::Nats] } else { &[Target::Hub] };
+    let mut compared = Vec::new();
     for &n in &args.clients {
         if n < 2 {
             bail!("a lobby needs at least 2 clients");
         }
         let messages = args.messages.unwrap_or((2_000_000 / (n - 1)).max(1000));
-        let r = one(&args, n, messages).await.with_context(|| format!("the run with {n} clients"))?;
-        let secs = r.wall.as_secs_f64();
+        let mut runs = Vec::new();
+        for &target in targets {
+            let r = one(&args, target, n, messages)
+                .await
+                .with_context(|| format!("the run of {} with {n} clients", target.name()))?;
+            let secs = r.wall.as_secs_f64();
+            println!(
+                "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} KB | {:.2} KB | {} |",
+                target.name(),
+                r.clients,
+                messages,
+                r.deliveries,
+                r.lost,
+                secs,
+                r.deliveries as f64 / secs,
+                r.cpu,
+                r.per_cpu_second(),
+                r.cpu * 1e6 / messages as f64,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.rss_kb as f64 / n as f64,
+                r.idle_kb as f64 / n as f64,
+                r.instructions_per_delivery().map_or("–".to_owned(), |i| format!("{i:.0}")),
+            );
+            runs.push(r);
+        }
+        if let [hub, nats] = &runs[..] {
+            compared.push((n, hub.per_cpu_second(), nats.per_cpu_second()));
+        }
+    }
+    for (n, hub, nats) in compared {
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} KB | {:.2} KB |",
-            r.clients,
-            messages,
-            r.deliveries,
-            r.lost,
-            secs,
-            r.deliveries as f64 / secs,
-            r.cpu,
-            r.deliveries as f64 / r.cpu.max(0.01),
-            r.cpu * 1e6 / messages as f64,
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3,
-            r.rss_kb as f64 / n as f64,
-            r.idle_kb as f64 / n as f64,
+            "N={n}: switchboard {:.2}M, nats-server {:.2}M deliveries per server-CPU-second: {:.2} x NATS",
+            hub / 1e6,
+            nats / 1e6,
+            hub / nats.max(1.0)
         );
     }
     Ok(())
@@ -249,8 +409,8 @@ fn usage(pid: u32) -> anyhow::Result<Usage> {
     Ok(Usage { rss: kb("VmRSS:")?, anon: kb("RssAnon:")?, cpu: ticks as f64 / 100.0 })
 }
 
-async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run> {
-    let server = Server::start(args).await?;
+async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> anyhow::Result<Run> {
+    let server = Server::start(args, target).await?;
     let before = server.usage()?;
 
     // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
@@ -260,7 +420,10 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     for chunk in (0..chatos_clients).collect::<Vec<_>>().chunks(100) {
         let logins: Vec<_> = chunk
             .iter()
-            .map(|&i| tokio::spawn(login(server.connect.clone(), server.addrs[i % server.addrs.len()].clone(), i)))
+            .map(|&i| {
+                let (connect, addr) = (server.connect.clone(), server.addrs[i % server.addrs.len()].clone());
+                tokio::spawn(login(target, connect, addr, i))
+            })
             .collect();
         for login in logins {
             conns.push(login.await??);
@@ -279,6 +442,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = server.usage()?;
+    server.count().await?;
 
     let expected = (messages * (n - 1)) as u64;
     let delivered = Arc::new(AtomicU64::new(0));
@@ -287,7 +451,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for (read, write) in conns {
-        readers.push(tokio::spawn(reader(read, start, delivered.clone(), progress.clone())));
+        readers.push(tokio::spawn(reader(target, read, start, delivered.clone(), progress.clone())));
         writers.push(write);
     }
     for page in pages {
@@ -300,7 +464,8 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     for (s, write) in writers.into_iter().enumerate() {
         let count = messages / senders + usize::from(s < messages % senders);
         let flight = Flight { sent: sent.clone(), delivered: delivered.clone(), progress: progress.clone() };
-        tasks.push(tokio::spawn(sender(write, s, count, args.size, args.window as u64, n as u64 - 1, start, flight)));
+        let load = Load { target, size: args.size, window: args.window as u64, fanout: n as u64 - 1, start };
+        tasks.push(tokio::spawn(sender(write, s, count, load, flight)));
     }
     // Keep the senders' write halves: dropping one would close its connection.
     let mut keep = Vec::new();
@@ -318,6 +483,7 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     }
     let wall = start.elapsed();
     let after = server.usage()?;
+    let instructions = server.counted().await?;
     // Closing our side ends each connection, and with it its reader, which hands back its
     // latencies (a TLS stream's halves close only when told to).
     for mut write in keep.into_iter().chain(listeners) {
@@ -326,10 +492,12 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
     drop(server);
     let got = delivered.load(Relaxed);
     let mut latencies = Vec::with_capacity(got as usize);
-    for r in readers {
-        r.abort();
-        if let Ok(mut l) = r.await {
-            latencies.append(&mut l);
+    // Each reader ends when its connection does (a server under valgrind is slow to close them).
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    for mut r in readers {
+        match tokio::time::timeout_at(until, &mut r).await {
+            Ok(Ok(mut l)) => latencies.append(&mut l),
+            _ => r.abort(),
         }
     }
     latencies.sort_unstable();
@@ -345,11 +513,34 @@ async fn one(args: &BenchArgs, n: usize, messages: usize) -> anyhow::Result<Run>
         p99: micros(pct(0.99)),
         rss_kb: idle.rss,
         idle_kb: idle.anon.saturating_sub(before.anon),
+        instructions,
     })
 }
 
-async fn login(connect: Connect, addr: String, i: usize) -> anyhow::Result<(ReadHalf<Stream>, WriteHalf<Stream>)> {
+async fn login(
+    target: Target,
+    connect: Connect,
+    addr: String,
+    i: usize,
+) -> anyhow::Result<(ReadHalf<Stream>, WriteHalf<Stream>)> {
     let (mut stream, _) = connect.connect(&addr).await?;
+    if target == Target::Nats {
+        // Subscribed once the server answers the PING that follows the SUB.
+        let hello = format!("CONNECT {{\"verbose\":false,\"echo\":false}}\r\nSUB {SUBJECT} 1\r\nPING\r\n");
+        stream.write_all(hello.as_bytes()).await?;
+        let mut lines = BufReader::new(stream);
+        let mut line = String::new();
+        while !line.starts_with("PONG") {
+            line.clear();
+            if lines.read_line(&mut line).await? == 0 {
+                bail!("nats-server closed the connection");
+            }
+            if line.starts_with("-ERR") {
+                bail!("nats-server refused: {}", line.trim());
+            }
+        }
+        return Ok(tokio::io::split(lines.into_inner()));
+    }
     stream.write_all(&Packet::Cr { pseudo: format!("b{i}") }.to_bytes()).await?;
     let mut answer = [0u8; 2];
     stream.read_exact(&mut answer).await?;
@@ -396,6 +587,7 @@ async fn web_reader(mut page: Page, start: Instant, delivered: Arc<AtomicU64>, p
 
 /// Counts lobby messages and their latency (µs); ignores the OKs that senders get.
 async fn reader(
+    target: Target,
     mut read: ReadHalf<Stream>,
     start: Instant,
     delivered: Arc<AtomicU64>,
@@ -411,11 +603,25 @@ async fn reader(
         }
         let now = start.elapsed().as_micros() as u64;
         let mut got = 0;
-        while let Ok(Some(p)) = codec.decode(&mut buf) {
-            if let Packet::Sma { message, .. } = p {
-                let sent: u64 = message.get(..20).and_then(|t| t.parse().ok()).unwrap_or(now);
-                latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
-                got += 1;
+        let mut heard = |text: &[u8]| {
+            let sent: u64 = text.get(..20).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok()).unwrap_or(now);
+            latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+            got += 1;
+        };
+        match target {
+            Target::Hub => {
+                while let Ok(Some(p)) = codec.decode(&mut buf) {
+                    if let Packet::Sma { message, .. } = p {
+                        heard(message.as_bytes());
+                    }
+                }
+            }
+            Target::Nats => {
+                while let Some(msg) = nats_next(&mut buf) {
+                    if let Some(payload) = msg {
+                        heard(&payload);
+                    }
+                }
             }
         }
         if buf.capacity() < 4096 {
@@ -426,6 +632,40 @@ async fn reader(
     }
 }
 
+/// The next whole item of what a NATS server sent: `Some(Some(payload))` a message,
+/// `Some(None)` any other line (`PING`, `+OK`, `INFO`), `None` if the buffer holds no whole one.
+fn nats_next(buf: &mut BytesMut) -> Option<Option<bytes::Bytes>> {
+    use bytes::Buf;
+    let end = buf.iter().position(|&b| b == b'\n')?;
+    let Some(args) = buf[..end].strip_prefix(b"MSG ") else {
+        buf.advance(end + 1);
+        return Some(None);
+    };
+    // MSG <subject> <sid> [reply-to] <bytes>
+    let len: usize =
+        args.rsplit(|&b| b == b' ').next().and_then(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())?;
+    if buf.len() < end + 1 + len + 2 {
+        return None;
+    }
+    buf.advance(end + 1);
+    let payload = buf.split_to(len).freeze();
+    buf.advance(2);
+    Some(Some(payload))
+}
+
+/// What every sender of a run sends, and how fast.
+#[derive(Clone, Copy)]
+struct Load {
+    target: Target,
+    /// Bytes of text a message.
+    size: usize,
+    /// Messages in flight at most, over all senders.
+    window: u64,
+    /// Deliveries a message makes.
+    fanout: u64,
+    start: Instant,
+}
+
 /// The shared count of messages sent and delivered, to keep a bounded number in flight.
 struct Flight {
     sent: Arc<AtomicU64>,
@@ -433,17 +673,14 @@ struct Flight {
     progress: Arc<Notify>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn sender(
     mut write: WriteHalf<Stream>,
     s: usize,
     count: usize,
-    size: usize,
-    window: u64,
-    fanout: u64,
-    start: Instant,
+    load: Load,
     f: Flight,
 ) -> anyhow::Result<WriteHalf<Stream>> {
+    let Load { target, size, window, fanout, start } = load;
     let pad = "x".repeat(size.saturating_sub(21));
     let me = format!("b{s}");
     let mut moved = (f.delivered.load(Relaxed), Instant::now());
@@ -468,7 +705,10 @@ async fn sender(
         }
         f.sent.fetch_add(1, Relaxed);
         let text = format!("{:020} {pad}", start.elapsed().as_micros());
-        write.write_all(&Packet::Sma { sender: me.clone(), message: text }.to_bytes()).await?;
+        match target {
+            Target::Hub => write.write_all(&Packet::Sma { sender: me.clone(), message: text }.to_bytes()).await?,
+            Target::Nats => write.write_all(format!("PUB {SUBJECT} {}\r\n{text}\r\n", text.len()).as_bytes()).await?,
+        }
     }
     Ok(write)
 }
