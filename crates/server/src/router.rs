@@ -2,6 +2,13 @@
 //! one bounded channel, feeds them to the hub with the time, and carries out the hub's outputs:
 //! encoding each event once per protocol, pushing it into connections' outboxes, dropping any
 //! connection whose outbox overflows, and parking the ends of private links.
+//!
+//! Fan-out is by batch. Over a batch of inputs, every byte for a connection is appended once to
+//! the batch's shared buffer ([`Staging`]), and each recipient is only noted a range of it: the
+//! lobby message that goes to a thousand connections is written once, and a connection that
+//! gets several messages in a row gets one range that grows. At the end of the batch the
+//! buffer is frozen, and each recipient's outbox is locked once and handed its ranges, as
+//! slices of the one buffer (short ones copied, so that a few bytes never hold a whole buffer).
 
 use crate::cluster::{Bus, Naming, Publish};
 use crate::doors::spec::Spec;
@@ -9,10 +16,10 @@ use crate::doors::{spec, DOORS};
 use crate::keeper::Keep;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use crate::net::outbox::{Outbox, Outgoing, Overflow};
+use crate::net::outbox::{Outbox, Outgoing, Overflow, Pushed};
 use crate::net::relay::Relays;
 use crate::Shared;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hub::{Command, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -42,12 +49,182 @@ struct Conn {
     tls: bool,
     outbox: Arc<Outbox>,
     limit: usize,
+    /// What the current batch has for it, in order: the first and last of its entries in
+    /// [`Staging::items`], or [`NONE`].
+    head: u32,
+    tail: u32,
+    /// The hub closed it: it goes once what is staged for it is in its outbox.
+    closed: bool,
+}
+
+/// No staged entry.
+const NONE: u32 = u32::MAX;
+
+/// A new batch buffer holds this much; a message that does not fit in what is left of it
+/// starts the next.
+const CHUNK: usize = 64 * 1024;
+
+/// A range shorter than this is copied into its outbox rather than shared: a slice keeps its
+/// whole buffer alive until written, and is worth it only for enough bytes.
+const SHARE_MIN: usize = 256;
+
+/// What is larger than this is not copied into the batch buffer at all (a JPC image): its
+/// recipients share the encoded bytes.
+const INLINE_MAX: usize = 2048;
+
+/// One thing staged for a connection.
+enum Item {
+    /// Bytes `start..end` of the batch buffer's chunk `chunk`, which make `deliveries`
+    /// deliveries.
+    Range { chunk: u32, start: u32, end: u32, deliveries: u32 },
+    /// Anything else, in turn: large bytes, a page, a verdict, the close.
+    Out(Outgoing, u32),
+}
+
+struct Staged {
+    item: Item,
+    /// The connection's next entry, or [`NONE`].
+    next: u32,
+}
+
+/// What the batch has staged: the shared buffer and, for each connection it touched, its list
+/// of items.
+#[derive(Default)]
+struct Staging {
+    /// The bytes of the batch so far, appended once whatever the number of recipients.
+    buf: BytesMut,
+    /// Where `buf` starts a new chunk: the number of chunks sealed before it in this batch.
+    chunks: Vec<Bytes>,
+    items: Vec<Staged>,
+    /// The connections with something staged, in the order first touched.
+    touched: Vec<SessionId>,
+}
+
+impl Staging {
+    /// Appends `bytes` to the buffer; returns the chunk and range it went to.
+    fn append(&mut self, bytes: &[u8]) -> (u32, u32, u32) {
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            if !self.buf.is_empty() {
+                self.chunks.push(self.buf.split().freeze());
+            }
+            self.buf.reserve(CHUNK.max(bytes.len()));
+        }
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(bytes);
+        (self.chunks.len() as u32, start, self.buf.len() as u32)
+    }
+
+    /// Notes `item` for `c` (the connection of `session`), after what is staged for it; a
+    /// range that follows its last one in the buffer joins it.
+    fn stage(&mut self, session: SessionId, c: &mut Conn, item: Item) {
+        if c.tail != NONE {
+            let last = &mut self.items[c.tail as usize].item;
+            if let (
+                Item::Range { chunk, end, deliveries, .. },
+                Item::Range { chunk: k, start: s, end: e, deliveries: d },
+            ) = (last, &item)
+            {
+                if *chunk == *k && *end == *s {
+                    *end = *e;
+                    *deliveries += d;
+                    return;
+                }
+            }
+        }
+        let index = self.items.len() as u32;
+        self.items.push(Staged { item, next: NONE });
+        if c.tail == NONE {
+            c.head = index;
+            self.touched.push(session);
+        } else {
+            self.items[c.tail as usize].next = index;
+        }
+        c.tail = index;
+    }
+
+    /// Seals the buffer: what is in it can be handed out.
+    fn seal(&mut self) {
+        if !self.buf.is_empty() {
+            self.chunks.push(self.buf.split().freeze());
+        }
+    }
+
+    /// Hands `c` what is staged for it, under one lock of its outbox (the buffer sealed
+    /// first): ranges of the buffer as slices of it, short ones copied. Returns the push's
+    /// outcome and the deliveries handed.
+    fn hand(&mut self, c: &mut Conn) -> (Result<Option<Waker>, Overflow>, u64) {
+        let (mut next, mut delivered) = (c.head, 0u64);
+        (c.head, c.tail) = (NONE, NONE);
+        let (items, chunks) = (&mut self.items, &self.chunks);
+        let mut staged = std::iter::from_fn(|| {
+            let staged = items.get_mut(next as usize)?;
+            next = staged.next;
+            Some(match std::mem::replace(&mut staged.item, Item::Out(Outgoing::Resume, 0)) {
+                Item::Range { chunk, start, end, deliveries } => {
+                    let bytes = &chunks[chunk as usize];
+                    let (start, end) = (start as usize, end as usize);
+                    delivered += u64::from(deliveries);
+                    if end - start < SHARE_MIN {
+                        Pushed::Copy(&bytes[start..end])
+                    } else {
+                        Pushed::Out(Outgoing::Bytes(bytes.slice(start..end)))
+                    }
+                }
+                Item::Out(out, deliveries) => {
+                    delivered += u64::from(deliveries);
+                    Pushed::Out(out)
+                }
+            })
+        });
+        let pushed = c.outbox.push_all(&mut staged, c.limit);
+        (pushed, delivered)
+    }
+
+    /// Forgets the batch, once every connection has been handed its part.
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.items.clear();
+        if self.items.capacity() > 1 << 16 {
+            self.items = Vec::new();
+        }
+    }
 }
 
 impl Conn {
     /// Where its door and TLS are in the router's batched figures (as `Metrics` lists them).
     fn figure(&self) -> usize {
         usize::from(self.spec.door.0) * 2 + usize::from(self.tls)
+    }
+}
+
+/// An event encoded for one door, as the batch holds it: in its buffer, or (large) on its own.
+enum Encoded {
+    Range(u32, u32, u32),
+    Large(Bytes),
+}
+
+impl Encoded {
+    fn new(staging: &mut Staging, bytes: Bytes) -> Encoded {
+        if bytes.len() > INLINE_MAX {
+            return Encoded::Large(bytes);
+        }
+        let (chunk, start, end) = staging.append(&bytes);
+        Encoded::Range(chunk, start, end)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Encoded::Range(_, start, end) => (end - start) as usize,
+            Encoded::Large(bytes) => bytes.len(),
+        }
+    }
+
+    /// What a recipient is staged, making `deliveries` deliveries.
+    fn item(&self, deliveries: u32) -> Item {
+        match self {
+            &Encoded::Range(chunk, start, end) => Item::Range { chunk, start, end, deliveries },
+            Encoded::Large(bytes) => Item::Out(Outgoing::Bytes(bytes.clone()), deliveries),
+        }
     }
 }
 
@@ -58,8 +235,10 @@ pub(crate) struct Router {
     relays: Arc<Relays>,
     metrics: Arc<Metrics>,
     keeper: mpsc::UnboundedSender<Keep>,
-    /// Sessions whose outbox overflowed during the current step, to disconnect after it.
+    /// Sessions whose outbox overflowed, to disconnect.
     overflowed: Vec<SessionId>,
+    /// What the current batch has for connections, not in their outboxes yet.
+    staging: Staging,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
@@ -87,6 +266,7 @@ impl Router {
             config: shared.config.clone(),
             keeper,
             overflowed: Vec::new(),
+            staging: Staging::default(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
@@ -122,12 +302,16 @@ impl Router {
                     for _ in 1..BATCH {
                         let Ok(msg) = rx.try_recv() else { break };
                         if !self.on_msg(now, msg) {
-                            self.wakers.drain(..).for_each(Waker::wake);
                             return self.shutdown();
                         }
                     }
+                    self.end_batch(now);
                 }
-                _ = &mut wake, if deadline.is_some() => self.step(now(), Input::Tick),
+                _ = &mut wake, if deadline.is_some() => {
+                    let now = now();
+                    self.step(now, Input::Tick);
+                    self.end_batch(now);
+                }
             }
             // The figures first: a connection woken to write a delivery is counted already
             // when its peer reads it (and may read /metrics next).
@@ -142,12 +326,13 @@ impl Router {
         match msg {
             HubMsg::Connected { session, door, tls, origin, outbox, limit } => {
                 let spec = spec(door);
-                self.conns.insert(session, Conn { spec, tls, outbox, limit });
+                let conn = Conn { spec, tls, outbox, limit, head: NONE, tail: NONE, closed: false };
+                self.conns.insert(session, conn);
                 let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
                 self.step(now, Input::Connected { session, door, caps, liveness, origin });
             }
             HubMsg::Command { session, command } => {
-                if let (true, Some(c)) = (command.is_chat(), self.conns.get(&session)) {
+                if let (true, Some(c)) = (command.is_chat(), self.conn(session)) {
                     self.metrics.door(c.spec.door, c.tls).messages_in.inc();
                 }
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
@@ -171,7 +356,7 @@ impl Router {
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
             HubMsg::Stored { reply: ReplyTo::Session(session, kind), result } => {
-                if let Some(bytes) = self.conns.get(&session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
+                if let Some(bytes) = self.conn(session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(session, &bytes, false);
                 }
             }
@@ -220,33 +405,37 @@ impl Router {
     fn apply(&mut self, out: Output) {
         match out {
             Output::Reply { to, kind, result } => {
-                if let (Kind::Login, Ok(()), Some(c)) = (kind, result, self.conns.get(&to)) {
+                if let (Kind::Login, Ok(()), Some(c)) = (kind, result, self.conn(to)) {
                     self.metrics.door(c.spec.door, c.tls).logins.inc();
                 }
-                if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
+                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
                     self.push_bytes(to, &bytes, false);
                 }
             }
             Output::Deliver { to, event } => {
-                if let Some(bytes) = self.conns.get(&to).and_then(|c| (c.spec.encode_event)(&event)) {
+                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec.encode_event)(&event)) {
                     self.push_bytes(to, &bytes, true);
                 }
             }
             Output::Broadcast { to, event } => {
-                let mut encoded: [Option<Option<Bytes>>; DOORS.len()] = Default::default();
+                // Encoded once a door, appended to the batch buffer once, whoever gets it.
+                let mut encoded: [Option<Option<Encoded>>; DOORS.len()] = Default::default();
                 for session in to {
-                    let Some(c) = self.conns.get(&session) else { continue };
+                    let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { continue };
                     let slot = &mut encoded[usize::from(c.spec.door.0)];
-                    let bytes = slot.get_or_insert_with(|| (c.spec.encode_event)(&event));
+                    let staging = &mut self.staging;
+                    let bytes =
+                        slot.get_or_insert_with(|| (c.spec.encode_event)(&event).map(|b| Encoded::new(staging, b)));
                     if let Some(bytes) = bytes {
-                        let pushed = c.outbox.push_bytes(bytes, c.limit);
                         self.bytes_out[c.figure()] += bytes.len() as u64;
-                        self.pushed(session, pushed, true);
+                        staging.stage(session, c, bytes.item(1));
                     }
                 }
             }
             Output::Park { session, link } => {
                 self.relays.open(link);
+                // What is staged for it goes first (and everyone else's with it).
+                self.flush();
                 let parked = self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit));
                 match parked {
                     Some(Ok(waker)) => self.wakers.extend(waker),
@@ -264,7 +453,9 @@ impl Router {
             }
             Output::Close { session } => {
                 self.push(session, Outgoing::Close);
-                self.conns.remove(&session);
+                if let Some(c) = self.conns.get_mut(&session) {
+                    c.closed = true;
+                }
             }
             Output::Keep(kept) => {
                 self.metrics.store_pending.inc();
@@ -278,17 +469,17 @@ impl Router {
                 let _ = self.keeper.send(Keep::Fetch(crate::keeper::Wanted { session, name, images, delivered }));
             }
             Output::Page { to, queued } => {
-                let (Some(c), Some(last)) = (self.conns.get(&to), queued.last().map(|q| q.id)) else { return };
+                let (Some(c), Some(last)) = (self.conn(to), queued.last().map(|q| q.id)) else { return };
                 let mut page = bytes::BytesMut::new();
                 for q in &queued {
                     page.extend_from_slice(&(c.spec.encode_queued)(q).unwrap_or_default());
                 }
-                self.deliveries[c.figure()] += queued.len() as u64;
-                self.bytes_out[c.figure()] += page.len() as u64;
-                self.push(to, Outgoing::Page { bytes: page.freeze(), last });
+                let figure = c.figure();
+                self.bytes_out[figure] += page.len() as u64;
+                self.stage(to, Item::Out(Outgoing::Page { bytes: page.freeze(), last }, queued.len() as u32));
             }
             Output::Claim { session, name } => {
-                let Some(c) = self.conns.get(&session) else { return };
+                let Some(c) = self.conn(session) else { return };
                 let claim = Naming::Claim { session, name, door: c.spec.door, caps: c.spec.caps };
                 if !self.bus.as_ref().is_some_and(|bus| bus.claim(claim)) {
                     self.refused.push(Input::Claimed { session, result: Err(HubError::Unavailable) });
@@ -323,41 +514,80 @@ impl Router {
         }
     }
 
-    /// Queues `bytes` for `session`: an answer, or (`delivery`) an event for it, counted.
+    /// The connection of `session`, unless it is gone or closed.
+    fn conn(&self, session: SessionId) -> Option<&Conn> {
+        self.conns.get(&session).filter(|c| !c.closed)
+    }
+
+    /// Stages `bytes` for `session`: an answer, or (`delivery`) an event for it, counted.
     fn push_bytes(&mut self, session: SessionId, bytes: &Bytes, delivery: bool) {
-        if let Some(c) = self.conns.get(&session) {
-            let pushed = c.outbox.push_bytes(bytes, c.limit);
-            self.bytes_out[c.figure()] += bytes.len() as u64;
-            self.pushed(session, pushed, delivery);
-        }
+        let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { return };
+        self.bytes_out[c.figure()] += bytes.len() as u64;
+        let item = Encoded::new(&mut self.staging, bytes.clone()).item(u32::from(delivery));
+        self.staging.stage(session, c, item);
     }
 
     fn push(&mut self, session: SessionId, out: Outgoing) {
-        if let Some(c) = self.conns.get(&session) {
-            let pushed = c.outbox.push(out, c.limit);
-            self.pushed(session, pushed, false);
+        self.stage(session, Item::Out(out, 0));
+    }
+
+    fn stage(&mut self, session: SessionId, item: Item) {
+        if let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) {
+            self.staging.stage(session, c, item);
         }
     }
 
-    /// Notes the outcome of a push: the task to wake, the delivery to count, or the overflow.
-    fn pushed(&mut self, session: SessionId, pushed: Result<Option<Waker>, Overflow>, delivery: bool) {
-        let Some(c) = self.conns.get(&session) else { return };
-        let (door, tls, figure) = (c.spec.door, c.tls, c.figure());
-        let Err(Overflow) = pushed.map(|waker| {
-            self.wakers.extend(waker);
-            self.deliveries[figure] += u64::from(delivery);
-        }) else {
+    /// Ends a batch: what it staged goes into the outboxes, and the sessions that overflowed
+    /// meanwhile are disconnected (which may stage more: a presence, a desk's news).
+    fn end_batch(&mut self, now: Instant) {
+        loop {
+            self.flush();
+            let Some(session) = self.overflowed.pop() else { break };
+            self.step(now, Input::Disconnected { session });
+        }
+    }
+
+    /// Hands every connection what is staged for it, one lock of its outbox each; notes the
+    /// tasks to wake, the deliveries made and the outboxes that overflowed.
+    fn flush(&mut self) {
+        let staging = &mut self.staging;
+        if staging.touched.is_empty() {
             return;
-        };
-        self.conns.remove(&session);
-        self.overflowed.push(session);
-        self.metrics.door(door, tls).slow_consumers.inc();
-        tracing::warn!(session = session.0, "outbound queue overflowed: dropping a connection that does not read");
+        }
+        staging.seal();
+        let mut touched = std::mem::take(&mut staging.touched);
+        for &session in &touched {
+            let Some(c) = self.conns.get_mut(&session) else { continue };
+            match staging.hand(c) {
+                (Ok(waker), delivered) => {
+                    self.wakers.extend(waker);
+                    self.deliveries[c.figure()] += delivered;
+                    if c.closed {
+                        self.conns.remove(&session);
+                    }
+                }
+                (Err(Overflow), _) => {
+                    self.metrics.door(c.spec.door, c.tls).slow_consumers.inc();
+                    self.conns.remove(&session);
+                    self.overflowed.push(session);
+                    tracing::warn!(
+                        session = session.0,
+                        "outbound queue overflowed: dropping a connection that does not read"
+                    );
+                }
+            }
+        }
+        touched.clear();
+        staging.touched = touched;
+        staging.clear();
     }
 
     fn shutdown(mut self) {
         // Operators hear that every service goes down, before their connections close.
-        self.step(now(), services(&self.config, false));
+        let now = now();
+        self.end_batch(now);
+        self.step(now, services(&self.config, false));
+        self.end_batch(now);
         // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
             let last_words = (c.spec.goodbye)().map(|bytes| c.outbox.push(Outgoing::Bytes(bytes), usize::MAX));
@@ -384,5 +614,127 @@ impl Router {
         }
         self.metrics.desk_operators.set(self.hub.desk_operators() as i64);
         self.metrics.desk_rings.set(self.hub.desk_rings() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doors::DOORS;
+
+    fn conn() -> Conn {
+        let outbox = Arc::new(Outbox::default());
+        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, head: NONE, tail: NONE, closed: false }
+    }
+
+    /// Stages what `Router::apply` stages for one event encoded once for everyone.
+    fn broadcast(staging: &mut Staging, conns: &mut [Conn], bytes: &[u8]) {
+        let encoded = Encoded::new(staging, Bytes::copy_from_slice(bytes));
+        for (i, c) in conns.iter_mut().enumerate() {
+            staging.stage(SessionId(i as u64), c, encoded.item(1));
+        }
+    }
+
+    fn hand_all(staging: &mut Staging, conns: &mut [Conn]) -> Vec<(Vec<Outgoing>, u64)> {
+        staging.seal();
+        let out = conns
+            .iter_mut()
+            .map(|c| {
+                let (pushed, delivered) = staging.hand(c);
+                assert!(pushed.is_ok());
+                (c.outbox.take().0, delivered)
+            })
+            .collect();
+        staging.clear();
+        out
+    }
+
+    fn bytes(out: &Outgoing) -> &Bytes {
+        let Outgoing::Bytes(bytes) = out else { panic!("bytes expected, got {out:?}") };
+        bytes
+    }
+
+    #[test]
+    fn a_batch_of_lobby_messages_is_one_buffer_shared_by_every_recipient() {
+        let (mut staging, mut conns) = (Staging::default(), (0..3).map(|_| conn()).collect::<Vec<_>>());
+        let messages: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 100]).collect();
+        for m in &messages {
+            broadcast(&mut staging, &mut conns, m);
+        }
+        let handed = hand_all(&mut staging, &mut conns);
+        let first = bytes(&handed[0].0[0]);
+        for (out, delivered) in &handed {
+            // One range for the four messages, in order, counted as four deliveries.
+            assert_eq!(out.len(), 1);
+            assert_eq!(*delivered, 4);
+            assert_eq!(bytes(&out[0]).as_ref(), messages.concat());
+            // The very same bytes, not a copy each.
+            assert_eq!(bytes(&out[0]).as_ptr(), first.as_ptr());
+        }
+    }
+
+    #[test]
+    fn short_runs_are_copied_and_what_is_not_bytes_keeps_its_place() {
+        let (mut staging, mut conns) = (Staging::default(), vec![conn(), conn()]);
+        broadcast(&mut staging, &mut conns, b"hello\n");
+        // A reply for the first only, then its close; the second gets another message.
+        let reply = Encoded::new(&mut staging, Bytes::from_static(b"ok\n")).item(0);
+        staging.stage(SessionId(0), &mut conns[0], reply);
+        staging.stage(SessionId(0), &mut conns[0], Item::Out(Outgoing::Close, 0));
+        broadcast(&mut staging, &mut conns[1..], b"more\n");
+        let handed = hand_all(&mut staging, &mut conns);
+
+        let (first, delivered) = &handed[0];
+        assert_eq!(*delivered, 1);
+        assert!(matches!(first.as_slice(), [Outgoing::Bytes(b), Outgoing::Close] if b.as_ref() == b"hello\nok\n"));
+        let (second, delivered) = &handed[1];
+        assert_eq!(*delivered, 2);
+        assert!(matches!(second.as_slice(), [Outgoing::Bytes(b)] if b.as_ref() == b"hello\nmore\n"));
+        // Copied: a short run does not hold the batch's buffer.
+        assert_ne!(bytes(&first[0]).as_ptr(), bytes(&second[0]).as_ptr());
+    }
+
+    #[test]
+    fn a_large_message_is_shared_as_it_is_and_a_full_chunk_starts_the_next() {
+        let (mut staging, mut conns) = (Staging::default(), vec![conn(), conn()]);
+        let large = Bytes::from(vec![7u8; INLINE_MAX + 1]);
+        let encoded = Encoded::new(&mut staging, large.clone());
+        for (i, c) in conns.iter_mut().enumerate() {
+            staging.stage(SessionId(i as u64), c, encoded.item(1));
+        }
+        // Enough messages to fill more than one chunk: each chunk is a range of its own.
+        let message = vec![b'x'; 1000];
+        let count = CHUNK / message.len() + 5;
+        for _ in 0..count {
+            broadcast(&mut staging, &mut conns, &message);
+        }
+        for (out, delivered) in hand_all(&mut staging, &mut conns) {
+            assert_eq!(delivered, 1 + count as u64);
+            assert_eq!(bytes(&out[0]).as_ptr(), large.as_ptr());
+            assert_eq!(out.len(), 3, "the large message, then one range per chunk");
+            let total: usize = out[1..].iter().map(|o| bytes(o).len()).sum();
+            assert_eq!(total, count * message.len());
+        }
+    }
+
+    #[test]
+    fn an_overflowing_outbox_fails_its_hand_over_and_no_one_else_s() {
+        let (mut staging, mut conns) = (Staging::default(), vec![conn(), conn()]);
+        conns[0].limit = 300;
+        // Neither reads: the second batch passes the first's limit.
+        for _ in 0..2 {
+            broadcast(&mut staging, &mut conns, &[b'y'; 200]);
+            staging.seal();
+            let first = staging.hand(&mut conns[0]).0.is_ok();
+            assert_eq!(staging.hand(&mut conns[1]).1, 1);
+            staging.clear();
+            if !first {
+                assert!(conns[0].outbox.overflowed());
+                let bytes: usize = conns[1].outbox.take().0.iter().map(|o| bytes(o).len()).sum();
+                assert_eq!(bytes, 400);
+                return;
+            }
+        }
+        panic!("the outbox of limit 300 took 400 bytes");
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! Pushing never blocks: when the queued bytes would pass the limit the outbox overflows, the
 //! connection is dropped without a flush, and the hub task carries on with everyone else.
-//! Small messages are copied into one growing buffer, cheaper than sharing a reference count
-//! between cores and written in one piece; large ones are shared. Pushing does not wake the
-//! connection task: it returns the waker, and the hub task wakes everyone it queued for once
-//! per batch of inputs, so a busy connection gets many messages per write. The queue holds no
-//! allocation while empty.
+//! The hub task pushes once per batch of inputs what the batch has for the connection
+//! ([`Outbox::push_all`]): slices of the batch's shared buffer, and short runs of bytes copied
+//! into one growing buffer (cheaper than sharing a reference count between cores, and
+//! written in one piece). Pushing does not wake the connection task: it returns the waker,
+//! and the hub task wakes everyone it queued for once per batch, so a busy connection gets
+//! many messages per write. The queue holds no allocation while empty.
 
 use bytes::Bytes;
 use hub::LinkId;
@@ -15,7 +16,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-/// Messages up to this size are copied into the connection's buffer; larger ones are shared.
+/// What [`Outbox::push_bytes`] copies into the connection's buffer; larger bytes are shared.
+#[cfg(test)]
 const COPY_MAX: usize = 2048;
 
 /// What the connection task is asked to do, in order.
@@ -39,6 +41,12 @@ pub(crate) enum Outgoing {
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overflow;
+
+/// One of the things [`Outbox::push_all`] queues: bytes to copy, or an item as it is.
+pub(crate) enum Pushed<'a> {
+    Copy(&'a [u8]),
+    Out(Outgoing),
+}
 
 enum Item {
     Copied(Vec<u8>),
@@ -64,33 +72,52 @@ impl Outbox {
     /// Queues a copy of `data` (or a share of it, if large). Fails, and marks the outbox
     /// overflowed for good, if the bytes queued and not yet taken would pass `limit`. On
     /// success, returns the connection task's waker if it must be woken.
+    #[cfg(test)]
     pub fn push_bytes(&self, data: &Bytes, limit: usize) -> Result<Option<Waker>, Overflow> {
-        let mut q = self.queue.lock().expect("outbox lock");
-        q.reserve(data.len(), limit)?;
-        let was_empty = q.items.is_empty();
-        match q.items.back_mut() {
-            Some(Item::Copied(buf)) if data.len() <= COPY_MAX => buf.extend_from_slice(data),
-            _ if data.len() <= COPY_MAX => {
-                let mut buf = Vec::with_capacity(data.len().max(512));
-                buf.extend_from_slice(data);
-                q.items.push_back(Item::Copied(buf));
-            }
-            _ => q.items.push_back(Item::Out(Outgoing::Bytes(data.clone()))),
-        }
-        Ok(if was_empty { q.waker.take() } else { None })
+        let item = if data.len() <= COPY_MAX { Pushed::Copy(data) } else { Pushed::Out(Outgoing::Bytes(data.clone())) };
+        self.push_all(&mut std::iter::once(item), limit)
     }
 
     /// Queues `out`, like [`Outbox::push_bytes`]; only `Outgoing::Bytes` counts against `limit`.
     pub fn push(&self, out: Outgoing, limit: usize) -> Result<Option<Waker>, Overflow> {
+        self.push_all(&mut std::iter::once(Pushed::Out(out)), limit)
+    }
+
+    /// Queues each of `items` in turn, under one lock: bytes to copy joined to the last
+    /// copied ones, the rest as it is; only bytes count against `limit`. Fails, and marks the
+    /// outbox overflowed for good, if the bytes queued and not yet taken would pass `limit`.
+    /// On success, returns the connection task's waker if it must be woken.
+    pub fn push_all(
+        &self,
+        items: &mut dyn Iterator<Item = Pushed<'_>>,
+        limit: usize,
+    ) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
-        if let Outgoing::Bytes(b) = &out {
-            q.reserve(b.len(), limit)?;
-        } else if q.overflowed {
-            return Err(Overflow);
-        }
         let was_empty = q.items.is_empty();
-        q.items.push_back(Item::Out(out));
-        Ok(if was_empty { q.waker.take() } else { None })
+        for item in items {
+            match item {
+                Pushed::Copy(data) => {
+                    q.reserve(data.len(), limit)?;
+                    match q.items.back_mut() {
+                        Some(Item::Copied(buf)) => buf.extend_from_slice(data),
+                        _ => {
+                            let mut buf = Vec::with_capacity(data.len().max(512));
+                            buf.extend_from_slice(data);
+                            q.items.push_back(Item::Copied(buf));
+                        }
+                    }
+                }
+                Pushed::Out(out) => {
+                    if let Outgoing::Bytes(b) = &out {
+                        q.reserve(b.len(), limit)?;
+                    } else if q.overflowed {
+                        return Err(Overflow);
+                    }
+                    q.items.push_back(Item::Out(out));
+                }
+            }
+        }
+        Ok(if was_empty && !q.items.is_empty() { q.waker.take() } else { None })
     }
 
     /// Ready when the outbox overflowed, or when `want_items` and something is queued;
@@ -133,8 +160,9 @@ impl Outbox {
 
 impl Queue {
     /// Counts `n` more bytes against `limit`; past it, the queue overflows for good and its
-    /// task is woken to close. One message larger than the limit (a JPC image) is taken when
-    /// nothing else waits: the limit bounds a backlog, not a message.
+    /// task is woken to close. One piece larger than the limit (a JPC image, or a batch's run
+    /// of messages for the connection) is taken when nothing else waits: the limit bounds a
+    /// backlog, not a message.
     fn reserve(&mut self, n: usize, limit: usize) -> Result<(), Overflow> {
         if self.overflowed {
             return Err(Overflow);
