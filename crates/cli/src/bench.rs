@@ -68,6 +68,18 @@ pub struct BenchArgs {
     /// callgrind 3.19 aborts on the signals of Go's runtime.
     #[arg(long, conflicts_with_all = ["addr", "cluster_nodes", "nats"])]
     instructions: bool,
+    /// Start the hub (or the cluster's nodes) from this `switchboard` binary instead of this
+    /// one: two builds compared under the same bench, run after run.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    server_bin: Option<std::path::PathBuf>,
+}
+
+/// The binary whose `serve` a run starts.
+fn server_bin(args: &BenchArgs) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match &args.server_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?,
+    })
 }
 
 /// Which server a run loads.
@@ -122,7 +134,7 @@ impl Server {
         }
         let data = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
         if let Some(k) = args.cluster_nodes {
-            return Server::cluster(k.max(1), data).await;
+            return Server::cluster(k.max(1), data, server_bin(args)?).await;
         }
         std::fs::create_dir_all(&data)?;
         let callgrind = args.instructions.then(|| data.join("callgrind.out"));
@@ -131,7 +143,7 @@ impl Server {
         }
         // With TLS, a self-signed certificate (every TLS door is on a loopback port too).
         let tls: &[&str] = if args.tls { &["--tls-self-signed", "127.0.0.1"] } else { &[] };
-        let mut child = command(std::env::current_exe()?, callgrind.as_deref())
+        let mut child = command(server_bin(args)?, callgrind.as_deref())
             // The bench's clients send as fast as they are let: no message rate for them.
             .args(["serve", "--loopback", "--msg-rate", "0", "--data-dir"])
             .arg(&data)
@@ -209,7 +221,7 @@ impl Server {
     }
 
     /// A `nats-server -js` on a loopback port and `k` nodes joined to it.
-    async fn cluster(k: usize, data: std::path::PathBuf) -> anyhow::Result<Server> {
+    async fn cluster(k: usize, data: std::path::PathBuf, bin: std::path::PathBuf) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let store = data.join("nats");
         std::fs::create_dir_all(&store)?;
@@ -224,7 +236,7 @@ impl Server {
         let url = format!("nats://127.0.0.1:{port}");
         let (mut addrs, mut pids, mut children) = (Vec::new(), nats.id().into_iter().collect::<Vec<_>>(), vec![nats]);
         for node in 0..k {
-            let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            let mut child = tokio::process::Command::new(&bin)
                 .args(["serve", "--loopback", "--cluster", &url, "--node-name", &format!("bench{node}")])
                 .args(["--msg-rate", "0", "--data-dir"])
                 .arg(data.join(format!("node{node}")))

@@ -20,7 +20,7 @@ use crate::net::outbox::{Outbox, Outgoing, Overflow, Pushed};
 use crate::net::relay::Relays;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use hub::{Command, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
+use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::task::Waker;
@@ -50,9 +50,12 @@ struct Conn {
     outbox: Arc<Outbox>,
     limit: usize,
     /// What the current batch has for it, in order: the first and last of its entries in
-    /// [`Staging::items`], or [`NONE`].
+    /// [`Staging::items`] (or [`NONE`]), then its open range, which the next range of the
+    /// buffer that follows it joins (a run of lobby messages is one range, in the connection's
+    /// own entry: staging a delivery touches nothing else).
     head: u32,
     tail: u32,
+    open: Option<Range>,
     /// The hub closed it: it goes once what is staged for it is in its outbox.
     closed: bool,
 }
@@ -72,12 +75,24 @@ const SHARE_MIN: usize = 256;
 /// recipients share the encoded bytes.
 const INLINE_MAX: usize = 2048;
 
+/// Bytes `start..end` of chunk `chunk` of the batch buffer of door `door`, which make
+/// `deliveries` deliveries.
+#[derive(Clone, Copy)]
+struct Range {
+    door: u16,
+    chunk: u16,
+    start: u32,
+    end: u32,
+    deliveries: u32,
+}
+
 /// One thing staged for a connection.
 enum Item {
-    /// Bytes `start..end` of the batch buffer's chunk `chunk`, which make `deliveries`
-    /// deliveries.
-    Range { chunk: u32, start: u32, end: u32, deliveries: u32 },
-    /// Anything else, in turn: large bytes, a page, a verdict, the close.
+    Range(Range),
+    /// Bytes for this connection alone (an answer, a private message): copied into its
+    /// outbox, or shared if large.
+    Own(Bytes, u32),
+    /// Anything else, in turn: a page, a verdict, the close.
     Out(Outgoing, u32),
 }
 
@@ -87,65 +102,92 @@ struct Staged {
     next: u32,
 }
 
-/// What the batch has staged: the shared buffer and, for each connection it touched, its list
-/// of items.
+/// What the batch has staged: a shared buffer per door (each event encoded for it once, so
+/// that its run of events for a connection is one range) and, for each connection it touched,
+/// its list of items.
 #[derive(Default)]
 struct Staging {
     /// The bytes of the batch so far, appended once whatever the number of recipients.
-    buf: BytesMut,
-    /// Where `buf` starts a new chunk: the number of chunks sealed before it in this batch.
-    chunks: Vec<Bytes>,
+    bufs: [BytesMut; DOORS.len()],
+    /// What each door's buffer sealed in this batch: a range's chunk is its index here.
+    chunks: [Vec<Bytes>; DOORS.len()],
     items: Vec<Staged>,
     /// The connections with something staged, in the order first touched.
     touched: Vec<SessionId>,
 }
 
 impl Staging {
-    /// Appends `bytes` to the buffer; returns the chunk and range it went to.
-    fn append(&mut self, bytes: &[u8]) -> (u32, u32, u32) {
-        if self.buf.capacity() - self.buf.len() < bytes.len() {
-            if !self.buf.is_empty() {
-                self.chunks.push(self.buf.split().freeze());
+    /// Appends `bytes` to the buffer of `door`; returns the range it went to.
+    fn append(&mut self, door: Door, bytes: &[u8]) -> Range {
+        let d = usize::from(door.0);
+        let (buf, chunks) = (&mut self.bufs[d], &mut self.chunks[d]);
+        if buf.capacity() - buf.len() < bytes.len() {
+            if !buf.is_empty() {
+                chunks.push(buf.split().freeze());
             }
-            self.buf.reserve(CHUNK.max(bytes.len()));
+            buf.reserve(CHUNK.max(bytes.len()));
         }
-        let start = self.buf.len() as u32;
-        self.buf.extend_from_slice(bytes);
-        (self.chunks.len() as u32, start, self.buf.len() as u32)
+        let start = buf.len() as u32;
+        buf.extend_from_slice(bytes);
+        // A batch is far from 65,536 chunks of 64 KB.
+        Range { door: u16::from(door.0), chunk: chunks.len() as u16, start, end: buf.len() as u32, deliveries: 0 }
     }
 
     /// Notes `item` for `c` (the connection of `session`), after what is staged for it; a
-    /// range that follows its last one in the buffer joins it.
+    /// range that follows its open one in the buffer joins it.
     fn stage(&mut self, session: SessionId, c: &mut Conn, item: Item) {
-        if c.tail != NONE {
-            let last = &mut self.items[c.tail as usize].item;
-            if let (
-                Item::Range { chunk, end, deliveries, .. },
-                Item::Range { chunk: k, start: s, end: e, deliveries: d },
-            ) = (last, &item)
-            {
-                if *chunk == *k && *end == *s {
-                    *end = *e;
-                    *deliveries += d;
-                    return;
+        if c.head == NONE && c.open.is_none() {
+            self.touched.push(session);
+        }
+        if let Item::Range(range) = item {
+            match &mut c.open {
+                Some(open) if (open.door, open.chunk, open.end) == (range.door, range.chunk, range.start) => {
+                    open.end = range.end;
+                    open.deliveries += range.deliveries;
+                }
+                open => {
+                    if let Some(before) = open.replace(range) {
+                        self.list(c, Item::Range(before));
+                    }
                 }
             }
+            return;
         }
+        if let Some(before) = c.open.take() {
+            self.list(c, Item::Range(before));
+        }
+        self.list(c, item);
+    }
+
+    /// Appends `item` to the list of `c`.
+    fn list(&mut self, c: &mut Conn, item: Item) {
         let index = self.items.len() as u32;
         self.items.push(Staged { item, next: NONE });
         if c.tail == NONE {
             c.head = index;
-            self.touched.push(session);
         } else {
             self.items[c.tail as usize].next = index;
         }
         c.tail = index;
     }
 
-    /// Seals the buffer: what is in it can be handed out.
+    /// Seals the buffers: what is in them can be handed out.
     fn seal(&mut self) {
-        if !self.buf.is_empty() {
-            self.chunks.push(self.buf.split().freeze());
+        for (buf, chunks) in self.bufs.iter_mut().zip(&mut self.chunks) {
+            if !buf.is_empty() {
+                chunks.push(buf.split().freeze());
+            }
+        }
+    }
+
+    /// What the outbox is given for `range`: a slice of the buffer, or (short) its bytes to copy.
+    fn pushed(chunks: &[Vec<Bytes>], range: Range) -> Pushed<'_> {
+        let bytes = &chunks[usize::from(range.door)][usize::from(range.chunk)];
+        let (start, end) = (range.start as usize, range.end as usize);
+        if end - start < SHARE_MIN {
+            Pushed::Copy(&bytes[start..end])
+        } else {
+            Pushed::Out(Outgoing::Bytes(bytes.slice(start..end)))
         }
     }
 
@@ -153,21 +195,31 @@ impl Staging {
     /// first): ranges of the buffer as slices of it, short ones copied. Returns the push's
     /// outcome and the deliveries handed.
     fn hand(&mut self, c: &mut Conn) -> (Result<Option<Waker>, Overflow>, u64) {
-        let (mut next, mut delivered) = (c.head, 0u64);
+        let open = c.open.take();
+        let mut delivered = open.map_or(0, |r| u64::from(r.deliveries));
+        if c.head == NONE {
+            // The common case: a run of messages, nothing else.
+            let Some(range) = open else { return (Ok(None), 0) };
+            let pushed = c.outbox.push_all(&mut std::iter::once(Self::pushed(&self.chunks, range)), c.limit);
+            return (pushed, delivered);
+        }
+        let mut next = c.head;
         (c.head, c.tail) = (NONE, NONE);
         let (items, chunks) = (&mut self.items, &self.chunks);
-        let mut staged = std::iter::from_fn(|| {
+        let listed = std::iter::from_fn(|| {
             let staged = items.get_mut(next as usize)?;
             next = staged.next;
             Some(match std::mem::replace(&mut staged.item, Item::Out(Outgoing::Resume, 0)) {
-                Item::Range { chunk, start, end, deliveries } => {
-                    let bytes = &chunks[chunk as usize];
-                    let (start, end) = (start as usize, end as usize);
+                Item::Range(range) => {
+                    delivered += u64::from(range.deliveries);
+                    Self::pushed(chunks, range)
+                }
+                Item::Own(bytes, deliveries) => {
                     delivered += u64::from(deliveries);
-                    if end - start < SHARE_MIN {
-                        Pushed::Copy(&bytes[start..end])
+                    if bytes.len() > INLINE_MAX {
+                        Pushed::Out(Outgoing::Bytes(bytes))
                     } else {
-                        Pushed::Out(Outgoing::Bytes(bytes.slice(start..end)))
+                        Pushed::Own(bytes)
                     }
                 }
                 Item::Out(out, deliveries) => {
@@ -176,13 +228,13 @@ impl Staging {
                 }
             })
         });
-        let pushed = c.outbox.push_all(&mut staged, c.limit);
+        let pushed = c.outbox.push_all(&mut listed.chain(open.map(|r| Self::pushed(chunks, r))), c.limit);
         (pushed, delivered)
     }
 
     /// Forgets the batch, once every connection has been handed its part.
     fn clear(&mut self) {
-        self.chunks.clear();
+        self.chunks.iter_mut().for_each(Vec::clear);
         self.items.clear();
         if self.items.capacity() > 1 << 16 {
             self.items = Vec::new();
@@ -197,24 +249,24 @@ impl Conn {
     }
 }
 
-/// An event encoded for one door, as the batch holds it: in its buffer, or (large) on its own.
+/// An event encoded for one door, as the batch holds it: in the door's buffer, or (large) on
+/// its own.
 enum Encoded {
-    Range(u32, u32, u32),
+    Range(Range),
     Large(Bytes),
 }
 
 impl Encoded {
-    fn new(staging: &mut Staging, bytes: Bytes) -> Encoded {
+    fn new(staging: &mut Staging, door: Door, bytes: Bytes) -> Encoded {
         if bytes.len() > INLINE_MAX {
             return Encoded::Large(bytes);
         }
-        let (chunk, start, end) = staging.append(&bytes);
-        Encoded::Range(chunk, start, end)
+        Encoded::Range(staging.append(door, &bytes))
     }
 
     fn len(&self) -> usize {
         match self {
-            Encoded::Range(_, start, end) => (end - start) as usize,
+            Encoded::Range(range) => (range.end - range.start) as usize,
             Encoded::Large(bytes) => bytes.len(),
         }
     }
@@ -222,7 +274,7 @@ impl Encoded {
     /// What a recipient is staged, making `deliveries` deliveries.
     fn item(&self, deliveries: u32) -> Item {
         match self {
-            &Encoded::Range(chunk, start, end) => Item::Range { chunk, start, end, deliveries },
+            &Encoded::Range(range) => Item::Range(Range { deliveries, ..range }),
             Encoded::Large(bytes) => Item::Out(Outgoing::Bytes(bytes.clone()), deliveries),
         }
     }
@@ -326,7 +378,7 @@ impl Router {
         match msg {
             HubMsg::Connected { session, door, tls, origin, outbox, limit } => {
                 let spec = spec(door);
-                let conn = Conn { spec, tls, outbox, limit, head: NONE, tail: NONE, closed: false };
+                let conn = Conn { spec, tls, outbox, limit, head: NONE, tail: NONE, open: None, closed: false };
                 self.conns.insert(session, conn);
                 let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
                 self.step(now, Input::Connected { session, door, caps, liveness, origin });
@@ -424,8 +476,9 @@ impl Router {
                     let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { continue };
                     let slot = &mut encoded[usize::from(c.spec.door.0)];
                     let staging = &mut self.staging;
-                    let bytes =
-                        slot.get_or_insert_with(|| (c.spec.encode_event)(&event).map(|b| Encoded::new(staging, b)));
+                    let bytes = slot.get_or_insert_with(|| {
+                        (c.spec.encode_event)(&event).map(|b| Encoded::new(staging, c.spec.door, b))
+                    });
                     if let Some(bytes) = bytes {
                         self.bytes_out[c.figure()] += bytes.len() as u64;
                         staging.stage(session, c, bytes.item(1));
@@ -523,7 +576,7 @@ impl Router {
     fn push_bytes(&mut self, session: SessionId, bytes: &Bytes, delivery: bool) {
         let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { return };
         self.bytes_out[c.figure()] += bytes.len() as u64;
-        let item = Encoded::new(&mut self.staging, bytes.clone()).item(u32::from(delivery));
+        let item = Item::Own(bytes.clone(), u32::from(delivery));
         self.staging.stage(session, c, item);
     }
 
@@ -624,12 +677,12 @@ mod tests {
 
     fn conn() -> Conn {
         let outbox = Arc::new(Outbox::default());
-        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, head: NONE, tail: NONE, closed: false }
+        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, head: NONE, tail: NONE, open: None, closed: false }
     }
 
     /// Stages what `Router::apply` stages for one event encoded once for everyone.
     fn broadcast(staging: &mut Staging, conns: &mut [Conn], bytes: &[u8]) {
-        let encoded = Encoded::new(staging, Bytes::copy_from_slice(bytes));
+        let encoded = Encoded::new(staging, Door(0), Bytes::copy_from_slice(bytes));
         for (i, c) in conns.iter_mut().enumerate() {
             staging.stage(SessionId(i as u64), c, encoded.item(1));
         }
@@ -674,11 +727,46 @@ mod tests {
     }
 
     #[test]
+    fn answers_and_other_doors_between_lobby_messages_do_not_break_a_recipient_s_run() {
+        let (mut staging, mut conns) = (Staging::default(), (0..4).map(|_| conn()).collect::<Vec<_>>());
+        conns[2].spec = DOORS[1];
+        conns[3].spec = DOORS[1];
+        for i in 0..3u8 {
+            // What `Router::apply` does for a lobby message: each door's encoding appended
+            // once, to its own buffer; then the sender's answer, for it alone.
+            let mut encoded: [Option<Encoded>; 2] = Default::default();
+            for (s, c) in conns.iter_mut().enumerate() {
+                let door = c.spec.door;
+                let text = vec![b'a' + i + 10 * door.0; 300];
+                let e =
+                    encoded[usize::from(door.0)].get_or_insert_with(|| Encoded::new(&mut staging, door, text.into()));
+                staging.stage(SessionId(s as u64), c, e.item(1));
+            }
+            staging.stage(SessionId(0), &mut conns[0], Item::Own(Bytes::from_static(b"sent\n"), 0));
+        }
+        let handed = hand_all(&mut staging, &mut conns);
+        for (out, delivered) in &handed[1..] {
+            assert_eq!(*delivered, 3);
+            assert_eq!(out.len(), 1, "one range for the three messages");
+            assert_eq!(bytes(&out[0]).len(), 900);
+        }
+        assert_eq!(bytes(&handed[2].0[0]).as_ptr(), bytes(&handed[3].0[0]).as_ptr());
+        assert_ne!(bytes(&handed[1].0[0]).as_ptr(), bytes(&handed[2].0[0]).as_ptr());
+        // The sender hears each answer in its place, after its message.
+        let (out, delivered) = &handed[0];
+        assert_eq!(*delivered, 3);
+        let heard: Vec<u8> = out.iter().flat_map(|o| bytes(o).to_vec()).collect();
+        let expected: Vec<u8> = (0..3u8).flat_map(|i| [vec![b'a' + i; 300], b"sent\n".to_vec()].concat()).collect();
+        assert_eq!(heard, expected);
+        assert_eq!(bytes(&out[0]).as_ptr(), bytes(&handed[1].0[0]).as_ptr());
+    }
+
+    #[test]
     fn short_runs_are_copied_and_what_is_not_bytes_keeps_its_place() {
         let (mut staging, mut conns) = (Staging::default(), vec![conn(), conn()]);
         broadcast(&mut staging, &mut conns, b"hello\n");
         // A reply for the first only, then its close; the second gets another message.
-        let reply = Encoded::new(&mut staging, Bytes::from_static(b"ok\n")).item(0);
+        let reply = Item::Own(Bytes::from_static(b"ok\n"), 0);
         staging.stage(SessionId(0), &mut conns[0], reply);
         staging.stage(SessionId(0), &mut conns[0], Item::Out(Outgoing::Close, 0));
         broadcast(&mut staging, &mut conns[1..], b"more\n");
@@ -698,7 +786,7 @@ mod tests {
     fn a_large_message_is_shared_as_it_is_and_a_full_chunk_starts_the_next() {
         let (mut staging, mut conns) = (Staging::default(), vec![conn(), conn()]);
         let large = Bytes::from(vec![7u8; INLINE_MAX + 1]);
-        let encoded = Encoded::new(&mut staging, large.clone());
+        let encoded = Encoded::new(&mut staging, Door(0), large.clone());
         for (i, c) in conns.iter_mut().enumerate() {
             staging.stage(SessionId(i as u64), c, encoded.item(1));
         }

@@ -42,9 +42,11 @@ pub(crate) enum Outgoing {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overflow;
 
-/// One of the things [`Outbox::push_all`] queues: bytes to copy, or an item as it is.
+/// One of the things [`Outbox::push_all`] queues: bytes to copy (borrowed, or small bytes of
+/// their own), or an item as it is.
 pub(crate) enum Pushed<'a> {
     Copy(&'a [u8]),
+    Own(Bytes),
     Out(Outgoing),
 }
 
@@ -95,17 +97,12 @@ impl Outbox {
         let mut q = self.queue.lock().expect("outbox lock");
         let was_empty = q.items.is_empty();
         for item in items {
-            match item {
-                Pushed::Copy(data) => {
-                    q.reserve(data.len(), limit)?;
-                    match q.items.back_mut() {
-                        Some(Item::Copied(buf)) => buf.extend_from_slice(data),
-                        _ => {
-                            let mut buf = Vec::with_capacity(data.len().max(512));
-                            buf.extend_from_slice(data);
-                            q.items.push_back(Item::Copied(buf));
-                        }
-                    }
+            let own;
+            let data = match item {
+                Pushed::Copy(data) => data,
+                Pushed::Own(bytes) => {
+                    own = bytes;
+                    &own[..]
                 }
                 Pushed::Out(out) => {
                     if let Outgoing::Bytes(b) = &out {
@@ -114,6 +111,16 @@ impl Outbox {
                         return Err(Overflow);
                     }
                     q.items.push_back(Item::Out(out));
+                    continue;
+                }
+            };
+            q.reserve(data.len(), limit)?;
+            match q.items.back_mut() {
+                Some(Item::Copied(buf)) => buf.extend_from_slice(data),
+                _ => {
+                    let mut buf = Vec::with_capacity(data.len().max(512));
+                    buf.extend_from_slice(data);
+                    q.items.push_back(Item::Copied(buf));
                 }
             }
         }
