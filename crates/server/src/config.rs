@@ -36,6 +36,10 @@ settings! {
         login_window_secs: u64 = 60, flag "login-window-secs", value "SECS";
         /// Bytes a connection may have queued and unsent before it is dropped as too slow.
         outbound_limit: usize = 1 << 20, flag "outbound-limit", value "BYTES";
+        /// Seconds a connection's unsent bytes may wait (judged when more is queued for it)
+        /// before it is dropped as too slow: a reader that keeps reading is never slow,
+        /// whatever the burst. 0: judged by `outbound_limit` alone.
+        write_deadline_secs: u64 = 10, flag "write-deadline-secs", value "SECS";
         /// Seconds a private-link request may wait for its accept, then its connect.
         link_timeout_secs: u64 = 30, flag "link-timeout-secs", value "SECS";
         /// Seconds a connection may take to log in (an NL operator: to send its `key`), and a

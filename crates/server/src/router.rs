@@ -16,7 +16,7 @@ use crate::doors::{spec, DOORS};
 use crate::keeper::Keep;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use crate::net::outbox::{Outbox, Outgoing, Overflow, Pushed};
+use crate::net::outbox::{Deadline, Outbox, Outgoing, Overflow, Pushed};
 use crate::net::relay::Relays;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
@@ -24,7 +24,7 @@ use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, Se
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How many queued inputs the hub task takes before it looks at the clock and its tick again.
@@ -194,13 +194,13 @@ impl Staging {
     /// Hands `c` what is staged for it, under one lock of its outbox (the buffer sealed
     /// first): ranges of the buffer as slices of it, short ones copied. Returns the push's
     /// outcome and the deliveries handed.
-    fn hand(&mut self, c: &mut Conn) -> (Result<Option<Waker>, Overflow>, u64) {
+    fn hand(&mut self, c: &mut Conn, deadline: Option<Deadline>) -> (Result<Option<Waker>, Overflow>, u64) {
         let open = c.open.take();
         let mut delivered = open.map_or(0, |r| u64::from(r.deliveries));
         if c.head == NONE {
             // The common case: a run of messages, nothing else.
             let Some(range) = open else { return (Ok(None), 0) };
-            let pushed = c.outbox.push_all(&mut std::iter::once(Self::pushed(&self.chunks, range)), c.limit);
+            let pushed = c.outbox.push_all(&mut std::iter::once(Self::pushed(&self.chunks, range)), c.limit, deadline);
             return (pushed, delivered);
         }
         let mut next = c.head;
@@ -228,7 +228,7 @@ impl Staging {
                 }
             })
         });
-        let pushed = c.outbox.push_all(&mut listed.chain(open.map(|r| Self::pushed(chunks, r))), c.limit);
+        let pushed = c.outbox.push_all(&mut listed.chain(open.map(|r| Self::pushed(chunks, r))), c.limit, deadline);
         (pushed, delivered)
     }
 
@@ -291,6 +291,8 @@ pub(crate) struct Router {
     overflowed: Vec<SessionId>,
     /// What the current batch has for connections, not in their outboxes yet.
     staging: Staging,
+    /// The time of the step being carried out.
+    now: Instant,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
@@ -319,6 +321,7 @@ impl Router {
             keeper,
             overflowed: Vec::new(),
             staging: Staging::default(),
+            now: now(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
@@ -435,6 +438,7 @@ impl Router {
     /// Feeds one input to the hub and carries out everything it decides, including the
     /// disconnection of sessions that overflowed meanwhile.
     fn step(&mut self, now: Instant, input: Input) {
+        self.now = now;
         self.hub.handle(now, input);
         loop {
             while let Some(out) = self.hub.poll_output() {
@@ -488,7 +492,7 @@ impl Router {
             Output::Park { session, link } => {
                 self.relays.open(link);
                 // What is staged for it goes first (and everyone else's with it).
-                self.flush();
+                self.flush(self.now);
                 let parked = self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit));
                 match parked {
                     Some(Ok(waker)) => self.wakers.extend(waker),
@@ -594,7 +598,7 @@ impl Router {
     /// meanwhile are disconnected (which may stage more: a presence, a desk's news).
     fn end_batch(&mut self, now: Instant) {
         loop {
-            self.flush();
+            self.flush(now);
             let Some(session) = self.overflowed.pop() else { break };
             self.step(now, Input::Disconnected { session });
         }
@@ -602,7 +606,9 @@ impl Router {
 
     /// Hands every connection what is staged for it, one lock of its outbox each; notes the
     /// tasks to wake, the deliveries made and the outboxes that overflowed.
-    fn flush(&mut self) {
+    fn flush(&mut self, now: Instant) {
+        let wait = self.config.write_deadline_secs;
+        let deadline = (wait > 0).then(|| Deadline { now, wait: Duration::from_secs(wait) });
         let staging = &mut self.staging;
         if staging.touched.is_empty() {
             return;
@@ -611,7 +617,7 @@ impl Router {
         let mut touched = std::mem::take(&mut staging.touched);
         for &session in &touched {
             let Some(c) = self.conns.get_mut(&session) else { continue };
-            match staging.hand(c) {
+            match staging.hand(c, deadline) {
                 (Ok(waker), delivered) => {
                     self.wakers.extend(waker);
                     self.deliveries[c.figure()] += delivered;
@@ -693,7 +699,7 @@ mod tests {
         let out = conns
             .iter_mut()
             .map(|c| {
-                let (pushed, delivered) = staging.hand(c);
+                let (pushed, delivered) = staging.hand(c, None);
                 assert!(pushed.is_ok());
                 (c.outbox.take().0, delivered)
             })
@@ -813,8 +819,8 @@ mod tests {
         for _ in 0..2 {
             broadcast(&mut staging, &mut conns, &[b'y'; 200]);
             staging.seal();
-            let first = staging.hand(&mut conns[0]).0.is_ok();
-            assert_eq!(staging.hand(&mut conns[1]).1, 1);
+            let first = staging.hand(&mut conns[0], None).0.is_ok();
+            assert_eq!(staging.hand(&mut conns[1], None).1, 1);
             staging.clear();
             if !first {
                 assert!(conns[0].outbox.overflowed());

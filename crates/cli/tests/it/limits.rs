@@ -1,5 +1,6 @@
 //! Limits and timeouts over loopback: a client that does not read is dropped once its unsent
-//! bytes pass the bound, on every front door, the web's WebSockets too.
+//! bytes pass the bound (or, on a socket, have waited past the write deadline), on every front
+//! door, the web's WebSockets too.
 
 use crate::support::{count, start, start_with, Hub, Raw, WAIT};
 use crate::web::Web;
@@ -44,6 +45,77 @@ async fn a_websocket_that_never_reads_is_closed_once_its_unsent_bytes_pass_the_b
     // The session itself lingers, as when a page closes: a new page picks it up.
     let (status, _) = page.get("/api/users").await;
     assert_eq!(status, 200);
+    hub.stop().await;
+}
+
+/// Slow consumers are judged by how long their bytes wait: with a byte bound far above all
+/// that is sent, a ChatOS reader that stops reading is dropped once what waits for it has
+/// waited past the write deadline (judged when more comes for it), while a reader that keeps
+/// reading gets everything, however long the burst. On tokio's paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_reader_whose_bytes_wait_past_the_write_deadline_is_dropped_and_one_that_reads_is_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BURST: usize = 10_000;
+    let hub = start_with(|c| {
+        c.msg_rate = 0;
+        c.outbound_limit = 1 << 30;
+        c.write_deadline_secs = 10;
+    })
+    .await;
+    // The one that stops reading, with a small receive window so that the server's queue fills.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = Raw::from_stream(socket.connect(hub.chatos).await.unwrap());
+    stuck.send(&Packet::Cr { pseudo: "stuck".into() }).await;
+    stuck.expect(Packet::error(proto::chatos::ErrorCode::Ok)).await;
+    // The one that keeps reading: every lobby message, to the last.
+    let mut reader = Raw::login(hub.chatos, "reader").await;
+    let read_all = tokio::spawn(async move {
+        for i in 0..BURST {
+            match reader.recv().await {
+                Packet::Sma { sender, message } if sender == "loud" => {
+                    assert_eq!(message.split(' ').next().unwrap(), i.to_string());
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        reader
+    });
+    let mut loud = Raw::login(hub.chatos, "loud").await;
+    let slow_before = hub.metrics().total(|d| d.slow_consumers.get());
+    let send = |range: std::ops::Range<usize>| {
+        let mut bytes = bytes::BytesMut::new();
+        for i in range {
+            let mut text = format!("{i} ");
+            text.extend(std::iter::repeat_n('x', 1024 - text.len()));
+            Packet::Sma { sender: "loud".into(), message: text }.encode(&mut bytes);
+        }
+        bytes
+    };
+    // 10 MB at once: far more than the socket buffers, all of it queued for `stuck` at once.
+    let (mut read, mut write) = loud.stream.split();
+    let burst = send(0..BURST);
+    let (written, ()) = tokio::join!(write.write_all(&burst), async {
+        let mut oks = vec![0u8; 2 * BURST];
+        read.read_exact(&mut oks).await.unwrap();
+    });
+    written.unwrap();
+    let mut reader = tokio::time::timeout(WAIT, read_all).await.expect("the reader did not get everything").unwrap();
+    assert_eq!(hub.metrics().total(|d| d.slow_consumers.get()), slow_before, "dropped before its deadline");
+    // Past the deadline, one more message: `stuck` is judged, and dropped.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    loud.stream.write_all(&send(BURST..BURST + 1)).await.unwrap();
+    let dropped = async {
+        while hub.metrics().total(|d| d.slow_consumers.get()) == slow_before {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, dropped).await.expect("a reader whose bytes waited past the deadline was kept");
+    assert_eq!(hub.metrics().total(|d| d.slow_consumers.get()), slow_before + 1);
+    // The reader is still there: it hears the next messages too.
+    assert!(matches!(reader.recv().await, Packet::Sma { message, .. } if message.starts_with(&format!("{BURST} "))));
+    loud.send(&Packet::Sma { sender: "loud".into(), message: "still here?".into() }).await;
+    assert_eq!(reader.recv().await, Packet::Sma { sender: "loud".into(), message: "still here?".into() });
     hub.stop().await;
 }
 

@@ -15,6 +15,7 @@ use hub::LinkId;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// What [`Outbox::push_bytes`] copies into the connection's buffer; larger bytes are shared.
 #[cfg(test)]
@@ -60,8 +61,17 @@ struct Queue {
     items: VecDeque<Item>,
     bytes: usize,
     overflowed: bool,
+    /// When the oldest of `bytes` was queued: the connection task has not taken them since.
+    since: Option<Instant>,
     /// The connection task, to wake when there is something for it.
     waker: Option<Waker>,
+}
+
+/// How long a connection's bytes may wait unsent, judged when more is queued for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub now: Instant,
+    pub wait: Duration,
 }
 
 /// The limit is the caller's: every outbox of a server shares it, so it is not stored here.
@@ -77,24 +87,35 @@ impl Outbox {
     #[cfg(test)]
     pub fn push_bytes(&self, data: &Bytes, limit: usize) -> Result<Option<Waker>, Overflow> {
         let item = if data.len() <= COPY_MAX { Pushed::Copy(data) } else { Pushed::Out(Outgoing::Bytes(data.clone())) };
-        self.push_all(&mut std::iter::once(item), limit)
+        self.push_all(&mut std::iter::once(item), limit, None)
     }
 
     /// Queues `out`, like [`Outbox::push_bytes`]; only `Outgoing::Bytes` counts against `limit`.
     pub fn push(&self, out: Outgoing, limit: usize) -> Result<Option<Waker>, Overflow> {
-        self.push_all(&mut std::iter::once(Pushed::Out(out)), limit)
+        self.push_all(&mut std::iter::once(Pushed::Out(out)), limit, None)
     }
 
     /// Queues each of `items` in turn, under one lock: bytes to copy joined to the last
     /// copied ones, the rest as it is; only bytes count against `limit`. Fails, and marks the
-    /// outbox overflowed for good, if the bytes queued and not yet taken would pass `limit`.
+    /// outbox overflowed for good, if the bytes queued and not yet taken would pass `limit`,
+    /// or (with a `deadline`) if the oldest of them has waited longer than it allows: a
+    /// connection that keeps taking what it is sent is not slow, however much it is sent.
     /// On success, returns the connection task's waker if it must be woken.
     pub fn push_all(
         &self,
         items: &mut dyn Iterator<Item = Pushed<'_>>,
         limit: usize,
+        deadline: Option<Deadline>,
     ) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
+        if let (Some(d), Some(since)) = (deadline, q.since) {
+            if d.now.saturating_duration_since(since) > d.wait {
+                return Err(q.overflow());
+            }
+        }
+        if q.bytes == 0 {
+            q.since = deadline.map(|d| d.now);
+        }
         let was_empty = q.items.is_empty();
         for item in items {
             let own;
@@ -150,7 +171,7 @@ impl Outbox {
     /// the limit bounds everything not yet written.
     pub fn take(&self) -> (Vec<Outgoing>, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
-        q.bytes = 0;
+        (q.bytes, q.since) = (0, None);
         let items = std::mem::take(&mut q.items);
         let overflowed = q.overflowed;
         drop(q);
@@ -175,15 +196,20 @@ impl Queue {
             return Err(Overflow);
         }
         if self.bytes > 0 && self.bytes + n > limit {
-            self.overflowed = true;
-            self.items = VecDeque::new();
-            if let Some(w) = self.waker.take() {
-                w.wake();
-            }
-            return Err(Overflow);
+            return Err(self.overflow());
         }
         self.bytes += n;
         Ok(())
+    }
+
+    /// Overflows for good: what is queued is dropped and the task woken to close.
+    fn overflow(&mut self) -> Overflow {
+        self.overflowed = true;
+        self.items = VecDeque::new();
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        Overflow
     }
 }
 
@@ -211,6 +237,22 @@ mod tests {
         assert!(o.push(Outgoing::Close, 10).is_err());
         let (items, overflowed) = o.take();
         assert!(items.is_empty() && overflowed);
+    }
+
+    #[test]
+    fn bytes_that_wait_past_the_deadline_overflow_and_taking_them_restarts_the_clock() {
+        let (o, t0, wait) = (Outbox::default(), Instant::now(), Duration::from_secs(10));
+        let at = |secs| Some(Deadline { now: t0 + Duration::from_secs(secs), wait });
+        let push = |secs| o.push_all(&mut std::iter::once(Pushed::Copy(b"hi")), usize::MAX, at(secs));
+        assert!(push(0).is_ok());
+        assert!(push(10).is_ok(), "10 s is not past a deadline of 10 s");
+        o.take();
+        // Taken at 10 s: what is queued from 11 s on may wait until 21 s.
+        assert!(push(11).is_ok());
+        assert!(push(21).is_ok());
+        assert!(push(22).is_err());
+        assert!(o.overflowed());
+        assert!(o.push(Outgoing::Close, usize::MAX).is_err());
     }
 
     #[test]
