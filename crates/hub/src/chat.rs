@@ -13,13 +13,15 @@ impl Hub {
         let sender_guest = self.guest(session);
         self.keep(Kept { sender: me.clone(), sender_guest, body: text.clone(), ..Kept::default() });
         let caps = self.sessions[&session].caps;
-        let to: Vec<SessionId> = self
-            .lobby
-            .iter()
-            .copied()
-            .filter(|&id| caps.lobby_echo || id != session)
-            .filter(|id| !caps.mesh || !self.sessions[id].caps.mesh)
-            .collect();
+        // Sized at once: collected from a filter, the list would grow by doubling.
+        let mut to: Vec<SessionId> = Vec::with_capacity(self.lobby.len());
+        to.extend(
+            self.lobby
+                .iter()
+                .copied()
+                .filter(|&id| caps.lobby_echo || id != session)
+                .filter(|id| !caps.mesh || !self.sessions[id].caps.mesh),
+        );
         if self.config.cluster {
             self.out.push_back(Output::Publish { from: me.clone(), text: text.clone(), mesh: caps.mesh });
         }

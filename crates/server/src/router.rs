@@ -701,7 +701,7 @@ mod tests {
             .map(|c| {
                 let (pushed, delivered) = staging.hand(c, None);
                 assert!(pushed.is_ok());
-                (c.outbox.take().0, delivered)
+                (c.outbox.take_all().0, delivered)
             })
             .collect();
         staging.clear();
@@ -824,7 +824,7 @@ mod tests {
             staging.clear();
             if !first {
                 assert!(conns[0].outbox.overflowed());
-                let bytes: usize = conns[1].outbox.take().0.iter().map(|o| bytes(o).len()).sum();
+                let bytes: usize = conns[1].outbox.take_all().0.iter().map(|o| bytes(o).len()).sum();
                 assert_eq!(bytes, 400);
                 return;
             }

@@ -12,7 +12,7 @@ use crate::doors::spec::Spec;
 use crate::metrics::DoorMetrics;
 use crate::msg::HubMsg;
 use crate::net::io::{read_once, release_if_empty, wait, Wake};
-use crate::net::outbox::{Outbox, Outgoing};
+use crate::net::outbox::{Outbox, Outgoing, Taken};
 use crate::net::transport::{Read, Transport};
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
@@ -325,7 +325,7 @@ impl<D: Protocol> Driver<D> {
         let (items, overflowed) = if self.wbuf.is_empty() && after_flush.is_none() {
             self.outbox.take()
         } else {
-            (Vec::new(), self.outbox.overflowed())
+            (Taken::none(), self.outbox.overflowed())
         };
         if overflowed {
             return Err(());

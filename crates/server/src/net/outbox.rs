@@ -169,20 +169,41 @@ impl Outbox {
     /// Everything queued, and whether the outbox overflowed (then the connection must close).
     /// The connection task takes a batch only once it has written the previous one, so that
     /// the limit bounds everything not yet written.
-    pub fn take(&self) -> (Vec<Outgoing>, bool) {
+    pub fn take(&self) -> (Taken, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
         (q.bytes, q.since) = (0, None);
         let items = std::mem::take(&mut q.items);
-        let overflowed = q.overflowed;
-        drop(q);
-        let items = items
-            .into_iter()
-            .map(|item| match item {
-                Item::Copied(buf) => Outgoing::Bytes(Bytes::from(buf)),
-                Item::Out(out) => out,
-            })
-            .collect();
-        (items, overflowed)
+        (Taken(items.into_iter()), q.overflowed)
+    }
+}
+
+#[cfg(test)]
+impl Outbox {
+    /// [`Outbox::take`], collected.
+    pub fn take_all(&self) -> (Vec<Outgoing>, bool) {
+        let (taken, overflowed) = self.take();
+        (taken.collect(), overflowed)
+    }
+}
+
+/// A batch taken from an outbox, item by item, in order.
+pub(crate) struct Taken(std::collections::vec_deque::IntoIter<Item>);
+
+impl Taken {
+    /// Nothing.
+    pub fn none() -> Taken {
+        Taken(VecDeque::new().into_iter())
+    }
+}
+
+impl Iterator for Taken {
+    type Item = Outgoing;
+
+    fn next(&mut self) -> Option<Outgoing> {
+        Some(match self.0.next()? {
+            Item::Copied(buf) => Outgoing::Bytes(Bytes::from(buf)),
+            Item::Out(out) => out,
+        })
     }
 }
 
@@ -226,7 +247,7 @@ mod tests {
         let o = Outbox::default();
         assert!(o.push_bytes(&bytes(6), 10).is_ok());
         assert!(o.push(Outgoing::Resume, 10).is_ok());
-        let (items, overflowed) = o.take();
+        let (items, overflowed) = o.take_all();
         assert_eq!((items.len(), overflowed), (2, false));
         assert!(o.push_bytes(&bytes(10), 10).is_ok());
         assert!(o.push_bytes(&bytes(1), 10).is_err());
@@ -235,7 +256,7 @@ mod tests {
         assert!(big.push_bytes(&bytes(50), 10).is_ok());
         assert!(big.push_bytes(&bytes(1), 10).is_err());
         assert!(o.push(Outgoing::Close, 10).is_err());
-        let (items, overflowed) = o.take();
+        let (items, overflowed) = o.take_all();
         assert!(items.is_empty() && overflowed);
     }
 
@@ -246,7 +267,7 @@ mod tests {
         let push = |secs| o.push_all(&mut std::iter::once(Pushed::Copy(b"hi")), usize::MAX, at(secs));
         assert!(push(0).is_ok());
         assert!(push(10).is_ok(), "10 s is not past a deadline of 10 s");
-        o.take();
+        o.take_all();
         // Taken at 10 s: what is queued from 11 s on may wait until 21 s.
         assert!(push(11).is_ok());
         assert!(push(21).is_ok());
@@ -264,7 +285,7 @@ mod tests {
         }
         o.push(Outgoing::Close, usize::MAX).unwrap();
         o.push_bytes(&bytes(1), usize::MAX).unwrap();
-        let (items, _) = o.take();
+        let (items, _) = o.take_all();
         let shape: Vec<String> = items
             .iter()
             .map(|out| match out {
