@@ -151,7 +151,8 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
-            .spawn()?;
+            .spawn()
+            .with_context(|| format!("starting {}", server_bin(args).unwrap_or_default().display()))?;
         let pid = child.id();
         let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
         let addrs = server::Addresses::read(&mut lines).await?.context("the server stopped before it was ready")?;
@@ -287,6 +288,7 @@ async fn callgrind_control(flag: &str, pid: u32) -> anyhow::Result<()> {
     let status = tokio::process::Command::new("callgrind_control")
         .args([flag, &pid.to_string()])
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .await
         .context("running callgrind_control (Debian's valgrind package)")?;
@@ -644,8 +646,12 @@ async fn reader(
     }
 }
 
+/// nats-server's default `max_payload`: no message it sends is longer.
+const NATS_MAX_PAYLOAD: usize = 1 << 20;
+
 /// The next whole item of what a NATS server sent: `Some(Some(payload))` a message,
-/// `Some(None)` any other line (`PING`, `+OK`, `INFO`), `None` if the buffer holds no whole one.
+/// `Some(None)` any other line (`PING`, `+OK`, `INFO`, a `MSG` whose length is not one), `None`
+/// if the buffer holds no whole one.
 fn nats_next(buf: &mut BytesMut) -> Option<Option<bytes::Bytes>> {
     use bytes::Buf;
     let end = buf.iter().position(|&b| b == b'\n')?;
@@ -654,8 +660,12 @@ fn nats_next(buf: &mut BytesMut) -> Option<Option<bytes::Bytes>> {
         return Some(None);
     };
     // MSG <subject> <sid> [reply-to] <bytes>
-    let len: usize =
-        args.rsplit(|&b| b == b' ').next().and_then(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())?;
+    let len = args.rsplit(|&b| b == b' ').next().and_then(|l| std::str::from_utf8(l).ok()?.trim().parse().ok());
+    let Some(len) = len.filter(|&len: &usize| len <= NATS_MAX_PAYLOAD) else {
+        // Not a MSG this client can read: skipped, never waited on.
+        buf.advance(end + 1);
+        return Some(None);
+    };
     if buf.len() < end + 1 + len + 2 {
         return None;
     }
@@ -723,4 +733,39 @@ async fn sender(
         }
     }
     Ok(write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything `nats_next` makes of `wire`, fed all at once, then one byte at a time.
+    fn items(wire: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let decode = |buf: &mut BytesMut, out: &mut Vec<Option<Vec<u8>>>| {
+            while let Some(item) = nats_next(buf) {
+                out.push(item.map(|b| b.to_vec()));
+            }
+        };
+        let (mut whole, mut buf) = (Vec::new(), BytesMut::from(wire));
+        decode(&mut buf, &mut whole);
+        let (mut bytewise, mut buf) = (Vec::new(), BytesMut::new());
+        for &b in wire {
+            buf.extend_from_slice(&[b]);
+            decode(&mut buf, &mut bytewise);
+        }
+        assert_eq!(whole, bytewise);
+        whole
+    }
+
+    #[test]
+    fn nats_messages_and_other_lines() {
+        let wire = b"INFO {}\r\nMSG lobby 1 5\r\nhello\r\nPING\r\nMSG lobby 1 reply.to 0\r\n\r\n";
+        assert_eq!(items(wire), [None, Some(b"hello".to_vec()), None, Some(Vec::new())]);
+    }
+
+    #[test]
+    fn a_nats_length_that_is_not_one_is_skipped_never_waited_on() {
+        let wire = b"MSG lobby 1 x\r\nMSG lobby 1 99999999999\r\nMSG lobby 1 2\r\nok\r\n";
+        assert_eq!(items(wire), [None, None, Some(b"ok".to_vec())]);
+    }
 }

@@ -2,6 +2,7 @@
 //! over loopback by raw sockets and by real `switchboard` client processes.
 
 mod accounts;
+mod bench;
 mod browser;
 mod chathack;
 mod chathack_clients;
