@@ -24,7 +24,7 @@ use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, Se
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// How many queued inputs the hub task takes before it looks at the clock and its tick again.
@@ -47,17 +47,23 @@ struct Conn {
     spec: &'static Spec,
     /// It came in over TLS (for the figures).
     tls: bool,
+    /// The hub closed it: it goes once what is staged for it is in its outbox.
+    closed: bool,
+    /// Its entry in [`Staging::touched`] while the current batch has something for it, or
+    /// [`NONE`]: what is staged is kept there, so that an idle connection pays for none of it.
+    slot: u32,
     outbox: Arc<Outbox>,
     limit: usize,
-    /// What the current batch has for it, in order: the first and last of its entries in
-    /// [`Staging::items`] (or [`NONE`]), then its open range, which the next range of the
-    /// buffer that follows it joins (a run of lobby messages is one range, in the connection's
-    /// own entry: staging a delivery touches nothing else).
+}
+
+/// What the current batch has for one connection, in order: the first and last of its
+/// entries in [`Staging::items`] (or [`NONE`]), then its open range, which the next range of
+/// the buffer that follows it joins (a run of lobby messages is one range, extended in place).
+struct Touched {
+    session: SessionId,
     head: u32,
     tail: u32,
     open: Option<Range>,
-    /// The hub closed it: it goes once what is staged for it is in its outbox.
-    closed: bool,
 }
 
 /// No staged entry.
@@ -113,7 +119,7 @@ struct Staging {
     chunks: [Vec<Bytes>; DOORS.len()],
     items: Vec<Staged>,
     /// The connections with something staged, in the order first touched.
-    touched: Vec<SessionId>,
+    touched: Vec<Touched>,
 }
 
 impl Staging {
@@ -136,39 +142,29 @@ impl Staging {
     /// Notes `item` for `c` (the connection of `session`), after what is staged for it; a
     /// range that follows its open one in the buffer joins it.
     fn stage(&mut self, session: SessionId, c: &mut Conn, item: Item) {
-        if c.head == NONE && c.open.is_none() {
-            self.touched.push(session);
+        if c.slot == NONE {
+            c.slot = self.touched.len() as u32;
+            self.touched.push(Touched { session, head: NONE, tail: NONE, open: None });
         }
+        let (t, items) = (&mut self.touched[c.slot as usize], &mut self.items);
         if let Item::Range(range) = item {
-            match &mut c.open {
+            match &mut t.open {
                 Some(open) if (open.door, open.chunk, open.end) == (range.door, range.chunk, range.start) => {
                     open.end = range.end;
                     open.deliveries += range.deliveries;
                 }
                 open => {
                     if let Some(before) = open.replace(range) {
-                        self.list(c, Item::Range(before));
+                        list(items, t, Item::Range(before));
                     }
                 }
             }
             return;
         }
-        if let Some(before) = c.open.take() {
-            self.list(c, Item::Range(before));
+        if let Some(before) = t.open.take() {
+            list(items, t, Item::Range(before));
         }
-        self.list(c, item);
-    }
-
-    /// Appends `item` to the list of `c`.
-    fn list(&mut self, c: &mut Conn, item: Item) {
-        let index = self.items.len() as u32;
-        self.items.push(Staged { item, next: NONE });
-        if c.tail == NONE {
-            c.head = index;
-        } else {
-            self.items[c.tail as usize].next = index;
-        }
-        c.tail = index;
+        list(items, t, item);
     }
 
     /// Seals the buffers: what is in them can be handed out.
@@ -195,16 +191,18 @@ impl Staging {
     /// first): ranges of the buffer as slices of it, short ones copied. Returns the push's
     /// outcome and the deliveries handed.
     fn hand(&mut self, c: &mut Conn, deadline: Option<Deadline>) -> (Result<Option<Waker>, Overflow>, u64) {
-        let open = c.open.take();
+        let Some(t) = self.touched.get_mut(c.slot as usize) else { return (Ok(None), 0) };
+        c.slot = NONE;
+        let open = t.open.take();
         let mut delivered = open.map_or(0, |r| u64::from(r.deliveries));
-        if c.head == NONE {
+        if t.head == NONE {
             // The common case: a run of messages, nothing else.
             let Some(range) = open else { return (Ok(None), 0) };
             let pushed = c.outbox.push_all(&mut std::iter::once(Self::pushed(&self.chunks, range)), c.limit, deadline);
             return (pushed, delivered);
         }
-        let mut next = c.head;
-        (c.head, c.tail) = (NONE, NONE);
+        let mut next = t.head;
+        (t.head, t.tail) = (NONE, NONE);
         let (items, chunks) = (&mut self.items, &self.chunks);
         let listed = std::iter::from_fn(|| {
             let staged = items.get_mut(next as usize)?;
@@ -235,11 +233,24 @@ impl Staging {
     /// Forgets the batch, once every connection has been handed its part.
     fn clear(&mut self) {
         self.chunks.iter_mut().for_each(Vec::clear);
+        self.touched.clear();
         self.items.clear();
         if self.items.capacity() > 1 << 16 {
             self.items = Vec::new();
         }
     }
+}
+
+/// Appends `item` to the list of `t` in `items`.
+fn list(items: &mut Vec<Staged>, t: &mut Touched, item: Item) {
+    let index = items.len() as u32;
+    items.push(Staged { item, next: NONE });
+    if t.tail == NONE {
+        t.head = index;
+    } else {
+        items[t.tail as usize].next = index;
+    }
+    t.tail = index;
 }
 
 impl Conn {
@@ -293,6 +304,8 @@ pub(crate) struct Router {
     staging: Staging,
     /// The time of the step being carried out.
     now: Instant,
+    /// When it started: the zero of the outboxes' deadlines.
+    epoch: Instant,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
@@ -322,6 +335,7 @@ impl Router {
             overflowed: Vec::new(),
             staging: Staging::default(),
             now: now(),
+            epoch: now(),
             broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
@@ -381,7 +395,7 @@ impl Router {
         match msg {
             HubMsg::Connected { session, door, tls, origin, outbox, limit } => {
                 let spec = spec(door);
-                let conn = Conn { spec, tls, outbox, limit, head: NONE, tail: NONE, open: None, closed: false };
+                let conn = Conn { spec, tls, outbox, limit, closed: false, slot: NONE };
                 self.conns.insert(session, conn);
                 let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
                 self.step(now, Input::Connected { session, door, caps, liveness, origin });
@@ -608,14 +622,17 @@ impl Router {
     /// tasks to wake, the deliveries made and the outboxes that overflowed.
     fn flush(&mut self, now: Instant) {
         let wait = self.config.write_deadline_secs;
-        let deadline = (wait > 0).then(|| Deadline { now, wait: Duration::from_secs(wait) });
+        // Milliseconds since the router started, wrapping after 49 days (as a deadline allows).
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
+        let deadline =
+            (wait > 0).then(|| Deadline { now: ms, wait: wait.saturating_mul(1000).min(i32::MAX as u64) as u32 });
         let staging = &mut self.staging;
         if staging.touched.is_empty() {
             return;
         }
         staging.seal();
-        let mut touched = std::mem::take(&mut staging.touched);
-        for &session in &touched {
+        for i in 0..staging.touched.len() {
+            let session = staging.touched[i].session;
             let Some(c) = self.conns.get_mut(&session) else { continue };
             match staging.hand(c, deadline) {
                 (Ok(waker), delivered) => {
@@ -636,8 +653,6 @@ impl Router {
                 }
             }
         }
-        touched.clear();
-        staging.touched = touched;
         staging.clear();
     }
 
@@ -683,7 +698,7 @@ mod tests {
 
     fn conn() -> Conn {
         let outbox = Arc::new(Outbox::default());
-        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, head: NONE, tail: NONE, open: None, closed: false }
+        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, closed: false, slot: NONE }
     }
 
     /// Stages what `Router::apply` stages for one event encoded once for everyone.

@@ -15,7 +15,6 @@ use hub::LinkId;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 /// What [`Outbox::push_bytes`] copies into the connection's buffer; larger bytes are shared.
 #[cfg(test)]
@@ -61,17 +60,19 @@ struct Queue {
     items: VecDeque<Item>,
     bytes: usize,
     overflowed: bool,
-    /// When the oldest of `bytes` was queued: the connection task has not taken them since.
-    since: Option<Instant>,
+    /// While `bytes` is not 0, when the oldest of them was queued (a [`Deadline`]'s `now`):
+    /// the connection task has not taken them since. (Four bytes, in what was padding.)
+    since: u32,
     /// The connection task, to wake when there is something for it.
     waker: Option<Waker>,
 }
 
-/// How long a connection's bytes may wait unsent, judged when more is queued for it.
+/// How long a connection's bytes may wait unsent, judged when more is queued for it: times
+/// in milliseconds of the caller's clock, which may wrap (a wait is under 2^31 ms).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline {
-    pub now: Instant,
-    pub wait: Duration,
+    pub now: u32,
+    pub wait: u32,
 }
 
 /// The limit is the caller's: every outbox of a server shares it, so it is not stored here.
@@ -108,13 +109,13 @@ impl Outbox {
         deadline: Option<Deadline>,
     ) -> Result<Option<Waker>, Overflow> {
         let mut q = self.queue.lock().expect("outbox lock");
-        if let (Some(d), Some(since)) = (deadline, q.since) {
-            if d.now.saturating_duration_since(since) > d.wait {
+        if let Some(d) = deadline {
+            if q.bytes > 0 && d.now.wrapping_sub(q.since) > d.wait {
                 return Err(q.overflow());
             }
-        }
-        if q.bytes == 0 {
-            q.since = deadline.map(|d| d.now);
+            if q.bytes == 0 {
+                q.since = d.now;
+            }
         }
         let was_empty = q.items.is_empty();
         for item in items {
@@ -171,7 +172,7 @@ impl Outbox {
     /// the limit bounds everything not yet written.
     pub fn take(&self) -> (Taken, bool) {
         let mut q = self.queue.lock().expect("outbox lock");
-        (q.bytes, q.since) = (0, None);
+        q.bytes = 0;
         let items = std::mem::take(&mut q.items);
         (Taken(items.into_iter()), q.overflowed)
     }
@@ -262,8 +263,9 @@ mod tests {
 
     #[test]
     fn bytes_that_wait_past_the_deadline_overflow_and_taking_them_restarts_the_clock() {
-        let (o, t0, wait) = (Outbox::default(), Instant::now(), Duration::from_secs(10));
-        let at = |secs| Some(Deadline { now: t0 + Duration::from_secs(secs), wait });
+        // Near the wrap of the millisecond clock, which changes nothing.
+        let (o, t0, wait) = (Outbox::default(), u32::MAX - 15_000, 10_000);
+        let at = |secs: u32| Some(Deadline { now: t0.wrapping_add(secs * 1000), wait });
         let push = |secs| o.push_all(&mut std::iter::once(Pushed::Copy(b"hi")), usize::MAX, at(secs));
         assert!(push(0).is_ok());
         assert!(push(10).is_ok(), "10 s is not past a deadline of 10 s");
