@@ -241,6 +241,11 @@ impl Staging {
     }
 }
 
+/// The connection of `session`, unless it is gone or closed.
+fn open_conn(conns: &mut FxHashMap<SessionId, Conn>, session: SessionId) -> Option<&mut Conn> {
+    conns.get_mut(&session).filter(|c| !c.closed)
+}
+
 /// Appends `item` to the list of `t` in `items`.
 fn list(items: &mut Vec<Staged>, t: &mut Touched, item: Item) {
     let index = items.len() as u32;
@@ -306,6 +311,8 @@ pub(crate) struct Router {
     now: Instant,
     /// When it started: the zero of the outboxes' deadlines.
     epoch: Instant,
+    /// `write_deadline_secs` in milliseconds, if any.
+    write_wait: Option<u32>,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
     /// Connection tasks to wake once the current batch of inputs is carried out.
@@ -336,6 +343,10 @@ impl Router {
             staging: Staging::default(),
             now: now(),
             epoch: now(),
+            write_wait: match shared.config.write_deadline_secs {
+                0 => None,
+                secs => Some(secs.saturating_mul(1000).min(i32::MAX as u64) as u32),
+            },
             broken_links: Vec::new(),
             wakers: Vec::new(),
             deliveries: [0; 2 * DOORS.len()],
@@ -491,7 +502,7 @@ impl Router {
                 // Encoded once a door, appended to the batch buffer once, whoever gets it.
                 let mut encoded: [Option<Option<Encoded>>; DOORS.len()] = Default::default();
                 for session in to {
-                    let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { continue };
+                    let Some(c) = open_conn(&mut self.conns, session) else { continue };
                     let slot = &mut encoded[usize::from(c.spec.door.0)];
                     let staging = &mut self.staging;
                     let bytes = slot.get_or_insert_with(|| {
@@ -592,7 +603,7 @@ impl Router {
 
     /// Stages `bytes` for `session`: an answer, or (`delivery`) an event for it, counted.
     fn push_bytes(&mut self, session: SessionId, bytes: &Bytes, delivery: bool) {
-        let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) else { return };
+        let Some(c) = open_conn(&mut self.conns, session) else { return };
         self.bytes_out[c.figure()] += bytes.len() as u64;
         let item = Item::Own(bytes.clone(), u32::from(delivery));
         self.staging.stage(session, c, item);
@@ -603,7 +614,7 @@ impl Router {
     }
 
     fn stage(&mut self, session: SessionId, item: Item) {
-        if let Some(c) = self.conns.get_mut(&session).filter(|c| !c.closed) {
+        if let Some(c) = open_conn(&mut self.conns, session) {
             self.staging.stage(session, c, item);
         }
     }
@@ -621,11 +632,9 @@ impl Router {
     /// Hands every connection what is staged for it, one lock of its outbox each; notes the
     /// tasks to wake, the deliveries made and the outboxes that overflowed.
     fn flush(&mut self, now: Instant) {
-        let wait = self.config.write_deadline_secs;
         // Milliseconds since the router started, wrapping after 49 days (as a deadline allows).
         let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
-        let deadline =
-            (wait > 0).then(|| Deadline { now: ms, wait: wait.saturating_mul(1000).min(i32::MAX as u64) as u32 });
+        let deadline = self.write_wait.map(|wait| Deadline { now: ms, wait });
         let staging = &mut self.staging;
         if staging.touched.is_empty() {
             return;
