@@ -1,4 +1,4 @@
-//! Switchboard's I/O: the listeners (front doors), one task per connection driving its
+//! Switchboard's I/O: the listeners (front doors), the event loops driving each connection's
 //! protocol, the hub task that owns the [`hub::Hub`], the relays of private links, the
 //! configuration and the metrics. [`start`] binds everything and returns a [`Running`] server.
 
@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub conn_limits: limits::rate::ConnLimits,
     /// The server's TLS certificate, if it has one.
     pub tls: Option<net::tls::Tls>,
+    /// The event loops the front doors' connections run on.
+    pub reactors: Vec<Arc<net::reactor::Reactor>>,
     /// Where the server's clock for rates starts.
     epoch: tokio::time::Instant,
     next_session: AtomicU64,
@@ -67,6 +69,11 @@ impl Shared {
     /// What door `door` keeps for itself, as the type it made it of.
     pub fn state<T: std::any::Any>(&self, door: hub::Door) -> &T {
         self.states[usize::from(door.0)].downcast_ref().expect("a door's state is of its own type")
+    }
+
+    /// The event loop of `session`'s connection.
+    pub fn reactor(&self, session: SessionId) -> &Arc<net::reactor::Reactor> {
+        &self.reactors[(session.0 % self.reactors.len() as u64) as usize]
     }
 
     pub fn new_session(&self) -> SessionId {
@@ -121,6 +128,8 @@ pub struct Running {
     also: Vec<JoinHandle<()>>,
     router: JoinHandle<()>,
     keeper: JoinHandle<()>,
+    /// The event loops: stopped once every connection is closed, or the grace is over.
+    reactors: Vec<JoinHandle<()>>,
     /// The data folder is this server's while it runs.
     _lock: lock::DataLock,
 }
@@ -187,6 +196,9 @@ impl Running {
         }
         while self.metrics.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for reactor in &self.reactors {
+            reactor.abort();
         }
         self.metrics.log_summary();
     }

@@ -141,6 +141,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let msg_rate = limits::rate::Gcra::new(config.msg_rate, Duration::from_secs(1), config.msg_burst);
     let exempt = config.conn_limit_exempt.clone();
     let conn_limits = limits::rate::ConnLimits::new(config.max_conns_per_ip, config.max_new_conns_per_ip, exempt);
+    // One event loop a core, as tokio has one worker a core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut reactors = Vec::with_capacity(cores);
+    let mut reactor_tasks = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        let (reactor, task) = crate::net::reactor::Reactor::start().context("starting an event loop")?;
+        reactors.push(reactor);
+        reactor_tasks.push(task);
+    }
     let shared = Arc::new(Shared {
         config,
         store: store.clone(),
@@ -152,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         msg_rate,
         conn_limits,
         tls,
+        reactors,
         epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });
@@ -209,6 +219,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         also,
         router,
         keeper,
+        reactors: reactor_tasks,
         _lock: data_lock,
     })
 }

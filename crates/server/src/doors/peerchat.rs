@@ -264,7 +264,7 @@ fn spawn_peer(stream: TcpStream, target: SocketAddr, shared: &Arc<Shared>, ask_w
     shared.metrics.door(SPEC.door, false).open.inc();
     let door = PeerDoor::new(shared, target.ip(), true, ask_who);
     let stream = crate::net::transport::Transport::Plain(stream);
-    tokio::spawn(crate::net::conn::serve(stream, target, shared.clone(), door, None));
+    crate::net::conn::serve(stream, target, shared.clone(), door, None);
 }
 
 #[cfg(test)]

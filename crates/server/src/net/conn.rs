@@ -1,18 +1,21 @@
-//! One task per connection, for every front door. A [`Door`] turns the bytes its protocol
-//! reads into [`Act`]s; the driver here does the rest: waits on the socket's and the outbox's
-//! readiness, reads into a per-thread buffer, writes what the hub task queued, posts commands
-//! to the hub task, pauses reading while an act is pending (a password check, a full hub
-//! queue, a ChatOS link verdict), hangs up on protocol violations once the answers to earlier
-//! frames are written, and hands a socket to the relay when it becomes a private link end.
+//! The driver of every front door's connections, on the event loop ([`crate::net::reactor`]).
+//! A [`Door`] turns the bytes its protocol reads into [`Act`]s; the driver here does the
+//! rest: reads into a per-thread buffer when the socket has bytes, writes what the hub task
+//! queued, posts commands to the hub task, pauses reading while an act is pending (a password
+//! check, a full hub queue, a ChatOS link verdict), hangs up on protocol violations once the
+//! answers to earlier frames are written, and hands a socket to the relay when it becomes a
+//! private link end.
 //!
-//! Nothing is kept across an await but the driver itself and, while one is pending, one boxed
-//! future: an idle connection's task stays small (BENCHMARKS.md).
+//! A connection is its `Driver` in its loop's slab: no task, no buffer while idle (the read
+//! buffer is released once empty, the write queue too), and, while one is pending, one boxed
+//! future (BENCHMARKS.md).
 
 use crate::doors::spec::Spec;
 use crate::metrics::DoorMetrics;
 use crate::msg::HubMsg;
-use crate::net::io::{read_once, release_if_empty, wait, Wake};
+use crate::net::io::{read_once, release_if_empty};
 use crate::net::outbox::{Outbox, Outgoing, Taken};
+use crate::net::reactor::{Entry, Turn};
 use crate::net::transport::{Read, Transport};
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
@@ -22,11 +25,17 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroI64;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
+
+/// Reads a connection makes in one turn before the others on its loop go: a socket that keeps
+/// having bytes cannot hold its loop.
+const READS_A_TURN: u32 = 8;
 
 /// Work a connection waits for before it reads on; what it yields is then acted on.
 pub(crate) type Later = Pin<Box<dyn Future<Output = Act> + Send>>;
@@ -96,7 +105,7 @@ pub(crate) trait Protocol: Send + 'static {
     fn closed(&mut self, _session: SessionId, _shared: &Shared) {}
 }
 
-/// How a connection's task ended.
+/// How a connection ends.
 enum End {
     Closed,
     /// The socket now belongs to this link's relay.
@@ -105,7 +114,7 @@ enum End {
 
 struct Driver<D> {
     session: SessionId,
-    stream: Transport,
+    stream: Transport<std::net::TcpStream>,
     outbox: Arc<Outbox>,
     shared: Arc<Shared>,
     door: D,
@@ -131,11 +140,18 @@ struct Driver<D> {
     tat: u64,
     /// What the connection counts under in its address's limits.
     ticket: Ticket,
+    /// Once what is queued is written, the connection ends so (it closes, or becomes a link
+    /// end); and how it ended, once it has.
+    after_flush: Option<End>,
+    /// The socket's readiness as its last events said and its last reads and writes have not
+    /// yet contradicted (edge-triggered).
+    readable: bool,
+    writable: bool,
 }
 
 /// A door's listener served: every connection it accepts (under its address's limits, through
-/// the TLS handshake on a TLS listener) gets a task of its own, driven by `D`. What the
-/// `serve` of every door on this driver is.
+/// the TLS handshake on a TLS listener) joins an event loop, driven by `D`. What the `serve` of
+/// every door on this driver is.
 pub(crate) fn accept<D: Protocol>(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -143,25 +159,27 @@ pub(crate) fn accept<D: Protocol>(
 ) -> crate::doors::spec::Serving {
     Box::pin(crate::net::listen::accept_loop(listener, shared, D::SPEC, tls, |stream, peer, shared, ticket| {
         let door = D::accepted(&shared, peer);
-        serve(stream, peer, shared, door, ticket)
+        serve(stream, peer, shared, door, ticket);
+        None::<std::future::Ready<()>>
     }))
 }
 
-/// Sets a new connection up and returns its task. Only the driver is captured, so the task's
-/// future is little more than the driver itself.
-pub(crate) fn serve<D: Protocol>(
-    stream: Transport,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    door: D,
-    ticket: Ticket,
-) -> impl Future<Output = ()> + Send {
+/// Sets a new connection up and hands it to an event loop.
+pub(crate) fn serve<D: Protocol>(stream: Transport, peer: SocketAddr, shared: Arc<Shared>, door: D, ticket: Ticket) {
+    let tls = stream.is_tls();
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(e) => {
+            debug!(%peer, error = %e, door = D::SPEC.name, "connection lost before it was served");
+            shared.release(ticket, D::SPEC.door, tls);
+            return;
+        }
+    };
     let session = shared.new_session();
     debug!(session = session.0, %peer, door = D::SPEC.name, "connected");
     let outbox = Arc::new(Outbox::default());
     let origin = peer.ip().to_canonical();
     let limit = shared.config.outbound_limit;
-    let tls = stream.is_tls();
     let connected = HubMsg::Connected { session, door: D::SPEC.door, tls, origin, outbox: outbox.clone(), limit };
     let mut d = Driver {
         session,
@@ -178,6 +196,9 @@ pub(crate) fn serve<D: Protocol>(
         stall: None,
         tat: 0,
         ticket,
+        after_flush: None,
+        readable: true,
+        writable: true,
     };
     d.post(connected);
     if let Some(bytes) = d.door.greeting() {
@@ -188,12 +209,8 @@ pub(crate) fn serve<D: Protocol>(
     if let Ok(false) = d.stream.take_buffered(&mut d.rbuf) {
         d.decode();
     }
-    async move {
-        let end = d.run().await;
-        if let Some(wait) = d.finish(end) {
-            let _ = wait.await;
-        }
-    }
+    let reactor = d.shared.reactor(session).clone();
+    reactor.adopt(Box::new(d));
 }
 
 /// Sends to the hub task at once if its queue has room, else returns the wait for room, boxed:
@@ -223,106 +240,100 @@ impl<D: Protocol> Driver<D> {
 
     /// Writes what the socket takes now of `wbuf`; `Ok(true)` once all of it is written.
     fn flush(&mut self) -> std::io::Result<bool> {
-        self.stream.flush_queue(&mut self.wbuf)
-    }
-
-    /// Hands the socket to its link's relay, or closes it, and tells the hub; returns the wait
-    /// for room in the hub's queue, if there is none now.
-    fn finish(self, end: End) -> Option<Later> {
-        let tls = self.stream.is_tls();
-        let Driver { session, stream, rbuf, shared, mut door, ticket, .. } = self;
-        door.closed(session, &shared);
-        if let End::Park(link) = end {
-            debug!(session = session.0, link = link.0, door = D::SPEC.name, "connection becomes a private link end");
-            shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone());
-        } else {
-            drop(stream);
+        let done = self.stream.flush_queue(&mut self.wbuf)?;
+        if !done {
+            self.writable = false; // until the socket says it takes more
         }
-        shared.release(ticket, D::SPEC.door, tls);
-        debug!(session = session.0, door = D::SPEC.name, "disconnected");
-        send_or_wait(&shared.hub, HubMsg::Disconnected { session })
+        Ok(done)
     }
 
-    async fn run(&mut self) -> End {
-        let mut after_flush = None;
-        let tls = self.stream.is_tls();
-        loop {
-            if let Some(later) = self.later.take() {
-                let act = (*later).await;
-                self.act(act);
-                self.decode();
-                continue;
-            }
-            let reading = !self.awaiting_verdict && !self.hung_up && after_flush.is_none();
-            let writing = !self.wbuf.is_empty() || self.stream.wants_write();
-            let more = match wait(self.stream.tcp(), &self.outbox, reading, writing, self.stall.as_mut()).await {
-                Ok(Wake::Stalled) => {
-                    let bytes = self.rbuf.len();
-                    debug!(session = self.session.0, bytes, door = D::SPEC.name, "a partial frame stalled: closing");
-                    self.shared.metrics.timed_out.inc();
-                    Err(())
-                }
-                Ok(Wake::Outbox) => self.pull_and_flush(&mut after_flush),
-                Ok(Wake::Writable) => match self.flush() {
-                    Ok(true) => self.pull_and_flush(&mut after_flush),
-                    Ok(false) => Ok(()),
-                    Err(_) => Err(()),
-                },
-                Ok(Wake::Readable) => match read_once(
-                    &mut self.stream,
-                    &mut self.rbuf,
-                    &self.shared.metrics.door(D::SPEC.door, tls).bytes_in,
-                ) {
-                    Ok(Read::Data) => {
-                        self.decode();
-                        Ok(())
-                    }
-                    Ok(Read::Nothing) => Ok(()),
-                    Ok(Read::Eof) => {
-                        if !self.rbuf.is_empty() {
-                            let bytes = self.rbuf.len();
-                            debug!(
-                                session = self.session.0,
-                                bytes,
-                                door = D::SPEC.name,
-                                "closed in the middle of a frame"
-                            );
-                        }
-                        Err(())
-                    }
-                    Err(e) => {
-                        debug!(session = self.session.0, error = %e, door = D::SPEC.name, "read failed");
-                        Err(())
-                    }
-                },
-                Err(e) => {
-                    debug!(session = self.session.0, error = %e, door = D::SPEC.name, "socket failed");
-                    Err(())
-                }
+    /// One step of the connection: `Some(())` if it did something and may do more, `None` if
+    /// only an event or a wake can give it more. The order is the order of urgency: what
+    /// must be done before reading on, the outbox (an overflow closes at once), the partial
+    /// frame's deadline, writing, reading.
+    fn step(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Option<Step> {
+        if let Some(later) = self.later.as_mut() {
+            let act = match (**later).as_mut().poll(cx) {
+                Poll::Ready(act) => act,
+                Poll::Pending => return None,
             };
-            if more.is_err() {
-                // A link end still goes to its relay, which sees the broken socket and closes
-                // the link; else the hub would hold the link open for good.
-                return match after_flush {
-                    Some(End::Park(link)) => End::Park(link),
-                    _ => End::Closed,
-                };
+            self.later = None;
+            self.act(act);
+            self.decode();
+            return Some(Step::Go);
+        }
+        let reading = !self.awaiting_verdict && !self.hung_up && self.after_flush.is_none();
+        let writing = !self.wbuf.is_empty() || self.stream.wants_write();
+        let tls = self.stream.is_tls();
+        let done = if self.outbox.poll(cx, !writing).is_ready() {
+            self.pull_and_flush()
+        } else if reading && self.stall.as_mut().is_some_and(|stall| stall.as_mut().poll(cx).is_ready()) {
+            let bytes = self.rbuf.len();
+            debug!(session = self.session.0, bytes, door = D::SPEC.name, "a partial frame stalled: closing");
+            self.shared.metrics.timed_out.inc();
+            Err(())
+        } else if writing && self.writable {
+            match self.flush() {
+                Ok(true) => self.pull_and_flush(),
+                Ok(false) => Ok(()),
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, door = D::SPEC.name, "write failed");
+                    Err(())
+                }
             }
-            if self.wbuf.is_empty() && !self.stream.wants_write() {
-                if let Some(last) = self.page.take() {
-                    self.post(HubMsg::PageDelivered { session: self.session, last: last.get() });
+        } else if reading && self.readable {
+            if *reads == READS_A_TURN {
+                return Some(Step::Yield);
+            }
+            *reads += 1;
+            match read_once(&mut self.stream, &mut self.rbuf, &self.shared.metrics.door(D::SPEC.door, tls).bytes_in) {
+                Ok(Read::Data) => {
+                    self.decode();
+                    Ok(())
                 }
-                if let Some(end) = after_flush.take() {
-                    return end;
+                Ok(Read::Nothing) => Ok(()),
+                Ok(Read::Blocked) => {
+                    self.readable = false;
+                    Ok(())
                 }
+                Ok(Read::Eof) => {
+                    if !self.rbuf.is_empty() {
+                        let bytes = self.rbuf.len();
+                        debug!(session = self.session.0, bytes, door = D::SPEC.name, "closed in the middle of a frame");
+                    }
+                    Err(())
+                }
+                Err(e) => {
+                    debug!(session = self.session.0, error = %e, door = D::SPEC.name, "read failed");
+                    Err(())
+                }
+            }
+        } else {
+            return None;
+        };
+        if done.is_err() {
+            // A link end still goes to its relay, which sees the broken socket and closes
+            // the link; else the hub would hold the link open for good.
+            if !matches!(self.after_flush, Some(End::Park(_))) {
+                self.after_flush = Some(End::Closed);
+            }
+            return Some(Step::End);
+        }
+        if self.wbuf.is_empty() && !self.stream.wants_write() {
+            if let Some(last) = self.page.take() {
+                self.post(HubMsg::PageDelivered { session: self.session, last: last.get() });
+            }
+            if self.after_flush.is_some() {
+                return Some(Step::End);
             }
         }
+        Some(Step::Go)
     }
 
     /// Takes the outbox's next batch and writes what the socket takes now. `Err`: close now
     /// (the outbox overflowed, or the socket failed).
-    fn pull_and_flush(&mut self, after_flush: &mut Option<End>) -> Result<(), ()> {
-        let (items, overflowed) = if self.wbuf.is_empty() && after_flush.is_none() {
+    fn pull_and_flush(&mut self) -> Result<(), ()> {
+        let (items, overflowed) = if self.wbuf.is_empty() && self.after_flush.is_none() {
             self.outbox.take()
         } else {
             (Taken::none(), self.outbox.overflowed())
@@ -347,12 +358,12 @@ impl<D: Protocol> Driver<D> {
                     self.page = NonZeroI64::new(last);
                 }
                 Outgoing::Resume => resumed = true,
-                Outgoing::Park(link) => *after_flush = Some(End::Park(link)),
-                Outgoing::Close => *after_flush = Some(End::Closed),
+                Outgoing::Park(link) => self.after_flush = Some(End::Park(link)),
+                Outgoing::Close => self.after_flush = Some(End::Closed),
             }
         }
         self.flush().map_err(drop)?;
-        if resumed && after_flush.is_none() {
+        if resumed && self.after_flush.is_none() {
             self.awaiting_verdict = false;
             self.decode();
         }
@@ -451,25 +462,69 @@ impl<D: Protocol> Driver<D> {
     }
 }
 
+/// What a step of a connection did.
+enum Step {
+    /// Something: there may be more.
+    Go,
+    /// Nothing yet: it has read its share of this turn.
+    Yield,
+    /// The connection is over.
+    End,
+}
+
+impl<D: Protocol> Entry for Driver<D> {
+    fn fd(&self) -> RawFd {
+        self.stream.tcp().as_raw_fd()
+    }
+
+    fn ready(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        self.writable |= writable;
+    }
+
+    fn turn(&mut self, cx: &mut Context<'_>) -> Turn {
+        let mut reads = 0;
+        loop {
+            match self.step(cx, &mut reads) {
+                Some(Step::Go) => {}
+                Some(Step::Yield) => return Turn::Again,
+                Some(Step::End) => return Turn::Done,
+                None => return Turn::Idle,
+            }
+        }
+    }
+
+    /// Hands the socket to its link's relay, or closes it, and tells the hub.
+    fn finish(self: Box<Self>) {
+        let tls = self.stream.is_tls();
+        let Driver { session, stream, rbuf, shared, mut door, ticket, after_flush, .. } = *self;
+        door.closed(session, &shared);
+        if let Some(End::Park(link)) = after_flush {
+            debug!(session = session.0, link = link.0, door = D::SPEC.name, "connection becomes a private link end");
+            match stream.into_tokio() {
+                Ok(stream) => shared.relays.deposit(link, (stream, rbuf), shared.hub.clone(), shared.metrics.clone()),
+                Err(e) => debug!(session = session.0, error = %e, "a link end lost its socket"),
+            }
+        } else {
+            drop(stream);
+        }
+        shared.release(ticket, D::SPEC.door, tls);
+        debug!(session = session.0, door = D::SPEC.name, "disconnected");
+        if let Some(wait) = send_or_wait(&shared.hub, HubMsg::Disconnected { session }) {
+            tokio::spawn(wait);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every connection is one such future, idle most of the time: ARCHITECTURE.md says how
+    /// Every connection is one such entry, idle most of the time: ARCHITECTURE.md says how
     /// big it is, and this holds it to that.
-    #[tokio::test]
-    async fn a_connection_task_is_small() {
-        let dir = tempfile::tempdir().unwrap();
-        let running = crate::start(crate::Config::loopback(dir.path().join("data"))).await.unwrap();
-        let addr = running.addr("chatos").unwrap();
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let peer = stream.local_addr().unwrap();
-        let shared = running.shared.clone();
-        let door = <crate::doors::chatos::ChatOs as Protocol>::accepted(&shared, peer);
-        let task = serve(Transport::Plain(stream), peer, shared, door, None);
-        let size = std::mem::size_of_val(&task);
-        assert!(size <= 264, "a ChatOS connection's task is {size} bytes");
-        drop(task);
-        running.shutdown(std::time::Duration::from_secs(1)).await;
+    #[test]
+    fn a_connection_is_small() {
+        let size = std::mem::size_of::<Driver<crate::doors::chatos::ChatOs>>();
+        assert!(size <= 200, "a ChatOS connection's entry is {size} bytes");
     }
 }

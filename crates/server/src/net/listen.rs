@@ -1,5 +1,5 @@
 //! A door's listener: each connection admitted under its address's limits, taken through the
-//! TLS handshake on a TLS listener, then served on a task of its own.
+//! TLS handshake on a TLS listener, then served: on an event loop, or (the web) a task.
 
 use crate::doors::spec::Spec;
 use crate::net::transport::Transport;
@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 
 /// Accepts connections on `listener` until the server stops: each one admitted under its
 /// address's limits, taken through the TLS handshake if the listener is one (`tls`), then
-/// served by `serve` on a task of its own.
+/// served by `serve`: on a task of its own if it returns one (the web), else as `serve` saw to
+/// (the event loop, for every door on the driver).
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -20,7 +21,7 @@ pub(crate) async fn accept_loop<F, Fut>(
     tls: bool,
     serve: F,
 ) where
-    F: Fn(Transport, SocketAddr, Arc<Shared>, Ticket) -> Fut + Send + Sync + 'static,
+    F: Fn(Transport, SocketAddr, Arc<Shared>, Ticket) -> Option<Fut> + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let serve = Arc::new(serve);
@@ -45,13 +46,19 @@ pub(crate) async fn accept_loop<F, Fut>(
                         tokio::spawn(async move {
                             let tls = shared.tls.as_ref().expect("a TLS listener has TLS");
                             match tls.handshake(stream, shared.metrics.door(door, true)).await {
-                                Some((tcp, session)) => serve(Transport::tls(tcp, session), peer, shared, ticket).await,
+                                Some((tcp, session)) => {
+                                    if let Some(task) = serve(Transport::tls(tcp, session), peer, shared, ticket) {
+                                        task.await;
+                                    }
+                                }
                                 None => shared.release(ticket, door, true),
                             }
                         });
                     }
                     _ => {
-                        tokio::spawn(serve(Transport::Plain(stream), peer, shared.clone(), ticket));
+                        if let Some(task) = serve(Transport::Plain(stream), peer, shared.clone(), ticket) {
+                            tokio::spawn(task);
+                        }
                     }
                 }
             }

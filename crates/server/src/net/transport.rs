@@ -1,8 +1,12 @@
 //! A connection's socket: plain TCP, or TLS over it (rustls, once its handshake is done).
 //! Transport is not protocol: the connection driver reads and writes through it without
-//! blocking, on the TCP socket's readiness, whatever it is; the relay of private links and the
-//! web (hyper) use it as an `AsyncRead + AsyncWrite`. A plain connection pays an enum tag for
-//! TLS, nothing more.
+//! blocking, on the socket's readiness as the event loop saw it, whatever it is; the relay of
+//! private links and the web (hyper) use it, over tokio's socket, as an
+//! `AsyncRead + AsyncWrite`. A plain connection pays an enum tag for TLS, nothing more.
+//!
+//! The socket is the driver's `std::net::TcpStream` (non-blocking, registered with the event
+//! loop: no state of tokio's per connection), or tokio's: [`Transport::into_std`] and
+//! [`Transport::into_tokio`] move a connection between the two.
 
 use bytes::{Buf, Bytes, BytesMut};
 use prometheus_client::metrics::counter::Counter;
@@ -14,14 +18,14 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-pub(crate) enum Transport {
-    Plain(TcpStream),
-    Tls(Box<TlsConn>),
+pub(crate) enum Transport<S = TcpStream> {
+    Plain(S),
+    Tls(Box<TlsConn<S>>),
 }
 
 /// A TLS connection: the socket, and rustls's state of it.
-pub(crate) struct TlsConn {
-    tcp: TcpStream,
+pub(crate) struct TlsConn<S = TcpStream> {
+    tcp: S,
     tls: ServerConnection,
     /// Its close_notify is on its way: the connection is being shut down.
     closing: bool,
@@ -31,20 +35,58 @@ pub(crate) struct TlsConn {
 pub(crate) enum Read {
     Data,
     Eof,
-    /// Nothing to read after all (a spurious wake-up, or only TLS's own records).
+    /// The socket has nothing now (`WouldBlock`): wait for its next readiness.
+    Blocked,
+    /// Only TLS's own records: read again.
     Nothing,
 }
 
-/// The socket as `std::io` sees it, without blocking: what rustls reads from and writes to.
-struct Sync<'a>(&'a TcpStream);
+/// A non-blocking socket, read and written without waiting: tokio's (which then waits for its
+/// readiness itself) or a `std` one on the event loop (`WouldBlock` until its next event).
+pub(crate) trait Socket {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
 
-impl io::Read for Sync<'_> {
+impl Socket for TcpStream {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::try_read(self, buf)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::try_write(self, buf)
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        TcpStream::try_write_vectored(self, bufs)
+    }
+}
+
+impl Socket for std::net::TcpStream {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut &*self).read(buf)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        (&mut &*self).write(buf)
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&mut &*self).write_vectored(bufs)
+    }
+}
+
+/// The socket as `std::io` sees it, without blocking: what rustls reads from and writes to.
+struct Sync<'a, S>(&'a S);
+
+impl<S: Socket> io::Read for Sync<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.try_read(buf)
     }
 }
 
-impl io::Write for Sync<'_> {
+impl<S: Socket> io::Write for Sync<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.try_write(buf)
     }
@@ -59,11 +101,37 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl Transport {
-    pub fn tls(tcp: TcpStream, tls: ServerConnection) -> Transport {
+    /// The connection on a `std` socket, for the event loop: tokio forgets it.
+    pub fn into_std(self) -> io::Result<Transport<std::net::TcpStream>> {
+        Ok(match self {
+            Transport::Plain(tcp) => Transport::Plain(tcp.into_std()?),
+            Transport::Tls(t) => {
+                let TlsConn { tcp, tls, closing } = *t;
+                Transport::Tls(Box::new(TlsConn { tcp: tcp.into_std()?, tls, closing }))
+            }
+        })
+    }
+}
+
+impl Transport<std::net::TcpStream> {
+    /// The connection on tokio's socket again (the event loop has let it go), for the relay.
+    pub fn into_tokio(self) -> io::Result<Transport> {
+        Ok(match self {
+            Transport::Plain(tcp) => Transport::Plain(TcpStream::from_std(tcp)?),
+            Transport::Tls(t) => {
+                let TlsConn { tcp, tls, closing } = *t;
+                Transport::Tls(Box::new(TlsConn { tcp: TcpStream::from_std(tcp)?, tls, closing }))
+            }
+        })
+    }
+}
+
+impl<S: Socket> Transport<S> {
+    pub fn tls(tcp: S, tls: ServerConnection) -> Transport<S> {
         Transport::Tls(Box::new(TlsConn { tcp, tls, closing: false }))
     }
 
-    pub fn tcp(&self) -> &TcpStream {
+    pub fn tcp(&self) -> &S {
         match self {
             Transport::Plain(tcp) => tcp,
             Transport::Tls(t) => &t.tcp,
@@ -101,7 +169,7 @@ impl Transport {
                 wire.inc_by(n as u64);
                 n
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::Nothing),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::Blocked),
             Err(e) => return Err(e),
         };
         let Transport::Tls(t) = self else {
@@ -162,7 +230,7 @@ impl Transport {
     }
 }
 
-impl TlsConn {
+impl<S: Socket> TlsConn<S> {
     /// Moves the plaintext rustls has into `rbuf`; `true` if the peer closed (close_notify).
     fn plaintext(&mut self, rbuf: &mut BytesMut) -> io::Result<bool> {
         let mut buf = [0u8; 4096];
@@ -175,7 +243,9 @@ impl TlsConn {
             }
         }
     }
+}
 
+impl TlsConn {
     /// Writes TLS's records until it has none or the socket takes no more.
     fn poll_write_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.tls.wants_write() {
@@ -191,7 +261,7 @@ impl TlsConn {
 }
 
 /// Writes as much of `queue` as the socket takes now, in vectored writes.
-fn flush_plain(tcp: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
+fn flush_plain<S: Socket>(tcp: &S, queue: &mut VecDeque<Bytes>) -> io::Result<bool> {
     while !queue.is_empty() {
         let mut slices = [IoSlice::new(&[]); 64];
         let n = queue.len().min(slices.len());

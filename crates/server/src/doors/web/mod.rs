@@ -108,7 +108,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> axum::Router {
 async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let app = app(shared.clone());
     crate::net::listen::accept_loop(listener, shared, &SPEC, tls, move |stream, peer, shared, ticket| {
-        serve_connection(Held { stream, shared, ticket }, peer, app.clone())
+        Some(serve_connection(Held { stream, shared, ticket }, peer, app.clone()))
     })
     .await;
 }

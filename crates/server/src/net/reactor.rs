@@ -1,0 +1,202 @@
+//! The event loop the front doors' connections run on: a few loops (one per core), each a
+//! `mio` poll of its connections' sockets (edge-triggered) and a slab of them, run as one tokio
+//! task. No connection has a task of its own nor tokio's state of its socket: an idle one is
+//! its [`Entry`] in the slab, its waker, and what the hub task keeps of it (ARCHITECTURE.md,
+//! BENCHMARKS.md).
+//!
+//! A loop's poll is itself a file descriptor that tokio waits on (`AsyncFd`), so the loop is
+//! an ordinary task of the runtime: tokio's clock, paused in tests, and its timers and
+//! channels serve the connections as they did when each had a task. A connection is turned
+//! when its socket has an event, or when it is woken: by the hub task (its outbox has a
+//! batch), or by what it waits for (a timer, a password check, room in the hub's queue),
+//! through a waker that names its slot.
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A connection as its loop drives it.
+pub(crate) trait Entry: Send {
+    /// Its socket, registered with the loop's poll for as long as the entry lives.
+    fn fd(&self) -> RawFd;
+
+    /// The socket became readable, or writable (or both): edge-triggered, so the entry
+    /// remembers it until a read or write finds nothing to do.
+    fn ready(&mut self, readable: bool, writable: bool);
+
+    /// Does what can be done now without waiting, with `cx`'s waker left with whatever it waits
+    /// for besides its socket.
+    fn turn(&mut self, cx: &mut Context<'_>) -> Turn;
+
+    /// The connection is over; its socket has left the poll.
+    fn finish(self: Box<Self>);
+}
+
+/// What an entry's turn ended with.
+pub(crate) enum Turn {
+    /// Nothing more to do until an event or a wake.
+    Idle,
+    /// More to do: it stopped to let the others go first (a socket that keeps having bytes).
+    Again,
+    /// The connection is over.
+    Done,
+}
+
+/// What a loop is told from outside: new connections, and which of its entries were woken.
+pub(crate) struct Reactor {
+    incoming: Mutex<Vec<Box<dyn Entry>>>,
+    woken: Mutex<Vec<usize>>,
+    /// The loop has been signalled since it last looked (one notification for many wakes).
+    signalled: AtomicBool,
+    notify: Notify,
+}
+
+/// The waker of the entry in slot `key`.
+struct SlotWaker {
+    reactor: Arc<Reactor>,
+    key: usize,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.reactor.wake(self.key);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.reactor.wake(self.key);
+    }
+}
+
+/// An entry and its waker.
+struct Slot {
+    entry: Box<dyn Entry>,
+    waker: Waker,
+}
+
+/// Socket events taken from the poll at once.
+const EVENTS: usize = 256;
+
+impl Reactor {
+    /// Starts a loop on the current runtime.
+    pub fn start() -> std::io::Result<(Arc<Reactor>, JoinHandle<()>)> {
+        // Deprecated for types whose descriptor may change or close under the `AsyncFd`; a
+        // `Poll` owns its epoll descriptor, unchanged, until it is dropped with the `AsyncFd`.
+        // (The replacement is `unsafe`, which this crate forbids.)
+        #[allow(deprecated)]
+        let poll = AsyncFd::with_interest(Poll::new()?, tokio::io::Interest::READABLE)?;
+        let reactor = Arc::new(Reactor {
+            incoming: Mutex::default(),
+            woken: Mutex::default(),
+            signalled: AtomicBool::new(false),
+            notify: Notify::new(),
+        });
+        let task = tokio::spawn(run(reactor.clone(), poll));
+        Ok((reactor, task))
+    }
+
+    /// Hands a new connection to the loop, which registers its socket and turns it.
+    pub fn adopt(&self, entry: Box<dyn Entry>) {
+        self.incoming.lock().expect("reactor lock").push(entry);
+        self.signal();
+    }
+
+    fn wake(&self, key: usize) {
+        self.woken.lock().expect("reactor lock").push(key);
+        self.signal();
+    }
+
+    fn signal(&self) {
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+}
+
+async fn run(reactor: Arc<Reactor>, mut poll: AsyncFd<Poll>) {
+    let mut events = Events::with_capacity(EVENTS);
+    let mut slots: Slab<Slot> = Slab::new();
+    let mut turning: Vec<usize> = Vec::new();
+    let mut again: Vec<usize> = Vec::new();
+    loop {
+        // What comes after this is seen by this round or signals the next.
+        reactor.signalled.store(false, Ordering::Release);
+        let incoming = std::mem::take(&mut *reactor.incoming.lock().expect("reactor lock"));
+        for entry in incoming {
+            let vacant = slots.vacant_entry();
+            let key = vacant.key();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = poll.get_ref().registry().register(&mut SourceFd(&entry.fd()), Token(key), interest) {
+                tracing::warn!(error = %e, "a connection could not join the event loop");
+                entry.finish();
+                continue;
+            }
+            let waker = Waker::from(Arc::new(SlotWaker { reactor: reactor.clone(), key }));
+            vacant.insert(Slot { entry, waker });
+            turning.push(key);
+        }
+        loop {
+            match poll.get_mut().poll(&mut events, Some(Duration::ZERO)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the event loop's poll failed");
+                    break;
+                }
+            }
+            let mut seen = 0;
+            for event in events.iter() {
+                seen += 1;
+                let key = event.token().0;
+                if let Some(slot) = slots.get_mut(key) {
+                    let failed = event.is_error();
+                    let readable = event.is_readable() || event.is_read_closed() || failed;
+                    let writable = event.is_writable() || event.is_write_closed() || failed;
+                    slot.entry.ready(readable, writable);
+                    turning.push(key);
+                }
+            }
+            if seen < EVENTS {
+                break;
+            }
+        }
+        turning.append(&mut reactor.woken.lock().expect("reactor lock"));
+        turning.append(&mut again);
+        for key in turning.drain(..) {
+            let Some(slot) = slots.get_mut(key) else { continue };
+            match slot.entry.turn(&mut Context::from_waker(&slot.waker)) {
+                Turn::Idle => {}
+                Turn::Again => again.push(key),
+                Turn::Done => {
+                    let slot = slots.remove(key);
+                    let _ = poll.get_ref().registry().deregister(&mut SourceFd(&slot.entry.fd()));
+                    slot.entry.finish();
+                }
+            }
+        }
+        if slots.is_empty() && slots.capacity() > 64 {
+            slots.shrink_to_fit();
+        }
+        if !again.is_empty() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            ready = poll.readable() => {
+                if let Ok(mut guard) = ready {
+                    // Cleared before the poll that takes its events: what comes after makes
+                    // the poll readable again.
+                    guard.clear_ready();
+                }
+            }
+            () = reactor.notify.notified() => {}
+        }
+    }
+}
