@@ -247,20 +247,19 @@ impl<D: Protocol> Driver<D> {
         Ok(done)
     }
 
-    /// One step of the connection: `Some(())` if it did something and may do more, `None` if
-    /// only an event or a wake can give it more. The order is the order of urgency: what
+    /// One step of the connection. The order is the order of urgency: what
     /// must be done before reading on, the outbox (an overflow closes at once), the partial
     /// frame's deadline, writing, reading.
-    fn step(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Option<Step> {
+    fn step(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Step {
         if let Some(later) = self.later.as_mut() {
             let act = match (**later).as_mut().poll(cx) {
                 Poll::Ready(act) => act,
-                Poll::Pending => return None,
+                Poll::Pending => return Step::Idle,
             };
             self.later = None;
             self.act(act);
             self.decode();
-            return Some(Step::Go);
+            return Step::Go;
         }
         let reading = !self.awaiting_verdict && !self.hung_up && self.after_flush.is_none();
         let writing = !self.wbuf.is_empty() || self.stream.wants_write();
@@ -283,7 +282,7 @@ impl<D: Protocol> Driver<D> {
             }
         } else if reading && self.readable {
             if *reads == READS_A_TURN {
-                return Some(Step::Yield);
+                return Step::Yield;
             }
             *reads += 1;
             match read_once(&mut self.stream, &mut self.rbuf, &self.shared.metrics.door(D::SPEC.door, tls).bytes_in) {
@@ -309,7 +308,7 @@ impl<D: Protocol> Driver<D> {
                 }
             }
         } else {
-            return None;
+            return Step::Idle;
         };
         if done.is_err() {
             // A link end still goes to its relay, which sees the broken socket and closes
@@ -317,17 +316,17 @@ impl<D: Protocol> Driver<D> {
             if !matches!(self.after_flush, Some(End::Park(_))) {
                 self.after_flush = Some(End::Closed);
             }
-            return Some(Step::End);
+            return Step::End;
         }
         if self.wbuf.is_empty() && !self.stream.wants_write() {
             if let Some(last) = self.page.take() {
                 self.post(HubMsg::PageDelivered { session: self.session, last: last.get() });
             }
             if self.after_flush.is_some() {
-                return Some(Step::End);
+                return Step::End;
             }
         }
-        Some(Step::Go)
+        Step::Go
     }
 
     /// Takes the outbox's next batch and writes what the socket takes now. `Err`: close now
@@ -466,6 +465,8 @@ impl<D: Protocol> Driver<D> {
 enum Step {
     /// Something: there may be more.
     Go,
+    /// Nothing: only an event or a wake can give it more.
+    Idle,
     /// Nothing yet: it has read its share of this turn.
     Yield,
     /// The connection is over.
@@ -486,10 +487,10 @@ impl<D: Protocol> Entry for Driver<D> {
         let mut reads = 0;
         loop {
             match self.step(cx, &mut reads) {
-                Some(Step::Go) => {}
-                Some(Step::Yield) => return Turn::Again,
-                Some(Step::End) => return Turn::Done,
-                None => return Turn::Idle,
+                Step::Go => {}
+                Step::Idle => return Turn::Idle,
+                Step::Yield => return Turn::Again,
+                Step::End => return Turn::Done,
             }
         }
     }

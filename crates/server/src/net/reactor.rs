@@ -200,3 +200,128 @@ async fn run(reactor: Arc<Reactor>, mut poll: AsyncFd<Poll>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::AtomicU64;
+    use tokio::sync::mpsc;
+
+    /// A connection over loopback: the loop's end (non-blocking), and its peer.
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (ours, peer)
+    }
+
+    /// Always has more to do.
+    struct Greedy {
+        socket: TcpStream,
+        turns: Arc<AtomicU64>,
+    }
+
+    impl Entry for Greedy {
+        fn fd(&self) -> RawFd {
+            self.socket.as_raw_fd()
+        }
+        fn ready(&mut self, _: bool, _: bool) {}
+        fn turn(&mut self, _: &mut Context<'_>) -> Turn {
+            self.turns.fetch_add(1, Ordering::Relaxed);
+            Turn::Again
+        }
+        fn finish(self: Box<Self>) {}
+    }
+
+    /// What it hears: the bytes its socket reads, `w` when woken by its waker, `f` at its end.
+    struct Listener {
+        socket: TcpStream,
+        readable: bool,
+        heard: mpsc::UnboundedSender<u8>,
+        /// Where it leaves its waker, for the test to wake it.
+        waker: Arc<Mutex<Option<Waker>>>,
+        left_waker: bool,
+        woken: bool,
+    }
+
+    impl Entry for Listener {
+        fn fd(&self) -> RawFd {
+            self.socket.as_raw_fd()
+        }
+        fn ready(&mut self, readable: bool, _: bool) {
+            self.readable |= readable;
+        }
+        fn turn(&mut self, cx: &mut Context<'_>) -> Turn {
+            while self.readable {
+                let mut buf = [0u8; 16];
+                match (&self.socket).read(&mut buf) {
+                    Ok(0) => return Turn::Done,
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            let _ = self.heard.send(b);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
+                    Err(_) => return Turn::Done,
+                }
+            }
+            let mut waker = self.waker.lock().unwrap();
+            match (self.left_waker, waker.is_some()) {
+                (false, _) => {
+                    *waker = Some(cx.waker().clone());
+                    self.left_waker = true;
+                }
+                // The test took the waker, and woke it.
+                (true, false) if !self.woken => {
+                    self.woken = true;
+                    let _ = self.heard.send(b'w');
+                }
+                _ => {}
+            }
+            Turn::Idle
+        }
+        fn finish(self: Box<Self>) {
+            let _ = self.heard.send(b'f');
+        }
+    }
+
+    async fn next(hears: &mut mpsc::UnboundedReceiver<u8>) -> Option<u8> {
+        tokio::time::timeout(Duration::from_secs(10), hears.recv()).await.expect("the loop turned it")
+    }
+
+    /// On two workers, so that a loop that never yields fails the test rather than hangs it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_loop_turns_an_entry_on_its_socket_s_events_and_its_waker_and_finishes_it_while_another_never_rests() {
+        let (reactor, task) = Reactor::start().unwrap();
+        let turns = Arc::new(AtomicU64::new(0));
+        let (greedy, _greedy_peer) = pair();
+        reactor.adopt(Box::new(Greedy { socket: greedy, turns: turns.clone() }));
+        let (ours, mut peer) = pair();
+        let (heard, mut hears) = mpsc::unbounded_channel();
+        let waker = Arc::new(Mutex::new(None));
+        reactor.adopt(Box::new(Listener {
+            socket: ours,
+            readable: true,
+            heard,
+            waker: waker.clone(),
+            left_waker: false,
+            woken: false,
+        }));
+        // Its socket's event, while the greedy entry is turned again and again.
+        peer.write_all(b"hi").unwrap();
+        assert_eq!(next(&mut hears).await, Some(b'h'));
+        assert_eq!(next(&mut hears).await, Some(b'i'));
+        // Its waker, from outside the loop.
+        waker.lock().unwrap().take().expect("it left its waker").wake();
+        assert_eq!(next(&mut hears).await, Some(b'w'));
+        // The peer closes: the entry ends, and is finished.
+        drop(peer);
+        assert_eq!(next(&mut hears).await, Some(b'f'));
+        assert!(turns.load(Ordering::Relaxed) > 1, "the greedy entry had its turns too");
+        task.abort();
+    }
+}

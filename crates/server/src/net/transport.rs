@@ -100,29 +100,30 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+impl<S> Transport<S> {
+    /// The same connection over the socket `f` makes of its own.
+    fn map_socket<T>(self, f: impl FnOnce(S) -> io::Result<T>) -> io::Result<Transport<T>> {
+        Ok(match self {
+            Transport::Plain(tcp) => Transport::Plain(f(tcp)?),
+            Transport::Tls(t) => {
+                let TlsConn { tcp, tls, closing } = *t;
+                Transport::Tls(Box::new(TlsConn { tcp: f(tcp)?, tls, closing }))
+            }
+        })
+    }
+}
+
 impl Transport {
     /// The connection on a `std` socket, for the event loop: tokio forgets it.
     pub fn into_std(self) -> io::Result<Transport<std::net::TcpStream>> {
-        Ok(match self {
-            Transport::Plain(tcp) => Transport::Plain(tcp.into_std()?),
-            Transport::Tls(t) => {
-                let TlsConn { tcp, tls, closing } = *t;
-                Transport::Tls(Box::new(TlsConn { tcp: tcp.into_std()?, tls, closing }))
-            }
-        })
+        self.map_socket(TcpStream::into_std)
     }
 }
 
 impl Transport<std::net::TcpStream> {
     /// The connection on tokio's socket again (the event loop has let it go), for the relay.
     pub fn into_tokio(self) -> io::Result<Transport> {
-        Ok(match self {
-            Transport::Plain(tcp) => Transport::Plain(TcpStream::from_std(tcp)?),
-            Transport::Tls(t) => {
-                let TlsConn { tcp, tls, closing } = *t;
-                Transport::Tls(Box::new(TlsConn { tcp: TcpStream::from_std(tcp)?, tls, closing }))
-            }
-        })
+        self.map_socket(TcpStream::from_std)
     }
 }
 
