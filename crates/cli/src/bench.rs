@@ -143,6 +143,18 @@ impl Server {
         }
         // With TLS, a self-signed certificate (every TLS door is on a loopback port too).
         let tls: &[&str] = if args.tls { &["--tls-self-signed", "127.0.0.1"] } else { &[] };
+        if callgrind.is_some() {
+            // The NL key pair is made at the first start: at full speed here, not for many
+            // seconds under valgrind (where, on a busy machine, it took most of a run).
+            let made = tokio::process::Command::new(server_bin(args)?)
+                .args(["nl", "server-key", "--data-dir"])
+                .arg(&data)
+                .stdout(Stdio::null())
+                .status()
+                .await
+                .context("making the server's NL key")?;
+            anyhow::ensure!(made.success(), "making the server's NL key failed");
+        }
         let mut child = command(server_bin(args)?, callgrind.as_deref())
             // The bench's clients send as fast as they are let: no message rate for them.
             .args(["serve", "--loopback", "--msg-rate", "0", "--data-dir"])
