@@ -50,6 +50,14 @@ impl Hub {
         if let Some(id) = self.live.keys().find(|&&id| !exists(id)) {
             return Err(format!("{id:?} is watched for liveness but gone"));
         }
+        let deadlines: std::collections::HashSet<SessionId> = self.unnamed.iter().map(|&(_, id)| id).collect();
+        let unmet = |(id, s): &(&SessionId, &crate::Session)| s.name.is_none() && !self.desk.has_operator(**id);
+        if let Some((id, _)) = self.sessions.iter().filter(unmet).find(|(id, _)| !deadlines.contains(id)) {
+            return Err(format!("{id:?} has not logged in and has no login deadline"));
+        }
+        if let Some((id, _)) = self.sessions.iter().find(|(id, s)| s.live != self.live.contains_key(id)) {
+            return Err(format!("{id:?} says otherwise than the liveness table whether it is watched"));
+        }
         if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {
             return Err(format!("{id:?} drains a queue with no name"));
         }
@@ -76,8 +84,8 @@ impl Hub {
                 return Err(e);
             }
         }
-        for (&id, l) in &self.live {
-            let s = &self.sessions[&id];
+        for (&id, s) in &self.live {
+            let l = &s.rule;
             let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
             if let Some(e) = unset(Due::Live(id), (s.last_heard + l.silence).min(since + l.ping_every)) {
                 return Err(e);

@@ -153,6 +153,15 @@ pub struct Liveness {
     pub quiet_first: bool,
 }
 
+/// A session that must prove it is there: the rule, and when it last sent a command and was
+/// last pinged.
+#[derive(Debug)]
+struct Live {
+    rule: Liveness,
+    last_heard: Instant,
+    last_ping: Instant,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// How long a private link may stay asked or accepted before it is aborted.
@@ -216,9 +225,9 @@ struct Session {
     /// account's or a device's, not a guest's.
     verified: bool,
     origin: IpAddr,
-    /// When the session last sent a command, and was last pinged (for liveness).
-    last_heard: Instant,
-    last_ping: Instant,
+    /// It must prove it is there: it has an entry in [`Hub::live`], which holds when it was
+    /// last heard (so that a session of any other protocol pays nothing for it).
+    live: bool,
     /// What was queued for the session's name is being handed to it, a page at a time; new
     /// direct messages join the queue meanwhile, so that they come after the older ones.
     drain: Option<Box<Drain>>,
@@ -239,8 +248,8 @@ pub struct Hub {
     lobby: IndexSet<SessionId, FxBuildHasher>,
     links: Links,
     asks: direct::Asks,
-    /// Sessions that must prove they are there, and how.
-    live: FxHashMap<SessionId, Liveness>,
+    /// Sessions that must prove they are there, how, and how well they have.
+    live: FxHashMap<SessionId, Live>,
     /// Sessions by the time they must have logged in, oldest first (the timeout is the same
     /// for all): a session that has by then is passed over.
     unnamed: VecDeque<(Instant, SessionId)>,
@@ -338,6 +347,12 @@ impl Hub {
         self.desk.rings()
     }
 
+    /// Login deadlines kept: of connections yet to log in, and of some that did but were
+    /// behind one that had not yet (dropped as the one before them logs in or times out).
+    pub fn login_deadlines(&self) -> usize {
+        self.unnamed.len()
+    }
+
     /// Private links pending or open.
     pub fn link_count(&self) -> usize {
         self.links.len()
@@ -349,20 +364,11 @@ impl Hub {
             Input::Connected { session, door, caps, liveness, origin } => {
                 self.sessions.insert(
                     session,
-                    Session {
-                        door,
-                        caps,
-                        name: None,
-                        verified: false,
-                        origin,
-                        last_heard: now,
-                        last_ping: now,
-                        drain: None,
-                    },
+                    Session { door, caps, name: None, verified: false, origin, live: liveness.is_some(), drain: None },
                 );
                 self.unnamed.push_back((now + self.config.login_timeout, session));
                 if let Some(liveness) = liveness {
-                    self.live.insert(session, liveness);
+                    self.live.insert(session, Live { rule: liveness, last_heard: now, last_ping: now });
                     self.timers.at(now + liveness.ping_every.min(liveness.silence), timers::Due::Live(session));
                 }
             }
@@ -424,7 +430,11 @@ impl Hub {
         let Some(s) = self.sessions.get_mut(&session) else {
             return; // already gone: a late packet from a closed connection
         };
-        s.last_heard = now;
+        if s.live {
+            if let Some(l) = self.live.get_mut(&session) {
+                l.last_heard = now;
+            }
+        }
         let kind = command.kind();
         // In a cluster, what a session sends while its name is claimed waits for the answer
         // (a JPC device sends its first message right behind its HELLO, unanswered).

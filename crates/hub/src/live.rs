@@ -17,7 +17,8 @@ impl Hub {
         let mut silent = Vec::new();
         let mut due = Vec::new();
         for &id in fired {
-            let (Some(l), Some(s)) = (self.live.get(&id), self.sessions.get(&id)) else { continue };
+            let Some(s) = self.live.get(&id) else { continue };
+            let l = &s.rule;
             let since = if l.quiet_first { s.last_ping.max(s.last_heard) } else { s.last_ping };
             if now.saturating_duration_since(s.last_heard) >= l.silence {
                 silent.push(id);
@@ -31,7 +32,7 @@ impl Hub {
             self.timers.at((s.last_heard + l.silence).min(since + l.ping_every), Due::Live(id));
         }
         for id in due {
-            if let Some(s) = self.sessions.get_mut(&id) {
+            if let Some(s) = self.live.get_mut(&id) {
                 s.last_ping = now;
             }
             self.deliver(id, Event::Ping);
@@ -49,11 +50,32 @@ impl Hub {
                 break;
             }
             self.unnamed.pop_front();
-            let logged_in = self.sessions.get(&id).is_none_or(|s| s.name.is_some()) || self.desk.has_operator(id);
-            if !logged_in {
+            if !self.in_or_gone(id) {
                 self.close(id, Event::Closing);
             }
         }
+        self.unnamed_shrunk();
+    }
+
+    /// A session logged in: the login deadlines at the front that are met (in the order they
+    /// came, as connections mostly log in) are dropped, so that the deadlines a burst of logins
+    /// leave do not wait out the timeout in memory (24 bytes each).
+    pub(crate) fn drop_met_deadlines(&mut self) {
+        while let Some(&(_, id)) = self.unnamed.front() {
+            if !self.in_or_gone(id) {
+                break;
+            }
+            self.unnamed.pop_front();
+        }
+        self.unnamed_shrunk();
+    }
+
+    /// Whether `id` has logged in (an NL operator is in once it sent its `key`), or is gone.
+    fn in_or_gone(&self, id: SessionId) -> bool {
+        self.sessions.get(&id).is_none_or(|s| s.name.is_some()) || self.desk.has_operator(id)
+    }
+
+    fn unnamed_shrunk(&mut self) {
         if self.unnamed.is_empty() && self.unnamed.capacity() > 1024 {
             self.unnamed = VecDeque::new(); // a burst of connections is over: its memory too
         }

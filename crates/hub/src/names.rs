@@ -157,6 +157,7 @@ impl Hub {
         if verified && (caps.direct || caps.images) {
             self.start_drain(session);
         }
+        self.drop_met_deadlines();
     }
 
     /// `session`, named (or claiming) `name`, leaves: the name and its look are free again,

@@ -47,3 +47,20 @@ fn a_connection_that_does_not_log_in_in_time_is_closed() {
     assert_eq!(t.input(Input::Tick), closed(late));
     assert_eq!(t.hub.session_count(), 2);
 }
+
+#[test]
+fn login_deadlines_that_are_met_are_not_kept_for_the_timeout() {
+    let mut t = t();
+    // A burst that logs in in turn leaves no deadline behind.
+    for i in 0..300 {
+        let s = t.connect();
+        t.login_session(s, &format!("u{i}"));
+    }
+    assert_eq!(t.hub.login_deadlines(), 0);
+    // One that has not logged in keeps its own and those behind it, until it does.
+    let (slow, quick) = (t.connect(), t.connect());
+    t.login_session(quick, "quick");
+    assert_eq!(t.hub.login_deadlines(), 2);
+    t.login_session(slow, "slow");
+    assert_eq!(t.hub.login_deadlines(), 0);
+}
