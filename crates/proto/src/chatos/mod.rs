@@ -185,7 +185,8 @@ fn put_str16(dst: &mut BytesMut, s: &str) {
 /// Decodes ChatOS packets with a bound on every string.
 #[derive(Debug, Clone, Copy)]
 pub struct Codec {
-    max_string: usize,
+    /// At most `i16::MAX`: two bytes (every ChatOS connection has a codec).
+    max_string: u16,
 }
 
 impl Default for Codec {
@@ -197,11 +198,11 @@ impl Default for Codec {
 impl Codec {
     /// `max_string` bounds each string in bytes; it is itself capped at what an i16 can say.
     pub fn new(max_string: usize) -> Self {
-        Codec { max_string: max_string.clamp(1, i16::MAX as usize) }
+        Codec { max_string: max_string.clamp(1, i16::MAX as usize) as u16 }
     }
 
     pub fn max_string(&self) -> usize {
-        self.max_string
+        usize::from(self.max_string)
     }
 
     /// Takes one whole packet off the front of `src`. `Ok(None)`: `src` holds only the start
@@ -230,7 +231,7 @@ impl Codec {
     }
 
     fn packet(&self, c: &mut Cursor<'_>) -> Result<Packet, Short> {
-        let max = self.max_string;
+        let max = self.max_string();
         let opcode = c.i8()?;
         let link = |c: &mut Cursor<'_>| -> Result<LinkKey, Short> {
             Ok(LinkKey { sender: c.str16(max)?, recipient: c.str16(max)?, password: c.i16()? })
