@@ -51,8 +51,7 @@ impl Hub {
             return Err(format!("{id:?} is watched for liveness but gone"));
         }
         let deadlines: std::collections::HashSet<SessionId> = self.unnamed.iter().map(|&(_, id)| id).collect();
-        let unmet = |(id, s): &(&SessionId, &crate::Session)| s.name.is_none() && !self.desk.has_operator(**id);
-        if let Some((id, _)) = self.sessions.iter().filter(unmet).find(|(id, _)| !deadlines.contains(id)) {
+        if let Some(id) = self.sessions.keys().find(|&&id| !self.in_or_gone(id) && !deadlines.contains(&id)) {
             return Err(format!("{id:?} has not logged in and has no login deadline"));
         }
         if let Some((id, _)) = self.sessions.iter().find(|(id, s)| s.live != self.live.contains_key(id)) {

@@ -71,7 +71,7 @@ impl Hub {
     }
 
     /// Whether `id` has logged in (an NL operator is in once it sent its `key`), or is gone.
-    fn in_or_gone(&self, id: SessionId) -> bool {
+    pub(crate) fn in_or_gone(&self, id: SessionId) -> bool {
         self.sessions.get(&id).is_none_or(|s| s.name.is_some()) || self.desk.has_operator(id)
     }
 

@@ -384,7 +384,7 @@ impl<D: Protocol> Driver<D> {
 
     /// Acts on every whole frame buffered, until something must be waited for.
     fn decode(&mut self) {
-        while !self.awaiting_verdict && !self.hung_up && self.rare.as_ref().is_none_or(|r| r.later.is_none()) {
+        while !self.awaiting_verdict && !self.hung_up && !self.waiting() {
             match self.door.next(&mut self.rbuf, self.session, &self.shared) {
                 Ok(Some(act)) => self.act(act),
                 Ok(None) => break,
@@ -499,6 +499,11 @@ impl<D: Protocol> Driver<D> {
                 }
             }
         }
+    }
+
+    /// Something must be done before reading on.
+    fn waiting(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.later.is_some())
     }
 
     fn after_flush(&self) -> Option<&End> {
