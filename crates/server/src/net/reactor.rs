@@ -256,6 +256,22 @@ mod tests {
             self.readable |= readable;
         }
         fn turn(&mut self, cx: &mut Context<'_>) -> Turn {
+            // The waker first: once the test has heard the bytes, it is there to take.
+            {
+                let mut waker = self.waker.lock().unwrap();
+                match (self.left_waker, waker.is_some()) {
+                    (false, _) => {
+                        *waker = Some(cx.waker().clone());
+                        self.left_waker = true;
+                    }
+                    // The test took the waker, and woke it.
+                    (true, false) if !self.woken => {
+                        self.woken = true;
+                        let _ = self.heard.send(b'w');
+                    }
+                    _ => {}
+                }
+            }
             while self.readable {
                 let mut buf = [0u8; 16];
                 match (&self.socket).read(&mut buf) {
@@ -268,19 +284,6 @@ mod tests {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
                     Err(_) => return Turn::Done,
                 }
-            }
-            let mut waker = self.waker.lock().unwrap();
-            match (self.left_waker, waker.is_some()) {
-                (false, _) => {
-                    *waker = Some(cx.waker().clone());
-                    self.left_waker = true;
-                }
-                // The test took the waker, and woke it.
-                (true, false) if !self.woken => {
-                    self.woken = true;
-                    let _ = self.heard.send(b'w');
-                }
-                _ => {}
             }
             Turn::Idle
         }
