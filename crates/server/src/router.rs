@@ -16,14 +16,13 @@ use crate::doors::{spec, DOORS};
 use crate::keeper::Keep;
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
-use crate::net::outbox::{Deadline, Outbox, Outgoing, Overflow, Pushed};
+use crate::net::outbox::{Deadline, Outbox, Outgoing, Overflow, Pushed, Wakes};
 use crate::net::relay::Relays;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use hub::{Command, Door, Hub, HubError, Input, Kind, LinkId, Output, ReplyTo, SessionId};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -188,17 +187,18 @@ impl Staging {
     }
 
     /// Hands `c` what is staged for it, under one lock of its outbox (the buffer sealed
-    /// first): ranges of the buffer as slices of it, short ones copied. Returns the push's
-    /// outcome and the deliveries handed.
-    fn hand(&mut self, c: &mut Conn, deadline: Option<Deadline>) -> (Result<Option<Waker>, Overflow>, u64) {
-        let Some(t) = self.touched.get_mut(c.slot as usize) else { return (Ok(None), 0) };
+    /// first): ranges of the buffer as slices of it, short ones copied; notes in `wakes` if it
+    /// must be woken. Returns the push's outcome and the deliveries handed.
+    fn hand(&mut self, c: &mut Conn, deadline: Option<Deadline>, wakes: &mut Wakes) -> (Result<(), Overflow>, u64) {
+        let Some(t) = self.touched.get_mut(c.slot as usize) else { return (Ok(()), 0) };
         c.slot = NONE;
         let open = t.open.take();
         let mut delivered = open.map_or(0, |r| u64::from(r.deliveries));
         if t.head == NONE {
             // The common case: a run of messages, nothing else.
-            let Some(range) = open else { return (Ok(None), 0) };
-            let pushed = c.outbox.push_all(&mut std::iter::once(Self::pushed(&self.chunks, range)), c.limit, deadline);
+            let Some(range) = open else { return (Ok(()), 0) };
+            let once = &mut std::iter::once(Self::pushed(&self.chunks, range));
+            let pushed = c.outbox.push_all(once, c.limit, deadline, wakes);
             return (pushed, delivered);
         }
         let mut next = t.head;
@@ -226,7 +226,8 @@ impl Staging {
                 }
             })
         });
-        let pushed = c.outbox.push_all(&mut listed.chain(open.map(|r| Self::pushed(chunks, r))), c.limit, deadline);
+        let all = &mut listed.chain(open.map(|r| Self::pushed(chunks, r)));
+        let pushed = c.outbox.push_all(all, c.limit, deadline, wakes);
         (pushed, delivered)
     }
 
@@ -315,8 +316,8 @@ pub(crate) struct Router {
     write_wait: Option<u32>,
     /// Links one of whose ends could not be parked, to close after the current step.
     broken_links: Vec<LinkId>,
-    /// Connection tasks to wake once the current batch of inputs is carried out.
-    wakers: Vec<Waker>,
+    /// Connections to wake once the current batch of inputs is carried out.
+    wakes: Wakes,
     /// Deliveries since the figures were last updated, by door and TLS (as `Metrics` lists
     /// them): counted here, added to the shared figures once per batch of inputs.
     deliveries: [u64; 2 * DOORS.len()],
@@ -348,7 +349,7 @@ impl Router {
                 secs => Some(secs.saturating_mul(1000).min(i32::MAX as u64) as u32),
             },
             broken_links: Vec::new(),
-            wakers: Vec::new(),
+            wakes: Wakes::default(),
             deliveries: [0; 2 * DOORS.len()],
             bytes_out: [0; 2 * DOORS.len()],
             bus,
@@ -396,7 +397,7 @@ impl Router {
             // The figures first: a connection woken to write a delivery is counted already
             // when its peer reads it (and may read /metrics next).
             self.update_metrics();
-            self.wakers.drain(..).for_each(Waker::wake);
+            self.wakes.wake();
         }
         self.shutdown();
     }
@@ -518,11 +519,11 @@ impl Router {
                 self.relays.open(link);
                 // What is staged for it goes first (and everyone else's with it).
                 self.flush(self.now);
-                let parked = self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit));
-                match parked {
-                    Some(Ok(waker)) => self.wakers.extend(waker),
+                let parked =
+                    self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit, &mut self.wakes));
+                if !matches!(parked, Some(Ok(()))) {
                     // Gone, or overflowed: this end will never reach the relay.
-                    _ => self.broken_links.push(link),
+                    self.broken_links.push(link);
                 }
             }
             Output::Unpark { link } => self.relays.close(link),
@@ -643,9 +644,8 @@ impl Router {
         for i in 0..staging.touched.len() {
             let session = staging.touched[i].session;
             let Some(c) = self.conns.get_mut(&session) else { continue };
-            match staging.hand(c, deadline) {
-                (Ok(waker), delivered) => {
-                    self.wakers.extend(waker);
+            match staging.hand(c, deadline, &mut self.wakes) {
+                (Ok(()), delivered) => {
                     self.deliveries[c.figure()] += delivered;
                     if c.closed {
                         self.conns.remove(&session);
@@ -673,14 +673,12 @@ impl Router {
         self.end_batch(now);
         // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
-            let last_words = (c.spec.goodbye)().map(|bytes| c.outbox.push(Outgoing::Bytes(bytes), usize::MAX));
-            for pushed in last_words.into_iter().chain([c.outbox.push(Outgoing::Close, usize::MAX)]) {
-                if let Ok(Some(w)) = pushed {
-                    w.wake();
-                }
+            if let Some(bytes) = (c.spec.goodbye)() {
+                let _ = c.outbox.push(Outgoing::Bytes(bytes), usize::MAX, &mut self.wakes);
             }
+            let _ = c.outbox.push(Outgoing::Close, usize::MAX, &mut self.wakes);
         }
-        self.wakers.drain(..).for_each(Waker::wake);
+        self.wakes.wake();
         self.update_metrics();
     }
 
@@ -723,7 +721,7 @@ mod tests {
         let out = conns
             .iter_mut()
             .map(|c| {
-                let (pushed, delivered) = staging.hand(c, None);
+                let (pushed, delivered) = staging.hand(c, None, &mut Wakes::default());
                 assert!(pushed.is_ok());
                 (c.outbox.take_all().0, delivered)
             })
@@ -843,8 +841,8 @@ mod tests {
         for _ in 0..2 {
             broadcast(&mut staging, &mut conns, &[b'y'; 200]);
             staging.seal();
-            let first = staging.hand(&mut conns[0], None).0.is_ok();
-            assert_eq!(staging.hand(&mut conns[1], None).1, 1);
+            let first = staging.hand(&mut conns[0], None, &mut Wakes::default()).0.is_ok();
+            assert_eq!(staging.hand(&mut conns[1], None, &mut Wakes::default()).1, 1);
             staging.clear();
             if !first {
                 assert!(conns[0].outbox.overflowed());

@@ -7,15 +7,15 @@
 //! private link end.
 //!
 //! A connection is its `Driver` in its loop's slab: no task, no buffer while idle (the read
-//! buffer is released once empty, the write queue too), and, while one is pending, one boxed
-//! future (BENCHMARKS.md).
+//! buffer is released once empty, the write queue too), no waker of its own (its outbox is
+//! its waker), and, while one is pending, one boxed future (BENCHMARKS.md).
 
 use crate::doors::spec::Spec;
 use crate::metrics::DoorMetrics;
 use crate::msg::HubMsg;
 use crate::net::io::{read_once, release_if_empty};
 use crate::net::outbox::{Outbox, Outgoing, Taken};
-use crate::net::reactor::{Entry, Turn};
+use crate::net::reactor::{Entry, Reactor, Turn};
 use crate::net::transport::{Read, Transport};
 use crate::{Shared, Ticket};
 use bytes::{Bytes, BytesMut};
@@ -28,7 +28,7 @@ use std::num::NonZeroI64;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
@@ -528,6 +528,16 @@ impl<D: Protocol> Entry for Driver<D> {
         self.stream.tcp().as_raw_fd()
     }
 
+    fn adopted(&mut self, reactor: &Arc<Reactor>, key: u32) {
+        self.outbox.home(reactor, key);
+    }
+
+    /// The outbox, which knows the connection's loop and slot: a reference count more, no
+    /// allocation.
+    fn waker(&self) -> Waker {
+        Waker::from(self.outbox.clone())
+    }
+
     fn ready(&mut self, readable: bool, writable: bool) {
         self.readable |= readable;
         self.writable |= writable;
@@ -548,6 +558,7 @@ impl<D: Protocol> Entry for Driver<D> {
     /// Hands the socket to its link's relay, or closes it, and tells the hub.
     fn finish(self: Box<Self>) {
         let tls = self.stream.is_tls();
+        self.outbox.leave_home();
         let Driver { session, stream, rbuf, shared, mut door, ticket, rare, .. } = *self;
         door.closed(session, &shared);
         if let Some(End::Park(link)) = rare.and_then(|r| r.after_flush) {

@@ -8,8 +8,10 @@
 //! an ordinary task of the runtime: tokio's clock, paused in tests, and its timers and
 //! channels serve the connections as they did when each had a task. A connection is turned
 //! when its socket has an event, or when it is woken: by the hub task (its outbox has a
-//! batch), or by what it waits for (a timer, a password check, room in the hub's queue),
-//! through a waker that names its slot.
+//! batch: the hub task hands each loop the slots it woke in one go, [`Reactor::wake_all`]), or
+//! by what it waits for (a timer, a password check, room in the hub's queue), through a waker
+//! that names its slot. The entry makes that waker itself, from what it already holds (a
+//! connection's from its outbox, which knows its loop and slot): no allocation of its own.
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -17,7 +19,7 @@ use slab::Slab;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
@@ -27,6 +29,13 @@ use tokio::task::JoinHandle;
 pub(crate) trait Entry: Send {
     /// Its socket, registered with the loop's poll for as long as the entry lives.
     fn fd(&self) -> RawFd;
+
+    /// It joined `reactor`'s loop in slot `key`: what wakes it must say so
+    /// ([`Reactor::wake`]).
+    fn adopted(&mut self, reactor: &Arc<Reactor>, key: u32);
+
+    /// The waker of its turns, which wakes its slot.
+    fn waker(&self) -> Waker;
 
     /// The socket became readable, or writable (or both): edge-triggered, so the entry
     /// remembers it until a read or write finds nothing to do.
@@ -53,32 +62,10 @@ pub(crate) enum Turn {
 /// What a loop is told from outside: new connections, and which of its entries were woken.
 pub(crate) struct Reactor {
     incoming: Mutex<Vec<Box<dyn Entry>>>,
-    woken: Mutex<Vec<usize>>,
+    woken: Mutex<Vec<u32>>,
     /// The loop has been signalled since it last looked (one notification for many wakes).
     signalled: AtomicBool,
     notify: Notify,
-}
-
-/// The waker of the entry in slot `key`.
-struct SlotWaker {
-    reactor: Arc<Reactor>,
-    key: usize,
-}
-
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.reactor.wake(self.key);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.reactor.wake(self.key);
-    }
-}
-
-/// An entry and its waker.
-struct Slot {
-    entry: Box<dyn Entry>,
-    waker: Waker,
 }
 
 /// Socket events taken from the poll at once.
@@ -108,8 +95,18 @@ impl Reactor {
         self.signal();
     }
 
-    fn wake(&self, key: usize) {
+    /// Turns the entry in slot `key` soon.
+    pub fn wake(&self, key: u32) {
         self.woken.lock().expect("reactor lock").push(key);
+        self.signal();
+    }
+
+    /// Turns the entries in `keys` soon (which it empties): one lock and one signal for all.
+    pub fn wake_all(&self, keys: &mut Vec<u32>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.woken.lock().expect("reactor lock").append(keys);
         self.signal();
     }
 
@@ -122,24 +119,27 @@ impl Reactor {
 
 async fn run(reactor: Arc<Reactor>, mut poll: AsyncFd<Poll>) {
     let mut events = Events::with_capacity(EVENTS);
-    let mut slots: Slab<Slot> = Slab::new();
-    let mut turning: Vec<usize> = Vec::new();
-    let mut again: Vec<usize> = Vec::new();
+    let mut slots: Slab<Box<dyn Entry>> = Slab::new();
+    let mut turning: Vec<u32> = Vec::new();
+    let mut again: Vec<u32> = Vec::new();
     loop {
         // What comes after this is seen by this round or signals the next.
         reactor.signalled.store(false, Ordering::Release);
         let incoming = std::mem::take(&mut *reactor.incoming.lock().expect("reactor lock"));
-        for entry in incoming {
+        for mut entry in incoming {
             let vacant = slots.vacant_entry();
-            let key = vacant.key();
+            // A slab of 2^32 connections is far beyond any file descriptor limit.
+            let key = vacant.key() as u32;
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) = poll.get_ref().registry().register(&mut SourceFd(&entry.fd()), Token(key), interest) {
+            if let Err(e) =
+                poll.get_ref().registry().register(&mut SourceFd(&entry.fd()), Token(key as usize), interest)
+            {
                 tracing::warn!(error = %e, "a connection could not join the event loop");
                 entry.finish();
                 continue;
             }
-            let waker = Waker::from(Arc::new(SlotWaker { reactor: reactor.clone(), key }));
-            vacant.insert(Slot { entry, waker });
+            entry.adopted(&reactor, key);
+            vacant.insert(entry);
             turning.push(key);
         }
         loop {
@@ -155,12 +155,12 @@ async fn run(reactor: Arc<Reactor>, mut poll: AsyncFd<Poll>) {
             for event in events.iter() {
                 seen += 1;
                 let key = event.token().0;
-                if let Some(slot) = slots.get_mut(key) {
+                if let Some(entry) = slots.get_mut(key) {
                     let failed = event.is_error();
                     let readable = event.is_readable() || event.is_read_closed() || failed;
                     let writable = event.is_writable() || event.is_write_closed() || failed;
-                    slot.entry.ready(readable, writable);
-                    turning.push(key);
+                    entry.ready(readable, writable);
+                    turning.push(key as u32);
                 }
             }
             if seen < EVENTS {
@@ -170,14 +170,14 @@ async fn run(reactor: Arc<Reactor>, mut poll: AsyncFd<Poll>) {
         turning.append(&mut reactor.woken.lock().expect("reactor lock"));
         turning.append(&mut again);
         for key in turning.drain(..) {
-            let Some(slot) = slots.get_mut(key) else { continue };
-            match slot.entry.turn(&mut Context::from_waker(&slot.waker)) {
+            let Some(entry) = slots.get_mut(key as usize) else { continue };
+            match entry.turn(&mut Context::from_waker(&entry.waker())) {
                 Turn::Idle => {}
                 Turn::Again => again.push(key),
                 Turn::Done => {
-                    let slot = slots.remove(key);
-                    let _ = poll.get_ref().registry().deregister(&mut SourceFd(&slot.entry.fd()));
-                    slot.entry.finish();
+                    let entry = slots.remove(key as usize);
+                    let _ = poll.get_ref().registry().deregister(&mut SourceFd(&entry.fd()));
+                    entry.finish();
                 }
             }
         }
@@ -208,7 +208,33 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     use std::sync::atomic::AtomicU64;
+    use std::task::Wake;
     use tokio::sync::mpsc;
+
+    /// The waker of a test's entry: its own allocation, naming its slot.
+    struct SlotWaker {
+        reactor: Arc<Reactor>,
+        key: u32,
+    }
+
+    impl Wake for SlotWaker {
+        fn wake(self: Arc<Self>) {
+            self.reactor.wake(self.key);
+        }
+    }
+
+    /// What a test's entry keeps of its slot: the waker, once adopted.
+    #[derive(Default)]
+    struct Home(Option<Waker>);
+
+    impl Home {
+        fn adopted(&mut self, reactor: &Arc<Reactor>, key: u32) {
+            self.0 = Some(Waker::from(Arc::new(SlotWaker { reactor: reactor.clone(), key })));
+        }
+        fn waker(&self) -> Waker {
+            self.0.clone().expect("adopted before it is turned")
+        }
+    }
 
     /// A connection over loopback: the loop's end (non-blocking), and its peer.
     fn pair() -> (TcpStream, TcpStream) {
@@ -223,11 +249,18 @@ mod tests {
     struct Greedy {
         socket: TcpStream,
         turns: Arc<AtomicU64>,
+        home: Home,
     }
 
     impl Entry for Greedy {
         fn fd(&self) -> RawFd {
             self.socket.as_raw_fd()
+        }
+        fn adopted(&mut self, reactor: &Arc<Reactor>, key: u32) {
+            self.home.adopted(reactor, key);
+        }
+        fn waker(&self) -> Waker {
+            self.home.waker()
         }
         fn ready(&mut self, _: bool, _: bool) {}
         fn turn(&mut self, _: &mut Context<'_>) -> Turn {
@@ -246,11 +279,18 @@ mod tests {
         waker: Arc<Mutex<Option<Waker>>>,
         left_waker: bool,
         woken: bool,
+        home: Home,
     }
 
     impl Entry for Listener {
         fn fd(&self) -> RawFd {
             self.socket.as_raw_fd()
+        }
+        fn adopted(&mut self, reactor: &Arc<Reactor>, key: u32) {
+            self.home.adopted(reactor, key);
+        }
+        fn waker(&self) -> Waker {
+            self.home.waker()
         }
         fn ready(&mut self, readable: bool, _: bool) {
             self.readable |= readable;
@@ -302,7 +342,7 @@ mod tests {
         let (reactor, task) = Reactor::start().unwrap();
         let turns = Arc::new(AtomicU64::new(0));
         let (greedy, _greedy_peer) = pair();
-        reactor.adopt(Box::new(Greedy { socket: greedy, turns: turns.clone() }));
+        reactor.adopt(Box::new(Greedy { socket: greedy, turns: turns.clone(), home: Home::default() }));
         let (ours, mut peer) = pair();
         let (heard, mut hears) = mpsc::unbounded_channel();
         let waker = Arc::new(Mutex::new(None));
@@ -313,6 +353,7 @@ mod tests {
             waker: waker.clone(),
             left_waker: false,
             woken: false,
+            home: Home::default(),
         }));
         // Its socket's event, while the greedy entry is turned again and again.
         peer.write_all(b"hi").unwrap();
