@@ -41,9 +41,10 @@ pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// 24 bytes: with its key, 32 a bucket of the table of connections.
 struct Conn {
-    /// Its door, which encodes what it is sent.
-    spec: &'static Spec,
+    /// Its door, which encodes what it is sent ([`Conn::spec`]).
+    door: Door,
     /// It came in over TLS (for the figures).
     tls: bool,
     /// The hub closed it: it goes once what is staged for it is in its outbox.
@@ -52,7 +53,8 @@ struct Conn {
     /// [`NONE`]: what is staged is kept there, so that an idle connection pays for none of it.
     slot: u32,
     outbox: Arc<Outbox>,
-    limit: usize,
+    /// Its outbox's bound (at most 4 GiB).
+    limit: u32,
 }
 
 /// What the current batch has for one connection, in order: the first and last of its
@@ -198,7 +200,7 @@ impl Staging {
             // The common case: a run of messages, nothing else.
             let Some(range) = open else { return (Ok(()), 0) };
             let once = &mut std::iter::once(Self::pushed(&self.chunks, range));
-            let pushed = c.outbox.push_all(once, c.limit, deadline, wakes);
+            let pushed = c.outbox.push_all(once, c.limit(), deadline, wakes);
             return (pushed, delivered);
         }
         let mut next = t.head;
@@ -227,7 +229,7 @@ impl Staging {
             })
         });
         let all = &mut listed.chain(open.map(|r| Self::pushed(chunks, r)));
-        let pushed = c.outbox.push_all(all, c.limit, deadline, wakes);
+        let pushed = c.outbox.push_all(all, c.limit(), deadline, wakes);
         (pushed, delivered)
     }
 
@@ -262,7 +264,15 @@ fn list(items: &mut Vec<Staged>, t: &mut Touched, item: Item) {
 impl Conn {
     /// Where its door and TLS are in the router's batched figures (as `Metrics` lists them).
     fn figure(&self) -> usize {
-        usize::from(self.spec.door.0) * 2 + usize::from(self.tls)
+        usize::from(self.door.0) * 2 + usize::from(self.tls)
+    }
+
+    fn spec(&self) -> &'static Spec {
+        spec(self.door)
+    }
+
+    fn limit(&self) -> usize {
+        self.limit as usize
     }
 }
 
@@ -407,14 +417,15 @@ impl Router {
         match msg {
             HubMsg::Connected { session, door, tls, origin, outbox, limit } => {
                 let spec = spec(door);
-                let conn = Conn { spec, tls, outbox, limit, closed: false, slot: NONE };
+                let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+                let conn = Conn { door, tls, outbox, limit, closed: false, slot: NONE };
                 self.conns.insert(session, conn);
                 let (caps, liveness) = (spec.caps, (spec.liveness)(&self.config));
                 self.step(now, Input::Connected { session, door, caps, liveness, origin });
             }
             HubMsg::Command { session, command } => {
                 if let (true, Some(c)) = (command.is_chat(), self.conn(session)) {
-                    self.metrics.door(c.spec.door, c.tls).messages_in.inc();
+                    self.metrics.door(c.door, c.tls).messages_in.inc();
                 }
                 let verdict_awaited = matches!(command, Command::LinkAccept(_) | Command::LinkConnect(_));
                 self.step(now, Input::Command { session, command });
@@ -437,7 +448,7 @@ impl Router {
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
             HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
             HubMsg::Stored { reply: ReplyTo::Session(session, kind), result } => {
-                if let Some(bytes) = self.conn(session).and_then(|c| (c.spec.encode_reply)(kind, result)) {
+                if let Some(bytes) = self.conn(session).and_then(|c| (c.spec().encode_reply)(kind, result)) {
                     self.push_bytes(session, &bytes, false);
                 }
             }
@@ -488,14 +499,14 @@ impl Router {
         match out {
             Output::Reply { to, kind, result } => {
                 if let (Kind::Login, Ok(()), Some(c)) = (kind, result, self.conn(to)) {
-                    self.metrics.door(c.spec.door, c.tls).logins.inc();
+                    self.metrics.door(c.door, c.tls).logins.inc();
                 }
-                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec.encode_reply)(kind, result)) {
+                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec().encode_reply)(kind, result)) {
                     self.push_bytes(to, &bytes, false);
                 }
             }
             Output::Deliver { to, event } => {
-                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec.encode_event)(&event)) {
+                if let Some(bytes) = self.conn(to).and_then(|c| (c.spec().encode_event)(&event)) {
                     self.push_bytes(to, &bytes, true);
                 }
             }
@@ -504,10 +515,10 @@ impl Router {
                 let mut encoded: [Option<Option<Encoded>>; DOORS.len()] = Default::default();
                 for session in to {
                     let Some(c) = open_conn(&mut self.conns, session) else { continue };
-                    let slot = &mut encoded[usize::from(c.spec.door.0)];
+                    let slot = &mut encoded[usize::from(c.door.0)];
                     let staging = &mut self.staging;
                     let bytes = slot.get_or_insert_with(|| {
-                        (c.spec.encode_event)(&event).map(|b| Encoded::new(staging, c.spec.door, b))
+                        (c.spec().encode_event)(&event).map(|b| Encoded::new(staging, c.door, b))
                     });
                     if let Some(bytes) = bytes {
                         self.bytes_out[c.figure()] += bytes.len() as u64;
@@ -519,8 +530,10 @@ impl Router {
                 self.relays.open(link);
                 // What is staged for it goes first (and everyone else's with it).
                 self.flush(self.now);
-                let parked =
-                    self.conns.remove(&session).map(|c| c.outbox.push(Outgoing::Park(link), c.limit, &mut self.wakes));
+                let parked = self
+                    .conns
+                    .remove(&session)
+                    .map(|c| c.outbox.push(Outgoing::Park(link), c.limit(), &mut self.wakes));
                 if !matches!(parked, Some(Ok(()))) {
                     // Gone, or overflowed: this end will never reach the relay.
                     self.broken_links.push(link);
@@ -555,7 +568,7 @@ impl Router {
                 let (Some(c), Some(last)) = (self.conn(to), queued.last().map(|q| q.id)) else { return };
                 let mut page = bytes::BytesMut::new();
                 for q in &queued {
-                    page.extend_from_slice(&(c.spec.encode_queued)(q).unwrap_or_default());
+                    page.extend_from_slice(&(c.spec().encode_queued)(q).unwrap_or_default());
                 }
                 let figure = c.figure();
                 self.bytes_out[figure] += page.len() as u64;
@@ -563,7 +576,7 @@ impl Router {
             }
             Output::Claim { session, name } => {
                 let Some(c) = self.conn(session) else { return };
-                let claim = Naming::Claim { session, name, door: c.spec.door, caps: c.spec.caps };
+                let claim = Naming::Claim { session, name, door: c.door, caps: c.spec().caps };
                 if !self.bus.as_ref().is_some_and(|bus| bus.claim(claim)) {
                     self.refused.push(Input::Claimed { session, result: Err(HubError::Unavailable) });
                 }
@@ -652,7 +665,7 @@ impl Router {
                     }
                 }
                 (Err(Overflow), _) => {
-                    self.metrics.door(c.spec.door, c.tls).slow_consumers.inc();
+                    self.metrics.door(c.door, c.tls).slow_consumers.inc();
                     self.conns.remove(&session);
                     self.overflowed.push(session);
                     tracing::warn!(
@@ -673,7 +686,7 @@ impl Router {
         self.end_batch(now);
         // Everyone else hears its protocol's goodbye, after what is queued for it.
         for (_, c) in self.conns.drain() {
-            if let Some(bytes) = (c.spec.goodbye)() {
+            if let Some(bytes) = (c.spec().goodbye)() {
                 let _ = c.outbox.push(Outgoing::Bytes(bytes), usize::MAX, &mut self.wakes);
             }
             let _ = c.outbox.push(Outgoing::Close, usize::MAX, &mut self.wakes);
@@ -703,9 +716,15 @@ mod tests {
     use super::*;
     use crate::doors::DOORS;
 
+    /// Every connection has one, idle or not: ARCHITECTURE.md says how big it is.
+    #[test]
+    fn a_connection_s_entry_is_small() {
+        assert!(std::mem::size_of::<Conn>() <= 24, "{} bytes", std::mem::size_of::<Conn>());
+    }
+
     fn conn() -> Conn {
         let outbox = Arc::new(Outbox::default());
-        Conn { spec: DOORS[0], tls: false, outbox, limit: 1 << 20, closed: false, slot: NONE }
+        Conn { door: DOORS[0].door, tls: false, outbox, limit: 1 << 20, closed: false, slot: NONE }
     }
 
     /// Stages what `Router::apply` stages for one event encoded once for everyone.
@@ -757,14 +776,14 @@ mod tests {
     #[test]
     fn answers_and_other_doors_between_lobby_messages_do_not_break_a_recipient_s_run() {
         let (mut staging, mut conns) = (Staging::default(), (0..4).map(|_| conn()).collect::<Vec<_>>());
-        conns[2].spec = DOORS[1];
-        conns[3].spec = DOORS[1];
+        conns[2].door = DOORS[1].door;
+        conns[3].door = DOORS[1].door;
         for i in 0..3u8 {
             // What `Router::apply` does for a lobby message: each door's encoding appended
             // once, to its own buffer; then the sender's answer, for it alone.
             let mut encoded: [Option<Encoded>; 2] = Default::default();
             for (s, c) in conns.iter_mut().enumerate() {
-                let door = c.spec.door;
+                let door = c.door;
                 let text = vec![b'a' + i + 10 * door.0; 300];
                 let e =
                     encoded[usize::from(door.0)].get_or_insert_with(|| Encoded::new(&mut staging, door, text.into()));
