@@ -31,7 +31,7 @@ impl Hub {
         }
         for (folded, id) in &self.names {
             match held(id) {
-                Some(name) if fold(name) == *folded => {}
+                Some(name) if *fold(name) == **folded => {}
                 other => return Err(format!("{folded:?} is held by {id:?}, named {other:?}")),
             }
         }

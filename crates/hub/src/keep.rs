@@ -97,7 +97,9 @@ impl Hub {
     /// or elsewhere.
     pub(crate) fn queues_for(&self, to: &str) -> bool {
         let folded = fold(to);
-        self.reserved.contains(&folded) && !self.names.contains_key(&folded) && self.elsewhere.holder(to).is_none()
+        self.reserved.contains(&folded)
+            && !self.names.contains_key(folded.as_str())
+            && self.elsewhere.holder(to).is_none()
     }
 
     /// Whether what waited for `session`'s name is still being handed to it.
@@ -116,7 +118,7 @@ impl Hub {
     /// out of it.
     fn fetch(&mut self, session: SessionId, delivered: Option<i64>) {
         let Some(s) = self.sessions.get_mut(&session) else { return };
-        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.as_deref().map(String::from)) else { return };
         drain.queued_since_fetch = false;
         drain.delivered = delivered;
         let images = s.caps.images;
@@ -126,7 +128,7 @@ impl Hub {
     /// A message joined `name`'s queue in the store: the session here that holds the name
     /// (and so drained its queue at login) gets it, through its queue as at login.
     pub(crate) fn queued_for(&mut self, name: &str) {
-        let Some(&session) = self.names.get(&fold(name)) else { return };
+        let Some(&session) = self.names.get(fold(name).as_str()) else { return };
         let Some(s) = self.sessions.get(&session) else { return };
         if s.name.is_none() || !s.verified || !(s.caps.direct || s.caps.images) {
             return; // still claiming it (its drain starts at login), or a guest's
@@ -151,7 +153,7 @@ impl Hub {
     /// session left, nothing was taken from the queue: it waits for the next login.
     pub(crate) fn offline(&mut self, session: SessionId, queued: Vec<Queued>) {
         let Some(s) = self.sessions.get_mut(&session) else { return };
-        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.as_deref().map(String::from)) else { return };
         drain.failures = 0;
         if queued.is_empty() {
             if drain.queued_since_fetch {
@@ -173,7 +175,7 @@ impl Hub {
     /// queue, in order), is told once, and the same fetch is asked again later.
     pub(crate) fn offline_failed(&mut self, now: Instant, session: SessionId) {
         let Some(s) = self.sessions.get_mut(&session) else { return };
-        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.clone()) else { return };
+        let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.as_deref().map(String::from)) else { return };
         let wait = REFETCH_FIRST.saturating_mul(1 << drain.failures.min(8)).min(REFETCH_MAX);
         drain.failures = drain.failures.saturating_add(1);
         let first = !std::mem::replace(&mut drain.told, true);

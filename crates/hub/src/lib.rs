@@ -220,7 +220,8 @@ fn none(_: ()) -> Done {
 struct Session {
     door: Door,
     caps: Caps,
-    name: Option<String>,
+    /// (A box, not a `String`: 8 bytes less in every session.)
+    name: Option<Box<str>>,
     /// The name was verified by its front door (a password, a white-listed MAC): it is an
     /// account's or a device's, not a guest's.
     verified: bool,
@@ -237,7 +238,7 @@ pub struct Hub {
     config: Config,
     sessions: FxHashMap<SessionId, Session>,
     /// Folded name → the session holding it.
-    names: FxHashMap<String, SessionId>,
+    names: FxHashMap<Box<str>, SessionId>,
     /// Skeleton digests of the names held: no other session may take a look-alike.
     looks: FxHashMap<u64, SessionId>,
     /// Folded names that only a verified login may take.
@@ -320,7 +321,8 @@ impl Hub {
     pub fn roster(&self) -> Vec<(String, &'static str)> {
         let mut named: Vec<(SessionId, &Session)> = self.sessions.iter().map(|(&id, s)| (id, s)).collect();
         named.sort_by_key(|&(id, _)| id);
-        let here = named.into_iter().filter_map(|(_, s)| Some((s.name.clone()?, self.door_name(s.door))));
+        let here =
+            named.into_iter().filter_map(|(_, s)| Some((String::from(s.name.as_deref()?), self.door_name(s.door))));
         let mut elsewhere: Vec<(String, &'static str)> =
             self.elsewhere.roster().map(|(name, door)| (name.to_owned(), self.door_name(door))).collect();
         elsewhere.sort();
@@ -523,11 +525,11 @@ impl Hub {
     /// The online session holding `name` and its name as registered, if its protocol has the
     /// capability `can`.
     fn reachable(&self, name: &str, can: impl Fn(Caps) -> bool) -> Option<(SessionId, String)> {
-        let id = *self.names.get(&fold(name))?;
+        let id = *self.names.get(fold(name).as_str())?;
         let s = self.sessions.get(&id)?;
         // A session still claiming its name (in a cluster) is not reachable by it yet.
         let name = s.name.as_ref()?;
-        can(s.caps).then(|| (id, name.clone()))
+        can(s.caps).then(|| (id, String::from(&**name)))
     }
 
     fn disconnected(&mut self, session: SessionId) {
@@ -541,7 +543,7 @@ impl Hub {
             self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
-            self.presence(name.clone(), Some(s.door), false);
+            self.presence(String::from(&**name), Some(s.door), false);
         }
         self.desk_left(session, s.name.as_deref());
         self.live.remove(&session);

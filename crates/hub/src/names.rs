@@ -107,7 +107,7 @@ impl Hub {
         if look == skeleton_digest(SUPPORT) {
             return Err(HubError::NameTaken);
         }
-        if let Some(&holder) = self.names.get(&folded) {
+        if let Some(&holder) = self.names.get(folded.as_str()) {
             // A device reconnecting at once replaces its own stale session.
             let stale = verified
                 && self.live.contains_key(&session)
@@ -128,7 +128,7 @@ impl Hub {
         if self.elsewhere.holds(&folded, look) {
             return Err(HubError::NameTaken); // on another node
         }
-        self.names.insert(folded, session);
+        self.names.insert(folded.into(), session);
         self.looks.insert(look, session);
         if self.config.cluster {
             self.claiming.insert(session, Claiming { name: name.clone(), verified, waiting: Vec::new() });
@@ -144,7 +144,7 @@ impl Hub {
     pub(crate) fn logged_in(&mut self, session: SessionId, name: String, verified: bool) {
         let s = self.sessions.get_mut(&session).expect("caller checked");
         let (door, caps) = (s.door, s.caps);
-        s.name = Some(name.clone());
+        s.name = Some(name.as_str().into());
         s.verified = verified;
         if caps.lobby {
             self.lobby.insert(session);
@@ -173,8 +173,8 @@ impl Hub {
     pub(crate) fn unhold(&mut self, session: SessionId, name: &str) {
         let folded = fold(name);
         let look = skeleton_digest(&folded);
-        if self.names.get(&folded) == Some(&session) {
-            self.names.remove(&folded);
+        if self.names.get(folded.as_str()) == Some(&session) {
+            self.names.remove(folded.as_str());
         }
         if self.looks.get(&look) == Some(&session) {
             self.looks.remove(&look);

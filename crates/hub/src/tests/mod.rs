@@ -193,5 +193,5 @@ fn dm(to: &str, text: &str) -> Command {
 fn a_session_costs_the_hub_few_bytes() {
     // Every connected session has one: what is rare (a queue being handed over) is boxed.
     let size = std::mem::size_of::<crate::Session>();
-    assert!(size <= 96, "a session is {size} bytes");
+    assert!(size <= 56, "a session is {size} bytes");
 }
