@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 /// The most history one request returns.
 const MAX_HISTORY: usize = 500;
@@ -507,7 +507,7 @@ impl Unsent {
 /// slow, as any connection of any front door would be (the session itself lingers on, as
 /// when a page closes).
 async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, attached: Attached, tls: bool) {
-    let Attached { replay, mut events, mut ended } = attached;
+    let Attached { replay, events, mut ended } = attached;
     let limit = shared.config.outbound_limit;
     let (mut sink, mut stream) = socket.split();
     let mut unsent = Unsent::default();
@@ -525,37 +525,17 @@ async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, 
                 }
                 Err(_) => return,
             },
-            event = events.recv() => {
-                // Take whatever else waits too: a socket slow to write falls behind in bytes
-                // here, where they are counted, not in the session's ring.
-                let mut next = Some(event);
-                let mut over = None;
-                while let Some(event) = next.take() {
-                    match event {
-                        Ok(item) => unsent.push(Unwritten::Item(item)),
-                        Err(broadcast::error::RecvError::Lagged(_)) => over = Some(Some((1008, "too slow"))),
-                        Err(broadcast::error::RecvError::Closed) => over = Some(None),
-                    }
-                    if over.is_none() {
-                        next = match events.try_recv() {
-                            Ok(item) => Some(Ok(item)),
-                            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(broadcast::error::RecvError::Lagged(n))),
-                            Err(_) => None,
-                        };
-                    }
-                }
-                if let Some(close) = over {
-                    break close;
-                }
-                if unsent.bytes > limit {
+            () = events.ready() => {
+                // Take everything that waits: a socket slow to write falls behind in bytes
+                // here, where they are counted, not in the session's feed.
+                let taken = events.take(|item| unsent.push(Unwritten::Item(item)));
+                if taken.is_err() || unsent.bytes > limit {
                     break Some((1008, "too slow"));
                 }
             },
             _ = async { let _ = ended.wait_for(|&e| e).await; } => {
                 // What the session said last (its closing notice) still goes out.
-                while let Ok(item) = events.try_recv() {
-                    unsent.push(Unwritten::Item(item));
-                }
+                let _ = events.take(|item| unsent.push(Unwritten::Item(item)));
                 break Some((1000, "session ended"));
             }
             incoming = stream.next() => match incoming {

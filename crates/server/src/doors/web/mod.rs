@@ -4,6 +4,7 @@
 
 mod api;
 mod assets;
+mod feed;
 mod session;
 
 use crate::doors::spec::{self, Spec};

@@ -8,6 +8,7 @@
 //! Commands go one at a time per session, so the next answer always belongs to the one in
 //! flight, even when a message to an offline name is answered only once it is stored.
 
+use super::feed::{Counted, Feed, Reader};
 use crate::msg::HubMsg;
 use crate::net::outbox::{Outbox, Outgoing};
 use crate::Shared;
@@ -19,12 +20,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-/// Events a WebSocket may be behind before it is closed as too slow (the ring is allocated
-/// whole, per session: kept small).
-const WS_BACKLOG: usize = 256;
 /// A session's own queue may hold this many times the outbound limit (see `Sessions::open`).
 const PUMP_SLACK: usize = 8;
 
@@ -45,7 +43,7 @@ pub(crate) struct WebSession {
     tat: Mutex<u64>,
     waiting: Mutex<Option<oneshot::Sender<Option<ErrorCode>>>>,
     /// Events for the session's WebSockets, as JSON text, and the ends of pages.
-    events: broadcast::Sender<WsItem>,
+    events: Arc<Feed<WsItem>>,
     sockets: AtomicUsize,
     /// Events that came while no WebSocket was open (at sign-in, what waited for an account;
     /// during a page reload, what was said meanwhile), for the next one to open. Guarded with
@@ -87,7 +85,6 @@ impl Sessions {
     ) -> Result<Result<Arc<WebSession>, ErrorCode>, Gone> {
         let session = shared.new_session();
         let outbox = Arc::new(Outbox::default());
-        let (events, _) = broadcast::channel(WS_BACKLOG);
         let web = Arc::new(WebSession {
             session,
             name: name.clone(),
@@ -97,7 +94,9 @@ impl Sessions {
             turn: tokio::sync::Mutex::new(()),
             tat: Mutex::new(0),
             waiting: Mutex::new(None),
-            events,
+            // A socket's own queue is bounded so (`run_socket`); this one holds only what came
+            // since its last turn.
+            events: Arc::new(Feed::new(shared.config.outbound_limit)),
             sockets: AtomicUsize::new(0),
             backlog: Mutex::new(Backlog { events: VecDeque::new(), bytes: 0, limit: shared.config.outbound_limit }),
             page: Mutex::new(None),
@@ -173,7 +172,7 @@ impl WebSession {
             replay.extend(page.lines.iter().cloned().map(WsItem::Text));
             replay.push(WsItem::PageEnd(page.last));
         }
-        Attached { replay, events: self.events.subscribe(), ended: self.ended.subscribe() }
+        Attached { replay, events: self.events.join(), ended: self.ended.subscribe() }
     }
 
     /// A WebSocket wrote the page of queued messages up to `last`: the hub is told, once.
@@ -199,7 +198,7 @@ impl WebSession {
     /// Hands an event to every WebSocket of the session (the echo of what it sent).
     pub fn publish(&self, event: &ServerEvent) {
         let text = serde_json::to_string(event).expect("plain data serialises");
-        let _ = self.events.send(WsItem::Text(text.into()));
+        self.events.push(WsItem::Text(text.into()));
     }
 
     /// Ends the session (sign-out): its pump tells the hub and closes its WebSockets.
@@ -293,7 +292,7 @@ fn dispatch(web: &WebSession, line: &[u8]) {
     let Ok(text) = std::str::from_utf8(line) else { return };
     let mut backlog = web.backlog.lock().expect("backlog lock");
     if web.sockets.load(Ordering::Relaxed) > 0 {
-        let _ = web.events.send(WsItem::Text(text.into()));
+        web.events.push(WsItem::Text(text.into()));
     } else {
         backlog.push(replayed(text));
     }
@@ -318,9 +317,9 @@ fn hand_page(web: &WebSession, bytes: &[u8], last: i64) {
     let _backlog = web.backlog.lock().expect("backlog lock"); // no socket attaches meanwhile
     if web.sockets.load(Ordering::Relaxed) > 0 {
         for line in &lines {
-            let _ = web.events.send(WsItem::Text(line.clone()));
+            web.events.push(WsItem::Text(line.clone()));
         }
-        let _ = web.events.send(WsItem::PageEnd(last));
+        web.events.push(WsItem::PageEnd(last));
     }
     *web.page.lock().expect("page lock") = Some(Page { lines, last });
 }
@@ -333,11 +332,20 @@ pub(crate) enum WsItem {
     PageEnd(i64),
 }
 
+impl Counted for WsItem {
+    fn bytes(&self) -> usize {
+        match self {
+            WsItem::Text(text) => text.len(),
+            WsItem::PageEnd(_) => 8,
+        }
+    }
+}
+
 /// What a new WebSocket gets from its session.
 pub(crate) struct Attached {
     /// To send first.
     pub replay: Vec<WsItem>,
-    pub events: broadcast::Receiver<WsItem>,
+    pub events: Reader<WsItem>,
     /// Turns `true` when the session ends.
     pub ended: watch::Receiver<bool>,
 }
