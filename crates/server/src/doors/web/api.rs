@@ -2,10 +2,10 @@
 //! server that is stopping answers 503.
 
 use super::session::{Attached, Gone, WebSession, WsItem};
+use super::upgrade::Socket;
 use super::{assets, Web};
 use crate::msg::HubMsg;
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// The most history one request returns.
 const MAX_HISTORY: usize = 500;
@@ -32,10 +35,10 @@ const MAX_HISTORY: usize = 500;
 const SESSION_BODY: usize = 4 * 1024;
 /// The largest message the page may send on its WebSocket (typing notices only).
 const WS_MAX_IN: usize = 16 * 1024;
-/// A WebSocket's buffers: small while it is idle, since a signed-in user mostly is; the
-/// write buffer gathers a batch of events into one write.
-const WS_READ_BUFFER: usize = 4 * 1024;
-const WS_WRITE_BUFFER: usize = 16 * 1024;
+/// A WebSocket's read buffer: small, since the page sends only typing notices (a larger
+/// message grows it for its time). Its writes are gathered by `upgrade::Gathered`, which
+/// holds no buffer between batches.
+const WS_READ_BUFFER: usize = 1024;
 const WS_MAX_WRITE_BUFFER: usize = 8 << 20;
 /// How often an open WebSocket is pinged.
 const WS_PING: Duration = Duration::from_secs(20);
@@ -404,7 +407,7 @@ async fn websocket(
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
     tls: Option<axum::Extension<crate::http::Tls>>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: axum::extract::Request,
 ) -> ApiResult<Response> {
     let tls = tls.is_some_and(|t| t.0 .0);
     let me = session(&web, &headers, q.token.as_deref())?;
@@ -412,18 +415,27 @@ async fn websocket(
         let error = "a page of another origin may not open this WebSocket (see web_origins)".into();
         return Err(ApiError(StatusCode::FORBIDDEN, ErrorCode::Forbidden, error));
     }
-    let ws = ws.map_err(|e| bad(e.body_text()))?;
+    let answer = super::upgrade::accept(request.method(), &headers).map_err(bad)?;
+    let on_upgrade = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| bad("this connection cannot be upgraded to a WebSocket"))?;
     let shared = web.shared.clone();
-    let ws = ws
-        .max_message_size(WS_MAX_IN)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(WS_MAX_IN))
+        .max_frame_size(Some(WS_MAX_IN))
         .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER);
-    Ok(ws.on_upgrade(move |socket| async move {
+    tokio::spawn(async move {
+        let socket = match super::upgrade::open(on_upgrade, config).await {
+            Ok(socket) => socket,
+            Err(e) => return tracing::debug!(session = me.session.0, error = %e, "a WebSocket's upgrade failed"),
+        };
         let attached = me.attach();
         run_socket(socket, &me, &shared, attached, tls).await;
         me.detach();
-    }))
+    });
+    Ok(answer)
 }
 
 /// Whether a WebSocket's upgrade may go on, by its `Origin`: none (not a browser's page),
@@ -476,9 +488,9 @@ impl Unsent {
     /// everything is.
     fn poll_write(
         &mut self,
-        sink: &mut SplitSink<WebSocket, WsMessage>,
+        sink: &mut SplitSink<Socket, WsMessage>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Vec<i64>, axum::Error>> {
+    ) -> Poll<Result<Vec<i64>, tokio_tungstenite::tungstenite::Error>> {
         while !self.items.is_empty() {
             ready!(sink.poll_ready_unpin(cx))?;
             let message = match self.items.pop_front().expect("not empty") {
@@ -506,7 +518,7 @@ impl Unsent {
 /// to write; once more than `outbound_limit` bytes of them wait, the socket is closed as too
 /// slow, as any connection of any front door would be (the session itself lingers on, as
 /// when a page closes).
-async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, attached: Attached, tls: bool) {
+async fn run_socket(socket: Socket, me: &WebSession, shared: &crate::Shared, attached: Attached, tls: bool) {
     let Attached { replay, events, mut ended } = attached;
     let limit = shared.config.outbound_limit;
     let (mut sink, mut stream) = socket.split();
@@ -561,7 +573,7 @@ async fn run_socket(socket: WebSocket, me: &WebSession, shared: &crate::Shared, 
     // The last words and the close frame, if the socket takes them soon.
     let goodbye = async {
         std::future::poll_fn(|cx| unsent.poll_write(&mut sink, cx)).await?;
-        sink.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+        sink.send(WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))).await
     };
     let _ = tokio::time::timeout(WS_GOODBYE, goodbye).await;
 }

@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod feed;
 mod session;
+mod upgrade;
 
 use crate::doors::spec::{self, Spec};
 use crate::net::transport::Transport;
