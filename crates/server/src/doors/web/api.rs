@@ -38,7 +38,7 @@ const WS_MAX_IN: usize = 16 * 1024;
 /// A WebSocket's read buffer: small, since the page sends only typing notices (a larger
 /// message grows it for its time). Its writes are gathered by `upgrade::Gathered`, which
 /// holds no buffer between batches.
-const WS_READ_BUFFER: usize = 1024;
+const WS_READ_BUFFER: usize = 256;
 const WS_MAX_WRITE_BUFFER: usize = 8 << 20;
 /// How often an open WebSocket is pinged.
 const WS_PING: Duration = Duration::from_secs(20);
@@ -506,6 +506,10 @@ impl Unsent {
             };
             sink.start_send_unpin(message)?;
             self.dirty = true;
+        }
+        // A burst (everyone who came online while the page opened) leaves no queue behind.
+        if self.items.capacity() > 0 {
+            self.items = VecDeque::new();
         }
         ready!(sink.poll_flush_unpin(cx))?;
         self.dirty = false;
