@@ -536,7 +536,7 @@ async fn run_socket(socket: Socket, me: &WebSession, shared: &crate::Shared, att
             written = std::future::poll_fn(|cx| unsent.poll_write(&mut sink, cx)), if writing => match written {
                 Ok(pages) => {
                     for last in pages {
-                        me.page_written(shared, last).await;
+                        Box::pin(me.page_written(shared, last)).await;
                     }
                 }
                 Err(_) => return,
@@ -558,7 +558,7 @@ async fn run_socket(socket: Socket, me: &WebSession, shared: &crate::Shared, att
                 Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientEvent>(&text) {
                     Ok(ClientEvent::Typing { to, active }) => {
                         // Typing to someone gone is no error worth a word.
-                        let _ = me.command(shared, Command::Typing { to, active }).await;
+                        let _ = Box::pin(me.command(shared, Command::Typing { to, active })).await;
                     }
                     Err(e) => tracing::debug!(session = me.session.0, error = %e, "ignored a WebSocket message"),
                 },
@@ -579,5 +579,25 @@ async fn run_socket(socket: Socket, me: &WebSession, shared: &crate::Shared, att
         std::future::poll_fn(|cx| unsent.poll_write(&mut sink, cx)).await?;
         sink.send(WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))).await
     };
-    let _ = tokio::time::timeout(WS_GOODBYE, goodbye).await;
+    let _ = Box::pin(tokio::time::timeout(WS_GOODBYE, goodbye)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<'a, F, Fut>(_: F) -> usize
+    where
+        F: Fn(Socket, &'a WebSession, &'a crate::Shared, Attached, bool) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every open WebSocket is one such task, idle most of the time: what it does rarely (a
+    /// typing notice, a page written, its goodbye) is boxed when it happens.
+    #[test]
+    fn a_websocket_s_task_is_small() {
+        let size = future_size(run_socket);
+        assert!(size <= 1100, "a WebSocket's future is {size} bytes");
+    }
 }

@@ -274,7 +274,7 @@ async fn pump(web: Arc<WebSession>, sessions: Arc<Sessions>, shared: Arc<Shared>
     web.publish(&ServerEvent::Closing { reason: reason.into() });
     web.ended.send_replace(true);
     web.waiting.lock().expect("session lock").take();
-    let _ = shared.hub.send(HubMsg::Disconnected { session: web.session }).await;
+    let _ = Box::pin(shared.hub.send(HubMsg::Disconnected { session: web.session })).await;
     tracing::debug!(session = web.session.0, name = %web.name, reason, "web session ended");
 }
 
@@ -372,5 +372,25 @@ impl Backlog {
             let dropped = self.events.pop_front().expect("more than one");
             self.bytes -= dropped.len();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<F, Fut>(_: F) -> usize
+    where
+        F: Fn(Arc<WebSession>, Arc<Sessions>, Arc<Shared>) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every web session has one pump, idle most of the time: its last word to the hub is
+    /// boxed when it is said.
+    #[test]
+    fn a_session_s_pump_is_small() {
+        let size = future_size(pump);
+        assert!(size <= 320, "a session's pump is {size} bytes");
     }
 }
