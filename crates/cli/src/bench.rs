@@ -280,6 +280,15 @@ impl Server {
         }
         Ok(sum)
     }
+
+    /// With several processes (a cluster: nats-server, then the nodes), each one's resident
+    /// anonymous memory in KB; with one, nothing (the table says it).
+    fn anon_by_process(&self) -> Vec<u64> {
+        match self.pids.len() {
+            0 | 1 => Vec::new(),
+            _ => self.pids.iter().map(|&pid| usage(pid).map_or(0, |u| u.anon)).collect(),
+        }
+    }
 }
 
 /// `program`, or valgrind's callgrind running it with nothing counted until it is told.
@@ -341,6 +350,8 @@ struct Run {
     p99: Duration,
     rss_kb: u64,
     idle_kb: u64,
+    /// With a cluster, `idle_kb` by process: nats-server's, then each node's.
+    idle_parts: Vec<u64>,
     /// Under callgrind, the server's instructions over the load.
     instructions: Option<u64>,
 }
@@ -360,6 +371,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let targets: &[Target] = if args.nats { &[Target::Hub, Target::Nats] } else { &[Target::Hub] };
     let mut compared = Vec::new();
+    let mut parts = Vec::new();
     for &n in &args.clients {
         if n < 2 {
             bail!("a lobby needs at least 2 clients");
@@ -394,6 +406,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if let [hub, nats] = &runs[..] {
             compared.push((n, hub.per_cpu_second(), nats.per_cpu_second()));
         }
+        parts.extend(runs.iter().filter(|r| !r.idle_parts.is_empty()).map(|r| (n, r.idle_parts.clone())));
+    }
+    for (n, kb) in parts {
+        let per = |kb: u64| format!("{:.2} KB", kb as f64 / n as f64);
+        let nodes: Vec<String> = kb[1..].iter().enumerate().map(|(i, &kb)| format!("node {i} {}", per(kb))).collect();
+        println!("N={n}: idle anon RSS per connection by process: nats-server {}, {}", per(kb[0]), nodes.join(", "));
     }
     for (n, hub, nats) in compared {
         println!(
@@ -438,6 +456,7 @@ fn usage(pid: u32) -> anyhow::Result<Usage> {
 async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> anyhow::Result<Run> {
     let server = Server::start(args, target).await?;
     let before = server.usage()?;
+    let before_parts = server.anon_by_process();
 
     // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
     let senders = args.senders.clamp(1, n);
@@ -468,6 +487,8 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = server.usage()?;
+    let idle_parts: Vec<u64> =
+        server.anon_by_process().iter().zip(&before_parts).map(|(idle, before)| idle.saturating_sub(*before)).collect();
     server.count().await?;
 
     let expected = (messages * (n - 1)) as u64;
@@ -539,6 +560,7 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
         p99: micros(pct(0.99)),
         rss_kb: idle.rss,
         idle_kb: idle.anon.saturating_sub(before.anon),
+        idle_parts,
         instructions,
     })
 }

@@ -66,3 +66,16 @@ async fn bench_starts_the_server_of_server_bin() {
     assert_eq!(rows(&out)[0][3..5], ["80", "0"], "{out}");
     assert!(std::fs::read_to_string(&ran).unwrap().starts_with("serve --loopback"));
 }
+
+#[tokio::test]
+async fn bench_of_a_cluster_says_what_each_process_holds_for_the_idle_connections() {
+    let out = bench(&["--cluster-nodes", "2", "--clients", "6", "--messages", "20", "--size", "50"]).await;
+    assert_eq!(rows(&out)[0][3..5], ["100", "0"], "{out}");
+    let line = out.lines().find(|l| l.starts_with("N=6: idle anon RSS per connection by process: ")).expect("no line");
+    let parts: Vec<&str> = line.split(": ").nth(2).unwrap().split(", ").collect();
+    assert_eq!(parts.len(), 3, "{line}");
+    for (part, who) in parts.iter().zip(["nats-server ", "node 0 ", "node 1 "]) {
+        let kb: f64 = part.strip_prefix(who).and_then(|p| p.strip_suffix(" KB")).unwrap().parse().unwrap();
+        assert!(kb >= 0.0, "{line}");
+    }
+}
