@@ -269,25 +269,23 @@ impl Server {
         Ok(Server { addrs, connect, web, pids, _children: children, data, callgrind })
     }
 
-    /// What the server's processes use now, zero if they are unknown.
-    fn usage(&self) -> anyhow::Result<Usage> {
+    /// What the server's processes use now, summed (zero if they are unknown), and (with
+    /// several: a cluster's nats-server, then its nodes) each one's resident anonymous memory
+    /// in KB, read in the same pass.
+    fn usage(&self) -> anyhow::Result<(Usage, Vec<u64>)> {
         let mut sum = Usage::default();
+        let mut anon = Vec::with_capacity(self.pids.len());
         for &pid in &self.pids {
             let u = usage(pid)?;
             sum.rss += u.rss;
             sum.anon += u.anon;
             sum.cpu += u.cpu;
+            anon.push(u.anon);
         }
-        Ok(sum)
-    }
-
-    /// With several processes (a cluster: nats-server, then the nodes), each one's resident
-    /// anonymous memory in KB; with one, nothing (the table says it).
-    fn anon_by_process(&self) -> Vec<u64> {
-        match self.pids.len() {
-            0 | 1 => Vec::new(),
-            _ => self.pids.iter().map(|&pid| usage(pid).map_or(0, |u| u.anon)).collect(),
+        if anon.len() < 2 {
+            anon.clear(); // one process: the table says it
         }
+        Ok((sum, anon))
     }
 }
 
@@ -455,8 +453,7 @@ fn usage(pid: u32) -> anyhow::Result<Usage> {
 
 async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> anyhow::Result<Run> {
     let server = Server::start(args, target).await?;
-    let before = server.usage()?;
-    let before_parts = server.anon_by_process();
+    let (before, before_parts) = server.usage()?;
 
     // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
     let senders = args.senders.clamp(1, n);
@@ -486,9 +483,9 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = server.usage()?;
+    let (idle, idle_parts) = server.usage()?;
     let idle_parts: Vec<u64> =
-        server.anon_by_process().iter().zip(&before_parts).map(|(idle, before)| idle.saturating_sub(*before)).collect();
+        idle_parts.iter().zip(&before_parts).map(|(idle, before)| idle.saturating_sub(*before)).collect();
     server.count().await?;
 
     let expected = (messages * (n - 1)) as u64;
@@ -529,7 +526,7 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
         }
     }
     let wall = start.elapsed();
-    let after = server.usage()?;
+    let (after, _) = server.usage()?;
     let instructions = server.counted().await?;
     // Closing our side ends each connection, and with it its reader, which hands back its
     // latencies (a TLS stream's halves close only when told to).
