@@ -43,10 +43,10 @@ impl Hub {
         let echo = self.sessions[&session].caps.direct_echo;
         if self.reachable(&to, |_| true).is_none() {
             if let Some(held) = self.elsewhere.holder(&to) {
-                if !(if kept.image { held.caps.images } else { held.caps.direct }) {
+                if !(if kept.image { held.caps().images } else { held.caps().direct }) {
                     return Err(HubError::Unreachable);
                 }
-                let (node, name) = (held.node, held.name.clone());
+                let (node, name) = (held.node, held.name.to_string());
                 kept.recipient = Some(name.clone());
                 let echo = echo.then(|| kept.clone().event(name));
                 self.forward(node, session, kind, echo, Remote::Direct(kept));
@@ -110,8 +110,8 @@ impl Hub {
         }
         let Some((id, name)) = self.reachable(&to, |_| true) else {
             let held = self.elsewhere.holder(&to).ok_or(HubError::Unreachable)?;
-            if held.caps.typing {
-                let (node, to) = (held.node, held.name.clone());
+            if held.caps().typing {
+                let (node, to) = (held.node, held.name.to_string());
                 self.out.push_back(Output::Forward { node, id: 0, command: Remote::Typing { from: me, to, active } });
             }
             return Ok(());

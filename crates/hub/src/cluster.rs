@@ -13,7 +13,9 @@ use crate::keep::Sent;
 use crate::names::skeleton_digest;
 use crate::timers::Due;
 use crate::{fold, Caps, Door, Event, Hub, HubError, Kind, LinkKey, Output, Remote, ReplyTo, SessionId};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 /// The most commands a session may send while its name is claimed; past it, they are
@@ -36,10 +38,17 @@ pub struct Node(pub u32);
 /// A name another node holds, for a session of that door and those capabilities.
 #[derive(Debug)]
 pub(crate) struct Held {
+    pub name: Box<str>,
     pub node: Node,
-    pub name: String,
     pub door: Door,
-    pub caps: Caps,
+    /// Its capabilities, as [`Caps::bits`] (a quarter of `Caps`).
+    caps: u16,
+}
+
+impl Held {
+    pub fn caps(&self) -> Caps {
+        Caps::from_bits(self.caps)
+    }
 }
 
 /// A command forwarded to another node, waiting for its answer.
@@ -55,15 +64,24 @@ struct Waiting {
     since: Instant,
 }
 
-/// What the hub knows of the other nodes.
+/// What the hub knows of the other nodes. Every node knows every name held elsewhere, so
+/// these tables grow with the whole cluster: a name held elsewhere costs one entry of `held`
+/// (its name, nothing else on the heap: the folded name it is found by is made again when
+/// looked up) and one of `looks`.
 #[derive(Debug, Default)]
 pub(crate) struct Elsewhere {
-    /// Folded name → who holds it.
-    held: FxHashMap<String, Held>,
-    /// Skeleton digests of those names → the folded name.
-    looks: FxHashMap<u64, String>,
+    /// Who holds what, by the hash of the folded name.
+    held: HashTable<Held>,
+    /// Skeleton digests of those names → how many of them have it (one, but for a moment
+    /// when a name changes hands between nodes).
+    looks: FxHashMap<u64, u32>,
     waiting: FxHashMap<u64, Waiting>,
     next_id: u64,
+}
+
+/// The hash `held` files a name under: that of its folded form.
+fn filed(folded: &str) -> u64 {
+    FxBuildHasher.hash_one(folded)
 }
 
 impl Elsewhere {
@@ -74,35 +92,53 @@ impl Elsewhere {
 
     /// Who holds `name` on another node, if anyone.
     pub(crate) fn holder(&self, name: &str) -> Option<&Held> {
-        self.held.get(&fold(name))
+        self.find(&fold(name))
+    }
+
+    fn find(&self, folded: &str) -> Option<&Held> {
+        self.held.find(filed(folded), |h| fold(&h.name) == folded)
     }
 
     /// Whether another node holds the name `folded`, or one that looks like it (`look`).
     pub(crate) fn holds(&self, folded: &str, look: u64) -> bool {
-        self.held.contains_key(folded) || self.looks.contains_key(&look)
+        self.looks.contains_key(&look) || self.find(folded).is_some()
     }
 
     /// Names held elsewhere, and by which door.
     pub(crate) fn roster(&self) -> impl Iterator<Item = (&str, Door)> {
-        self.held.values().map(|h| (h.name.as_str(), h.door))
+        self.held.iter().map(|h| (&*h.name, h.door))
     }
 
-    /// `Err` with what does not hold: every look is that of a name held elsewhere.
+    /// `Err` with what does not hold: the looks count the names held elsewhere, look by look,
+    /// and every name is filed under its folded form.
     pub(crate) fn check(&self) -> Result<(), String> {
-        for (look, folded) in &self.looks {
-            match self.held.get(folded) {
-                Some(h) if skeleton_digest(&h.name) == *look => {}
-                _ => return Err(format!("a look elsewhere belongs to {folded:?}, held by nobody there")),
+        let mut counted: FxHashMap<u64, u32> = FxHashMap::default();
+        for h in &self.held {
+            *counted.entry(skeleton_digest(&h.name)).or_default() += 1;
+            if self.find(&fold(&h.name)).is_none_or(|found| !std::ptr::eq(found, h)) {
+                return Err(format!("{:?}, held elsewhere, is not found by its name", h.name));
             }
+        }
+        if counted != self.looks {
+            return Err(format!("the looks elsewhere count {:?}, the names held there {counted:?}", self.looks));
         }
         Ok(())
     }
 
+    fn insert(&mut self, folded: &str, held: Held) {
+        *self.looks.entry(skeleton_digest(&held.name)).or_default() += 1;
+        self.held.insert_unique(filed(folded), held, |h| filed(&fold(&h.name)));
+    }
+
     fn remove(&mut self, folded: &str) -> Option<Held> {
-        let held = self.held.remove(folded)?;
+        let found = self.held.find_entry(filed(folded), |h| fold(&h.name) == folded).ok()?;
+        let (held, _) = found.remove();
         let look = skeleton_digest(&held.name);
-        if self.looks.get(&look).is_some_and(|f| f == folded) {
-            self.looks.remove(&look);
+        if let Some(count) = self.looks.get_mut(&look) {
+            *count -= 1;
+            if *count == 0 {
+                self.looks.remove(&look);
+            }
         }
         Some(held)
     }
@@ -130,32 +166,30 @@ impl Hub {
     /// cluster's directory is right, and the I/O layer says `Lost` to a session that lost it.
     pub(crate) fn joined(&mut self, node: Node, name: String, door: Door, caps: Caps) {
         let folded = fold(&name);
-        let look = skeleton_digest(&folded);
         if let Some(old) = self.elsewhere.remove(&folded) {
-            self.presence(old.name, Some(old.door), false);
+            self.presence(old.name.into(), Some(old.door), false);
         }
-        self.elsewhere.looks.insert(look, folded.clone());
-        self.elsewhere.held.insert(folded, Held { node, name: name.clone(), door, caps });
+        self.elsewhere.insert(&folded, Held { node, name: name.as_str().into(), door, caps: caps.bits() });
         self.presence(name, Some(door), true);
     }
 
     /// `node` no longer holds `name` (if it was `node` that did).
     pub(crate) fn left(&mut self, node: Node, name: &str) {
         let folded = fold(name);
-        if self.elsewhere.held.get(&folded).is_some_and(|h| h.node == node) {
+        if self.elsewhere.find(&folded).is_some_and(|h| h.node == node) {
             let held = self.elsewhere.remove(&folded).expect("just seen");
-            self.presence(held.name, Some(held.door), false);
+            self.presence(held.name.into(), Some(held.door), false);
         }
     }
 
     /// `node` is gone: its names are free, and what waits for its answer never gets one.
     pub(crate) fn node_gone(&mut self, node: Node) {
         let mut names: Vec<String> =
-            self.elsewhere.held.iter().filter(|(_, h)| h.node == node).map(|(f, _)| f.clone()).collect();
+            self.elsewhere.held.iter().filter(|h| h.node == node).map(|h| fold(&h.name)).collect();
         names.sort();
         for folded in names {
             let held = self.elsewhere.remove(&folded).expect("just listed");
-            self.presence(held.name, Some(held.door), false);
+            self.presence(held.name.into(), Some(held.door), false);
         }
         let mut ids: Vec<u64> =
             self.elsewhere.waiting.iter().filter(|(_, w)| w.node == node).map(|(&id, _)| id).collect();

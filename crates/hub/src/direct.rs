@@ -67,9 +67,9 @@ impl Hub {
             self.deliver(b, Event::DirectAsked { from: me });
             return Ok(());
         }
-        match self.elsewhere.holder(&to).filter(|h| h.caps.direct_links) {
+        match self.elsewhere.holder(&to).filter(|h| h.caps().direct_links) {
             Some(h) => {
-                let (node, b_name) = (h.node, h.name.clone());
+                let (node, b_name) = (h.node, h.name.to_string());
                 let ask = Ask { a: Side::Here(session), b: Side::There(node, b_name.clone()), b_name, deadline };
                 self.asks.by_pair.insert((fold(&me), fold(&ask.b_name)), ask);
                 self.timers.at(deadline, Due::Asks);

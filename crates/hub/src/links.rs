@@ -187,7 +187,7 @@ impl Hub {
                 Some((id, _)) if id == session => return Err(HubError::Unreachable),
                 Some((id, name)) => (Chat::Here(id), name),
                 None => match self.elsewhere.holder(&key.b) {
-                    Some(h) if h.caps.relay_links => (Chat::There(h.node), h.name.clone()),
+                    Some(h) if h.caps().relay_links => (Chat::There(h.node), h.name.to_string()),
                     _ => return Err(HubError::Unreachable),
                 },
             };

@@ -458,3 +458,33 @@ fn a_message_queued_by_another_node_for_a_name_held_here_is_handed_over() {
     t.claim(Protocol::ChatOs, "guest");
     assert_eq!(all(&mut t, Input::Queued { name: "guest".into() }), vec![]);
 }
+
+#[test]
+fn a_look_alike_held_on_two_nodes_at_once_keeps_its_look_until_both_let_go() {
+    // The bucket's claims are by skeleton, so two look-alikes are held at once only for a
+    // moment (a name changing hands); the hub's tables count both, and the invariants,
+    // checked after every input, hold throughout.
+    let mut t = node();
+    t.elsewhere(TWO, Protocol::Jpc, "lindsay");
+    t.elsewhere(ONE, Protocol::ChatOs, "l\u{456}ndsay");
+    t.input(Input::Left { node: TWO, name: "lindsay".into() });
+    let a = t.connect();
+    assert_eq!(t.cmd(a, Command::Login { name: "lindsay".into(), verified: false }), vec![err(a, HubError::NameTaken)]);
+    t.input(Input::Left { node: ONE, name: "l\u{456}ndsay".into() });
+    assert_eq!(
+        t.cmd(a, Command::Login { name: "lindsay".into(), verified: false }),
+        vec![Output::Claim { session: a, name: "lindsay".into() }]
+    );
+    // The same name moving from one node to another is one entry.
+    t.elsewhere(TWO, Protocol::Jpc, "Zed");
+    t.elsewhere(ONE, Protocol::Jpc, "zed");
+    assert_eq!(t.hub.roster().iter().filter(|(name, _)| name.eq_ignore_ascii_case("zed")).count(), 1);
+    assert_eq!(t.input(Input::Left { node: TWO, name: "zed".into() }), vec![]);
+}
+
+#[test]
+fn a_name_held_elsewhere_costs_the_hub_few_bytes() {
+    // Every node has one for every name held on any other: the name on the heap, once.
+    let size = std::mem::size_of::<crate::cluster::Held>();
+    assert!(size <= 24, "a name held elsewhere is {size} bytes");
+}

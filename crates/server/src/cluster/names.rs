@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use futures_util::StreamExt;
-use hub::{HubError, Input, SessionId};
+use hub::{HubError, Input, Node, SessionId};
 use proto::bus::{self, BusMsg};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,11 +32,12 @@ pub(crate) const LEASE: Duration = Duration::from_secs(6);
 /// How often a node says it is alive, and looks for nodes that are not.
 const BEAT: Duration = Duration::from_secs(1);
 
-/// Another node's claim, as the bucket shows it.
+/// Another node's claim, as the bucket shows it. Every node has one for every name held
+/// elsewhere, so it is kept small: the node by its number, the name on the heap once.
 #[derive(Debug)]
 struct Entry {
-    node: String,
-    name: String,
+    node: Node,
+    name: Box<str>,
     revision: u64,
 }
 
@@ -48,11 +49,11 @@ pub(crate) struct Names {
     hub: mpsc::Sender<HubMsg>,
     metrics: Arc<Metrics>,
     /// This node's claims: key → the session and the claim's revision.
-    mine: HashMap<String, (SessionId, u64)>,
+    mine: HashMap<Box<str>, (SessionId, u64)>,
     /// Claims whose release failed (NATS away): key → revision, released once it is back.
-    unreleased: HashMap<String, u64>,
+    unreleased: HashMap<Box<str>, u64>,
     /// The other nodes' claims.
-    directory: HashMap<String, Entry>,
+    directory: HashMap<Box<str>, Entry>,
     /// When each other node was last heard.
     heard: HashMap<String, Instant>,
     /// Since when this node has been connected (`None`: it is not).
@@ -168,7 +169,7 @@ impl Names {
     async fn on_claim(&mut self, claim: Naming) {
         match claim {
             Naming::Claim { session, name, door, caps } => {
-                let key = bus::claim_key(&hub::skeleton(&name));
+                let key: Box<str> = bus::claim_key(&hub::skeleton(&name)).into();
                 let value = bus::Holding { node: self.me.id.clone(), name, door: door.0, caps: caps.bits() };
                 let result = match self.connected {
                     Some(_) => self.claim(&key, value).await,
@@ -187,7 +188,7 @@ impl Names {
                 let _ = self.hub.send(HubMsg::Cluster(Input::Claimed { session, result: result.map(drop) })).await;
             }
             Naming::Release { session, name } => {
-                let key = bus::claim_key(&hub::skeleton(&name));
+                let key: Box<str> = bus::claim_key(&hub::skeleton(&name)).into();
                 if self.mine.get(&key).is_some_and(|&(s, _)| s == session) {
                     let (_, revision) = self.mine.remove(&key).expect("just seen");
                     self.release(key, revision).await;
@@ -236,7 +237,7 @@ impl Names {
 
     /// Deletes this node's claim `key` if it is still at `revision`; kept to retry if NATS
     /// cannot be reached.
-    async fn release(&mut self, key: String, revision: u64) {
+    async fn release(&mut self, key: Box<str>, revision: u64) {
         match self.kv.delete_expect_revision(&key, Some(revision)).await {
             Ok(()) => {}
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {} // not ours any more
@@ -277,7 +278,7 @@ impl Names {
     }
 
     async fn apply(&mut self, entry: kv::Entry) {
-        let key = entry.key;
+        let key = entry.key.into_boxed_str();
         // Another node wrote over one of this node's claims: this node was judged gone.
         if let Some(&(session, revision)) = self.mine.get(&key) {
             let others = match entry.operation {
@@ -291,9 +292,8 @@ impl Names {
             }
         }
         let old = self.directory.remove(&key);
-        if let Some(old) = &old {
-            let node = self.nodes.lock().expect("nodes lock").node(&old.node);
-            self.tell(Input::Left { node, name: old.name.clone() }).await;
+        if let Some(old) = old {
+            self.tell(Input::Left { node: old.node, name: old.name.into() }).await;
         }
         if entry.operation != Operation::Put {
             return;
@@ -308,7 +308,7 @@ impl Names {
             }
         };
         let node = self.nodes.lock().expect("nodes lock").node(&claim.node);
-        self.directory.insert(key, Entry { node: claim.node, name: claim.name.clone(), revision: entry.revision });
+        self.directory.insert(key, Entry { node, name: claim.name.as_str().into(), revision: entry.revision });
         let (door, caps) = (hub::Door(claim.door), hub::Caps::from_bits(claim.caps));
         self.tell(Input::Joined { node, name: claim.name, door, caps }).await;
     }
@@ -341,19 +341,22 @@ impl Names {
             return;
         }
         self.count_nodes(now);
-        let gone: HashSet<String> =
-            self.directory.values().map(|e| e.node.clone()).filter(|node| !self.alive(node)).collect();
-        for node in gone {
-            tracing::warn!(%node, "a node of the cluster is gone: its names are free");
-            self.heard.remove(&node);
-            let keys: Vec<(String, u64)> =
+        let holding: HashSet<Node> = self.directory.values().map(|e| e.node).collect();
+        let gone: Vec<(Node, String)> = {
+            let nodes = self.nodes.lock().expect("nodes lock");
+            let named = holding.into_iter().filter_map(|node| Some((node, nodes.id(node)?.to_owned())));
+            named.filter(|(_, id)| !self.alive(id)).collect()
+        };
+        for (node, id) in gone {
+            tracing::warn!(node = %id, "a node of the cluster is gone: its names are free");
+            self.heard.remove(&id);
+            let keys: Vec<(Box<str>, u64)> =
                 self.directory.iter().filter(|(_, e)| e.node == node).map(|(k, e)| (k.clone(), e.revision)).collect();
             for (key, revision) in keys {
                 self.directory.remove(&key);
                 // Another node may be quicker: then this fails, and that is as good.
                 let _ = self.kv.delete_expect_revision(&key, Some(revision)).await;
             }
-            let node = self.nodes.lock().expect("nodes lock").node(&node);
             self.tell(Input::NodeGone { node }).await;
         }
         // Nodes silent for a lease are judged: forgetting them changes nothing but memory.
@@ -371,4 +374,15 @@ impl Names {
 /// The next entry of the watch (there is one: the caller checked).
 async fn next(watch: &mut Option<kv::Watch>) -> Option<Result<kv::Entry, kv::WatcherError>> {
     watch.as_mut()?.next().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_claim_held_elsewhere_costs_the_directory_few_bytes() {
+        // Every node has one for every name held on any other: its node by number, its name
+        // on the heap once (and its key).
+        let size = std::mem::size_of::<super::Entry>();
+        assert!(size <= 32, "a directory entry is {size} bytes");
+    }
 }
