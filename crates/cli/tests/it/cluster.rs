@@ -121,9 +121,14 @@ impl Node {
 
     /// With more flags for `serve`.
     pub async fn start_with(nats: &Nats, name: &str, flags: &[&str]) -> Node {
+        Node::start_via(nats, &nats.url(), name, flags).await
+    }
+
+    /// Joined to `nats` at `url`: through a [`SlowLink`], say.
+    pub async fn start_via(nats: &Nats, url: &str, name: &str, flags: &[&str]) -> Node {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--loopback", "--cluster", &nats.url(), "--node-name", name])
+            .args(["serve", "--loopback", "--cluster", url, "--node-name", name])
             .args(nats.ca.iter().flat_map(|ca| [std::ffi::OsStr::new("--cluster-ca"), ca.as_os_str()]))
             .args(flags)
             .arg("--data-dir")
@@ -169,6 +174,74 @@ impl Node {
     pub async fn kill(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
+    }
+}
+
+/// A TCP relay to a loopback port whose client-to-server direction can be made late: each
+/// chunk a client sends is passed on `delay` after it came (in order), while the server's
+/// bytes pass at once. A link where the client's last bytes have left it but have not yet
+/// reached the server, as on a loaded machine or a long way.
+pub struct SlowLink {
+    pub port: u16,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowLink {
+    pub async fn start(to: u16) -> SlowLink {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { continue };
+                let (mut client_in, mut client_out) = client.into_split();
+                let (mut server_in, mut server_out) = server.into_split();
+                let (late, mut due) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+                let delay = delay.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = client_in.read(&mut buf).await {
+                        let at = tokio::time::Instant::now() + Duration::from_millis(delay.load(Ordering::Relaxed));
+                        if late.send((at, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    while let Some((at, bytes)) = due.recv().await {
+                        tokio::time::sleep_until(at).await;
+                        if server_out.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = server_out.shutdown().await;
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_in, &mut client_out).await;
+                    let _ = client_out.shutdown().await;
+                });
+            }
+        });
+        SlowLink { port, delay_ms, task }
+    }
+
+    /// What the clients send from now on reaches the server `delay` late.
+    pub fn slow_down(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -626,6 +699,33 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     assert_eq!(carol.message().await["text"], "hi");
     eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
     eve.expect_error(ErrorCode::Ok).await;
+}
+
+/// A node that comes back says it is connected only once NATS has its subscriptions again:
+/// what another node says right after is heard, even where the node's renewed
+/// subscriptions take a while to reach the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_from_an_outage_hears_the_lobby_as_soon_as_it_says_it_is_connected() {
+    let mut nats = Nats::start().await;
+    let link = SlowLink::start(nats.port).await;
+    let one = Node::start(&nats, "one").await;
+    let two = Node::start_via(&nats, &link.url(), "two", &[]).await;
+    let mut carol = Web::sign_in_at(two.web, json!({ "name": "carol" })).await;
+    let mut alice = Raw::login(one.chatos, "alice").await;
+    presence(&mut carol, "alice", true).await;
+    let (mut logs_one, mut logs_two) = (one.logs(), two.logs());
+
+    nats.kill().await;
+    logged(&mut logs_one, "disconnected from the cluster").await;
+    logged(&mut logs_two, "disconnected from the cluster").await;
+    link.slow_down(Duration::from_millis(500));
+    nats.restart().await;
+    logged(&mut logs_one, "connected to the cluster").await;
+    logged(&mut logs_two, "connected to the cluster").await;
+    alice.send(&Packet::Sma { sender: "alice".into(), message: "back".into() }).await;
+    alice.expect_error(ErrorCode::Ok).await;
+    let m = carol.message().await;
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("alice"), Some("back")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,9 @@ use tokio::task::JoinHandle;
 const LOBBY: &str = "switchboard.lobby";
 const ALIVE: &str = "switchboard.alive";
 const DESK: &str = "switchboard.desk";
+/// Nobody listens here: a request to it comes back "no responders" once NATS has read it,
+/// and so everything this client sent before it (see `names::Names::heard`).
+const ROUND_TRIP: &str = "switchboard.round-trip";
 const NAMES: &str = "switchboard_names";
 
 /// A node's inbox.

@@ -14,7 +14,7 @@
 //! over or deleted by another (this node was cut off long enough to be judged gone), the
 //! session holding it is `Lost`: a node that comes back never keeps a claim it lost.
 
-use super::{Known, Me, Naming, ALIVE};
+use super::{Known, Me, Naming, ALIVE, ROUND_TRIP};
 use crate::metrics::Metrics;
 use crate::msg::HubMsg;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
@@ -149,8 +149,8 @@ impl Names {
         match event {
             async_nats::Event::Connected => {
                 // The client subscribes again to what it listened to before anything else it
-                // sends: once NATS answers a flush, this node hears the others again.
-                let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+                // sends: once NATS has read what it sends next, this node hears the others.
+                self.heard().await;
                 tracing::info!("connected to the cluster");
                 self.metrics.bus.connected.set(1);
                 // Everyone gets a new lease: nobody was heard while this node was away.
@@ -163,6 +163,21 @@ impl Names {
                 self.connected = None;
             }
             event => tracing::debug!(%event, "cluster connection"),
+        }
+    }
+
+    /// Waits (2 s at most) until NATS has read everything this node's client sent so far.
+    /// A flush says only that the bytes left this process: on a loaded machine NATS may
+    /// read a renewed subscription after another node's message that it would have heard.
+    /// A request that nobody answers comes back "no responders" from the server itself.
+    async fn heard(&self) {
+        let asked = self.client.request(ROUND_TRIP, bytes::Bytes::new());
+        match tokio::time::timeout(Duration::from_secs(2), asked).await {
+            Err(_) => tracing::warn!("NATS did not answer within 2 s"),
+            Ok(Err(e)) if e.kind() != async_nats::RequestErrorKind::NoResponders => {
+                tracing::warn!(error = %e, "asking NATS for a round trip")
+            }
+            Ok(_) => {}
         }
     }
 
