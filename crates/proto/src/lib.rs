@@ -9,6 +9,7 @@ pub mod bus;
 pub mod chathack;
 pub mod chatos;
 mod cursor;
+pub mod irc;
 pub mod jpc;
 pub mod line;
 pub mod nlchat;
