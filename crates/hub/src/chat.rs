@@ -93,13 +93,23 @@ impl Hub {
     }
 
     /// Tells the watchers that `name` came or went by `door` (`support` with no door: the
-    /// desk opened or closed).
-    pub(crate) fn presence(&mut self, name: String, door: Option<Door>, online: bool) {
+    /// desk opened or closed); `lobby`: it hears the lobby.
+    pub(crate) fn presence(&mut self, name: String, door: Option<Door>, lobby: bool, online: bool) {
         if !self.watchers.is_empty() {
             let to = self.watchers.iter().copied().collect();
             let via = door.map_or(DESK, |door| self.door_name(door));
-            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, via, online } });
+            self.out.push_back(Output::Broadcast { to, event: Event::Presence { name, via, lobby, online } });
         }
+    }
+
+    /// Who is in the lobby: here, then on other nodes (in the order of their names).
+    pub(crate) fn in_lobby(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.lobby.iter().filter_map(|id| self.sessions[id].name.as_deref().map(String::from)).collect();
+        let here = names.len();
+        names.extend(self.elsewhere.in_lobby().map(String::from));
+        names[here..].sort();
+        names
     }
 
     /// A typing notice: delivered if `to` is online and shows them, dropped quietly if it is

@@ -109,6 +109,11 @@ impl Elsewhere {
         self.held.iter().map(|h| (&*h.name, h.door))
     }
 
+    /// Names held elsewhere by sessions that hear the lobby.
+    pub(crate) fn in_lobby(&self) -> impl Iterator<Item = &str> {
+        self.held.iter().filter(|h| h.caps().lobby).map(|h| &*h.name)
+    }
+
     /// `Err` with what does not hold: the looks count the names held elsewhere, look by look,
     /// and every name is filed under its folded form.
     pub(crate) fn check(&self) -> Result<(), String> {
@@ -167,10 +172,11 @@ impl Hub {
     pub(crate) fn joined(&mut self, node: Node, name: String, door: Door, caps: Caps) {
         let folded = fold(&name);
         if let Some(old) = self.elsewhere.remove(&folded) {
-            self.presence(old.name.into(), Some(old.door), false);
+            let lobby = old.caps().lobby;
+            self.presence(old.name.into(), Some(old.door), lobby, false);
         }
         self.elsewhere.insert(&folded, Held { node, name: name.as_str().into(), door, caps: caps.bits() });
-        self.presence(name, Some(door), true);
+        self.presence(name, Some(door), caps.lobby, true);
     }
 
     /// `node` no longer holds `name` (if it was `node` that did).
@@ -178,7 +184,8 @@ impl Hub {
         let folded = fold(name);
         if self.elsewhere.find(&folded).is_some_and(|h| h.node == node) {
             let held = self.elsewhere.remove(&folded).expect("just seen");
-            self.presence(held.name.into(), Some(held.door), false);
+            let lobby = held.caps().lobby;
+            self.presence(held.name.into(), Some(held.door), lobby, false);
         }
     }
 
@@ -189,7 +196,8 @@ impl Hub {
         names.sort();
         for folded in names {
             let held = self.elsewhere.remove(&folded).expect("just listed");
-            self.presence(held.name.into(), Some(held.door), false);
+            let lobby = held.caps().lobby;
+            self.presence(held.name.into(), Some(held.door), lobby, false);
         }
         let mut ids: Vec<u64> =
             self.elsewhere.waiting.iter().filter(|(_, w)| w.node == node).map(|(&id, _)| id).collect();

@@ -283,7 +283,7 @@ impl Hub {
     fn desk_presence(&mut self, was_open: bool) {
         let open = self.desk.open();
         if open != was_open {
-            self.presence(SUPPORT.into(), None, open);
+            self.presence(SUPPORT.into(), None, false, open);
         }
     }
 

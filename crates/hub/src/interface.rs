@@ -387,7 +387,14 @@ pub enum Event {
     Presence {
         name: String,
         via: &'static str,
+        /// It hears the lobby.
+        lobby: bool,
         online: bool,
+    },
+    /// Who is in the lobby (the session too), here and on the other nodes: for a session
+    /// that carries `lobby_roster`, once it is logged in.
+    InLobby {
+        names: Vec<String>,
     },
     /// For the support desk's operators.
     Desk(DeskEvent),

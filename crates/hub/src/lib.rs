@@ -81,6 +81,10 @@ pub struct Caps {
     pub mesh: bool,
     /// May join the support desk's pool of operators (NL Chat).
     pub operator: bool,
+    /// Is handed who is in the lobby when it logs in, and told with each coming and going
+    /// whether that one hears the lobby (IRC: the `NAMES` of `#lobby`, then its `JOIN`s and
+    /// `QUIT`s).
+    pub lobby_roster: bool,
 }
 
 impl Caps {
@@ -99,6 +103,7 @@ impl Caps {
             self.presence,
             self.mesh,
             self.operator,
+            self.lobby_roster,
         ]
         .iter()
         .enumerate()
@@ -120,6 +125,7 @@ impl Caps {
             presence: bit(8),
             mesh: bit(9),
             operator: bit(10),
+            lobby_roster: bit(11),
         }
     }
 
@@ -136,6 +142,7 @@ impl Caps {
         presence: false,
         mesh: false,
         operator: false,
+        lobby_roster: false,
     };
 }
 
@@ -543,7 +550,7 @@ impl Hub {
             self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
-            self.presence(String::from(&**name), Some(s.door), false);
+            self.presence(String::from(&**name), Some(s.door), s.caps.lobby, false);
         }
         self.desk_left(session, s.name.as_deref());
         self.live.remove(&session);

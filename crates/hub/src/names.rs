@@ -149,9 +149,13 @@ impl Hub {
         if caps.lobby {
             self.lobby.insert(session);
         }
-        self.presence(name, Some(door), true);
+        self.presence(name, Some(door), caps.lobby, true);
         if caps.presence {
             self.watchers.insert(session);
+        }
+        if caps.lobby_roster {
+            let names = self.in_lobby();
+            self.deliver(session, Event::InLobby { names });
         }
         // A reserved name may have messages waiting: after the login's answer, they follow.
         if verified && (caps.direct || caps.images) {

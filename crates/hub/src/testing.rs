@@ -14,18 +14,26 @@ pub enum Protocol {
     Web,
     Nl,
     PeerChat,
+    Irc,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 6] =
-        [Protocol::ChatOs, Protocol::ChatHack, Protocol::Jpc, Protocol::Web, Protocol::Nl, Protocol::PeerChat];
+    pub const ALL: [Protocol; 7] = [
+        Protocol::ChatOs,
+        Protocol::ChatHack,
+        Protocol::Jpc,
+        Protocol::Web,
+        Protocol::Nl,
+        Protocol::PeerChat,
+        Protocol::Irc,
+    ];
 
     pub fn door(self) -> Door {
         Door(self as u8)
     }
 
     pub fn name(self) -> &'static str {
-        ["chatos", "chathack", "jpc", "web", "nl", "peerchat"][self as usize]
+        ["chatos", "chathack", "jpc", "web", "nl", "peerchat", "irc"][self as usize]
     }
 
     pub fn caps(self) -> Caps {
@@ -45,6 +53,7 @@ impl Protocol {
             },
             Protocol::Nl => Caps { operator: true, ..Caps::NONE },
             Protocol::PeerChat => Caps { lobby: true, mesh: true, ..Caps::NONE },
+            Protocol::Irc => Caps { lobby: true, direct: true, presence: true, lobby_roster: true, ..Caps::NONE },
         }
     }
 

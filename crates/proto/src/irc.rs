@@ -144,9 +144,10 @@ impl Message {
     }
 
     /// The message as a line, with its `\r\n`. Only the last parameter may be empty or hold
-    /// spaces. A parameter that cannot stand in the middle
-    /// (empty, with a space, or starting with `:`) goes last after a `:`; the last one always
-    /// does when it is not a plain word, so every parameter reads back as it was. Line ends
+    /// spaces; it goes after a `:` when there are several (as servers word a message's text,
+    /// which some clients expect), or when it must. A parameter that cannot stand in the middle
+    /// (empty, with a space, or starting with `:`) goes last after a `:`, so every parameter
+    /// reads back as it was. Line ends
     /// and NULs in parameters become spaces: they would end the line.
     pub fn to_line(&self) -> Vec<u8> {
         let mut out = String::with_capacity(64);
@@ -175,7 +176,7 @@ impl Message {
             out.push(' ');
             let unsafe_char = |c: char| matches!(c, '\r' | '\n' | '\0');
             let plain = !param.is_empty() && !param.starts_with(':') && !param.contains(|c| c == ' ' || unsafe_char(c));
-            if i == last && !plain {
+            if i == last && (!plain || last > 0) {
                 out.push(':');
             }
             out.extend(param.chars().map(|c| if unsafe_char(c) { ' ' } else { c }));
@@ -327,7 +328,7 @@ mod tests {
         };
         assert_eq!(m.to_line(), b"@time=a\\:b\\sc\\\\;x :irc.example PRIVMSG #lobby ::-) hi\r\n");
         assert_eq!(parse_line(&m.to_line()[..m.to_line().len() - 2]), Item::Message(m));
-        assert_eq!(Message::new("s", "001", &["bob", "Welcome"]).to_line(), b":s 001 bob Welcome\r\n");
+        assert_eq!(Message::new("s", "001", &["bob", "Welcome"]).to_line(), b":s 001 bob :Welcome\r\n");
         assert_eq!(Message::new("s", "PING", &[""]).to_line(), b":s PING :\r\n");
         assert_eq!(Message::new("s", "NOTICE", &["*", "a\r\nQUIT"]).to_line(), b":s NOTICE * :a  QUIT\r\n");
     }

@@ -109,6 +109,7 @@ pub struct Node {
     pub jpc: SocketAddr,
     pub web: SocketAddr,
     pub nl: SocketAddr,
+    pub irc: SocketAddr,
     /// Where its `/metrics` are.
     pub metrics: SocketAddr,
     _data: tempfile::TempDir,
@@ -160,6 +161,7 @@ impl Node {
             jpc: addrs.of("jpc"),
             web: addrs.of("web"),
             nl: addrs.of("nl"),
+            irc: addrs.of("irc"),
             metrics: addrs.of("metrics"),
             _data: data,
         }
@@ -699,6 +701,42 @@ async fn while_nats_is_away_nodes_serve_their_own_refuse_durable_work_and_come_b
     assert_eq!(carol.message().await["text"], "hi");
     eve.send(&Packet::Cr { pseudo: "eve".into() }).await;
     eve.expect_error(ErrorCode::Ok).await;
+}
+
+/// An IRC user on one node: `#lobby` names who hears the lobby on every node, and the lobby
+/// and direct messages cross both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_user_on_one_node_meets_the_users_of_another() {
+    use crate::irc::Irc;
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut pia = Web::sign_in_at(one.web, json!({ "name": "pia" })).await;
+    let mut wendy = Web::sign_in_at(two.web, json!({ "name": "wendy" })).await;
+    let mut os = Raw::login(two.chatos, "os").await;
+    // Node one knows both once its web user has heard of them.
+    presence(&mut pia, "wendy", true).await;
+    presence(&mut pia, "os", true).await;
+    let mut ann = Irc::connect(one.irc).await;
+    ann.send("NICK ann\r\nUSER ann 0 * :Ann\r\n").await;
+    let burst = ann.until(" 366 ann #lobby ").await;
+    let names = burst.iter().find(|l| l.contains(" 353 ")).unwrap();
+    assert_eq!(names, ":switchboard 353 ann = #lobby :pia ann os wendy", "{burst:#?}");
+    presence(&mut wendy, "ann", true).await;
+
+    ann.send("PRIVMSG #lobby :hello node two\r\n").await;
+    os.expect(Packet::Sma { sender: "ann".into(), message: "hello node two".into() }).await;
+    let m = wendy.message().await;
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("ann"), Some("hello node two")));
+    ann.send("PRIVMSG wendy :just you\r\n").await;
+    let m = wendy.message().await;
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str(), m["text"].as_str()),
+        (Some("ann"), Some("wendy"), Some("just you"))
+    );
+    wendy.say("lobby", "hi from node two").await;
+    assert_eq!(ann.expect("PRIVMSG #lobby").await, ":wendy!wendy@switchboard PRIVMSG #lobby :hi from node two");
+    wendy.say("ann", "back to you").await;
+    assert_eq!(ann.expect("PRIVMSG ann").await, ":wendy!wendy@switchboard PRIVMSG ann :back to you");
 }
 
 /// A node that comes back says it is connected only once NATS has its subscriptions again:

@@ -14,6 +14,7 @@ mod cluster;
 mod damaged;
 mod history;
 mod http_limits;
+mod irc;
 mod jpc;
 mod jpc_client;
 mod limits;

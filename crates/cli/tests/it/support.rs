@@ -28,6 +28,7 @@ pub struct Hub {
     pub web: SocketAddr,
     pub nl: SocketAddr,
     pub peerchat: Option<SocketAddr>,
+    pub irc: SocketAddr,
     /// The operators' listener: `/metrics` and `/healthz`.
     pub ops: SocketAddr,
     dir: tempfile::TempDir,
@@ -91,6 +92,7 @@ pub async fn start_in_dir(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config
         web: running.addr("web").unwrap(),
         nl: running.addr("nl").unwrap(),
         peerchat: running.addr("peerchat"),
+        irc: running.addr("irc").unwrap(),
         ops: running.metrics_addr,
         running: Some(running),
         dir,

@@ -207,3 +207,36 @@ fn a_mesh_message_never_goes_back_into_the_mesh() {
         vec![err(m, HubError::InvalidName)]
     );
 }
+
+#[test]
+fn a_session_that_carries_the_lobby_roster_is_handed_who_is_in_the_lobby_once_logged_in() {
+    let mut t = t();
+    let os = t.login("os");
+    let dev = t.connect_as(Protocol::Jpc, HOME);
+    let _ = t.cmd(dev, Command::Login { name: "lindsay".into(), verified: true });
+    let irc = t.connect_as(Protocol::Irc, HOME);
+    // After the answer: the lobby, itself included; the device hears no lobby and is not in it.
+    assert_eq!(
+        t.cmd(irc, Command::Login { name: "ann".into(), verified: false }),
+        vec![ok(irc), deliver(irc, Event::InLobby { names: vec!["os".into(), "ann".into()] })]
+    );
+    // From then on it hears who comes and goes, and whether they hear the lobby.
+    let dev2 = t.connect_as(Protocol::Jpc, HOME);
+    assert_eq!(
+        t.cmd(dev2, Command::Login { name: "kettle".into(), verified: true }),
+        vec![
+            ok(dev2),
+            Output::Broadcast {
+                to: vec![irc],
+                event: Event::Presence { name: "kettle".into(), via: "jpc", lobby: false, online: true }
+            }
+        ]
+    );
+    assert_eq!(
+        t.input(Input::Disconnected { session: os }),
+        vec![Output::Broadcast {
+            to: vec![irc],
+            event: Event::Presence { name: "os".into(), via: "chatos", lobby: true, online: false }
+        }]
+    );
+}

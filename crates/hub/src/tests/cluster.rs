@@ -488,3 +488,22 @@ fn a_name_held_elsewhere_costs_the_hub_few_bytes() {
     let size = std::mem::size_of::<crate::cluster::Held>();
     assert!(size <= 24, "a name held elsewhere is {size} bytes");
 }
+
+#[test]
+fn the_lobby_roster_names_who_hears_the_lobby_on_every_node() {
+    let mut t = node();
+    let _ = t.elsewhere(TWO, Protocol::ChatOs, "bob");
+    let _ = t.elsewhere(TWO, Protocol::Jpc, "lindsay");
+    let _ = t.claim(Protocol::ChatHack, "carol");
+    let irc = t.connect_as(Protocol::Irc, HOME);
+    let out = t.cmd(irc, Command::Login { name: "ann".into(), verified: false });
+    assert_eq!(out, vec![Output::Claim { session: irc, name: "ann".into() }]);
+    assert_eq!(
+        t.input(Input::Claimed { session: irc, result: Ok(()) }),
+        vec![ok(irc), deliver(irc, Event::InLobby { names: vec!["carol".into(), "ann".into(), "bob".into()] })]
+    );
+    assert_eq!(
+        t.elsewhere(ONE, Protocol::Web, "wendy"),
+        vec![Output::Broadcast { to: vec![irc], event: presence("wendy", Protocol::Web, true) }]
+    );
+}

@@ -163,7 +163,7 @@ impl T {
 }
 
 fn presence(name: &str, protocol: Protocol, online: bool) -> Event {
-    Event::Presence { name: name.into(), via: protocol.name(), online }
+    Event::Presence { name: name.into(), via: protocol.name(), lobby: protocol.caps().lobby, online }
 }
 
 fn desk(t: &mut T, uuid: &str) -> SessionId {

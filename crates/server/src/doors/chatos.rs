@@ -94,6 +94,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Closing
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::InLobby { .. }
         | Event::Desk(_) => return None,
     };
     Some(packet.to_bytes())

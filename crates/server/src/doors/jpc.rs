@@ -166,6 +166,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectDenied { .. }
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::InLobby { .. }
         | Event::Desk(_) => return None,
     };
     Some(message.to_bytes())

@@ -8,6 +8,7 @@
 
 pub(crate) mod chathack;
 pub(crate) mod chatos;
+pub(crate) mod irc;
 pub(crate) mod jpc;
 pub(crate) mod nl;
 pub(crate) mod peerchat;
@@ -82,6 +83,7 @@ doors! {
     web: web::WebConfig, web::WebFlags => web::SPEC,
     nl: nl::NlConfig, nl::NlFlags => nl::SPEC,
     peerchat: peerchat::PeerchatConfig, peerchat::PeerchatFlags => peerchat::SPEC,
+    irc: irc::IrcConfig, irc::IrcFlags => irc::SPEC,
 }
 
 /// The door of that index.

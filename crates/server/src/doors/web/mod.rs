@@ -225,7 +225,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::Typing { from, to, active } => {
             ServerEvent::Typing { from: from.clone(), to: to.clone(), active: *active }
         }
-        Event::Presence { name, via, online } => {
+        Event::Presence { name, via, online, .. } => {
             // The desk is `support`, with protocol `desk`, as in the list of users.
             ServerEvent::Presence { name: name.clone(), protocol: (*via).into(), online: *online }
         }

@@ -1,0 +1,663 @@
+//! The IRC front door (Modern IRC, modern.ircdocs.horse): an IRC client registers with `NICK`
+//! and `USER` (after `CAP` negotiation, if it starts one), its nick is its hub name, and it is
+//! joined to `#lobby`, the hub's lobby that every protocol shares. `PRIVMSG` and `NOTICE` go
+//! to `#lobby` or to a name on any protocol; who comes and goes in the lobby is `JOIN` and
+//! `QUIT` there; `WHOIS` says which protocol a user is on.
+//!
+//! The hub task encodes what it sends once per protocol, without knowing a connection's nick;
+//! an IRC numeric names its recipient first. So what only this connection can word (the
+//! answer to its login, to a message, the lobby's names at its arrival) comes from the
+//! encoders as a *directive*, a line that starts with `~` (an IRC line from the hub always
+//! starts with `:`), and [`Protocol::outgoing`] words it with the connection's own state: the
+//! welcome burst for `~login`, `433` for `~login taken`, `401` naming the target of the
+//! message that `~direct unreachable` answers. Lines from others pass untouched.
+
+use crate::doors::spec::{self, Spec};
+use crate::msg::HubMsg;
+use crate::net::conn::{self, Act, Protocol};
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use hub::{Caps, Command, Event, HubError, Kind, SessionId};
+use proto::irc::{Codec, Item, Message, MAX_LINE};
+use proto::DecodeError;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tracing::debug;
+
+/// The server's name: the source of its numerics.
+pub(crate) const SERVER: &str = "switchboard";
+/// The hub's lobby, as IRC sees it.
+pub(crate) const LOBBY: &str = "#lobby";
+/// What every user's host is shown as.
+const HOST: &str = "switchboard";
+/// The most targets one `PRIVMSG` or `NOTICE` may name (`TARGMAX`).
+const TARGMAX: usize = 4;
+
+crate::settings::settings! {
+    /// The IRC front door: `[doors.irc]`.
+    pub struct IrcConfig, flags IrcFlags {
+        /// Where the IRC front door listens.
+        addr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 6667)), flag "irc-addr", value "HOST:PORT";
+        /// Where the IRC TLS door listens (with a certificate).
+        tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 6697))), flag "irc-tls-addr",
+            value "HOST:PORT";
+    }
+}
+crate::doors::spec::listen!(IrcConfig: addr, tls_addr);
+
+/// The IRC door: the lobby as `#lobby`, direct messages, who comes and goes.
+pub(crate) static SPEC: Spec = Spec {
+    door: hub::Door(6),
+    name: "irc",
+    caps: Caps { lobby: true, direct: true, presence: true, lobby_roster: true, ..Caps::NONE },
+    liveness: spec::no_liveness,
+    encode_event,
+    encode_reply,
+    encode_queued: |queued| encode_event(&queued.event()),
+    goodbye: || {
+        let mut out = Message::new(SERVER, "NOTICE", &["*", "The server is shutting down"]).to_line();
+        out.extend_from_slice(
+            &Message {
+                command: "ERROR".into(),
+                params: vec!["Closing link: server shutting down".into()],
+                ..Message::default()
+            }
+            .to_line(),
+        );
+        Some(out.into())
+    },
+    serve: conn::accept::<Irc>,
+    state: spec::no_state,
+    also: spec::nothing_else,
+};
+
+/// The IRC side of a connection.
+pub(crate) struct Irc {
+    codec: Codec,
+    /// The nick it asked for (its hub name once registered).
+    nick: Option<String>,
+    /// `USER`'s user name.
+    user: Option<String>,
+    /// In `CAP` negotiation: registration waits for `CAP END`.
+    negotiating: bool,
+    /// A login went to the hub and is not answered yet.
+    logging_in: bool,
+    /// The hub took its nick: it is registered.
+    registered: bool,
+    /// The targets of the direct messages sent and not yet answered, oldest first, and
+    /// whether each was a `NOTICE` (which is never answered with an error).
+    directs: VecDeque<(String, bool)>,
+    /// More acts for the same message, done before decoding more.
+    pending: VecDeque<Act>,
+    /// Its address, as `WHOIS` shows it to itself.
+    peer: SocketAddr,
+}
+
+impl Protocol for Irc {
+    const SPEC: &'static Spec = &SPEC;
+
+    fn accepted(_: &Shared, peer: SocketAddr) -> Self {
+        Irc::new(peer)
+    }
+
+    fn next(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: SessionId,
+        shared: &Arc<Shared>,
+    ) -> Result<Option<Act>, DecodeError> {
+        if let Some(act) = self.pending.pop_front() {
+            return Ok(Some(act));
+        }
+        let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
+        let message = match item {
+            Item::Message(m) => m,
+            Item::Empty => return Ok(Some(Act::Nothing)),
+            Item::TooLong => {
+                debug!(session = session.0, "irc: a line over the bound; refused");
+                return Ok(Some(self.numeric("417", &["Input line was too long"])));
+            }
+            Item::NotUtf8 => {
+                debug!(session = session.0, "irc: a line that is not UTF-8; refused");
+                let fail = Message::new(SERVER, "FAIL", &["*", "INVALID_UTF8", "Messages must be UTF-8"]);
+                return Ok(Some(Act::Reply(fail.to_line().into())));
+            }
+        };
+        Ok(Some(self.command(message, shared)))
+    }
+
+    fn outgoing(&mut self, bytes: Bytes) -> Bytes {
+        if bytes.first() != Some(&b'~') && memchr::memmem::find(&bytes, b"\n~").is_none() {
+            return bytes;
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 256);
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            match line.strip_prefix(b"~") {
+                Some(directive) => self.word(directive.trim_ascii_end(), &mut out),
+                None => out.extend_from_slice(line),
+            }
+        }
+        out.into()
+    }
+}
+
+impl Irc {
+    fn new(peer: SocketAddr) -> Irc {
+        Irc {
+            codec: Codec::default(),
+            nick: None,
+            user: None,
+            negotiating: false,
+            logging_in: false,
+            registered: false,
+            directs: VecDeque::new(),
+            pending: VecDeque::new(),
+            peer,
+        }
+    }
+
+    /// The name a numeric is addressed to: its nick, or `*` until it is registered.
+    fn me(&self) -> &str {
+        self.nick.as_deref().filter(|_| self.registered).unwrap_or("*")
+    }
+
+    /// `:server CODE me params...`
+    fn line(&self, code: &str, params: &[&str]) -> Vec<u8> {
+        let mut all = vec![self.me()];
+        all.extend_from_slice(params);
+        Message::new(SERVER, code, &all).to_line()
+    }
+
+    fn numeric(&self, code: &str, params: &[&str]) -> Act {
+        Act::Reply(self.line(code, params).into())
+    }
+
+    /// The user's own `nick!user@host`.
+    fn mask(&self) -> String {
+        format!("{}!{}@{HOST}", self.me(), self.user.as_deref().unwrap_or("~u"))
+    }
+
+    fn command(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
+        let param = |i: usize| m.params.get(i).map(String::as_str);
+        let open = matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT");
+        if !self.registered && !open {
+            return self.numeric("451", &["You have not registered"]);
+        }
+        match m.command.as_str() {
+            "CAP" => self.cap(&m),
+            "PASS" if self.registered => self.numeric("462", &["You may not reregister"]),
+            "PASS" => Act::Nothing,
+            "NICK" => match param(0).filter(|n| !n.is_empty()) {
+                None => self.numeric("431", &["No nickname given"]),
+                Some(_) if self.registered => {
+                    self.numeric("400", &["NICK", "A nick cannot be changed here: reconnect with the new one"])
+                }
+                Some(nick) if !valid_nick(nick) => self.numeric("432", &[nick, "Erroneous nickname"]),
+                Some(nick) => {
+                    self.nick = Some(nick.to_owned());
+                    self.register()
+                }
+            },
+            "USER" if self.registered || self.user.is_some() => self.numeric("462", &["You may not reregister"]),
+            "USER" => match (param(0), m.params.len()) {
+                (Some(user), 4..) if !user.is_empty() => {
+                    let user: String = user.chars().filter(|c| !matches!(c, '@' | '!')).take(16).collect();
+                    self.user = Some(if user.is_empty() { "u".into() } else { user });
+                    self.register()
+                }
+                _ => self.numeric("461", &["USER", "Not enough parameters"]),
+            },
+            "PING" => match param(0) {
+                Some(token) => Act::Reply(Message::new(SERVER, "PONG", &[SERVER, token]).to_line().into()),
+                None => self.numeric("461", &["PING", "Not enough parameters"]),
+            },
+            "PONG" => Act::Nothing,
+            "QUIT" => {
+                let reason = param(0).unwrap_or("Client quit");
+                let error = format!("Closing link: {} (Quit: {reason})", self.peer.ip());
+                let line = Message { command: "ERROR".into(), params: vec![error], ..Message::default() };
+                Act::Refuse(line.to_line().into())
+            }
+            "PRIVMSG" | "NOTICE" => self.privmsg(&m),
+            "JOIN" => match param(0) {
+                None => self.numeric("461", &["JOIN", "Not enough parameters"]),
+                Some(channels) => {
+                    // `#lobby` is joined already; other channels are yet to come.
+                    let other: Vec<&str> = channels.split(',').filter(|c| !c.eq_ignore_ascii_case(LOBBY)).collect();
+                    let mut out = Vec::new();
+                    for channel in other.into_iter().filter(|c| !c.is_empty()) {
+                        out.extend(self.line("403", &[channel, "No such channel (only #lobby is here)"]));
+                    }
+                    if out.is_empty() {
+                        Act::Nothing
+                    } else {
+                        Act::Reply(out.into())
+                    }
+                }
+            },
+            "PART" => match param(0) {
+                None => self.numeric("461", &["PART", "Not enough parameters"]),
+                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
+                    let text = "#lobby is the hub's lobby: it cannot be left, but by QUIT";
+                    Act::Reply(Message::new(SERVER, "NOTICE", &[self.me(), text]).to_line().into())
+                }
+                Some(c) => self.numeric("403", &[c, "No such channel"]),
+            },
+            "TOPIC" => match param(0) {
+                None => self.numeric("461", &["TOPIC", "Not enough parameters"]),
+                Some(c) if c.eq_ignore_ascii_case(LOBBY) && m.params.len() == 1 => {
+                    self.numeric("331", &[LOBBY, "No topic is set"])
+                }
+                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
+                    self.numeric("482", &[LOBBY, "The lobby's topic cannot be set"])
+                }
+                Some(c) => self.numeric("403", &[c, "No such channel"]),
+            },
+            "MODE" => match param(0) {
+                None => self.numeric("461", &["MODE", "Not enough parameters"]),
+                Some(c) if c.eq_ignore_ascii_case(LOBBY) && m.params.len() == 1 => self.numeric("324", &[LOBBY, "+nt"]),
+                Some(c)
+                    if c.eq_ignore_ascii_case(LOBBY) && param(1).is_some_and(|p| p.trim_start_matches('+') == "b") =>
+                {
+                    self.numeric("368", &[LOBBY, "End of channel ban list"])
+                }
+                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
+                    self.numeric("482", &[LOBBY, "The lobby's modes cannot be changed"])
+                }
+                Some(c) if c.starts_with('#') => self.numeric("403", &[c, "No such channel"]),
+                Some(nick) if hub::same_name(nick, self.me()) => self.numeric("221", &["+"]),
+                Some(_) => self.numeric("502", &["Cannot change mode for other users"]),
+            },
+            "MOTD" => Act::Reply(self.motd().into()),
+            "VERSION" => self.numeric(
+                "351",
+                &[concat!("switchboard-", env!("CARGO_PKG_VERSION")), SERVER, "A hub of many chat protocols"],
+            ),
+            "AWAY" => match param(0).filter(|t| !t.is_empty()) {
+                Some(_) => self.numeric("306", &["You have been marked as being away"]),
+                None => self.numeric("305", &["You are no longer marked as being away"]),
+            },
+            "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, shared),
+            "LUSERS" => self.ask_roster(m, shared),
+            _ => self.numeric("421", &[&m.command, "Unknown command"]),
+        }
+    }
+
+    fn cap(&mut self, m: &Message) -> Act {
+        let sub = m.params.first().map(|s| s.to_ascii_uppercase());
+        match sub.as_deref() {
+            Some("LS") | Some("LIST") => {
+                if !self.registered && sub.as_deref() == Some("LS") {
+                    self.negotiating = true;
+                }
+                let line = Message::new(SERVER, "CAP", &[self.me(), sub.as_deref().unwrap_or("LS"), ""]);
+                Act::Reply(line.to_line().into())
+            }
+            Some("REQ") => {
+                if !self.registered {
+                    self.negotiating = true;
+                }
+                let asked = m.params.get(1).map_or("", String::as_str);
+                Act::Reply(Message::new(SERVER, "CAP", &[self.me(), "NAK", asked]).to_line().into())
+            }
+            Some("END") => {
+                self.negotiating = false;
+                self.register()
+            }
+            Some(other) => self.numeric("410", &[other, "Invalid CAP command"]),
+            None => self.numeric("461", &["CAP", "Not enough parameters"]),
+        }
+    }
+
+    /// Once it has a nick and a user and has ended `CAP` negotiation: the login, once.
+    fn register(&mut self) -> Act {
+        match (&self.nick, &self.user) {
+            (Some(nick), Some(_)) if !self.negotiating && !self.registered && !self.logging_in => {
+                self.logging_in = true;
+                Act::Hub(Command::Login { name: nick.clone(), verified: false })
+            }
+            _ => Act::Nothing,
+        }
+    }
+
+    fn privmsg(&mut self, m: &Message) -> Act {
+        let notice = m.command == "NOTICE";
+        let (Some(targets), Some(text)) = (m.params.first(), m.params.get(1)) else {
+            if notice {
+                return Act::Nothing;
+            }
+            return match m.params.is_empty() {
+                true => self.numeric("411", &["No recipient given (PRIVMSG)"]),
+                false => self.numeric("412", &["No text to send"]),
+            };
+        };
+        if text.is_empty() {
+            return if notice { Act::Nothing } else { self.numeric("412", &["No text to send"]) };
+        }
+        let me = self.me().to_owned();
+        let targets: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
+        if targets.len() > TARGMAX {
+            return self.numeric("407", &[&m.params[0], "Too many targets"]);
+        }
+        for target in targets {
+            let act = if target.eq_ignore_ascii_case(LOBBY) {
+                Act::Hub(Command::Lobby { sender: me.clone(), text: text.clone() })
+            } else if target.starts_with(['#', '&']) {
+                if notice {
+                    continue;
+                }
+                self.numeric("403", &[target, "No such channel"])
+            } else {
+                self.directs.push_back((target.to_owned(), notice));
+                Act::Hub(Command::Direct { sender: Some(me.clone()), to: target.to_owned(), text: text.clone() })
+            };
+            self.pending.push_back(act);
+        }
+        self.pending.pop_front().unwrap_or(Act::Nothing)
+    }
+
+    /// What needs the hub's roster (who is online, by which door), asked of the hub task.
+    fn ask_roster(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
+        let (hub, me, peer) = (shared.hub.clone(), self.me().to_owned(), self.peer);
+        Act::Later(Box::pin(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if hub.send(HubMsg::Roster { reply: tx }).await.is_err() {
+                return Act::Stop;
+            }
+            let Ok((online, _)) = rx.await else { return Act::Stop };
+            Act::Reply(roster_answer(&me, peer, &m, &online).into())
+        }))
+    }
+
+    /// The welcome burst: 001-005, the MOTD, and the join of `#lobby`.
+    fn welcome(&self, out: &mut Vec<u8>) {
+        let version = concat!("switchboard-", env!("CARGO_PKG_VERSION"));
+        out.extend(self.line("001", &[&format!("Welcome to the Switchboard hub, {}", self.mask())]));
+        out.extend(self.line("002", &[&format!("Your host is {SERVER}, running version {version}")]));
+        out.extend(self.line("003", &["This server has been started some time ago"]));
+        out.extend(self.line("004", &[SERVER, version, "i", "nt"]));
+        let isupport = [
+            "CASEMAPPING=rfc8265".to_owned(),
+            "CHANTYPES=#".into(),
+            "CHANMODES=b,,,nt".into(),
+            "PREFIX=(ov)@+".into(),
+            format!("NICKLEN={}", hub::MAX_NAME),
+            "CHANNELLEN=64".into(),
+            format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
+            "UTF8ONLY".into(),
+            "NETWORK=Switchboard".into(),
+        ];
+        let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
+        params.push("are supported by this server");
+        out.extend(self.line("005", &params));
+        out.extend(self.motd());
+        let join = Message::new(&self.mask(), "JOIN", &[LOBBY]);
+        out.extend(join.to_line());
+    }
+
+    fn motd(&self) -> Vec<u8> {
+        let mut out = self.line("375", &[&format!("- {SERVER} Message of the day -")]);
+        for text in [
+            "- Switchboard: one hub, many chat protocols.",
+            "- #lobby is the lobby that ChatOS, ChatHack, PeerChat and web users share;",
+            "- /msg NAME reaches a user on any of them, /whois NAME says which.",
+        ] {
+            out.extend(self.line("372", &[text]));
+        }
+        out.extend(self.line("376", &["End of /MOTD command"]));
+        out
+    }
+
+    /// Words directive `d` (a line from the encoders, without its `~`) into `out`.
+    fn word(&mut self, d: &[u8], out: &mut Vec<u8>) {
+        let d = String::from_utf8_lossy(d);
+        let (what, rest) = d.split_once(' ').unwrap_or((&d, ""));
+        match what {
+            "login" if rest.is_empty() => {
+                self.logging_in = false;
+                self.registered = true;
+                self.welcome(out);
+            }
+            "login" => {
+                self.logging_in = false;
+                let nick = self.nick.take().unwrap_or_default();
+                let line = match rest {
+                    "invalid" => Message::new(SERVER, "432", &["*", &nick, "Erroneous nickname"]),
+                    _ => Message::new(SERVER, "433", &["*", &nick, "Nickname is already in use"]),
+                };
+                out.extend(line.to_line());
+            }
+            "direct" => {
+                let Some((target, notice)) = self.directs.pop_front() else { return };
+                let line = match rest {
+                    "" => return,
+                    _ if notice => return,
+                    "unreachable" => self.line("401", &[&target, "No such nick/channel"]),
+                    "unavailable" => self.line("440", &[&target, "The cluster cannot be reached now; try again"]),
+                    _ => self.line("400", &["PRIVMSG", "The message could not be sent"]),
+                };
+                out.extend(line);
+            }
+            "lobby" => out.extend(self.line("404", &[LOBBY, "Cannot send to channel"])),
+            "names" => {
+                let me = self.me().to_owned();
+                let head = format!(":{SERVER} 353 {me} = {LOBBY} :");
+                let mut line = head.clone();
+                for name in rest.split(' ').filter(|n| !n.is_empty()) {
+                    if line.len() + name.len() + 3 > MAX_LINE && line.len() > head.len() {
+                        out.extend(line.trim_end().as_bytes());
+                        out.extend(b"\r\n");
+                        line = head.clone();
+                    }
+                    line.push_str(name);
+                    line.push(' ');
+                }
+                out.extend(line.trim_end().as_bytes());
+                out.extend(b"\r\n");
+                out.extend(self.line("366", &[LOBBY, "End of /NAMES list"]));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A nick an IRC client may take: a valid hub name that IRC can carry (no character that
+/// IRC gives a meaning: `,*?!@.:` or a space; not starting with a channel's sign, a digit or `-`).
+pub(crate) fn valid_nick(nick: &str) -> bool {
+    let bad_start = nick.starts_with(|c: char| c.is_ascii_digit() || "-#&:$+~%".contains(c));
+    !bad_start && !nick.contains(|c: char| ",*?!@.: ".contains(c)) && hub::valid_name(nick)
+}
+
+/// The answer to `WHOIS`, `ISON`, `USERHOST` or `LUSERS` from `me`, from who is online.
+fn roster_answer(me: &str, peer: SocketAddr, m: &Message, online: &[(String, &'static str)]) -> Vec<u8> {
+    let line = |code: &str, params: &[&str]| {
+        let mut all = vec![me];
+        all.extend_from_slice(params);
+        Message::new(SERVER, code, &all).to_line()
+    };
+    let find = |name: &str| online.iter().find(|(n, _)| hub::same_name(n, name));
+    let mut out = Vec::new();
+    match m.command.as_str() {
+        "WHOIS" => {
+            let Some(targets) = m.params.last() else {
+                return line("431", &["No nickname given"]);
+            };
+            for target in targets.split(',').filter(|t| !t.is_empty()).take(TARGMAX) {
+                match find(target) {
+                    Some((name, via)) => {
+                        out.extend(line("311", &[name, name, HOST, "*", name]));
+                        let server = format!("on {via}");
+                        out.extend(line("312", &[name, SERVER, &server]));
+                        if hub::same_name(name, me) {
+                            out.extend(line("378", &[name, &format!("is connecting from {}", peer.ip())]));
+                        }
+                        out.extend(line("318", &[name, "End of /WHOIS list"]));
+                    }
+                    None => {
+                        out.extend(line("401", &[target, "No such nick/channel"]));
+                        out.extend(line("318", &[target, "End of /WHOIS list"]));
+                    }
+                }
+            }
+        }
+        "ISON" => {
+            let on: Vec<&str> = m
+                .params
+                .iter()
+                .flat_map(|p| p.split(' '))
+                .filter_map(|n| find(n).map(|(name, _)| name.as_str()))
+                .collect();
+            out.extend(line("303", &[&on.join(" ")]));
+        }
+        "USERHOST" => {
+            let found: Vec<String> = m
+                .params
+                .iter()
+                .take(5)
+                .filter_map(|n| find(n))
+                .map(|(name, _)| format!("{name}=+{name}@{HOST}"))
+                .collect();
+            out.extend(line("302", &[&found.join(" ")]));
+        }
+        _ => {
+            let users = online.len().to_string();
+            out.extend(line("251", &[&format!("There are {users} users and 0 invisible on 1 server")]));
+            out.extend(line("254", &["1", "channels formed"]));
+            out.extend(line("255", &[&format!("I have {users} clients and 1 server")]));
+        }
+    }
+    out
+}
+
+/// The answers the connection words itself (see the module's documentation): its login's,
+/// a direct message's, a lobby message's refusal.
+pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<Bytes> {
+    let why = |e: HubError| match e {
+        HubError::NameTaken => "taken",
+        HubError::InvalidName => "invalid",
+        HubError::Unreachable => "unreachable",
+        HubError::Unavailable => "unavailable",
+        _ => "refused",
+    };
+    let line = match (kind, result) {
+        (Kind::Login, Ok(())) => "~login\n".to_owned(),
+        (Kind::Login, Err(e)) => format!("~login {}\n", why(e)),
+        (Kind::Direct, Ok(())) => "~direct\n".to_owned(),
+        (Kind::Direct, Err(e)) => format!("~direct {}\n", why(e)),
+        (Kind::Lobby, Err(_)) => "~lobby\n".to_owned(),
+        _ => return None,
+    };
+    Some(line.into())
+}
+
+/// `:from!from@host COMMAND target :text`, as many lines as the text needs: one a line of
+/// it, each within the bound.
+fn say(from: &str, command: &str, target: &str, text: &str) -> Vec<u8> {
+    let source = format!("{from}!{from}@{HOST}");
+    let room = MAX_LINE - 2 - (source.len() + command.len() + target.len() + 5);
+    let mut out = Vec::new();
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()) {
+        let mut rest = line;
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(room);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (piece, after) = rest.split_at(cut);
+            out.extend(Message::new(&source, command, &[target, piece]).to_line());
+            rest = after;
+        }
+    }
+    out
+}
+
+pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
+    let bytes = match event {
+        Event::Lobby { from, text } => say(from, "PRIVMSG", LOBBY, text),
+        Event::Direct { from, to, text } => say(from, "PRIVMSG", to, text),
+        Event::Presence { name, via, lobby: true, online } => {
+            let source = format!("{name}!{name}@{HOST}");
+            match online {
+                true => Message::new(&source, "JOIN", &[LOBBY]).to_line(),
+                false => Message::new(&source, "QUIT", &[&format!("Left {via}")]).to_line(),
+            }
+        }
+        Event::InLobby { names } => format!("~names {}\n", names.join(" ")).into_bytes(),
+        Event::Closing => {
+            Message { command: "ERROR".into(), params: vec!["Closing link".into()], ..Message::default() }.to_line()
+        }
+        // Never sent to IRC: it has no images, relayed or brokered links, liveness, typing
+        // notices or the desk's events, and presence outside the lobby is not shown.
+        Event::Presence { .. }
+        | Event::Image { .. }
+        | Event::LinkAsked(_)
+        | Event::LinkAccepted(_)
+        | Event::LinkAborted(_)
+        | Event::DirectAsked { .. }
+        | Event::DirectAccepted { .. }
+        | Event::DirectDenied { .. }
+        | Event::Typing { .. }
+        | Event::Ping
+        | Event::Desk(_) => return None,
+    };
+    Some(bytes.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicks_that_irc_can_carry() {
+        for good in ["alice", "Bob_2", "[x]", "élodie", "a-b"] {
+            assert!(valid_nick(good), "{good}");
+        }
+        for bad in ["", "1abc", "-x", "#chan", "a,b", "a b", "a!b", "a@b", "a.b", ":x", "a*"] {
+            assert!(!valid_nick(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_and_multi_line_texts_become_several_privmsgs_within_the_bound() {
+        let text = format!("first\n{}\r\n\nlast", "é".repeat(600));
+        let bytes = say("alice", "PRIVMSG", LOBBY, &text);
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 5, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(lines[0], b":alice!alice@switchboard PRIVMSG #lobby :first\r\n");
+        assert_eq!(lines[4], b":alice!alice@switchboard PRIVMSG #lobby :last\r\n");
+        let mut joined = String::new();
+        for line in &lines[1..4] {
+            assert!(line.len() <= MAX_LINE, "{}", line.len());
+            let Item::Message(m) = proto::irc::parse_line(&line[..line.len() - 2]) else { panic!() };
+            joined.push_str(&m.params[1]);
+        }
+        assert_eq!(joined, "é".repeat(600));
+    }
+
+    #[test]
+    fn directives_are_worded_with_the_connection_s_own_nick_and_others_lines_pass() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut irc = Irc::new(peer);
+        irc.nick = Some("ann".into());
+        irc.user = Some("ann".into());
+        irc.registered = true;
+        irc.directs.push_back(("bob".into(), false));
+        irc.directs.push_back(("carol".into(), true));
+        let lobby = encode_event(&Event::Lobby { from: "os".into(), text: "hi".into() }).unwrap();
+        assert_eq!(irc.outgoing(lobby.clone()), lobby);
+        let mut batch = lobby.to_vec();
+        batch.extend_from_slice(&encode_reply(Kind::Direct, Err(HubError::Unreachable)).unwrap());
+        batch.extend_from_slice(&encode_reply(Kind::Direct, Err(HubError::Unreachable)).unwrap());
+        batch.extend_from_slice(&lobby);
+        let worded = irc.outgoing(batch.into());
+        let expected = [&lobby[..], b":switchboard 401 ann bob :No such nick/channel\r\n", &lobby[..]].concat();
+        assert_eq!(String::from_utf8_lossy(&worded), String::from_utf8_lossy(&expected));
+        assert!(irc.directs.is_empty());
+        let names = encode_event(&Event::InLobby { names: vec!["os".into(), "ann".into()] }).unwrap();
+        assert_eq!(
+            &irc.outgoing(names)[..],
+            b":switchboard 353 ann = #lobby :os ann\r\n:switchboard 366 ann #lobby :End of /NAMES list\r\n"
+        );
+    }
+}
