@@ -259,19 +259,23 @@ impl<D: Protocol> Driver<D> {
 
     /// One step of the connection. The order is the order of urgency: what
     /// must be done before reading on, the outbox (an overflow closes at once), the partial
-    /// frame's deadline, writing, reading.
+    /// frame's deadline, writing, reading. While something must be done before reading on,
+    /// what the hub sends is still written (a client held back by its message rate still
+    /// hears the others; an IRC command held until its login's answer needs that answer).
     fn step(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Step {
+        let mut later_pending = false;
         if let Some(later) = self.rare.as_mut().and_then(|r| r.later.as_mut()) {
-            let act = match later.as_mut().poll(cx) {
-                Poll::Ready(act) => act,
-                Poll::Pending => return Step::Idle,
-            };
-            self.set_later(None);
-            self.act(act);
-            self.decode();
-            return Step::Go;
+            match later.as_mut().poll(cx) {
+                Poll::Ready(act) => {
+                    self.set_later(None);
+                    self.act(act);
+                    self.decode();
+                    return Step::Go;
+                }
+                Poll::Pending => later_pending = true,
+            }
         }
-        let reading = !self.awaiting_verdict && !self.hung_up && self.after_flush().is_none();
+        let reading = !later_pending && !self.awaiting_verdict && !self.hung_up && self.after_flush().is_none();
         let writing = !self.wbuf.is_empty() || self.stream.wants_write();
         let tls = self.stream.is_tls();
         let done = if self.outbox.poll(cx, !writing).is_ready() {
