@@ -221,3 +221,22 @@ async fn clients_of_an_irc_library_meet_a_chatos_user() {
     irc.expect_line("ann quit bob None Left irc").await;
     hub.stop().await;
 }
+
+/// Bots send their first commands right behind `USER`: they wait for the login's answer,
+/// then go (or get 451 if the nick was refused).
+#[tokio::test]
+async fn commands_sent_right_behind_registration_wait_for_its_answer() {
+    let hub = start().await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    let mut bot = Irc::connect(hub.irc).await;
+    bot.send("NICK bot\r\nUSER bot 0 * :Bot\r\nJOIN #lobby\r\nPRIVMSG #lobby :at once\r\nPRIVMSG os :and you\r\n")
+        .await;
+    os.expect(Packet::Sma { sender: "bot".into(), message: "at once".into() }).await;
+    os.expect(Packet::Spm { sender: "bot".into(), recipient: "os".into(), message: "and you".into() }).await;
+    bot.expect(" 366 bot #lobby ").await;
+    let mut taken = Irc::connect(hub.irc).await;
+    taken.send("NICK os\r\nUSER os 0 * :Os\r\nPRIVMSG #lobby :no\r\n").await;
+    assert_eq!(taken.line().await.unwrap(), ":switchboard 433 * os :Nickname is already in use");
+    assert_eq!(taken.line().await.unwrap(), ":switchboard 451 * :You have not registered");
+    hub.stop().await;
+}

@@ -297,3 +297,26 @@ async fn a_self_signed_certificate_is_made_once_and_kept() {
     assert_eq!(presented, der(&cert));
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_client_over_tls_meets_a_plain_chatos_user() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let pki = Pki::new("test CA");
+    let hub = tls_hub(&pki, |_| {}).await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    let (mut tls, _) = tls_connect(&tls_addr(&hub, "irc"), &pki.ca).await;
+    tls.write_all(b"NICK ann\r\nUSER ann 0 * :Ann\r\nPRIVMSG #lobby :over TLS\r\n").await.unwrap();
+    tls.flush().await.unwrap();
+    os.expect(Packet::Sma { sender: "ann".into(), message: "over TLS".into() }).await;
+    let mut lines = BufReader::new(tls).lines();
+    let names = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(" 353 ") {
+                return line;
+            }
+        }
+        panic!("closed before the names");
+    };
+    assert_eq!(tokio::time::timeout(WAIT, names).await.unwrap(), ":switchboard 353 ann = #lobby :os ann");
+    hub.stop().await;
+}

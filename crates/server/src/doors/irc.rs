@@ -90,6 +90,11 @@ pub(crate) struct Irc {
     directs: VecDeque<(String, bool)>,
     /// More acts for the same message, done before decoding more.
     pending: VecDeque<Act>,
+    /// A command that came while the login was not yet answered (a client may send its
+    /// first `JOIN` or `PRIVMSG` right behind `USER`): it waits, and nothing more is read,
+    /// until the answer is worded, which `answered` tells.
+    held: Option<Message>,
+    answered: Option<Arc<tokio::sync::Notify>>,
     /// Its address, as `WHOIS` shows it to itself.
     peer: SocketAddr,
 }
@@ -109,6 +114,9 @@ impl Protocol for Irc {
     ) -> Result<Option<Act>, DecodeError> {
         if let Some(act) = self.pending.pop_front() {
             return Ok(Some(act));
+        }
+        if let Some(held) = self.held.take() {
+            return Ok(Some(self.command(held, shared)));
         }
         let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
         let message = match item {
@@ -153,6 +161,8 @@ impl Irc {
             registered: false,
             directs: VecDeque::new(),
             pending: VecDeque::new(),
+            held: None,
+            answered: None,
             peer,
         }
     }
@@ -181,6 +191,14 @@ impl Irc {
     fn command(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
         let param = |i: usize| m.params.get(i).map(String::as_str);
         let open = matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT");
+        if self.logging_in && !open {
+            self.held = Some(m);
+            let answered = self.answered.get_or_insert_with(Default::default).clone();
+            return Act::Later(Box::pin(async move {
+                answered.notified().await;
+                Act::Nothing
+            }));
+        }
         if !self.registered && !open {
             return self.numeric("451", &["You have not registered"]);
         }
@@ -413,6 +431,11 @@ impl Irc {
     fn word(&mut self, d: &[u8], out: &mut Vec<u8>) {
         let d = String::from_utf8_lossy(d);
         let (what, rest) = d.split_once(' ').unwrap_or((&d, ""));
+        if what == "login" {
+            if let Some(answered) = self.answered.take() {
+                answered.notify_one();
+            }
+        }
         match what {
             "login" if rest.is_empty() => {
                 self.logging_in = false;
