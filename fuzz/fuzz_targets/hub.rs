@@ -10,8 +10,8 @@
 
 use arbitrary::Arbitrary;
 use hub::{
-    Caps, Command, DeskNews, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Node, Output, Queued, Remote,
-    ReplyTo, SessionId,
+    Caps, Command, DeskNews, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Member, Mode, ModeChange, Node,
+    Output, Queued, Remote, ReplyTo, RoomCommand, RoomModes, RoomNews, SessionId, Topic,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
@@ -213,6 +213,46 @@ enum Op {
     QueuedElsewhere {
         name: u8,
     },
+    /// A room command: which one, the room (of a small pool), a name, a mode.
+    Room {
+        session: u8,
+        what: u8,
+        room: u8,
+        name: u8,
+        mode: u8,
+        on: bool,
+    },
+    /// News of a room from another node.
+    RoomNews {
+        node: u8,
+        what: u8,
+        room: u8,
+        name: u8,
+        mode: u8,
+        on: bool,
+    },
+}
+
+/// Rooms that collide by case and width, the lobby's name, and names that are none.
+const ROOMS: [&str; 6] = ["#rust", "#RUST", "#ｒｕｓｔ", "#lobby", "rust", "#a,b"];
+
+fn room(i: u8) -> String {
+    ROOMS[usize::from(i) % ROOMS.len()].to_owned()
+}
+
+fn mode(i: u8, n: u8) -> Mode {
+    match i % 10 {
+        0 => Mode::Op(name(n)),
+        1 => Mode::Voice(name(n)),
+        2 => Mode::Ban(format!("{}*", name(n))),
+        3 => Mode::Key("k".into()),
+        4 => Mode::Limit(u32::from(n % 3)),
+        5 => Mode::InviteOnly,
+        6 => Mode::Moderated,
+        7 => Mode::NoOutside,
+        8 => Mode::Secret,
+        _ => Mode::TopicLock,
+    }
 }
 
 fn caps_of(caps: u16) -> Caps {
@@ -261,7 +301,7 @@ impl Run {
                     quiet_first,
                 });
                 let origin = IpAddr::V4(Ipv4Addr::new(192, 0, 2, origin % 3));
-                Input::Connected { session, door: Door(door % 6), caps, liveness, origin }
+                Input::Connected { session, door: Door(door % 7), caps, liveness, origin }
             }
             Op::Login { session, name: n, verified } => {
                 self.command(session, Command::Login { name: name(n), verified })
@@ -415,6 +455,40 @@ impl Run {
             }
             Op::NodeUp { node } => Input::NodeUp { node: Node(u32::from(node % 3)) },
             Op::QueuedElsewhere { name: n } => Input::Queued { name: name(n) },
+            Op::Room { session, what, room: r, name: n, mode: m, on } => {
+                let (room, name) = (room(r), name(n));
+                let command = match what % 7 {
+                    0 => RoomCommand::Join { room, key: (m % 2 == 0).then(|| "k".into()) },
+                    1 => RoomCommand::Part { room, reason: "bye".into() },
+                    2 => RoomCommand::Say { room, text: "hi".into(), notice: on },
+                    3 => RoomCommand::Topic { room, text: if on { "t".into() } else { String::new() } },
+                    4 => RoomCommand::Mode { room, changes: vec![ModeChange { on, mode: mode(m, n) }] },
+                    5 => RoomCommand::Kick { room, name, reason: "out".into() },
+                    _ => RoomCommand::Invite { room, name },
+                };
+                self.command(session, Command::Room(command))
+            }
+            Op::RoomNews { node, what, room: r, name: n, mode: m, on } => {
+                let (room, name) = (room(r), name(n));
+                let member = Member { op: on, voice: m % 2 == 0 };
+                let news = match what % 8 {
+                    0 => RoomNews::Joined { room, name, member },
+                    1 => RoomNews::Parted { room, name, reason: "x".into(), by: on.then(|| "zed".into()) },
+                    2 => RoomNews::Quit { room, name },
+                    3 => RoomNews::Said { room, from: name, text: "hi".into(), notice: on },
+                    4 => RoomNews::Topic { room, topic: Topic { text: "t".into(), by: name } },
+                    5 => RoomNews::Modes { room, by: "zed".into(), changes: vec![ModeChange { on, mode: mode(m, n) }] },
+                    6 => RoomNews::Invited { room, name, by: "zed".into() },
+                    _ => RoomNews::Sync {
+                        room,
+                        topic: None,
+                        modes: RoomModes::default(),
+                        bans: vec![],
+                        members: vec![(name, member)],
+                    },
+                };
+                Input::RoomNews { node: Node(u32::from(node % 3)), news }
+            }
             Op::RemoteDirectLink { node, from, to, what } => {
                 let (from, to) = (name(from), name(to));
                 let command = match what % 3 {
@@ -459,9 +533,8 @@ impl Run {
                 | Output::Forward { .. }
                 | Output::Answer { .. }
                 | Output::Bridge { .. }
-                | Output::DeskNews(_) => {
-                    vec![]
-                }
+                | Output::DeskNews(_)
+                | Output::RoomNews(_) => vec![],
             };
             for id in to {
                 assert!(self.live.contains(&id), "{out:?} for {id:?}, not connected");

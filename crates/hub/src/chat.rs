@@ -12,7 +12,7 @@ impl Hub {
         let text = self.config.word_filter.apply(text);
         let sender_guest = self.guest(session);
         self.keep(Kept { sender: me.clone(), sender_guest, body: text.clone(), ..Kept::default() });
-        let caps = self.sessions[&session].caps;
+        let caps = self.sessions[&session].caps();
         // Sized at once: collected from a filter, the list would grow by doubling.
         let mut to: Vec<SessionId> = Vec::with_capacity(self.lobby.len());
         to.extend(
@@ -20,7 +20,7 @@ impl Hub {
                 .iter()
                 .copied()
                 .filter(|&id| caps.lobby_echo || id != session)
-                .filter(|id| !caps.mesh || !self.sessions[id].caps.mesh),
+                .filter(|id| !caps.mesh || !self.sessions[id].caps().mesh),
         );
         if self.config.cluster {
             self.out.push_back(Output::Publish { from: me.clone(), text: text.clone(), mesh: caps.mesh });
@@ -40,7 +40,7 @@ impl Hub {
         if fold(&to) == SUPPORT {
             return self.write_to_desk(session, kept).map(|()| Sent::Delivered);
         }
-        let echo = self.sessions[&session].caps.direct_echo;
+        let echo = self.sessions[&session].caps().direct_echo;
         if self.reachable(&to, |_| true).is_none() {
             if let Some(held) = self.elsewhere.holder(&to) {
                 if !(if kept.image { held.caps().images } else { held.caps().direct }) {
@@ -126,7 +126,7 @@ impl Hub {
             }
             return Ok(());
         };
-        if self.sessions[&id].caps.typing {
+        if self.sessions[&id].caps().typing {
             self.deliver(id, Event::Typing { from: me, to: name, active });
         }
         Ok(())

@@ -207,6 +207,7 @@ impl Hub {
         }
         self.links_gone(node);
         self.desk_node_gone(node);
+        self.rooms_gone(node);
         self.asks_gone(node);
     }
 
@@ -214,7 +215,7 @@ impl Hub {
     /// a mesh if it came from one.
     pub(crate) fn remote_lobby(&mut self, from: String, text: String, mesh: bool) {
         let to: Vec<SessionId> =
-            self.lobby.iter().copied().filter(|id| !mesh || !self.sessions[id].caps.mesh).collect();
+            self.lobby.iter().copied().filter(|id| !mesh || !self.sessions[id].caps().mesh).collect();
         if !to.is_empty() {
             self.out.push_back(Output::Broadcast { to, event: Event::Lobby { from, text } });
         }

@@ -153,7 +153,7 @@ impl Hub {
 
     /// `key`: an operator joins the pool (or says it is still there) and gets the services.
     pub(crate) fn operator_key(&mut self, session: SessionId, uuid: String) -> Result<(), HubError> {
-        if !self.sessions[&session].caps.operator {
+        if !self.sessions[&session].caps().operator {
             return Err(HubError::Unreachable);
         }
         match self.desk.operators.get(&session) {
@@ -200,7 +200,7 @@ impl Hub {
         let key = fold(&user);
         let text = kept.body.clone();
         self.keep(Kept { recipient: Some(SUPPORT.into()), ..kept });
-        if self.sessions[&session].caps.direct_echo {
+        if self.sessions[&session].caps().direct_echo {
             self.deliver(session, Event::Direct { from: user.clone(), to: SUPPORT.into(), text: text.clone() });
         }
         match self.desk.users.get(&key) {

@@ -2,7 +2,10 @@
 //! feeds it, the events and answers it has sent, and the outputs it decides. No wire format:
 //! each front door maps these to its protocol.
 
-use crate::{Caps, Door, Kept, LinkId, Liveness, Node, Queued, SessionId};
+use crate::{
+    Caps, Door, Kept, LinkId, Liveness, Member, ModeChange, Node, Queued, RoomCommand, RoomError, RoomNews, SessionId,
+    Topic,
+};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -42,6 +45,8 @@ pub enum Command {
     },
     /// Nothing but a sign of life (JPC HEARTBEAT).
     Alive,
+    /// Something of a room (for a session that carries `rooms`).
+    Room(RoomCommand),
     /// The session starts (`active`) or stops typing to `to`.
     Typing {
         to: String,
@@ -113,13 +118,21 @@ pub enum Kind {
     Alive,
     Typing,
     Desk,
+    Room,
 }
 
 impl Command {
     /// A chat message (lobby, direct, image, an operator's reply): what a session's message
     /// rate counts. Logins, heartbeats, typing, link steps and answers are not.
     pub fn is_chat(&self) -> bool {
-        matches!(self, Command::Lobby { .. } | Command::Direct { .. } | Command::Image { .. } | Command::DeskMsg { .. })
+        matches!(
+            self,
+            Command::Lobby { .. }
+                | Command::Direct { .. }
+                | Command::Image { .. }
+                | Command::DeskMsg { .. }
+                | Command::Room(RoomCommand::Say { .. })
+        )
     }
 
     pub fn kind(&self) -> Kind {
@@ -137,6 +150,7 @@ impl Command {
             Command::Image { .. } => Kind::Image,
             Command::Alive => Kind::Alive,
             Command::Typing { .. } => Kind::Typing,
+            Command::Room(_) => Kind::Room,
             Command::OperatorKey { .. }
             | Command::RingAck { .. }
             | Command::DeskMsg { .. }
@@ -264,6 +278,11 @@ pub enum Input {
     Queued {
         name: String,
     },
+    /// In a cluster: a change to a room, decided on `node`.
+    RoomNews {
+        node: Node,
+        news: RoomNews,
+    },
 }
 
 /// What one node asks another to do for a session there.
@@ -338,6 +357,8 @@ pub enum HubError {
     /// What it asks cannot be done now: the cluster (or the store) cannot be reached, and
     /// the hub would rather refuse than answer a false OK.
     Unavailable,
+    /// A room command was refused.
+    Room(RoomError),
 }
 
 /// Something for a session's protocol to encode and send.
@@ -398,6 +419,47 @@ pub enum Event {
     },
     /// For the support desk's operators.
     Desk(DeskEvent),
+    /// `name` joined `room` (the session itself too, first thing when it joins).
+    RoomJoined {
+        room: String,
+        name: String,
+    },
+    /// The room the session just joined: its topic and members (itself too).
+    RoomState {
+        room: String,
+        topic: Option<Topic>,
+        members: Vec<(String, Member)>,
+    },
+    /// `name` left `room` (`reason`), or was kicked out `by` an operator.
+    RoomParted {
+        room: String,
+        name: String,
+        reason: String,
+        by: Option<String>,
+    },
+    /// A message in `room` (`notice`: one nobody answers).
+    RoomSaid {
+        room: String,
+        from: String,
+        text: String,
+        notice: bool,
+    },
+    /// The topic of `room` is now `topic` (empty: none).
+    RoomTopic {
+        room: String,
+        topic: Topic,
+    },
+    /// `by` changed the modes of `room`.
+    RoomModes {
+        room: String,
+        by: String,
+        changes: Vec<ModeChange>,
+    },
+    /// `by` invites the session to `room`.
+    Invited {
+        room: String,
+        by: String,
+    },
     /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
     Ping,
     /// The session is being closed for its silence (JPC: CLOSE).
@@ -520,4 +582,6 @@ pub enum Output {
     },
     /// In a cluster: news of this node's desk for every other node.
     DeskNews(DeskNews),
+    /// In a cluster: a change to a room decided here, for every other node.
+    RoomNews(RoomNews),
 }

@@ -60,6 +60,8 @@ impl Hub {
         if let Some((id, _)) = self.sessions.iter().find(|(_, s)| s.drain.is_some() && s.name.is_none()) {
             return Err(format!("{id:?} drains a queue with no name"));
         }
+        let in_rooms = |id: SessionId| self.sessions.get(&id).is_some_and(|s| s.name.is_some() && s.caps().rooms);
+        self.rooms.check(in_rooms)?;
         self.check_timers()?;
         self.elsewhere.check()?;
         self.links.check(exists)?;

@@ -121,7 +121,7 @@ impl Hub {
         let (Some(drain), Some(name)) = (s.drain.as_mut(), s.name.as_deref().map(String::from)) else { return };
         drain.queued_since_fetch = false;
         drain.delivered = delivered;
-        let images = s.caps.images;
+        let images = s.caps().images;
         self.out.push_back(Output::FetchOffline { session, name, images, delivered });
     }
 
@@ -130,7 +130,7 @@ impl Hub {
     pub(crate) fn queued_for(&mut self, name: &str) {
         let Some(&session) = self.names.get(fold(name).as_str()) else { return };
         let Some(s) = self.sessions.get(&session) else { return };
-        if s.name.is_none() || !s.verified || !(s.caps.direct || s.caps.images) {
+        if s.name.is_none() || !s.verified || !(s.caps().direct || s.caps().images) {
             return; // still claiming it (its drain starts at login), or a guest's
         }
         match s.drain.is_some() {
@@ -179,7 +179,7 @@ impl Hub {
         let wait = REFETCH_FIRST.saturating_mul(1 << drain.failures.min(8)).min(REFETCH_MAX);
         drain.failures = drain.failures.saturating_add(1);
         let first = !std::mem::replace(&mut drain.told, true);
-        let direct = s.caps.direct;
+        let direct = s.caps().direct;
         self.refetch.0.insert((now + wait, session));
         if first && direct {
             let text = QUEUE_UNREADABLE.into();

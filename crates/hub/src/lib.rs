@@ -19,6 +19,7 @@ mod keep;
 mod links;
 mod live;
 mod names;
+mod rooms;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
@@ -34,6 +35,10 @@ pub use keep::{Kept, Queued, QUEUE_UNREADABLE, REFETCH_FIRST};
 pub use links::LinkId;
 use names::skeleton_digest;
 pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME};
+pub use rooms::{
+    fold_room, matches_mask, valid_room, Member, Mode, ModeChange, RoomCommand, RoomError, RoomModes, RoomNews,
+    RoomView, Topic, LOBBY_ROOM, MAX_BANS, MAX_ROOM, MAX_ROOMS_EACH, MAX_TOPIC,
+};
 
 use indexmap::IndexSet;
 use keep::Drain;
@@ -85,6 +90,9 @@ pub struct Caps {
     /// whether that one hears the lobby (IRC: the `NAMES` of `#lobby`, then its `JOIN`s and
     /// `QUIT`s).
     pub lobby_roster: bool,
+    /// Joins rooms beside the lobby (IRC's channels, the web's rooms): it hears the lobby
+    /// and is told who comes and goes too, so that presence tells a room who left the hub.
+    pub rooms: bool,
 }
 
 impl Caps {
@@ -104,6 +112,7 @@ impl Caps {
             self.mesh,
             self.operator,
             self.lobby_roster,
+            self.rooms,
         ]
         .iter()
         .enumerate()
@@ -126,6 +135,7 @@ impl Caps {
             mesh: bit(9),
             operator: bit(10),
             lobby_roster: bit(11),
+            rooms: bit(12),
         }
     }
 
@@ -143,6 +153,7 @@ impl Caps {
         mesh: false,
         operator: false,
         lobby_roster: false,
+        rooms: false,
     };
 }
 
@@ -226,7 +237,8 @@ fn none(_: ()) -> Done {
 
 struct Session {
     door: Door,
-    caps: Caps,
+    /// Its [`Caps`], as bits (two bytes rather than thirteen: see [`Session::caps`]).
+    caps: u16,
     /// (A box, not a `String`: 8 bytes less in every session.)
     name: Option<Box<str>>,
     /// The name was verified by its front door (a password, a white-listed MAC): it is an
@@ -239,6 +251,12 @@ struct Session {
     /// What was queued for the session's name is being handed to it, a page at a time; new
     /// direct messages join the queue meanwhile, so that they come after the older ones.
     drain: Option<Box<Drain>>,
+}
+
+impl Session {
+    fn caps(&self) -> Caps {
+        Caps::from_bits(self.caps)
+    }
 }
 
 pub struct Hub {
@@ -264,6 +282,7 @@ pub struct Hub {
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
     desk: desk::Desk,
+    rooms: rooms::Rooms,
     /// In a cluster, what the other nodes hold.
     elsewhere: cluster::Elsewhere,
     /// In a cluster, sessions whose login claimed a name (held here meanwhile), and whether
@@ -296,6 +315,7 @@ impl Hub {
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
             desk: desk::Desk::default(),
+            rooms: rooms::Rooms::default(),
             elsewhere: cluster::Elsewhere::default(),
             claiming: FxHashMap::default(),
             refetch: keep::Refetch::default(),
@@ -362,6 +382,11 @@ impl Hub {
         self.unnamed.len()
     }
 
+    /// Rooms that have a member, here or on another node.
+    pub fn room_count(&self) -> usize {
+        self.rooms.count()
+    }
+
     /// Private links pending or open.
     pub fn link_count(&self) -> usize {
         self.links.len()
@@ -373,7 +398,15 @@ impl Hub {
             Input::Connected { session, door, caps, liveness, origin } => {
                 self.sessions.insert(
                     session,
-                    Session { door, caps, name: None, verified: false, origin, live: liveness.is_some(), drain: None },
+                    Session {
+                        door,
+                        caps: caps.bits(),
+                        name: None,
+                        verified: false,
+                        origin,
+                        live: liveness.is_some(),
+                        drain: None,
+                    },
                 );
                 self.unnamed.push_back((now + self.config.login_timeout, session));
                 if let Some(liveness) = liveness {
@@ -407,7 +440,11 @@ impl Hub {
             Input::Remote { node, id, command } => self.remote(node, id, command),
             Input::Answer { id, result } => self.answer(id, result),
             Input::DeskNews { node, news } => self.desk_news(node, news),
-            Input::NodeUp { .. } => self.desk_announce(),
+            Input::NodeUp { .. } => {
+                self.desk_announce();
+                self.rooms_announce();
+            }
+            Input::RoomNews { node, news } => self.apply(rooms::From::There(node), news),
             Input::Queued { name } => self.queued_for(&name),
             Input::Tick => {
                 // Only the tables with something due are looked at.
@@ -476,6 +513,7 @@ impl Hub {
                 self.direct(session, kind, kept).map(Sent::done)
             }),
             Command::Alive => self.me(session, None).map(|_| Done::Now),
+            Command::Room(command) => self.me(session, None).and_then(|me| self.room(session, me, command)).map(none),
             Command::Typing { to, active } => {
                 self.me(session, None).and_then(|me| self.typing(me, to, active)).map(none)
             }
@@ -536,7 +574,7 @@ impl Hub {
         let s = self.sessions.get(&id)?;
         // A session still claiming its name (in a cluster) is not reachable by it yet.
         let name = s.name.as_ref()?;
-        can(s.caps).then(|| (id, String::from(&**name)))
+        can(s.caps()).then(|| (id, String::from(&**name)))
     }
 
     fn disconnected(&mut self, session: SessionId) {
@@ -550,7 +588,8 @@ impl Hub {
             self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
-            self.presence(String::from(&**name), Some(s.door), s.caps.lobby, false);
+            self.rooms_quit(session, name);
+            self.presence(String::from(&**name), Some(s.door), s.caps().lobby, false);
         }
         self.desk_left(session, s.name.as_deref());
         self.live.remove(&session);

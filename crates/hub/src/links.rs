@@ -318,7 +318,7 @@ impl Hub {
     fn can_become_link(&self, session: SessionId, party: SessionId) -> bool {
         let s = &self.sessions[&session];
         let same_origin = self.sessions.get(&party).is_some_and(|p| p.origin == s.origin);
-        s.name.is_none() && s.caps.relay_links && same_origin
+        s.name.is_none() && s.caps().relay_links && same_origin
     }
 
     /// TCPAccept, first packet of B's new connection: the connection is parked and A is told.

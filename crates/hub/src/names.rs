@@ -90,7 +90,7 @@ impl Hub {
     /// (a password, a MAC). In a cluster the name is then held here while it is claimed, and
     /// the login is answered once the claim is.
     pub(crate) fn login(&mut self, session: SessionId, name: String, verified: bool) -> Result<Done, HubError> {
-        let (door, caps) = (self.sessions[&session].door, self.sessions[&session].caps);
+        let (door, caps) = (self.sessions[&session].door, self.sessions[&session].caps());
         let valid = match caps.mesh {
             // Mesh peers are bridged as `NAME@MESH`, the only names with an `@`.
             true => {
@@ -143,7 +143,7 @@ impl Hub {
     /// watching is told, and what waited for a reserved name follows.
     pub(crate) fn logged_in(&mut self, session: SessionId, name: String, verified: bool) {
         let s = self.sessions.get_mut(&session).expect("caller checked");
-        let (door, caps) = (s.door, s.caps);
+        let (door, caps) = (s.door, s.caps());
         s.name = Some(name.as_str().into());
         s.verified = verified;
         if caps.lobby {

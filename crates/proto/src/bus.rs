@@ -67,6 +67,85 @@ pub enum BusMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         winner: Option<String>,
     },
+    /// A change to a room, decided on the sending node, for every node to carry out.
+    Room { node: String, news: RoomNews },
+}
+
+/// A change to a room (the hub's `RoomNews`): modes by their IRC letters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "n", rename_all = "snake_case")]
+pub enum RoomNews {
+    Joined {
+        room: String,
+        name: String,
+        member: Member,
+    },
+    Parted {
+        room: String,
+        name: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    Quit {
+        room: String,
+        name: String,
+    },
+    Said {
+        room: String,
+        from: String,
+        text: String,
+        notice: bool,
+    },
+    Topic {
+        room: String,
+        text: String,
+        by: String,
+    },
+    Modes {
+        room: String,
+        by: String,
+        changes: Vec<ModeChange>,
+    },
+    Invited {
+        room: String,
+        name: String,
+        by: String,
+    },
+    Sync {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<(String, String)>,
+        modes: RoomModes,
+        bans: Vec<String>,
+        members: Vec<(String, Member)>,
+    },
+}
+
+/// A member's standing in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub op: bool,
+    pub voice: bool,
+}
+
+/// A mode set (`on`) or unset: its IRC letter and its argument, if it takes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeChange {
+    pub on: bool,
+    pub mode: char,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
+}
+
+/// A room's modes: the letters of those set (of `imnst`), its key and its limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomModes {
+    pub set: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// Where A connects to B, and with what id.
@@ -321,7 +400,19 @@ mod tests {
             direct.to_bytes(),
             br#"{"t":"direct","node":"n2","id":1,"msg":{"sender":"a","recipient":"b","image":false,"body":"x"}}"#
         );
-        for msg in [lobby, answer, direct] {
+        let room = BusMsg::Room {
+            node: "n3".into(),
+            news: RoomNews::Modes {
+                room: "#rust".into(),
+                by: "ann".into(),
+                changes: vec![ModeChange { on: true, mode: 'o', arg: Some("bob".into()) }],
+            },
+        };
+        assert_eq!(
+            room.to_bytes(),
+            br##"{"t":"room","node":"n3","news":{"n":"modes","room":"#rust","by":"ann","changes":[{"on":true,"mode":"o","arg":"bob"}]}}"##
+        );
+        for msg in [lobby, answer, direct, room] {
             assert_eq!(BusMsg::decode(&msg.to_bytes()).unwrap(), msg);
         }
     }

@@ -147,9 +147,12 @@ impl Message {
     /// spaces; it goes after a `:` when there are several (as servers word a message's text,
     /// which some clients expect), or when it must. A parameter that cannot stand in the middle
     /// (empty, with a space, or starting with `:`) goes last after a `:`, so every parameter
-    /// reads back as it was. Line ends
-    /// and NULs in parameters become spaces: they would end the line.
+    /// reads back as it was. Line ends and NULs in parameters become spaces: they would end
+    /// the line. Commands whose parameters are all words (`MODE`, `INVITE`, and the numerics
+    /// that list modes, an invitation or a ban) take the `:` only when they must, as servers
+    /// send them.
     pub fn to_line(&self) -> Vec<u8> {
+        let words_only = matches!(self.command.as_str(), "MODE" | "INVITE" | "221" | "324" | "341" | "367");
         let mut out = String::with_capacity(64);
         if !self.tags.is_empty() {
             out.push('@');
@@ -176,7 +179,7 @@ impl Message {
             out.push(' ');
             let unsafe_char = |c: char| matches!(c, '\r' | '\n' | '\0');
             let plain = !param.is_empty() && !param.starts_with(':') && !param.contains(|c| c == ' ' || unsafe_char(c));
-            if i == last && (!plain || last > 0) {
+            if i == last && (!plain || (last > 0 && !words_only)) {
                 out.push(':');
             }
             out.extend(param.chars().map(|c| if unsafe_char(c) { ' ' } else { c }));
@@ -331,5 +334,9 @@ mod tests {
         assert_eq!(Message::new("s", "001", &["bob", "Welcome"]).to_line(), b":s 001 bob :Welcome\r\n");
         assert_eq!(Message::new("s", "PING", &[""]).to_line(), b":s PING :\r\n");
         assert_eq!(Message::new("s", "NOTICE", &["*", "a\r\nQUIT"]).to_line(), b":s NOTICE * :a  QUIT\r\n");
+        // Parameters that are all words go bare, unless the last must not.
+        assert_eq!(Message::new("a", "MODE", &["#r", "+ov", "b", "c"]).to_line(), b":a MODE #r +ov b c\r\n");
+        assert_eq!(Message::new("a", "MODE", &["#r", "+b", ":x"]).to_line(), b":a MODE #r +b ::x\r\n");
+        assert_eq!(Message::new("s", "341", &["a", "b", "#r"]).to_line(), b":s 341 a b #r\r\n");
     }
 }

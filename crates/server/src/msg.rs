@@ -68,6 +68,13 @@ pub(crate) enum HubMsg {
     Roster {
         reply: tokio::sync::oneshot::Sender<(Vec<(String, &'static str)>, bool)>,
     },
+    /// The rooms `session` may see: those named, with their members, or all of them without;
+    /// and the rooms `session` is in.
+    Rooms {
+        session: SessionId,
+        rooms: Option<Vec<String>>,
+        reply: tokio::sync::oneshot::Sender<(Vec<hub::RoomView>, Vec<String>)>,
+    },
     /// Answer once every message the hub kept before this one is in the store: a read of
     /// the store that follows sees them (the web's history after sending).
     Written {

@@ -464,6 +464,13 @@ impl Router {
             HubMsg::Roster { reply } => {
                 let _ = reply.send((self.hub.roster(), self.hub.desk_open()));
             }
+            HubMsg::Rooms { session, rooms, reply } => {
+                let rooms = match rooms {
+                    None => self.hub.rooms(session, None),
+                    Some(names) => names.iter().flat_map(|r| self.hub.rooms(session, Some(r))).collect(),
+                };
+                let _ = reply.send((rooms, self.hub.rooms_of(session)));
+            }
             HubMsg::Written { reply } => {
                 let _ = self.keeper.send(Keep::Written(reply));
             }
@@ -605,6 +612,11 @@ impl Router {
             Output::DeskNews(news) => {
                 if let Some(bus) = &self.bus {
                     bus.publish(Publish::Desk(news));
+                }
+            }
+            Output::RoomNews(news) => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Room(news));
                 }
             }
         }

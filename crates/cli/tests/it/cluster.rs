@@ -1032,3 +1032,59 @@ async fn a_node_starts_on_a_long_log_of_messages_queued_for_many_names() {
     os.send(&Packet::Sma { sender: "os".into(), message: "up".into() }).await;
     os.expect_error(ErrorCode::Ok).await;
 }
+
+/// An IRC channel (a room) whose members are on different nodes: they hear each other, its
+/// operator's kick and topic cross, and a node that comes up later learns who is in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_s_members_on_two_nodes_hear_each_other_and_a_third_node_learns_the_channel() {
+    use crate::irc::Irc;
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut ann = Irc::register(one.irc, "ann").await;
+    let mut bob = Irc::register(two.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    ann.send("JOIN #x\r\nTOPIC #x :across\r\n").await;
+    ann.expect(" TOPIC #x :across").await;
+    // Node two knows the channel once LIST shows it there.
+    until_listed(&mut bob, "#x 1 ").await;
+    bob.send("JOIN #x\r\n").await;
+    let joined = bob.until(" 366 bob #x ").await;
+    assert_eq!(joined[1..3], [":switchboard 332 bob #x :across", ":switchboard 353 bob = #x :bob @ann"]);
+    assert_eq!(ann.expect(" JOIN #x").await, ":bob!bob@switchboard JOIN #x");
+    ann.send("PRIVMSG #x :from one\r\n").await;
+    assert_eq!(bob.expect("PRIVMSG #x").await, ":ann!ann@switchboard PRIVMSG #x :from one");
+    bob.send("PRIVMSG #x :from two\r\n").await;
+    assert_eq!(ann.expect("PRIVMSG #x").await, ":bob!bob@switchboard PRIVMSG #x :from two");
+
+    // A third node, started now, is told who is in the channel by the others.
+    let three = Node::start(&nats, "three").await;
+    let mut cy = Irc::register(three.irc, "cy").await;
+    until_listed(&mut cy, "#x 2 ").await;
+    cy.send("JOIN #x\r\n").await;
+    let joined = cy.until(" 366 cy #x ").await;
+    let mut names: Vec<&str> = joined[2].rsplit(':').next().unwrap().split(' ').collect();
+    names.sort();
+    assert_eq!(names, ["@ann", "bob", "cy"], "{joined:#?}");
+    ann.expect(":cy!cy@switchboard JOIN #x").await;
+
+    // The operator on node one kicks a member on node two: everyone sees it.
+    ann.send("KICK #x bob :bye\r\n").await;
+    let kick = ":ann!ann@switchboard KICK #x bob :bye";
+    assert_eq!(bob.expect(" KICK ").await, kick);
+    assert_eq!(cy.expect(" KICK ").await, kick);
+    bob.send("PRIVMSG #x :still here?\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 404 bob #x :Cannot send to channel");
+}
+
+/// Asks `LIST` until a line of it holds `what` (another node's news takes a moment to come).
+async fn until_listed(irc: &mut crate::irc::Irc, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        irc.send("LIST\r\n").await;
+        if irc.until(" 323 ").await.iter().any(|l| l.contains(what)) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "LIST never showed {what:?}");
+        tokio::task::yield_now().await;
+    }
+}

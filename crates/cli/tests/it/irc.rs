@@ -152,9 +152,9 @@ async fn what_goes_wrong_gets_its_numeric_and_the_connection_goes_on() {
     assert_eq!(irc.line().await.unwrap(), ":switchboard 411 bea :No recipient given (PRIVMSG)");
     assert_eq!(irc.line().await.unwrap(), ":switchboard 412 bea :No text to send");
     assert_eq!(irc.line().await.unwrap(), ":switchboard 412 bea :No text to send");
-    irc.send("FROB x\r\nJOIN #elsewhere\r\nUSER y 0 * :Y\r\n").await;
+    irc.send("FROB x\r\nJOIN elsewhere\r\nUSER y 0 * :Y\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard 421 bea FROB :Unknown command");
-    assert_eq!(irc.line().await.unwrap(), ":switchboard 403 bea #elsewhere :No such channel (only #lobby is here)");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard 479 bea elsewhere :Illegal channel name");
     assert_eq!(irc.line().await.unwrap(), ":switchboard 462 bea :You may not reregister");
     // A line over 512 bytes is refused and skipped, never buffered; bad UTF-8 too.
     irc.send(&format!("PRIVMSG #lobby :{}\r\n", "x".repeat(600))).await;

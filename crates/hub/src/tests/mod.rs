@@ -9,6 +9,7 @@ mod keep;
 mod links;
 mod live;
 mod names;
+mod rooms;
 
 use super::*;
 use std::net::IpAddr;

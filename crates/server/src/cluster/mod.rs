@@ -6,11 +6,13 @@
 //! `names.rs`). Nothing of it exists on a single node.
 //!
 //! Subjects: `switchboard.lobby` (every node), `switchboard.node.ID` (one node's inbox),
-//! `switchboard.alive` (every node's heartbeat). Bucket: `switchboard_names` (a name's claim,
+//! `switchboard.alive` (every node's heartbeat), `switchboard.desk` (the desks' news),
+//! `switchboard.rooms` (every change to a room). Bucket: `switchboard_names` (a name's claim,
 //! keyed by its skeleton).
 
 pub(crate) mod bridge;
 mod names;
+mod rooms;
 pub mod state;
 
 use crate::metrics::Metrics;
@@ -30,6 +32,8 @@ use tokio::task::JoinHandle;
 const LOBBY: &str = "switchboard.lobby";
 const ALIVE: &str = "switchboard.alive";
 const DESK: &str = "switchboard.desk";
+/// Every change to a room, in the order its node decided them.
+const ROOMS: &str = "switchboard.rooms";
 /// Nobody listens here: a request to it comes back "no responders" once NATS has read it,
 /// and so everything this client sent before it (see `names::Names::heard`).
 const ROUND_TRIP: &str = "switchboard.round-trip";
@@ -77,6 +81,7 @@ pub(crate) enum Publish {
     Forward { node: Node, id: u64, command: Remote },
     Answer { node: Node, id: u64, result: Result<(), HubError> },
     Desk(hub::DeskNews),
+    Room(hub::RoomNews),
 }
 
 /// What the hub task hands the names task.
@@ -139,6 +144,8 @@ fn refusal(e: HubError) -> Refusal {
         HubError::LinkInProgress => Refusal::LinkInProgress,
         HubError::NoSuchLink => Refusal::NoSuchLink,
         HubError::Unavailable => Refusal::Unavailable,
+        // Never forwarded: a room command is decided on its sender's node.
+        HubError::Room(_) => Refusal::Unreachable,
     }
 }
 
@@ -254,6 +261,7 @@ pub(crate) async fn start(
     let mut lobby_sub = client.subscribe(LOBBY).await?;
     let mut alive_sub = client.subscribe(ALIVE).await?;
     let mut desk_sub = client.subscribe(DESK).await?;
+    let mut rooms_sub = client.subscribe(ROOMS).await?;
     let receiving = {
         let (nodes, hub, metrics) = (nodes.clone(), hub.clone(), metrics.clone());
         async move {
@@ -263,6 +271,7 @@ pub(crate) async fn start(
                     Some(m) = lobby_sub.next() => m,
                     Some(m) = alive_sub.next() => m,
                     Some(m) = desk_sub.next() => m,
+                    Some(m) = rooms_sub.next() => m,
                     else => return,
                 };
                 let msg = match BusMsg::decode(&message.payload) {
@@ -392,6 +401,14 @@ fn received(msg: BusMsg, nodes: &Known, metrics: &Metrics) -> Option<Input> {
             };
             return Some(Input::DeskNews { node: numbered(&node), news });
         }
+        BusMsg::Room { node, news } => {
+            let Some(news) = rooms::from_bus(news) else {
+                metrics.bus.bad.inc();
+                tracing::warn!("news of a room that is none");
+                return None;
+            };
+            return Some(Input::RoomNews { node: numbered(&node), news });
+        }
         BusMsg::Direct { node, id, msg } => {
             let kept = Kept {
                 sender: msg.sender,
@@ -520,6 +537,9 @@ async fn publisher(
                     }
                 };
                 (DESK.to_owned(), msg, None)
+            }
+            Publish::Room(news) => {
+                (ROOMS.to_owned(), BusMsg::Room { node: me.id.clone(), news: rooms::to_bus(news) }, None)
             }
         };
         match client.publish(subject, msg.to_bytes().into()).await {

@@ -163,6 +163,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Closing
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::RoomJoined { .. }
+        | Event::RoomState { .. }
+        | Event::RoomParted { .. }
+        | Event::RoomSaid { .. }
+        | Event::RoomTopic { .. }
+        | Event::RoomModes { .. }
+        | Event::Invited { .. }
         | Event::InLobby { .. }
         | Event::Desk(_) => return None,
     };

@@ -61,7 +61,7 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Bytes {
         Err(HubError::Unavailable) => ErrorCode::UnreachableUser,
         Err(HubError::InvalidName | HubError::NotYourName) => ErrorCode::InvalidPseudonym,
         Err(HubError::NotLoggedIn) => ErrorCode::NotConnected,
-        Err(HubError::Unreachable) => ErrorCode::UnreachableUser,
+        Err(HubError::Unreachable | HubError::Room(_)) => ErrorCode::UnreachableUser,
         Err(HubError::LinkInProgress) => ErrorCode::TcpInProtocol,
         Err(HubError::NoSuchLink) => ErrorCode::TcpNotInProtocol,
     };
@@ -94,6 +94,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Closing
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::RoomJoined { .. }
+        | Event::RoomState { .. }
+        | Event::RoomParted { .. }
+        | Event::RoomSaid { .. }
+        | Event::RoomTopic { .. }
+        | Event::RoomModes { .. }
+        | Event::Invited { .. }
         | Event::InLobby { .. }
         | Event::Desk(_) => return None,
     };

@@ -166,6 +166,13 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectDenied { .. }
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::RoomJoined { .. }
+        | Event::RoomState { .. }
+        | Event::RoomParted { .. }
+        | Event::RoomSaid { .. }
+        | Event::RoomTopic { .. }
+        | Event::RoomModes { .. }
+        | Event::Invited { .. }
         | Event::InLobby { .. }
         | Event::Desk(_) => return None,
     };

@@ -192,7 +192,7 @@ pub(crate) fn error_code(e: HubError) -> ErrorCode {
         HubError::InvalidName => ErrorCode::InvalidName,
         HubError::NotYourName | HubError::NotLoggedIn => ErrorCode::Unauthorized,
         HubError::Unreachable => ErrorCode::Unreachable,
-        HubError::LinkInProgress | HubError::NoSuchLink => ErrorCode::Refused,
+        HubError::LinkInProgress | HubError::NoSuchLink | HubError::Room(_) => ErrorCode::Refused,
         HubError::Unavailable => ErrorCode::Unavailable,
     }
 }

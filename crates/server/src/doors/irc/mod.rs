@@ -12,6 +12,9 @@
 //! welcome burst for `~login`, `433` for `~login taken`, `401` naming the target of the
 //! message that `~direct unreachable` answers. Lines from others pass untouched.
 
+mod answers;
+mod channels;
+
 use crate::doors::spec::{self, Spec};
 use crate::msg::HubMsg;
 use crate::net::conn::{self, Act, Protocol};
@@ -50,7 +53,7 @@ crate::doors::spec::listen!(IrcConfig: addr, tls_addr);
 pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(6),
     name: "irc",
-    caps: Caps { lobby: true, direct: true, presence: true, lobby_roster: true, ..Caps::NONE },
+    caps: Caps { lobby: true, direct: true, presence: true, lobby_roster: true, rooms: true, ..Caps::NONE },
     liveness: spec::no_liveness,
     encode_event,
     encode_reply,
@@ -88,6 +91,8 @@ pub(crate) struct Irc {
     /// The targets of the direct messages sent and not yet answered, oldest first, and
     /// whether each was a `NOTICE` (which is never answered with an error).
     directs: VecDeque<(String, bool)>,
+    /// The room commands sent and not yet answered, oldest first.
+    rooms_asked: VecDeque<channels::Asked>,
     /// More acts for the same message, done before decoding more.
     pending: VecDeque<Act>,
     /// A command that came while the login was not yet answered (a client may send its
@@ -116,7 +121,7 @@ impl Protocol for Irc {
             return Ok(Some(act));
         }
         if let Some(held) = self.held.take() {
-            return Ok(Some(self.command(held, shared)));
+            return Ok(Some(self.command(held, session, shared)));
         }
         let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
         let message = match item {
@@ -132,7 +137,7 @@ impl Protocol for Irc {
                 return Ok(Some(Act::Reply(fail.to_line().into())));
             }
         };
-        Ok(Some(self.command(message, shared)))
+        Ok(Some(self.command(message, session, shared)))
     }
 
     fn outgoing(&mut self, bytes: Bytes) -> Bytes {
@@ -160,6 +165,7 @@ impl Irc {
             logging_in: false,
             registered: false,
             directs: VecDeque::new(),
+            rooms_asked: VecDeque::new(),
             pending: VecDeque::new(),
             held: None,
             answered: None,
@@ -188,7 +194,7 @@ impl Irc {
         format!("{}!{}@{HOST}", self.me(), self.user.as_deref().unwrap_or("~u"))
     }
 
-    fn command(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
+    fn command(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let param = |i: usize| m.params.get(i).map(String::as_str);
         let open = matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT");
         if self.logging_in && !open {
@@ -238,52 +244,15 @@ impl Irc {
                 Act::Refuse(line.to_line().into())
             }
             "PRIVMSG" | "NOTICE" => self.privmsg(&m),
-            "JOIN" => match param(0) {
-                None => self.numeric("461", &["JOIN", "Not enough parameters"]),
-                Some(channels) => {
-                    // `#lobby` is joined already; other channels are yet to come.
-                    let other: Vec<&str> = channels.split(',').filter(|c| !c.eq_ignore_ascii_case(LOBBY)).collect();
-                    let mut out = Vec::new();
-                    for channel in other.into_iter().filter(|c| !c.is_empty()) {
-                        out.extend(self.line("403", &[channel, "No such channel (only #lobby is here)"]));
-                    }
-                    if out.is_empty() {
-                        Act::Nothing
-                    } else {
-                        Act::Reply(out.into())
-                    }
-                }
-            },
-            "PART" => match param(0) {
-                None => self.numeric("461", &["PART", "Not enough parameters"]),
-                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
-                    let text = "#lobby is the hub's lobby: it cannot be left, but by QUIT";
-                    Act::Reply(Message::new(SERVER, "NOTICE", &[self.me(), text]).to_line().into())
-                }
-                Some(c) => self.numeric("403", &[c, "No such channel"]),
-            },
-            "TOPIC" => match param(0) {
-                None => self.numeric("461", &["TOPIC", "Not enough parameters"]),
-                Some(c) if c.eq_ignore_ascii_case(LOBBY) && m.params.len() == 1 => {
-                    self.numeric("331", &[LOBBY, "No topic is set"])
-                }
-                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
-                    self.numeric("482", &[LOBBY, "The lobby's topic cannot be set"])
-                }
-                Some(c) => self.numeric("403", &[c, "No such channel"]),
-            },
+            "JOIN" => self.join(&m),
+            "PART" => self.part(&m),
+            "TOPIC" => self.topic(&m, session, shared),
+            "KICK" => self.kick(&m),
+            "INVITE" => self.invite(&m),
+            "NAMES" | "LIST" | "WHO" => self.ask_rooms(m, session, shared),
             "MODE" => match param(0) {
                 None => self.numeric("461", &["MODE", "Not enough parameters"]),
-                Some(c) if c.eq_ignore_ascii_case(LOBBY) && m.params.len() == 1 => self.numeric("324", &[LOBBY, "+nt"]),
-                Some(c)
-                    if c.eq_ignore_ascii_case(LOBBY) && param(1).is_some_and(|p| p.trim_start_matches('+') == "b") =>
-                {
-                    self.numeric("368", &[LOBBY, "End of channel ban list"])
-                }
-                Some(c) if c.eq_ignore_ascii_case(LOBBY) => {
-                    self.numeric("482", &[LOBBY, "The lobby's modes cannot be changed"])
-                }
-                Some(c) if c.starts_with('#') => self.numeric("403", &[c, "No such channel"]),
+                Some(c) if c.starts_with('#') => self.channel_mode(&m, session, shared),
                 Some(nick) if hub::same_name(nick, self.me()) => self.numeric("221", &["+"]),
                 Some(_) => self.numeric("502", &["Cannot change mode for other users"]),
             },
@@ -361,7 +330,9 @@ impl Irc {
         for target in targets {
             let act = if target.eq_ignore_ascii_case(LOBBY) {
                 Act::Hub(Command::Lobby { sender: me.clone(), text: text.clone() })
-            } else if target.starts_with(['#', '&']) {
+            } else if target.starts_with('#') {
+                self.say_in_room(target, text, notice)
+            } else if target.starts_with('&') {
                 if notice {
                     continue;
                 }
@@ -384,7 +355,7 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((online, _)) = rx.await else { return Act::Stop };
-            Act::Reply(roster_answer(&me, peer, &m, &online).into())
+            Act::Reply(answers::roster_answer(&me, peer, &m, &online).into())
         }))
     }
 
@@ -394,14 +365,18 @@ impl Irc {
         out.extend(self.line("001", &[&format!("Welcome to the Switchboard hub, {}", self.mask())]));
         out.extend(self.line("002", &[&format!("Your host is {SERVER}, running version {version}")]));
         out.extend(self.line("003", &["This server has been started some time ago"]));
-        out.extend(self.line("004", &[SERVER, version, "i", "nt"]));
+        out.extend(self.line("004", &[SERVER, version, "i", "biklmnostv", "bklov"]));
         let isupport = [
             "CASEMAPPING=rfc8265".to_owned(),
             "CHANTYPES=#".into(),
-            "CHANMODES=b,,,nt".into(),
+            "CHANMODES=b,k,l,imnst".into(),
             "PREFIX=(ov)@+".into(),
             format!("NICKLEN={}", hub::MAX_NAME),
-            "CHANNELLEN=64".into(),
+            format!("CHANNELLEN={}", hub::MAX_ROOM),
+            format!("CHANLIMIT=#:{}", hub::MAX_ROOMS_EACH),
+            format!("TOPICLEN={}", hub::MAX_TOPIC),
+            format!("MAXLIST=b:{}", hub::MAX_BANS),
+            format!("MODES={}", channels::MODES),
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
             "UTF8ONLY".into(),
             "NETWORK=Switchboard".into(),
@@ -419,7 +394,8 @@ impl Irc {
         for text in [
             "- Switchboard: one hub, many chat protocols.",
             "- #lobby is the lobby that ChatOS, ChatHack, PeerChat and web users share;",
-            "- /msg NAME reaches a user on any of them, /whois NAME says which.",
+            "- /msg NAME reaches a user on any of them, /whois NAME says which;",
+            "- /join #NAME makes or joins a room, /list shows them.",
         ] {
             out.extend(self.line("372", &[text]));
         }
@@ -464,22 +440,13 @@ impl Irc {
             }
             "lobby" => out.extend(self.line("404", &[LOBBY, "Cannot send to channel"])),
             "names" => {
-                let me = self.me().to_owned();
-                let head = format!(":{SERVER} 353 {me} = {LOBBY} :");
-                let mut line = head.clone();
-                for name in rest.split(' ').filter(|n| !n.is_empty()) {
-                    if line.len() + name.len() + 3 > MAX_LINE && line.len() > head.len() {
-                        out.extend(line.trim_end().as_bytes());
-                        out.extend(b"\r\n");
-                        line = head.clone();
-                    }
-                    line.push_str(name);
-                    line.push(' ');
-                }
-                out.extend(line.trim_end().as_bytes());
-                out.extend(b"\r\n");
-                out.extend(self.line("366", &[LOBBY, "End of /NAMES list"]));
+                let (room, names) = rest.split_once(' ').unwrap_or((rest, ""));
+                let names: Vec<String> = names.split(' ').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+                out.extend(answers::names_lines(self.me(), room, false, &names));
             }
+            "room" => self.word_room(rest, out),
+            "topic" => self.word_topic(rest, out),
+            "invite" => self.word_invite(rest, out),
             _ => {}
         }
     }
@@ -490,67 +457,6 @@ impl Irc {
 pub(crate) fn valid_nick(nick: &str) -> bool {
     let bad_start = nick.starts_with(|c: char| c.is_ascii_digit() || "-#&:$+~%".contains(c));
     !bad_start && !nick.contains(|c: char| ",*?!@.: ".contains(c)) && hub::valid_name(nick)
-}
-
-/// The answer to `WHOIS`, `ISON`, `USERHOST` or `LUSERS` from `me`, from who is online.
-fn roster_answer(me: &str, peer: SocketAddr, m: &Message, online: &[(String, &'static str)]) -> Vec<u8> {
-    let line = |code: &str, params: &[&str]| {
-        let mut all = vec![me];
-        all.extend_from_slice(params);
-        Message::new(SERVER, code, &all).to_line()
-    };
-    let find = |name: &str| online.iter().find(|(n, _)| hub::same_name(n, name));
-    let mut out = Vec::new();
-    match m.command.as_str() {
-        "WHOIS" => {
-            let Some(targets) = m.params.last() else {
-                return line("431", &["No nickname given"]);
-            };
-            for target in targets.split(',').filter(|t| !t.is_empty()).take(TARGMAX) {
-                match find(target) {
-                    Some((name, via)) => {
-                        out.extend(line("311", &[name, name, HOST, "*", name]));
-                        let server = format!("on {via}");
-                        out.extend(line("312", &[name, SERVER, &server]));
-                        if hub::same_name(name, me) {
-                            out.extend(line("378", &[name, &format!("is connecting from {}", peer.ip())]));
-                        }
-                        out.extend(line("318", &[name, "End of /WHOIS list"]));
-                    }
-                    None => {
-                        out.extend(line("401", &[target, "No such nick/channel"]));
-                        out.extend(line("318", &[target, "End of /WHOIS list"]));
-                    }
-                }
-            }
-        }
-        "ISON" => {
-            let on: Vec<&str> = m
-                .params
-                .iter()
-                .flat_map(|p| p.split(' '))
-                .filter_map(|n| find(n).map(|(name, _)| name.as_str()))
-                .collect();
-            out.extend(line("303", &[&on.join(" ")]));
-        }
-        "USERHOST" => {
-            let found: Vec<String> = m
-                .params
-                .iter()
-                .take(5)
-                .filter_map(|n| find(n))
-                .map(|(name, _)| format!("{name}=+{name}@{HOST}"))
-                .collect();
-            out.extend(line("302", &[&found.join(" ")]));
-        }
-        _ => {
-            let users = online.len().to_string();
-            out.extend(line("251", &[&format!("There are {users} users and 0 invisible on 1 server")]));
-            out.extend(line("254", &["1", "channels formed"]));
-            out.extend(line("255", &[&format!("I have {users} clients and 1 server")]));
-        }
-    }
-    out
 }
 
 /// The answers the connection words itself (see the module's documentation): its login's,
@@ -569,9 +475,22 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<B
         (Kind::Direct, Ok(())) => "~direct\n".to_owned(),
         (Kind::Direct, Err(e)) => format!("~direct {}\n", why(e)),
         (Kind::Lobby, Err(_)) => "~lobby\n".to_owned(),
+        (Kind::Room, Ok(())) => "~room\n".to_owned(),
+        (Kind::Room, Err(HubError::Room(e))) => format!("~room {}\n", channels::room_error_word(e)),
+        (Kind::Room, Err(e)) => format!("~room {}\n", why(e)),
         _ => return None,
     };
     Some(line.into())
+}
+
+/// `name!name@host`: how IRC sees a user of any door.
+fn source(name: &str) -> String {
+    format!("{name}!{name}@{HOST}")
+}
+
+/// `text` on one line: what a directive carries must not end it.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
 }
 
 /// `:from!from@host COMMAND target :text`, as many lines as the text needs: one a line of
@@ -606,7 +525,34 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
                 false => Message::new(&source, "QUIT", &[&format!("Left {via}")]).to_line(),
             }
         }
-        Event::InLobby { names } => format!("~names {}\n", names.join(" ")).into_bytes(),
+        Event::InLobby { names } => format!("~names {LOBBY} {}\n", names.join(" ")).into_bytes(),
+        Event::RoomJoined { room, name } => Message::new(&source(name), "JOIN", &[room]).to_line(),
+        Event::RoomState { room, topic, members } => {
+            let mut out = String::new();
+            if let Some(topic) = topic {
+                out.push_str(&format!("~topic {room} :{}\n", one_line(&topic.text)));
+            }
+            let names: Vec<String> = members.iter().map(|(n, m)| format!("{}{n}", channels::prefix(*m))).collect();
+            out.push_str(&format!("~names {room} {}\n", names.join(" ")));
+            out.into_bytes()
+        }
+        Event::RoomParted { room, name, reason, by: None } => {
+            Message::new(&source(name), "PART", &[room, reason]).to_line()
+        }
+        Event::RoomParted { room, name, reason, by: Some(by) } => {
+            Message::new(&source(by), "KICK", &[room, name, reason]).to_line()
+        }
+        Event::RoomSaid { room, from, text, notice } => {
+            say(from, if *notice { "NOTICE" } else { "PRIVMSG" }, room, text)
+        }
+        Event::RoomTopic { room, topic } => Message::new(&source(&topic.by), "TOPIC", &[room, &topic.text]).to_line(),
+        Event::RoomModes { room, by, changes } => {
+            let (letters, args) = channels::mode_line(changes);
+            let mut params = vec![room.as_str(), letters.as_str()];
+            params.extend(args.iter().map(String::as_str));
+            Message::new(&source(by), "MODE", &params).to_line()
+        }
+        Event::Invited { room, by } => format!("~invite {by} {room}\n").into_bytes(),
         Event::Closing => {
             Message { command: "ERROR".into(), params: vec!["Closing link".into()], ..Message::default() }.to_line()
         }
