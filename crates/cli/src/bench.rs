@@ -3,7 +3,8 @@
 //! memory an idle connection costs the server. Each N gets a fresh `switchboard serve`
 //! process, so that its CPU time and RSS are the server's alone. With `--web`, the clients
 //! that only listen are web users instead (signed in over the HTTP API, each with a
-//! WebSocket), to measure the web's fan-out. With `--nats`, every N runs twice: against the
+//! WebSocket), to measure the web's fan-out; with `--irc`, IRC clients (registered, in
+//! `#lobby`), to measure the IRC door's. With `--nats`, every N runs twice: against the
 //! hub, then the same load against a `nats-server` (N subscribers of one subject, the senders
 //! publishing to it), and the two are set side by side. With `--instructions`, the hub runs
 //! under callgrind and the instructions it spends (in user space) per delivery are counted: a
@@ -49,18 +50,21 @@ pub struct BenchArgs {
     /// The clients that do not send are web users (HTTP API and a WebSocket each).
     #[arg(long, conflicts_with = "addr")]
     web: bool,
+    /// The clients that do not send are IRC clients (registered, hearing `#lobby`).
+    #[arg(long, conflicts_with_all = ["addr", "web", "tls"])]
+    irc: bool,
     /// The ChatOS clients connect with TLS (to a hub with a self-signed certificate).
     #[arg(long, conflicts_with = "addr")]
     tls: bool,
     /// Load a cluster of this many nodes instead of one hub: a `nats-server -js` on a
     /// loopback port and that many `serve --cluster` processes, the clients spread over them
     /// in turn; the CPU and memory counted are every node's and nats-server's.
-    #[arg(long, value_name = "K", conflicts_with_all = ["addr", "web", "tls"])]
+    #[arg(long, value_name = "K", conflicts_with_all = ["addr", "web", "tls", "irc"])]
     cluster_nodes: Option<usize>,
     /// Also run each N against Debian's `nats-server` (N connections subscribed to one
     /// subject, the senders publishing to it, none hearing itself), and print the ratio of
     /// deliveries per server-CPU-second.
-    #[arg(long, conflicts_with_all = ["addr", "web", "tls", "cluster_nodes"])]
+    #[arg(long, conflicts_with_all = ["addr", "web", "tls", "cluster_nodes", "irc"])]
     nats: bool,
     /// Run each server under `valgrind --tool=callgrind` and report the instructions it runs
     /// in user space per delivery, counted from the end of the logins to the end of the load
@@ -110,6 +114,8 @@ struct Server {
     connect: Connect,
     /// The web front door, for `--web`.
     web: Option<String>,
+    /// The IRC front door, for `--irc`.
+    irc: Option<String>,
     /// Every process whose CPU and memory count (with a cluster, nats-server's too).
     pids: Vec<u32>,
     _children: Vec<tokio::process::Child>,
@@ -126,6 +132,7 @@ impl Server {
                 addrs: vec![addr.clone()],
                 connect,
                 web: None,
+                irc: None,
                 pids: args.server_pid.into_iter().collect(),
                 _children: Vec::new(),
                 data: None,
@@ -171,12 +178,14 @@ impl Server {
         let chatos = if args.tls { "chatos-tls" } else { "chatos" };
         let addr = addrs.get(chatos).context("the server said nothing of its ChatOS door")?.to_string();
         let web = addrs.get("web").map(|a| a.to_string());
+        let irc = addrs.get("irc").map(|a| a.to_string());
         let connect = Connect { tls: args.tls, ca: args.tls.then(|| data.join("tls/self-signed.crt")) };
         tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(Server {
             addrs: vec![addr],
             connect,
             web,
+            irc,
             pids: pid.into_iter().collect(),
             _children: vec![child],
             data: Some(data),
@@ -198,6 +207,7 @@ impl Server {
             addrs: vec![format!("127.0.0.1:{port}")],
             connect: Connect::default(),
             web: None,
+            irc: None,
             pids: nats.id().into_iter().collect(),
             _children: vec![nats],
             data: Some(data),
@@ -265,8 +275,8 @@ impl Server {
         }
         anyhow::ensure!(addrs.len() == k, "a node said nothing of its ChatOS door");
         tokio::time::sleep(Duration::from_millis(1500)).await; // every node has heard the others
-        let (connect, web, data, callgrind) = (Connect::default(), None, Some(data), None);
-        Ok(Server { addrs, connect, web, pids, _children: children, data, callgrind })
+        let (connect, web, irc, data, callgrind) = (Connect::default(), None, None, Some(data), None);
+        Ok(Server { addrs, connect, web, irc, pids, _children: children, data, callgrind })
     }
 
     /// What the server's processes use now, summed (zero if they are unknown), and (with
@@ -455,9 +465,13 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
     let server = Server::start(args, target).await?;
     let (before, before_parts) = server.usage()?;
 
-    // Log everyone in, a hundred at a time: with --web, only the senders over ChatOS.
+    // Log everyone in, a hundred at a time: with --web or --irc, only the senders over ChatOS.
     let senders = args.senders.clamp(1, n);
-    let chatos_clients = if args.web { senders } else { n };
+    let chatos_clients = if args.web || args.irc { senders } else { n };
+    let wire = match target {
+        Target::Hub => Wire::ChatOs,
+        Target::Nats => Wire::Nats,
+    };
     let mut conns = Vec::with_capacity(n);
     for chunk in (0..chatos_clients).collect::<Vec<_>>().chunks(100) {
         let logins: Vec<_> = chunk
@@ -468,7 +482,18 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
             })
             .collect();
         for login in logins {
-            conns.push(login.await??);
+            let (read, write) = login.await??;
+            conns.push((wire, read, write));
+        }
+    }
+    if args.irc {
+        let irc = server.irc.clone().context("the server has no IRC front door")?;
+        for chunk in (chatos_clients..n).collect::<Vec<_>>().chunks(100) {
+            let logins: Vec<_> = chunk.iter().map(|&i| tokio::spawn(irc_login(irc.clone(), i))).collect();
+            for login in logins {
+                let (read, write) = login.await??;
+                conns.push((Wire::Irc, read, write));
+            }
         }
     }
     let mut pages = Vec::new();
@@ -494,8 +519,8 @@ async fn one(args: &BenchArgs, target: Target, n: usize, messages: usize) -> any
     let start = Instant::now();
     let mut readers = Vec::new();
     let mut writers = Vec::new();
-    for (read, write) in conns {
-        readers.push(tokio::spawn(reader(target, read, start, delivered.clone(), progress.clone())));
+    for (wire, read, write) in conns {
+        readers.push(tokio::spawn(reader(wire, read, start, delivered.clone(), progress.clone())));
         writers.push(write);
     }
     for page in pages {
@@ -595,6 +620,29 @@ async fn login(
     Ok(tokio::io::split(stream))
 }
 
+/// Registers an IRC client `b{i}` and waits for the end of `#lobby`'s names.
+async fn irc_login(addr: String, i: usize) -> anyhow::Result<(ReadHalf<Stream>, WriteHalf<Stream>)> {
+    let (mut stream, _) = Connect::default().connect(&addr).await?;
+    stream.write_all(format!("NICK b{i}\r\nUSER b{i} 0 * :b{i}\r\n").as_bytes()).await?;
+    // Byte by byte, so that nothing after the names is read here and lost.
+    let mut line = Vec::new();
+    loop {
+        let byte = stream.read_u8().await.context("the IRC door closed during registration")?;
+        line.push(byte);
+        if byte != b'\n' {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.contains(" 366 ") {
+            return Ok(tokio::io::split(stream));
+        }
+        if text.contains(" 433 ") || text.starts_with("ERROR") {
+            bail!("IRC registration refused: {}", text.trim());
+        }
+        line.clear();
+    }
+}
+
 type Page = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 /// Signs a web user in and opens its WebSocket.
@@ -630,9 +678,17 @@ async fn web_reader(mut page: Page, start: Instant, delivered: Arc<AtomicU64>, p
     latencies
 }
 
+/// What a reader's connection speaks.
+#[derive(Clone, Copy)]
+enum Wire {
+    ChatOs,
+    Nats,
+    Irc,
+}
+
 /// Counts lobby messages and their latency (µs); ignores the OKs that senders get.
 async fn reader(
-    target: Target,
+    wire: Wire,
     mut read: ReadHalf<Stream>,
     start: Instant,
     delivered: Arc<AtomicU64>,
@@ -653,18 +709,26 @@ async fn reader(
             latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
             got += 1;
         };
-        match target {
-            Target::Hub => {
+        match wire {
+            Wire::ChatOs => {
                 while let Ok(Some(p)) = codec.decode(&mut buf) {
                     if let Packet::Sma { message, .. } = p {
                         heard(message.as_bytes());
                     }
                 }
             }
-            Target::Nats => {
+            Wire::Nats => {
                 while let Some(msg) = nats_next(&mut buf) {
                     if let Some(payload) = msg {
                         heard(&payload);
+                    }
+                }
+            }
+            Wire::Irc => {
+                while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                    let line = buf.split_to(end + 1);
+                    if let Some(text) = irc_lobby_text(&line) {
+                        heard(text);
                     }
                 }
             }
@@ -675,6 +739,13 @@ async fn reader(
         delivered.fetch_add(got, Relaxed);
         progress.notify_waiters();
     }
+}
+
+/// The text of an IRC line that is a `PRIVMSG` to `#lobby`.
+fn irc_lobby_text(line: &[u8]) -> Option<&[u8]> {
+    const MARK: &[u8] = b" PRIVMSG #lobby :";
+    let at = line.windows(MARK.len()).position(|w| w == MARK)?;
+    Some(&line[at + MARK.len()..])
 }
 
 /// nats-server's default `max_payload`: no message it sends is longer.
@@ -786,6 +857,14 @@ mod tests {
         }
         assert_eq!(whole, bytewise);
         whole
+    }
+
+    #[test]
+    fn irc_lobby_lines_and_others() {
+        let text = irc_lobby_text(b":b1!b1@switchboard PRIVMSG #lobby :00000000000000000012 x\r\n");
+        assert_eq!(text, Some(&b"00000000000000000012 x\r\n"[..]));
+        assert_eq!(irc_lobby_text(b":b1!b1@switchboard PRIVMSG b2 :hi\r\n"), None);
+        assert_eq!(irc_lobby_text(b":b1!b1@switchboard JOIN #lobby\r\n"), None);
     }
 
     #[test]

@@ -42,6 +42,16 @@ async fn bench_runs_the_same_load_against_nats_server_and_prints_the_ratio() {
     assert!(times > 0.0, "{ratio}");
 }
 
+/// With `--irc`, those who only listen are IRC clients in `#lobby`: every message reaches them.
+#[tokio::test]
+async fn bench_loads_irc_listeners() {
+    let out = bench(&["--irc", "--clients", "12", "--senders", "2", "--messages", "100", "--size", "50"]).await;
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 1, "{out}");
+    // 100 messages to 11 receivers each (10 of them on IRC), none lost.
+    assert_eq!(rows[0][..5], ["switchboard", "12", "100", "1100", "0"], "{out}");
+}
+
 #[tokio::test]
 async fn bench_counts_the_hub_s_instructions_per_delivery_under_callgrind() {
     let out = bench(&["--instructions", "--clients", "5", "--messages", "50", "--size", "50"]).await;
