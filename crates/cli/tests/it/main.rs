@@ -15,6 +15,7 @@ mod damaged;
 mod history;
 mod http_limits;
 mod irc;
+mod irc_accounts;
 mod irc_channels;
 mod jpc;
 mod jpc_client;

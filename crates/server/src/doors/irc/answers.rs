@@ -75,6 +75,7 @@ pub(super) fn rooms_answer(
     rooms: &[RoomView],
     mine: &[String],
     online: &[(String, &'static str)],
+    multi: bool,
 ) -> Vec<u8> {
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
     let find = |name: &str| rooms.iter().find(|r| hub::fold_room(&r.name) == hub::fold_room(name));
@@ -94,7 +95,7 @@ pub(super) fn rooms_answer(
                 match find(room) {
                     Some(view) => {
                         let names: Vec<String> =
-                            view.members.iter().map(|(n, m)| format!("{}{n}", prefix(*m))).collect();
+                            view.members.iter().map(|(n, m)| format!("{}{n}", prefix(*m, multi))).collect();
                         out.extend(names_lines(me, &view.name, view.modes.secret, &names));
                     }
                     None => out.extend(line("366", &[room, "End of /NAMES list"])),
@@ -145,7 +146,7 @@ pub(super) fn rooms_answer(
         _ => {
             // WHO: a channel's members, or a nick.
             let who = |out: &mut Vec<u8>, channel: &str, name: &str, m: Member| {
-                let flags = format!("H{}", prefix(m));
+                let flags = format!("H{}", prefix(m, multi));
                 out.extend(line("352", &[channel, name, HOST, SERVER, name, &flags, &format!("0 {name}")]));
             };
             if target.eq_ignore_ascii_case(LOBBY) {

@@ -41,6 +41,8 @@ pub(crate) struct Asked {
     command: &'static str,
     room: String,
     target: String,
+    /// The text to give back once it went through (`echo-message`).
+    echo: Option<String>,
 }
 
 /// `nick!*@*` for a bare nick, `*!user@host` for `user@host`: masks as IRC servers complete them.
@@ -78,9 +80,10 @@ pub(crate) fn mode_line(changes: &[ModeChange]) -> (String, Vec<String>) {
     (letters, args)
 }
 
-/// `@` for an operator, `+` for voice (both with `multi-prefix`; else the highest).
-pub(crate) fn prefix(m: Member) -> &'static str {
+/// `@` for an operator, `+` for voice: both with `multi` (`multi-prefix`), else the highest.
+pub(crate) fn prefix(m: Member, multi: bool) -> &'static str {
     match (m.op, m.voice) {
+        (true, true) if multi => "@+",
         (true, _) => "@",
         (false, true) => "+",
         _ => "",
@@ -91,7 +94,11 @@ impl Irc {
     /// Queues a room command to be answered (through `~room`) with this channel and target.
     fn room_command(&mut self, command: &'static str, target: &str, room_command: RoomCommand) -> Act {
         let room = room_command.room().to_owned();
-        self.rooms_asked.push_back(Asked { command, room, target: target.to_owned() });
+        let echo = match &room_command {
+            RoomCommand::Say { text, .. } if self.caps.echo_message => Some(text.clone()),
+            _ => None,
+        };
+        self.rooms_asked.push_back(Asked { command, room, target: target.to_owned(), echo });
         Act::Hub(Command::Room(room_command))
     }
 
@@ -272,7 +279,7 @@ impl Irc {
     /// `WHO`, a topic, modes or a ban list asked for.
     pub(super) fn ask_rooms(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let hub = shared.hub.clone();
-        let me = self.me().to_owned();
+        let (me, multi) = (self.me().to_owned(), self.caps.multi_prefix);
         let asked: Option<Vec<String>> = match m.command.as_str() {
             "LIST" => None,
             _ => Some(m.params.first().map(|p| p.split(',').map(str::to_owned).collect()).unwrap_or_default()),
@@ -288,16 +295,21 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((online, _)) = rx.await else { return Act::Stop };
-            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online).into())
+            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, multi).into())
         }))
     }
 
     /// Words the answer to the oldest room command: nothing for most that went through (what
     /// they changed comes as events), the numeric for one that did not.
     pub(super) fn word_room(&mut self, rest: &str, out: &mut Vec<u8>) {
-        let Some(Asked { command, room, target }) = self.rooms_asked.pop_front() else { return };
+        let Some(Asked { command, room, target, echo }) = self.rooms_asked.pop_front() else { return };
         let (code, params): (&str, Vec<&str>) = match rest {
             "" if command == "INVITE" => ("341", vec![&target, &room]),
+            "" if echo.is_some() => {
+                let me = self.me().to_owned();
+                out.extend(super::say(&me, command, &room, echo.as_deref().unwrap_or_default()));
+                return;
+            }
             "" => return,
             _ if command == "NOTICE" => return,
             "bad_name" => ("479", vec![&room, "Illegal channel name"]),

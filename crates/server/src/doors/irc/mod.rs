@@ -12,6 +12,7 @@
 //! welcome burst for `~login`, `433` for `~login taken`, `401` naming the target of the
 //! message that `~direct unreachable` answers. Lines from others pass untouched.
 
+mod account;
 mod answers;
 mod channels;
 
@@ -57,7 +58,7 @@ pub(crate) static SPEC: Spec = Spec {
     liveness: spec::no_liveness,
     encode_event,
     encode_reply,
-    encode_queued: |queued| encode_event(&queued.event()),
+    encode_queued,
     goodbye: || {
         let mut out = Message::new(SERVER, "NOTICE", &["*", "The server is shutting down"]).to_line();
         out.extend_from_slice(
@@ -75,6 +76,14 @@ pub(crate) static SPEC: Spec = Spec {
     also: spec::nothing_else,
 };
 
+/// A direct message sent and not yet answered: its target, whether it was a `NOTICE`
+/// (which is never answered with an error), and its text to give back (`echo-message`).
+struct Direct {
+    target: String,
+    notice: bool,
+    echo: Option<String>,
+}
+
 /// The IRC side of a connection.
 pub(crate) struct Irc {
     codec: Codec,
@@ -88,9 +97,8 @@ pub(crate) struct Irc {
     logging_in: bool,
     /// The hub took its nick: it is registered.
     registered: bool,
-    /// The targets of the direct messages sent and not yet answered, oldest first, and
-    /// whether each was a `NOTICE` (which is never answered with an error).
-    directs: VecDeque<(String, bool)>,
+    /// The direct messages sent and not yet answered, oldest first.
+    directs: VecDeque<Direct>,
     /// The room commands sent and not yet answered, oldest first.
     rooms_asked: VecDeque<channels::Asked>,
     /// More acts for the same message, done before decoding more.
@@ -102,6 +110,15 @@ pub(crate) struct Irc {
     answered: Option<Arc<tokio::sync::Notify>>,
     /// Its address, as `WHOIS` shows it to itself.
     peer: SocketAddr,
+    /// The IRCv3 capabilities it asked for.
+    caps: account::Caps,
+    sasl: account::Sasl,
+    /// The account SASL signed it in to: its login is verified, under this name.
+    account: Option<String>,
+    /// What `PASS` said, for the login.
+    password: Option<String>,
+    /// A password is being checked: nothing more is read until its verdict is worded.
+    authenticating: bool,
 }
 
 impl Protocol for Irc {
@@ -170,6 +187,11 @@ impl Irc {
             held: None,
             answered: None,
             peer,
+            caps: account::Caps::default(),
+            sasl: account::Sasl::default(),
+            account: None,
+            password: None,
+            authenticating: false,
         }
     }
 
@@ -196,8 +218,9 @@ impl Irc {
 
     fn command(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let param = |i: usize| m.params.get(i).map(String::as_str);
-        let open = matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT");
-        if self.logging_in && !open {
+        let open =
+            matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT" | "AUTHENTICATE");
+        if (self.logging_in && !open) || self.authenticating {
             self.held = Some(m);
             let answered = self.answered.get_or_insert_with(Default::default).clone();
             return Act::Later(Box::pin(async move {
@@ -209,9 +232,16 @@ impl Irc {
             return self.numeric("451", &["You have not registered"]);
         }
         match m.command.as_str() {
-            "CAP" => self.cap(&m),
+            "CAP" => self.cap(&m, shared),
+            "AUTHENTICATE" => self.authenticate(&m, shared),
             "PASS" if self.registered => self.numeric("462", &["You may not reregister"]),
-            "PASS" => Act::Nothing,
+            "PASS" => match param(0) {
+                Some(password) => {
+                    self.password = Some(password.to_owned());
+                    Act::Nothing
+                }
+                None => self.numeric("461", &["PASS", "Not enough parameters"]),
+            },
             "NICK" => match param(0).filter(|n| !n.is_empty()) {
                 None => self.numeric("431", &["No nickname given"]),
                 Some(_) if self.registered => {
@@ -220,7 +250,7 @@ impl Irc {
                 Some(nick) if !valid_nick(nick) => self.numeric("432", &[nick, "Erroneous nickname"]),
                 Some(nick) => {
                     self.nick = Some(nick.to_owned());
-                    self.register()
+                    self.register(shared)
                 }
             },
             "USER" if self.registered || self.user.is_some() => self.numeric("462", &["You may not reregister"]),
@@ -228,7 +258,7 @@ impl Irc {
                 (Some(user), 4..) if !user.is_empty() => {
                     let user: String = user.chars().filter(|c| !matches!(c, '@' | '!')).take(16).collect();
                     self.user = Some(if user.is_empty() { "u".into() } else { user });
-                    self.register()
+                    self.register(shared)
                 }
                 _ => self.numeric("461", &["USER", "Not enough parameters"]),
             },
@@ -271,37 +301,19 @@ impl Irc {
         }
     }
 
-    fn cap(&mut self, m: &Message) -> Act {
-        let sub = m.params.first().map(|s| s.to_ascii_uppercase());
-        match sub.as_deref() {
-            Some("LS") | Some("LIST") => {
-                if !self.registered && sub.as_deref() == Some("LS") {
-                    self.negotiating = true;
-                }
-                let line = Message::new(SERVER, "CAP", &[self.me(), sub.as_deref().unwrap_or("LS"), ""]);
-                Act::Reply(line.to_line().into())
-            }
-            Some("REQ") => {
-                if !self.registered {
-                    self.negotiating = true;
-                }
-                let asked = m.params.get(1).map_or("", String::as_str);
-                Act::Reply(Message::new(SERVER, "CAP", &[self.me(), "NAK", asked]).to_line().into())
-            }
-            Some("END") => {
-                self.negotiating = false;
-                self.register()
-            }
-            Some(other) => self.numeric("410", &[other, "Invalid CAP command"]),
-            None => self.numeric("461", &["CAP", "Not enough parameters"]),
-        }
-    }
-
     /// Once it has a nick and a user and has ended `CAP` negotiation: the login, once.
-    fn register(&mut self) -> Act {
+    /// Signed in by SASL, it is verified as its account; with `PASS`, the password is checked
+    /// first; else it is a guest.
+    fn register(&mut self, shared: &Arc<Shared>) -> Act {
         match (&self.nick, &self.user) {
             (Some(nick), Some(_)) if !self.negotiating && !self.registered && !self.logging_in => {
                 self.logging_in = true;
+                if let Some(account) = &self.account {
+                    return Act::Hub(Command::Login { name: account.clone(), verified: true });
+                }
+                if let Some(password) = self.password.clone() {
+                    return self.login_with_pass(nick.clone(), password, shared);
+                }
                 Act::Hub(Command::Login { name: nick.clone(), verified: false })
             }
             _ => Act::Nothing,
@@ -329,7 +341,11 @@ impl Irc {
         }
         for target in targets {
             let act = if target.eq_ignore_ascii_case(LOBBY) {
-                Act::Hub(Command::Lobby { sender: me.clone(), text: text.clone() })
+                self.pending.push_back(Act::Hub(Command::Lobby { sender: me.clone(), text: text.clone() }));
+                if self.caps.echo_message {
+                    self.pending.push_back(Act::Reply(say(&me, &m.command, LOBBY, text).into()));
+                }
+                continue;
             } else if target.starts_with('#') {
                 self.say_in_room(target, text, notice)
             } else if target.starts_with('&') {
@@ -338,7 +354,8 @@ impl Irc {
                 }
                 self.numeric("403", &[target, "No such channel"])
             } else {
-                self.directs.push_back((target.to_owned(), notice));
+                let echo = self.caps.echo_message.then(|| text.clone());
+                self.directs.push_back(Direct { target: target.to_owned(), notice, echo });
                 Act::Hub(Command::Direct { sender: Some(me.clone()), to: target.to_owned(), text: text.clone() })
             };
             self.pending.push_back(act);
@@ -428,9 +445,15 @@ impl Irc {
                 out.extend(line.to_line());
             }
             "direct" => {
-                let Some((target, notice)) = self.directs.pop_front() else { return };
+                let Some(Direct { target, notice, echo }) = self.directs.pop_front() else { return };
                 let line = match rest {
-                    "" => return,
+                    "" => {
+                        if let Some(text) = echo {
+                            let me = self.me().to_owned();
+                            out.extend(say(&me, if notice { "NOTICE" } else { "PRIVMSG" }, &target, &text));
+                        }
+                        return;
+                    }
                     _ if notice => return,
                     "unreachable" => self.line("401", &[&target, "No such nick/channel"]),
                     "unavailable" => self.line("440", &[&target, "The cluster cannot be reached now; try again"]),
@@ -441,9 +464,16 @@ impl Irc {
             "lobby" => out.extend(self.line("404", &[LOBBY, "Cannot send to channel"])),
             "names" => {
                 let (room, names) = rest.split_once(' ').unwrap_or((rest, ""));
-                let names: Vec<String> = names.split(' ').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+                // Both prefixes come; without `multi-prefix`, only the highest is shown.
+                let names: Vec<String> = names
+                    .split(' ')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| if self.caps.multi_prefix { n.to_owned() } else { n.replacen("@+", "@", 1) })
+                    .collect();
                 out.extend(answers::names_lines(self.me(), room, false, &names));
             }
+            "sasl" | "pass" => self.word_verdict(what, rest, out),
+            "time" => self.word_time(rest, out),
             "room" => self.word_room(rest, out),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
@@ -495,7 +525,7 @@ fn one_line(text: &str) -> String {
 
 /// `:from!from@host COMMAND target :text`, as many lines as the text needs: one a line of
 /// it, each within the bound.
-fn say(from: &str, command: &str, target: &str, text: &str) -> Vec<u8> {
+pub(super) fn say(from: &str, command: &str, target: &str, text: &str) -> Vec<u8> {
     let source = format!("{from}!{from}@{HOST}");
     let room = MAX_LINE - 2 - (source.len() + command.len() + target.len() + 5);
     let mut out = Vec::new();
@@ -512,6 +542,19 @@ fn say(from: &str, command: &str, target: &str, text: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A queued message: its lines, each behind `~time MS` so that a client that asked for
+/// `server-time` is told when it was sent.
+fn encode_queued(queued: &hub::Queued) -> Option<Bytes> {
+    let lines = encode_event(&queued.event())?;
+    let mut out = Vec::with_capacity(lines.len() + 32);
+    for line in lines.split_inclusive(|&b| b == b'\n') {
+        out.extend(format!("~time {} ", queued.at_ms.max(0)).as_bytes());
+        out.extend(line.strip_suffix(b"\r\n").unwrap_or(line));
+        out.push(b'\n');
+    }
+    Some(out.into())
 }
 
 pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
@@ -532,7 +575,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             if let Some(topic) = topic {
                 out.push_str(&format!("~topic {room} :{}\n", one_line(&topic.text)));
             }
-            let names: Vec<String> = members.iter().map(|(n, m)| format!("{}{n}", channels::prefix(*m))).collect();
+            let names: Vec<String> =
+                members.iter().map(|(n, m)| format!("{}{n}", channels::prefix(*m, true))).collect();
             out.push_str(&format!("~names {room} {}\n", names.join(" ")));
             out.into_bytes()
         }
@@ -611,8 +655,8 @@ mod tests {
         irc.nick = Some("ann".into());
         irc.user = Some("ann".into());
         irc.registered = true;
-        irc.directs.push_back(("bob".into(), false));
-        irc.directs.push_back(("carol".into(), true));
+        irc.directs.push_back(Direct { target: "bob".into(), notice: false, echo: None });
+        irc.directs.push_back(Direct { target: "carol".into(), notice: true, echo: None });
         let lobby = encode_event(&Event::Lobby { from: "os".into(), text: "hi".into() }).unwrap();
         assert_eq!(irc.outgoing(lobby.clone()), lobby);
         let mut batch = lobby.to_vec();

@@ -1,0 +1,261 @@
+//! IRCv3 capabilities and accounts on the IRC door: `CAP LS/REQ/LIST/END`, `SASL PLAIN`
+//! (`AUTHENTICATE`), and `PASS` for clients without SASL. A password is checked by the store on
+//! its own thread (through the login throttle, as every door's): its verdict comes back as a
+//! directive (`~sasl NAME`, `~sasl`, `~pass`) that the connection words, and the connection
+//! reads nothing more until it has. Once signed in, the login is verified: the account's name
+//! is the nick, and what was queued for it comes as `PRIVMSG`s, with `@time` for a client
+//! that asked for `server-time`.
+
+use super::{Irc, SERVER};
+use crate::net::conn::Act;
+use crate::Shared;
+use base64::Engine;
+use hub::Command;
+use proto::irc::Message;
+use std::sync::Arc;
+use store::Verdict;
+use tokio::time::Instant;
+use tracing::{error, info};
+
+/// The capabilities this door offers.
+const OFFERED: [&str; 4] = ["sasl", "server-time", "echo-message", "multi-prefix"];
+/// The longest `AUTHENTICATE` payload, in bytes of base64.
+const MAX_SASL: usize = 4096;
+/// `AUTHENTICATE` sends its payload in chunks of this many bytes; a shorter one is the last.
+const SASL_CHUNK: usize = 400;
+
+/// The capabilities a client asked for and got.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Caps {
+    pub sasl: bool,
+    pub server_time: bool,
+    pub echo_message: bool,
+    pub multi_prefix: bool,
+}
+
+impl Caps {
+    fn flag(&mut self, cap: &str) -> Option<&mut bool> {
+        match cap {
+            "sasl" => Some(&mut self.sasl),
+            "server-time" => Some(&mut self.server_time),
+            "echo-message" => Some(&mut self.echo_message),
+            "multi-prefix" => Some(&mut self.multi_prefix),
+            _ => None,
+        }
+    }
+
+    fn list(&self) -> String {
+        let on = [self.sasl, self.server_time, self.echo_message, self.multi_prefix];
+        OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Where a SASL exchange is.
+#[derive(Debug, Default)]
+pub(crate) enum Sasl {
+    #[default]
+    Idle,
+    /// `AUTHENTICATE PLAIN` was answered `+`: the payload comes, in chunks.
+    Plain(String),
+}
+
+/// How a password check ended, as a directive for the connection: `~sasl NAME` signed in
+/// by SASL, `~sasl` refused; `~pass` a `PASS` refused (a `PASS` that signs in is a login).
+fn verdict_directive(sasl: bool, verdict: Option<String>) -> Act {
+    let line = match (sasl, verdict) {
+        (true, Some(name)) => format!("~sasl {name}\n"),
+        (true, None) => "~sasl\n".to_owned(),
+        (false, _) => "~pass\n".to_owned(),
+    };
+    Act::Reply(line.into())
+}
+
+/// Checks `name`'s `password` in the store, through the login throttle: the account's name
+/// as registered, or `None`; `Err` when the connection should stop (the server is stopping).
+async fn check(shared: Arc<Shared>, origin: std::net::IpAddr, name: String, password: String) -> Result<Verdict, ()> {
+    let account = hub::fold(&name);
+    if let Err(refused) = shared.logins.attempt(origin, &account, Instant::now()) {
+        info!(%origin, name, ?refused, "irc: too many password attempts; refused unchecked");
+        return Ok(Verdict::WrongPassword);
+    }
+    match shared.store.call(move |s| s.verify(&name, &password)).await {
+        Ok(Ok(verdict)) => {
+            match &verdict {
+                Verdict::Ok(_) => shared.logins.succeeded(origin, &account, Instant::now()),
+                Verdict::WrongPassword => shared.logins.failed(origin, &account, Instant::now()),
+                Verdict::NoAccount => {}
+            }
+            Ok(verdict)
+        }
+        Ok(Err(e)) => {
+            error!(error = %e, "checking a password");
+            shared.metrics.store_read_failed("checking a password", &e);
+            Ok(Verdict::WrongPassword)
+        }
+        Err(_) => Err(()),
+    }
+}
+
+impl Irc {
+    pub(super) fn cap(&mut self, m: &Message, shared: &Arc<Shared>) -> Act {
+        let sub = m.params.first().map(|s| s.to_ascii_uppercase());
+        let reply = |me: &str, sub: &str, what: &str| {
+            Act::Reply(Message::new(SERVER, "CAP", &[me, sub, what]).to_line().into())
+        };
+        match sub.as_deref() {
+            Some("LS") => {
+                if !self.registered {
+                    self.negotiating = true;
+                }
+                // Version 302 and later see the mechanisms SASL takes.
+                let v302 = m.params.get(1).and_then(|v| v.parse::<u32>().ok()).is_some_and(|v| v >= 302);
+                let offered: Vec<&str> =
+                    OFFERED.iter().map(|&c| if c == "sasl" && v302 { "sasl=PLAIN" } else { c }).collect();
+                reply(self.me(), "LS", &offered.join(" "))
+            }
+            Some("LIST") => reply(self.me(), "LIST", &self.caps.list()),
+            Some("REQ") => {
+                if !self.registered {
+                    self.negotiating = true;
+                }
+                let asked = m.params.get(1).map_or("", String::as_str);
+                let mut caps = self.caps;
+                let known = asked.split(' ').filter(|c| !c.is_empty()).all(|c| {
+                    let (on, name) = match c.strip_prefix('-') {
+                        Some(name) => (false, name),
+                        None => (true, c),
+                    };
+                    caps.flag(name).map(|flag| *flag = on).is_some()
+                });
+                if known && !asked.trim().is_empty() {
+                    self.caps = caps;
+                    reply(self.me(), "ACK", asked)
+                } else {
+                    reply(self.me(), "NAK", asked)
+                }
+            }
+            Some("END") => {
+                self.negotiating = false;
+                self.register(shared)
+            }
+            Some(other) => self.numeric("410", &[other, "Invalid CAP command"]),
+            None => self.numeric("461", &["CAP", "Not enough parameters"]),
+        }
+    }
+
+    /// `AUTHENTICATE`: the mechanism, then the payload of `PLAIN` (`authzid\0authcid\0password`,
+    /// in base64, in chunks of 400 bytes; `+` is an empty one), or `*` to give up.
+    pub(super) fn authenticate(&mut self, m: &Message, shared: &Arc<Shared>) -> Act {
+        let Some(param) = m.params.first() else {
+            return self.numeric("461", &["AUTHENTICATE", "Not enough parameters"]);
+        };
+        if self.registered || self.account.is_some() {
+            return self.numeric("907", &["You have already authenticated using SASL"]);
+        }
+        if !self.caps.sasl {
+            return self.numeric("904", &["SASL authentication failed (ask for the sasl capability first)"]);
+        }
+        if param == "*" {
+            self.sasl = Sasl::Idle;
+            return self.numeric("906", &["SASL authentication aborted"]);
+        }
+        let mut payload = match std::mem::take(&mut self.sasl) {
+            Sasl::Idle if param.eq_ignore_ascii_case("PLAIN") => {
+                self.sasl = Sasl::Plain(String::new());
+                return Act::Reply(
+                    Message { command: "AUTHENTICATE".into(), params: vec!["+".into()], ..Message::default() }
+                        .to_line()
+                        .into(),
+                );
+            }
+            Sasl::Idle => {
+                let mut out = self.line("908", &["PLAIN", "are available SASL mechanisms"]);
+                out.extend(self.line("904", &["SASL authentication failed"]));
+                return Act::Reply(out.into());
+            }
+            Sasl::Plain(payload) => payload,
+        };
+        if param != "+" {
+            payload.push_str(param);
+        }
+        if payload.len() > MAX_SASL {
+            return self.numeric("905", &["SASL message too long"]);
+        }
+        if param.len() == SASL_CHUNK {
+            self.sasl = Sasl::Plain(payload);
+            return Act::Nothing; // more comes
+        }
+        let decoded = base64::engine::general_purpose::STANDARD.decode(payload.as_bytes()).ok();
+        let plain = decoded.and_then(|d| String::from_utf8(d).ok());
+        let parts: Option<(String, String)> = plain.and_then(|p| {
+            let mut it = p.split('\0');
+            let (authzid, authcid, password) = (it.next()?, it.next()?, it.next()?);
+            let fits = it.next().is_none() && (authzid.is_empty() || hub::same_name(authzid, authcid));
+            fits.then(|| (authcid.to_owned(), password.to_owned()))
+        });
+        let Some((name, password)) = parts else {
+            return self.numeric("904", &["SASL authentication failed"]);
+        };
+        self.authenticating = true;
+        let (shared, origin) = (shared.clone(), self.peer.ip());
+        Act::Later(Box::pin(async move {
+            match check(shared, origin, name, password).await {
+                Ok(Verdict::Ok(name)) => verdict_directive(true, Some(name)),
+                Ok(_) => verdict_directive(true, None),
+                Err(()) => Act::Stop,
+            }
+        }))
+    }
+
+    /// The login of a client that gave `PASS`: verified if the password is the nick's
+    /// account's, a guest's if the nick has no account, refused if it is wrong.
+    pub(super) fn login_with_pass(&mut self, nick: String, password: String, shared: &Arc<Shared>) -> Act {
+        self.authenticating = true;
+        let (shared, origin) = (shared.clone(), self.peer.ip());
+        Act::Later(Box::pin(async move {
+            match check(shared, origin, nick.clone(), password).await {
+                Ok(Verdict::Ok(name)) => Act::Hub(Command::Login { name, verified: true }),
+                Ok(Verdict::NoAccount) => Act::Hub(Command::Login { name: nick, verified: false }),
+                Ok(Verdict::WrongPassword) => verdict_directive(false, None),
+                Err(()) => Act::Stop,
+            }
+        }))
+    }
+
+    /// Words `~sasl [NAME]` or `~pass`: the end of a password check.
+    pub(super) fn word_verdict(&mut self, what: &str, rest: &str, out: &mut Vec<u8>) {
+        self.authenticating = false;
+        if let Some(answered) = self.answered.take() {
+            answered.notify_one();
+        }
+        match (what, rest) {
+            ("sasl", "") => out.extend(self.line("904", &["SASL authentication failed"])),
+            ("sasl", name) => {
+                self.account = Some(name.to_owned());
+                self.nick = Some(name.to_owned());
+                let mask = format!("{name}!{}@{}", self.user.as_deref().unwrap_or(name), super::HOST);
+                out.extend(self.line("900", &[&mask, name, &format!("You are now logged in as {name}")]));
+                out.extend(self.line("903", &["SASL authentication successful"]));
+            }
+            _ => {
+                self.logging_in = false;
+                self.nick = None;
+                out.extend(self.line("464", &["Password incorrect"]));
+            }
+        }
+    }
+
+    /// Words `~time MS LINE`: a queued message's line, with `@time` if the client asked for
+    /// `server-time`.
+    pub(super) fn word_time(&self, rest: &str, out: &mut Vec<u8>) {
+        let Some((ms, line)) = rest.split_once(' ') else { return };
+        if self.caps.server_time {
+            if let Ok(ms) = ms.parse::<u64>() {
+                let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+                out.extend(format!("@time={} ", humantime::format_rfc3339_millis(at)).as_bytes());
+            }
+        }
+        out.extend(line.as_bytes());
+        out.extend(b"\r\n");
+    }
+}
