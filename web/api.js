@@ -36,6 +36,10 @@ export const signOut = (token) => call('DELETE', '/api/session', token);
 export const send = (token, to, content) => call('POST', '/api/messages', token, { to, ...content });
 export const users = (token) => call('GET', '/api/users', token);
 export const conversations = (token) => call('GET', '/api/conversations', token);
+export const rooms = (token) => call('GET', '/api/rooms', token);
+export const roomWithMembers = (token, room) => call('GET', `/api/rooms?room=${encodeURIComponent(room)}`, token);
+export const joinRoom = (token, room) => call('POST', '/api/rooms/join', token, { room });
+export const leaveRoom = (token, room) => call('POST', '/api/rooms/leave', token, { room });
 
 export function history(token, withName) {
   const query = withName ? `?with=${encodeURIComponent(withName)}` : '';

@@ -1,5 +1,6 @@
-// Switchboard's web client: sign in, the lobby, who is online, direct conversations with
-// anyone reachable (JPC devices too, online or not), images, typing, live over a WebSocket.
+// Switchboard's web client: sign in, the lobby, rooms (IRC's channels too), who is online,
+// direct conversations with anyone reachable (JPC devices too, online or not), images,
+// typing, live over a WebSocket.
 
 import * as api from './api.js';
 
@@ -16,6 +17,7 @@ const PROTOCOLS = {
   account: 'account',
   desk: 'desk',
   peerchat: 'PeerChat',
+  irc: 'IRC',
 };
 
 const state = {
@@ -28,6 +30,8 @@ const state = {
   rooms: new Map(),
   /// Folded name → { name, protocol, online }
   users: new Map(),
+  /// Rooms joined: folded room name ('#…') → { name, topic, members: Map(folded → member) }
+  joined: new Map(),
   /// Folded name → timer clearing their typing notice
   typing: new Map(),
   typingSent: { to: null, at: 0, timer: null },
@@ -44,8 +48,11 @@ function room(key, name) {
   return r;
 }
 
+const isRoom = (key) => key.startsWith('#');
+
 function roomOf(message) {
   if (message.to === null || message.to === undefined) return [LOBBY, 'Lobby'];
+  if (isRoom(message.to)) return [fold(message.to), message.to];
   const other = fold(message.from) === fold(state.me) ? message.to : message.from;
   return [fold(other), other];
 }
@@ -78,6 +85,13 @@ function receive(message) {
 async function load(key) {
   const r = room(key);
   if (r.loaded) return;
+  if (isRoom(key)) {
+    // A room has no history yet: what it says from now on.
+    r.messages = r.pending;
+    r.pending = [];
+    r.loaded = true;
+    return;
+  }
   try {
     const { messages } = await api.history(state.token, key === LOBBY ? null : r.name);
     r.messages = messages.concat(r.pending.filter((p) => !messages.some((m) => sameMessage(m, p))));
@@ -210,8 +224,11 @@ function fill(list, entries, none) {
 
 function renderSidebar() {
   const lobby = room(LOBBY, 'Lobby');
-  $('rooms').replaceChildren(entry(LOBBY, 'lobby', { online: true, unread: lobby.unread, kind: 'room' }));
-  const convs = [...state.rooms.entries()].filter(([k]) => k !== LOBBY);
+  const joined = [...state.joined.entries()].map(([k, j]) =>
+    entry(k, j.name.slice(1), { online: true, unread: room(k, j.name).unread, kind: 'room' }),
+  );
+  $('rooms').replaceChildren(entry(LOBBY, 'lobby', { online: true, unread: lobby.unread, kind: 'room' }), ...joined);
+  const convs = [...state.rooms.entries()].filter(([k]) => k !== LOBBY && !isRoom(k));
   fill(
     $('conversations'),
     convs.map(([k, r]) => {
@@ -239,9 +256,19 @@ function renderSidebar() {
 
 function renderHeader() {
   const key = state.current;
-  if (key === LOBBY) {
+  $('leave-room').hidden = !isRoom(key);
+  if (isRoom(key)) {
+    const j = state.joined.get(key);
+    const members = j ? [...j.members.values()].map((m) => (m.op ? '@' : m.voice ? '+' : '') + m.name) : [];
+    $('room-title').textContent = `# ${(j?.name ?? room(key).name).slice(1)}`;
+    const who = `${members.length} here: ${members.join(', ')}`;
+    $('room-subtitle').textContent = j?.topic ? `${j.topic} · ${who}` : who;
+    $('attach-label').classList.add('disabled');
+    $('attach-label').title = 'Images go to a person, not to a room';
+    $('image-input').disabled = true;
+  } else if (key === LOBBY) {
     $('room-title').textContent = '# lobby';
-    $('room-subtitle').textContent = 'Everyone on the web, ChatOS, ChatHack and the PeerChat mesh';
+    $('room-subtitle').textContent = 'Everyone on the web, IRC, ChatOS, ChatHack and the PeerChat mesh';
     $('attach-label').classList.add('disabled');
     $('attach-label').title = 'Images go to a person, not to the lobby';
     $('image-input').disabled = true;
@@ -284,7 +311,7 @@ function renderTyping() {
 
 function typed() {
   const key = state.current;
-  if (key === LOBBY) return;
+  if (key === LOBBY || isRoom(key)) return;
   const to = room(key).name;
   const t = state.typingSent;
   const now = Date.now();
@@ -330,12 +357,59 @@ function onEvent(e) {
         state.users.set(fold(e.name), { name: e.name, protocol: e.protocol, online: true });
       } else {
         refreshUsers();
+        // Who leaves the hub leaves its rooms.
+        for (const j of state.joined.values()) j.members.delete(fold(e.name));
+        if (isRoom(state.current)) renderHeader();
       }
       renderSidebar();
       if (fold(e.name) === state.current) renderHeader();
       break;
     case 'closing':
       signedOut(`You were signed out (${e.reason}).`);
+      break;
+    case 'room_joined': {
+      const key = fold(e.room);
+      if (fold(e.name) === fold(state.me)) {
+        state.joined.set(key, { name: e.room, topic: null, members: new Map() });
+        room(key, e.room);
+      }
+      state.joined.get(key)?.members.set(fold(e.name), { name: e.name, op: false, voice: false });
+      renderSidebar();
+      if (key === state.current) renderHeader();
+      break;
+    }
+    case 'room_state': {
+      const key = fold(e.room);
+      const j = state.joined.get(key) ?? { name: e.room, members: new Map() };
+      j.topic = e.topic ?? null;
+      j.members = new Map(e.members.map((m) => [fold(m.name), m]));
+      state.joined.set(key, j);
+      renderSidebar();
+      if (key === state.current) renderHeader();
+      break;
+    }
+    case 'room_left': {
+      const key = fold(e.room);
+      if (fold(e.name) === fold(state.me)) {
+        state.joined.delete(key);
+        state.rooms.delete(key);
+        if (e.by) toast(`${e.by} put you out of ${e.room}${e.reason ? `: ${e.reason}` : ''}`);
+        if (key === state.current) open(LOBBY, 'Lobby');
+      } else {
+        state.joined.get(key)?.members.delete(fold(e.name));
+      }
+      renderSidebar();
+      if (key === state.current) renderHeader();
+      break;
+    }
+    case 'room_topic': {
+      const j = state.joined.get(fold(e.room));
+      if (j) j.topic = e.topic || null;
+      if (fold(e.room) === state.current) renderHeader();
+      break;
+    }
+    case 'room_invited':
+      toast(`${e.by} invites you to ${e.room}`);
       break;
     default:
       break;
@@ -444,6 +518,7 @@ async function enter(token, me) {
   state.me = me;
   state.rooms = new Map();
   state.users = new Map();
+  state.joined = new Map();
   state.current = LOBBY;
   sessionStorage.setItem('switchboard', JSON.stringify({ token, me }));
   $('signin').hidden = true;
@@ -458,7 +533,49 @@ async function enter(token, me) {
     handleError(e);
   }
   await refreshUsers();
+  await refreshRooms();
   await open(LOBBY, 'Lobby');
+}
+
+/// The rooms this session is in (a page opened again finds them), with their members.
+async function refreshRooms() {
+  try {
+    const { rooms } = await api.rooms(state.token);
+    for (const r of rooms.filter((r) => r.joined)) {
+      const { rooms: [full] } = await api.roomWithMembers(state.token, r.name);
+      const members = new Map((full?.members ?? []).map((m) => [fold(m.name), m]));
+      state.joined.set(fold(r.name), { name: r.name, topic: r.topic ?? null, members });
+      room(fold(r.name), r.name);
+    }
+    renderSidebar();
+  } catch (e) {
+    handleError(e);
+  }
+}
+
+async function joinRoom(event) {
+  event.preventDefault();
+  const input = $('room-name');
+  let name = input.value.trim();
+  if (!name) return;
+  if (!name.startsWith('#')) name = `#${name}`;
+  try {
+    await api.joinRoom(state.token, name);
+    input.value = '';
+    open(fold(name), state.joined.get(fold(name))?.name ?? name);
+  } catch (e) {
+    handleError(e);
+  }
+}
+
+async function leaveRoom() {
+  const key = state.current;
+  if (!isRoom(key)) return;
+  try {
+    await api.leaveRoom(state.token, state.joined.get(key)?.name ?? room(key).name);
+  } catch (e) {
+    handleError(e);
+  }
 }
 
 function signedOut(message) {
@@ -517,6 +634,8 @@ $('signin-form').addEventListener('submit', signIn);
 $('composer').addEventListener('submit', sendText);
 $('signout').addEventListener('click', signOut);
 $('contact-support').addEventListener('click', contactSupport);
+$('join-room').addEventListener('submit', joinRoom);
+$('leave-room').addEventListener('click', leaveRoom);
 $('image-input').addEventListener('change', sendImage);
 $('text').addEventListener('input', () => {
   autosize();

@@ -49,6 +49,7 @@ impl Protocol {
                 direct_echo: true,
                 typing: true,
                 presence: true,
+                rooms: true,
                 ..Caps::NONE
             },
             Protocol::Nl => Caps { operator: true, ..Caps::NONE },

@@ -88,6 +88,22 @@ pub enum ErrorCode {
     Timeout,
     /// Not from here: a WebSocket opened by a page of another origin (HTTP 403).
     Forbidden,
+    /// Rooms: the session is not in that room.
+    NotInRoom,
+    /// Rooms: it may not speak there (members only, or moderated, or banned).
+    CannotSend,
+    /// Rooms: only its operators may.
+    NotOperator,
+    /// Rooms: it is full.
+    RoomFull,
+    /// Rooms: only the invited join.
+    InviteOnly,
+    /// Rooms: a ban keeps the session out.
+    Banned,
+    /// Rooms: it takes a key, not this one.
+    WrongKey,
+    /// Rooms: the session is in as many as it may be.
+    TooManyRooms,
 }
 
 /// The body of every 4xx answer.
@@ -120,6 +136,68 @@ pub enum ServerEvent {
     Closing {
         reason: String,
     },
+    /// `name` joined `room` (the session itself too, when it joins).
+    RoomJoined {
+        room: String,
+        name: String,
+    },
+    /// The room the session just joined: its topic and members.
+    RoomState {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        members: Vec<RoomMember>,
+    },
+    /// `name` left `room`, or was put out of it `by` an operator.
+    RoomLeft {
+        room: String,
+        name: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// `by` set the topic of `room` (empty: none).
+    RoomTopic {
+        room: String,
+        topic: String,
+        by: String,
+    },
+    /// `by` invites the session to `room`.
+    RoomInvited {
+        room: String,
+        by: String,
+    },
+}
+
+/// A member of a room: an operator runs it, a voice may speak when it is moderated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMember {
+    pub name: String,
+    pub op: bool,
+    pub voice: bool,
+}
+
+/// `POST /api/rooms/join` and `/api/rooms/leave`: a room's name (`#` and a name), and its
+/// key, for a room that has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRequest {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A room in `GET /api/rooms`: its members only when one room is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// How many members it has, on every node.
+    pub count: usize,
+    /// The session is one of them.
+    pub joined: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<RoomMember>,
 }
 
 /// What the page sends on the WebSocket.

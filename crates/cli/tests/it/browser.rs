@@ -288,3 +288,38 @@ async fn the_page_over_https_with_a_self_signed_certificate_talks_over_wss() {
     bob.close().await.unwrap();
     hub.stop().await;
 }
+
+/// A room on the web: the page joins (and so makes) `#den`, an IRC user joins it too, and
+/// they talk; the page lists the room and shows who is in it; leaving it closes its tab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user() {
+    let hub = start_prepared(|_| {}, |_| {}).await;
+    let driver = chromedriver().await;
+    let pia = browser(&driver, &format!("http://{}/", hub.web)).await;
+    sign_in(&pia, "pia").await;
+    find(&pia, "#room-name").await.send_keys("den").await.unwrap();
+    click(&pia, "#join-room-button").await;
+    text_contains(&pia, "#room-title", "# den").await;
+    text_contains(&pia, "#rooms", "den").await;
+    text_contains(&pia, "#room-subtitle", "1 here: @pia").await;
+
+    let mut ann = crate::irc::Irc::register(hub.irc, "ann").await;
+    ann.send("JOIN #den\r\n").await;
+    ann.expect(" 366 ann #den ").await;
+    text_contains(&pia, "#room-subtitle", "2 here: @pia, ann").await;
+    ann.send("PRIVMSG #den :hello from IRC\r\n").await;
+    shows_message(&pia, "hello from IRC").await;
+    write(&pia, "hello from the web").await;
+    assert_eq!(ann.expect("PRIVMSG #den").await, ":pia!pia@switchboard PRIVMSG #den :hello from the web");
+    shows_message(&pia, "hello from the web").await;
+    ann.send("TOPIC #den\r\n").await;
+    ann.expect(" 331 ann #den ").await;
+    let png = pia.screenshot().await.unwrap();
+    std::fs::write(artifact("web-room.png"), png).unwrap();
+
+    // Leaving: the tab closes, the lobby shows, and the IRC user sees the part.
+    click(&pia, "#leave-room").await;
+    assert_eq!(ann.expect(" PART ").await, ":pia!pia@switchboard PART #den");
+    text_contains(&pia, "#room-title", "# lobby").await;
+    hub.stop().await;
+}

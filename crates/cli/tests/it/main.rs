@@ -31,4 +31,5 @@ mod support;
 mod tls;
 mod tui;
 mod web;
+mod web_rooms;
 mod xmpp;

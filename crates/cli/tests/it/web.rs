@@ -410,7 +410,17 @@ async fn the_page_and_the_openapi_document_are_served() {
     let (status, doc) = answer(reqwest::get(format!("{base}/api/openapi.json")).await.unwrap()).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/session", "/api/messages", "/api/history", "/api/users", "/api/conversations", "/ws"] {
+    for path in [
+        "/api/session",
+        "/api/messages",
+        "/api/history",
+        "/api/users",
+        "/api/conversations",
+        "/api/rooms",
+        "/api/rooms/join",
+        "/api/rooms/leave",
+        "/ws",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }
     assert!(doc["paths"]["/api/session"]["post"].is_object() && doc["paths"]["/api/session"]["delete"].is_object());

@@ -580,6 +580,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             out.push_str(&format!("~names {room} {}\n", names.join(" ")));
             out.into_bytes()
         }
+        Event::RoomParted { room, name, reason, by: None } if reason.is_empty() => {
+            Message::new(&source(name), "PART", &[room]).to_line()
+        }
         Event::RoomParted { room, name, reason, by: None } => {
             Message::new(&source(name), "PART", &[room, reason]).to_line()
         }

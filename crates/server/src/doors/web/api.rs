@@ -14,9 +14,10 @@ use axum::{Json, Router};
 use base64::Engine;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use hub::Command;
+use hub::{Command, RoomCommand};
 use proto::web::{
-    ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, SessionRequest, SessionResponse, User, LOBBY,
+    ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, RoomRequest, SessionRequest, SessionResponse, User,
+    LOBBY,
 };
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -55,6 +56,9 @@ pub(super) fn routes(web: Web) -> Router {
         .route("/api/history", get(history))
         .route("/api/conversations", get(conversations))
         .route("/api/users", get(users))
+        .route("/api/rooms", get(rooms))
+        .route("/api/rooms/join", post(join_room))
+        .route("/api/rooms/leave", post(leave_room))
         .route("/ws", get(websocket))
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))
@@ -123,6 +127,24 @@ fn refused(code: ErrorCode, to: Option<&str>) -> ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "the hub cannot do that now (its cluster cannot be reached): try again shortly".into(),
         ),
+        ErrorCode::NotFound => (StatusCode::NOT_FOUND, format!("no room is named {}", to.unwrap_or("so"))),
+        ErrorCode::NotInRoom => (StatusCode::CONFLICT, format!("you are not in {}", to.unwrap_or("that room"))),
+        ErrorCode::CannotSend => (
+            StatusCode::FORBIDDEN,
+            format!("you cannot speak in {} (members only, moderated, or banned)", to.unwrap_or("that room")),
+        ),
+        ErrorCode::NotOperator => (StatusCode::FORBIDDEN, "only the room's operators may".into()),
+        ErrorCode::RoomFull => (StatusCode::CONFLICT, format!("{} is full", to.unwrap_or("the room"))),
+        ErrorCode::InviteOnly => {
+            (StatusCode::FORBIDDEN, format!("{} takes the invited only", to.unwrap_or("the room")))
+        }
+        ErrorCode::Banned => (StatusCode::FORBIDDEN, format!("you are banned from {}", to.unwrap_or("the room"))),
+        ErrorCode::WrongKey => {
+            (StatusCode::FORBIDDEN, format!("{} takes a key: not that one", to.unwrap_or("the room")))
+        }
+        ErrorCode::TooManyRooms => {
+            (StatusCode::CONFLICT, format!("you are in {} rooms already: leave one first", hub::MAX_ROOMS_EACH))
+        }
         _ => (StatusCode::CONFLICT, "refused".into()),
     };
     ApiError(status, code, error)
@@ -258,6 +280,9 @@ async fn send_message(State(web): State<Web>, headers: HeaderMap, body: Body) ->
             }
             match lobby {
                 true => Command::Lobby { sender: me.name.clone(), text },
+                false if to.starts_with('#') => {
+                    Command::Room(RoomCommand::Say { room: to.clone(), text, notice: false })
+                }
                 false => Command::Direct { sender: None, to: to.clone(), text },
             }
         }
@@ -366,6 +391,70 @@ async fn conversations(State(web): State<Web>, headers: HeaderMap) -> ApiResult<
 
 /// Who is online and on which protocol, then the names that can be written to offline:
 /// white-listed JPC devices and accounts.
+#[derive(Deserialize)]
+struct RoomsQuery {
+    /// One room's name: it alone, with its members.
+    room: Option<String>,
+}
+
+/// `GET /api/rooms`: the rooms the session may see (a secret one only if it is in it), or
+/// one room with its members.
+async fn rooms(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(query): Query<RoomsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let (tx, rx) = oneshot::channel();
+    let asked = query.room.map(|r| vec![r]);
+    let one = asked.is_some();
+    web.shared
+        .hub
+        .send(HubMsg::Rooms { session: me.session, rooms: asked, reply: tx })
+        .await
+        .map_err(|_| stopping())?;
+    let (views, mine) = rx.await.map_err(|_| stopping())?;
+    if one && views.is_empty() {
+        return Err(ApiError(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such room".into()));
+    }
+    let rooms: Vec<proto::web::Room> = views
+        .into_iter()
+        .map(|v| proto::web::Room {
+            joined: mine.iter().any(|r| hub::fold_room(r) == hub::fold_room(&v.name)),
+            topic: v.topic.map(|t| t.text),
+            count: v.count,
+            members: v.members.iter().map(|(name, m)| super::member(name, *m)).collect(),
+            name: v.name,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "rooms": rooms })))
+}
+
+/// `POST /api/rooms/join`: joins a room, making it if nobody has; what it is comes on the
+/// WebSocket (`room_joined`, `room_state`).
+async fn join_room(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let req: RoomRequest = parse(&web, &headers, body, 4096).await?;
+    let command = Command::Room(RoomCommand::Join { room: req.room.clone(), key: req.key });
+    room_command(&web, &me, command, &req.room).await
+}
+
+/// `POST /api/rooms/leave`.
+async fn leave_room(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let req: RoomRequest = parse(&web, &headers, body, 4096).await?;
+    let command = Command::Room(RoomCommand::Part { room: req.room.clone(), reason: String::new() });
+    room_command(&web, &me, command, &req.room).await
+}
+
+async fn room_command(web: &Web, me: &WebSession, command: Command, room: &str) -> ApiResult<Json<serde_json::Value>> {
+    match me.command(&web.shared, command).await {
+        Ok(None) => Ok(Json(serde_json::json!({ "done": true }))),
+        Ok(Some(code)) => Err(refused(code, Some(room))),
+        Err(Gone) => Err(session_gone(me)),
+    }
+}
+
 async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     session(&web, &headers, None)?;
     let (tx, rx) = oneshot::channel();

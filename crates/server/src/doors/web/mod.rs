@@ -12,7 +12,7 @@ use crate::doors::spec::{self, Spec};
 use crate::net::transport::Transport;
 use crate::Shared;
 use bytes::Bytes;
-use hub::{Caps, Event, HubError};
+use hub::{Caps, Event, HubError, RoomError};
 use proto::web::{ErrorCode, Message, ServerEvent};
 use session::Sessions;
 use std::net::SocketAddr;
@@ -86,6 +86,7 @@ pub(crate) static SPEC: Spec = Spec {
         direct_echo: true,
         typing: true,
         presence: true,
+        rooms: true,
         ..Caps::NONE
     },
     liveness: spec::no_liveness,
@@ -192,9 +193,28 @@ pub(crate) fn error_code(e: HubError) -> ErrorCode {
         HubError::InvalidName => ErrorCode::InvalidName,
         HubError::NotYourName | HubError::NotLoggedIn => ErrorCode::Unauthorized,
         HubError::Unreachable => ErrorCode::Unreachable,
-        HubError::LinkInProgress | HubError::NoSuchLink | HubError::Room(_) => ErrorCode::Refused,
+        HubError::LinkInProgress | HubError::NoSuchLink => ErrorCode::Refused,
         HubError::Unavailable => ErrorCode::Unavailable,
+        HubError::Room(e) => match e {
+            RoomError::BadName => ErrorCode::InvalidName,
+            RoomError::NoSuchRoom => ErrorCode::NotFound,
+            RoomError::NotInRoom => ErrorCode::NotInRoom,
+            RoomError::CannotSend => ErrorCode::CannotSend,
+            RoomError::NotOp => ErrorCode::NotOperator,
+            RoomError::Full => ErrorCode::RoomFull,
+            RoomError::InviteOnly => ErrorCode::InviteOnly,
+            RoomError::Banned => ErrorCode::Banned,
+            RoomError::BadKey => ErrorCode::WrongKey,
+            RoomError::TooManyRooms => ErrorCode::TooManyRooms,
+            RoomError::NoSuchName => ErrorCode::Unreachable,
+            RoomError::TheyAreNotIn | RoomError::AlreadyIn | RoomError::ListFull => ErrorCode::Refused,
+        },
     }
+}
+
+/// A room's member as the web shows it.
+pub(crate) fn member(name: &str, m: hub::Member) -> proto::web::RoomMember {
+    proto::web::RoomMember { name: name.to_owned(), op: m.op, voice: m.voice }
 }
 
 /// A web session's answer to its command: one JSON line.
@@ -230,6 +250,20 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             ServerEvent::Presence { name: name.clone(), protocol: (*via).into(), online: *online }
         }
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
+        Event::RoomSaid { room, from, text, .. } => message(from, Some(room), Some(text), None),
+        Event::RoomJoined { room, name } => ServerEvent::RoomJoined { room: room.clone(), name: name.clone() },
+        Event::RoomState { room, topic, members } => ServerEvent::RoomState {
+            room: room.clone(),
+            topic: topic.as_ref().map(|t| t.text.clone()),
+            members: members.iter().map(|(name, m)| member(name, *m)).collect(),
+        },
+        Event::RoomParted { room, name, reason, by } => {
+            ServerEvent::RoomLeft { room: room.clone(), name: name.clone(), reason: reason.clone(), by: by.clone() }
+        }
+        Event::RoomTopic { room, topic } => {
+            ServerEvent::RoomTopic { room: room.clone(), topic: topic.text.clone(), by: topic.by.clone() }
+        }
+        Event::Invited { room, by } => ServerEvent::RoomInvited { room: room.clone(), by: by.clone() },
         _ => return None,
     };
     Some(event.to_line().into())

@@ -1,0 +1,68 @@
+//! Rooms on the web: a web user joins, speaks in and leaves a room that IRC users are in too
+//! (the web's rooms are IRC's channels), through the HTTP API and the WebSocket.
+
+use crate::irc::Irc;
+use crate::support::start;
+use crate::web::Web;
+use serde_json::{json, Value};
+
+/// The next event of this `type`, passing over the others.
+async fn next_of(web: &mut Web, kind: &str) -> Value {
+    loop {
+        let event = web.event().await;
+        if event["type"] == kind {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_web_user_and_an_irc_user_share_a_room() {
+    let hub = start().await;
+    let mut pia = Web::sign_in(&hub, "pia").await;
+    let (status, body) = pia.post("/api/rooms/join", json!({ "room": "#Den" })).await;
+    assert_eq!((status, body), (200, json!({ "done": true })));
+    assert_eq!(next_of(&mut pia, "room_joined").await, json!({ "type": "room_joined", "room": "#Den", "name": "pia" }));
+    let state = next_of(&mut pia, "room_state").await;
+    assert_eq!(state["members"], json!([{ "name": "pia", "op": true, "voice": false }]));
+
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    ann.send("JOIN #den\r\n").await;
+    assert_eq!(ann.expect(" 353 ").await, ":switchboard 353 ann = #Den :@pia ann");
+    assert_eq!(next_of(&mut pia, "room_joined").await["name"], "ann");
+
+    // Both ways; the web user gets its own message back (all its tabs show it).
+    ann.send("PRIVMSG #den :hi pia\r\n").await;
+    let m = pia.message().await;
+    assert_eq!((m["from"].as_str(), m["to"].as_str(), m["text"].as_str()), (Some("ann"), Some("#Den"), Some("hi pia")));
+    pia.say("#den", "hi ann").await;
+    assert_eq!(ann.expect("PRIVMSG #Den").await, ":pia!pia@switchboard PRIVMSG #Den :hi ann");
+    assert_eq!(pia.message().await["text"], "hi ann");
+
+    // The rooms as the web lists them, and one with its members.
+    let (status, list) = pia.get("/api/rooms").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["rooms"], json!([{ "name": "#Den", "count": 2, "joined": true }]));
+    let (_, one) = pia.get("/api/rooms?room=%23den").await;
+    assert_eq!(one["rooms"][0]["members"][1], json!({ "name": "ann", "op": false, "voice": false }));
+    let (status, none) = pia.get("/api/rooms?room=%23nowhere").await;
+    assert_eq!((status, none["code"].as_str()), (404, Some("not_found")));
+
+    // The operator on the web, and an IRC topic the web hears.
+    ann.send("TOPIC #den :ours\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 482 ann #den :You're not channel operator");
+    ann.send("PART #den :bye\r\n").await;
+    let left = next_of(&mut pia, "room_left").await;
+    assert_eq!(left, json!({ "type": "room_left", "room": "#Den", "name": "ann", "reason": "bye" }));
+
+    // What goes wrong, in the API's words.
+    let (status, body) = pia.post("/api/messages", json!({ "to": "#elsewhere", "text": "x" })).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = pia.post("/api/rooms/join", json!({ "room": "#a b" })).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_name")));
+    let (status, body) = pia.post("/api/rooms/leave", json!({ "room": "#den" })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = pia.post("/api/rooms/leave", json!({ "room": "#den" })).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "the room ended with its last member");
+    hub.stop().await;
+}
