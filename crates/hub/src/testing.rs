@@ -54,9 +54,15 @@ impl Protocol {
             },
             Protocol::Nl => Caps { operator: true, ..Caps::NONE },
             Protocol::PeerChat => Caps { lobby: true, mesh: true, ..Caps::NONE },
-            Protocol::Irc => {
-                Caps { lobby: true, direct: true, presence: true, lobby_roster: true, rooms: true, ..Caps::NONE }
-            }
+            Protocol::Irc => Caps {
+                lobby: true,
+                direct: true,
+                typing: true,
+                presence: true,
+                lobby_roster: true,
+                rooms: true,
+                ..Caps::NONE
+            },
         }
     }
 

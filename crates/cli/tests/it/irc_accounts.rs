@@ -19,7 +19,7 @@ async fn sasl_signs_in_to_an_account_and_what_waited_for_it_comes_with_its_time(
 
     let mut irc = Irc::connect(hub.irc).await;
     irc.send("CAP LS 302\r\nNICK guessing\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify");
     irc.send("CAP REQ :sasl server-time\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * ACK :sasl server-time");
     // A wrong password first, then the right one.
@@ -105,5 +105,38 @@ async fn echo_message_gives_what_was_sent_back_and_multi_prefix_shows_every_pref
     let mut bob = Irc::register(hub.irc, "bob").await;
     bob.send("JOIN #x\r\n").await;
     assert_eq!(bob.expect(" 353 ").await, ":switchboard 353 bob = #x :@ann bob");
+    hub.stop().await;
+}
+
+/// `message-tags`: `+typing` on `TAGMSG` crosses to and from the web's typing notices;
+/// `userhost-in-names` shows each name as `nick!user@host`.
+#[tokio::test]
+async fn typing_crosses_between_irc_and_the_web_and_names_come_with_their_hosts() {
+    let hub = start().await;
+    let mut pia = crate::web::Web::sign_in(&hub, "pia").await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send("CAP LS 302\r\nCAP REQ :message-tags userhost-in-names cap-notify\r\nNICK ann\r\nUSER ann 0 * :Ann\r\n")
+        .await;
+    ann.send("CAP END\r\n").await;
+    let burst = ann.until(" 366 ann #lobby ").await;
+    assert!(burst.contains(&":switchboard 353 ann = #lobby :pia!pia@switchboard ann!ann@switchboard".to_owned()));
+    ann.send("@+typing=active TAGMSG pia\r\n").await;
+    loop {
+        let event = pia.event().await;
+        if event["type"] == "typing" {
+            assert_eq!(event, serde_json::json!({ "type": "typing", "from": "ann", "to": "pia", "active": true }));
+            break;
+        }
+    }
+    use futures_util::SinkExt;
+    let typing = serde_json::json!({ "type": "typing", "to": "ann", "active": true }).to_string();
+    pia.ws.send(tokio_tungstenite::tungstenite::Message::Text(typing.into())).await.unwrap();
+    assert_eq!(ann.expect("TAGMSG").await, "@+typing=active :pia!pia@switchboard TAGMSG ann");
+    // A client that did not ask for message-tags is not told.
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    let typing = serde_json::json!({ "type": "typing", "to": "bob", "active": true }).to_string();
+    pia.ws.send(tokio_tungstenite::tungstenite::Message::Text(typing.into())).await.unwrap();
+    pia.say("bob", "after typing").await;
+    assert_eq!(bob.line().await.unwrap(), ":pia!pia@switchboard PRIVMSG bob :after typing", "and no TAGMSG");
     hub.stop().await;
 }

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 /// The capabilities this door offers.
-const OFFERED: [&str; 4] = ["sasl", "server-time", "echo-message", "multi-prefix"];
+const OFFERED: [&str; 7] =
+    ["sasl", "server-time", "echo-message", "multi-prefix", "message-tags", "userhost-in-names", "cap-notify"];
 /// The longest `AUTHENTICATE` payload, in bytes of base64.
 const MAX_SASL: usize = 4096;
 /// `AUTHENTICATE` sends its payload in chunks of this many bytes; a shorter one is the last.
@@ -31,6 +32,11 @@ pub(crate) struct Caps {
     pub server_time: bool,
     pub echo_message: bool,
     pub multi_prefix: bool,
+    /// Client tags: `+typing` on `TAGMSG`, both ways.
+    pub message_tags: bool,
+    pub userhost_in_names: bool,
+    /// Nothing to tell yet (the offer never changes), but asked for by clients of 3.1.
+    pub cap_notify: bool,
 }
 
 impl Caps {
@@ -40,12 +46,23 @@ impl Caps {
             "server-time" => Some(&mut self.server_time),
             "echo-message" => Some(&mut self.echo_message),
             "multi-prefix" => Some(&mut self.multi_prefix),
+            "message-tags" => Some(&mut self.message_tags),
+            "userhost-in-names" => Some(&mut self.userhost_in_names),
+            "cap-notify" => Some(&mut self.cap_notify),
             _ => None,
         }
     }
 
     fn list(&self) -> String {
-        let on = [self.sasl, self.server_time, self.echo_message, self.multi_prefix];
+        let on = [
+            self.sasl,
+            self.server_time,
+            self.echo_message,
+            self.multi_prefix,
+            self.message_tags,
+            self.userhost_in_names,
+            self.cap_notify,
+        ];
         OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
     }
 }
@@ -242,6 +259,37 @@ impl Irc {
                 self.nick = None;
                 out.extend(self.line("464", &["Password incorrect"]));
             }
+        }
+    }
+
+    /// `TAGMSG`: its `+typing` tag to a nick is a typing notice (others are passed over, as
+    /// tags nobody here reads).
+    pub(super) fn tagmsg(&mut self, m: &Message) -> Act {
+        let Some(target) = m.params.first() else {
+            return self.numeric("461", &["TAGMSG", "Not enough parameters"]);
+        };
+        let typing = m.tags.iter().find(|(k, _)| k == "+typing").and_then(|(_, v)| v.as_deref());
+        match typing {
+            Some(state) if !target.starts_with('#') => {
+                Act::Hub(Command::Typing { to: target.clone(), active: state == "active" })
+            }
+            _ => Act::Nothing,
+        }
+    }
+
+    /// Words `~typing FROM active|done`: a typing notice, as `TAGMSG` for a client that
+    /// asked for `message-tags` (others are not told).
+    pub(super) fn word_typing(&self, rest: &str, out: &mut Vec<u8>) {
+        let Some((from, state)) = rest.split_once(' ') else { return };
+        if self.caps.message_tags {
+            let source = format!("{from}!{from}@{}", super::HOST);
+            let tagged = Message {
+                tags: vec![("+typing".into(), Some(state.into()))],
+                source: Some(source),
+                command: "TAGMSG".into(),
+                params: vec![self.me().to_owned()],
+            };
+            out.extend(tagged.to_line());
         }
     }
 

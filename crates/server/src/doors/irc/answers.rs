@@ -75,8 +75,13 @@ pub(super) fn rooms_answer(
     rooms: &[RoomView],
     mine: &[String],
     online: &[(String, &'static str)],
-    multi: bool,
+    caps: super::account::Caps,
 ) -> Vec<u8> {
+    let multi = caps.multi_prefix;
+    let shown = |prefix: &str, name: &str| match caps.userhost_in_names {
+        true => format!("{prefix}{name}!{name}@{HOST}"),
+        false => format!("{prefix}{name}"),
+    };
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
     let find = |name: &str| rooms.iter().find(|r| hub::fold_room(&r.name) == hub::fold_room(name));
     let member = |name: &str| mine.iter().any(|r| hub::fold_room(r) == hub::fold_room(name));
@@ -88,14 +93,14 @@ pub(super) fn rooms_answer(
         "NAMES" => {
             for room in target.split(',').filter(|r| !r.is_empty()) {
                 if room.eq_ignore_ascii_case(LOBBY) {
-                    let names: Vec<String> = lobby.iter().map(|n| n.to_string()).collect();
+                    let names: Vec<String> = lobby.iter().map(|n| shown("", n)).collect();
                     out.extend(names_lines(me, LOBBY, false, &names));
                     continue;
                 }
                 match find(room) {
                     Some(view) => {
                         let names: Vec<String> =
-                            view.members.iter().map(|(n, m)| format!("{}{n}", prefix(*m, multi))).collect();
+                            view.members.iter().map(|(n, m)| shown(prefix(*m, multi), n)).collect();
                         out.extend(names_lines(me, &view.name, view.modes.secret, &names));
                     }
                     None => out.extend(line("366", &[room, "End of /NAMES list"])),

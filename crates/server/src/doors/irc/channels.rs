@@ -279,7 +279,7 @@ impl Irc {
     /// `WHO`, a topic, modes or a ban list asked for.
     pub(super) fn ask_rooms(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let hub = shared.hub.clone();
-        let (me, multi) = (self.me().to_owned(), self.caps.multi_prefix);
+        let (me, caps) = (self.me().to_owned(), self.caps);
         let asked: Option<Vec<String>> = match m.command.as_str() {
             "LIST" => None,
             _ => Some(m.params.first().map(|p| p.split(',').map(str::to_owned).collect()).unwrap_or_default()),
@@ -295,7 +295,7 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((online, _)) = rx.await else { return Act::Stop };
-            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, multi).into())
+            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, caps).into())
         }))
     }
 

@@ -54,7 +54,15 @@ crate::doors::spec::listen!(IrcConfig: addr, tls_addr);
 pub(crate) static SPEC: Spec = Spec {
     door: hub::Door(6),
     name: "irc",
-    caps: Caps { lobby: true, direct: true, presence: true, lobby_roster: true, rooms: true, ..Caps::NONE },
+    caps: Caps {
+        lobby: true,
+        direct: true,
+        typing: true,
+        presence: true,
+        lobby_roster: true,
+        rooms: true,
+        ..Caps::NONE
+    },
     liveness: spec::no_liveness,
     encode_event,
     encode_reply,
@@ -267,6 +275,7 @@ impl Irc {
                 None => self.numeric("461", &["PING", "Not enough parameters"]),
             },
             "PONG" => Act::Nothing,
+            "TAGMSG" => self.tagmsg(&m),
             "QUIT" => {
                 let reason = param(0).unwrap_or("Client quit");
                 let error = format!("Closing link: {} (Quit: {reason})", self.peer.ip());
@@ -469,11 +478,19 @@ impl Irc {
                     .split(' ')
                     .filter(|n| !n.is_empty())
                     .map(|n| if self.caps.multi_prefix { n.to_owned() } else { n.replacen("@+", "@", 1) })
+                    .map(|n| match self.caps.userhost_in_names {
+                        true => {
+                            let nick = n.trim_start_matches(['@', '+']);
+                            format!("{n}!{nick}@{HOST}")
+                        }
+                        false => n,
+                    })
                     .collect();
                 out.extend(answers::names_lines(self.me(), room, false, &names));
             }
             "sasl" | "pass" => self.word_verdict(what, rest, out),
             "time" => self.word_time(rest, out),
+            "typing" => self.word_typing(rest, out),
             "room" => self.word_room(rest, out),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
@@ -600,6 +617,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             Message::new(&source(by), "MODE", &params).to_line()
         }
         Event::Invited { room, by } => format!("~invite {by} {room}\n").into_bytes(),
+        Event::Typing { from, active, .. } => {
+            format!("~typing {from} {}\n", if *active { "active" } else { "done" }).into_bytes()
+        }
         Event::Closing => {
             Message { command: "ERROR".into(), params: vec!["Closing link".into()], ..Message::default() }.to_line()
         }
@@ -613,7 +633,6 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectAsked { .. }
         | Event::DirectAccepted { .. }
         | Event::DirectDenied { .. }
-        | Event::Typing { .. }
         | Event::Ping
         | Event::Desk(_) => return None,
     };
