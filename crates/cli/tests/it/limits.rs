@@ -236,6 +236,27 @@ async fn a_flooder_is_slowed_to_its_message_rate_in_order_and_nobody_else_notice
     hub.stop().await;
 }
 
+/// IRC flood control is ergo's fakelag: a client over its rate is read no further until it
+/// may go on, never disconnected for a burst; what it sent goes in order, at the rate.
+#[tokio::test(start_paused = true)]
+async fn an_irc_flooder_is_read_no_further_until_it_may_go_and_is_never_dropped() {
+    let hub = start().await; // 20 a second, 100 at once
+    let mut reader = Raw::login(hub.chatos, "reader").await;
+    let mut flooder = crate::irc::Irc::register(hub.irc, "flooder").await;
+    let start = tokio::time::Instant::now();
+    let flood: String = (0..FLOOD).map(|i| format!("PRIVMSG #lobby :flood {i}\r\n")).collect();
+    flooder.send(&format!("{flood}PING :after\r\n")).await;
+    for i in 0..FLOOD {
+        assert_eq!(reader.recv().await, Packet::Sma { sender: "flooder".into(), message: format!("flood {i}") });
+        let at = start.elapsed().as_millis();
+        assert_eq!(at, (i as u128).saturating_sub(99) * 50, "flood {i}");
+    }
+    // Then it is read again: its PING, held behind the flood, is answered; it was never dropped.
+    assert_eq!(flooder.expect("PONG").await, ":switchboard PONG switchboard :after");
+    assert_eq!(count(&hub.metrics().msgs_delayed), (FLOOD - 100) as u64);
+    hub.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_web_user_over_the_message_rate_waits_for_its_answers() {
     let hub = start_with(|c| c.msg_burst = 3).await;
