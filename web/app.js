@@ -85,13 +85,6 @@ function receive(message) {
 async function load(key) {
   const r = room(key);
   if (r.loaded) return;
-  if (isRoom(key)) {
-    // A room has no history yet: what it says from now on.
-    r.messages = r.pending;
-    r.pending = [];
-    r.loaded = true;
-    return;
-  }
   try {
     const { messages } = await api.history(state.token, key === LOBBY ? null : r.name);
     r.messages = messages.concat(r.pending.filter((p) => !messages.some((m) => sameMessage(m, p))));

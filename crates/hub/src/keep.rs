@@ -30,6 +30,8 @@ pub struct Kept {
     /// The recipient's session if it is a guest's.
     pub recipient_guest: Option<SessionId>,
     pub image: bool,
+    /// Said in a room: `recipient` is the room.
+    pub room: bool,
     /// The text, or the image's base64.
     pub body: String,
 }

@@ -275,6 +275,9 @@ pub enum LogMsg {
         recipient_guest: Option<i64>,
         #[serde(default)]
         image: bool,
+        /// Said in a room (`recipient`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        room: bool,
         body: String,
         /// Queued for its recipient, who was offline.
         #[serde(default)]
@@ -435,6 +438,7 @@ mod tests {
             recipient: Some("Bob".into()),
             recipient_guest: None,
             image: false,
+            room: false,
             body: "hi".into(),
             offline: true,
         };
@@ -444,6 +448,20 @@ mod tests {
             br#"{"t":"kept","at":1,"sender":"ann","sender_guest":17179869184,"recipient":"Bob","image":false,"body":"hi","offline":true}"#
         );
         assert_eq!(LogMsg::decode(&bytes).unwrap(), kept);
+        // A room's message says so; an entry of before rooms reads as no room's.
+        let said = LogMsg::Kept {
+            at: 2,
+            sender: "ann".into(),
+            sender_guest: None,
+            recipient: Some("#r".into()),
+            recipient_guest: None,
+            image: false,
+            room: true,
+            body: "hi".into(),
+            offline: false,
+        };
+        assert!(String::from_utf8(said.to_bytes()).unwrap().contains(r#""image":false,"room":true,"body""#));
+        assert_eq!(LogMsg::decode(&said.to_bytes()).unwrap(), said);
         let done = LogMsg::Delivered { name: "bob".into(), upto: 9, images: true };
         assert_eq!(LogMsg::decode(&done.to_bytes()).unwrap(), done);
         let account = AccountValue { name: "Ann".into(), phc: "$argon2id$x".into(), created_at: 3 };

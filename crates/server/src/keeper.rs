@@ -73,7 +73,7 @@ fn record(kept: &Kept, offline: bool, at_ms: i64) -> Record {
         sender_guest: kept.sender_guest.map(|s| s.0 as i64),
         recipient: kept.recipient.clone(),
         recipient_guest: kept.recipient_guest.map(|s| s.0 as i64),
-        kind: u8::from(kept.image),
+        kind: if kept.room { 2 } else { u8::from(kept.image) },
         body: kept.body.clone(),
         offline,
     }

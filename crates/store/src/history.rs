@@ -19,7 +19,7 @@ pub struct Record {
     pub recipient: Option<String>,
     /// The recipient's session, if a guest's.
     pub recipient_guest: Option<i64>,
-    /// 0 text, 1 image (base64 in `body`).
+    /// 0 text, 1 image (base64 in `body`), 2 text said in a room (`recipient`).
     pub kind: u8,
     pub body: String,
     /// Also queue it for `recipient`, who is offline.
@@ -116,6 +116,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The last `limit` messages said in `room` before message `before` (if given), oldest
+    /// first. (Who may read them is the caller's to say: the room's members.)
+    pub fn room_history(&self, room: &str, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE recipient_key = ?1 AND kind = 2 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(params![fold(room), before.unwrap_or(i64::MAX), limit as i64], stored)?;
+        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// The last `limit` direct messages of `me` with `other`, either way, before message
     /// `before` (if given), oldest first. `me` reads only its own side: as an account (or
     /// device) what its name sent and got, as a guest what its session did.
@@ -129,7 +141,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM messages
              WHERE ((sender_key = ?1 AND sender_guest IS ?5 AND recipient_key = ?2)
-                 OR (sender_key = ?2 AND recipient_key = ?1 AND recipient_guest IS ?5)) AND id < ?3
+                 OR (sender_key = ?2 AND recipient_key = ?1 AND recipient_guest IS ?5)) AND id < ?3 AND kind < 2
              ORDER BY id DESC LIMIT ?4"
         ))?;
         let (a, b, before) = (fold(me.name), fold(other), before.unwrap_or(i64::MAX));
@@ -145,7 +157,7 @@ impl Store {
             "SELECT CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient ELSE sender END,
                     MAX(id) AS last
              FROM messages
-             WHERE recipient_key IS NOT NULL
+             WHERE recipient_key IS NOT NULL AND kind < 2
                AND ((sender_key = ?1 AND sender_guest IS ?3) OR (recipient_key = ?1 AND recipient_guest IS ?3))
              GROUP BY CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient_key ELSE sender_key END
              ORDER BY last DESC LIMIT ?2",

@@ -170,6 +170,32 @@ fn history_of_the_lobby_and_of_conversations() {
 }
 
 #[test]
+fn a_room_s_history_is_its_own_and_no_conversation() {
+    let (_dir, mut store) = open();
+    let room = |sender: &str, room: &str, body: &str| Record { kind: 2, ..record(sender, Some(room), body, false) };
+    let ids = store
+        .append(&[
+            room("ann", "#Rust", "in rust"),
+            record("ann", Some("#rust"), "to a user named #rust", false),
+            room("bob", "#RUST", "also in rust"),
+            room("bob", "#go", "in go"),
+        ])
+        .unwrap();
+    let bodies = |v: Vec<Stored>| v.into_iter().map(|s| s.body).collect::<Vec<_>>();
+    assert_eq!(bodies(store.room_history("#rust", 10, None).unwrap()), ["in rust", "also in rust"]);
+    assert_eq!(bodies(store.room_history("#rust", 10, Some(ids[2])).unwrap()), ["in rust"]);
+    assert_eq!(bodies(store.room_history("#go", 1, None).unwrap()), ["in go"]);
+    // A room is nobody's conversation partner, and its messages are no conversation's.
+    assert_eq!(store.partners(Identity::owner("ann"), 10).unwrap(), ["#rust"]);
+    assert_eq!(store.partners(Identity::owner("bob"), 10).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        bodies(store.conversation(Identity::owner("ann"), "#rust", 10, None).unwrap()),
+        ["to a user named #rust"]
+    );
+    assert!(store.lobby_history(10, None).unwrap().is_empty());
+}
+
+#[test]
 fn the_offline_queue_is_read_a_page_at_a_time_and_left_only_once_delivered() {
     let (dir, mut store) = open();
     store

@@ -316,6 +316,11 @@ async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user
     ann.expect(" 331 ann #den ").await;
     let png = pia.screenshot().await.unwrap();
     std::fs::write(artifact("web-room.png"), png).unwrap();
+    // The page opened again finds the room it is in, and the room's history.
+    pia.refresh().await.unwrap();
+    click(&pia, "button[data-room='den']").await;
+    shows_message(&pia, "hello from IRC").await;
+    shows_message(&pia, "hello from the web").await;
 
     // Leaving: the tab closes, the lobby shows, and the IRC user sees the part.
     click(&pia, "#leave-room").await;

@@ -39,6 +39,22 @@ async fn a_web_user_and_an_irc_user_share_a_room() {
     assert_eq!(ann.expect("PRIVMSG #Den").await, ":pia!pia@switchboard PRIVMSG #Den :hi ann");
     assert_eq!(pia.message().await["text"], "hi ann");
 
+    // The room's history, for its members; no conversation with it.
+    let (status, history) = pia.get("/api/history?with=%23DEN").await;
+    assert_eq!(status, 200, "{history}");
+    let said: Vec<(&str, &str, &str)> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["from"].as_str().unwrap(), m["to"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(said, [("ann", "#Den", "hi pia"), ("pia", "#Den", "hi ann")]);
+    let (_, conversations) = pia.get("/api/conversations").await;
+    assert_eq!(conversations["conversations"], json!([]));
+    let outsider = Web::sign_in(&hub, "olly").await;
+    let (status, body) = outsider.get("/api/history?with=%23den").await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("not_in_room")));
+
     // The rooms as the web lists them, and one with its members.
     let (status, list) = pia.get("/api/rooms").await;
     assert_eq!(status, 200);
@@ -50,7 +66,7 @@ async fn a_web_user_and_an_irc_user_share_a_room() {
 
     // The operator on the web, and an IRC topic the web hears.
     ann.send("TOPIC #den :ours\r\n").await;
-    assert_eq!(ann.line().await.unwrap(), ":switchboard 482 ann #den :You're not channel operator");
+    assert_eq!(ann.expect(" 482 ").await, ":switchboard 482 ann #den :You're not channel operator");
     ann.send("PART #den :bye\r\n").await;
     let left = next_of(&mut pia, "room_left").await;
     assert_eq!(left, json!({ "type": "room_left", "room": "#Den", "name": "ann", "reason": "bye" }));

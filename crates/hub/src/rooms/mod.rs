@@ -17,7 +17,7 @@ pub use types::{
     LOBBY_ROOM, MAX_BANS, MAX_ROOM, MAX_ROOMS_EACH, MAX_TOPIC,
 };
 
-use crate::{fold, Event, Hub, HubError, Node, Output, SessionId};
+use crate::{fold, Event, Hub, HubError, Kept, Node, Output, SessionId};
 use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
@@ -355,6 +355,20 @@ impl Hub {
                     From::Here(session) => Some(session).filter(|s| !self.sessions[s].caps().lobby_echo),
                     From::There(_) => None,
                 };
+                if let From::Here(session) = from {
+                    // Kept where it was said, once for the whole cluster.
+                    let room = Some(r.name.to_string());
+                    let (sender_guest, body) = (self.guest(session), text.clone());
+                    self.keep(Kept {
+                        sender: who.clone(),
+                        sender_guest,
+                        recipient: room,
+                        room: true,
+                        body,
+                        ..Kept::default()
+                    });
+                }
+                let Some(r) = self.rooms.by_name.get(&folded) else { return };
                 let to: Vec<SessionId> = r.here.keys().copied().filter(|&id| Some(id) != sender).collect();
                 if !to.is_empty() {
                     let event = Event::RoomSaid { room: r.name.to_string(), from: who, text, notice };

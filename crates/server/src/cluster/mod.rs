@@ -416,6 +416,7 @@ fn received(msg: BusMsg, nodes: &Known, metrics: &Metrics) -> Option<Input> {
                 recipient: Some(msg.recipient),
                 recipient_guest: None,
                 image: msg.image,
+                room: false,
                 body: msg.body,
             };
             (node, id, Remote::Direct(kept))

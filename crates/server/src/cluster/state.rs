@@ -214,6 +214,7 @@ pub fn log_msg(r: &Record) -> LogMsg {
         recipient: r.recipient.clone(),
         recipient_guest: r.recipient_guest,
         image: r.kind == 1,
+        room: r.kind == 2,
         body: r.body.clone(),
         offline: r.offline,
     }
@@ -221,14 +222,14 @@ pub fn log_msg(r: &Record) -> LogMsg {
 
 fn log_entry(msg: LogMsg) -> LogEntry {
     match msg {
-        LogMsg::Kept { at, sender, sender_guest, recipient, recipient_guest, image, body, offline } => {
+        LogMsg::Kept { at, sender, sender_guest, recipient, recipient_guest, image, room, body, offline } => {
             LogEntry::Kept(Record {
                 at_ms: at,
                 sender,
                 sender_guest,
                 recipient,
                 recipient_guest,
-                kind: u8::from(image),
+                kind: if room { 2 } else { u8::from(image) },
                 body,
                 offline,
             })

@@ -344,12 +344,23 @@ async fn history(
     let Query(q) = query.map_err(|e| bad(e.body_text()))?;
     let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
     let with = q.with.filter(|w| !w.eq_ignore_ascii_case(LOBBY));
+    // A room's history is its members' to read.
+    if let Some(room) = with.as_ref().filter(|w| w.starts_with('#')) {
+        let (tx, rx) = oneshot::channel();
+        let asked = HubMsg::Rooms { session: me.session, rooms: Some(vec![room.clone()]), reply: tx };
+        web.shared.hub.send(asked).await.map_err(|_| stopping())?;
+        let (_, mine) = rx.await.map_err(|_| stopping())?;
+        if !mine.iter().any(|r| hub::fold_room(r) == hub::fold_room(room)) {
+            return Err(refused(ErrorCode::NotInRoom, Some(room)));
+        }
+    }
     written(&web).await?;
     let me = me.clone();
     let stored = web
         .shared
         .store
         .call(move |s| match with {
+            Some(room) if room.starts_with('#') => s.room_history(&room, limit, q.before),
             Some(other) => s.conversation(me.identity(), &other, limit, q.before),
             None => s.lobby_history(limit, q.before),
         })
