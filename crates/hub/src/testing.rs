@@ -70,6 +70,7 @@ impl Protocol {
         let (ping, silence, quiet_first) = match self {
             Protocol::Jpc => (2, 5, false),
             Protocol::Nl => (7, 10, true),
+            Protocol::Irc => (90, 150, true),
             _ => return None,
         };
         Some(Liveness { ping_every: Duration::from_secs(ping), silence: Duration::from_secs(silence), quiet_first })

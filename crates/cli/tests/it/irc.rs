@@ -43,6 +43,12 @@ impl Irc {
         timeout(WAIT, self.lines.next_line()).await.expect("timed out waiting for a line").unwrap()
     }
 
+    /// The next line, however long it takes (for tests on tokio's paused clock, where a
+    /// timeout would fire before the server's own timers).
+    pub async fn line_whenever(&mut self) -> Option<String> {
+        self.lines.next_line().await.unwrap()
+    }
+
     /// Reads up to the first line that holds `what`, and returns it.
     pub async fn expect(&mut self, what: &str) -> String {
         loop {
@@ -238,5 +244,31 @@ async fn commands_sent_right_behind_registration_wait_for_its_answer() {
     taken.send("NICK os\r\nUSER os 0 * :Os\r\nPRIVMSG #lobby :no\r\n").await;
     assert_eq!(taken.line().await.unwrap(), ":switchboard 433 * os :Nickname is already in use");
     assert_eq!(taken.line().await.unwrap(), ":switchboard 451 * :You have not registered");
+    hub.stop().await;
+}
+
+/// The server pings a client quiet for `irc-ping-secs` (90), and closes one that has not
+/// answered `irc-ping-timeout-secs` (60) later; a client that answers stays.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_client_is_pinged_and_one_that_does_not_answer_is_closed() {
+    let hub = start().await;
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    let start = tokio::time::Instant::now();
+    assert_eq!(ann.line_whenever().await.unwrap(), ":bob!bob@switchboard JOIN #lobby");
+    assert_eq!(ann.line_whenever().await.unwrap(), ":switchboard PING switchboard");
+    assert_eq!(start.elapsed().as_secs(), 90);
+    ann.send("PONG switchboard\r\n").await;
+    assert_eq!(bob.line_whenever().await.unwrap(), ":switchboard PING switchboard");
+    // Bob does not answer: 60 s after his ping he is closed, and ann sees him quit.
+    assert_eq!(bob.line_whenever().await.unwrap(), "ERROR :Closing link");
+    assert_eq!(bob.line_whenever().await, None);
+    assert_eq!(start.elapsed().as_secs(), 150);
+    assert_eq!(ann.line_whenever().await.unwrap(), ":bob!bob@switchboard QUIT :Left irc");
+    // Ann, who answered, is pinged again 90 s after her answer, and is still here.
+    assert_eq!(ann.line_whenever().await.unwrap(), ":switchboard PING switchboard");
+    assert_eq!(start.elapsed().as_secs(), 180);
+    ann.send("PING :still\r\n").await;
+    assert_eq!(ann.line_whenever().await.unwrap(), ":switchboard PONG switchboard :still");
     hub.stop().await;
 }

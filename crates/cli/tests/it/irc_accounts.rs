@@ -140,3 +140,23 @@ async fn typing_crosses_between_irc_and_the_web_and_names_come_with_their_hosts(
     assert_eq!(bob.line().await.unwrap(), ":pia!pia@switchboard PRIVMSG bob :after typing", "and no TAGMSG");
     hub.stop().await;
 }
+
+/// Signing in to an account whose name an older IRC connection holds (one that may be
+/// stale: a client reconnecting at once) takes the name over; the old link is closed.
+#[tokio::test]
+async fn a_sasl_login_takes_its_name_over_from_an_older_irc_connection_of_the_account() {
+    let hub = start_prepared(|s| s.add_account("ann", "pw").unwrap(), |_| {}).await;
+    let sasl = format!(
+        "CAP LS 302\r\nCAP REQ sasl\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nAUTHENTICATE PLAIN\r\nAUTHENTICATE {}\r\nCAP END\r\n",
+        plain("ann", "pw")
+    );
+    let mut old = Irc::connect(hub.irc).await;
+    old.send(&sasl).await;
+    old.expect(" 366 ann #lobby ").await;
+    let mut new = Irc::connect(hub.irc).await;
+    new.send(&sasl).await;
+    new.expect(" 366 ann #lobby ").await;
+    assert_eq!(old.expect("ERROR").await, "ERROR :Closing link");
+    assert_eq!(old.line().await, None);
+    hub.stop().await;
+}

@@ -46,6 +46,21 @@ crate::settings::settings! {
         /// Where the IRC TLS door listens (with a certificate).
         tls_addr: Option<SocketAddr> = Some(SocketAddr::from(([0, 0, 0, 0], 6697))), flag "irc-tls-addr",
             value "HOST:PORT";
+        /// Seconds an IRC client may be quiet before the server sends it a `PING`.
+        ping_secs: u64 = 90, flag "irc-ping-secs", value "SECS";
+        /// Seconds a pinged IRC client has to answer before its link is closed.
+        ping_timeout_secs: u64 = 60, flag "irc-ping-timeout-secs", value "SECS";
+    }
+}
+
+impl IrcConfig {
+    /// When quiet clients are pinged, and closed, for the hub.
+    pub fn liveness(&self) -> hub::Liveness {
+        hub::Liveness {
+            ping_every: std::time::Duration::from_secs(self.ping_secs),
+            silence: std::time::Duration::from_secs(self.ping_secs + self.ping_timeout_secs),
+            quiet_first: true,
+        }
     }
 }
 crate::doors::spec::listen!(IrcConfig: addr, tls_addr);
@@ -63,7 +78,7 @@ pub(crate) static SPEC: Spec = Spec {
         rooms: true,
         ..Caps::NONE
     },
-    liveness: spec::no_liveness,
+    liveness: |config| Some(config.doors.irc.liveness()),
     encode_event,
     encode_reply,
     encode_queued,
@@ -270,11 +285,15 @@ impl Irc {
                 }
                 _ => self.numeric("461", &["USER", "Not enough parameters"]),
             },
+            // Both say that the client is there: the hub, which pings the quiet, is told.
             "PING" => match param(0) {
-                Some(token) => Act::Reply(Message::new(SERVER, "PONG", &[SERVER, token]).to_line().into()),
+                Some(token) => {
+                    let pong = Act::Reply(Message::new(SERVER, "PONG", &[SERVER, token]).to_line().into());
+                    self.alive(pong)
+                }
                 None => self.numeric("461", &["PING", "Not enough parameters"]),
             },
-            "PONG" => Act::Nothing,
+            "PONG" => self.alive(Act::Nothing),
             "TAGMSG" => self.tagmsg(&m),
             "QUIT" => {
                 let reason = param(0).unwrap_or("Client quit");
@@ -311,6 +330,15 @@ impl Irc {
     }
 
     /// Once it has a nick and a user and has ended `CAP` negotiation: the login, once.
+    /// `act`, and (once registered) a sign of life for the hub.
+    fn alive(&mut self, act: Act) -> Act {
+        if !self.registered {
+            return act;
+        }
+        self.pending.push_back(Act::Hub(Command::Alive));
+        act
+    }
+
     /// Signed in by SASL, it is verified as its account; with `PASS`, the password is checked
     /// first; else it is a guest.
     fn register(&mut self, shared: &Arc<Shared>) -> Act {
@@ -620,6 +648,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::Typing { from, active, .. } => {
             format!("~typing {from} {}\n", if *active { "active" } else { "done" }).into_bytes()
         }
+        Event::Ping => Message::new(SERVER, "PING", &[SERVER]).to_line(),
         Event::Closing => {
             Message { command: "ERROR".into(), params: vec!["Closing link".into()], ..Message::default() }.to_line()
         }
@@ -633,7 +662,6 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectAsked { .. }
         | Event::DirectAccepted { .. }
         | Event::DirectDenied { .. }
-        | Event::Ping
         | Event::Desk(_) => return None,
     };
     Some(bytes.into())
