@@ -272,3 +272,27 @@ async fn a_quiet_client_is_pinged_and_one_that_does_not_answer_is_closed() {
     assert_eq!(ann.line_whenever().await.unwrap(), ":switchboard PONG switchboard :still");
     hub.stop().await;
 }
+
+/// Names of other protocols that are no IRC nicks show escaped (`\` and two hex digits), and
+/// an IRC user reaches them by that nick.
+#[tokio::test]
+async fn names_that_are_no_nicks_are_shown_escaped_and_reached_so() {
+    let hub = start().await;
+    let mut lives = Raw::login(hub.chatos, "9lives").await;
+    let _dotted = Raw::login(hub.chatos, "a.b").await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send("NICK ann\r\nUSER ann 0 * :Ann\r\n").await;
+    let burst = ann.until(" 366 ann #lobby ").await;
+    assert!(burst.contains(&":switchboard 353 ann = #lobby :\\39lives a\\2eb ann".to_owned()), "{burst:#?}");
+    lives.send(&Packet::Sma { sender: "9lives".into(), message: "meow".into() }).await;
+    lives.expect_error(ErrorCode::Ok).await;
+    assert_eq!(ann.line().await.unwrap(), ":\\39lives!\\39lives@switchboard PRIVMSG #lobby :meow");
+    ann.send("PRIVMSG \\39lives :hello cat\r\nWHOIS a\\2eb\r\n").await;
+    lives.expect(Packet::Spm { sender: "ann".into(), recipient: "9lives".into(), message: "hello cat".into() }).await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 311 ann a\\2eb a\\2eb switchboard * :a\\2eb");
+    // No IRC user takes a nick with `\`: it is how those names are written.
+    let mut other = Irc::connect(hub.irc).await;
+    other.send("NICK a\\2eb\r\n").await;
+    assert_eq!(other.line().await.unwrap(), ":switchboard 432 * a\\2eb :Erroneous nickname");
+    hub.stop().await;
+}

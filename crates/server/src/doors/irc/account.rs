@@ -271,7 +271,7 @@ impl Irc {
         let typing = m.tags.iter().find(|(k, _)| k == "+typing").and_then(|(_, v)| v.as_deref());
         match typing {
             Some(state) if !target.starts_with('#') => {
-                Act::Hub(Command::Typing { to: target.clone(), active: state == "active" })
+                Act::Hub(Command::Typing { to: super::nicks::name(target).into_owned(), active: state == "active" })
             }
             _ => Act::Nothing,
         }
@@ -282,7 +282,7 @@ impl Irc {
     pub(super) fn word_typing(&self, rest: &str, out: &mut Vec<u8>) {
         let Some((from, state)) = rest.split_once(' ') else { return };
         if self.caps.message_tags {
-            let source = format!("{from}!{from}@{}", super::HOST);
+            let source = super::nicks::source(from);
             let tagged = Message {
                 tags: vec![("+typing".into(), Some(state.into()))],
                 source: Some(source),

@@ -2,6 +2,7 @@
 //! `ISON`, `USERHOST`, `LUSERS`, `NAMES`, `LIST`, `WHO`, and a channel's topic, modes and bans.
 
 use super::channels::prefix;
+use super::nicks;
 use super::{HOST, LOBBY, SERVER, TARGMAX};
 use hub::{Member, RoomView};
 use proto::irc::{Message, MAX_LINE};
@@ -12,6 +13,11 @@ fn numeric(me: &str, code: &str, params: &[&str]) -> Vec<u8> {
     let mut all = vec![me];
     all.extend_from_slice(params);
     Message::new(SERVER, code, &all).to_line()
+}
+
+/// Who is online, by nick (`nicks.rs`): every name below is shown, and looked for, so.
+fn nicked(online: &[(String, &'static str)]) -> Vec<(String, &'static str)> {
+    online.iter().map(|(n, via)| (nicks::nick(n).into_owned(), *via)).collect()
 }
 
 /// Whether a session of the door called `via` hears the lobby (so is in `#lobby`).
@@ -77,6 +83,7 @@ pub(super) fn rooms_answer(
     online: &[(String, &'static str)],
     caps: super::account::Caps,
 ) -> Vec<u8> {
+    let online = &nicked(online);
     let multi = caps.multi_prefix;
     let shown = |prefix: &str, name: &str| match caps.userhost_in_names {
         true => format!("{prefix}{name}!{name}@{HOST}"),
@@ -100,7 +107,7 @@ pub(super) fn rooms_answer(
                 match find(room) {
                     Some(view) => {
                         let names: Vec<String> =
-                            view.members.iter().map(|(n, m)| shown(prefix(*m, multi), n)).collect();
+                            view.members.iter().map(|(n, m)| shown(prefix(*m, multi), &nicks::nick(n))).collect();
                         out.extend(names_lines(me, &view.name, view.modes.secret, &names));
                     }
                     None => out.extend(line("366", &[room, "End of /NAMES list"])),
@@ -161,7 +168,7 @@ pub(super) fn rooms_answer(
             } else if target.starts_with('#') {
                 if let Some(view) = find(target) {
                     for (name, m) in &view.members {
-                        who(&mut out, &view.name, name, *m);
+                        who(&mut out, &view.name, &nicks::nick(name), *m);
                     }
                 }
             } else if let Some((name, _)) = online.iter().find(|(n, _)| hub::same_name(n, target)) {
@@ -175,6 +182,7 @@ pub(super) fn rooms_answer(
 
 /// The answer to `WHOIS`, `ISON`, `USERHOST` or `LUSERS` from `me`, from who is online.
 pub(super) fn roster_answer(me: &str, peer: SocketAddr, m: &Message, online: &[(String, &'static str)]) -> Vec<u8> {
+    let online = &nicked(online);
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
     let find = |name: &str| online.iter().find(|(n, _)| hub::same_name(n, name));
     let mut out = Vec::new();

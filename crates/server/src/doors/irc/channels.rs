@@ -4,7 +4,7 @@
 //! the topic, the modes and the ban list asked for are read from the hub (`HubMsg::Rooms`).
 //! `#lobby` is the hub's lobby, not a room: its answers are made here.
 
-use super::{answers, Irc, HOST, LOBBY, SERVER};
+use super::{answers, Irc, LOBBY, SERVER};
 use crate::msg::HubMsg;
 use crate::net::conn::Act;
 use crate::Shared;
@@ -63,8 +63,8 @@ pub(crate) fn mode_line(changes: &[ModeChange]) -> (String, Vec<String>) {
             sign = Some(c.on);
         }
         let (letter, arg) = match &c.mode {
-            Mode::Op(n) => ('o', Some(n.clone())),
-            Mode::Voice(n) => ('v', Some(n.clone())),
+            Mode::Op(n) => ('o', Some(super::nicks::nick(n).into_owned())),
+            Mode::Voice(n) => ('v', Some(super::nicks::nick(n).into_owned())),
             Mode::Ban(m) => ('b', Some(m.clone())),
             Mode::Key(k) => ('k', c.on.then(|| k.clone())),
             Mode::Limit(l) => ('l', c.on.then(|| l.to_string())),
@@ -179,7 +179,8 @@ impl Irc {
         let reason = m.params.get(2).cloned().unwrap_or_else(|| self.me().to_owned());
         let mut acts = Vec::new();
         for nick in nicks.split(',').filter(|n| !n.is_empty()) {
-            let kick = RoomCommand::Kick { room: channel.clone(), name: nick.to_owned(), reason: reason.clone() };
+            let name = super::nicks::name(nick).into_owned();
+            let kick = RoomCommand::Kick { room: channel.clone(), name, reason: reason.clone() };
             acts.push(self.room_command("KICK", nick, kick));
         }
         self.acts(acts)
@@ -192,7 +193,7 @@ impl Irc {
         if channel.eq_ignore_ascii_case(LOBBY) {
             return self.numeric("443", &[nick, LOBBY, "is already on channel"]);
         }
-        let invite = RoomCommand::Invite { room: channel.clone(), name: nick.clone() };
+        let invite = RoomCommand::Invite { room: channel.clone(), name: super::nicks::name(nick).into_owned() };
         self.room_command("INVITE", nick, invite)
     }
 
@@ -236,8 +237,8 @@ impl Irc {
                     };
                     with_args += 1;
                     match letter {
-                        'o' => Mode::Op(arg),
-                        'v' => Mode::Voice(arg),
+                        'o' => Mode::Op(super::nicks::name(&arg).into_owned()),
+                        'v' => Mode::Voice(super::nicks::name(&arg).into_owned()),
                         'b' => Mode::Ban(full_mask(&arg)),
                         'k' if on && (arg.is_empty() || arg.contains(' ')) => {
                             return self.numeric("525", &[&channel, "Key is not well-formed"]);
@@ -335,7 +336,7 @@ impl Irc {
     /// `~invite BY ROOM`: `BY` invites this connection to `ROOM`.
     pub(super) fn word_invite(&self, rest: &str, out: &mut Vec<u8>) {
         let Some((by, room)) = rest.split_once(' ') else { return };
-        out.extend(Message::new(&format!("{by}!{by}@{HOST}"), "INVITE", &[self.me(), room]).to_line());
+        out.extend(Message::new(&super::nicks::source(by), "INVITE", &[self.me(), room]).to_line());
     }
 
     /// `~topic ROOM :TEXT`: the topic of a room just joined.

@@ -15,6 +15,7 @@
 mod account;
 mod answers;
 mod channels;
+mod nicks;
 
 use crate::doors::spec::{self, Spec};
 use crate::msg::HubMsg;
@@ -393,7 +394,8 @@ impl Irc {
             } else {
                 let echo = self.caps.echo_message.then(|| text.clone());
                 self.directs.push_back(Direct { target: target.to_owned(), notice, echo });
-                Act::Hub(Command::Direct { sender: Some(me.clone()), to: target.to_owned(), text: text.clone() })
+                let to = nicks::name(target).into_owned();
+                Act::Hub(Command::Direct { sender: Some(me.clone()), to, text: text.clone() })
             };
             self.pending.push_back(act);
         }
@@ -530,8 +532,9 @@ impl Irc {
 /// A nick an IRC client may take: a valid hub name that IRC can carry (no character that
 /// IRC gives a meaning: `,*?!@.:` or a space; not starting with a channel's sign, a digit or `-`).
 pub(crate) fn valid_nick(nick: &str) -> bool {
+    // No `\` either: it writes the names of other protocols that are no nicks (`nicks.rs`).
     let bad_start = nick.starts_with(|c: char| c.is_ascii_digit() || "-#&:$+~%".contains(c));
-    !bad_start && !nick.contains(|c: char| ",*?!@.: ".contains(c)) && hub::valid_name(nick)
+    !bad_start && !nick.contains(|c: char| ",*?!@.: \\".contains(c)) && hub::valid_name(nick)
 }
 
 /// The answers the connection words itself (see the module's documentation): its login's,
@@ -558,10 +561,7 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<B
     Some(line.into())
 }
 
-/// `name!name@host`: how IRC sees a user of any door.
-fn source(name: &str) -> String {
-    format!("{name}!{name}@{HOST}")
-}
+use nicks::source;
 
 /// `text` on one line: what a directive carries must not end it.
 fn one_line(text: &str) -> String {
@@ -571,7 +571,7 @@ fn one_line(text: &str) -> String {
 /// `:from!from@host COMMAND target :text`, as many lines as the text needs: one a line of
 /// it, each within the bound.
 pub(super) fn say(from: &str, command: &str, target: &str, text: &str) -> Vec<u8> {
-    let source = format!("{from}!{from}@{HOST}");
+    let source = source(from);
     let room = MAX_LINE - 2 - (source.len() + command.len() + target.len() + 5);
     let mut out = Vec::new();
     for line in text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()) {
@@ -605,15 +605,18 @@ fn encode_queued(queued: &hub::Queued) -> Option<Bytes> {
 pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     let bytes = match event {
         Event::Lobby { from, text } => say(from, "PRIVMSG", LOBBY, text),
-        Event::Direct { from, to, text } => say(from, "PRIVMSG", to, text),
+        Event::Direct { from, to, text } => say(from, "PRIVMSG", &nicks::nick(to), text),
         Event::Presence { name, via, lobby: true, online } => {
-            let source = format!("{name}!{name}@{HOST}");
+            let source = source(name);
             match online {
                 true => Message::new(&source, "JOIN", &[LOBBY]).to_line(),
                 false => Message::new(&source, "QUIT", &[&format!("Left {via}")]).to_line(),
             }
         }
-        Event::InLobby { names } => format!("~names {LOBBY} {}\n", names.join(" ")).into_bytes(),
+        Event::InLobby { names } => {
+            let nicks: Vec<_> = names.iter().map(|n| nicks::nick(n)).collect();
+            format!("~names {LOBBY} {}\n", nicks.join(" ")).into_bytes()
+        }
         Event::RoomJoined { room, name } => Message::new(&source(name), "JOIN", &[room]).to_line(),
         Event::RoomState { room, topic, members } => {
             let mut out = String::new();
@@ -621,7 +624,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
                 out.push_str(&format!("~topic {room} :{}\n", one_line(&topic.text)));
             }
             let names: Vec<String> =
-                members.iter().map(|(n, m)| format!("{}{n}", channels::prefix(*m, true))).collect();
+                members.iter().map(|(n, m)| format!("{}{}", channels::prefix(*m, true), nicks::nick(n))).collect();
             out.push_str(&format!("~names {room} {}\n", names.join(" ")));
             out.into_bytes()
         }
@@ -632,7 +635,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             Message::new(&source(name), "PART", &[room, reason]).to_line()
         }
         Event::RoomParted { room, name, reason, by: Some(by) } => {
-            Message::new(&source(by), "KICK", &[room, name, reason]).to_line()
+            Message::new(&source(by), "KICK", &[room, &nicks::nick(name), reason]).to_line()
         }
         Event::RoomSaid { room, from, text, notice } => {
             say(from, if *notice { "NOTICE" } else { "PRIVMSG" }, room, text)
