@@ -296,3 +296,31 @@ async fn names_that_are_no_nicks_are_shown_escaped_and_reached_so() {
     assert_eq!(other.line().await.unwrap(), ":switchboard 432 * a\\2eb :Erroneous nickname");
     hub.stop().await;
 }
+
+/// `MONITOR` says who of a list is online, then who comes and goes (of any protocol);
+/// `TIME`, `INFO` and `ADMIN` answer.
+#[tokio::test]
+async fn monitor_follows_who_comes_and_goes_and_the_server_says_its_time_and_info() {
+    let hub = start().await;
+    let _bob = Raw::login(hub.chatos, "bob").await;
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    ann.send("MONITOR + bob,os\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 730 ann :bob!bob@switchboard");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 731 ann :os");
+    let os = Raw::login(hub.chatos, "os").await;
+    ann.expect(":os!os@switchboard JOIN #lobby").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 730 ann :os!os@switchboard");
+    drop(os);
+    ann.expect(":os!os@switchboard QUIT").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 731 ann :os");
+    ann.send("MONITOR - bob\r\nMONITOR L\r\nMONITOR S\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 732 ann :os");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 733 ann :End of MONITOR list");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 731 ann :os");
+    ann.send("TIME\r\nINFO\r\nADMIN\r\n").await;
+    let time = ann.line().await.unwrap();
+    assert!(time.starts_with(":switchboard 391 ann switchboard :20"), "{time}");
+    assert!(ann.until(" 374 ann ").await[0].starts_with(":switchboard 371 ann :Switchboard "));
+    assert_eq!(ann.until(" 259 ann ").await.len(), 4);
+    hub.stop().await;
+}

@@ -36,6 +36,8 @@ pub(crate) const SERVER: &str = "switchboard";
 pub(crate) const LOBBY: &str = "#lobby";
 /// What every user's host is shown as.
 const HOST: &str = "switchboard";
+/// The most nicks one connection may watch with `MONITOR`.
+const MAX_MONITOR: usize = 100;
 /// The most targets one `PRIVMSG` or `NOTICE` may name (`TARGMAX`).
 const TARGMAX: usize = 4;
 
@@ -134,6 +136,8 @@ pub(crate) struct Irc {
     answered: Option<Arc<tokio::sync::Notify>>,
     /// Its address, as `WHOIS` shows it to itself.
     peer: SocketAddr,
+    /// The nicks it watches with `MONITOR`, folded.
+    monitored: Vec<String>,
     /// The IRCv3 capabilities it asked for.
     caps: account::Caps,
     sasl: account::Sasl,
@@ -211,6 +215,7 @@ impl Irc {
             held: None,
             answered: None,
             peer,
+            monitored: Vec::new(),
             caps: account::Caps::default(),
             sasl: account::Sasl::default(),
             account: None,
@@ -320,11 +325,35 @@ impl Irc {
                 "351",
                 &[concat!("switchboard-", env!("CARGO_PKG_VERSION")), SERVER, "A hub of many chat protocols"],
             ),
+            "TIME" => {
+                let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+                self.numeric("391", &[SERVER, &now])
+            }
+            "INFO" => {
+                let mut out = Vec::new();
+                for text in [
+                    concat!("Switchboard ", env!("CARGO_PKG_VERSION"), ": a hub of many chat protocols."),
+                    "Its doors: ChatOS, ChatHack, JPC, PeerChat, NL Chat, the web and IRC, one namespace.",
+                    "IRC channels are the hub's rooms, shared with the web; #lobby is everyone's lobby.",
+                ] {
+                    out.extend(self.line("371", &[text]));
+                }
+                out.extend(self.line("374", &["End of INFO list"]));
+                Act::Reply(out.into())
+            }
+            "ADMIN" => {
+                let mut out = self.line("256", &[SERVER, "Administrative info"]);
+                out.extend(self.line("257", &["A self-hosted Switchboard hub"]));
+                out.extend(self.line("258", &["Its operators answer at the support desk: /msg support"]));
+                out.extend(self.line("259", &["(no e-mail is configured)"]));
+                Act::Reply(out.into())
+            }
             "AWAY" => match param(0).filter(|t| !t.is_empty()) {
                 Some(_) => self.numeric("306", &["You have been marked as being away"]),
                 None => self.numeric("305", &["You are no longer marked as being away"]),
             },
             "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, shared),
+            "MONITOR" => self.monitor(m, shared),
             "LUSERS" => self.ask_roster(m, shared),
             _ => self.numeric("421", &[&m.command, "Unknown command"]),
         }
@@ -402,6 +431,93 @@ impl Irc {
         self.pending.pop_front().unwrap_or(Act::Nothing)
     }
 
+    /// `MONITOR + a,b`, `- a,b`, `C`, `L`, `S`: who to be told of as they come and go
+    /// (`730`/`731`, from presence), and who of them is online now (from the roster).
+    fn monitor(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
+        let Some(what) = m.params.first().map(|w| w.to_ascii_uppercase()) else {
+            return self.numeric("461", &["MONITOR", "Not enough parameters"]);
+        };
+        let targets: Vec<String> = m
+            .params
+            .get(1)
+            .map(|t| t.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let asked: Vec<String> = match what.as_str() {
+            "+" => {
+                let mut added = Vec::new();
+                for nick in targets {
+                    if self.monitored.len() >= MAX_MONITOR {
+                        let list = self.monitored.join(",");
+                        return self.numeric("734", &[&MAX_MONITOR.to_string(), &list, "Monitor list is full"]);
+                    }
+                    let folded = hub::fold(&nick);
+                    if !self.monitored.contains(&folded) {
+                        self.monitored.push(folded);
+                    }
+                    added.push(nick);
+                }
+                added
+            }
+            "-" => {
+                let gone: Vec<String> = targets.iter().map(|t| hub::fold(t)).collect();
+                self.monitored.retain(|n| !gone.contains(n));
+                return Act::Nothing;
+            }
+            "C" => {
+                self.monitored.clear();
+                return Act::Nothing;
+            }
+            "L" => {
+                let mut out = Vec::new();
+                if !self.monitored.is_empty() {
+                    out.extend(self.line("732", &[&self.monitored.join(",")]));
+                }
+                out.extend(self.line("733", &["End of MONITOR list"]));
+                return Act::Reply(out.into());
+            }
+            "S" => self.monitored.clone(),
+            _ => return self.numeric("461", &["MONITOR", "Not enough parameters"]),
+        };
+        let (hub, me) = (shared.hub.clone(), self.me().to_owned());
+        Act::Later(Box::pin(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if hub.send(HubMsg::Roster { reply: tx }).await.is_err() {
+                return Act::Stop;
+            }
+            let Ok((online, _)) = rx.await else { return Act::Stop };
+            let (mut on, mut off) = (Vec::new(), Vec::new());
+            for nick in &asked {
+                let name = nicks::name(nick);
+                match online.iter().find(|(n, _)| hub::same_name(n, &name)) {
+                    Some((n, _)) => on.push(source(n)),
+                    None => off.push(nick.clone()),
+                }
+            }
+            let mut out = Vec::new();
+            let line = |code: &str, list: &[String]| Message::new(SERVER, code, &[&me, &list.join(",")]).to_line();
+            if !on.is_empty() {
+                out.extend(line("730", &on));
+            }
+            if !off.is_empty() {
+                out.extend(line("731", &off));
+            }
+            Act::Reply(out.into())
+        }))
+    }
+
+    /// Words `~presence NICK on|off`: `730`/`731` if the connection monitors `NICK`.
+    fn word_presence(&self, rest: &str, out: &mut Vec<u8>) {
+        let Some((nick, state)) = rest.split_once(' ') else { return };
+        if self.monitored.is_empty() || !self.monitored.contains(&hub::fold(nick)) {
+            return;
+        }
+        let line = match state {
+            "on" => Message::new(SERVER, "730", &[self.me(), &format!("{nick}!{nick}@{HOST}")]),
+            _ => Message::new(SERVER, "731", &[self.me(), nick]),
+        };
+        out.extend(line.to_line());
+    }
+
     /// What needs the hub's roster (who is online, by which door), asked of the hub task.
     fn ask_roster(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
         let (hub, me, peer) = (shared.hub.clone(), self.me().to_owned(), self.peer);
@@ -433,6 +549,7 @@ impl Irc {
             format!("TOPICLEN={}", hub::MAX_TOPIC),
             format!("MAXLIST=b:{}", hub::MAX_BANS),
             format!("MODES={}", channels::MODES),
+            format!("MONITOR={MAX_MONITOR}"),
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
             "UTF8ONLY".into(),
             "NETWORK=Switchboard".into(),
@@ -521,6 +638,7 @@ impl Irc {
             "sasl" | "pass" => self.word_verdict(what, rest, out),
             "time" => self.word_time(rest, out),
             "typing" => self.word_typing(rest, out),
+            "presence" => self.word_presence(rest, out),
             "room" => self.word_room(rest, out),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
@@ -606,12 +724,17 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
     let bytes = match event {
         Event::Lobby { from, text } => say(from, "PRIVMSG", LOBBY, text),
         Event::Direct { from, to, text } => say(from, "PRIVMSG", &nicks::nick(to), text),
-        Event::Presence { name, via, lobby: true, online } => {
+        Event::Presence { name, via, lobby, online } => {
             let source = source(name);
-            match online {
-                true => Message::new(&source, "JOIN", &[LOBBY]).to_line(),
-                false => Message::new(&source, "QUIT", &[&format!("Left {via}")]).to_line(),
-            }
+            let mut out = match (lobby, online) {
+                (true, true) => Message::new(&source, "JOIN", &[LOBBY]).to_line(),
+                (true, false) => Message::new(&source, "QUIT", &[&format!("Left {via}")]).to_line(),
+                (false, _) => Vec::new(),
+            };
+            // For MONITOR, which only the connection knows.
+            let state = if *online { "on" } else { "off" };
+            out.extend(format!("~presence {} {state}\n", nicks::nick(name)).as_bytes());
+            out
         }
         Event::InLobby { names } => {
             let nicks: Vec<_> = names.iter().map(|n| nicks::nick(n)).collect();
@@ -657,8 +780,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         }
         // Never sent to IRC: it has no images, relayed or brokered links, liveness, typing
         // notices or the desk's events, and presence outside the lobby is not shown.
-        Event::Presence { .. }
-        | Event::Image { .. }
+        Event::Image { .. }
         | Event::LinkAsked(_)
         | Event::LinkAccepted(_)
         | Event::LinkAborted(_)
