@@ -75,6 +75,12 @@ pub(crate) enum HubMsg {
         rooms: Option<Vec<String>>,
         reply: tokio::sync::oneshot::Sender<(Vec<hub::RoomView>, Vec<String>)>,
     },
+    /// The rooms `name` is in that `session` may see, and its standing in each.
+    RoomsWith {
+        session: SessionId,
+        name: String,
+        reply: tokio::sync::oneshot::Sender<Vec<(String, hub::Member)>>,
+    },
     /// Answer once every message the hub kept before this one is in the store: a read of
     /// the store that follows sees them (the web's history after sending).
     Written {

@@ -464,6 +464,9 @@ impl Router {
             HubMsg::Roster { reply } => {
                 let _ = reply.send((self.hub.roster(), self.hub.desk_open()));
             }
+            HubMsg::RoomsWith { session, name, reply } => {
+                let _ = reply.send(self.hub.rooms_with(session, &name));
+            }
             HubMsg::Rooms { session, rooms, reply } => {
                 let rooms = match rooms {
                     None => self.hub.rooms(session, None),

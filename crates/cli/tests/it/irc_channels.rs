@@ -57,6 +57,11 @@ async fn irc_users_make_a_channel_talk_in_it_and_its_operator_runs_it() {
     assert_eq!(carol.line().await.unwrap(), ":switchboard 352 carol #Rust ann switchboard switchboard ann H@ :0 ann");
     assert_eq!(carol.line().await.unwrap(), ":switchboard 352 carol #Rust bob switchboard switchboard bob H+ :0 bob");
     assert_eq!(carol.line().await.unwrap(), ":switchboard 315 carol #rust :End of WHO list");
+    // WHOIS lists the channels one is in, with its standing there.
+    carol.send("WHOIS ann,bob\r\n").await;
+    let whois = carol.until(" 318 carol bob ").await;
+    assert!(whois.contains(&":switchboard 319 carol ann :#lobby @#Rust".to_owned()), "{whois:#?}");
+    assert!(whois.contains(&":switchboard 319 carol bob :#lobby +#Rust".to_owned()), "{whois:#?}");
     // Under +m and outside the channel (+n), carol cannot speak in it.
     carol.send("PRIVMSG #rust :hi?\r\n").await;
     assert_eq!(carol.line().await.unwrap(), ":switchboard 404 carol #rust :Cannot send to channel");

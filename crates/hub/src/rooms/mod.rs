@@ -566,7 +566,21 @@ impl Hub {
         }
     }
 
-    /// The rooms a session is in, by name (for `WHOIS`).
+    /// The rooms `name` is in (here or on another node) that `asker` may see, by name, with
+    /// its standing in each (for `WHOIS`).
+    pub fn rooms_with(&self, asker: SessionId, name: &str) -> Vec<(String, Member)> {
+        let mut found: Vec<(String, Member)> = self
+            .rooms
+            .by_name
+            .values()
+            .filter(|r| !r.modes.secret || r.here.contains_key(&asker))
+            .filter_map(|r| self.member(r, name).map(|(_, m)| (r.name.to_string(), m)))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    /// The rooms a session is in, by name.
     pub fn rooms_of(&self, session: SessionId) -> Vec<String> {
         let list = self.rooms.of.get(&session).map(Vec::as_slice).unwrap_or_default();
         list.iter().filter_map(|f| self.rooms.by_name.get(f)).map(|r| r.name.to_string()).collect()

@@ -181,7 +181,14 @@ pub(super) fn rooms_answer(
 }
 
 /// The answer to `WHOIS`, `ISON`, `USERHOST` or `LUSERS` from `me`, from who is online.
-pub(super) fn roster_answer(me: &str, peer: SocketAddr, m: &Message, online: &[(String, &'static str)]) -> Vec<u8> {
+/// (`rooms`: for `WHOIS`, the rooms of each nick asked about, and its standing in each.)
+pub(super) fn roster_answer(
+    me: &str,
+    peer: SocketAddr,
+    m: &Message,
+    online: &[(String, &'static str)],
+    rooms: &[(String, Vec<(String, Member)>)],
+) -> Vec<u8> {
     let online = &nicked(online);
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
     let find = |name: &str| online.iter().find(|(n, _)| hub::same_name(n, name));
@@ -197,6 +204,17 @@ pub(super) fn roster_answer(me: &str, peer: SocketAddr, m: &Message, online: &[(
                         out.extend(line("311", &[name, name, HOST, "*", name]));
                         let server = format!("on {via}");
                         out.extend(line("312", &[name, SERVER, &server]));
+                        let mut channels: Vec<String> = vec![LOBBY.to_owned()];
+                        if let Some((_, with)) = rooms.iter().find(|(t, _)| t == target) {
+                            channels.extend(with.iter().map(|(room, m)| format!("{}{room}", prefix(*m, true))));
+                        }
+                        // Everyone IRC shows as online hears the lobby but JPC devices and operators.
+                        if !in_lobby(via) {
+                            channels.remove(0);
+                        }
+                        if !channels.is_empty() {
+                            out.extend(line("319", &[name, &channels.join(" ")]));
+                        }
                         if hub::same_name(name, me) {
                             out.extend(line("378", &[name, &format!("is connecting from {}", peer.ip())]));
                         }

@@ -352,9 +352,9 @@ impl Irc {
                 Some(_) => self.numeric("306", &["You have been marked as being away"]),
                 None => self.numeric("305", &["You are no longer marked as being away"]),
             },
-            "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, shared),
+            "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, session, shared),
             "MONITOR" => self.monitor(m, shared),
-            "LUSERS" => self.ask_roster(m, shared),
+            "LUSERS" => self.ask_roster(m, session, shared),
             _ => self.numeric("421", &[&m.command, "Unknown command"]),
         }
     }
@@ -519,7 +519,8 @@ impl Irc {
     }
 
     /// What needs the hub's roster (who is online, by which door), asked of the hub task.
-    fn ask_roster(&mut self, m: Message, shared: &Arc<Shared>) -> Act {
+    /// (For `WHOIS`, also the rooms of each nick asked about.)
+    fn ask_roster(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let (hub, me, peer) = (shared.hub.clone(), self.me().to_owned(), self.peer);
         Act::Later(Box::pin(async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -527,7 +528,21 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((online, _)) = rx.await else { return Act::Stop };
-            Act::Reply(answers::roster_answer(&me, peer, &m, &online).into())
+            let mut rooms = Vec::new();
+            if m.command == "WHOIS" {
+                let targets: Option<Vec<String>> =
+                    m.params.last().map(|t| t.split(',').take(TARGMAX).map(str::to_owned).collect());
+                for target in targets.unwrap_or_default() {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let name = nicks::name(&target).into_owned();
+                    if hub.send(HubMsg::RoomsWith { session, name, reply: tx }).await.is_err() {
+                        return Act::Stop;
+                    }
+                    let Ok(with) = rx.await else { return Act::Stop };
+                    rooms.push((target, with));
+                }
+            }
+            Act::Reply(answers::roster_answer(&me, peer, &m, &online, &rooms).into())
         }))
     }
 
