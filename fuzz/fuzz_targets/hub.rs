@@ -461,7 +461,7 @@ impl Run {
                     0 => RoomCommand::Join { room, key: (m % 2 == 0).then(|| "k".into()) },
                     1 => RoomCommand::Part { room, reason: "bye".into() },
                     2 => RoomCommand::Say { room, text: "hi".into(), notice: on },
-                    3 => RoomCommand::Topic { room, text: if on { "t".into() } else { String::new() } },
+                    3 => RoomCommand::Topic { room, text: if on { "t".into() } else { String::new() }, at: i64::from(m) },
                     4 => RoomCommand::Mode { room, changes: vec![ModeChange { on, mode: mode(m, n) }] },
                     5 => RoomCommand::Kick { room, name, reason: "out".into() },
                     _ => RoomCommand::Invite { room, name },
@@ -476,7 +476,7 @@ impl Run {
                     1 => RoomNews::Parted { room, name, reason: "x".into(), by: on.then(|| "zed".into()) },
                     2 => RoomNews::Quit { room, name },
                     3 => RoomNews::Said { room, from: name, text: "hi".into(), notice: on },
-                    4 => RoomNews::Topic { room, topic: Topic { text: "t".into(), by: name } },
+                    4 => RoomNews::Topic { room, topic: Topic { text: "t".into(), by: name, at: i64::from(m) } },
                     5 => RoomNews::Modes { room, by: "zed".into(), changes: vec![ModeChange { on, mode: mode(m, n) }] },
                     6 => RoomNews::Invited { room, name, by: "zed".into() },
                     _ => RoomNews::Sync {

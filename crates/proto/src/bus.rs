@@ -101,6 +101,9 @@ pub enum RoomNews {
         room: String,
         text: String,
         by: String,
+        /// When it was set, in seconds since the Unix epoch.
+        #[serde(default)]
+        at: i64,
     },
     Modes {
         room: String,
@@ -114,8 +117,11 @@ pub enum RoomNews {
     },
     Sync {
         room: String,
+        /// The topic and who set it, and (`topic_at`) when.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<(String, String)>,
+        #[serde(default)]
+        topic_at: i64,
         modes: RoomModes,
         bans: Vec<String>,
         members: Vec<(String, Member)>,

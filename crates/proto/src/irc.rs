@@ -149,10 +149,10 @@ impl Message {
     /// (empty, with a space, or starting with `:`) goes last after a `:`, so every parameter
     /// reads back as it was. Line ends and NULs in parameters become spaces: they would end
     /// the line. Commands whose parameters are all words (`MODE`, `INVITE`, and the numerics
-    /// that list modes, an invitation or a ban) take the `:` only when they must, as servers
-    /// send them.
+    /// that list modes, a topic's setter, an invitation or a ban) take the `:` only when they
+    /// must, as servers send them.
     pub fn to_line(&self) -> Vec<u8> {
-        let words_only = matches!(self.command.as_str(), "MODE" | "INVITE" | "221" | "324" | "341" | "367");
+        let words_only = matches!(self.command.as_str(), "MODE" | "INVITE" | "221" | "324" | "333" | "341" | "367");
         let mut out = String::with_capacity(64);
         if !self.tags.is_empty() {
             out.push('@');

@@ -21,6 +21,11 @@ async fn irc_users_make_a_channel_talk_in_it_and_its_operator_runs_it() {
     bob.send("JOIN #rust\r\n").await;
     assert_eq!(bob.line().await.unwrap(), ":bob!bob@switchboard JOIN #Rust");
     assert_eq!(bob.line().await.unwrap(), ":switchboard 332 bob #Rust :All things Rust");
+    let set = bob.line().await.unwrap();
+    let at: u64 =
+        set.strip_prefix(":switchboard 333 bob #Rust ann ").unwrap_or_else(|| panic!("{set}")).parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(now - at < 60, "the topic's time: {set}");
     assert_eq!(bob.line().await.unwrap(), ":switchboard 353 bob = #Rust :@ann bob");
     assert_eq!(bob.line().await.unwrap(), ":switchboard 366 bob #Rust :End of /NAMES list");
     assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard JOIN #Rust");
@@ -44,6 +49,7 @@ async fn irc_users_make_a_channel_talk_in_it_and_its_operator_runs_it() {
     bob.send("MODE #rust\r\nTOPIC #rust\r\nNAMES #rust\r\n").await;
     assert_eq!(bob.line().await.unwrap(), ":switchboard 324 bob #Rust +mnt");
     assert_eq!(bob.line().await.unwrap(), ":switchboard 332 bob #Rust :All things Rust");
+    assert_eq!(bob.line().await.unwrap(), format!(":switchboard 333 bob #Rust ann {at}"));
     assert_eq!(bob.line().await.unwrap(), ":switchboard 353 bob = #Rust :@ann +bob");
     assert_eq!(bob.line().await.unwrap(), ":switchboard 366 bob #Rust :End of /NAMES list");
 

@@ -200,7 +200,7 @@ impl Hub {
                 let (room, from) = (room.name.to_string(), me.to_owned());
                 Ok(Some(RoomNews::Said { room, from, text, notice }))
             }
-            RoomCommand::Topic { room, text } => {
+            RoomCommand::Topic { room, text, at } => {
                 let room = self.room_of(&room)?;
                 let m = member(room).ok_or(RoomError::NotInRoom)?;
                 if room.modes.topic_lock && !m.op {
@@ -208,7 +208,7 @@ impl Hub {
                 }
                 let mut text = text;
                 truncate(&mut text, MAX_TOPIC);
-                let topic = Topic { text, by: me.to_owned() };
+                let topic = Topic { text, by: me.to_owned(), at };
                 Ok(Some(RoomNews::Topic { room: room.name.to_string(), topic }))
             }
             RoomCommand::Mode { room, changes } => {

@@ -121,6 +121,9 @@ pub struct ModeChange {
 pub struct Topic {
     pub text: String,
     pub by: String,
+    /// When it was set, in seconds since the Unix epoch, as the door that set it said (the
+    /// hub reads no clock).
+    pub at: i64,
 }
 
 /// What a session asks of a room.
@@ -141,10 +144,11 @@ pub enum RoomCommand {
         text: String,
         notice: bool,
     },
-    /// Set the topic (empty: none).
+    /// Set the topic (empty: none), at `at` (seconds since the Unix epoch).
     Topic {
         room: String,
         text: String,
+        at: i64,
     },
     Mode {
         room: String,

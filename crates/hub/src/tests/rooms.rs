@@ -102,7 +102,7 @@ fn room_commands_are_refused_with_the_reason_for_each() {
     // +n: outsiders cannot speak; +t: only operators set the topic.
     assert_eq!(t.cmd(bob, say("#rust", "hi")), vec![e(bob, RoomError::CannotSend)]);
     let _ = t.cmd(bob, join("#rust"));
-    let topic = |text: &str| room(RoomCommand::Topic { room: "#rust".into(), text: text.into() });
+    let topic = |text: &str| room(RoomCommand::Topic { room: "#rust".into(), text: text.into(), at: 1 });
     assert_eq!(t.cmd(bob, topic("mine")), vec![e(bob, RoomError::NotOp)]);
     assert_eq!(t.cmd(bob, mode("#rust", true, Mode::Moderated)), vec![e(bob, RoomError::NotOp)]);
     let kick = room(RoomCommand::Kick { room: "#rust".into(), name: "ann".into(), reason: String::new() });
@@ -126,9 +126,9 @@ fn operators_set_the_topic_and_modes_and_kick_and_everyone_in_the_room_is_told()
     let bob = t.irc("bob");
     let _ = t.cmd(ann, join("#rust"));
     let _ = t.cmd(bob, join("#rust"));
-    let topic = Topic { text: "Rust!".into(), by: "ann".into() };
+    let topic = Topic { text: "Rust!".into(), by: "ann".into(), at: 1_700_000_000 };
     assert_eq!(
-        t.cmd(ann, room(RoomCommand::Topic { room: "#rust".into(), text: "Rust!".into() })),
+        t.cmd(ann, room(RoomCommand::Topic { room: "#rust".into(), text: "Rust!".into(), at: 1_700_000_000 })),
         vec![ok(ann), to_all(&[ann, bob], Event::RoomTopic { room: "#rust".into(), topic: topic.clone() })]
     );
     let carol = t.irc("carol");
@@ -295,7 +295,7 @@ mod cluster {
         let ann = t.claimed_irc("ann");
         let sync = RoomNews::Sync {
             room: "#Big".into(),
-            topic: Some(Topic { text: "t".into(), by: "bob".into() }),
+            topic: Some(Topic { text: "t".into(), by: "bob".into(), at: 7 }),
             modes: RoomModes { moderated: true, ..RoomModes::default() },
             bans: vec![],
             members: vec![("bob".into(), op()), ("carol".into(), Member::default())],
@@ -305,7 +305,7 @@ mod cluster {
         assert_eq!((view.name.as_str(), view.count, view.modes.moderated), ("#Big", 2, true));
         let out = t.cmd(ann, join("#big"));
         let members = [("ann", Member::default()), ("bob", op()), ("carol", Member::default())];
-        let topic = Some(Topic { text: "t".into(), by: "bob".into() });
+        let topic = Some(Topic { text: "t".into(), by: "bob".into(), at: 7 });
         assert_eq!(out.last(), Some(&deliver(ann, state("#Big", topic, &members))));
         assert_eq!(t.cmd(ann, say("#big", "hi")), vec![err(ann, HubError::Room(RoomError::CannotSend))], "+m there");
         let _ = t.input(Input::NodeGone { node: TWO });

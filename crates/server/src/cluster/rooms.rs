@@ -72,13 +72,14 @@ pub(crate) fn to_bus(news: RoomNews) -> bus::RoomNews {
         RoomNews::Parted { room, name, reason, by } => bus::RoomNews::Parted { room, name, reason, by },
         RoomNews::Quit { room, name } => bus::RoomNews::Quit { room, name },
         RoomNews::Said { room, from, text, notice } => bus::RoomNews::Said { room, from, text, notice },
-        RoomNews::Topic { room, topic } => bus::RoomNews::Topic { room, text: topic.text, by: topic.by },
+        RoomNews::Topic { room, topic } => bus::RoomNews::Topic { room, text: topic.text, by: topic.by, at: topic.at },
         RoomNews::Modes { room, by, changes } => {
             bus::RoomNews::Modes { room, by, changes: changes.into_iter().map(change).collect() }
         }
         RoomNews::Invited { room, name, by } => bus::RoomNews::Invited { room, name, by },
         RoomNews::Sync { room, topic, modes: m, bans, members } => bus::RoomNews::Sync {
             room,
+            topic_at: topic.as_ref().map_or(0, |t| t.at),
             topic: topic.map(|t| (t.text, t.by)),
             modes: modes(m),
             bans,
@@ -93,14 +94,14 @@ pub(crate) fn from_bus(news: bus::RoomNews) -> Option<RoomNews> {
         bus::RoomNews::Parted { room, name, reason, by } => RoomNews::Parted { room, name, reason, by },
         bus::RoomNews::Quit { room, name } => RoomNews::Quit { room, name },
         bus::RoomNews::Said { room, from, text, notice } => RoomNews::Said { room, from, text, notice },
-        bus::RoomNews::Topic { room, text, by } => RoomNews::Topic { room, topic: Topic { text, by } },
+        bus::RoomNews::Topic { room, text, by, at } => RoomNews::Topic { room, topic: Topic { text, by, at } },
         bus::RoomNews::Modes { room, by, changes } => {
             RoomNews::Modes { room, by, changes: changes.into_iter().map(hub_change).collect::<Option<_>>()? }
         }
         bus::RoomNews::Invited { room, name, by } => RoomNews::Invited { room, name, by },
-        bus::RoomNews::Sync { room, topic, modes, bans, members } => RoomNews::Sync {
+        bus::RoomNews::Sync { room, topic, topic_at, modes, bans, members } => RoomNews::Sync {
             room,
-            topic: topic.map(|(text, by)| Topic { text, by }),
+            topic: topic.map(|(text, by)| Topic { text, by, at: topic_at }),
             modes: hub_modes(modes),
             bans,
             members: members.into_iter().map(|(name, m)| (name, hub_member(m))).collect(),
@@ -119,7 +120,10 @@ mod tests {
             RoomNews::Parted { room: "#r".into(), name: "bob".into(), reason: "x".into(), by: Some("ann".into()) },
             RoomNews::Quit { room: "#r".into(), name: "bob".into() },
             RoomNews::Said { room: "#r".into(), from: "ann".into(), text: "hi".into(), notice: true },
-            RoomNews::Topic { room: "#r".into(), topic: Topic { text: "t".into(), by: "ann".into() } },
+            RoomNews::Topic {
+                room: "#r".into(),
+                topic: Topic { text: "t".into(), by: "ann".into(), at: 1_700_000_000 },
+            },
             RoomNews::Modes {
                 room: "#r".into(),
                 by: "ann".into(),
@@ -142,7 +146,7 @@ mod tests {
             RoomNews::Invited { room: "#r".into(), name: "c".into(), by: "ann".into() },
             RoomNews::Sync {
                 room: "#r".into(),
-                topic: Some(Topic { text: "t".into(), by: "b".into() }),
+                topic: Some(Topic { text: "t".into(), by: "b".into(), at: 5 }),
                 modes: RoomModes { secret: true, key: Some("k".into()), ..RoomModes::default() },
                 bans: vec!["m".into()],
                 members: vec![("ann".into(), Member { op: false, voice: true })],

@@ -133,6 +133,7 @@ pub(super) fn rooms_answer(
         "TOPIC" => match find(target) {
             Some(RoomView { name, topic: Some(topic), .. }) => {
                 out.extend(line("332", &[name, &topic.text]));
+                out.extend(line("333", &[name, &nicks::nick(&topic.by), &topic.at.to_string()]));
             }
             Some(view) => out.extend(line("331", &[&view.name, "No topic is set"])),
             None => out.extend(line("403", &[target, "No such channel"])),

@@ -163,7 +163,8 @@ impl Irc {
             Some(_) if lobby => self.numeric("482", &[LOBBY, "The lobby's topic cannot be set"]),
             None => self.ask_rooms(m.clone(), session, shared),
             Some(text) => {
-                let topic = RoomCommand::Topic { room: channel.clone(), text: text.clone() };
+                let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let topic = RoomCommand::Topic { room: channel.clone(), text: text.clone(), at: at as i64 };
                 self.room_command("TOPIC", "", topic)
             }
         }
@@ -339,9 +340,12 @@ impl Irc {
         out.extend(Message::new(&super::nicks::source(by), "INVITE", &[self.me(), room]).to_line());
     }
 
-    /// `~topic ROOM :TEXT`: the topic of a room just joined.
+    /// `~topic ROOM BY AT :TEXT`: the topic of a room just joined, who set it and when.
     pub(super) fn word_topic(&self, rest: &str, out: &mut Vec<u8>) {
-        let Some((room, text)) = rest.split_once(" :") else { return };
+        let Some((head, text)) = rest.split_once(" :") else { return };
+        let mut words = head.split(' ');
+        let (Some(room), Some(by), Some(at)) = (words.next(), words.next(), words.next()) else { return };
         out.extend(self.line("332", &[room, text]));
+        out.extend(self.line("333", &[room, by, at]));
     }
 }

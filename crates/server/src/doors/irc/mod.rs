@@ -759,7 +759,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::RoomState { room, topic, members } => {
             let mut out = String::new();
             if let Some(topic) = topic {
-                out.push_str(&format!("~topic {room} :{}\n", one_line(&topic.text)));
+                let by = nicks::nick(&topic.by);
+                out.push_str(&format!("~topic {room} {by} {} :{}\n", topic.at, one_line(&topic.text)));
             }
             let names: Vec<String> =
                 members.iter().map(|(n, m)| format!("{}{}", channels::prefix(*m, true), nicks::nick(n))).collect();
