@@ -484,7 +484,7 @@ impl Hub {
         }
     }
 
-    /// `node` is gone, or no longer holds `name` (if given): its members leave.
+    /// `node` is gone: its members leave every room.
     pub(crate) fn rooms_gone(&mut self, node: Node) {
         self.rooms.by_name.retain(|_, room| {
             room.elsewhere.retain(|t| t.node != node);

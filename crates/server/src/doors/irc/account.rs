@@ -242,9 +242,7 @@ impl Irc {
     /// Words `~sasl [NAME]` or `~pass`: the end of a password check.
     pub(super) fn word_verdict(&mut self, what: &str, rest: &str, out: &mut Vec<u8>) {
         self.authenticating = false;
-        if let Some(answered) = self.answered.take() {
-            answered.notify_one();
-        }
+        self.release_held();
         match (what, rest) {
             ("sasl", "") => out.extend(self.line("904", &["SASL authentication failed"])),
             ("sasl", name) => {

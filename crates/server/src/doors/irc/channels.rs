@@ -4,7 +4,7 @@
 //! the topic, the modes and the ban list asked for are read from the hub (`HubMsg::Rooms`).
 //! `#lobby` is the hub's lobby, not a room: its answers are made here.
 
-use super::{answers, Irc, LOBBY, SERVER};
+use super::{answers, roster, Irc, LOBBY, SERVER};
 use crate::msg::HubMsg;
 use crate::net::conn::Act;
 use crate::Shared;
@@ -292,11 +292,7 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((rooms, mine)) = rx.await else { return Act::Stop };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if hub.send(HubMsg::Roster { reply: tx }).await.is_err() {
-                return Act::Stop;
-            }
-            let Ok((online, _)) = rx.await else { return Act::Stop };
+            let Some(online) = roster(&hub).await else { return Act::Stop };
             Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, caps).into())
         }))
     }

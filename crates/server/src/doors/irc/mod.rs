@@ -360,6 +360,13 @@ impl Irc {
     }
 
     /// Once it has a nick and a user and has ended `CAP` negotiation: the login, once.
+    /// What waited for an answer (a login's, a password's) may go on: it has been worded.
+    fn release_held(&mut self) {
+        if let Some(answered) = self.answered.take() {
+            answered.notify_one();
+        }
+    }
+
     /// `act`, and (once registered) a sign of life for the hub.
     fn alive(&mut self, act: Act) -> Act {
         if !self.registered {
@@ -480,11 +487,7 @@ impl Irc {
         };
         let (hub, me) = (shared.hub.clone(), self.me().to_owned());
         Act::Later(Box::pin(async move {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if hub.send(HubMsg::Roster { reply: tx }).await.is_err() {
-                return Act::Stop;
-            }
-            let Ok((online, _)) = rx.await else { return Act::Stop };
+            let Some(online) = roster(&hub).await else { return Act::Stop };
             let (mut on, mut off) = (Vec::new(), Vec::new());
             for nick in &asked {
                 let name = nicks::name(nick);
@@ -523,11 +526,7 @@ impl Irc {
     fn ask_roster(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let (hub, me, peer) = (shared.hub.clone(), self.me().to_owned(), self.peer);
         Act::Later(Box::pin(async move {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if hub.send(HubMsg::Roster { reply: tx }).await.is_err() {
-                return Act::Stop;
-            }
-            let Ok((online, _)) = rx.await else { return Act::Stop };
+            let Some(online) = roster(&hub).await else { return Act::Stop };
             let mut rooms = Vec::new();
             if m.command == "WHOIS" {
                 let targets: Option<Vec<String>> =
@@ -596,9 +595,7 @@ impl Irc {
         let d = String::from_utf8_lossy(d);
         let (what, rest) = d.split_once(' ').unwrap_or((&d, ""));
         if what == "login" {
-            if let Some(answered) = self.answered.take() {
-                answered.notify_one();
-            }
+            self.release_held();
         }
         match what {
             "login" if rest.is_empty() => {
@@ -660,6 +657,13 @@ impl Irc {
             _ => {}
         }
     }
+}
+
+/// Who is online and by which door, from the hub task; `None` once it has stopped.
+async fn roster(hub: &tokio::sync::mpsc::Sender<HubMsg>) -> Option<Vec<(String, &'static str)>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    hub.send(HubMsg::Roster { reply: tx }).await.ok()?;
+    rx.await.ok().map(|(online, _)| online)
 }
 
 /// A nick an IRC client may take: a valid hub name that IRC can carry (no character that
