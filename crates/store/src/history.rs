@@ -5,7 +5,8 @@
 
 use crate::{Result, Store};
 use hub::fold;
-use rusqlite::{params, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, Row, ToSql};
 
 /// A message to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,77 @@ impl<'a> Identity<'a> {
     /// An account's or a device's: the name's, for good.
     pub fn owner(name: &'a str) -> Self {
         Identity { name, guest: None }
+    }
+}
+
+/// Whose messages a read of the history is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    Lobby,
+    /// What was said in a room (who may read it is the caller's to say: its members).
+    Room(&'a str),
+    /// The direct messages of a name with another, either way, as that name may read them.
+    Conversation(Identity<'a>, &'a str),
+}
+
+impl Scope<'_> {
+    /// Its condition in SQL, and the values it names.
+    fn clause(&self) -> (String, Vec<(&'static str, Value)>) {
+        match *self {
+            Scope::Lobby => ("recipient_key IS NULL".into(), Vec::new()),
+            Scope::Room(room) => {
+                ("recipient_key = :room AND kind = 2".into(), vec![(":room", Value::Text(fold(room)))])
+            }
+            Scope::Conversation(me, other) => (
+                "((sender_key = :me AND sender_guest IS :guest AND recipient_key = :other)
+                   OR (sender_key = :other AND recipient_key = :me AND recipient_guest IS :guest)) AND kind < 2"
+                    .into(),
+                vec![
+                    (":me", Value::Text(fold(me.name))),
+                    (":other", Value::Text(fold(other))),
+                    (":guest", me.guest.map_or(Value::Null, Value::Integer)),
+                ],
+            ),
+        }
+    }
+}
+
+/// A point in the history: a kept message, or a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The message of this id.
+    Id(i64),
+    /// Milliseconds since the Unix epoch.
+    At(i64),
+}
+
+impl Mark {
+    fn column(self) -> (&'static str, i64) {
+        match self {
+            Mark::Id(id) => ("id", id),
+            Mark::At(ms) => ("at_ms", ms),
+        }
+    }
+}
+
+/// Which messages of a scope a read wants; each read returns at most its limit, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The newest, all after the mark if one is given.
+    Latest(Option<Mark>),
+    /// The newest before the mark.
+    Before(Mark),
+    /// The oldest after the mark.
+    After(Mark),
+    /// Strictly between the two, the nearest to the first.
+    Between(Mark, Mark),
+    /// Half the limit before the mark, the rest from it on.
+    Around(Mark),
+}
+
+impl Window {
+    fn last_before(before: Option<i64>) -> Window {
+        before.map_or(Window::Latest(None), |id| Window::Before(Mark::Id(id)))
     }
 }
 
@@ -107,25 +179,13 @@ impl Store {
 
     /// The lobby's last `limit` messages before message `before` (if given), oldest first.
     pub fn lobby_history(&self, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE recipient_key IS NULL AND id < ?1 ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], stored)?;
-        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
-        out.reverse();
-        Ok(out)
+        self.history(Scope::Lobby, Window::last_before(before), limit)
     }
 
     /// The last `limit` messages said in `room` before message `before` (if given), oldest
     /// first. (Who may read them is the caller's to say: the room's members.)
     pub fn room_history(&self, room: &str, limit: usize, before: Option<i64>) -> Result<Vec<Stored>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE recipient_key = ?1 AND kind = 2 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-        ))?;
-        let rows = stmt.query_map(params![fold(room), before.unwrap_or(i64::MAX), limit as i64], stored)?;
-        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
-        out.reverse();
-        Ok(out)
+        self.history(Scope::Room(room), Window::last_before(before), limit)
     }
 
     /// The last `limit` direct messages of `me` with `other`, either way, before message
@@ -138,31 +198,103 @@ impl Store {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<Stored>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages
-             WHERE ((sender_key = ?1 AND sender_guest IS ?5 AND recipient_key = ?2)
-                 OR (sender_key = ?2 AND recipient_key = ?1 AND recipient_guest IS ?5)) AND id < ?3 AND kind < 2
-             ORDER BY id DESC LIMIT ?4"
-        ))?;
-        let (a, b, before) = (fold(me.name), fold(other), before.unwrap_or(i64::MAX));
-        let rows = stmt.query_map(params![a, b, before, limit as i64, me.guest], stored)?;
-        let mut out: Vec<Stored> = rows.collect::<Result<_, _>>()?;
-        out.reverse();
+        self.history(Scope::Conversation(me, other), Window::last_before(before), limit)
+    }
+
+    /// At most `limit` messages of `scope` in `window`, oldest first.
+    pub fn history(&self, scope: Scope<'_>, window: Window, limit: usize) -> Result<Vec<Stored>> {
+        let (mut sql, mut binds) = scope.clause();
+        sql.insert_str(0, &format!("SELECT {COLUMNS} FROM messages WHERE "));
+        let limit = limit as i64;
+        let mark = |sql: &mut String, binds: &mut Vec<(&'static str, Value)>, name, op, m: Mark| {
+            let (column, value) = m.column();
+            sql.push_str(&format!(" AND {column} {op} {name}"));
+            binds.push((name, Value::Integer(value)));
+        };
+        // The newest first (then turned), or the oldest first.
+        let newest_first = match window {
+            Window::Latest(after) => {
+                if let Some(m) = after {
+                    mark(&mut sql, &mut binds, ":a", ">", m);
+                }
+                true
+            }
+            Window::Before(m) => {
+                mark(&mut sql, &mut binds, ":a", "<", m);
+                true
+            }
+            Window::After(m) => {
+                mark(&mut sql, &mut binds, ":a", ">", m);
+                false
+            }
+            Window::Between(from, to) => {
+                let (low, high, newest_first) = match (from.column(), to.column()) {
+                    ((c, f), (d, t)) if c == d && f > t => (to, from, true),
+                    _ => (from, to, false),
+                };
+                mark(&mut sql, &mut binds, ":a", ">", low);
+                mark(&mut sql, &mut binds, ":b", "<", high);
+                newest_first
+            }
+            Window::Around(m) => {
+                let before = self.history(scope, Window::Before(m), limit as usize / 2)?;
+                let (column, value) = m.column();
+                let mut rest = self.conn.prepare_cached(&format!("{sql} AND {column} >= :a ORDER BY id LIMIT :n"))?;
+                binds.push((":a", Value::Integer(value)));
+                binds.push((":n", Value::Integer(limit - before.len() as i64)));
+                let named: Vec<(&str, &dyn ToSql)> = binds.iter().map(|(k, v)| (*k, v as &dyn ToSql)).collect();
+                let after: Vec<Stored> = rest.query_map(named.as_slice(), stored)?.collect::<Result<_, _>>()?;
+                return Ok(before.into_iter().chain(after).collect());
+            }
+        };
+        sql.push_str(if newest_first { " ORDER BY id DESC LIMIT :n" } else { " ORDER BY id LIMIT :n" });
+        binds.push((":n", Value::Integer(limit)));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let named: Vec<(&str, &dyn ToSql)> = binds.iter().map(|(k, v)| (*k, v as &dyn ToSql)).collect();
+        let mut out: Vec<Stored> = stmt.query_map(named.as_slice(), stored)?.collect::<Result<_, _>>()?;
+        if newest_first {
+            out.reverse();
+        }
         Ok(out)
+    }
+
+    /// When `scope` last had a message between `from_ms` and `to_ms` (exclusive), if it did.
+    pub fn last_said(&self, scope: Scope<'_>, from_ms: i64, to_ms: i64) -> Result<Option<i64>> {
+        let (clause, mut binds) = scope.clause();
+        let sql = format!("SELECT MAX(at_ms) FROM messages WHERE {clause} AND at_ms > :a AND at_ms < :b");
+        binds.push((":a", Value::Integer(from_ms)));
+        binds.push((":b", Value::Integer(to_ms)));
+        let named: Vec<(&str, &dyn ToSql)> = binds.iter().map(|(k, v)| (*k, v as &dyn ToSql)).collect();
+        Ok(self.conn.prepare_cached(&sql)?.query_row(named.as_slice(), |r| r.get(0))?)
     }
 
     /// The names `me` has exchanged direct messages with, the most recent first.
     pub fn partners(&self, me: Identity<'_>, limit: usize) -> Result<Vec<String>> {
+        Ok(self.partners_between(me, i64::MIN, i64::MAX, limit)?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The names `me` exchanged direct messages with between `from_ms` and `to_ms`
+    /// (exclusive), each with the time of its last one then, the most recent first. (With one
+    /// `MAX`, SQLite takes the other columns from the row that has it: the last message.)
+    pub fn partners_between(
+        &self,
+        me: Identity<'_>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient ELSE sender END,
-                    MAX(id) AS last
+                    MAX(id) AS last, at_ms
              FROM messages
-             WHERE recipient_key IS NOT NULL AND kind < 2
+             WHERE recipient_key IS NOT NULL AND kind < 2 AND at_ms > ?4 AND at_ms < ?5
                AND ((sender_key = ?1 AND sender_guest IS ?3) OR (recipient_key = ?1 AND recipient_guest IS ?3))
              GROUP BY CASE WHEN sender_key = ?1 AND sender_guest IS ?3 THEN recipient_key ELSE sender_key END
              ORDER BY last DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![fold(me.name), limit as i64, me.guest], |r| r.get(0))?;
+        let rows = stmt.query_map(params![fold(me.name), limit as i64, me.guest, from_ms, to_ms], |r| {
+            Ok((r.get(0)?, r.get(2)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -14,7 +14,7 @@ mod replica;
 mod whitelist;
 
 pub use accounts::{Account, ImportReport, Verdict};
-pub use history::{Identity, Record, Stored};
+pub use history::{Identity, Mark, Record, Scope, Stored, Window};
 pub use recover::{recover, Recovered, TableCopy};
 pub use replica::{AccountRow, DeviceRow, LogEntry};
 pub use whitelist::{format_mac, parse_mac, Device};

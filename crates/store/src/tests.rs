@@ -195,6 +195,52 @@ fn a_room_s_history_is_its_own_and_no_conversation() {
     assert!(store.lobby_history(10, None).unwrap().is_empty());
 }
 
+/// Reads by message or by time, before, after, between and around a mark, and the partners
+/// of a window of time: what IRC's `CHATHISTORY` asks.
+#[test]
+fn history_is_read_in_windows_by_message_or_by_time() {
+    let (_dir, mut store) = open();
+    let at = |ms: i64, body: &str| Record { at_ms: ms, ..record("ann", None, body, false) };
+    let ids = store
+        .append(&[
+            at(10, "a"),
+            at(20, "b"),
+            Record { at_ms: 25, ..record("ann", Some("bob"), "to bob", false) },
+            at(30, "c"),
+            at(40, "d"),
+            at(50, "e"),
+            Record { at_ms: 55, ..record("cy", Some("ann"), "from cy", false) },
+        ])
+        .unwrap();
+    let read = |window: Window, limit: usize| -> Vec<String> {
+        store.history(Scope::Lobby, window, limit).unwrap().into_iter().map(|s| s.body).collect()
+    };
+    assert_eq!(read(Window::Latest(None), 2), ["d", "e"]);
+    assert_eq!(read(Window::Latest(Some(Mark::At(30))), 10), ["d", "e"]);
+    assert_eq!(read(Window::Latest(Some(Mark::Id(ids[0]))), 2), ["d", "e"], "the newest, after the mark");
+    assert_eq!(read(Window::Before(Mark::At(40)), 2), ["b", "c"]);
+    assert_eq!(read(Window::Before(Mark::Id(ids[4])), 10), ["a", "b", "c"]);
+    assert_eq!(read(Window::After(Mark::At(10)), 2), ["b", "c"]);
+    assert_eq!(read(Window::After(Mark::Id(ids[3])), 10), ["d", "e"]);
+    assert_eq!(read(Window::Between(Mark::At(10), Mark::At(50)), 2), ["b", "c"], "from the first on");
+    assert_eq!(read(Window::Between(Mark::At(50), Mark::At(10)), 2), ["c", "d"], "back from the first");
+    assert_eq!(read(Window::Between(Mark::Id(ids[0]), Mark::At(40)), 10), ["b", "c"]);
+    assert_eq!(read(Window::Around(Mark::Id(ids[3])), 3), ["b", "c", "d"]);
+    assert_eq!(read(Window::Around(Mark::At(30)), 4), ["a", "b", "c", "d"]);
+    let ann = Identity::owner("ann");
+    let talk: Vec<String> = store
+        .history(Scope::Conversation(ann, "BOB"), Window::Latest(None), 10)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.body)
+        .collect();
+    assert_eq!(talk, ["to bob"]);
+    assert_eq!(store.last_said(Scope::Lobby, 0, 45).unwrap(), Some(40));
+    assert_eq!(store.last_said(Scope::Room("#none"), 0, 100).unwrap(), None);
+    assert_eq!(store.partners_between(ann, 0, 100, 10).unwrap(), [("cy".to_owned(), 55), ("bob".to_owned(), 25)]);
+    assert_eq!(store.partners_between(ann, 0, 50, 10).unwrap(), [("bob".to_owned(), 25)]);
+}
+
 #[test]
 fn the_offline_queue_is_read_a_page_at_a_time_and_left_only_once_delivered() {
     let (dir, mut store) = open();
