@@ -148,11 +148,14 @@ impl Message {
     /// which some clients expect), or when it must. A parameter that cannot stand in the middle
     /// (empty, with a space, or starting with `:`) goes last after a `:`, so every parameter
     /// reads back as it was. Line ends and NULs in parameters become spaces: they would end
-    /// the line. Commands whose parameters are all words (`MODE`, `INVITE`, and the numerics
-    /// that list modes, a topic's setter, an invitation or a ban) take the `:` only when they
-    /// must, as servers send them.
+    /// the line. Commands whose parameters are all words (`MODE`, `INVITE`, `BATCH`,
+    /// `CHATHISTORY`, and the numerics that list modes, a topic's setter, an invitation or a
+    /// ban) take the `:` only when they must, as servers send them.
     pub fn to_line(&self) -> Vec<u8> {
-        let words_only = matches!(self.command.as_str(), "MODE" | "INVITE" | "221" | "324" | "333" | "341" | "367");
+        let words_only = matches!(
+            self.command.as_str(),
+            "MODE" | "INVITE" | "BATCH" | "CHATHISTORY" | "221" | "324" | "333" | "341" | "367"
+        );
         let mut out = String::with_capacity(64);
         if !self.tags.is_empty() {
             out.push('@');
@@ -338,5 +341,9 @@ mod tests {
         assert_eq!(Message::new("a", "MODE", &["#r", "+ov", "b", "c"]).to_line(), b":a MODE #r +ov b c\r\n");
         assert_eq!(Message::new("a", "MODE", &["#r", "+b", ":x"]).to_line(), b":a MODE #r +b ::x\r\n");
         assert_eq!(Message::new("s", "341", &["a", "b", "#r"]).to_line(), b":s 341 a b #r\r\n");
+        assert_eq!(
+            Message::new("s", "BATCH", &["+1", "chathistory", "#r"]).to_line(),
+            b":s BATCH +1 chathistory #r\r\n"
+        );
     }
 }

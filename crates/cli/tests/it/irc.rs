@@ -81,13 +81,25 @@ async fn an_irc_user_meets_chatos_and_chathack_users_in_the_lobby_and_directly()
     let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
     let mut ann = Irc::connect(hub.irc).await;
     ann.send("CAP LS 302\r\nNICK ann\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory");
     ann.send("CAP REQ :server-time away-notify\r\nCAP END\r\n").await;
     assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * NAK :server-time away-notify", "all or nothing");
     let burst = ann.until(" 366 ann #lobby ").await;
     assert_eq!(burst[0], ":switchboard 001 ann :Welcome to the Switchboard hub, ann!ann@switchboard");
-    let isupport = burst.iter().find(|l| l.contains(" 005 ")).unwrap();
-    for token in ["CASEMAPPING=rfc8265", "CHANTYPES=#", "UTF8ONLY", "NICKLEN=", "TARGMAX=PRIVMSG:4,NOTICE:4"] {
+    let isupport: Vec<&String> = burst.iter().filter(|l| l.contains(" 005 ")).collect();
+    // Its source, its command, the nick and 13 tokens before the text: 15 parameters.
+    let words = |l: &str| l.split(" :").next().unwrap().split(' ').count();
+    assert!(isupport.iter().all(|l| words(l) <= 16), "15 parameters a line at most: {isupport:#?}");
+    let isupport = isupport.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n");
+    for token in [
+        "CASEMAPPING=rfc8265",
+        "CHANTYPES=#",
+        "UTF8ONLY",
+        "NICKLEN=",
+        "TARGMAX=PRIVMSG:4,NOTICE:4",
+        "CHATHISTORY=100",
+        "MSGREFTYPES=msgid,timestamp",
+    ] {
         assert!(isupport.contains(token), "{isupport}");
     }
     assert!(burst.iter().any(|l| l.contains(" 376 ann ")), "a MOTD: {burst:#?}");

@@ -19,7 +19,7 @@ async fn sasl_signs_in_to_an_account_and_what_waited_for_it_comes_with_its_time(
 
     let mut irc = Irc::connect(hub.irc).await;
     irc.send("CAP LS 302\r\nNICK guessing\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory");
     irc.send("CAP REQ :sasl server-time\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * ACK :sasl server-time");
     // A wrong password first, then the right one.
@@ -158,5 +158,107 @@ async fn a_sasl_login_takes_its_name_over_from_an_older_irc_connection_of_the_ac
     new.expect(" 366 ann #lobby ").await;
     assert_eq!(old.expect("ERROR").await, "ERROR :Closing link");
     assert_eq!(old.line().await, None);
+    hub.stop().await;
+}
+
+/// The history lines of one `CHATHISTORY` answer, without the batch's ends; each checked to
+/// be in batch `id`, and with a time and a message id.
+async fn history(irc: &mut Irc, ask: &str, id: &str, target: &str) -> Vec<String> {
+    irc.send(&format!("{ask}\r\n")).await;
+    assert_eq!(irc.expect(" BATCH +").await, format!(":switchboard BATCH +{id} chathistory {target}"));
+    let mut lines = irc.until(&format!("BATCH -{id}")).await;
+    assert_eq!(lines.pop().unwrap(), format!(":switchboard BATCH -{id}"));
+    lines
+        .into_iter()
+        .map(|line| {
+            let (tags, line) = line.split_once(' ').unwrap();
+            let tags: Vec<&str> = tags.strip_prefix('@').unwrap().split(';').collect();
+            assert_eq!(tags[0], format!("batch={id}"), "{tags:?}");
+            humantime::parse_rfc3339(tags[1].strip_prefix("time=").unwrap()).unwrap();
+            let msgid = tags[2].strip_prefix("msgid=").unwrap();
+            format!("{msgid} {line}")
+        })
+        .collect()
+}
+
+/// `CHATHISTORY` reads the lobby, a room one is in and one's own conversations from the
+/// store, in a batch, each message with its time and id; `TARGETS` says where one talked.
+/// With `server-time`, what others say live comes with its time too.
+#[tokio::test]
+async fn chathistory_reads_the_lobby_a_room_and_one_s_conversations_in_batches() {
+    let hub = start().await;
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Sma { sender: "os".into(), message: "before ann came".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send(
+        "CAP LS 302\r\nCAP REQ :batch server-time message-tags draft/chathistory\r\nNICK ann\r\nUSER ann 0 * :A\r\n",
+    )
+    .await;
+    ann.send("CAP END\r\n").await;
+    ann.expect(" 366 ann #lobby ").await;
+    os.send(&Packet::Sma { sender: "os".into(), message: "live".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    let live = ann.line().await.unwrap();
+    let (time, line) = live.split_once(' ').unwrap();
+    assert_eq!(line, ":os!os@switchboard PRIVMSG #lobby :live");
+    let at = humantime::parse_rfc3339(time.strip_prefix("@time=").unwrap()).unwrap();
+    assert!(std::time::SystemTime::now().duration_since(at).unwrap() < std::time::Duration::from_secs(60));
+
+    let lobby = history(&mut ann, "CHATHISTORY LATEST #lobby * 10", "h1", "#lobby").await;
+    assert_eq!(lobby.len(), 2, "{lobby:#?}");
+    assert!(lobby[0].ends_with(" :os!os@switchboard PRIVMSG #lobby :before ann came"), "{lobby:#?}");
+    assert!(lobby[1].ends_with(" :os!os@switchboard PRIVMSG #lobby :live"), "{lobby:#?}");
+    let live_id = lobby[1].split(' ').next().unwrap();
+    let before = history(&mut ann, &format!("CHATHISTORY BEFORE #lobby msgid={live_id} 10"), "h2", "#lobby").await;
+    assert_eq!(before, lobby[..1]);
+    let after =
+        history(&mut ann, "CHATHISTORY AFTER #lobby timestamp=2000-01-01T00:00:00.000Z 1", "h3", "#lobby").await;
+    assert_eq!(after, lobby[..1]);
+
+    // A room's history is its members'.
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    bob.send("JOIN #rust\r\n").await;
+    bob.expect(" 366 bob #rust ").await;
+    bob.send("PRIVMSG #rust :in rust\r\n").await;
+    ann.send("CHATHISTORY LATEST #rust * 10\r\n").await;
+    assert_eq!(
+        ann.expect("FAIL").await,
+        ":switchboard FAIL CHATHISTORY INVALID_TARGET LATEST #rust :You are not in that channel"
+    );
+    ann.send("JOIN #rust\r\n").await;
+    ann.expect(" 366 ann #rust ").await;
+    let rust = history(&mut ann, "CHATHISTORY LATEST #Rust * 10", "h5", "#Rust").await;
+    assert_eq!(rust.len(), 1, "{rust:#?}");
+    assert!(rust[0].ends_with(" :bob!bob@switchboard PRIVMSG #Rust :in rust"), "{rust:#?}");
+
+    // One's own conversations, both ways; nobody else's.
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "psst".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    ann.expect("PRIVMSG ann :psst").await;
+    ann.send("PRIVMSG os :hi os\r\n").await;
+    os.expect(Packet::Spm { sender: "ann".into(), recipient: "os".into(), message: "hi os".into() }).await;
+    let talk = history(&mut ann, "CHATHISTORY LATEST os * 10", "h6", "os").await;
+    assert_eq!(talk.len(), 2, "{talk:#?}");
+    assert!(talk[0].ends_with(" :os!os@switchboard PRIVMSG ann :psst"), "{talk:#?}");
+    assert!(talk[1].ends_with(" :ann!ann@switchboard PRIVMSG os :hi os"), "{talk:#?}");
+    bob.send("CAP REQ batch\r\nCHATHISTORY LATEST os * 10\r\n").await;
+    assert_eq!(bob.expect("BATCH").await, ":switchboard BATCH +h1 chathistory os");
+    assert_eq!(bob.line().await.unwrap(), ":switchboard BATCH -h1", "nothing of ann's");
+
+    // Where ann talked, the most recent last.
+    ann.send("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10\r\n").await;
+    assert_eq!(ann.expect(" BATCH +").await, ":switchboard BATCH +h7 draft/chathistory-targets");
+    let targets = ann.until("BATCH -h7").await;
+    let named: Vec<&str> = targets.iter().filter_map(|l| l.split(' ').nth(4)).collect();
+    assert_eq!(named, ["#lobby", "#rust", "os"], "{targets:#?}");
+    assert!(targets[0].starts_with("@batch=h7 :switchboard CHATHISTORY TARGETS #lobby 20"), "{targets:#?}");
+
+    // What is wrong is said so.
+    ann.send("CHATHISTORY SOMETIME #lobby * 1\r\nCHATHISTORY LATEST #lobby * 0\r\nCHATHISTORY BEFORE #lobby *\r\n")
+        .await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY UNKNOWN_COMMAND SOMETIME :Unknown command");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY INVALID_PARAMS LATEST :Invalid limit");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY NEED_MORE_PARAMS BEFORE :Missing parameters");
     hub.stop().await;
 }

@@ -18,8 +18,17 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 /// The capabilities this door offers.
-const OFFERED: [&str; 7] =
-    ["sasl", "server-time", "echo-message", "multi-prefix", "message-tags", "userhost-in-names", "cap-notify"];
+const OFFERED: [&str; 9] = [
+    "sasl",
+    "server-time",
+    "echo-message",
+    "multi-prefix",
+    "message-tags",
+    "userhost-in-names",
+    "cap-notify",
+    "batch",
+    "draft/chathistory",
+];
 /// The longest `AUTHENTICATE` payload, in bytes of base64.
 const MAX_SASL: usize = 4096;
 /// `AUTHENTICATE` sends its payload in chunks of this many bytes; a shorter one is the last.
@@ -37,6 +46,11 @@ pub(crate) struct Caps {
     pub userhost_in_names: bool,
     /// Nothing to tell yet (the offer never changes), but asked for by clients of 3.1.
     pub cap_notify: bool,
+    /// `CHATHISTORY` answers come in a batch.
+    pub batch: bool,
+    /// `CHATHISTORY` is answered whether or not it was asked for; asking says the client
+    /// will fetch history itself.
+    pub chathistory: bool,
 }
 
 impl Caps {
@@ -49,6 +63,8 @@ impl Caps {
             "message-tags" => Some(&mut self.message_tags),
             "userhost-in-names" => Some(&mut self.userhost_in_names),
             "cap-notify" => Some(&mut self.cap_notify),
+            "batch" => Some(&mut self.batch),
+            "draft/chathistory" => Some(&mut self.chathistory),
             _ => None,
         }
     }
@@ -62,6 +78,8 @@ impl Caps {
             self.message_tags,
             self.userhost_in_names,
             self.cap_notify,
+            self.batch,
+            self.chathistory,
         ];
         OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
     }
@@ -229,9 +247,13 @@ impl Irc {
     pub(super) fn login_with_pass(&mut self, nick: String, password: String, shared: &Arc<Shared>) -> Act {
         self.authenticating = true;
         let (shared, origin) = (shared.clone(), self.peer.ip());
+        let signed_in = self.signed_in.insert(Arc::default()).clone();
         Act::Later(Box::pin(async move {
             match check(shared, origin, nick.clone(), password).await {
-                Ok(Verdict::Ok(name)) => Act::Hub(Command::Login { name, verified: true }),
+                Ok(Verdict::Ok(name)) => {
+                    let _ = signed_in.set(name.clone());
+                    Act::Hub(Command::Login { name, verified: true })
+                }
                 Ok(Verdict::NoAccount) => Act::Hub(Command::Login { name: nick, verified: false }),
                 Ok(Verdict::WrongPassword) => verdict_directive(false, None),
                 Err(()) => Act::Stop,

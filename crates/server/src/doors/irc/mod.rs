@@ -15,6 +15,7 @@
 mod account;
 mod answers;
 mod channels;
+mod history;
 mod nicks;
 
 use crate::doors::spec::{self, Spec};
@@ -141,12 +142,18 @@ pub(crate) struct Irc {
     /// The IRCv3 capabilities it asked for.
     caps: account::Caps,
     sasl: account::Sasl,
-    /// The account SASL signed it in to: its login is verified, under this name.
+    /// The account SASL (or `PASS`, once its login is answered) signed it in to: its login
+    /// is verified, under this name.
     account: Option<String>,
     /// What `PASS` said, for the login.
     password: Option<String>,
     /// A password is being checked: nothing more is read until its verdict is worded.
     authenticating: bool,
+    /// Where a `PASS` that signs in to an account leaves the account's name, for `account`
+    /// once the login is answered.
+    signed_in: Option<Arc<std::sync::OnceLock<String>>>,
+    /// Batches opened so far: the next one's reference.
+    batches: u32,
 }
 
 impl Protocol for Irc {
@@ -186,14 +193,22 @@ impl Protocol for Irc {
     }
 
     fn outgoing(&mut self, bytes: Bytes) -> Bytes {
-        if bytes.first() != Some(&b'~') && memchr::memmem::find(&bytes, b"\n~").is_none() {
+        let stamp = self.caps.server_time && self.registered;
+        if !stamp && bytes.first() != Some(&b'~') && memchr::memmem::find(&bytes, b"\n~").is_none() {
             return bytes;
         }
+        // With `server-time`, what users say and do comes with the time it is written.
+        let now = stamp.then(|| format!("@time={} ", humantime::format_rfc3339_millis(std::time::SystemTime::now())));
         let mut out = Vec::with_capacity(bytes.len() + 256);
         for line in bytes.split_inclusive(|&b| b == b'\n') {
             match line.strip_prefix(b"~") {
                 Some(directive) => self.word(directive.trim_ascii_end(), &mut out),
-                None => out.extend_from_slice(line),
+                None => {
+                    if let Some(now) = now.as_deref().filter(|_| from_a_user(line)) {
+                        out.extend_from_slice(now.as_bytes());
+                    }
+                    out.extend_from_slice(line)
+                }
             }
         }
         out.into()
@@ -221,6 +236,8 @@ impl Irc {
             account: None,
             password: None,
             authenticating: false,
+            signed_in: None,
+            batches: 0,
         }
     }
 
@@ -355,6 +372,7 @@ impl Irc {
             "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, session, shared),
             "MONITOR" => self.monitor(m, shared),
             "LUSERS" => self.ask_roster(m, session, shared),
+            "CHATHISTORY" => self.chathistory(&m, session, shared),
             _ => self.numeric("421", &[&m.command, "Unknown command"]),
         }
     }
@@ -566,11 +584,16 @@ impl Irc {
             format!("MONITOR={MAX_MONITOR}"),
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
             "UTF8ONLY".into(),
+            format!("CHATHISTORY={}", history::MAX_HISTORY),
+            "MSGREFTYPES=msgid,timestamp".into(),
             "NETWORK=Switchboard".into(),
         ];
-        let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
-        params.push("are supported by this server");
-        out.extend(self.line("005", &params));
+        // A line holds at most 15 parameters: the nick, 13 tokens, the text.
+        for tokens in isupport.chunks(13) {
+            let mut params: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            params.push("are supported by this server");
+            out.extend(self.line("005", &params));
+        }
         out.extend(self.motd());
         let join = Message::new(&self.mask(), "JOIN", &[LOBBY]);
         out.extend(join.to_line());
@@ -600,6 +623,9 @@ impl Irc {
         match what {
             "login" if rest.is_empty() => {
                 self.logging_in = false;
+                if let Some(name) = self.signed_in.take().and_then(|s| s.get().cloned()) {
+                    self.account = Some(name);
+                }
                 self.registered = true;
                 self.welcome(out);
             }
@@ -657,6 +683,12 @@ impl Irc {
             _ => {}
         }
     }
+}
+
+/// A line whose source is a user's `nick!user@host` (not the server's, and without tags).
+fn from_a_user(line: &[u8]) -> bool {
+    let source = line.strip_prefix(b":").and_then(|l| l.split(|&b| b == b' ').next());
+    source.is_some_and(|s| s.contains(&b'!'))
 }
 
 /// Who is online and by which door, from the hub task; `None` once it has stopped.
