@@ -60,9 +60,30 @@ pub(crate) struct Shared {
     pub tls: Option<net::tls::Tls>,
     /// The event loops the front doors' connections run on.
     pub reactors: Vec<Arc<net::reactor::Reactor>>,
+    /// The names that only a signed-in user may hold.
+    pub accounts: Arc<Accounts>,
     /// Where the server's clock for rates starts.
     epoch: tokio::time::Instant,
     next_session: AtomicU64,
+}
+
+/// The reserved names, folded: those of accounts and of white-listed devices. Nobody holds
+/// one without having signed in to it (a password, a known MAC), so a user of such a name is
+/// signed in as it, and another name never is: what IRC says of users' accounts (`account-tag`,
+/// `extended-join`, `WHOIS` 330, `WHOX`). Kept by the hub task as it tells the hub.
+#[derive(Debug, Default)]
+pub(crate) struct Accounts(std::sync::RwLock<rustc_hash::FxHashSet<String>>);
+
+impl Accounts {
+    pub fn set(&self, names: &[String]) {
+        let folded = names.iter().map(|n| hub::fold(n)).collect();
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = folded;
+    }
+
+    /// Whether `name` is an account's (or a device's).
+    pub fn holds(&self, name: &str) -> bool {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&hub::fold(name))
+    }
 }
 
 impl Shared {

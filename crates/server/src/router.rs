@@ -339,6 +339,8 @@ pub(crate) struct Router {
     refused: Vec<Input>,
     /// The hub task's own queue, for what the relays tell it.
     hub_tx: mpsc::Sender<HubMsg>,
+    /// The reserved names, as the doors read them.
+    accounts: Arc<crate::Accounts>,
 }
 
 impl Router {
@@ -365,6 +367,7 @@ impl Router {
             bus,
             refused: Vec::new(),
             hub_tx: shared.hub.clone(),
+            accounts: shared.accounts.clone(),
         }
     }
 
@@ -446,7 +449,10 @@ impl Router {
                 self.step(now, Input::Disconnected { session });
             }
             HubMsg::LinkClosed { link } => self.step(now, Input::LinkClosed { link }),
-            HubMsg::Reserved { names } => self.step(now, Input::Reserved { names }),
+            HubMsg::Reserved { names } => {
+                self.accounts.set(&names);
+                self.step(now, Input::Reserved { names })
+            }
             HubMsg::Stored { reply: ReplyTo::Session(session, kind), result } => {
                 if let Some(bytes) = self.conn(session).and_then(|c| (c.spec().encode_reply)(kind, result)) {
                     self.push_bytes(session, &bytes, false);

@@ -135,6 +135,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         router::now(),
     );
+    let accounts = Arc::new(crate::Accounts::default());
+    accounts.set(&reserved);
     hub.handle(router::now(), hub::Input::Reserved { names: reserved });
     let window = Duration::from_secs(config.login_window_secs);
     let logins = limits::throttle::LoginThrottle::new(config.login_attempts, config.login_account_attempts, window);
@@ -162,6 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         conn_limits,
         tls,
         reactors,
+        accounts,
         epoch: tokio::time::Instant::now(),
         next_session: AtomicU64::new(first_session),
     });

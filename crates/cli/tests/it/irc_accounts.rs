@@ -19,7 +19,7 @@ async fn sasl_signs_in_to_an_account_and_what_waited_for_it_comes_with_its_time(
 
     let mut irc = Irc::connect(hub.irc).await;
     irc.send("CAP LS 302\r\nNICK guessing\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify");
     irc.send("CAP REQ :sasl server-time\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * ACK :sasl server-time");
     // A wrong password first, then the right one.
@@ -260,5 +260,58 @@ async fn chathistory_reads_the_lobby_a_room_and_one_s_conversations_in_batches()
     assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY UNKNOWN_COMMAND SOMETIME :Unknown command");
     assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY INVALID_PARAMS LATEST :Invalid limit");
     assert_eq!(ann.line().await.unwrap(), ":switchboard FAIL CHATHISTORY NEED_MORE_PARAMS BEFORE :Missing parameters");
+    hub.stop().await;
+}
+
+/// Who is signed in to an account (on any protocol: its name is reserved) is told with
+/// `account-tag` on what they say, in a `JOIN` with `extended-join`, by `WHOIS` (330) and
+/// by WHOX; a guest is not.
+#[tokio::test]
+async fn accounts_are_told_in_tags_joins_whois_and_whox() {
+    let hub = start_prepared(|s| s.add_account("ann", "pw").unwrap(), |_| {}).await;
+    let mut bob = Irc::connect(hub.irc).await;
+    bob.send(
+        "CAP LS 302\r\nCAP REQ :account-tag extended-join account-notify\r\nNICK bob\r\nUSER bob 0 * :B\r\nCAP END\r\n",
+    )
+    .await;
+    let burst = bob.until(" 366 bob #lobby ").await;
+    assert!(burst.contains(&":bob!bob@switchboard JOIN #lobby * :bob".to_owned()), "{burst:#?}");
+    let isupport = burst.iter().filter(|l| l.contains(" 005 ")).cloned().collect::<Vec<_>>().join(" ");
+    assert!(isupport.contains(" WHOX "), "{isupport}");
+
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send(&format!(
+        "CAP LS 302\r\nCAP REQ sasl\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nAUTHENTICATE PLAIN\r\nAUTHENTICATE {}\r\nCAP END\r\n",
+        plain("ann", "pw")
+    ))
+    .await;
+    ann.expect(" 366 ann #lobby ").await;
+    assert_eq!(bob.line().await.unwrap(), "@account=ann :ann!ann@switchboard JOIN #lobby ann :ann");
+    let mut os = Raw::login(hub.chatos, "os").await;
+    assert_eq!(bob.line().await.unwrap(), ":os!os@switchboard JOIN #lobby * :os");
+    ann.send("PRIVMSG #lobby :signed in\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), "@account=ann :ann!ann@switchboard PRIVMSG #lobby :signed in");
+    os.expect(Packet::Sma { sender: "ann".into(), message: "signed in".into() }).await;
+    os.send(&Packet::Sma { sender: "os".into(), message: "a guest".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    assert_eq!(bob.line().await.unwrap(), ":os!os@switchboard PRIVMSG #lobby :a guest");
+
+    bob.send("WHOIS ann\r\nWHOIS os\r\n").await;
+    let whois = bob.until(" 318 bob ann ").await;
+    assert!(whois.contains(&":switchboard 330 bob ann ann :is logged in as".to_owned()), "{whois:#?}");
+    let whois = bob.until(" 318 bob os ").await;
+    assert!(!whois.iter().any(|l| l.contains(" 330 ")), "{whois:#?}");
+    bob.send("WHO #lobby %tcnfar,42\r\n").await;
+    let mut who = bob.until(" 315 bob #lobby ").await;
+    who.sort();
+    assert_eq!(
+        who,
+        [
+            ":switchboard 315 bob #lobby :End of WHO list",
+            ":switchboard 354 bob 42 #lobby ann H ann :ann",
+            ":switchboard 354 bob 42 #lobby bob H 0 :bob",
+            ":switchboard 354 bob 42 #lobby os H 0 :os",
+        ]
+    );
     hub.stop().await;
 }

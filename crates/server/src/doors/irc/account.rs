@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 /// The capabilities this door offers.
-const OFFERED: [&str; 9] = [
+const OFFERED: [&str; 12] = [
     "sasl",
     "server-time",
     "echo-message",
@@ -28,6 +28,9 @@ const OFFERED: [&str; 9] = [
     "cap-notify",
     "batch",
     "draft/chathistory",
+    "account-tag",
+    "extended-join",
+    "account-notify",
 ];
 /// The longest `AUTHENTICATE` payload, in bytes of base64.
 const MAX_SASL: usize = 4096;
@@ -51,6 +54,13 @@ pub(crate) struct Caps {
     /// `CHATHISTORY` is answered whether or not it was asked for; asking says the client
     /// will fetch history itself.
     pub chathistory: bool,
+    /// What users say comes with the account they are signed in to.
+    pub account_tag: bool,
+    /// A `JOIN` says the account and the real name.
+    pub extended_join: bool,
+    /// Nothing to tell: a user's account is its name, if reserved, from its login to its
+    /// end, so it never changes while it is there (no `ACCOUNT` is ever due).
+    pub account_notify: bool,
 }
 
 impl Caps {
@@ -65,6 +75,9 @@ impl Caps {
             "cap-notify" => Some(&mut self.cap_notify),
             "batch" => Some(&mut self.batch),
             "draft/chathistory" => Some(&mut self.chathistory),
+            "account-tag" => Some(&mut self.account_tag),
+            "extended-join" => Some(&mut self.extended_join),
+            "account-notify" => Some(&mut self.account_notify),
             _ => None,
         }
     }
@@ -80,6 +93,9 @@ impl Caps {
             self.cap_notify,
             self.batch,
             self.chathistory,
+            self.account_tag,
+            self.extended_join,
+            self.account_notify,
         ];
         OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
     }

@@ -1,5 +1,6 @@
 //! The IRC door's answers to what it asked the hub task (who is online, the rooms): `WHOIS`,
-//! `ISON`, `USERHOST`, `LUSERS`, `NAMES`, `LIST`, `WHO`, and a channel's topic, modes and bans.
+//! `ISON`, `USERHOST`, `LUSERS`, `NAMES`, `LIST`, `WHO` (and WHOX), and a channel's topic,
+//! modes and bans. A user's account is its name if that is reserved ([`crate::Accounts`]).
 
 use super::channels::prefix;
 use super::nicks;
@@ -82,6 +83,7 @@ pub(super) fn rooms_answer(
     mine: &[String],
     online: &[(String, &'static str)],
     caps: super::account::Caps,
+    accounts: &crate::Accounts,
 ) -> Vec<u8> {
     let online = &nicked(online);
     let multi = caps.multi_prefix;
@@ -157,10 +159,36 @@ pub(super) fn rooms_answer(
             None => out.extend(line("403", &[target, "No such channel"])),
         },
         _ => {
-            // WHO: a channel's members, or a nick.
+            // WHO: a channel's members, or a nick; WHOX (`%fields[,token]`) with the fields asked.
+            let whox = m.params.get(1).and_then(|p| p.strip_prefix('%')).map(|p| p.split_once(',').unwrap_or((p, "0")));
             let who = |out: &mut Vec<u8>, channel: &str, name: &str, m: Member| {
                 let flags = format!("H{}", prefix(m, multi));
-                out.extend(line("352", &[channel, name, HOST, SERVER, name, &flags, &format!("0 {name}")]));
+                let Some((fields, token)) = whox else {
+                    out.extend(line("352", &[channel, name, HOST, SERVER, name, &flags, &format!("0 {name}")]));
+                    return;
+                };
+                let account = if accounts.holds(&nicks::name(name)) { name } else { "0" };
+                let mut params = Vec::new();
+                for (field, value) in [
+                    ('t', token),
+                    ('c', channel),
+                    ('u', name),
+                    ('i', "255.255.255.255"),
+                    ('h', HOST),
+                    ('s', SERVER),
+                    ('n', name),
+                    ('f', &flags),
+                    ('d', "0"),
+                    ('l', "0"),
+                    ('a', account),
+                    ('o', "n/a"),
+                    ('r', name),
+                ] {
+                    if fields.contains(field) {
+                        params.push(value);
+                    }
+                }
+                out.extend(line("354", &params));
             };
             if target.eq_ignore_ascii_case(LOBBY) {
                 for name in &lobby {
@@ -189,6 +217,7 @@ pub(super) fn roster_answer(
     m: &Message,
     online: &[(String, &'static str)],
     rooms: &[(String, Vec<(String, Member)>)],
+    accounts: &crate::Accounts,
 ) -> Vec<u8> {
     let online = &nicked(online);
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
@@ -215,6 +244,9 @@ pub(super) fn roster_answer(
                         }
                         if !channels.is_empty() {
                             out.extend(line("319", &[name, &channels.join(" ")]));
+                        }
+                        if accounts.holds(&nicks::name(name)) {
+                            out.extend(line("330", &[name, name, "is logged in as"]));
                         }
                         if hub::same_name(name, me) {
                             out.extend(line("378", &[name, &format!("is connecting from {}", peer.ip())]));

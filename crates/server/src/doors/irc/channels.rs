@@ -281,7 +281,7 @@ impl Irc {
     /// `WHO`, a topic, modes or a ban list asked for.
     pub(super) fn ask_rooms(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let hub = shared.hub.clone();
-        let (me, caps) = (self.me().to_owned(), self.caps);
+        let (me, caps, accounts) = (self.me().to_owned(), self.caps, self.accounts.clone());
         let asked: Option<Vec<String>> = match m.command.as_str() {
             "LIST" => None,
             _ => Some(m.params.first().map(|p| p.split(',').map(str::to_owned).collect()).unwrap_or_default()),
@@ -293,7 +293,7 @@ impl Irc {
             }
             let Ok((rooms, mine)) = rx.await else { return Act::Stop };
             let Some(online) = roster(&hub).await else { return Act::Stop };
-            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, caps).into())
+            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, caps, &accounts).into())
         }))
     }
 

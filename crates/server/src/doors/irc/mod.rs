@@ -154,13 +154,15 @@ pub(crate) struct Irc {
     signed_in: Option<Arc<std::sync::OnceLock<String>>>,
     /// Batches opened so far: the next one's reference.
     batches: u32,
+    /// The reserved names: who is signed in to an account.
+    accounts: Arc<crate::Accounts>,
 }
 
 impl Protocol for Irc {
     const SPEC: &'static Spec = &SPEC;
 
-    fn accepted(_: &Shared, peer: SocketAddr) -> Self {
-        Irc::new(peer)
+    fn accepted(shared: &Shared, peer: SocketAddr) -> Self {
+        Irc::new(peer, shared.accounts.clone())
     }
 
     fn next(
@@ -193,22 +195,20 @@ impl Protocol for Irc {
     }
 
     fn outgoing(&mut self, bytes: Bytes) -> Bytes {
-        let stamp = self.caps.server_time && self.registered;
-        if !stamp && bytes.first() != Some(&b'~') && memchr::memmem::find(&bytes, b"\n~").is_none() {
+        let caps = self.caps;
+        let retell = self.registered && (caps.server_time || caps.account_tag || caps.extended_join);
+        if !retell && bytes.first() != Some(&b'~') && memchr::memmem::find(&bytes, b"\n~").is_none() {
             return bytes;
         }
         // With `server-time`, what users say and do comes with the time it is written.
-        let now = stamp.then(|| format!("@time={} ", humantime::format_rfc3339_millis(std::time::SystemTime::now())));
+        let now = (retell && caps.server_time)
+            .then(|| format!("time={}", humantime::format_rfc3339_millis(std::time::SystemTime::now())));
         let mut out = Vec::with_capacity(bytes.len() + 256);
         for line in bytes.split_inclusive(|&b| b == b'\n') {
             match line.strip_prefix(b"~") {
                 Some(directive) => self.word(directive.trim_ascii_end(), &mut out),
-                None => {
-                    if let Some(now) = now.as_deref().filter(|_| from_a_user(line)) {
-                        out.extend_from_slice(now.as_bytes());
-                    }
-                    out.extend_from_slice(line)
-                }
+                None if retell => self.retell(line, now.as_deref(), &mut out),
+                None => out.extend_from_slice(line),
             }
         }
         out.into()
@@ -216,8 +216,9 @@ impl Protocol for Irc {
 }
 
 impl Irc {
-    fn new(peer: SocketAddr) -> Irc {
+    fn new(peer: SocketAddr, accounts: Arc<crate::Accounts>) -> Irc {
         Irc {
+            accounts,
             codec: Codec::default(),
             nick: None,
             user: None,
@@ -542,7 +543,7 @@ impl Irc {
     /// What needs the hub's roster (who is online, by which door), asked of the hub task.
     /// (For `WHOIS`, also the rooms of each nick asked about.)
     fn ask_roster(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
-        let (hub, me, peer) = (shared.hub.clone(), self.me().to_owned(), self.peer);
+        let (hub, me, peer, accounts) = (shared.hub.clone(), self.me().to_owned(), self.peer, self.accounts.clone());
         Act::Later(Box::pin(async move {
             let Some(online) = roster(&hub).await else { return Act::Stop };
             let mut rooms = Vec::new();
@@ -559,7 +560,7 @@ impl Irc {
                     rooms.push((target, with));
                 }
             }
-            Act::Reply(answers::roster_answer(&me, peer, &m, &online, &rooms).into())
+            Act::Reply(answers::roster_answer(&me, peer, &m, &online, &rooms, &accounts).into())
         }))
     }
 
@@ -584,6 +585,7 @@ impl Irc {
             format!("MONITOR={MAX_MONITOR}"),
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
             "UTF8ONLY".into(),
+            "WHOX".into(),
             format!("CHATHISTORY={}", history::MAX_HISTORY),
             "MSGREFTYPES=msgid,timestamp".into(),
             "NETWORK=Switchboard".into(),
@@ -595,7 +597,13 @@ impl Irc {
             out.extend(self.line("005", &params));
         }
         out.extend(self.motd());
-        let join = Message::new(&self.mask(), "JOIN", &[LOBBY]);
+        let join = match self.caps.extended_join {
+            true => {
+                let account = self.account_of(self.me()).unwrap_or_else(|| "*".into());
+                Message::new(&self.mask(), "JOIN", &[LOBBY, &account, self.me()])
+            }
+            false => Message::new(&self.mask(), "JOIN", &[LOBBY]),
+        };
         out.extend(join.to_line());
     }
 
@@ -611,6 +619,34 @@ impl Irc {
         }
         out.extend(self.line("376", &["End of /MOTD command"]));
         out
+    }
+
+    /// A line from others, as this client asked for it: what a user said or did with its
+    /// time (`server-time`) and the account the user is signed in to (`account-tag`); a
+    /// `JOIN` with the account (or `*`) and a real name, the nick (`extended-join`).
+    fn retell(&self, line: &[u8], now: Option<&str>, out: &mut Vec<u8>) {
+        let Some(nick) = from_a_user(line) else { return out.extend_from_slice(line) };
+        let account = self.account_of(nick);
+        let mut tags: Vec<String> = now.map(str::to_owned).into_iter().collect();
+        if let (true, Some(account)) = (self.caps.account_tag, &account) {
+            tags.push(format!("account={account}"));
+        }
+        if !tags.is_empty() {
+            out.extend(format!("@{} ", tags.join(";")).as_bytes());
+        }
+        let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let join = body.split(|&b| b == b' ').nth(1) == Some(b"JOIN") && body.split(|&b| b == b' ').count() == 3;
+        if !(self.caps.extended_join && join) {
+            return out.extend_from_slice(line);
+        }
+        out.extend_from_slice(body);
+        out.extend(format!(" {} :{nick}\r\n", account.as_deref().unwrap_or("*")).as_bytes());
+    }
+
+    /// The account the user of `nick` is signed in to, if it is: its own name, if reserved.
+    fn account_of(&self, nick: &str) -> Option<String> {
+        let name = nicks::name(nick);
+        self.accounts.holds(&name).then(|| nick.to_owned())
     }
 
     /// Words directive `d` (a line from the encoders, without its `~`) into `out`.
@@ -685,10 +721,12 @@ impl Irc {
     }
 }
 
-/// A line whose source is a user's `nick!user@host` (not the server's, and without tags).
-fn from_a_user(line: &[u8]) -> bool {
-    let source = line.strip_prefix(b":").and_then(|l| l.split(|&b| b == b' ').next());
-    source.is_some_and(|s| s.contains(&b'!'))
+/// The nick of a line whose source is a user's `nick!user@host` (not the server's, and
+/// without tags).
+fn from_a_user(line: &[u8]) -> Option<&str> {
+    let source = line.strip_prefix(b":")?.split(|&b| b == b' ').next()?;
+    let nick = &source[..memchr::memchr(b'!', source)?];
+    std::str::from_utf8(nick).ok()
 }
 
 /// Who is online and by which door, from the hub task; `None` once it has stopped.
@@ -878,7 +916,7 @@ mod tests {
     #[test]
     fn directives_are_worded_with_the_connection_s_own_nick_and_others_lines_pass() {
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let mut irc = Irc::new(peer);
+        let mut irc = Irc::new(peer, Arc::default());
         irc.nick = Some("ann".into());
         irc.user = Some("ann".into());
         irc.registered = true;
