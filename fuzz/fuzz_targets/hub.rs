@@ -10,7 +10,7 @@
 
 use arbitrary::Arbitrary;
 use hub::{
-    Caps, Command, DeskNews, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Member, Mode, ModeChange, Node,
+    Caps, Command, DeskNews, Door, Hub, HubError, Input, Kept, LinkId, LinkKey, Liveness, Masks, Member, Mode, ModeChange, Node,
     Output, Queued, Remote, ReplyTo, RoomCommand, RoomModes, RoomNews, SessionId, Topic,
 };
 use libfuzzer_sys::fuzz_target;
@@ -241,7 +241,7 @@ fn room(i: u8) -> String {
 }
 
 fn mode(i: u8, n: u8) -> Mode {
-    match i % 10 {
+    match i % 12 {
         0 => Mode::Op(name(n)),
         1 => Mode::Voice(name(n)),
         2 => Mode::Ban(format!("{}*", name(n))),
@@ -251,6 +251,8 @@ fn mode(i: u8, n: u8) -> Mode {
         6 => Mode::Moderated,
         7 => Mode::NoOutside,
         8 => Mode::Secret,
+        9 => Mode::Except(format!("{}*", name(n))),
+        10 => Mode::InviteExcept(format!("{}*", name(n))),
         _ => Mode::TopicLock,
     }
 }
@@ -483,7 +485,7 @@ impl Run {
                         room,
                         topic: None,
                         modes: RoomModes::default(),
-                        bans: vec![],
+                        masks: Masks { bans: vec![format!("{name}*")], ..Masks::default() },
                         members: vec![(name, member)],
                     },
                 };

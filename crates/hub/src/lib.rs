@@ -36,7 +36,7 @@ pub use links::LinkId;
 use names::skeleton_digest;
 pub use names::{fold, same_name, skeleton, valid_name, MAX_NAME};
 pub use rooms::{
-    fold_room, matches_mask, valid_room, Member, Mode, ModeChange, RoomCommand, RoomError, RoomModes, RoomNews,
+    fold_room, matches_mask, valid_room, Masks, Member, Mode, ModeChange, RoomCommand, RoomError, RoomModes, RoomNews,
     RoomView, Topic, LOBBY_ROOM, MAX_BANS, MAX_ROOM, MAX_ROOMS_EACH, MAX_TOPIC,
 };
 

@@ -124,6 +124,11 @@ pub enum RoomNews {
         topic_at: i64,
         modes: RoomModes,
         bans: Vec<String>,
+        /// Ban exceptions (`+e`) and invite exceptions (`+I`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        excepts: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        invexes: Vec<String>,
         members: Vec<(String, Member)>,
     },
 }

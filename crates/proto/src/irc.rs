@@ -154,7 +154,7 @@ impl Message {
     pub fn to_line(&self) -> Vec<u8> {
         let words_only = matches!(
             self.command.as_str(),
-            "MODE" | "INVITE" | "BATCH" | "CHATHISTORY" | "221" | "324" | "333" | "341" | "367"
+            "MODE" | "INVITE" | "BATCH" | "CHATHISTORY" | "221" | "324" | "333" | "341" | "346" | "348" | "367"
         );
         let mut out = String::with_capacity(64);
         if !self.tags.is_empty() {

@@ -143,6 +143,35 @@ async fn keys_limits_bans_and_bad_names_get_their_numerics() {
     hub.stop().await;
 }
 
+/// `+e` lets a user past a ban, `+I` past `+i`; each list is asked for by its letter.
+#[tokio::test]
+async fn ban_and_invite_exceptions_are_lists_of_their_own() {
+    let hub = start().await;
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    let mut cy = Irc::register(hub.irc, "cy").await;
+    ann.send("JOIN #club\r\nMODE #club +be *!*@irc bob\r\nMODE #club e\r\n").await;
+    ann.expect(" 366 ann #club ").await;
+    assert_eq!(ann.line().await.unwrap(), ":ann!ann@switchboard MODE #club +be *!*@irc bob!*@*");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 348 ann #club bob!*@*");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 349 ann #club :End of channel exception list");
+    cy.send("JOIN #club\r\n").await;
+    assert_eq!(cy.line().await.unwrap(), ":switchboard 474 cy #club :Cannot join channel (+b)");
+    bob.send("JOIN #club\r\n").await;
+    bob.expect(":bob!bob@switchboard JOIN #club").await;
+    ann.send("MODE #club -b+iI *!*@irc cy\r\nMODE #club I\r\n").await;
+    ann.expect(":bob!bob@switchboard JOIN #club").await;
+    assert_eq!(ann.line().await.unwrap(), ":ann!ann@switchboard MODE #club -b+iI *!*@irc cy!*@*");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 346 ann #club cy!*@*");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 347 ann #club :End of channel invite list");
+    cy.send("JOIN #club\r\n").await;
+    assert_eq!(cy.line().await.unwrap(), ":cy!cy@switchboard JOIN #club", "past +i");
+    ann.send("MODE #lobby I\r\n").await;
+    ann.expect(":cy!cy@switchboard JOIN #club").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 347 ann #lobby :End of channel invite list");
+    hub.stop().await;
+}
+
 /// Three clients of the `irc` library from PyPI (`scripts/test` installs it) in a channel.
 #[tokio::test]
 async fn clients_of_an_irc_library_share_a_channel() {

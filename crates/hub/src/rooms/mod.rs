@@ -13,8 +13,8 @@
 
 mod types;
 pub use types::{
-    matches_mask, valid_room, Member, Mode, ModeChange, RoomCommand, RoomError, RoomModes, RoomNews, RoomView, Topic,
-    LOBBY_ROOM, MAX_BANS, MAX_ROOM, MAX_ROOMS_EACH, MAX_TOPIC,
+    matches_mask, valid_room, Masks, Member, Mode, ModeChange, RoomCommand, RoomError, RoomModes, RoomNews, RoomView,
+    Topic, LOBBY_ROOM, MAX_BANS, MAX_ROOM, MAX_ROOMS_EACH, MAX_TOPIC,
 };
 
 use crate::{fold, Event, Hub, HubError, Kept, Node, Output, SessionId};
@@ -43,7 +43,7 @@ struct Room {
     name: Box<str>,
     topic: Option<Topic>,
     modes: RoomModes,
-    bans: Vec<String>,
+    masks: Masks,
     /// Folded names invited (and not yet come): they may join past `+i`, a ban and a key.
     invited: FxHashSet<String>,
     /// Members here, in the order they came.
@@ -57,7 +57,7 @@ impl Room {
             name: name.into(),
             topic: None,
             modes: RoomModes::default(),
-            bans: Vec::new(),
+            masks: Masks::default(),
             invited: FxHashSet::default(),
             here: IndexMap::default(),
             elsewhere: Vec::new(),
@@ -167,10 +167,10 @@ impl Hub {
                 }
                 let invited = room.invited.contains(&folded_me);
                 if !invited {
-                    if room.modes.invite_only {
+                    if room.modes.invite_only && !room.masks.invited(me, door) {
                         return Err(RoomError::InviteOnly);
                     }
-                    if room.bans.iter().any(|mask| matches_mask(mask, me, door)) {
+                    if room.masks.banned(me, door) {
                         return Err(RoomError::Banned);
                     }
                     if room.modes.key.as_ref().is_some_and(|k| key.as_ref() != Some(k)) {
@@ -191,7 +191,7 @@ impl Hub {
             RoomCommand::Say { room, text, notice } => {
                 let room = self.room_of(&room)?;
                 let m = member(room);
-                let banned = || room.bans.iter().any(|mask| matches_mask(mask, me, door));
+                let banned = || room.masks.banned(me, door);
                 let voiced = m.is_some_and(|m| m.op || m.voice);
                 if (m.is_none() && room.modes.no_outside) || (room.modes.moderated && !voiced) || (!voiced && banned())
                 {
@@ -413,14 +413,14 @@ impl Hub {
                     self.deliver(id, Event::Invited { room, by });
                 }
             }
-            RoomNews::Sync { room: name, topic, modes, bans, members } => {
+            RoomNews::Sync { room: name, topic, modes, masks, members } => {
                 let From::There(node) = from else { return };
                 let folded = fold_room(&name);
                 let room = self.rooms.by_name.entry(folded.clone()).or_insert_with(|| {
                     let mut room = Room::new(&name);
                     room.topic = topic;
                     room.modes = modes;
-                    room.bans = bans;
+                    room.masks = masks;
                     room
                 });
                 room.elsewhere.retain(|t| t.node != node);
@@ -510,7 +510,7 @@ impl Hub {
                     room: room.name.to_string(),
                     topic: room.topic.clone(),
                     modes: room.modes.clone(),
-                    bans: room.bans.clone(),
+                    masks: room.masks.clone(),
                     members,
                 }
             })
@@ -537,7 +537,7 @@ impl Hub {
             name: room.name.to_string(),
             topic: room.topic.clone(),
             modes: room.modes.clone(),
-            bans: room.bans.clone(),
+            masks: room.masks.clone(),
             count: room.len(),
             members: if members { here.chain(there).collect() } else { Vec::new() },
         })
@@ -596,9 +596,14 @@ impl Room {
         let same = match &mode {
             // A member's standing is the hub's to check: it knows the members' names.
             Mode::Op(_) | Mode::Voice(_) => false,
-            Mode::Ban(mask) => {
-                let there = self.bans.iter().any(|b| b.eq_ignore_ascii_case(mask));
-                if on && !there && self.bans.len() >= MAX_BANS {
+            Mode::Ban(mask) | Mode::Except(mask) | Mode::InviteExcept(mask) => {
+                let list = match &mode {
+                    Mode::Ban(_) => &self.masks.bans,
+                    Mode::Except(_) => &self.masks.excepts,
+                    _ => &self.masks.invexes,
+                };
+                let there = list.iter().any(|b| b.eq_ignore_ascii_case(mask));
+                if on && !there && list.len() >= MAX_BANS {
                     return Err(RoomError::ListFull);
                 }
                 there == on
@@ -620,10 +625,12 @@ impl Room {
         let m = &mut self.modes;
         match &change.mode {
             Mode::Op(_) | Mode::Voice(_) => {}
-            Mode::Ban(mask) => {
-                self.bans.retain(|b| !b.eq_ignore_ascii_case(mask));
-                if on {
-                    self.bans.push(mask.clone());
+            Mode::Ban(_) | Mode::Except(_) | Mode::InviteExcept(_) => {
+                if let Some((list, mask)) = self.masks.list_of(&change.mode) {
+                    list.retain(|b| !b.eq_ignore_ascii_case(mask));
+                    if on {
+                        list.push(mask.to_owned());
+                    }
                 }
             }
             Mode::InviteOnly => m.invite_only = on,

@@ -11,7 +11,8 @@ pub const MAX_ROOM: usize = 64;
 pub const MAX_ROOMS_EACH: usize = 64;
 /// The longest topic, in bytes: longer ones are cut.
 pub const MAX_TOPIC: usize = 390;
-/// The most bans (and, separately, invitations waiting) a room holds.
+/// The most masks each of a room's lists (bans, ban exceptions, invite exceptions) holds,
+/// and the most invitations waiting.
 pub const MAX_BANS: usize = 100;
 
 /// A room's name: `#` and a name as sessions have them (no space, no `@`), without a comma
@@ -98,6 +99,10 @@ pub enum Mode {
     Voice(String),
     /// A ban mask (`+b`; see [`matches_mask`]).
     Ban(String),
+    /// A ban exception (`+e`): who matches it is not banned.
+    Except(String),
+    /// An invite exception (`+I`): who matches it may join past `+i`.
+    InviteExcept(String),
     InviteOnly,
     /// The key (ignored when unset).
     Key(String),
@@ -257,9 +262,43 @@ pub enum RoomNews {
         room: String,
         topic: Option<Topic>,
         modes: RoomModes,
-        bans: Vec<String>,
+        masks: Masks,
         members: Vec<(String, Member)>,
     },
+}
+
+/// A room's lists of masks (see [`matches_mask`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Masks {
+    /// Who may not join or speak (`+b`)...
+    pub bans: Vec<String>,
+    /// ...unless they match one of these (`+e`).
+    pub excepts: Vec<String>,
+    /// Who may join past `+i` (`+I`).
+    pub invexes: Vec<String>,
+}
+
+impl Masks {
+    /// The list a mode of masks sets, and the mask; `None` for other modes.
+    pub fn list_of<'m>(&mut self, mode: &'m Mode) -> Option<(&mut Vec<String>, &'m str)> {
+        match mode {
+            Mode::Ban(mask) => Some((&mut self.bans, mask)),
+            Mode::Except(mask) => Some((&mut self.excepts, mask)),
+            Mode::InviteExcept(mask) => Some((&mut self.invexes, mask)),
+            _ => None,
+        }
+    }
+
+    /// Whether a session named `name` of door `door` is banned: a ban matches, no exception.
+    pub fn banned(&self, name: &str, door: &str) -> bool {
+        let any = |list: &[String]| list.iter().any(|mask| matches_mask(mask, name, door));
+        any(&self.bans) && !any(&self.excepts)
+    }
+
+    /// Whether it may join past `+i`.
+    pub fn invited(&self, name: &str, door: &str) -> bool {
+        self.invexes.iter().any(|mask| matches_mask(mask, name, door))
+    }
 }
 
 /// A room as a query shows it.
@@ -268,7 +307,7 @@ pub struct RoomView {
     pub name: String,
     pub topic: Option<Topic>,
     pub modes: RoomModes,
-    pub bans: Vec<String>,
+    pub masks: Masks,
     /// How many members it has, on every node.
     pub count: usize,
     /// Its members (here first, in the order they came), if they were asked for.

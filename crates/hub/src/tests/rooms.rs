@@ -190,7 +190,7 @@ fn keys_limits_bans_and_invitations_decide_who_joins() {
     let _ = t.cmd(ann, mode("#club", false, Mode::Ban("CAR*!*@*".into())));
     let _ = t.cmd(ann, mode("#club", true, Mode::Ban("*!*@irc".into())));
     assert_eq!(t.cmd(carol, join("#club")), vec![e(carol, RoomError::Banned)], "a ban by door");
-    assert_eq!(t.hub.rooms(ann, Some("#club"))[0].bans, vec!["*!*@irc".to_owned()]);
+    assert_eq!(t.hub.rooms(ann, Some("#club"))[0].masks.bans, vec!["*!*@irc".to_owned()]);
     let _ = t.cmd(ann, mode("#club", false, Mode::Ban("*!*@irc".into())));
     // +i: only the invited; an invitation is told to the invited, and used once.
     let _ = t.cmd(ann, mode("#club", true, Mode::InviteOnly));
@@ -211,6 +211,36 @@ fn keys_limits_bans_and_invitations_decide_who_joins() {
     assert_eq!(names(&t, carol), vec!["#open".to_owned()]);
     assert_eq!(names(&t, ann), vec!["#club".to_owned(), "#open".to_owned()]);
     assert!(t.hub.rooms(carol, Some("#club")).is_empty());
+}
+
+/// `+e` lets who matches it past a ban (to join and to speak); `+I` past `+i`.
+#[test]
+fn ban_exceptions_and_invite_exceptions_let_who_matches_them_in() {
+    let mut t = t();
+    let ann = t.irc("ann");
+    let bob = t.irc("bob");
+    let carol = t.irc("carol");
+    let e = |s, why| err(s, HubError::Room(why));
+    let _ = t.cmd(ann, join("#club"));
+    let _ = t.cmd(ann, mode("#club", true, Mode::Ban("*!*@irc".into())));
+    let _ = t.cmd(ann, mode("#club", true, Mode::Except("bob!*@*".into())));
+    assert_eq!(t.cmd(carol, join("#club")), vec![e(carol, RoomError::Banned)]);
+    assert_eq!(t.cmd(bob, join("#club"))[0], ok(bob), "excepted from the ban");
+    assert_eq!(t.cmd(bob, say("#club", "hi"))[0], ok(bob), "and may speak");
+    let _ = t.cmd(ann, mode("#club", false, Mode::Except("BOB!*@*".into())));
+    assert_eq!(t.cmd(bob, say("#club", "hi")), vec![e(bob, RoomError::CannotSend)], "banned again");
+    let _ = t.cmd(ann, mode("#club", false, Mode::Ban("*!*@irc".into())));
+    let _ = t.cmd(ann, mode("#club", true, Mode::InviteOnly));
+    let _ = t.cmd(ann, mode("#club", true, Mode::InviteExcept("car*!*@*".into())));
+    assert_eq!(t.cmd(carol, join("#club"))[0], ok(carol), "past +i");
+    let view = &t.hub.rooms(ann, Some("#club"))[0];
+    assert_eq!((view.masks.excepts.len(), view.masks.invexes.clone()), (0, vec!["car*!*@*".to_owned()]));
+    // Each list holds at most so many masks.
+    for i in 0..MAX_BANS {
+        let _ = t.cmd(ann, mode("#club", true, Mode::Except(format!("x{i}!*@*"))));
+    }
+    let full = t.cmd(ann, mode("#club", true, Mode::Except("one!*@*".into())));
+    assert_eq!(full, vec![e(ann, RoomError::ListFull)]);
 }
 
 mod cluster {
@@ -279,7 +309,7 @@ mod cluster {
             room: "#rust".into(),
             topic: None,
             modes: RoomModes::default(),
-            bans: vec![],
+            masks: Masks::default(),
             members: vec![("ann".into(), op())],
         };
         assert!(out.contains(&Output::RoomNews(sync)), "{out:?}");
@@ -297,7 +327,7 @@ mod cluster {
             room: "#Big".into(),
             topic: Some(Topic { text: "t".into(), by: "bob".into(), at: 7 }),
             modes: RoomModes { moderated: true, ..RoomModes::default() },
-            bans: vec![],
+            masks: Masks::default(),
             members: vec![("bob".into(), op()), ("carol".into(), Member::default())],
         };
         assert_eq!(t.news(sync), vec![]);

@@ -2,7 +2,7 @@
 //! (modes by their IRC letters), and back. News that is none (an unknown letter, a mode
 //! without its argument) is refused on the way in, never half carried out.
 
-use hub::{Member, Mode, ModeChange, RoomModes, RoomNews, Topic};
+use hub::{Masks, Member, Mode, ModeChange, RoomModes, RoomNews, Topic};
 use proto::bus;
 
 fn member(m: Member) -> bus::Member {
@@ -18,6 +18,8 @@ fn change(c: ModeChange) -> bus::ModeChange {
         Mode::Op(name) => ('o', Some(name)),
         Mode::Voice(name) => ('v', Some(name)),
         Mode::Ban(mask) => ('b', Some(mask)),
+        Mode::Except(mask) => ('e', Some(mask)),
+        Mode::InviteExcept(mask) => ('I', Some(mask)),
         Mode::Key(key) => ('k', Some(key)),
         Mode::Limit(limit) => ('l', Some(limit.to_string())),
         Mode::InviteOnly => ('i', None),
@@ -35,6 +37,8 @@ fn hub_change(c: bus::ModeChange) -> Option<ModeChange> {
         'o' => Mode::Op(arg?),
         'v' => Mode::Voice(arg?),
         'b' => Mode::Ban(arg?),
+        'e' => Mode::Except(arg?),
+        'I' => Mode::InviteExcept(arg?),
         'k' => Mode::Key(arg?),
         'l' => Mode::Limit(arg?.parse().ok()?),
         'i' => Mode::InviteOnly,
@@ -77,14 +81,18 @@ pub(crate) fn to_bus(news: RoomNews) -> bus::RoomNews {
             bus::RoomNews::Modes { room, by, changes: changes.into_iter().map(change).collect() }
         }
         RoomNews::Invited { room, name, by } => bus::RoomNews::Invited { room, name, by },
-        RoomNews::Sync { room, topic, modes: m, bans, members } => bus::RoomNews::Sync {
-            room,
-            topic_at: topic.as_ref().map_or(0, |t| t.at),
-            topic: topic.map(|t| (t.text, t.by)),
-            modes: modes(m),
-            bans,
-            members: members.into_iter().map(|(name, m)| (name, member(m))).collect(),
-        },
+        RoomNews::Sync { room, topic, modes: m, masks: Masks { bans, excepts, invexes }, members } => {
+            bus::RoomNews::Sync {
+                room,
+                topic_at: topic.as_ref().map_or(0, |t| t.at),
+                topic: topic.map(|t| (t.text, t.by)),
+                modes: modes(m),
+                bans,
+                excepts,
+                invexes,
+                members: members.into_iter().map(|(name, m)| (name, member(m))).collect(),
+            }
+        }
     }
 }
 
@@ -99,11 +107,11 @@ pub(crate) fn from_bus(news: bus::RoomNews) -> Option<RoomNews> {
             RoomNews::Modes { room, by, changes: changes.into_iter().map(hub_change).collect::<Option<_>>()? }
         }
         bus::RoomNews::Invited { room, name, by } => RoomNews::Invited { room, name, by },
-        bus::RoomNews::Sync { room, topic, topic_at, modes, bans, members } => RoomNews::Sync {
+        bus::RoomNews::Sync { room, topic, topic_at, modes, bans, excepts, invexes, members } => RoomNews::Sync {
             room,
             topic: topic.map(|(text, by)| Topic { text, by, at: topic_at }),
             modes: hub_modes(modes),
-            bans,
+            masks: Masks { bans, excepts, invexes },
             members: members.into_iter().map(|(name, m)| (name, hub_member(m))).collect(),
         },
     })
@@ -131,6 +139,8 @@ mod tests {
                     Mode::Op("a".into()),
                     Mode::Voice("b".into()),
                     Mode::Ban("*!*@irc".into()),
+                    Mode::Except("ann!*@*".into()),
+                    Mode::InviteExcept("*!*@web".into()),
                     Mode::Key("k".into()),
                     Mode::Limit(9),
                     Mode::InviteOnly,
@@ -148,7 +158,7 @@ mod tests {
                 room: "#r".into(),
                 topic: Some(Topic { text: "t".into(), by: "b".into(), at: 5 }),
                 modes: RoomModes { secret: true, key: Some("k".into()), ..RoomModes::default() },
-                bans: vec!["m".into()],
+                masks: Masks { bans: vec!["m".into()], excepts: vec!["e".into()], invexes: vec!["i".into()] },
                 members: vec![("ann".into(), Member { op: false, voice: true })],
             },
         ];

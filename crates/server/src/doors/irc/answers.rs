@@ -49,6 +49,15 @@ pub(super) fn names_lines(me: &str, room: &str, secret: bool, names: &[String]) 
     out
 }
 
+/// The numeric that ends a list of masks (`b`, `e`, `I`), and its text.
+pub(super) fn list_end(letter: &str) -> (&'static str, &'static str) {
+    match letter {
+        "e" => ("349", "End of channel exception list"),
+        "I" => ("347", "End of channel invite list"),
+        _ => ("368", "End of channel ban list"),
+    }
+}
+
 /// `+nt` and, for a member, the key; and the limit.
 fn modes_of(view: &RoomView, member: bool) -> Vec<String> {
     let m = &view.modes;
@@ -142,10 +151,17 @@ pub(super) fn rooms_answer(
         },
         "MODE" if m.params.len() > 1 => match find(target) {
             Some(view) => {
-                for ban in &view.bans {
-                    out.extend(line("367", &[&view.name, ban]));
+                let letter = m.params[1].trim_start_matches('+');
+                let (list, code) = match letter {
+                    "e" => (&view.masks.excepts, "348"),
+                    "I" => (&view.masks.invexes, "346"),
+                    _ => (&view.masks.bans, "367"),
+                };
+                for mask in list {
+                    out.extend(line(code, &[&view.name, mask]));
                 }
-                out.extend(line("368", &[&view.name, "End of channel ban list"]));
+                let (end, what) = list_end(letter);
+                out.extend(line(end, &[&view.name, what]));
             }
             None => out.extend(line("403", &[target, "No such channel"])),
         },

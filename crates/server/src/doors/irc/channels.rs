@@ -66,6 +66,8 @@ pub(crate) fn mode_line(changes: &[ModeChange]) -> (String, Vec<String>) {
             Mode::Op(n) => ('o', Some(super::nicks::nick(n).into_owned())),
             Mode::Voice(n) => ('v', Some(super::nicks::nick(n).into_owned())),
             Mode::Ban(m) => ('b', Some(m.clone())),
+            Mode::Except(m) => ('e', Some(m.clone())),
+            Mode::InviteExcept(m) => ('I', Some(m.clone())),
             Mode::Key(k) => ('k', c.on.then(|| k.clone())),
             Mode::Limit(l) => ('l', c.on.then(|| l.to_string())),
             Mode::InviteOnly => ('i', None),
@@ -209,10 +211,11 @@ impl Irc {
                 self.ask_rooms(m.clone(), session, shared)
             };
         };
-        let list = modes.trim_start_matches('+') == "b" && m.params.len() == 2;
+        let list = matches!(modes.trim_start_matches('+'), "b" | "e" | "I") && m.params.len() == 2;
         if list {
             if lobby {
-                return self.numeric("368", &[LOBBY, "End of channel ban list"]);
+                let (code, what) = answers::list_end(modes.trim_start_matches('+'));
+                return self.numeric(code, &[LOBBY, what]);
             }
             return self.ask_rooms(m.clone(), session, shared);
         }
@@ -227,7 +230,7 @@ impl Irc {
                     on = letter == '+';
                     continue;
                 }
-                'o' | 'v' | 'b' | 'k' | 'l' => {
+                'o' | 'v' | 'b' | 'e' | 'I' | 'k' | 'l' => {
                     let arg = match (letter, on) {
                         ('l', false) => Some(String::new()),
                         ('k', false) => Some(args.next().cloned().unwrap_or_default()),
@@ -241,6 +244,8 @@ impl Irc {
                         'o' => Mode::Op(super::nicks::name(&arg).into_owned()),
                         'v' => Mode::Voice(super::nicks::name(&arg).into_owned()),
                         'b' => Mode::Ban(full_mask(&arg)),
+                        'e' => Mode::Except(full_mask(&arg)),
+                        'I' => Mode::InviteExcept(full_mask(&arg)),
                         'k' if on && (arg.is_empty() || arg.contains(' ')) => {
                             return self.numeric("525", &[&channel, "Key is not well-formed"]);
                         }

@@ -570,17 +570,19 @@ impl Irc {
         out.extend(self.line("001", &[&format!("Welcome to the Switchboard hub, {}", self.mask())]));
         out.extend(self.line("002", &[&format!("Your host is {SERVER}, running version {version}")]));
         out.extend(self.line("003", &["This server has been started some time ago"]));
-        out.extend(self.line("004", &[SERVER, version, "i", "biklmnostv", "bklov"]));
+        out.extend(self.line("004", &[SERVER, version, "i", "beIiklmnostv", "beIklov"]));
         let isupport = [
             "CASEMAPPING=rfc8265".to_owned(),
             "CHANTYPES=#".into(),
-            "CHANMODES=b,k,l,imnst".into(),
+            "CHANMODES=beI,k,l,imnst".into(),
+            "EXCEPTS".into(),
+            "INVEX".into(),
             "PREFIX=(ov)@+".into(),
             format!("NICKLEN={}", hub::MAX_NAME),
             format!("CHANNELLEN={}", hub::MAX_ROOM),
             format!("CHANLIMIT=#:{}", hub::MAX_ROOMS_EACH),
             format!("TOPICLEN={}", hub::MAX_TOPIC),
-            format!("MAXLIST=b:{}", hub::MAX_BANS),
+            format!("MAXLIST=beI:{}", hub::MAX_BANS),
             format!("MODES={}", channels::MODES),
             format!("MONITOR={MAX_MONITOR}"),
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
