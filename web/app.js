@@ -32,7 +32,7 @@ const state = {
   users: new Map(),
   /// Rooms joined: folded room name ('#…') → { name, topic, members: Map(folded → member) }
   joined: new Map(),
-  /// Folded name → timer clearing their typing notice
+  /// Conversation or room key → folded typist → { name, timer clearing their notice }
   typing: new Map(),
   typingSent: { to: null, at: 0, timer: null },
 };
@@ -78,7 +78,7 @@ function receive(message) {
   } else if (fold(message.from) !== fold(state.me)) {
     r.unread += 1;
   }
-  clearTyping(fold(message.from));
+  clearTyping(key, fold(message.from));
   renderSidebar();
 }
 
@@ -291,20 +291,23 @@ function renderHeader() {
 
 // ---------- typing ----------
 
-function clearTyping(key) {
-  clearTimeout(state.typing.get(key));
-  state.typing.delete(key);
+function clearTyping(key, who) {
+  const typists = state.typing.get(key);
+  clearTimeout(typists?.get(who)?.timer);
+  typists?.delete(who);
   renderTyping();
 }
 
 function renderTyping() {
   const key = state.current;
-  $('typing').textContent = key !== LOBBY && state.typing.has(key) ? `${room(key).name} is typing…` : '';
+  const names = [...(state.typing.get(key)?.values() ?? [])].map((t) => t.name);
+  const text = names.length > 1 ? `${names.join(', ')} are typing…` : `${names[0]} is typing…`;
+  $('typing').textContent = key !== LOBBY && names.length ? text : '';
 }
 
 function typed() {
   const key = state.current;
-  if (key === LOBBY || isRoom(key)) return;
+  if (key === LOBBY) return;
   const to = room(key).name;
   const t = state.typingSent;
   const now = Date.now();
@@ -333,12 +336,16 @@ function onEvent(e) {
       break;
     case 'typing': {
       if (e.replayed) break; // old news
-      const key = fold(e.from);
-      clearTimeout(state.typing.get(key));
+      // Typing in a room shows in the room, else in the conversation with the typist.
+      const key = isRoom(e.to) ? fold(e.to) : fold(e.from);
+      const who = fold(e.from);
+      if (!state.typing.has(key)) state.typing.set(key, new Map());
+      const typists = state.typing.get(key);
+      clearTimeout(typists.get(who)?.timer);
       if (e.active) {
-        state.typing.set(key, setTimeout(() => clearTyping(key), 6000));
+        typists.set(who, { name: e.from, timer: setTimeout(() => clearTyping(key, who), 6000) });
       } else {
-        state.typing.delete(key);
+        typists.delete(who);
       }
       renderTyping();
       break;

@@ -317,7 +317,11 @@ impl Run {
             Op::Direct { session, to, image: true } => {
                 self.command(session, Command::Image { sender: None, to: name(to), data: "AA==".into() })
             }
-            Op::Typing { session, to, active } => self.command(session, Command::Typing { to: name(to), active }),
+            // Odd targets are rooms.
+            Op::Typing { session, to, active } => {
+                let to = if to % 2 == 1 { room(to) } else { name(to) };
+                self.command(session, Command::Typing { to, active })
+            }
             Op::Alive { session } => self.command(session, Command::Alive),
             Op::LinkAsk { session, a, b, password } => self.command(session, Command::LinkAsk(key(a, b, password))),
             Op::LinkAbort { session, a, b, password } => self.command(session, Command::LinkAbort(key(a, b, password))),
@@ -473,7 +477,7 @@ impl Run {
             Op::RoomNews { node, what, room: r, name: n, mode: m, on } => {
                 let (room, name) = (room(r), name(n));
                 let member = Member { op: on, voice: m % 2 == 0 };
-                let news = match what % 8 {
+                let news = match what % 9 {
                     0 => RoomNews::Joined { room, name, member },
                     1 => RoomNews::Parted { room, name, reason: "x".into(), by: on.then(|| "zed".into()) },
                     2 => RoomNews::Quit { room, name },
@@ -481,6 +485,7 @@ impl Run {
                     4 => RoomNews::Topic { room, topic: Topic { text: "t".into(), by: name, at: i64::from(m) } },
                     5 => RoomNews::Modes { room, by: "zed".into(), changes: vec![ModeChange { on, mode: mode(m, n) }] },
                     6 => RoomNews::Invited { room, name, by: "zed".into() },
+                    7 => RoomNews::Typing { room, from: name, active: on },
                     _ => RoomNews::Sync {
                         room,
                         topic: None,

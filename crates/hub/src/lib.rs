@@ -514,6 +514,9 @@ impl Hub {
             }),
             Command::Alive => self.me(session, None).map(|_| Done::Now),
             Command::Room(command) => self.me(session, None).and_then(|me| self.room(session, me, command)).map(none),
+            Command::Typing { to, active } if to.starts_with('#') => {
+                self.me(session, None).and_then(|me| self.room_typing(session, me, &to, active)).map(none)
+            }
             Command::Typing { to, active } => {
                 self.me(session, None).and_then(|me| self.typing(me, to, active)).map(none)
             }

@@ -115,6 +115,11 @@ pub enum RoomNews {
         name: String,
         by: String,
     },
+    Typing {
+        room: String,
+        from: String,
+        active: bool,
+    },
     Sync {
         room: String,
         /// The topic and who set it, and (`topic_at`) when.

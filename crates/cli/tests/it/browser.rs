@@ -312,6 +312,9 @@ async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user
     write(&pia, "hello from the web").await;
     assert_eq!(ann.expect("PRIVMSG #den").await, ":pia!pia@switchboard PRIVMSG #den :hello from the web");
     shows_message(&pia, "hello from the web").await;
+    // Typing in the room shows in the room.
+    ann.send("@+typing=active TAGMSG #den\r\n").await;
+    text_contains(&pia, "#typing", "ann is typing").await;
     ann.send("TOPIC #den\r\n").await;
     ann.expect(" 331 ann #den ").await;
     let png = pia.screenshot().await.unwrap();

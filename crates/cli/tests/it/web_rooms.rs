@@ -82,3 +82,39 @@ async fn a_web_user_and_an_irc_user_share_a_room() {
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "the room ended with its last member");
     hub.stop().await;
 }
+
+/// Typing in a room is told to its members who take typing notices (IRC's `+typing` with
+/// `message-tags`, the web's typing event with the room as `to`), not to others.
+#[tokio::test]
+async fn typing_in_a_room_reaches_its_members_on_the_web_and_irc() {
+    let hub = start().await;
+    let mut pia = Web::sign_in(&hub, "pia").await;
+    pia.post("/api/rooms/join", json!({ "room": "#den" })).await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send("CAP LS 302\r\nCAP REQ message-tags\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nCAP END\r\n").await;
+    ann.expect(" 366 ann #lobby ").await;
+    ann.send("JOIN #den\r\n").await;
+    ann.expect(" 366 ann #den ").await;
+    let mut bob = Irc::connect(hub.irc).await;
+    bob.send("CAP LS 302\r\nCAP REQ message-tags\r\nNICK bob\r\nUSER bob 0 * :Bob\r\nCAP END\r\n").await;
+    bob.expect(" 366 bob #lobby ").await;
+
+    ann.send("@+typing=active TAGMSG #den\r\n").await;
+    assert_eq!(
+        next_of(&mut pia, "typing").await,
+        json!({ "type": "typing", "from": "ann", "to": "#den", "active": true })
+    );
+    use futures_util::SinkExt;
+    let typing = json!({ "type": "typing", "to": "#den", "active": true }).to_string();
+    pia.ws.send(tokio_tungstenite::tungstenite::Message::Text(typing.into())).await.unwrap();
+    assert_eq!(ann.expect("TAGMSG").await, "@+typing=active :pia!pia@switchboard TAGMSG #den");
+    // Bob is no member: he is not told, and his own typing there goes nowhere.
+    bob.send("@+typing=active TAGMSG #den\r\nPRIVMSG ann :after typing\r\n").await;
+    let heard = ann.until("PRIVMSG").await;
+    assert!(!heard.iter().any(|l| l.contains("TAGMSG")), "{heard:#?}");
+    assert_eq!(heard.last().unwrap(), ":bob!bob@switchboard PRIVMSG ann :after typing");
+    pia.say("bob", "after typing").await;
+    let heard = bob.until("PRIVMSG").await;
+    assert!(!heard.iter().any(|l| l.contains("TAGMSG")), "{heard:#?}");
+    hub.stop().await;
+}

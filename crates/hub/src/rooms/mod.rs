@@ -127,6 +127,27 @@ pub(crate) enum From {
 }
 
 impl Hub {
+    /// `session` (named `me`) is typing in `room`, or stopped: told to the room's members
+    /// who take typing notices, on every node. Only a member may.
+    pub(crate) fn room_typing(
+        &mut self,
+        session: SessionId,
+        me: String,
+        room: &str,
+        active: bool,
+    ) -> Result<(), HubError> {
+        let r = self.rooms.by_name.get(&fold_room(room)).ok_or(HubError::Unreachable)?;
+        if !r.here.contains_key(&session) {
+            return Err(HubError::Room(RoomError::NotInRoom));
+        }
+        let news = RoomNews::Typing { room: r.name.to_string(), from: me, active };
+        if self.config.cluster {
+            self.out.push_back(Output::RoomNews(news.clone()));
+        }
+        self.apply(From::Here(session), news);
+        Ok(())
+    }
+
     /// A room command from `session` (named `me`), decided against this node's copy of the
     /// room and then carried out everywhere.
     pub(crate) fn room(&mut self, session: SessionId, me: String, command: RoomCommand) -> Result<(), HubError> {
@@ -401,6 +422,20 @@ impl Hub {
                 let r = &self.rooms.by_name[&folded];
                 let room = r.name.to_string();
                 self.tell(&folded, Event::RoomModes { room, by, changes });
+            }
+            RoomNews::Typing { room, from: who, active } => {
+                let Some(r) = self.rooms.by_name.get(&fold_room(&room)) else { return };
+                let sender = match from {
+                    From::Here(session) => Some(session),
+                    From::There(_) => None,
+                };
+                let sessions = &self.sessions;
+                let to: Vec<SessionId> =
+                    r.here.keys().copied().filter(|&id| Some(id) != sender && sessions[&id].caps().typing).collect();
+                if !to.is_empty() {
+                    let event = Event::Typing { from: who, to: r.name.to_string(), active };
+                    self.out.push_back(Output::Broadcast { to, event });
+                }
             }
             RoomNews::Invited { room, name, by } => {
                 let folded = fold_room(&room);

@@ -256,6 +256,12 @@ pub enum RoomNews {
         name: String,
         by: String,
     },
+    /// `from` is typing in the room, or stopped (not kept: only its members here hear it).
+    Typing {
+        room: String,
+        from: String,
+        active: bool,
+    },
     /// The sending node's members of the room, and the room as it sees it (for a node that
     /// came up: it takes the topic and modes of a room it did not know).
     Sync {

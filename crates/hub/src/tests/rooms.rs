@@ -213,6 +213,25 @@ fn keys_limits_bans_and_invitations_decide_who_joins() {
     assert!(t.hub.rooms(carol, Some("#club")).is_empty());
 }
 
+/// Typing in a room is told to its other members; one who is not in it may not.
+#[test]
+fn typing_in_a_room_is_told_to_its_other_members() {
+    let mut t = t();
+    let ann = t.irc("ann");
+    let bob = t.irc("bob");
+    let carol = t.irc("carol");
+    let _ = t.cmd(ann, join("#club"));
+    let _ = t.cmd(bob, join("#Club"));
+    let typing = |active| Command::Typing { to: "#CLUB".into(), active };
+    let typed = Event::Typing { from: "ann".into(), to: "#club".into(), active: true };
+    assert_eq!(t.cmd(ann, typing(true)), vec![ok(ann), to_all(&[bob], typed)]);
+    assert_eq!(t.cmd(carol, typing(true)), vec![err(carol, HubError::Room(RoomError::NotInRoom))]);
+    assert_eq!(
+        t.cmd(carol, Command::Typing { to: "#none".into(), active: true }),
+        vec![err(carol, HubError::Unreachable)]
+    );
+}
+
 /// `+e` lets who matches it past a ban (to join and to speak); `+I` past `+i`.
 #[test]
 fn ban_exceptions_and_invite_exceptions_let_who_matches_them_in() {

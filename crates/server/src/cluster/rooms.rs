@@ -81,6 +81,7 @@ pub(crate) fn to_bus(news: RoomNews) -> bus::RoomNews {
             bus::RoomNews::Modes { room, by, changes: changes.into_iter().map(change).collect() }
         }
         RoomNews::Invited { room, name, by } => bus::RoomNews::Invited { room, name, by },
+        RoomNews::Typing { room, from, active } => bus::RoomNews::Typing { room, from, active },
         RoomNews::Sync { room, topic, modes: m, masks: Masks { bans, excepts, invexes }, members } => {
             bus::RoomNews::Sync {
                 room,
@@ -107,6 +108,7 @@ pub(crate) fn from_bus(news: bus::RoomNews) -> Option<RoomNews> {
             RoomNews::Modes { room, by, changes: changes.into_iter().map(hub_change).collect::<Option<_>>()? }
         }
         bus::RoomNews::Invited { room, name, by } => RoomNews::Invited { room, name, by },
+        bus::RoomNews::Typing { room, from, active } => RoomNews::Typing { room, from, active },
         bus::RoomNews::Sync { room, topic, topic_at, modes, bans, excepts, invexes, members } => RoomNews::Sync {
             room,
             topic: topic.map(|(text, by)| Topic { text, by, at: topic_at }),
@@ -154,6 +156,7 @@ mod tests {
                 .collect(),
             },
             RoomNews::Invited { room: "#r".into(), name: "c".into(), by: "ann".into() },
+            RoomNews::Typing { room: "#r".into(), from: "ann".into(), active: true },
             RoomNews::Sync {
                 room: "#r".into(),
                 topic: Some(Topic { text: "t".into(), by: "b".into(), at: 5 }),

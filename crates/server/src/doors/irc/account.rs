@@ -298,32 +298,34 @@ impl Irc {
         }
     }
 
-    /// `TAGMSG`: its `+typing` tag to a nick is a typing notice (others are passed over, as
-    /// tags nobody here reads).
+    /// `TAGMSG`: its `+typing` tag to a nick or a channel (not `#lobby`) is a typing notice
+    /// (others are passed over, as tags nobody here reads).
     pub(super) fn tagmsg(&mut self, m: &Message) -> Act {
         let Some(target) = m.params.first() else {
             return self.numeric("461", &["TAGMSG", "Not enough parameters"]);
         };
         let typing = m.tags.iter().find(|(k, _)| k == "+typing").and_then(|(_, v)| v.as_deref());
         match typing {
-            Some(state) if !target.starts_with('#') => {
-                Act::Hub(Command::Typing { to: super::nicks::name(target).into_owned(), active: state == "active" })
+            Some(state) if !target.eq_ignore_ascii_case(super::LOBBY) => {
+                let to = if target.starts_with('#') { target.clone() } else { super::nicks::name(target).into_owned() };
+                Act::Hub(Command::Typing { to, active: state == "active" })
             }
             _ => Act::Nothing,
         }
     }
 
-    /// Words `~typing FROM active|done`: a typing notice, as `TAGMSG` for a client that
-    /// asked for `message-tags` (others are not told).
+    /// Words `~typing FROM active|done [#ROOM]`: a typing notice, to this client or in a
+    /// room, as `TAGMSG` for a client that asked for `message-tags` (others are not told).
     pub(super) fn word_typing(&self, rest: &str, out: &mut Vec<u8>) {
-        let Some((from, state)) = rest.split_once(' ') else { return };
+        let mut words = rest.split(' ');
+        let (Some(from), Some(state)) = (words.next(), words.next()) else { return };
         if self.caps.message_tags {
             let source = super::nicks::source(from);
             let tagged = Message {
                 tags: vec![("+typing".into(), Some(state.into()))],
                 source: Some(source),
                 command: "TAGMSG".into(),
-                params: vec![self.me().to_owned()],
+                params: vec![words.next().unwrap_or(self.me()).to_owned()],
             };
             out.extend(tagged.to_line());
         }

@@ -863,8 +863,10 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             Message::new(&source(by), "MODE", &params).to_line()
         }
         Event::Invited { room, by } => format!("~invite {by} {room}\n").into_bytes(),
-        Event::Typing { from, active, .. } => {
-            format!("~typing {from} {}\n", if *active { "active" } else { "done" }).into_bytes()
+        Event::Typing { from, to, active } => {
+            let state = if *active { "active" } else { "done" };
+            let room = if to.starts_with('#') { format!(" {to}") } else { String::new() };
+            format!("~typing {from} {state}{room}\n").into_bytes()
         }
         Event::Ping => Message::new(SERVER, "PING", &[SERVER]).to_line(),
         Event::Closing => {
