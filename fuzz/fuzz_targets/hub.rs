@@ -66,6 +66,11 @@ enum Op {
     Alive {
         session: u8,
     },
+    /// Away with a message of `len` bytes (0: back; over the bound: cut).
+    Away {
+        session: u8,
+        len: u16,
+    },
     LinkAsk {
         session: u8,
         a: u8,
@@ -174,6 +179,11 @@ enum Op {
         node: u8,
         to: u8,
         active: bool,
+    },
+    RemoteAway {
+        node: u8,
+        who: u8,
+        away: bool,
     },
     Answer {
         id: u8,
@@ -323,6 +333,10 @@ impl Run {
                 self.command(session, Command::Typing { to, active })
             }
             Op::Alive { session } => self.command(session, Command::Alive),
+            Op::Away { session, len } => {
+                let message = (len > 0).then(|| "é\r\n ".repeat(usize::from(len % 200)));
+                self.command(session, Command::Away { message })
+            }
             Op::LinkAsk { session, a, b, password } => self.command(session, Command::LinkAsk(key(a, b, password))),
             Op::LinkAbort { session, a, b, password } => self.command(session, Command::LinkAbort(key(a, b, password))),
             Op::LinkAccept { session, a, b, password } => {
@@ -425,6 +439,11 @@ impl Run {
                 node: Node(u32::from(node % 3)),
                 id: 0,
                 command: Remote::Typing { from: "zed".into(), to: name(to), active },
+            },
+            Op::RemoteAway { node, who, away } => Input::Away {
+                node: Node(u32::from(node % 3)),
+                name: name(who),
+                message: away.then(|| "out".into()),
             },
             Op::RemoteLink { node, id, a, b, password, what } => {
                 let key = key(a, b, password);
@@ -541,7 +560,8 @@ impl Run {
                 | Output::Answer { .. }
                 | Output::Bridge { .. }
                 | Output::DeskNews(_)
-                | Output::RoomNews(_) => vec![],
+                | Output::RoomNews(_)
+                | Output::Away { .. } => vec![],
             };
             for id in to {
                 assert!(self.live.contains(&id), "{out:?} for {id:?}, not connected");

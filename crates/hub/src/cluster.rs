@@ -77,6 +77,8 @@ pub(crate) struct Elsewhere {
     looks: FxHashMap<u64, u32>,
     waiting: FxHashMap<u64, Waiting>,
     next_id: u64,
+    /// Folded names held elsewhere that are away → their messages.
+    pub(crate) away: FxHashMap<Box<str>, Box<str>>,
 }
 
 /// The hash `held` files a name under: that of its folded form.
@@ -138,6 +140,7 @@ impl Elsewhere {
     fn remove(&mut self, folded: &str) -> Option<Held> {
         let found = self.held.find_entry(filed(folded), |h| fold(&h.name) == folded).ok()?;
         let (held, _) = found.remove();
+        self.away.remove(folded);
         let look = skeleton_digest(&held.name);
         if let Some(count) = self.looks.get_mut(&look) {
             *count -= 1;

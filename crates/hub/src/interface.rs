@@ -45,6 +45,10 @@ pub enum Command {
     },
     /// Nothing but a sign of life (JPC HEARTBEAT).
     Alive,
+    /// The session is away, with `message` (or back: `None`, or nothing but spaces).
+    Away {
+        message: Option<String>,
+    },
     /// Something of a room (for a session that carries `rooms`).
     Room(RoomCommand),
     /// The session starts (`active`) or stops typing to `to`.
@@ -116,6 +120,7 @@ pub enum Kind {
     DirectDeny,
     Image,
     Alive,
+    Away,
     Typing,
     Desk,
     Room,
@@ -149,6 +154,7 @@ impl Command {
             Command::DirectDeny { .. } => Kind::DirectDeny,
             Command::Image { .. } => Kind::Image,
             Command::Alive => Kind::Alive,
+            Command::Away { .. } => Kind::Away,
             Command::Typing { .. } => Kind::Typing,
             Command::Room(_) => Kind::Room,
             Command::OperatorKey { .. }
@@ -282,6 +288,12 @@ pub enum Input {
     RoomNews {
         node: Node,
         news: RoomNews,
+    },
+    /// In a cluster: `name`, held by `node`, is away with `message` (or back).
+    Away {
+        node: Node,
+        name: String,
+        message: Option<String>,
     },
 }
 
@@ -460,6 +472,16 @@ pub enum Event {
         room: String,
         by: String,
     },
+    /// `name` is away with `message`, or back (`None`): for those told who comes and goes.
+    Away {
+        name: String,
+        message: Option<String>,
+    },
+    /// `name`, which the session just wrote to, is away with `message`.
+    IsAway {
+        name: String,
+        message: String,
+    },
     /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
     Ping,
     /// The session is being closed for its silence (JPC: CLOSE).
@@ -584,4 +606,9 @@ pub enum Output {
     DeskNews(DeskNews),
     /// In a cluster: a change to a room decided here, for every other node.
     RoomNews(RoomNews),
+    /// In a cluster: `name`, held here, is away with `message` (or back), for every other node.
+    Away {
+        name: String,
+        message: Option<String>,
+    },
 }

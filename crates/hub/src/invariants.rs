@@ -64,6 +64,7 @@ impl Hub {
         self.rooms.check(in_rooms)?;
         self.check_timers()?;
         self.elsewhere.check()?;
+        self.check_away()?;
         self.links.check(exists)?;
         self.asks.check(exists)?;
         self.desk.check(exists)

@@ -7,6 +7,8 @@
 //! The hub knows no wire format: it speaks in [`Event`]s and [`HubError`]s, and each front door
 //! turns them into its protocol's packets, encoding a lobby message once per protocol.
 
+mod away;
+pub use away::MAX_AWAY;
 mod chat;
 mod cluster;
 mod desk;
@@ -281,6 +283,8 @@ pub struct Hub {
     unnamed: VecDeque<(Instant, SessionId)>,
     /// Named sessions told who comes and goes.
     watchers: IndexSet<SessionId, FxBuildHasher>,
+    /// Named sessions that are away, with their messages (few are: not in `Session`).
+    away: FxHashMap<SessionId, Box<str>>,
     desk: desk::Desk,
     rooms: rooms::Rooms,
     /// In a cluster, what the other nodes hold.
@@ -314,6 +318,7 @@ impl Hub {
             live: FxHashMap::default(),
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
+            away: FxHashMap::default(),
             desk: desk::Desk::default(),
             rooms: rooms::Rooms::default(),
             elsewhere: cluster::Elsewhere::default(),
@@ -434,6 +439,7 @@ impl Hub {
                 }
             }
             Input::Joined { node, name, door, caps } => self.joined(node, name, door, caps),
+            Input::Away { node, name, message } => self.remote_away(node, name, message),
             Input::Left { node, name } => self.left(node, &name),
             Input::NodeGone { node } => self.node_gone(node),
             Input::Lobby { from, text, mesh } => self.remote_lobby(from, text, mesh),
@@ -443,6 +449,7 @@ impl Hub {
             Input::NodeUp { .. } => {
                 self.desk_announce();
                 self.rooms_announce();
+                self.away_announce();
             }
             Input::RoomNews { node, news } => self.apply(rooms::From::There(node), news),
             Input::Queued { name } => self.queued_for(&name),
@@ -505,14 +512,20 @@ impl Hub {
                 self.me(session, Some(&sender)).map(|me| self.lobby(session, me, text)).map(none)
             }
             Command::Direct { sender, to, text } => self.me(session, sender.as_deref()).and_then(|sender| {
-                self.direct(session, kind, Kept { sender, recipient: Some(to), body: text, ..Kept::default() })
-                    .map(Sent::done)
+                let done = self
+                    .direct(session, kind, Kept { sender, recipient: Some(to.clone()), body: text, ..Kept::default() })
+                    .map(Sent::done)?;
+                self.tell_if_away(session, &to);
+                Ok(done)
             }),
             Command::Image { sender, to, data } => self.me(session, sender.as_deref()).and_then(|sender| {
                 let kept = Kept { sender, recipient: Some(to), image: true, body: data, ..Kept::default() };
                 self.direct(session, kind, kept).map(Sent::done)
             }),
             Command::Alive => self.me(session, None).map(|_| Done::Now),
+            Command::Away { message } => {
+                self.me(session, None).and_then(|me| self.set_away(session, me, message)).map(none)
+            }
             Command::Room(command) => self.me(session, None).and_then(|me| self.room(session, me, command)).map(none),
             Command::Typing { to, active } if to.starts_with('#') => {
                 self.me(session, None).and_then(|me| self.room_typing(session, me, &to, active)).map(none)
@@ -591,6 +604,7 @@ impl Hub {
             self.release(session, name);
             self.lobby.swap_remove(&session);
             self.watchers.swap_remove(&session);
+            self.away.remove(&session);
             self.rooms_quit(session, name);
             self.presence(String::from(&**name), Some(s.door), s.caps().lobby, false);
         }

@@ -372,6 +372,7 @@ impl Hub {
 
     fn park(&mut self, session: SessionId, link: LinkId) {
         self.sessions.remove(&session);
+        self.away.remove(&session);
         self.out.push_back(Output::Park { session, link });
     }
 }

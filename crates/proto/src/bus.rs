@@ -69,6 +69,13 @@ pub enum BusMsg {
     },
     /// A change to a room, decided on the sending node, for every node to carry out.
     Room { node: String, news: RoomNews },
+    /// `name`, held by the sending node, is away with `message`, or back (none).
+    Away {
+        node: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 /// A change to a room (the hub's `RoomNews`): modes by their IRC letters.
@@ -431,7 +438,11 @@ mod tests {
             room.to_bytes(),
             br##"{"t":"room","node":"n3","news":{"n":"modes","room":"#rust","by":"ann","changes":[{"on":true,"mode":"o","arg":"bob"}]}}"##
         );
-        for msg in [lobby, answer, direct, room] {
+        let away = BusMsg::Away { node: "n4".into(), name: "ann".into(), message: Some("lunch".into()) };
+        assert_eq!(away.to_bytes(), br#"{"t":"away","node":"n4","name":"ann","message":"lunch"}"#);
+        let back = BusMsg::Away { node: "n4".into(), name: "ann".into(), message: None };
+        assert_eq!(back.to_bytes(), br#"{"t":"away","node":"n4","name":"ann"}"#);
+        for msg in [lobby, answer, direct, room, away, back] {
             assert_eq!(BusMsg::decode(&msg.to_bytes()).unwrap(), msg);
         }
     }

@@ -8,6 +8,22 @@ use hub::{Command, Door, HubError, LinkId, ReplyTo, SessionId};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// Who is online (by which door), who of them is away (with the message), and whether the
+/// desk is open, here and on the other nodes.
+#[derive(Debug, Default)]
+pub(crate) struct Roster {
+    pub online: Vec<(String, &'static str)>,
+    pub away: Vec<(String, String)>,
+    pub desk_open: bool,
+}
+
+impl Roster {
+    /// The away message of `name`, if it is away.
+    pub(crate) fn away_of(&self, name: &str) -> Option<&str> {
+        self.away.iter().find(|(n, _)| hub::same_name(n, name)).map(|(_, m)| m.as_str())
+    }
+}
+
 /// What a connection tells the hub task.
 pub(crate) enum HubMsg {
     Connected {
@@ -64,9 +80,9 @@ pub(crate) enum HubMsg {
         session: SessionId,
         last: i64,
     },
-    /// Who is online, and whether the desk is open (on any node), for the web's list of users.
+    /// Who is online and who of them is away, and whether the desk is open (on any node).
     Roster {
-        reply: tokio::sync::oneshot::Sender<(Vec<(String, &'static str)>, bool)>,
+        reply: tokio::sync::oneshot::Sender<Roster>,
     },
     /// The rooms `session` may see: those named, with their members, or all of them without;
     /// and the rooms `session` is in.

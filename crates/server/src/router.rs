@@ -15,7 +15,7 @@ use crate::doors::spec::Spec;
 use crate::doors::{spec, DOORS};
 use crate::keeper::Keep;
 use crate::metrics::Metrics;
-use crate::msg::HubMsg;
+use crate::msg::{HubMsg, Roster};
 use crate::net::outbox::{Deadline, Outbox, Outgoing, Overflow, Pushed, Wakes};
 use crate::net::relay::Relays;
 use crate::Shared;
@@ -468,7 +468,9 @@ impl Router {
             HubMsg::Offline { session, queued: None } => self.step(now, Input::OfflineFailed { session }),
             HubMsg::PageDelivered { session, last } => self.step(now, Input::PageDelivered { session, last }),
             HubMsg::Roster { reply } => {
-                let _ = reply.send((self.hub.roster(), self.hub.desk_open()));
+                let roster =
+                    Roster { online: self.hub.roster(), away: self.hub.aways(), desk_open: self.hub.desk_open() };
+                let _ = reply.send(roster);
             }
             HubMsg::RoomsWith { session, name, reply } => {
                 let _ = reply.send(self.hub.rooms_with(session, &name));
@@ -626,6 +628,11 @@ impl Router {
             Output::RoomNews(news) => {
                 if let Some(bus) = &self.bus {
                     bus.publish(Publish::Room(news));
+                }
+            }
+            Output::Away { name, message } => {
+                if let Some(bus) = &self.bus {
+                    bus.publish(Publish::Away { name, message });
                 }
             }
         }

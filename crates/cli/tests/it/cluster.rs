@@ -1093,3 +1093,41 @@ async fn until_listed(irc: &mut crate::irc::Irc, what: &str) {
         tokio::task::yield_now().await;
     }
 }
+
+/// `AWAY` on one node is known on the others: `away-notify`, `301` to who writes and `WHOIS`
+/// there, and a node that comes up later is told who is away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_is_away_on_one_node_is_known_on_the_others() {
+    use crate::irc::Irc;
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut ann = Irc::connect(one.irc).await;
+    ann.send("CAP LS 302\r\nCAP REQ :away-notify\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nCAP END\r\n").await;
+    ann.expect(" 366 ann #lobby ").await;
+    let mut bob = Irc::register(two.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    bob.send("AWAY :on node two\r\n").await;
+    bob.expect(" 306 bob ").await;
+    assert_eq!(ann.expect(" AWAY").await, ":bob!bob@switchboard AWAY :on node two");
+    ann.send("PRIVMSG bob :hi\r\nWHOIS bob\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 301 ann bob :on node two");
+    let whois = ann.until(" 318 ann bob ").await;
+    assert!(whois.contains(&":switchboard 301 ann bob :on node two".to_owned()), "{whois:#?}");
+    assert_eq!(bob.expect("PRIVMSG bob").await, ":ann!ann@switchboard PRIVMSG bob :hi");
+
+    // A third node, started now, is told by node two.
+    let three = Node::start(&nats, "three").await;
+    let mut cy = Irc::register(three.irc, "cy").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        cy.send("USERHOST bob\r\n").await;
+        if cy.expect(" 302 cy ").await == ":switchboard 302 cy :bob=-bob@switchboard" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node three never heard that bob is away");
+        tokio::task::yield_now().await;
+    }
+    // Back: node one hears it too.
+    bob.send("AWAY\r\n").await;
+    assert_eq!(ann.expect(" AWAY").await, ":bob!bob@switchboard AWAY");
+}

@@ -81,9 +81,9 @@ async fn an_irc_user_meets_chatos_and_chathack_users_in_the_lobby_and_directly()
     let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
     let mut ann = Irc::connect(hub.irc).await;
     ann.send("CAP LS 302\r\nNICK ann\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify");
-    ann.send("CAP REQ :server-time away-notify\r\nCAP END\r\n").await;
-    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * NAK :server-time away-notify", "all or nothing");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify");
+    ann.send("CAP REQ :server-time chghost\r\nCAP END\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * NAK :server-time chghost", "all or nothing");
     let burst = ann.until(" 366 ann #lobby ").await;
     assert_eq!(burst[0], ":switchboard 001 ann :Welcome to the Switchboard hub, ann!ann@switchboard");
     let isupport: Vec<&String> = burst.iter().filter(|l| l.contains(" 005 ")).collect();

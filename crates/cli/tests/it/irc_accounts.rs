@@ -19,7 +19,7 @@ async fn sasl_signs_in_to_an_account_and_what_waited_for_it_comes_with_its_time(
 
     let mut irc = Irc::connect(hub.irc).await;
     irc.send("CAP LS 302\r\nNICK guessing\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify");
     irc.send("CAP REQ :sasl server-time\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * ACK :sasl server-time");
     // A wrong password first, then the right one.
@@ -313,5 +313,50 @@ async fn accounts_are_told_in_tags_joins_whois_and_whox() {
             ":switchboard 354 bob 42 #lobby os H 0 :os",
         ]
     );
+    hub.stop().await;
+}
+
+/// `AWAY`: marked (306) and back (305); `away-notify` tells who asked for it; who writes to a
+/// nick that is away is told `301`, and `WHOIS`, `USERHOST` and `WHO` show it.
+#[tokio::test]
+async fn away_is_told_to_who_asks_for_it_and_to_who_writes() {
+    let hub = start().await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send("CAP LS 302\r\nCAP REQ :away-notify\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nCAP END\r\n").await;
+    let burst = ann.until(" 366 ann #lobby ").await;
+    assert!(burst.iter().any(|l| l.contains(" AWAYLEN=390 ")), "{burst:#?}");
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    bob.send("AWAY :at lunch\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 306 bob :You have been marked as being away");
+    assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard AWAY :at lunch");
+    ann.send("PRIVMSG bob :there?\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 301 ann bob :at lunch");
+    assert_eq!(bob.line().await.unwrap(), ":ann!ann@switchboard PRIVMSG bob :there?");
+    ann.send("WHOIS bob\r\n").await;
+    let whois = ann.until(" 318 ann bob ").await;
+    assert!(whois.contains(&":switchboard 301 ann bob :at lunch".to_owned()), "{whois:#?}");
+    ann.send("USERHOST bob ann\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 302 ann :bob=-bob@switchboard ann=+ann@switchboard");
+    ann.send("WHO #lobby %nf\r\n").await;
+    let mut who = ann.until(" 315 ann #lobby ").await;
+    who.sort();
+    assert_eq!(who[1..], [":switchboard 354 ann ann :H", ":switchboard 354 ann bob :G"], "{who:#?}");
+
+    // Without away-notify, bob is not told that ann is away, but hears it when he writes.
+    ann.send("AWAY :gone fishing\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 306 ann :You have been marked as being away");
+    bob.send("PRIVMSG ann :hm\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 301 bob ann :gone fishing", "and no AWAY before it");
+    assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard PRIVMSG ann :hm");
+    // A ChatOS user writing to an away IRC user: its message arrives (ChatOS has no 301).
+    let mut os = Raw::login(hub.chatos, "os").await;
+    os.send(&Packet::Spm { sender: "os".into(), recipient: "ann".into(), message: "hello".into() }).await;
+    os.expect_error(ErrorCode::Ok).await;
+    assert_eq!(ann.expect("PRIVMSG ann").await, ":os!os@switchboard PRIVMSG ann :hello");
+    bob.expect(":os!os@switchboard JOIN #lobby").await;
+    bob.send("AWAY\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 305 bob :You are no longer marked as being away");
+    assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard AWAY");
     hub.stop().await;
 }

@@ -2,6 +2,7 @@
 //! every suite shares is here (the hub under test, the doors' capabilities, helpers); each
 //! feature's tests are in a file of their own.
 
+mod away;
 mod chat;
 mod cluster;
 mod desk;

@@ -34,6 +34,8 @@ const ALIVE: &str = "switchboard.alive";
 const DESK: &str = "switchboard.desk";
 /// Every change to a room, in the order its node decided them.
 const ROOMS: &str = "switchboard.rooms";
+/// Who is away, or back.
+const AWAY: &str = "switchboard.away";
 /// Nobody listens here: a request to it comes back "no responders" once NATS has read it,
 /// and so everything this client sent before it (see `names::Names::heard`).
 const ROUND_TRIP: &str = "switchboard.round-trip";
@@ -82,6 +84,7 @@ pub(crate) enum Publish {
     Answer { node: Node, id: u64, result: Result<(), HubError> },
     Desk(hub::DeskNews),
     Room(hub::RoomNews),
+    Away { name: String, message: Option<String> },
 }
 
 /// What the hub task hands the names task.
@@ -262,6 +265,7 @@ pub(crate) async fn start(
     let mut alive_sub = client.subscribe(ALIVE).await?;
     let mut desk_sub = client.subscribe(DESK).await?;
     let mut rooms_sub = client.subscribe(ROOMS).await?;
+    let mut away_sub = client.subscribe(AWAY).await?;
     let receiving = {
         let (nodes, hub, metrics) = (nodes.clone(), hub.clone(), metrics.clone());
         async move {
@@ -272,6 +276,7 @@ pub(crate) async fn start(
                     Some(m) = alive_sub.next() => m,
                     Some(m) = desk_sub.next() => m,
                     Some(m) = rooms_sub.next() => m,
+                    Some(m) = away_sub.next() => m,
                     else => return,
                 };
                 let msg = match BusMsg::decode(&message.payload) {
@@ -400,6 +405,9 @@ fn received(msg: BusMsg, nodes: &Known, metrics: &Metrics) -> Option<Input> {
                 }
             };
             return Some(Input::DeskNews { node: numbered(&node), news });
+        }
+        BusMsg::Away { node, name, message } => {
+            return Some(Input::Away { node: numbered(&node), name, message });
         }
         BusMsg::Room { node, news } => {
             let Some(news) = rooms::from_bus(news) else {
@@ -541,6 +549,9 @@ async fn publisher(
             }
             Publish::Room(news) => {
                 (ROOMS.to_owned(), BusMsg::Room { node: me.id.clone(), news: rooms::to_bus(news) }, None)
+            }
+            Publish::Away { name, message } => {
+                (AWAY.to_owned(), BusMsg::Away { node: me.id.clone(), name, message }, None)
             }
         };
         match client.publish(subject, msg.to_bytes().into()).await {

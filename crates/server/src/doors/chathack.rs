@@ -163,6 +163,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Closing
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::Away { .. }
+        | Event::IsAway { .. }
         | Event::RoomJoined { .. }
         | Event::RoomState { .. }
         | Event::RoomParted { .. }

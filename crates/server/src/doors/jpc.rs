@@ -166,6 +166,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::DirectDenied { .. }
         | Event::Typing { .. }
         | Event::Presence { .. }
+        | Event::Away { .. }
+        | Event::IsAway { .. }
         | Event::RoomJoined { .. }
         | Event::RoomState { .. }
         | Event::RoomParted { .. }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 /// The capabilities this door offers.
-const OFFERED: [&str; 12] = [
+const OFFERED: [&str; 13] = [
     "sasl",
     "server-time",
     "echo-message",
@@ -31,6 +31,7 @@ const OFFERED: [&str; 12] = [
     "account-tag",
     "extended-join",
     "account-notify",
+    "away-notify",
 ];
 /// The longest `AUTHENTICATE` payload, in bytes of base64.
 const MAX_SASL: usize = 4096;
@@ -61,6 +62,8 @@ pub(crate) struct Caps {
     /// Nothing to tell: a user's account is its name, if reserved, from its login to its
     /// end, so it never changes while it is there (no `ACCOUNT` is ever due).
     pub account_notify: bool,
+    /// Who goes away or comes back is told as `AWAY`.
+    pub away_notify: bool,
 }
 
 impl Caps {
@@ -78,6 +81,7 @@ impl Caps {
             "account-tag" => Some(&mut self.account_tag),
             "extended-join" => Some(&mut self.extended_join),
             "account-notify" => Some(&mut self.account_notify),
+            "away-notify" => Some(&mut self.away_notify),
             _ => None,
         }
     }
@@ -96,6 +100,7 @@ impl Caps {
             self.account_tag,
             self.extended_join,
             self.account_notify,
+            self.away_notify,
         ];
         OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
     }

@@ -5,6 +5,7 @@
 use super::channels::prefix;
 use super::nicks;
 use super::{HOST, LOBBY, SERVER, TARGMAX};
+use crate::msg::Roster;
 use hub::{Member, RoomView};
 use proto::irc::{Message, MAX_LINE};
 use std::net::SocketAddr;
@@ -90,11 +91,11 @@ pub(super) fn rooms_answer(
     m: &Message,
     rooms: &[RoomView],
     mine: &[String],
-    online: &[(String, &'static str)],
+    roster: &Roster,
     caps: super::account::Caps,
     accounts: &crate::Accounts,
 ) -> Vec<u8> {
-    let online = &nicked(online);
+    let online = &nicked(&roster.online);
     let multi = caps.multi_prefix;
     let shown = |prefix: &str, name: &str| match caps.userhost_in_names {
         true => format!("{prefix}{name}!{name}@{HOST}"),
@@ -178,7 +179,8 @@ pub(super) fn rooms_answer(
             // WHO: a channel's members, or a nick; WHOX (`%fields[,token]`) with the fields asked.
             let whox = m.params.get(1).and_then(|p| p.strip_prefix('%')).map(|p| p.split_once(',').unwrap_or((p, "0")));
             let who = |out: &mut Vec<u8>, channel: &str, name: &str, m: Member| {
-                let flags = format!("H{}", prefix(m, multi));
+                let here = if roster.away_of(&nicks::name(name)).is_some() { 'G' } else { 'H' };
+                let flags = format!("{here}{}", prefix(m, multi));
                 let Some((fields, token)) = whox else {
                     out.extend(line("352", &[channel, name, HOST, SERVER, name, &flags, &format!("0 {name}")]));
                     return;
@@ -231,11 +233,12 @@ pub(super) fn roster_answer(
     me: &str,
     peer: SocketAddr,
     m: &Message,
-    online: &[(String, &'static str)],
+    roster: &Roster,
     rooms: &[(String, Vec<(String, Member)>)],
     accounts: &crate::Accounts,
 ) -> Vec<u8> {
-    let online = &nicked(online);
+    let online = &nicked(&roster.online);
+    let away = |nick: &str| roster.away_of(&nicks::name(nick));
     let line = |code: &str, params: &[&str]| numeric(me, code, params);
     let find = |name: &str| online.iter().find(|(n, _)| hub::same_name(n, name));
     let mut out = Vec::new();
@@ -250,6 +253,9 @@ pub(super) fn roster_answer(
                         out.extend(line("311", &[name, name, HOST, "*", name]));
                         let server = format!("on {via}");
                         out.extend(line("312", &[name, SERVER, &server]));
+                        if let Some(message) = away(name) {
+                            out.extend(line("301", &[name, message]));
+                        }
                         let mut channels: Vec<String> = vec![LOBBY.to_owned()];
                         if let Some((_, with)) = rooms.iter().find(|(t, _)| t == target) {
                             channels.extend(with.iter().map(|(room, m)| format!("{}{room}", prefix(*m, true))));
@@ -291,7 +297,7 @@ pub(super) fn roster_answer(
                 .iter()
                 .take(5)
                 .filter_map(|n| find(n))
-                .map(|(name, _)| format!("{name}=+{name}@{HOST}"))
+                .map(|(name, _)| format!("{name}={}{name}@{HOST}", if away(name).is_some() { '-' } else { '+' }))
                 .collect();
             out.extend(line("302", &[&found.join(" ")]));
         }

@@ -297,8 +297,8 @@ impl Irc {
                 return Act::Stop;
             }
             let Ok((rooms, mine)) = rx.await else { return Act::Stop };
-            let Some(online) = roster(&hub).await else { return Act::Stop };
-            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &online, caps, &accounts).into())
+            let Some(roster) = roster(&hub).await else { return Act::Stop };
+            Act::Reply(answers::rooms_answer(&me, &m, &rooms, &mine, &roster, caps, &accounts).into())
         }))
     }
 

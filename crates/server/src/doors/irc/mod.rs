@@ -366,10 +366,15 @@ impl Irc {
                 out.extend(self.line("259", &["(no e-mail is configured)"]));
                 Act::Reply(out.into())
             }
-            "AWAY" => match param(0).filter(|t| !t.is_empty()) {
-                Some(_) => self.numeric("306", &["You have been marked as being away"]),
-                None => self.numeric("305", &["You are no longer marked as being away"]),
-            },
+            // Never refused once registered: the answer is the door's, at once.
+            "AWAY" => {
+                let message = param(0).filter(|t| !t.trim().is_empty()).map(str::to_owned);
+                self.pending.push_back(match message {
+                    Some(_) => self.numeric("306", &["You have been marked as being away"]),
+                    None => self.numeric("305", &["You are no longer marked as being away"]),
+                });
+                Act::Hub(Command::Away { message })
+            }
             "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, session, shared),
             "MONITOR" => self.monitor(m, shared),
             "LUSERS" => self.ask_roster(m, session, shared),
@@ -506,7 +511,8 @@ impl Irc {
         };
         let (hub, me) = (shared.hub.clone(), self.me().to_owned());
         Act::Later(Box::pin(async move {
-            let Some(online) = roster(&hub).await else { return Act::Stop };
+            let Some(roster) = roster(&hub).await else { return Act::Stop };
+            let online = roster.online;
             let (mut on, mut off) = (Vec::new(), Vec::new());
             for nick in &asked {
                 let name = nicks::name(nick);
@@ -540,12 +546,26 @@ impl Irc {
         out.extend(line.to_line());
     }
 
+    /// Words `~away NICK [MESSAGE]` (`AWAY`, with `away-notify`) and `~isaway NICK MESSAGE`
+    /// (`301`, to who wrote to `NICK`).
+    fn word_away(&self, what: &str, rest: &str, out: &mut Vec<u8>) {
+        let (nick, message) = rest.split_once(' ').map_or((rest, None), |(n, m)| (n, Some(m)));
+        match (what, message) {
+            ("isaway", Some(message)) => out.extend(self.line("301", &[nick, message])),
+            ("away", _) if self.caps.away_notify => {
+                let params: Vec<&str> = message.into_iter().collect();
+                out.extend(Message::new(&source(nick), "AWAY", &params).to_line());
+            }
+            _ => {}
+        }
+    }
+
     /// What needs the hub's roster (who is online, by which door), asked of the hub task.
     /// (For `WHOIS`, also the rooms of each nick asked about.)
     fn ask_roster(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
         let (hub, me, peer, accounts) = (shared.hub.clone(), self.me().to_owned(), self.peer, self.accounts.clone());
         Act::Later(Box::pin(async move {
-            let Some(online) = roster(&hub).await else { return Act::Stop };
+            let Some(roster) = roster(&hub).await else { return Act::Stop };
             let mut rooms = Vec::new();
             if m.command == "WHOIS" {
                 let targets: Option<Vec<String>> =
@@ -560,7 +580,7 @@ impl Irc {
                     rooms.push((target, with));
                 }
             }
-            Act::Reply(answers::roster_answer(&me, peer, &m, &online, &rooms, &accounts).into())
+            Act::Reply(answers::roster_answer(&me, peer, &m, &roster, &rooms, &accounts).into())
         }))
     }
 
@@ -588,6 +608,7 @@ impl Irc {
             format!("TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX}"),
             "UTF8ONLY".into(),
             "WHOX".into(),
+            format!("AWAYLEN={}", hub::MAX_AWAY),
             format!("CHATHISTORY={}", history::MAX_HISTORY),
             "MSGREFTYPES=msgid,timestamp".into(),
             "NETWORK=Switchboard".into(),
@@ -715,6 +736,7 @@ impl Irc {
             "time" => self.word_time(rest, out),
             "typing" => self.word_typing(rest, out),
             "presence" => self.word_presence(rest, out),
+            "away" | "isaway" => self.word_away(what, rest, out),
             "room" => self.word_room(rest, out),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
@@ -731,11 +753,12 @@ fn from_a_user(line: &[u8]) -> Option<&str> {
     std::str::from_utf8(nick).ok()
 }
 
-/// Who is online and by which door, from the hub task; `None` once it has stopped.
-async fn roster(hub: &tokio::sync::mpsc::Sender<HubMsg>) -> Option<Vec<(String, &'static str)>> {
+/// Who is online and by which door, and who is away, from the hub task; `None` once it has
+/// stopped.
+async fn roster(hub: &tokio::sync::mpsc::Sender<HubMsg>) -> Option<crate::msg::Roster> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     hub.send(HubMsg::Roster { reply: tx }).await.ok()?;
-    rx.await.ok().map(|(online, _)| online)
+    rx.await.ok()
 }
 
 /// A nick an IRC client may take: a valid hub name that IRC can carry (no character that
@@ -867,6 +890,14 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             let state = if *active { "active" } else { "done" };
             let room = if to.starts_with('#') { format!(" {to}") } else { String::new() };
             format!("~typing {from} {state}{room}\n").into_bytes()
+        }
+        // For `away-notify`, and `301` to who wrote to them, which only the connection knows.
+        Event::Away { name, message } => match message {
+            Some(message) => format!("~away {} {}\n", nicks::nick(name), one_line(message)).into_bytes(),
+            None => format!("~away {}\n", nicks::nick(name)).into_bytes(),
+        },
+        Event::IsAway { name, message } => {
+            format!("~isaway {} {}\n", nicks::nick(name), one_line(message)).into_bytes()
         }
         Event::Ping => Message::new(SERVER, "PING", &[SERVER]).to_line(),
         Event::Closing => {

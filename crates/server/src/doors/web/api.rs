@@ -470,7 +470,7 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     session(&web, &headers, None)?;
     let (tx, rx) = oneshot::channel();
     web.shared.hub.send(HubMsg::Roster { reply: tx }).await.map_err(|_| stopping())?;
-    let (online, desk_open) = rx.await.map_err(|_| stopping())?;
+    let crate::msg::Roster { online, desk_open, .. } = rx.await.map_err(|_| stopping())?;
     let offline = web
         .shared
         .store
