@@ -95,6 +95,9 @@ impl Hub {
     /// Tells the watchers that `name` came or went by `door` (`support` with no door: the
     /// desk opened or closed); `lobby`: it hears the lobby.
     pub(crate) fn presence(&mut self, name: String, door: Option<Door>, lobby: bool, online: bool) {
+        if let (Some(door), false) = (door, online) {
+            self.gone(&name, door);
+        }
         if !self.watchers.is_empty() {
             let to = self.watchers.iter().copied().collect();
             let via = door.map_or(DESK, |door| self.door_name(door));

@@ -65,6 +65,7 @@ impl Hub {
         self.check_timers()?;
         self.elsewhere.check()?;
         self.check_away()?;
+        self.check_whowas()?;
         self.links.check(exists)?;
         self.asks.check(exists)?;
         self.desk.check(exists)

@@ -9,6 +9,8 @@
 
 mod away;
 pub use away::MAX_AWAY;
+mod whowas;
+pub use whowas::{Was, WAS_KEPT};
 mod chat;
 mod cluster;
 mod desk;
@@ -285,6 +287,8 @@ pub struct Hub {
     watchers: IndexSet<SessionId, FxBuildHasher>,
     /// Named sessions that are away, with their messages (few are: not in `Session`).
     away: FxHashMap<SessionId, Box<str>>,
+    /// The last names that left, for `WHOWAS`.
+    was: whowas::Departures,
     desk: desk::Desk,
     rooms: rooms::Rooms,
     /// In a cluster, what the other nodes hold.
@@ -319,6 +323,7 @@ impl Hub {
             unnamed: VecDeque::new(),
             watchers: IndexSet::default(),
             away: FxHashMap::default(),
+            was: whowas::Departures::new(),
             desk: desk::Desk::default(),
             rooms: rooms::Rooms::default(),
             elsewhere: cluster::Elsewhere::default(),

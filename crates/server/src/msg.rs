@@ -84,6 +84,12 @@ pub(crate) enum HubMsg {
     Roster {
         reply: tokio::sync::oneshot::Sender<Roster>,
     },
+    /// The last `count` departures of `name`, newest first: its name, its door's, and when.
+    WhoWas {
+        name: String,
+        count: usize,
+        reply: tokio::sync::oneshot::Sender<Vec<(String, &'static str, std::time::SystemTime)>>,
+    },
     /// The rooms `session` may see: those named, with their members, or all of them without;
     /// and the rooms `session` is in.
     Rooms {

@@ -472,6 +472,17 @@ impl Router {
                     Roster { online: self.hub.roster(), away: self.hub.aways(), desk_open: self.hub.desk_open() };
                 let _ = reply.send(roster);
             }
+            HubMsg::WhoWas { name, count, reply } => {
+                let wall = std::time::SystemTime::now();
+                let was = self.hub.whowas(&name, count);
+                let _ = reply.send(
+                    was.into_iter()
+                        .map(|w| {
+                            (w.name, w.via, wall.checked_sub(now.saturating_duration_since(w.left)).unwrap_or(wall))
+                        })
+                        .collect(),
+                );
+            }
             HubMsg::RoomsWith { session, name, reply } => {
                 let _ = reply.send(self.hub.rooms_with(session, &name));
             }

@@ -360,3 +360,33 @@ async fn away_is_told_to_who_asks_for_it_and_to_who_writes() {
     assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard AWAY");
     hub.stop().await;
 }
+
+/// `WHOWAS`: who left, on any door, newest first, with its door and when; `406` for a nick
+/// never seen, `431` without one.
+#[tokio::test]
+async fn whowas_tells_who_left_on_which_door_and_when() {
+    let hub = start().await;
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    let os = Raw::login(hub.chatos, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    drop(os);
+    ann.expect(":bob!bob@switchboard QUIT").await;
+    let mut bob = Irc::register(hub.irc, "Bob").await;
+    bob.send("QUIT :bye\r\n").await;
+    ann.expect(":Bob!Bob@switchboard QUIT").await;
+    ann.send("WHOWAS bob\r\n").await;
+    let was = ann.until(" 369 ann bob ").await;
+    assert_eq!(was.len(), 5, "{was:#?}");
+    assert_eq!(was[0], ":switchboard 314 ann Bob Bob switchboard * :Bob");
+    assert!(was[1].starts_with(":switchboard 312 ann Bob switchboard :was on irc, left 20"), "{was:#?}");
+    assert_eq!(was[2], ":switchboard 314 ann bob bob switchboard * :bob");
+    assert!(was[3].starts_with(":switchboard 312 ann bob switchboard :was on chatos, left 20"), "{was:#?}");
+    assert_eq!(was[4], ":switchboard 369 ann bob :End of WHOWAS");
+    ann.send("WHOWAS bob 1\r\n").await;
+    assert_eq!(ann.until(" 369 ann bob ").await.len(), 3);
+    ann.send("WHOWAS nobody\r\nWHOWAS\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 406 ann nobody :There was no such nickname");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 369 ann nobody :End of WHOWAS");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 431 ann :No nickname given");
+    hub.stop().await;
+}

@@ -11,6 +11,7 @@ mod links;
 mod live;
 mod names;
 mod rooms;
+mod whowas;
 
 use super::*;
 use std::net::IpAddr;

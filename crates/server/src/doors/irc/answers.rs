@@ -310,3 +310,21 @@ pub(super) fn roster_answer(
     }
     out
 }
+
+/// `WHOWAS nick`: each departure kept (`314`, then `312` saying the door it was on and when
+/// it left), or `406`; then `369`.
+pub(super) fn whowas_answer(me: &str, nick: &str, was: &[(String, &'static str, std::time::SystemTime)]) -> Vec<u8> {
+    let line = |code: &str, params: &[&str]| numeric(me, code, params);
+    let mut out = Vec::new();
+    if was.is_empty() {
+        out.extend(line("406", &[nick, "There was no such nickname"]));
+    }
+    for (name, via, left) in was {
+        let shown = nicks::nick(name);
+        out.extend(line("314", &[&shown, &shown, HOST, "*", &shown]));
+        let left = humantime::format_rfc3339_seconds(*left);
+        out.extend(line("312", &[&shown, SERVER, &format!("was on {via}, left {left}")]));
+    }
+    out.extend(line("369", &[nick, "End of WHOWAS"]));
+    out
+}

@@ -376,6 +376,7 @@ impl Irc {
                 Act::Hub(Command::Away { message })
             }
             "WHOIS" | "ISON" | "USERHOST" => self.ask_roster(m, session, shared),
+            "WHOWAS" => self.whowas(&m, shared),
             "MONITOR" => self.monitor(m, shared),
             "LUSERS" => self.ask_roster(m, session, shared),
             "CHATHISTORY" => self.chathistory(&m, session, shared),
@@ -558,6 +559,24 @@ impl Irc {
             }
             _ => {}
         }
+    }
+
+    /// `WHOWAS nick [count]`: the last departures of `nick` (the first of a list), on any node.
+    fn whowas(&mut self, m: &Message, shared: &Arc<Shared>) -> Act {
+        let Some(nick) = m.params.first().and_then(|n| n.split(',').next()).filter(|n| !n.is_empty()) else {
+            return self.numeric("431", &["No nickname given"]);
+        };
+        let count = m.params.get(1).and_then(|c| c.parse().ok()).filter(|&c| c > 0).unwrap_or(hub::WAS_KEPT);
+        let (hub, me, nick) = (shared.hub.clone(), self.me().to_owned(), nick.to_owned());
+        Act::Later(Box::pin(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let name = nicks::name(&nick).into_owned();
+            if hub.send(HubMsg::WhoWas { name, count, reply: tx }).await.is_err() {
+                return Act::Stop;
+            }
+            let Ok(was) = rx.await else { return Act::Stop };
+            Act::Reply(answers::whowas_answer(&me, &nick, &was).into())
+        }))
     }
 
     /// What needs the hub's roster (who is online, by which door), asked of the hub task.
