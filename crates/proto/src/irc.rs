@@ -197,6 +197,13 @@ impl Message {
     }
 }
 
+/// A tag's value as it goes on the wire (`;` as `\:`, a space as `\s`, ...).
+pub fn escape_tag(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    escape_into(value, &mut out);
+    out
+}
+
 /// A tag's value as it goes on the wire.
 fn escape_into(value: &str, out: &mut String) {
     for c in value.chars() {

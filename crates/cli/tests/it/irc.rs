@@ -81,7 +81,7 @@ async fn an_irc_user_meets_chatos_and_chathack_users_in_the_lobby_and_directly()
     let mut lindsay = Jpc::hello(&hub, LINDSAY, "lindsay").await;
     let mut ann = Irc::connect(hub.irc).await;
     ann.send("CAP LS 302\r\nNICK ann\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify labeled-response");
     ann.send("CAP REQ :server-time chghost\r\nCAP END\r\n").await;
     assert_eq!(ann.line().await.unwrap(), ":switchboard CAP * NAK :server-time chghost", "all or nothing");
     let burst = ann.until(" 366 ann #lobby ").await;

@@ -19,7 +19,7 @@ async fn sasl_signs_in_to_an_account_and_what_waited_for_it_comes_with_its_time(
 
     let mut irc = Irc::connect(hub.irc).await;
     irc.send("CAP LS 302\r\nNICK guessing\r\nUSER ann 0 * :Ann\r\n").await;
-    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify");
+    assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * LS :sasl=PLAIN server-time echo-message multi-prefix message-tags userhost-in-names cap-notify batch draft/chathistory account-tag extended-join account-notify away-notify labeled-response");
     irc.send("CAP REQ :sasl server-time\r\n").await;
     assert_eq!(irc.line().await.unwrap(), ":switchboard CAP * ACK :sasl server-time");
     // A wrong password first, then the right one.
@@ -388,5 +388,69 @@ async fn whowas_tells_who_left_on_which_door_and_when() {
     assert_eq!(ann.line().await.unwrap(), ":switchboard 406 ann nobody :There was no such nickname");
     assert_eq!(ann.line().await.unwrap(), ":switchboard 369 ann nobody :End of WHOWAS");
     assert_eq!(ann.line().await.unwrap(), ":switchboard 431 ann :No nickname given");
+    hub.stop().await;
+}
+
+/// `labeled-response`: each labeled message is answered with its label: one line tagged,
+/// several in a `labeled-response` batch, `ACK` when nothing answers; only with `batch`.
+#[tokio::test]
+async fn labeled_messages_are_answered_with_their_labels() {
+    let hub = start().await;
+    let mut ann = Irc::connect(hub.irc).await;
+    ann.send(
+        "CAP LS 302\r\nCAP REQ :batch labeled-response echo-message\r\nNICK ann\r\nUSER ann 0 * :A\r\nCAP END\r\n",
+    )
+    .await;
+    ann.expect(" 366 ann #lobby ").await;
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    ann.send("@label=a\\sb PING x\r\n@label=2 PONG x\r\n@label=3 PRIVMSG #lobby :hi\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), "@label=a\\sb :switchboard PONG switchboard :x");
+    assert_eq!(ann.line().await.unwrap(), "@label=2 :switchboard ACK");
+    assert_eq!(ann.line().await.unwrap(), "@label=3 :ann!ann@switchboard PRIVMSG #lobby :hi");
+    // The hub's answers: a message nobody gets, and one to a nick that is away.
+    bob.expect("PRIVMSG #lobby :hi").await;
+    bob.send("AWAY :out\r\n").await;
+    bob.expect(" 306 ").await;
+    ann.send("@label=4 PRIVMSG nobody :x\r\n@label=5 PRIVMSG bob :there?\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), "@label=4 :switchboard 401 ann nobody :No such nick/channel");
+    assert_eq!(
+        ann.until("BATCH -").await,
+        [
+            "@label=5 :switchboard BATCH +l1 labeled-response",
+            "@batch=l1 :ann!ann@switchboard PRIVMSG bob :there?",
+            "@batch=l1 :switchboard 301 ann bob :out",
+            ":switchboard BATCH -l1",
+        ]
+    );
+    // What the door answers after asking the hub, and room commands.
+    ann.send("@label=6 WHOIS bob\r\n").await;
+    let whois = ann.until("BATCH -").await;
+    assert_eq!(whois[0], "@label=6 :switchboard BATCH +l2 labeled-response");
+    assert!(whois[1..whois.len() - 1].iter().all(|l| l.starts_with("@batch=l2 :switchboard 3")), "{whois:#?}");
+    assert!(whois.iter().any(|l| l.ends_with(" 318 ann bob :End of /WHOIS list")), "{whois:#?}");
+    ann.send("@label=7 PART #nowhere\r\n@label=8 AWAY :gone\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), "@label=7 :switchboard 403 ann #nowhere :No such channel");
+    assert_eq!(ann.line().await.unwrap(), "@label=8 :switchboard 306 ann :You have been marked as being away");
+    // What a room command changes goes to all it concerns as it does unlabeled; then the ACK.
+    ann.send("@label=9 JOIN #new\r\n").await;
+    let joined = ann.until(" ACK").await;
+    assert_eq!(joined[0], ":ann!ann@switchboard JOIN #new");
+    assert_eq!(joined.last().unwrap(), "@label=9 :switchboard ACK");
+    // A batch of history is within the answer's batch.
+    ann.send("@label=10 CHATHISTORY LATEST #lobby * 1\r\n").await;
+    let history = ann.until("BATCH -l").await;
+    assert_eq!(history[0], "@label=10 :switchboard BATCH +l4 labeled-response", "{history:#?}");
+    assert_eq!(history[1], "@batch=l4 :switchboard BATCH +h3 chathistory #lobby", "{history:#?}");
+    assert_eq!(history[2], "@batch=h3 :ann!ann@switchboard PRIVMSG #lobby :hi", "{history:#?}");
+    assert_eq!(history[3..], ["@batch=l4 :switchboard BATCH -h3", ":switchboard BATCH -l4"], "{history:#?}");
+    // A label over the bound is no label; without batch, no labels.
+    let long = "x".repeat(65);
+    ann.send(&format!("@label={long} PING y\r\n")).await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard PONG switchboard :y");
+    bob.send("CAP REQ labeled-response\r\n").await;
+    bob.expect(" ACK ").await;
+    bob.send("@label=9 PING z\r\n").await;
+    assert_eq!(bob.expect("PONG").await, ":switchboard PONG switchboard :z");
     hub.stop().await;
 }

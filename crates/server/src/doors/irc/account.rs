@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 /// The capabilities this door offers.
-const OFFERED: [&str; 13] = [
+const OFFERED: [&str; 14] = [
     "sasl",
     "server-time",
     "echo-message",
@@ -32,6 +32,7 @@ const OFFERED: [&str; 13] = [
     "extended-join",
     "account-notify",
     "away-notify",
+    "labeled-response",
 ];
 /// The longest `AUTHENTICATE` payload, in bytes of base64.
 const MAX_SASL: usize = 4096;
@@ -64,6 +65,9 @@ pub(crate) struct Caps {
     pub account_notify: bool,
     /// Who goes away or comes back is told as `AWAY`.
     pub away_notify: bool,
+    /// A message with a `label` tag is answered with it (with `batch` only, as the
+    /// specification says: `labels.rs`).
+    pub labeled_response: bool,
 }
 
 impl Caps {
@@ -82,6 +86,7 @@ impl Caps {
             "extended-join" => Some(&mut self.extended_join),
             "account-notify" => Some(&mut self.account_notify),
             "away-notify" => Some(&mut self.away_notify),
+            "labeled-response" => Some(&mut self.labeled_response),
             _ => None,
         }
     }
@@ -101,6 +106,7 @@ impl Caps {
             self.extended_join,
             self.account_notify,
             self.away_notify,
+            self.labeled_response,
         ];
         OFFERED.iter().zip(on).filter(|(_, on)| *on).map(|(c, _)| *c).collect::<Vec<_>>().join(" ")
     }

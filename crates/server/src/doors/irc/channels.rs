@@ -43,6 +43,8 @@ pub(crate) struct Asked {
     target: String,
     /// The text to give back once it went through (`echo-message`).
     echo: Option<String>,
+    /// The labeled message it answers (`labels.rs`).
+    label: Option<u32>,
 }
 
 /// `nick!*@*` for a bare nick, `*!user@host` for `user@host`: masks as IRC servers complete them.
@@ -100,7 +102,8 @@ impl Irc {
             RoomCommand::Say { text, .. } if self.caps.echo_message => Some(text.clone()),
             _ => None,
         };
-        self.rooms_asked.push_back(Asked { command, room, target: target.to_owned(), echo });
+        let label = self.due_label();
+        self.rooms_asked.push_back(Asked { command, room, target: target.to_owned(), echo, label });
         Act::Hub(Command::Room(room_command))
     }
 
@@ -303,18 +306,19 @@ impl Irc {
     }
 
     /// Words the answer to the oldest room command: nothing for most that went through (what
-    /// they changed comes as events), the numeric for one that did not.
-    pub(super) fn word_room(&mut self, rest: &str, out: &mut Vec<u8>) {
-        let Some(Asked { command, room, target, echo }) = self.rooms_asked.pop_front() else { return };
+    /// they changed comes as events), the numeric for one that did not. Returns the labeled
+    /// message it answers, if any.
+    pub(super) fn word_room(&mut self, rest: &str, out: &mut Vec<u8>) -> Option<u32> {
+        let Asked { command, room, target, echo, label } = self.rooms_asked.pop_front()?;
         let (code, params): (&str, Vec<&str>) = match rest {
             "" if command == "INVITE" => ("341", vec![&target, &room]),
             "" if echo.is_some() => {
                 let me = self.me().to_owned();
                 out.extend(super::say(&me, command, &room, echo.as_deref().unwrap_or_default()));
-                return;
+                return label;
             }
-            "" => return,
-            _ if command == "NOTICE" => return,
+            "" => return label,
+            _ if command == "NOTICE" => return label,
             "bad_name" => ("479", vec![&room, "Illegal channel name"]),
             "no_such_room" => ("403", vec![&room, "No such channel"]),
             "not_in_room" => ("442", vec![&room, "You're not on that channel"]),
@@ -333,6 +337,7 @@ impl Irc {
             _ => ("400", vec![command, "The command could not be done"]),
         };
         out.extend(self.line(code, &params));
+        label
     }
 
     /// `~invite BY ROOM`: `BY` invites this connection to `ROOM`.

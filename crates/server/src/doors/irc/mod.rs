@@ -16,6 +16,7 @@ mod account;
 mod answers;
 mod channels;
 mod history;
+mod labels;
 mod nicks;
 
 use crate::doors::spec::{self, Spec};
@@ -109,6 +110,18 @@ struct Direct {
     target: String,
     notice: bool,
     echo: Option<String>,
+    /// The labeled message it answers (`labels.rs`).
+    label: Option<u32>,
+}
+
+/// For whom a directive was worded: the labeled message whose reply it was, if any.
+enum Worded {
+    /// Not an answer to a labeled message (or something else entirely: others' news).
+    Nobody,
+    /// A reply due to this message, which its queue named.
+    Due(u32),
+    /// An answer without a queue of its own: the message the stream is in, if labeled.
+    Open,
 }
 
 /// The IRC side of a connection.
@@ -154,6 +167,8 @@ pub(crate) struct Irc {
     signed_in: Option<Arc<std::sync::OnceLock<String>>>,
     /// Batches opened so far: the next one's reference.
     batches: u32,
+    /// The labeled messages whose answers are not sent yet; none until one comes.
+    labels: Option<Box<labels::Labels>>,
     /// The reserved names: who is signed in to an account.
     accounts: Arc<crate::Accounts>,
 }
@@ -175,7 +190,7 @@ impl Protocol for Irc {
             return Ok(Some(act));
         }
         if let Some(held) = self.held.take() {
-            return Ok(Some(self.command(held, session, shared)));
+            return Ok(Some(self.act_on(held, session, shared)));
         }
         let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
         let message = match item {
@@ -191,7 +206,7 @@ impl Protocol for Irc {
                 return Ok(Some(Act::Reply(fail.to_line().into())));
             }
         };
-        Ok(Some(self.command(message, session, shared)))
+        Ok(Some(self.act_on(message, session, shared)))
     }
 
     fn outgoing(&mut self, bytes: Bytes) -> Bytes {
@@ -204,12 +219,41 @@ impl Protocol for Irc {
         let now = (retell && caps.server_time)
             .then(|| format!("time={}", humantime::format_rfc3339_millis(std::time::SystemTime::now())));
         let mut out = Vec::with_capacity(bytes.len() + 256);
+        // A reply of the door's own to a labeled message: the rest of this piece is its.
+        let mut mine = None;
         for line in bytes.split_inclusive(|&b| b == b'\n') {
-            match line.strip_prefix(b"~") {
-                Some(directive) => self.word(directive.trim_ascii_end(), &mut out),
-                None if retell => self.retell(line, now.as_deref(), &mut out),
-                None => out.extend_from_slice(line),
+            let start = out.len();
+            let worded = match line.strip_prefix(b"~").map(|d| d.trim_ascii_end()) {
+                Some(d) => match self.labels.as_mut().and_then(|l| l.marker(d)) {
+                    Some(of) => {
+                        mine = of;
+                        continue;
+                    }
+                    None => self.word(d, &mut out),
+                },
+                None if retell => {
+                    self.retell(line, now.as_deref(), &mut out);
+                    Worded::Nobody
+                }
+                None => {
+                    out.extend_from_slice(line);
+                    Worded::Nobody
+                }
+            };
+            let Some(labels) = self.labels.as_mut() else { continue };
+            match (mine, worded) {
+                (_, Worded::Due(id)) => labels.came(id, &out.split_off(start)),
+                (Some(id), _) => labels.add(id, &out.split_off(start)),
+                (None, Worded::Open) => {
+                    if let Some(id) = labels.open() {
+                        labels.add(id, &out.split_off(start));
+                    }
+                }
+                (None, Worded::Nobody) => {}
             }
+        }
+        if let Some(labels) = self.labels.as_mut() {
+            labels.finish(&mut self.batches, &mut out);
         }
         out.into()
     }
@@ -239,6 +283,7 @@ impl Irc {
             authenticating: false,
             signed_in: None,
             batches: 0,
+            labels: None,
         }
     }
 
@@ -261,6 +306,31 @@ impl Irc {
     /// The user's own `nick!user@host`.
     fn mask(&self) -> String {
         format!("{}!{}@{HOST}", self.me(), self.user.as_deref().unwrap_or("~u"))
+    }
+
+    /// Acts on `m`; with a `label` (`labeled-response`), its acts are marked in the stream so
+    /// that its answer is put together (`labels.rs`).
+    fn act_on(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
+        let labeling = self.caps.labeled_response && self.caps.batch && self.registered;
+        let label = m.tag("label").filter(|l| labeling && !l.is_empty() && l.len() <= labels::MAX_LABEL);
+        let Some(label) = label.map(str::to_owned) else { return self.command(m, session, shared) };
+        if self.logging_in || self.authenticating {
+            return self.command(m, session, shared); // held, and labeled once acted on
+        }
+        let id = self.labels.get_or_insert_with(Default::default).begin(&label);
+        let first = self.command(m, session, shared);
+        if let Some(labels) = self.labels.as_mut() {
+            labels.acted();
+        }
+        let acts: Vec<Act> = std::iter::once(first).chain(self.pending.drain(..)).collect();
+        self.pending.extend(acts.into_iter().map(|act| mark(id, act)));
+        self.pending.push_back(Act::Reply(format!("~close {id}\n").into()));
+        Act::Reply(format!("~open {id}\n").into())
+    }
+
+    /// The labeled message being acted on, if any: a reply of the hub is due to it.
+    fn due_label(&mut self) -> Option<u32> {
+        self.labels.as_mut()?.due()
     }
 
     fn command(&mut self, m: Message, session: SessionId, shared: &Arc<Shared>) -> Act {
@@ -454,7 +524,8 @@ impl Irc {
                 self.numeric("403", &[target, "No such channel"])
             } else {
                 let echo = self.caps.echo_message.then(|| text.clone());
-                self.directs.push_back(Direct { target: target.to_owned(), notice, echo });
+                let label = self.due_label();
+                self.directs.push_back(Direct { target: target.to_owned(), notice, echo, label });
                 let to = nicks::name(target).into_owned();
                 Act::Hub(Command::Direct { sender: Some(me.clone()), to, text: text.clone() })
             };
@@ -692,7 +763,7 @@ impl Irc {
     }
 
     /// Words directive `d` (a line from the encoders, without its `~`) into `out`.
-    fn word(&mut self, d: &[u8], out: &mut Vec<u8>) {
+    fn word(&mut self, d: &[u8], out: &mut Vec<u8>) -> Worded {
         let d = String::from_utf8_lossy(d);
         let (what, rest) = d.split_once(' ').unwrap_or((&d, ""));
         if what == "login" {
@@ -717,23 +788,30 @@ impl Irc {
                 out.extend(line.to_line());
             }
             "direct" => {
-                let Some(Direct { target, notice, echo }) = self.directs.pop_front() else { return };
+                let Some(Direct { target, notice, echo, label }) = self.directs.pop_front() else {
+                    return Worded::Nobody;
+                };
+                let worded = label.map_or(Worded::Nobody, Worded::Due);
                 let line = match rest {
                     "" => {
                         if let Some(text) = echo {
                             let me = self.me().to_owned();
                             out.extend(say(&me, if notice { "NOTICE" } else { "PRIVMSG" }, &target, &text));
                         }
-                        return;
+                        return worded;
                     }
-                    _ if notice => return,
+                    _ if notice => return worded,
                     "unreachable" => self.line("401", &[&target, "No such nick/channel"]),
                     "unavailable" => self.line("440", &[&target, "The cluster cannot be reached now; try again"]),
                     _ => self.line("400", &["PRIVMSG", "The message could not be sent"]),
                 };
                 out.extend(line);
+                return worded;
             }
-            "lobby" => out.extend(self.line("404", &[LOBBY, "Cannot send to channel"])),
+            "lobby" => {
+                out.extend(self.line("404", &[LOBBY, "Cannot send to channel"]));
+                return Worded::Open;
+            }
             "names" => {
                 let (room, names) = rest.split_once(' ').unwrap_or((rest, ""));
                 // Both prefixes come; without `multi-prefix`, only the highest is shown.
@@ -755,12 +833,17 @@ impl Irc {
             "time" => self.word_time(rest, out),
             "typing" => self.word_typing(rest, out),
             "presence" => self.word_presence(rest, out),
-            "away" | "isaway" => self.word_away(what, rest, out),
-            "room" => self.word_room(rest, out),
+            "away" => self.word_away(what, rest, out),
+            "isaway" => {
+                self.word_away(what, rest, out);
+                return Worded::Open;
+            }
+            "room" => return self.word_room(rest, out).map_or(Worded::Nobody, Worded::Due),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
             _ => {}
         }
+        Worded::Nobody
     }
 }
 
@@ -770,6 +853,27 @@ fn from_a_user(line: &[u8]) -> Option<&str> {
     let source = line.strip_prefix(b":")?.split(|&b| b == b' ').next()?;
     let nick = &source[..memchr::memchr(b'!', source)?];
     std::str::from_utf8(nick).ok()
+}
+
+/// `act` of labeled message `id`: a reply of the door's own is marked as its, in the stream
+/// (between `~mine ID` and `~end`), also once a wait yields it.
+fn mark(id: u32, act: Act) -> Act {
+    let mine = move |bytes: Bytes| {
+        let mut marked = format!("~mine {id}\n").into_bytes();
+        marked.extend_from_slice(&bytes);
+        marked.extend_from_slice(b"~end\n");
+        Act::Reply(marked.into())
+    };
+    match act {
+        Act::Reply(bytes) => mine(bytes),
+        Act::Later(later) => Act::Later(Box::pin(async move {
+            match later.await {
+                Act::Reply(bytes) => mine(bytes),
+                act => act,
+            }
+        })),
+        act => act,
+    }
 }
 
 /// Who is online and by which door, and who is away, from the hub task; `None` once it has
@@ -974,8 +1078,8 @@ mod tests {
         irc.nick = Some("ann".into());
         irc.user = Some("ann".into());
         irc.registered = true;
-        irc.directs.push_back(Direct { target: "bob".into(), notice: false, echo: None });
-        irc.directs.push_back(Direct { target: "carol".into(), notice: true, echo: None });
+        irc.directs.push_back(Direct { target: "bob".into(), notice: false, echo: None, label: None });
+        irc.directs.push_back(Direct { target: "carol".into(), notice: true, echo: None, label: None });
         let lobby = encode_event(&Event::Lobby { from: "os".into(), text: "hi".into() }).unwrap();
         assert_eq!(irc.outgoing(lobby.clone()), lobby);
         let mut batch = lobby.to_vec();
