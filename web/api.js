@@ -40,6 +40,7 @@ export const rooms = (token) => call('GET', '/api/rooms', token);
 export const roomWithMembers = (token, room) => call('GET', `/api/rooms?room=${encodeURIComponent(room)}`, token);
 export const joinRoom = (token, room) => call('POST', '/api/rooms/join', token, { room });
 export const leaveRoom = (token, room) => call('POST', '/api/rooms/leave', token, { room });
+export const setAway = (token, message) => call('POST', '/api/away', token, message ? { message } : {});
 
 export function history(token, withName) {
   const query = withName ? `?with=${encodeURIComponent(withName)}` : '';

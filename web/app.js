@@ -179,14 +179,15 @@ function badge(protocol) {
   return b;
 }
 
-function entry(key, label, { protocol, online, unread, kind }) {
+function entry(key, label, { protocol, online, unread, kind, away }) {
   const li = document.createElement('li');
   const button = document.createElement('button');
   button.type = 'button';
   button.className = key === state.current ? 'entry current' : 'entry';
   button.dataset[kind] = label;
   const dot = document.createElement('span');
-  dot.className = online ? 'dot on' : 'dot';
+  dot.className = online ? (away ? 'dot on away' : 'dot on') : 'dot';
+  if (away) button.title = `away: ${away}`;
   const text = document.createElement('span');
   text.className = 'label';
   text.textContent = kind === 'room' ? `# ${label}` : label;
@@ -226,7 +227,8 @@ function renderSidebar() {
     $('conversations'),
     convs.map(([k, r]) => {
       const u = state.users.get(k);
-      return entry(k, r.name, { protocol: u?.protocol, online: u?.online, unread: r.unread, kind: 'conversation' });
+      const { protocol, online, away } = u ?? {};
+      return entry(k, r.name, { protocol, online, away, unread: r.unread, kind: 'conversation' });
     }),
     'none yet: pick someone below',
   );
@@ -234,7 +236,9 @@ function renderSidebar() {
   const online = people.filter((u) => u.online);
   fill(
     $('online'),
-    online.map((u) => entry(fold(u.name), u.name, { protocol: u.protocol, online: true, kind: 'person' })),
+    online.map((u) =>
+      entry(fold(u.name), u.name, { protocol: u.protocol, online: true, away: u.away, kind: 'person' }),
+    ),
     'nobody else yet',
   );
   $('online-count').textContent = online.length ? `${online.length}` : '';
@@ -279,7 +283,7 @@ function renderHeader() {
     const u = state.users.get(key);
     $('room-title').textContent = r.name;
     $('room-subtitle').textContent = u
-      ? `${u.online ? 'online' : 'offline: messages wait for them'} · ${PROTOCOLS[u.protocol] ?? u.protocol}`
+      ? `${u.online ? (u.away ? `away: ${u.away}` : 'online') : 'offline: messages wait for them'} · ${PROTOCOLS[u.protocol] ?? u.protocol}`
       : 'not online';
     // ChatOS and ChatHack carry no images: say so before anyone tries.
     const images = !u?.online || u.protocol === 'web' || u.protocol === 'jpc';
@@ -364,6 +368,15 @@ function onEvent(e) {
       renderSidebar();
       if (fold(e.name) === state.current) renderHeader();
       break;
+    case 'away': {
+      const u = state.users.get(fold(e.name));
+      if (u) {
+        u.away = e.message;
+        renderSidebar();
+        if (fold(e.name) === state.current) renderHeader();
+      }
+      break;
+    }
     case 'closing':
       signedOut(`You were signed out (${e.reason}).`);
       break;
@@ -422,6 +435,18 @@ function onLiveState(s) {
   c.textContent = { open: 'live', retrying: 'reconnecting…', ended: 'ended' }[s] ?? s;
   if (s === 'open') refreshUsers();
   if (s === 'retrying') checkSession();
+}
+
+/// Away with the message typed, or back with none.
+async function setAway(e) {
+  e.preventDefault();
+  const message = $('away-text').value.trim();
+  try {
+    await api.setAway(state.token, message);
+    $('away-text').placeholder = message ? 'Away: clear and press Enter to be back' : 'Away? Say why, press Enter';
+  } catch (err) {
+    handleError(err);
+  }
 }
 
 async function refreshUsers() {
@@ -636,6 +661,7 @@ $('signout').addEventListener('click', signOut);
 $('contact-support').addEventListener('click', contactSupport);
 $('join-room').addEventListener('submit', joinRoom);
 $('leave-room').addEventListener('click', leaveRoom);
+$('away-form').addEventListener('submit', setAway);
 $('image-input').addEventListener('change', sendImage);
 $('text').addEventListener('input', () => {
   autosize();

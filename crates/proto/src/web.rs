@@ -64,6 +64,9 @@ pub struct User {
     /// `chatos`, `chathack`, `jpc`, `web`, or, for an offline account, `account`.
     pub protocol: String,
     pub online: bool,
+    /// Its away message, while it is away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<String>,
 }
 
 /// Why a request failed, as the `code` of an error body.
@@ -132,6 +135,12 @@ pub enum ServerEvent {
         protocol: String,
         online: bool,
     },
+    /// `name` is away with `message`, or back (no message).
+    Away {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
     /// The session is over; the WebSocket closes after this.
     Closing {
         reason: String,
@@ -175,6 +184,13 @@ pub struct RoomMember {
     pub name: String,
     pub op: bool,
     pub voice: bool,
+}
+
+/// `POST /api/away`: away with `message`, or back (none, or nothing but spaces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwayRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `POST /api/rooms/join` and `/api/rooms/leave`: a room's name (`#` and a name), and its

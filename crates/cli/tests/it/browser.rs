@@ -329,5 +329,21 @@ async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user
     click(&pia, "#leave-room").await;
     assert_eq!(ann.expect(" PART ").await, ":pia!pia@switchboard PART #den");
     text_contains(&pia, "#room-title", "# lobby").await;
+
+    // Away: the page shows who is away, and says that its user is.
+    ann.send("AWAY :at lunch\r\n").await;
+    ann.expect(" 306 ").await;
+    click(&pia, "button[data-person='ann']").await;
+    text_contains(&pia, "#room-subtitle", "away: at lunch").await;
+    find(&pia, "#away-text").await.send_keys("brb\n").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        ann.send("USERHOST pia\r\n").await;
+        if ann.expect(" 302 ann ").await == ":switchboard 302 ann :pia=-pia@switchboard" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the page never said pia is away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     hub.stop().await;
 }

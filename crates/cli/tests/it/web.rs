@@ -294,6 +294,39 @@ async fn typing_and_presence_reach_web_users() {
     hub.stop().await;
 }
 
+/// Away: a web user sees who is away (in the list of users and as it changes), is told when
+/// it writes to someone away, and says it is away itself, which IRC sees.
+#[tokio::test]
+async fn web_users_see_who_is_away_and_go_away_themselves() {
+    let hub = start().await;
+    let mut pia = Web::sign_in(&hub, "pia").await;
+    let mut irc = crate::irc::Irc::connect(hub.irc).await;
+    irc.send("CAP LS 302\r\nCAP REQ :away-notify\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nCAP END\r\n").await;
+    irc.expect(" 366 ann #lobby ").await;
+    assert_eq!(pia.event().await["name"], "ann");
+    irc.send("AWAY :at lunch\r\n").await;
+    assert_eq!(pia.event().await, json!({ "type": "away", "name": "ann", "message": "at lunch" }));
+    let (_, users) = pia.get("/api/users").await;
+    let ann = users["users"].as_array().unwrap().iter().find(|u| u["name"] == "ann").unwrap().clone();
+    assert_eq!(ann, json!({ "name": "ann", "protocol": "irc", "online": true, "away": "at lunch" }));
+    pia.say("ann", "there?").await;
+    assert_eq!(pia.event().await["text"], "there?", "what it sent, back");
+    assert_eq!(pia.event().await, json!({ "type": "away", "name": "ann", "message": "at lunch" }));
+    irc.expect("PRIVMSG ann :there?").await;
+    irc.send("AWAY\r\n").await;
+    assert_eq!(pia.event().await, json!({ "type": "away", "name": "ann" }));
+    // The web user goes away and comes back.
+    let (status, body) = pia.post("/api/away", json!({ "message": "brb" })).await;
+    assert_eq!((status, body), (200, json!({ "done": true })));
+    assert_eq!(irc.expect(" AWAY").await, ":pia!pia@switchboard AWAY brb");
+    let (status, _) = pia.post("/api/away", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(irc.expect(" AWAY").await, ":pia!pia@switchboard AWAY");
+    let (status, body) = pia.post("/api/away", json!({ "message": 7 })).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
+    hub.stop().await;
+}
+
 /// On tokio's paused clock: reachable for the whole linger, gone right after it.
 #[tokio::test(start_paused = true)]
 async fn a_session_with_no_page_open_lingers_then_ends() {

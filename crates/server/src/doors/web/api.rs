@@ -16,8 +16,8 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use hub::{Command, RoomCommand};
 use proto::web::{
-    ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, RoomRequest, SessionRequest, SessionResponse, User,
-    LOBBY,
+    AwayRequest, ClientEvent, ErrorBody, ErrorCode, Message, MessageRequest, RoomRequest, SessionRequest,
+    SessionResponse, User, LOBBY,
 };
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -59,6 +59,7 @@ pub(super) fn routes(web: Web) -> Router {
         .route("/api/rooms", get(rooms))
         .route("/api/rooms/join", post(join_room))
         .route("/api/rooms/leave", post(leave_room))
+        .route("/api/away", post(away))
         .route("/ws", get(websocket))
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))
@@ -450,6 +451,17 @@ async fn join_room(State(web): State<Web>, headers: HeaderMap, body: Body) -> Ap
     room_command(&web, &me, command, &req.room).await
 }
 
+/// `POST /api/away`: away with a message, or back.
+async fn away(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
+    let me = session(&web, &headers, None)?;
+    let req: AwayRequest = parse(&web, &headers, body, 4096).await?;
+    match me.command(&web.shared, Command::Away { message: req.message }).await {
+        Ok(None) => Ok(Json(serde_json::json!({ "done": true }))),
+        Ok(Some(code)) => Err(refused(code, None)),
+        Err(Gone) => Err(session_gone(&me)),
+    }
+}
+
 /// `POST /api/rooms/leave`.
 async fn leave_room(State(web): State<Web>, headers: HeaderMap, body: Body) -> ApiResult<Json<serde_json::Value>> {
     let me = session(&web, &headers, None)?;
@@ -470,7 +482,8 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
     session(&web, &headers, None)?;
     let (tx, rx) = oneshot::channel();
     web.shared.hub.send(HubMsg::Roster { reply: tx }).await.map_err(|_| stopping())?;
-    let crate::msg::Roster { online, desk_open, .. } = rx.await.map_err(|_| stopping())?;
+    let roster = rx.await.map_err(|_| stopping())?;
+    let away = |name: &str| roster.away_of(name).map(str::to_owned);
     let offline = web
         .shared
         .store
@@ -482,16 +495,20 @@ async fn users(State(web): State<Web>, headers: HeaderMap) -> ApiResult<Json<ser
         web.shared.metrics.store_read_failed("reading the white-list and accounts", &e);
         stopping()
     })?;
-    let mut seen: rustc_hash::FxHashSet<String> = online.iter().map(|(n, _)| hub::fold(n)).collect();
+    let mut seen: rustc_hash::FxHashSet<String> = roster.online.iter().map(|(n, _)| hub::fold(n)).collect();
     // The desk first: online while it has operators (on any node), and written to even when not.
-    let desk = User { name: hub::SUPPORT.into(), protocol: hub::DESK.into(), online: desk_open };
-    let mut users: Vec<User> = std::iter::once(desk)
-        .chain(online.into_iter().map(|(name, via)| User { name, protocol: via.into(), online: true }))
-        .collect();
+    let desk = User { name: hub::SUPPORT.into(), protocol: hub::DESK.into(), online: roster.desk_open, away: None };
+    let online = roster.online.iter().map(|(name, via)| User {
+        name: name.clone(),
+        protocol: (*via).into(),
+        online: true,
+        away: away(name),
+    });
+    let mut users: Vec<User> = std::iter::once(desk).chain(online).collect();
     let offline = devices.into_iter().map(|d| (d.name, "jpc")).chain(accounts.into_iter().map(|a| (a, "account")));
     for (name, protocol) in offline {
         if seen.insert(hub::fold(&name)) {
-            users.push(User { name, protocol: protocol.into(), online: false });
+            users.push(User { name, protocol: protocol.into(), online: false, away: None });
         }
     }
     Ok(Json(serde_json::json!({ "users": users })))

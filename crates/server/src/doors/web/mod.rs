@@ -249,6 +249,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
             // The desk is `support`, with protocol `desk`, as in the list of users.
             ServerEvent::Presence { name: name.clone(), protocol: (*via).into(), online: *online }
         }
+        // Who writes to someone away is told as the roster would tell it.
+        Event::Away { name, message } => ServerEvent::Away { name: name.clone(), message: message.clone() },
+        Event::IsAway { name, message } => ServerEvent::Away { name: name.clone(), message: Some(message.clone()) },
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
         Event::RoomSaid { room, from, text, .. } => message(from, Some(room), Some(text), None),
         Event::RoomJoined { room, name } => ServerEvent::RoomJoined { room: room.clone(), name: name.clone() },
