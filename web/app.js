@@ -377,6 +377,25 @@ function onEvent(e) {
       }
       break;
     }
+    case 'renamed': {
+      // The same user under a new name: in the list of users and in every room.
+      const from = fold(e.from);
+      const to = fold(e.to);
+      const u = state.users.get(from);
+      state.users.delete(from);
+      state.users.set(to, { ...(u ?? { online: true, protocol: e.protocol }), name: e.to });
+      for (const j of state.joined.values()) {
+        const m = j.members.get(from);
+        if (m) {
+          j.members.delete(from);
+          j.members.set(to, { ...m, name: e.to });
+        }
+      }
+      if (fold(state.me) === from) state.me = e.to;
+      renderSidebar();
+      if (state.current === from || isRoom(state.current)) renderHeader();
+      break;
+    }
     case 'closing':
       signedOut(`You were signed out (${e.reason}).`);
       break;

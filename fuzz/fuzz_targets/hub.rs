@@ -71,6 +71,10 @@ enum Op {
         session: u8,
         len: u16,
     },
+    Rename {
+        session: u8,
+        name: u8,
+    },
     LinkAsk {
         session: u8,
         a: u8,
@@ -152,11 +156,13 @@ enum Op {
     Lost {
         session: u8,
     },
+    /// `was`: a rename, from that name.
     Joined {
         node: u8,
         name: u8,
         door: u8,
         caps: u16,
+        was: Option<u8>,
     },
     Left {
         node: u8,
@@ -333,6 +339,7 @@ impl Run {
                 self.command(session, Command::Typing { to, active })
             }
             Op::Alive { session } => self.command(session, Command::Alive),
+            Op::Rename { session, name: n } => self.command(session, Command::Rename { name: name(n) }),
             Op::Away { session, len } => {
                 let message = (len > 0).then(|| "é\r\n ".repeat(usize::from(len % 200)));
                 self.command(session, Command::Away { message })
@@ -418,9 +425,13 @@ impl Run {
             }
             // The hub closes the session itself (`Output::Close`).
             Op::Lost { session } => Input::Lost { session: self.session(session) },
-            Op::Joined { node, name: n, door, caps: c } => {
-                Input::Joined { node: Node(u32::from(node % 3)), name: name(n), door: Door(door % 6), caps: caps_of(c) }
-            }
+            Op::Joined { node, name: n, door, caps: c, was } => Input::Joined {
+                node: Node(u32::from(node % 3)),
+                name: name(n),
+                door: Door(door % 6),
+                caps: caps_of(c),
+                was: was.map(name),
+            },
             Op::Left { node, name: n } => Input::Left { node: Node(u32::from(node % 3)), name: name(n) },
             Op::NodeGone { node } => Input::NodeGone { node: Node(u32::from(node % 3)) },
             Op::RemoteLobby { from, mesh } => Input::Lobby { from: name(from), text: "hi".into(), mesh },

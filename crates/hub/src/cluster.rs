@@ -29,6 +29,8 @@ pub(crate) struct Claiming {
     pub name: String,
     pub verified: bool,
     pub waiting: Vec<crate::Command>,
+    /// A rename (`rename.rs`): the session's name until the claim is granted.
+    pub was: Option<String>,
 }
 
 /// Another node of the cluster, as the I/O layer numbers them.
@@ -46,6 +48,10 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    pub fn new(node: Node, name: &str, door: Door, caps: Caps) -> Held {
+        Held { node, name: name.into(), door, caps: caps.bits() }
+    }
+
     pub fn caps(&self) -> Caps {
         Caps::from_bits(self.caps)
     }
@@ -132,12 +138,12 @@ impl Elsewhere {
         Ok(())
     }
 
-    fn insert(&mut self, folded: &str, held: Held) {
+    pub(crate) fn insert(&mut self, folded: &str, held: Held) {
         *self.looks.entry(skeleton_digest(&held.name)).or_default() += 1;
         self.held.insert_unique(filed(folded), held, |h| filed(&fold(&h.name)));
     }
 
-    fn remove(&mut self, folded: &str) -> Option<Held> {
+    pub(crate) fn remove(&mut self, folded: &str) -> Option<Held> {
         let found = self.held.find_entry(filed(folded), |h| fold(&h.name) == folded).ok()?;
         let (held, _) = found.remove();
         self.away.remove(folded);
@@ -156,13 +162,21 @@ impl Hub {
     /// The answer to a claim: the login goes through, or the name is taken elsewhere. A
     /// session that left meanwhile released its name already.
     pub(crate) fn claimed(&mut self, now: Instant, session: SessionId, result: Result<(), HubError>) {
-        let Some(Claiming { name, verified, waiting }) = self.claiming.remove(&session) else { return };
+        let Some(Claiming { name, verified, waiting, was }) = self.claiming.remove(&session) else { return };
+        let kind = if was.is_some() { Kind::Rename } else { Kind::Login };
         if result.is_err() {
             self.unhold(session, &name);
-            self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result });
+            self.out.push_back(Output::Reply { to: session, kind, result });
         } else {
-            self.out.push_back(Output::Reply { to: session, kind: Kind::Login, result: Ok(()) });
-            self.logged_in(session, name, verified);
+            self.out.push_back(Output::Reply { to: session, kind, result: Ok(()) });
+            match was {
+                Some(was) => {
+                    // The new claim is granted: the old one goes.
+                    self.out.push_back(Output::Release { session, name: was.clone() });
+                    self.renamed(session, was, name);
+                }
+                None => self.logged_in(session, name, verified),
+            }
         }
         // What the session sent meanwhile, as if it came now.
         for command in waiting {
@@ -172,13 +186,16 @@ impl Hub {
 
     /// `node` holds `name` now. Recorded even if a session here holds or claims it: the
     /// cluster's directory is right, and the I/O layer says `Lost` to a session that lost it.
-    pub(crate) fn joined(&mut self, node: Node, name: String, door: Door, caps: Caps) {
+    pub(crate) fn joined(&mut self, node: Node, name: String, door: Door, caps: Caps, was: Option<String>) {
+        if was.is_some_and(|was| self.remote_renamed(node, &was, &name, door, caps)) {
+            return;
+        }
         let folded = fold(&name);
         if let Some(old) = self.elsewhere.remove(&folded) {
             let lobby = old.caps().lobby;
             self.presence(old.name.into(), Some(old.door), lobby, false);
         }
-        self.elsewhere.insert(&folded, Held { node, name: name.as_str().into(), door, caps: caps.bits() });
+        self.elsewhere.insert(&folded, Held::new(node, &name, door, caps));
         self.presence(name, Some(door), caps.lobby, true);
     }
 

@@ -103,6 +103,11 @@ impl Desk {
         self.operators.contains_key(&session)
     }
 
+    /// Whether the end user named `folded` rings or is with an operator.
+    pub(crate) fn talks_with(&self, folded: &str) -> bool {
+        self.users.contains_key(folded)
+    }
+
     /// Whether any node has an operator.
     pub(crate) fn open(&self) -> bool {
         !self.operators.is_empty() || self.elsewhere.values().any(|&n| n > 0)

@@ -49,6 +49,12 @@ pub enum Command {
     Away {
         message: Option<String>,
     },
+    /// The session (named, a guest, of a door that carries rooms) takes `name` instead of
+    /// its own: refused as a login would be, or if it is signed in to an account (whose
+    /// name it keeps) or the desk is talking with it.
+    Rename {
+        name: String,
+    },
     /// Something of a room (for a session that carries `rooms`).
     Room(RoomCommand),
     /// The session starts (`active`) or stops typing to `to`.
@@ -121,6 +127,7 @@ pub enum Kind {
     Image,
     Alive,
     Away,
+    Rename,
     Typing,
     Desk,
     Room,
@@ -155,6 +162,7 @@ impl Command {
             Command::Image { .. } => Kind::Image,
             Command::Alive => Kind::Alive,
             Command::Away { .. } => Kind::Away,
+            Command::Rename { .. } => Kind::Rename,
             Command::Typing { .. } => Kind::Typing,
             Command::Room(_) => Kind::Room,
             Command::OperatorKey { .. }
@@ -233,12 +241,14 @@ pub enum Input {
     Lost {
         session: SessionId,
     },
-    /// In a cluster: `node` holds `name` now, for a session of `door` that carries `caps`.
+    /// In a cluster: `node` holds `name` now, for a session of `door` that carries `caps`;
+    /// `was`: the session was named so until now (a rename: the old name is no longer held).
     Joined {
         node: Node,
         name: String,
         door: Door,
         caps: Caps,
+        was: Option<String>,
     },
     /// In a cluster: `node` no longer holds `name`.
     Left {
@@ -371,6 +381,8 @@ pub enum HubError {
     Unavailable,
     /// A room command was refused.
     Room(RoomError),
+    /// The session's name cannot change: it is its account's, or the desk is talking with it.
+    NameFixed,
 }
 
 /// Something for a session's protocol to encode and send.
@@ -482,6 +494,13 @@ pub enum Event {
         name: String,
         message: String,
     },
+    /// `from` is named `to` now (on the door `via`): for those told who comes and goes, and
+    /// for the session itself.
+    Renamed {
+        from: String,
+        to: String,
+        via: &'static str,
+    },
     /// Are you there? (JPC: the server's HEARTBEAT; NL: `probe`.)
     Ping,
     /// The session is being closed for its silence (JPC: CLOSE).
@@ -572,10 +591,13 @@ pub enum Output {
         queued: Vec<Queued>,
     },
     /// In a cluster: claim `name` (the session's, as it asked for it) for `session`, and
-    /// answer with `Input::Claimed`.
+    /// answer with `Input::Claimed`. `was`: the session is named so now, and renames itself
+    /// (its old name is released once the claim is granted, unless it looks the same: then
+    /// the claim is the same, and names the session anew).
     Claim {
         session: SessionId,
         name: String,
+        was: Option<String>,
     },
     /// In a cluster: `name`, claimed for `session` (granted or not yet answered), is free.
     Release {

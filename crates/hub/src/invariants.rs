@@ -13,15 +13,22 @@ impl Hub {
     /// what is known of other nodes agrees with itself; every deadline has its timer.
     pub fn check_invariants(&self) -> Result<(), String> {
         let exists = |s: SessionId| self.sessions.contains_key(&s);
-        // A session claiming its name (in a cluster) holds it meanwhile.
+        // A session claiming its name (in a cluster) holds it meanwhile; one claiming a new
+        // name holds both.
         let held = |id: &SessionId| {
-            let s = self.sessions.get(id)?;
-            s.name.as_deref().or(self.claiming.get(id).map(|c| c.name.as_str()))
+            let s = self.sessions.get(id);
+            let claimed = self.claiming.get(id).map(|c| c.name.as_str());
+            [s.and_then(|s| s.name.as_deref()), claimed.filter(|_| s.is_some())]
         };
-        for id in self.claiming.keys() {
+        for (id, claiming) in &self.claiming {
             match self.sessions.get(id) {
                 None => return Err(format!("{id:?} claims a name, and is gone")),
-                Some(s) if s.name.is_some() => return Err(format!("{id:?} is named and claiming")),
+                Some(s) if s.name.is_some() != claiming.was.is_some() => {
+                    return Err(format!("{id:?} is named {:?} and claims {claiming:?}", s.name))
+                }
+                Some(s) if s.name.as_deref() != claiming.was.as_deref() => {
+                    return Err(format!("{id:?} is named {:?} and renames itself from {:?}", s.name, claiming.was))
+                }
                 Some(_) => {}
             }
         }
@@ -30,15 +37,15 @@ impl Hub {
             return Err(format!("{named} named sessions, {} names held", self.names.len()));
         }
         for (folded, id) in &self.names {
-            match held(id) {
-                Some(name) if *fold(name) == **folded => {}
-                other => return Err(format!("{folded:?} is held by {id:?}, named {other:?}")),
+            let names = held(id);
+            if !names.iter().flatten().any(|name| *fold(name) == **folded) {
+                return Err(format!("{folded:?} is held by {id:?}, named {names:?}"));
             }
         }
         for (look, id) in &self.looks {
-            match held(id) {
-                Some(name) if skeleton_digest(name) == *look => {}
-                other => return Err(format!("a look is held by {id:?}, named {other:?}")),
+            let names = held(id);
+            if !names.iter().flatten().any(|name| skeleton_digest(name) == *look) {
+                return Err(format!("a look is held by {id:?}, named {names:?}"));
             }
         }
         let tables = [("lobby", self.lobby.iter().collect::<Vec<_>>()), ("watchers", self.watchers.iter().collect())];

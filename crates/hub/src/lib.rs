@@ -23,6 +23,7 @@ mod keep;
 mod links;
 mod live;
 mod names;
+mod rename;
 mod rooms;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -443,7 +444,7 @@ impl Hub {
                     self.close(session, Event::Closing);
                 }
             }
-            Input::Joined { node, name, door, caps } => self.joined(node, name, door, caps),
+            Input::Joined { node, name, door, caps, was } => self.joined(node, name, door, caps, was),
             Input::Away { node, name, message } => self.remote_away(node, name, message),
             Input::Left { node, name } => self.left(node, &name),
             Input::NodeGone { node } => self.node_gone(node),
@@ -532,6 +533,7 @@ impl Hub {
                 self.me(session, None).and_then(|me| self.set_away(session, me, message)).map(none)
             }
             Command::Room(command) => self.me(session, None).and_then(|me| self.room(session, me, command)).map(none),
+            Command::Rename { name } => self.me(session, None).and_then(|me| self.rename(session, me, name)),
             Command::Typing { to, active } if to.starts_with('#') => {
                 self.me(session, None).and_then(|me| self.room_typing(session, me, &to, active)).map(none)
             }

@@ -131,8 +131,8 @@ impl Hub {
         self.names.insert(folded.into(), session);
         self.looks.insert(look, session);
         if self.config.cluster {
-            self.claiming.insert(session, Claiming { name: name.clone(), verified, waiting: Vec::new() });
-            self.out.push_back(Output::Claim { session, name });
+            self.claiming.insert(session, Claiming { name: name.clone(), verified, waiting: Vec::new(), was: None });
+            self.out.push_back(Output::Claim { session, name, was: None });
             return Ok(Done::Later);
         }
         self.logged_in(session, name, verified);

@@ -278,6 +278,10 @@ pub struct Holding {
     pub name: String,
     pub door: u8,
     pub caps: u16,
+    /// The session had this name until it claimed this one (a rename): another node renames
+    /// it rather than seeing one leave and another come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<String>,
 }
 
 /// An entry of the cluster's log (the `switchboard_log` stream): a message kept, or a queue
@@ -518,8 +522,12 @@ mod tests {
 
     #[test]
     fn claims_and_their_keys() {
-        let claim = Holding { node: "n1".into(), name: "Ann".into(), door: 3, caps: 0b1_0101 };
+        let claim = Holding { node: "n1".into(), name: "Ann".into(), door: 3, caps: 0b1_0101, was: None };
         assert_eq!(Holding::decode(&claim.to_bytes()).unwrap(), claim);
+        // A rename says what the name was; a claim of a node that knows no renames reads.
+        let renamed = Holding { was: Some("ann".into()), ..claim.clone() };
+        assert_eq!(Holding::decode(&renamed.to_bytes()).unwrap(), renamed);
+        assert_eq!(Holding::decode(br#"{"node":"n1","name":"Ann","door":3,"caps":21}"#).unwrap(), claim);
         assert_eq!(claim_key("ann"), "616e6e");
         assert_eq!(claim_key("é"), "c3a9");
     }

@@ -141,6 +141,13 @@ pub enum ServerEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// `from` (on `protocol`) is named `to` now: the same user, in the same rooms, with
+    /// the same away message.
+    Renamed {
+        from: String,
+        to: String,
+        protocol: String,
+    },
     /// The session is over; the WebSocket closes after this.
     Closing {
         reason: String,

@@ -603,9 +603,9 @@ impl Router {
                 self.bytes_out[figure] += page.len() as u64;
                 self.stage(to, Item::Out(Outgoing::Page { bytes: page.freeze(), last }, queued.len() as u32));
             }
-            Output::Claim { session, name } => {
+            Output::Claim { session, name, was } => {
                 let Some(c) = self.conn(session) else { return };
-                let claim = Naming::Claim { session, name, door: c.door, caps: c.spec().caps };
+                let claim = Naming::Claim { session, name, door: c.door, caps: c.spec().caps, was };
                 if !self.bus.as_ref().is_some_and(|bus| bus.claim(claim)) {
                     self.refused.push(Input::Claimed { session, result: Err(HubError::Unavailable) });
                 }

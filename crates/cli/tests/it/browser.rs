@@ -290,7 +290,8 @@ async fn the_page_over_https_with_a_self_signed_certificate_talks_over_wss() {
 }
 
 /// A room on the web: the page joins (and so makes) `#den`, an IRC user joins it too, and
-/// they talk; the page lists the room and shows who is in it; leaving it closes its tab.
+/// they talk; the page lists the room and shows who is in it; leaving it closes its tab;
+/// who is away shows, and a new nick.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user() {
     let hub = start_prepared(|_| {}, |_| {}).await;
@@ -345,5 +346,10 @@ async fn a_web_user_makes_a_room_in_the_browser_and_talks_there_with_an_irc_user
         assert!(tokio::time::Instant::now() < deadline, "the page never said pia is away");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A new nick: the page lists the same user, still away, under it.
+    ann.send("NICK annie\r\n").await;
+    ann.expect(" NICK annie").await;
+    click(&pia, "button[data-person='annie']").await;
+    text_contains(&pia, "#room-subtitle", "away: at lunch").await;
     hub.stop().await;
 }

@@ -1131,3 +1131,43 @@ async fn who_is_away_on_one_node_is_known_on_the_others() {
     bob.send("AWAY\r\n").await;
     assert_eq!(ann.expect(" AWAY").await, ":bob!bob@switchboard AWAY");
 }
+
+/// `NICK` on one node: the new nick is claimed in the cluster, and the other nodes rename
+/// the user in place (one `NICK`, the same rooms and away message); the old nick is free
+/// again, and a nick held on another node is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nick_changed_on_one_node_is_the_same_user_on_the_others() {
+    use crate::irc::Irc;
+    let nats = Nats::start().await;
+    let (one, two) = (Node::start(&nats, "one").await, Node::start(&nats, "two").await);
+    let mut ann = Irc::register(one.irc, "ann").await;
+    let mut bob = Irc::register(two.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    ann.send("JOIN #x\r\n").await;
+    ann.expect(" 366 ann #x ").await;
+    until_listed(&mut bob, "#x 1 ").await;
+    bob.send("JOIN #x\r\nAWAY :away on two\r\n").await;
+    ann.expect(":bob!bob@switchboard JOIN #x").await;
+    bob.expect(" 306 bob ").await;
+
+    bob.send("NICK ann\r\n").await;
+    assert_eq!(bob.expect(" 433 ").await, ":switchboard 433 bob ann :Nickname is already in use", "held on node one");
+    bob.send("NICK robert\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":bob!bob@switchboard NICK robert");
+    assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard NICK robert", "no QUIT and JOIN");
+    ann.send("NAMES #x\r\nPRIVMSG robert :hi\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 353 ann = #x :@ann robert");
+    ann.expect(" 366 ann #x ").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 301 ann robert :away on two");
+    assert_eq!(bob.expect("PRIVMSG robert").await, ":ann!ann@switchboard PRIVMSG robert :hi");
+    bob.send("PRIVMSG #x :renamed\r\n").await;
+    assert_eq!(ann.expect("PRIVMSG #x").await, ":robert!robert@switchboard PRIVMSG #x :renamed");
+
+    // The old nick is free on every node; the new one is taken on every node.
+    let mut cy = Irc::connect(one.irc).await;
+    cy.send("NICK robert\r\nUSER cy 0 * :Cy\r\n").await;
+    assert_eq!(cy.line().await.unwrap(), ":switchboard 433 * robert :Nickname is already in use");
+    cy.send("NICK bob\r\n").await;
+    cy.expect(" 366 bob #lobby ").await;
+    assert_eq!(bob.expect(" JOIN #lobby").await, ":bob!bob@switchboard JOIN #lobby");
+}

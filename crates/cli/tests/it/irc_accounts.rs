@@ -444,6 +444,11 @@ async fn labeled_messages_are_answered_with_their_labels() {
     assert_eq!(history[1], "@batch=l4 :switchboard BATCH +h3 chathistory #lobby", "{history:#?}");
     assert_eq!(history[2], "@batch=h3 :ann!ann@switchboard PRIVMSG #lobby :hi", "{history:#?}");
     assert_eq!(history[3..], ["@batch=l4 :switchboard BATCH -h3", ":switchboard BATCH -l4"], "{history:#?}");
+    // A nick change, and a refused one.
+    ann.send("@label=11 NICK anna\r\n@label=12 NICK bob\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), "@label=11 :ann!ann@switchboard NICK anna");
+    assert_eq!(ann.line().await.unwrap(), "@label=12 :switchboard 433 anna bob :Nickname is already in use");
+    assert_eq!(bob.expect(" NICK ").await, ":ann!ann@switchboard NICK anna");
     // A label over the bound is no label; without batch, no labels.
     let long = "x".repeat(65);
     ann.send(&format!("@label={long} PING y\r\n")).await;
@@ -452,5 +457,81 @@ async fn labeled_messages_are_answered_with_their_labels() {
     bob.expect(" ACK ").await;
     bob.send("@label=9 PING z\r\n").await;
     assert_eq!(bob.expect("PONG").await, ":switchboard PONG switchboard :z");
+    hub.stop().await;
+}
+
+/// `NICK` once registered: the hub renames the session. Everyone sees one `NICK` (not a
+/// quit and a join), in the lobby and in rooms, on the web too; `MONITOR` sees the old nick
+/// go and the new one come; what is taken (on any door), invalid or an account's is refused.
+#[tokio::test]
+async fn a_guest_changes_nick_and_every_door_sees_the_same_user_under_the_new_one() {
+    let hub = start_prepared(|s| s.add_account("acct", "pw").unwrap(), |_| {}).await;
+    let mut pia = crate::web::Web::sign_in(&hub, "pia").await;
+    let mut ann = Irc::register(hub.irc, "ann").await;
+    let mut bob = Irc::register(hub.irc, "bob").await;
+    ann.expect(":bob!bob@switchboard JOIN #lobby").await;
+    ann.send("MONITOR + bob,robert\r\nJOIN #x\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 730 ann :bob!bob@switchboard");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 731 ann :robert");
+    ann.expect(" 366 ann #x ").await;
+    bob.send("JOIN #x\r\nAWAY :brb\r\n").await;
+    bob.expect(" 306 bob ").await;
+    ann.expect(":bob!bob@switchboard JOIN #x").await;
+
+    bob.send("NICK robert\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":bob!bob@switchboard NICK robert");
+    assert_eq!(ann.line().await.unwrap(), ":bob!bob@switchboard NICK robert", "once, for the lobby and #x");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 731 ann :bob");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 730 ann :robert!robert@switchboard");
+    loop {
+        let event = pia.event().await;
+        if event["type"] == "renamed" {
+            let renamed = serde_json::json!({ "type": "renamed", "from": "bob", "to": "robert", "protocol": "irc" });
+            assert_eq!(event, renamed);
+            break;
+        }
+    }
+    // The same user: in the same room, with the same away message, reached by the new nick.
+    ann.send("NAMES #x\r\nPRIVMSG robert :hi\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 353 ann = #x :@ann robert");
+    ann.expect(" 366 ann #x ").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 301 ann robert :brb");
+    assert_eq!(bob.line().await.unwrap(), ":ann!ann@switchboard PRIVMSG robert :hi");
+    pia.say("robert", "from the web").await;
+    assert_eq!(bob.line().await.unwrap(), ":pia!pia@switchboard PRIVMSG robert :from the web");
+    ann.send("PRIVMSG bob :old\r\nWHOWAS bob\r\n").await;
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 401 ann bob :No such nick/channel");
+    assert_eq!(ann.line().await.unwrap(), ":switchboard 314 ann bob bob switchboard * :bob");
+    ann.expect(" 369 ann bob ").await;
+
+    // Refused: taken here or on the web, alike, an account's, invalid; the same nick is a no-op.
+    bob.send("NICK ann\r\nNICK PIA\r\nNICK \u{430}nn\r\nNICK acct\r\nNICK 9x\r\nNICK robert\r\nPING done\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 433 robert ann :Nickname is already in use");
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 433 robert PIA :Nickname is already in use");
+    assert_eq!(
+        bob.line().await.unwrap(),
+        ":switchboard 433 robert \u{430}nn :Nickname is already in use",
+        "ann's look-alike"
+    );
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 433 robert acct :Nickname is already in use");
+    assert_eq!(bob.line().await.unwrap(), ":switchboard 432 robert 9x :Erroneous nickname");
+    assert_eq!(bob.line().await.unwrap(), ":switchboard PONG switchboard :done");
+    // A nick that differs only in case is a change that others see.
+    bob.send("NICK Robert\r\n").await;
+    assert_eq!(bob.line().await.unwrap(), ":robert!robert@switchboard NICK Robert");
+
+    // An account's name stays.
+    let mut acct = Irc::connect(hub.irc).await;
+    acct.send(&format!(
+        "CAP LS 302\r\nCAP REQ sasl\r\nNICK acct\r\nUSER a 0 * :A\r\nAUTHENTICATE PLAIN\r\nAUTHENTICATE {}\r\nCAP END\r\n",
+        plain("acct", "pw")
+    ))
+    .await;
+    acct.expect(" 366 acct #lobby ").await;
+    acct.send("NICK other\r\n").await;
+    assert_eq!(
+        acct.expect(" 400 ").await,
+        ":switchboard 400 acct NICK :An account's name, or one the desk is talking with, cannot change"
+    );
     hub.stop().await;
 }

@@ -172,7 +172,8 @@ async fn ban_and_invite_exceptions_are_lists_of_their_own() {
     hub.stop().await;
 }
 
-/// Three clients of the `irc` library from PyPI (`scripts/test` installs it) in a channel.
+/// Three clients of the `irc` library from PyPI (`scripts/test` installs it) in a channel;
+/// one changes its nick.
 #[tokio::test]
 async fn clients_of_an_irc_library_share_a_channel() {
     let hub = start().await;
@@ -198,5 +199,15 @@ async fn clients_of_an_irc_library_share_a_channel() {
     irc.expect_line("cy kick bob #den cy out").await;
     irc.type_line("cy say #den back?").await;
     irc.expect_line("cy cannotsendtochan switchboard cy #den Cannot send to channel").await;
+    // A nick change: the library follows its own, and the others see it.
+    irc.type_line("bob NICK bert").await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(irc.expect_line(" nick bob bert").await);
+    }
+    seen.sort();
+    assert_eq!(seen, ["ann nick bob bert", "bert nick bob bert", "cy nick bob bert"]);
+    irc.type_line("ann say bert renamed?").await;
+    irc.expect_line("bert privmsg ann bert renamed?").await;
     hub.stop().await;
 }

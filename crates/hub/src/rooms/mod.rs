@@ -519,6 +519,15 @@ impl Hub {
         }
     }
 
+    /// `node`'s member named `folded` (a folded name) is `name` now, in every room.
+    pub(crate) fn rooms_renamed(&mut self, node: Node, folded: &str, name: &str) {
+        for room in self.rooms.by_name.values_mut() {
+            for t in room.elsewhere.iter_mut().filter(|t| t.node == node && fold(&t.name) == folded) {
+                t.name = name.into();
+            }
+        }
+    }
+
     /// `node` is gone: its members leave every room.
     pub(crate) fn rooms_gone(&mut self, node: Node) {
         self.rooms.by_name.retain(|_, room| {

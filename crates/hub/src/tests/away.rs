@@ -74,7 +74,13 @@ fn every_node_knows_who_is_away_on_the_others_until_they_leave() {
     let bob = two.connect_as(Protocol::Irc, HOME);
     two.cmd(bob, Command::Login { name: "bob".into(), verified: false });
     two.input(Input::Claimed { session: bob, result: Ok(()) });
-    two.input(Input::Joined { node: ONE, name: "ann".into(), door: Protocol::Irc.door(), caps: Protocol::Irc.caps() });
+    two.input(Input::Joined {
+        node: ONE,
+        name: "ann".into(),
+        door: Protocol::Irc.door(),
+        caps: Protocol::Irc.caps(),
+        was: None,
+    });
     // Only the node that holds the name says it.
     assert_eq!(two.input(Input::Away { node: Node(3), name: "ann".into(), message: None }), vec![]);
     assert_eq!(two.input(said.clone()), vec![Output::Broadcast { to: vec![bob], event: news("ann", Some("brb")) }]);

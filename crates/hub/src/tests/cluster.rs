@@ -17,7 +17,7 @@ impl T {
     fn claim(&mut self, protocol: Protocol, name: &str) -> SessionId {
         let s = self.connect_as(protocol, HOME);
         let out = self.cmd(s, Command::Login { name: name.into(), verified: false });
-        assert_eq!(out, vec![Output::Claim { session: s, name: name.into() }]);
+        assert_eq!(out, vec![Output::Claim { session: s, name: name.into(), was: None }]);
         let out = self.input(Input::Claimed { session: s, result: Ok(()) });
         assert_eq!(out.first(), Some(&ok(s)));
         s
@@ -25,7 +25,7 @@ impl T {
 
     /// Another node holds `name`.
     fn elsewhere(&mut self, node: Node, protocol: Protocol, name: &str) -> Vec<Output> {
-        self.input(Input::Joined { node, name: name.into(), door: protocol.door(), caps: protocol.caps() })
+        self.input(Input::Joined { node, name: name.into(), door: protocol.door(), caps: protocol.caps(), was: None })
     }
 }
 
@@ -36,7 +36,7 @@ fn a_login_is_answered_once_the_cluster_answers_its_claim() {
     let a = t.connect();
     assert_eq!(
         t.cmd(a, Command::Login { name: "alice".into(), verified: false }),
-        vec![Output::Claim { session: a, name: "alice".into() }]
+        vec![Output::Claim { session: a, name: "alice".into(), was: None }]
     );
     // Held here meanwhile: nobody else here may take it, or a look-alike.
     let b = t.connect();
@@ -56,7 +56,7 @@ fn a_login_is_answered_once_the_cluster_answers_its_claim() {
     let c = t.connect();
     assert_eq!(
         t.cmd(c, Command::Login { name: "carol".into(), verified: false }),
-        vec![Output::Claim { session: c, name: "carol".into() }]
+        vec![Output::Claim { session: c, name: "carol".into(), was: None }]
     );
     assert_eq!(
         t.input(Input::Claimed { session: c, result: Err(HubError::NameTaken) }),
@@ -65,7 +65,7 @@ fn a_login_is_answered_once_the_cluster_answers_its_claim() {
     let c2 = t.connect();
     assert_eq!(
         t.cmd(c2, Command::Login { name: "carol".into(), verified: false }),
-        vec![Output::Claim { session: c2, name: "carol".into() }]
+        vec![Output::Claim { session: c2, name: "carol".into(), was: None }]
     );
 }
 
@@ -113,7 +113,7 @@ fn names_held_elsewhere_are_refused_here_and_seen_come_and_go() {
     );
     assert_eq!(
         t.cmd(a, Command::Login { name: "lindsay".into(), verified: true }),
-        vec![Output::Claim { session: a, name: "lindsay".into() }]
+        vec![Output::Claim { session: a, name: "lindsay".into(), was: None }]
     );
     // A node that is gone holds nothing.
     t.elsewhere(TWO, Protocol::ChatOs, "x");
@@ -261,7 +261,7 @@ fn what_a_session_sends_while_its_claim_is_asked_runs_once_it_is_answered() {
     let d = t.connect_as(Protocol::Jpc, HOME);
     assert_eq!(
         t.cmd(d, Command::Login { name: "lindsay".into(), verified: true }),
-        vec![Output::Claim { session: d, name: "lindsay".into() }]
+        vec![Output::Claim { session: d, name: "lindsay".into(), was: None }]
     );
     let dm = Command::Direct { sender: None, to: "bob".into(), text: "first".into() };
     assert_eq!(t.cmd(d, dm), vec![]);
@@ -473,7 +473,7 @@ fn a_look_alike_held_on_two_nodes_at_once_keeps_its_look_until_both_let_go() {
     t.input(Input::Left { node: ONE, name: "l\u{456}ndsay".into() });
     assert_eq!(
         t.cmd(a, Command::Login { name: "lindsay".into(), verified: false }),
-        vec![Output::Claim { session: a, name: "lindsay".into() }]
+        vec![Output::Claim { session: a, name: "lindsay".into(), was: None }]
     );
     // The same name moving from one node to another is one entry.
     t.elsewhere(TWO, Protocol::Jpc, "Zed");
@@ -497,7 +497,7 @@ fn the_lobby_roster_names_who_hears_the_lobby_on_every_node() {
     let _ = t.claim(Protocol::ChatHack, "carol");
     let irc = t.connect_as(Protocol::Irc, HOME);
     let out = t.cmd(irc, Command::Login { name: "ann".into(), verified: false });
-    assert_eq!(out, vec![Output::Claim { session: irc, name: "ann".into() }]);
+    assert_eq!(out, vec![Output::Claim { session: irc, name: "ann".into(), was: None }]);
     assert_eq!(
         t.input(Input::Claimed { session: irc, result: Ok(()) }),
         vec![ok(irc), deliver(irc, Event::InLobby { names: vec!["carol".into(), "ann".into(), "bob".into()] })]

@@ -10,6 +10,7 @@ mod keep;
 mod links;
 mod live;
 mod names;
+mod rename;
 mod rooms;
 mod whowas;
 

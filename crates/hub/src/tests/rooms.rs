@@ -293,6 +293,7 @@ mod cluster {
             name: "bob".into(),
             door: Protocol::Irc.door(),
             caps: Protocol::Irc.caps(),
+            was: None,
         });
         let news = RoomNews::Joined { room: "#rust".into(), name: "ann".into(), member: op() };
         assert_eq!(

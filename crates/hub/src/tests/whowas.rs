@@ -25,8 +25,13 @@ fn the_names_that_left_here_and_elsewhere_are_kept_newest_first_and_few() {
     // Who is still here was not gone; a name that left another node was.
     let _bob = t.join(Protocol::Web, "bob");
     assert_eq!(t.hub.whowas("bob", 10), vec![]);
-    let joined =
-        Input::Joined { node: Node(2), name: "cy".into(), door: Protocol::Jpc.door(), caps: Protocol::Jpc.caps() };
+    let joined = Input::Joined {
+        node: Node(2),
+        name: "cy".into(),
+        door: Protocol::Jpc.door(),
+        caps: Protocol::Jpc.caps(),
+        was: None,
+    };
     t.input(joined);
     t.input(Input::Left { node: Node(2), name: "cy".into() });
     assert_eq!(t.hub.whowas("cy", 10)[0].via, "jpc");

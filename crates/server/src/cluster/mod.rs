@@ -90,8 +90,18 @@ pub(crate) enum Publish {
 /// What the hub task hands the names task.
 #[derive(Debug)]
 pub(crate) enum Naming {
-    Claim { session: SessionId, name: String, door: Door, caps: Caps },
-    Release { session: SessionId, name: String },
+    /// `was`: the session's name until now (a rename).
+    Claim {
+        session: SessionId,
+        name: String,
+        door: Door,
+        caps: Caps,
+        was: Option<String>,
+    },
+    Release {
+        session: SessionId,
+        name: String,
+    },
 }
 
 /// The hub task's end of the bus: nothing here waits.
@@ -147,8 +157,8 @@ fn refusal(e: HubError) -> Refusal {
         HubError::LinkInProgress => Refusal::LinkInProgress,
         HubError::NoSuchLink => Refusal::NoSuchLink,
         HubError::Unavailable => Refusal::Unavailable,
-        // Never forwarded: a room command is decided on its sender's node.
-        HubError::Room(_) => Refusal::Unreachable,
+        // Never forwarded: a room command, a rename, is decided on its sender's node.
+        HubError::Room(_) | HubError::NameFixed => Refusal::Unreachable,
     }
 }
 

@@ -183,9 +183,9 @@ impl Names {
 
     async fn on_claim(&mut self, claim: Naming) {
         match claim {
-            Naming::Claim { session, name, door, caps } => {
+            Naming::Claim { session, name, door, caps, was } => {
                 let key: Box<str> = bus::claim_key(&hub::skeleton(&name)).into();
-                let value = bus::Holding { node: self.me.id.clone(), name, door: door.0, caps: caps.bits() };
+                let value = bus::Holding { node: self.me.id.clone(), name, door: door.0, caps: caps.bits(), was };
                 let result = match self.connected {
                     Some(_) => self.claim(&key, value).await,
                     None => Err(HubError::Unavailable),
@@ -306,26 +306,38 @@ impl Names {
                 self.tell(Input::Lost { session }).await;
             }
         }
+        let put = match entry.operation {
+            Operation::Put => Some(bus::Holding::decode(&entry.value)),
+            Operation::Delete | Operation::Purge => None,
+        };
+        let node = match &put {
+            Some(Ok(claim)) if claim.node != self.me.id => {
+                Some(self.nodes.lock().expect("nodes lock").node(&claim.node))
+            }
+            _ => None,
+        };
         let old = self.directory.remove(&key);
         if let Some(old) = old {
-            self.tell(Input::Left { node: old.node, name: old.name.into() }).await;
+            // A session renamed to a name that looks like its old one renews its claim: it is
+            // renamed, not gone.
+            let renamed = matches!(&put, Some(Ok(claim)) if Some(old.node) == node
+                && claim.was.as_deref().is_some_and(|was| hub::same_name(was, &old.name)));
+            if !renamed {
+                self.tell(Input::Left { node: old.node, name: old.name.into() }).await;
+            }
         }
-        if entry.operation != Operation::Put {
-            return;
-        }
-        let claim = match bus::Holding::decode(&entry.value) {
-            Ok(claim) if claim.node != self.me.id => claim,
-            Ok(_) => return,
-            Err(e) => {
+        let (claim, node) = match (put, node) {
+            (Some(Ok(claim)), Some(node)) => (claim, node),
+            (Some(Err(e)), _) => {
                 self.metrics.bus.bad.inc();
                 tracing::warn!(error = %e, "a claim in the cluster that is none");
                 return;
             }
+            _ => return,
         };
-        let node = self.nodes.lock().expect("nodes lock").node(&claim.node);
         self.directory.insert(key, Entry { node, name: claim.name.as_str().into(), revision: entry.revision });
         let (door, caps) = (hub::Door(claim.door), hub::Caps::from_bits(claim.caps));
-        self.tell(Input::Joined { node, name: claim.name, door, caps }).await;
+        self.tell(Input::Joined { node, name: claim.name, door, caps, was: claim.was }).await;
     }
 
     /// The other nodes heard from lately, for the metrics.

@@ -62,7 +62,7 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Bytes {
         Err(HubError::InvalidName | HubError::NotYourName) => ErrorCode::InvalidPseudonym,
         Err(HubError::NotLoggedIn) => ErrorCode::NotConnected,
         Err(HubError::Unreachable | HubError::Room(_)) => ErrorCode::UnreachableUser,
-        Err(HubError::LinkInProgress) => ErrorCode::TcpInProtocol,
+        Err(HubError::LinkInProgress | HubError::NameFixed) => ErrorCode::TcpInProtocol,
         Err(HubError::NoSuchLink) => ErrorCode::TcpNotInProtocol,
     };
     Bytes::from_static(&ERROR_PACKETS[code as usize])
@@ -95,6 +95,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Typing { .. }
         | Event::Presence { .. }
         | Event::Away { .. }
+        | Event::Renamed { .. }
         | Event::IsAway { .. }
         | Event::RoomJoined { .. }
         | Event::RoomState { .. }

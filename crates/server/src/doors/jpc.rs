@@ -167,6 +167,7 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         | Event::Typing { .. }
         | Event::Presence { .. }
         | Event::Away { .. }
+        | Event::Renamed { .. }
         | Event::IsAway { .. }
         | Event::RoomJoined { .. }
         | Event::RoomState { .. }

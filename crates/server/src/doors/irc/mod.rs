@@ -141,6 +141,9 @@ pub(crate) struct Irc {
     directs: VecDeque<Direct>,
     /// The room commands sent and not yet answered, oldest first.
     rooms_asked: VecDeque<channels::Asked>,
+    /// The new nicks asked for (`NICK` once registered) and not yet answered, oldest first,
+    /// each with its message's label.
+    renames: VecDeque<(String, Option<u32>)>,
     /// More acts for the same message, done before decoding more.
     pending: VecDeque<Act>,
     /// A command that came while the login was not yet answered (a client may send its
@@ -271,6 +274,7 @@ impl Irc {
             registered: false,
             directs: VecDeque::new(),
             rooms_asked: VecDeque::new(),
+            renames: VecDeque::new(),
             pending: VecDeque::new(),
             held: None,
             answered: None,
@@ -361,10 +365,8 @@ impl Irc {
             },
             "NICK" => match param(0).filter(|n| !n.is_empty()) {
                 None => self.numeric("431", &["No nickname given"]),
-                Some(_) if self.registered => {
-                    self.numeric("400", &["NICK", "A nick cannot be changed here: reconnect with the new one"])
-                }
                 Some(nick) if !valid_nick(nick) => self.numeric("432", &[nick, "Erroneous nickname"]),
+                Some(nick) if self.registered => self.rename(nick),
                 Some(nick) => {
                     self.nick = Some(nick.to_owned());
                     self.register(shared)
@@ -605,6 +607,50 @@ impl Irc {
         }))
     }
 
+    /// `NICK new` once registered: the hub is asked to rename the session, unless it is
+    /// named so already.
+    fn rename(&mut self, nick: &str) -> Act {
+        if nick == self.me() {
+            return Act::Nothing;
+        }
+        let label = self.due_label();
+        self.renames.push_back((nick.to_owned(), label));
+        Act::Hub(Command::Rename { name: nicks::name(nick).into_owned() })
+    }
+
+    /// Words `~rename [WHY]`, the hub's answer to a rename: the connection has its new nick,
+    /// or is told why not. Returns the label of the `NICK` it answers.
+    fn word_rename(&mut self, why: &str, out: &mut Vec<u8>) -> Option<u32> {
+        let (nick, label) = self.renames.pop_front()?;
+        let line = match why {
+            "" => {
+                // Others see it from the hub's news; the session, which may have labeled it, here.
+                let line = Message::new(&source(self.me()), "NICK", &[&nick]).to_line();
+                self.nick = Some(nick);
+                line
+            }
+            "taken" => self.line("433", &[&nick, "Nickname is already in use"]),
+            "invalid" => self.line("432", &[&nick, "Erroneous nickname"]),
+            "fixed" => self.line("400", &["NICK", "An account's name, or one the desk is talking with, cannot change"]),
+            "unavailable" => self.line("440", &[&nick, "The cluster cannot be reached now; try again"]),
+            _ => self.line("400", &["NICK", "The nick could not be changed"]),
+        };
+        out.extend(line);
+        label
+    }
+
+    /// Words `~renamed OLD NEW`: who shares a channel with the connection (everybody, in the
+    /// lobby) sees `NICK`, and `MONITOR` sees the one leave and the other come.
+    fn word_renamed(&self, rest: &str, out: &mut Vec<u8>) {
+        let Some((old, new)) = rest.split_once(' ') else { return };
+        // The session's own rename was worded with the hub's answer.
+        if new != self.me() {
+            out.extend(Message::new(&source(old), "NICK", &[new]).to_line());
+        }
+        self.word_presence(&format!("{old} off"), out);
+        self.word_presence(&format!("{new} on"), out);
+    }
+
     /// Words `~presence NICK on|off`: `730`/`731` if the connection monitors `NICK`.
     fn word_presence(&self, rest: &str, out: &mut Vec<u8>) {
         let Some((nick, state)) = rest.split_once(' ') else { return };
@@ -839,6 +885,8 @@ impl Irc {
                 return Worded::Open;
             }
             "room" => return self.word_room(rest, out).map_or(Worded::Nobody, Worded::Due),
+            "rename" => return self.word_rename(rest, out).map_or(Worded::Nobody, Worded::Due),
+            "renamed" => self.word_renamed(rest, out),
             "topic" => self.word_topic(rest, out),
             "invite" => self.word_invite(rest, out),
             _ => {}
@@ -900,6 +948,7 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<B
         HubError::InvalidName => "invalid",
         HubError::Unreachable => "unreachable",
         HubError::Unavailable => "unavailable",
+        HubError::NameFixed => "fixed",
         _ => "refused",
     };
     let line = match (kind, result) {
@@ -911,6 +960,8 @@ pub(crate) fn encode_reply(kind: Kind, result: Result<(), HubError>) -> Option<B
         (Kind::Room, Ok(())) => "~room\n".to_owned(),
         (Kind::Room, Err(HubError::Room(e))) => format!("~room {}\n", channels::room_error_word(e)),
         (Kind::Room, Err(e)) => format!("~room {}\n", why(e)),
+        (Kind::Rename, Ok(())) => "~rename\n".to_owned(),
+        (Kind::Rename, Err(e)) => format!("~rename {}\n", why(e)),
         _ => return None,
     };
     Some(line.into())
@@ -1022,6 +1073,8 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         Event::IsAway { name, message } => {
             format!("~isaway {} {}\n", nicks::nick(name), one_line(message)).into_bytes()
         }
+        // `NICK`, which only the connection words: its own comes with the hub's answer.
+        Event::Renamed { from, to, .. } => format!("~renamed {} {}\n", nicks::nick(from), nicks::nick(to)).into_bytes(),
         Event::Ping => Message::new(SERVER, "PING", &[SERVER]).to_line(),
         Event::Closing => {
             Message { command: "ERROR".into(), params: vec!["Closing link".into()], ..Message::default() }.to_line()

@@ -193,7 +193,7 @@ pub(crate) fn error_code(e: HubError) -> ErrorCode {
         HubError::InvalidName => ErrorCode::InvalidName,
         HubError::NotYourName | HubError::NotLoggedIn => ErrorCode::Unauthorized,
         HubError::Unreachable => ErrorCode::Unreachable,
-        HubError::LinkInProgress | HubError::NoSuchLink => ErrorCode::Refused,
+        HubError::LinkInProgress | HubError::NoSuchLink | HubError::NameFixed => ErrorCode::Refused,
         HubError::Unavailable => ErrorCode::Unavailable,
         HubError::Room(e) => match e {
             RoomError::BadName => ErrorCode::InvalidName,
@@ -252,6 +252,9 @@ pub(crate) fn encode_event(event: &Event) -> Option<Bytes> {
         // Who writes to someone away is told as the roster would tell it.
         Event::Away { name, message } => ServerEvent::Away { name: name.clone(), message: message.clone() },
         Event::IsAway { name, message } => ServerEvent::Away { name: name.clone(), message: Some(message.clone()) },
+        Event::Renamed { from, to, via } => {
+            ServerEvent::Renamed { from: from.clone(), to: to.clone(), protocol: (*via).into() }
+        }
         Event::Closing => ServerEvent::Closing { reason: "closed by the server".into() },
         Event::RoomSaid { room, from, text, .. } => message(from, Some(room), Some(text), None),
         Event::RoomJoined { room, name } => ServerEvent::RoomJoined { room: room.clone(), name: name.clone() },
