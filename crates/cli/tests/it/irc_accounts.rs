@@ -265,7 +265,7 @@ async fn chathistory_reads_the_lobby_a_room_and_one_s_conversations_in_batches()
 
 /// Who is signed in to an account (on any protocol: its name is reserved) is told with
 /// `account-tag` on what they say, in a `JOIN` with `extended-join`, by `WHOIS` (330) and
-/// by WHOX; a guest is not.
+/// by WHOX, and in history; a guest is not.
 #[tokio::test]
 async fn accounts_are_told_in_tags_joins_whois_and_whox() {
     let hub = start_prepared(|s| s.add_account("ann", "pw").unwrap(), |_| {}).await;
@@ -313,6 +313,15 @@ async fn accounts_are_told_in_tags_joins_whois_and_whox() {
             ":switchboard 354 bob 42 #lobby os H 0 :os",
         ]
     );
+    // History says who was an account's too.
+    bob.send("CAP REQ :batch server-time\r\n").await;
+    bob.expect(" ACK ").await;
+    bob.send("CHATHISTORY LATEST #lobby * 2\r\n").await;
+    let history = bob.until(" BATCH -").await;
+    assert_eq!(history.len(), 4, "{history:#?}");
+    assert!(history[1].ends_with(";account=ann :ann!ann@switchboard PRIVMSG #lobby :signed in"), "{history:#?}");
+    assert!(history[2].ends_with(" :os!os@switchboard PRIVMSG #lobby :a guest"), "{history:#?}");
+    assert!(!history[2].contains("account="), "{history:#?}");
     hub.stop().await;
 }
 

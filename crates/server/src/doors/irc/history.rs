@@ -121,7 +121,7 @@ impl Irc {
         let me = self.me().to_owned();
         // An account reads what its name said; a guest what this session said.
         let guest = self.account.is_none().then_some(session.0 as i64);
-        let (hub, store) = (shared.hub.clone(), shared.store.clone());
+        let (hub, store, accounts) = (shared.hub.clone(), shared.store.clone(), self.accounts.clone());
         Act::Later(Box::pin(async move {
             let reply = |bytes: Vec<u8>| Act::Reply(bytes.into());
             match asked {
@@ -157,7 +157,7 @@ impl Irc {
                             return fail("MESSAGE_ERROR", &[&sub, &target], "The history cannot be read now");
                         }
                     };
-                    reply(messages_batch(caps, batch.as_deref(), &target, &stored))
+                    reply(messages_batch(caps, &accounts, batch.as_deref(), &target, &stored))
                 }
                 Asked::Targets { from_ms, to_ms } => {
                     let Some(rooms) = rooms_of(&hub, session, None).await else { return Act::Stop };
@@ -206,8 +206,15 @@ fn batched(batch: Option<&str>, kind: &[&str], lines: Vec<u8>) -> Vec<u8> {
 }
 
 /// The messages read, as `PRIVMSG`s to where they were said, each line with the tags the
-/// client takes.
-fn messages_batch(caps: super::account::Caps, batch: Option<&str>, target: &str, stored: &[Stored]) -> Vec<u8> {
+/// client takes: with `account-tag`, a sender whose name is an account's is that account (a
+/// guest cannot take an account's name), as in what is said live.
+fn messages_batch(
+    caps: super::account::Caps,
+    accounts: &crate::Accounts,
+    batch: Option<&str>,
+    target: &str,
+    stored: &[Stored],
+) -> Vec<u8> {
     let mut lines = Vec::new();
     for s in stored.iter().filter(|s| s.kind != 1) {
         let to = match &s.recipient {
@@ -224,6 +231,9 @@ fn messages_batch(caps: super::account::Caps, batch: Option<&str>, target: &str,
         }
         if caps.message_tags {
             tags.push(format!("msgid={}", s.id));
+        }
+        if caps.account_tag && accounts.holds(&s.sender) {
+            tags.push(format!("account={}", nicks::nick(&s.sender)));
         }
         let prefix = if tags.is_empty() { String::new() } else { format!("@{} ", tags.join(";")) };
         for line in say(&s.sender, "PRIVMSG", &to, &s.body).split_inclusive(|&b| b == b'\n') {
