@@ -593,4 +593,11 @@ mod tests {
         let size = std::mem::size_of::<Driver<crate::doors::chatos::ChatOs>>();
         assert!(size <= 136, "a ChatOS connection's entry is {size} bytes");
     }
+
+    /// An IRC connection keeps what waits for the hub's answers boxed, absent while idle.
+    #[test]
+    fn an_irc_connection_is_small_too() {
+        let size = std::mem::size_of::<Driver<crate::doors::irc::Irc>>();
+        assert!(size <= 424, "an IRC connection's entry is {size} bytes");
+    }
 }

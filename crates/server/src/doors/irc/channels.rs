@@ -103,7 +103,7 @@ impl Irc {
             _ => None,
         };
         let label = self.due_label();
-        self.rooms_asked.push_back(Asked { command, room, target: target.to_owned(), echo, label });
+        self.waits().rooms_asked.push_back(Asked { command, room, target: target.to_owned(), echo, label });
         Act::Hub(Command::Room(room_command))
     }
 
@@ -309,7 +309,7 @@ impl Irc {
     /// they changed comes as events), the numeric for one that did not. Returns the labeled
     /// message it answers, if any.
     pub(super) fn word_room(&mut self, rest: &str, out: &mut Vec<u8>) -> Option<u32> {
-        let Asked { command, room, target, echo, label } = self.rooms_asked.pop_front()?;
+        let Asked { command, room, target, echo, label } = self.waits.as_mut()?.rooms_asked.pop_front()?;
         let (code, params): (&str, Vec<&str>) = match rest {
             "" if command == "INVITE" => ("341", vec![&target, &room]),
             "" if echo.is_some() => {

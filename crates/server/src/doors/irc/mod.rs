@@ -124,6 +124,28 @@ enum Worded {
     Open,
 }
 
+/// The commands a connection sent to the hub and that wait for its answers, oldest first,
+/// and a command held behind the login: only while something waits.
+#[derive(Default)]
+struct Waits {
+    /// Direct messages.
+    directs: VecDeque<Direct>,
+    /// Room commands.
+    rooms_asked: VecDeque<channels::Asked>,
+    /// The new nicks asked for (`NICK` once registered), each with its message's label.
+    renames: VecDeque<(String, Option<u32>)>,
+    /// A command that came while the login was not yet answered (a client may send its
+    /// first `JOIN` or `PRIVMSG` right behind `USER`): it waits, and nothing more is read,
+    /// until the answer is worded, which `answered` tells.
+    held: Option<Message>,
+}
+
+impl Waits {
+    fn is_empty(&self) -> bool {
+        self.directs.is_empty() && self.rooms_asked.is_empty() && self.renames.is_empty() && self.held.is_none()
+    }
+}
+
 /// The IRC side of a connection.
 pub(crate) struct Irc {
     codec: Codec,
@@ -137,19 +159,10 @@ pub(crate) struct Irc {
     logging_in: bool,
     /// The hub took its nick: it is registered.
     registered: bool,
-    /// The direct messages sent and not yet answered, oldest first.
-    directs: VecDeque<Direct>,
-    /// The room commands sent and not yet answered, oldest first.
-    rooms_asked: VecDeque<channels::Asked>,
-    /// The new nicks asked for (`NICK` once registered) and not yet answered, oldest first,
-    /// each with its message's label.
-    renames: VecDeque<(String, Option<u32>)>,
+    /// What waits for the hub's answers; absent (8 bytes, not about 200) while idle.
+    waits: Option<Box<Waits>>,
     /// More acts for the same message, done before decoding more.
     pending: VecDeque<Act>,
-    /// A command that came while the login was not yet answered (a client may send its
-    /// first `JOIN` or `PRIVMSG` right behind `USER`): it waits, and nothing more is read,
-    /// until the answer is worded, which `answered` tells.
-    held: Option<Message>,
     answered: Option<Arc<tokio::sync::Notify>>,
     /// Its address, as `WHOIS` shows it to itself.
     peer: SocketAddr,
@@ -192,7 +205,8 @@ impl Protocol for Irc {
         if let Some(act) = self.pending.pop_front() {
             return Ok(Some(act));
         }
-        if let Some(held) = self.held.take() {
+        if let Some(held) = self.waits.as_mut().and_then(|w| w.held.take()) {
+            self.tidy();
             return Ok(Some(self.act_on(held, session, shared)));
         }
         let Some(item) = self.codec.decode(rbuf) else { return Ok(None) };
@@ -258,6 +272,7 @@ impl Protocol for Irc {
         if let Some(labels) = self.labels.as_mut() {
             labels.finish(&mut self.batches, &mut out);
         }
+        self.tidy();
         out.into()
     }
 }
@@ -272,11 +287,8 @@ impl Irc {
             negotiating: false,
             logging_in: false,
             registered: false,
-            directs: VecDeque::new(),
-            rooms_asked: VecDeque::new(),
-            renames: VecDeque::new(),
+            waits: None,
             pending: VecDeque::new(),
-            held: None,
             answered: None,
             peer,
             monitored: Vec::new(),
@@ -288,6 +300,18 @@ impl Irc {
             signed_in: None,
             batches: 0,
             labels: None,
+        }
+    }
+
+    /// What waits for the hub's answers, boxed once something does.
+    fn waits(&mut self) -> &mut Waits {
+        self.waits.get_or_insert_with(Default::default)
+    }
+
+    /// Lets the box of what waits go once nothing does.
+    fn tidy(&mut self) {
+        if self.waits.as_ref().is_some_and(|w| w.is_empty()) {
+            self.waits = None;
         }
     }
 
@@ -342,7 +366,7 @@ impl Irc {
         let open =
             matches!(m.command.as_str(), "CAP" | "NICK" | "USER" | "PASS" | "PING" | "PONG" | "QUIT" | "AUTHENTICATE");
         if (self.logging_in && !open) || self.authenticating {
-            self.held = Some(m);
+            self.waits().held = Some(m);
             let answered = self.answered.get_or_insert_with(Default::default).clone();
             return Act::Later(Box::pin(async move {
                 answered.notified().await;
@@ -527,7 +551,7 @@ impl Irc {
             } else {
                 let echo = self.caps.echo_message.then(|| text.clone());
                 let label = self.due_label();
-                self.directs.push_back(Direct { target: target.to_owned(), notice, echo, label });
+                self.waits().directs.push_back(Direct { target: target.to_owned(), notice, echo, label });
                 let to = nicks::name(target).into_owned();
                 Act::Hub(Command::Direct { sender: Some(me.clone()), to, text: text.clone() })
             };
@@ -614,14 +638,14 @@ impl Irc {
             return Act::Nothing;
         }
         let label = self.due_label();
-        self.renames.push_back((nick.to_owned(), label));
+        self.waits().renames.push_back((nick.to_owned(), label));
         Act::Hub(Command::Rename { name: nicks::name(nick).into_owned() })
     }
 
     /// Words `~rename [WHY]`, the hub's answer to a rename: the connection has its new nick,
     /// or is told why not. Returns the label of the `NICK` it answers.
     fn word_rename(&mut self, why: &str, out: &mut Vec<u8>) -> Option<u32> {
-        let (nick, label) = self.renames.pop_front()?;
+        let (nick, label) = self.waits.as_mut()?.renames.pop_front()?;
         let line = match why {
             "" => {
                 // Others see it from the hub's news; the session, which may have labeled it, here.
@@ -834,7 +858,9 @@ impl Irc {
                 out.extend(line.to_line());
             }
             "direct" => {
-                let Some(Direct { target, notice, echo, label }) = self.directs.pop_front() else {
+                let Some(Direct { target, notice, echo, label }) =
+                    self.waits.as_mut().and_then(|w| w.directs.pop_front())
+                else {
                     return Worded::Nobody;
                 };
                 let worded = label.map_or(Worded::Nobody, Worded::Due);
@@ -1131,8 +1157,8 @@ mod tests {
         irc.nick = Some("ann".into());
         irc.user = Some("ann".into());
         irc.registered = true;
-        irc.directs.push_back(Direct { target: "bob".into(), notice: false, echo: None, label: None });
-        irc.directs.push_back(Direct { target: "carol".into(), notice: true, echo: None, label: None });
+        irc.waits().directs.push_back(Direct { target: "bob".into(), notice: false, echo: None, label: None });
+        irc.waits().directs.push_back(Direct { target: "carol".into(), notice: true, echo: None, label: None });
         let lobby = encode_event(&Event::Lobby { from: "os".into(), text: "hi".into() }).unwrap();
         assert_eq!(irc.outgoing(lobby.clone()), lobby);
         let mut batch = lobby.to_vec();
@@ -1142,7 +1168,7 @@ mod tests {
         let worded = irc.outgoing(batch.into());
         let expected = [&lobby[..], b":switchboard 401 ann bob :No such nick/channel\r\n", &lobby[..]].concat();
         assert_eq!(String::from_utf8_lossy(&worded), String::from_utf8_lossy(&expected));
-        assert!(irc.directs.is_empty());
+        assert!(irc.waits.is_none(), "what waited is answered, and its box gone");
         let names = encode_event(&Event::InLobby { names: vec!["os".into(), "ann".into()] }).unwrap();
         assert_eq!(
             &irc.outgoing(names)[..],
