@@ -671,19 +671,19 @@ impl Irc {
         if new != self.me() {
             out.extend(Message::new(&source(old), "NICK", &[new]).to_line());
         }
-        self.word_presence(&format!("{old} off"), out);
-        self.word_presence(&format!("{new} on"), out);
+        self.word_presence(old, false, out);
+        self.word_presence(new, true, out);
     }
 
-    /// Words `~presence NICK on|off`: `730`/`731` if the connection monitors `NICK`.
-    fn word_presence(&self, rest: &str, out: &mut Vec<u8>) {
-        let Some((nick, state)) = rest.split_once(' ') else { return };
+    /// `730` (`nick` came) or `731` (it went), if the connection monitors `nick` (for
+    /// `~presence NICK on|off` and `~renamed`).
+    fn word_presence(&self, nick: &str, online: bool, out: &mut Vec<u8>) {
         if self.monitored.is_empty() || !self.monitored.contains(&hub::fold(nick)) {
             return;
         }
-        let line = match state {
-            "on" => Message::new(SERVER, "730", &[self.me(), &format!("{nick}!{nick}@{HOST}")]),
-            _ => Message::new(SERVER, "731", &[self.me(), nick]),
+        let line = match online {
+            true => Message::new(SERVER, "730", &[self.me(), &format!("{nick}!{nick}@{HOST}")]),
+            false => Message::new(SERVER, "731", &[self.me(), nick]),
         };
         out.extend(line.to_line());
     }
@@ -904,7 +904,11 @@ impl Irc {
             "sasl" | "pass" => self.word_verdict(what, rest, out),
             "time" => self.word_time(rest, out),
             "typing" => self.word_typing(rest, out),
-            "presence" => self.word_presence(rest, out),
+            "presence" => {
+                if let Some((nick, state)) = rest.split_once(' ') {
+                    self.word_presence(nick, state == "on", out);
+                }
+            }
             "away" => self.word_away(what, rest, out),
             "isaway" => {
                 self.word_away(what, rest, out);
